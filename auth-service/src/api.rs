@@ -1,0 +1,234 @@
+//! `auth.v1.AuthService`: the gRPC edge, where requests become domain values.
+
+use std::{pin::Pin, sync::Arc};
+
+use bookshelf_proto::auth::v1::{
+    DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
+    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, LoginRequest,
+    LoginResponse, RegisterRequest, RegisterResponse, UpdateCurrentUserRequest,
+    UpdateCurrentUserResponse, User, VerifyTokenRequest, VerifyTokenResponse,
+    WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
+};
+use bookshelf_tokens::{Verifier, interceptor::caller};
+use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    clock::{now_ms, timestamp},
+    domain::{self, Email, Password, UserName},
+    error::AuthError,
+    passwords::Passwords,
+    revocations::RevocationFeed,
+    signing::SigningKey,
+    store::{Revocation, Store, UserRecord},
+    throttle::LoginThrottle,
+};
+
+/// The state every RPC shares.
+pub struct AuthApi {
+    pub(crate) store: Store,
+    pub(crate) passwords: Passwords,
+    pub(crate) signing_key: Arc<SigningKey>,
+    pub(crate) verifier: Verifier,
+    pub(crate) throttle: LoginThrottle,
+    pub(crate) revocations: RevocationFeed,
+    /// Token lifetime: how far back a new subscriber's backlog of revocations goes.
+    pub(crate) token_ttl_ms: i64,
+}
+
+fn user_message(user: &UserRecord) -> User {
+    User {
+        id: user.id.clone(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        active: user.is_active(),
+        created_at: Some(timestamp(user.created_at)),
+    }
+}
+
+fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
+    WatchRevocationsResponse {
+        user_id: revocation.user_id,
+        revoked_at: Some(timestamp(revocation.revoked_at)),
+    }
+}
+
+type RevocationStream =
+    Pin<Box<dyn Stream<Item = Result<WatchRevocationsResponse, Status>> + Send + 'static>>;
+
+impl AuthApi {
+    /// The active user a request's token speaks for.
+    async fn current_user<T>(&self, request: &Request<T>) -> Result<UserRecord, Status> {
+        let caller = caller(request)?;
+        match self.store.user_by_id(&caller.user_id).await {
+            Ok(Some(user)) if user.is_active() => Ok(user),
+            Ok(_) => Err(AuthError::InactiveUser.into()),
+            Err(error) => Err(AuthError::from(error).into()),
+        }
+    }
+
+    async fn login(&self, request: LoginRequest) -> Result<LoginResponse, AuthError> {
+        // An unparsable email or an overlong password cannot match any account; they are
+        // answered like any wrong credentials, after the same work.
+        let email = Email::parse(&request.email).ok();
+        let throttle_key = email
+            .as_ref()
+            .map_or_else(|| request.email.trim().to_lowercase(), |e| e.as_str().to_owned());
+        if let Some(retry_after) = self.throttle.retry_after(&throttle_key).await? {
+            return Err(AuthError::Throttled { retry_after });
+        }
+        let user = match &email {
+            Some(email) => self.store.user_by_email(email).await?,
+            None => None,
+        };
+        let password = Password::offered(&request.password);
+        let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+        let matches = match password {
+            Some(password) => self.passwords.verify(password, stored_hash).await?,
+            None => false,
+        };
+        let user = match user {
+            Some(user) if matches && user.is_active() => user,
+            _ => {
+                self.throttle.failed(&throttle_key).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        self.throttle.succeeded(&throttle_key).await?;
+        let issued = self.signing_key.issue(&user.id)?;
+        tracing::info!(user_id = %user.id, "login");
+        Ok(LoginResponse {
+            token: issued.token,
+            expires_at: Some(timestamp(issued.expires_at as i64 * 1000)),
+            user: Some(user_message(&user)),
+        })
+    }
+
+    async fn register(&self, request: RegisterRequest) -> Result<RegisterResponse, AuthError> {
+        let (name, email, password) = domain::collect(
+            UserName::parse(&request.name),
+            Email::parse(&request.email),
+            Password::parse(&request.password),
+        )
+        .map_err(AuthError::InvalidArgument)?;
+        let hash = self.passwords.hash(password).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let user = self
+            .store
+            .insert_user(&id, &name, &email, &hash, now_ms())
+            .await?;
+        tracing::info!(user_id = %user.id, "registered");
+        Ok(RegisterResponse {
+            user: Some(user_message(&user)),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        Ok(Response::new(self.register(request.into_inner()).await?))
+    }
+
+    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        Ok(Response::new(self.login(request.into_inner()).await?))
+    }
+
+    async fn get_current_user(
+        &self,
+        request: Request<GetCurrentUserRequest>,
+    ) -> Result<Response<GetCurrentUserResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        Ok(Response::new(GetCurrentUserResponse {
+            user: Some(user_message(&user)),
+        }))
+    }
+
+    async fn update_current_user(
+        &self,
+        request: Request<UpdateCurrentUserRequest>,
+    ) -> Result<Response<UpdateCurrentUserResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        let name = UserName::parse(&request.get_ref().name).map_err(AuthError::from)?;
+        let updated = self
+            .store
+            .rename(&user.id, &name)
+            .await
+            .map_err(AuthError::from)?
+            .ok_or(AuthError::InactiveUser)?;
+        Ok(Response::new(UpdateCurrentUserResponse {
+            user: Some(user_message(&updated)),
+        }))
+    }
+
+    async fn disable_current_user(
+        &self,
+        request: Request<DisableCurrentUserRequest>,
+    ) -> Result<Response<DisableCurrentUserResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        if !self
+            .store
+            .disable(&user.id, now_ms())
+            .await
+            .map_err(AuthError::from)?
+        {
+            return Err(AuthError::InactiveUser.into());
+        }
+        self.revocations.revoked_here();
+        tracing::info!(user_id = %user.id, "account disabled");
+        Ok(Response::new(DisableCurrentUserResponse {}))
+    }
+
+    async fn verify_token(
+        &self,
+        request: Request<VerifyTokenRequest>,
+    ) -> Result<Response<VerifyTokenResponse>, Status> {
+        let claims = self.verifier.verify(&request.get_ref().token)?;
+        match self.store.user_by_id(&claims.sub).await {
+            Ok(Some(user)) if user.is_active() => Ok(Response::new(VerifyTokenResponse {
+                user_id: user.id,
+                active: true,
+                expires_at: Some(timestamp(claims.exp as i64 * 1000)),
+            })),
+            Ok(_) => Err(AuthError::InactiveUser.into()),
+            Err(error) => Err(AuthError::from(error).into()),
+        }
+    }
+
+    async fn get_signing_keys(
+        &self,
+        _request: Request<GetSigningKeysRequest>,
+    ) -> Result<Response<GetSigningKeysResponse>, Status> {
+        Ok(Response::new(GetSigningKeysResponse {
+            keys: vec![self.signing_key.public_key().to_signing_key()],
+        }))
+    }
+
+    type WatchRevocationsStream = RevocationStream;
+
+    async fn watch_revocations(
+        &self,
+        _request: Request<WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        // Subscribe before reading the backlog, so nothing falls between the two.
+        let live = self.revocations.subscribe();
+        let unexpired_since = now_ms() - self.token_ttl_ms;
+        let backlog = self
+            .store
+            .revocations_since(unexpired_since)
+            .await
+            .map_err(AuthError::from)?;
+        let backlog = tokio_stream::iter(backlog.into_iter().map(|r| Ok(revocation_message(r))));
+        // A subscriber too slow to keep up has missed revocations: end its stream with
+        // an error so it reconnects and reads the backlog again.
+        let live = BroadcastStream::new(live).map(|item| match item {
+            Ok(revocation) => Ok(revocation_message(revocation)),
+            Err(_lagged) => Err(Status::unavailable("revocation feed overrun; reconnect")),
+        });
+        Ok(Response::new(Box::pin(backlog.chain(live))))
+    }
+}
+

@@ -1,0 +1,69 @@
+//! The errors of the auth API and their one mapping to `tonic::Status`.
+
+use std::time::Duration;
+
+use bookshelf_runtime::errors::{FieldViolation, internal, invalid_argument};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::{passwords::PasswordError, signing::KeyError, store::StoreError};
+
+/// Everything an auth RPC can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Fields failed validation.
+    #[error("invalid request")]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The email is already registered.
+    #[error("email already registered")]
+    EmailTaken,
+    /// Unknown email, wrong password or disabled account: deliberately one answer.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Too many failed logins for this email.
+    #[error("too many failed logins")]
+    Throttled {
+        /// When the client may try again.
+        retry_after: Duration,
+    },
+    /// The token is valid but its user is unknown or disabled.
+    #[error("invalid token")]
+    InactiveUser,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing failed.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// Signing failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl From<FieldViolation> for AuthError {
+    fn from(violation: FieldViolation) -> Self {
+        Self::InvalidArgument(vec![violation])
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidArgument(violations) => invalid_argument(&violations),
+            AuthError::EmailTaken => Status::already_exists("email already registered"),
+            AuthError::InvalidCredentials => Status::unauthenticated("invalid email or password"),
+            AuthError::Throttled { retry_after } => Status::with_error_details(
+                Code::ResourceExhausted,
+                "too many failed logins; try again later",
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
+            AuthError::InactiveUser => Status::unauthenticated("invalid token"),
+            AuthError::Store(StoreError::EmailTaken) => {
+                Status::already_exists("email already registered")
+            }
+            AuthError::Store(error @ StoreError::Database(_)) => internal(&error),
+            AuthError::Password(error) => internal(&error),
+            AuthError::Key(error) => internal(&error),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Bookshelf's auth service: users, argon2id password hashes and EdDSA tokens, over gRPC.
+//!
+//! - [`config`]: the one configuration struct.
+//! - [`domain`]: names, emails and passwords, validated at the edge.
+//! - [`passwords`]: hashing on a bounded blocking pool.
+//! - [`signing`]: the private key and the tokens it issues.
+//! - [`store`]: the database (SQLite or PostgreSQL).
+//! - [`throttle`]: login throttling kept in the database.
+//! - [`revocations`]: the feed behind `WatchRevocations`.
+//! - [`api`]: the `auth.v1.AuthService` implementation; [`error`] its one status mapping.
+//!
+//! Token verification itself lives in `bookshelf-tokens`, shared with every service.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod passwords;
+pub mod revocations;
+pub mod signing;
+pub mod store;
+pub mod throttle;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use bookshelf_proto::auth::v1::auth_service_server::AuthServiceServer;
+use bookshelf_runtime::{db, grpc};
+use bookshelf_tokens::{TokenInterceptor, Verifier};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::{
+    api::AuthApi, passwords::Passwords, revocations::RevocationFeed, signing::SigningKey,
+    store::Store, throttle::LoginThrottle,
+};
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] db::DbError),
+    /// The signing key could not be loaded or made.
+    #[error(transparent)]
+    Key(#[from] signing::KeyError),
+    /// The listener or the server failed.
+    #[error("gRPC server error")]
+    Transport(#[from] tonic::transport::Error),
+    /// The listener's address could not be read.
+    #[error("listener error")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built auth service, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    api: AuthApi,
+}
+
+impl Application {
+    /// Opens the database, loads the key and prepares the service on `listener`.
+    pub async fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let database_url = match &config.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => db::sqlite_url(&config.data_dir, "auth.db"),
+        };
+        let database = db::connect(&database_url, &sqlx::migrate!()).await?;
+        let ttl = config.token_ttl();
+        let signing_key = match &config.signing_key {
+            Some(pem) => SigningKey::from_pem(pem.expose_secret(), ttl)?,
+            None => SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?,
+        };
+        let store = Store::new(database.pool);
+        let concurrency = config.hash_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        });
+        let api = AuthApi {
+            passwords: Passwords::new(concurrency),
+            verifier: Verifier::new(signing_key.key_set()),
+            signing_key: Arc::new(signing_key),
+            throttle: LoginThrottle::new(
+                store.clone(),
+                config.login_max_failures,
+                Duration::from_secs(config.login_window_secs),
+            ),
+            revocations: RevocationFeed::start(store.clone()),
+            token_ttl_ms: ttl.as_millis() as i64,
+            store,
+        };
+        Ok(Self { listener, api })
+    }
+
+    /// The address the service listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight calls finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+        let interceptor = TokenInterceptor::optional(self.api.verifier.clone());
+        let service = AuthServiceServer::with_interceptor(self.api, interceptor);
+        let (_health, standard) = grpc::standard_services::<AuthServiceServer<AuthApi>>().await;
+        tonic::transport::Server::builder()
+            .layer(grpc::trace_layer())
+            .add_routes(standard)
+            .add_service(service)
+            .serve_with_incoming_shutdown(grpc::incoming(self.listener), shutdown)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! The private signing key and the tokens it issues (DESIGN rule 1).
+
+use std::{
+    io::Write,
+    path::Path,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use bookshelf_tokens::{AUDIENCE, Claims, ISSUER, KeySet, PublicKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use ring::{
+    rand::SystemRandom,
+    signature::{Ed25519KeyPair, KeyPair},
+};
+
+const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+const PEM_END: &str = "-----END PRIVATE KEY-----";
+
+/// Why the signing key could not be loaded, made or used. Never carries key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The configured key is not a PKCS#8 PEM Ed25519 private key.
+    #[error("the signing key is not a PKCS#8 PEM Ed25519 private key")]
+    Malformed,
+    /// The key file could not be read or written.
+    #[error("cannot read or write the signing key file")]
+    Io(#[from] std::io::Error),
+    /// Signing a token failed.
+    #[error("cannot sign a token")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+/// An issued token and its expiry.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The compact JWS.
+    pub token: String,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// The Ed25519 key that signs every token. Its `Debug` shows only the key id.
+pub struct SigningKey {
+    encoding: EncodingKey,
+    public: PublicKey,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.public.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Loads a PKCS#8 PEM Ed25519 private key.
+    pub fn from_pem(pem: &str, ttl: Duration) -> Result<Self, KeyError> {
+        let body: String = pem
+            .trim()
+            .strip_prefix(PEM_BEGIN)
+            .and_then(|rest| rest.strip_suffix(PEM_END))
+            .ok_or(KeyError::Malformed)?
+            .split_whitespace()
+            .collect();
+        let der = STANDARD.decode(body).map_err(|_| KeyError::Malformed)?;
+        Self::from_pkcs8(&der, ttl)
+    }
+
+    fn from_pkcs8(der: &[u8], ttl: Duration) -> Result<Self, KeyError> {
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| KeyError::Malformed)?;
+        let public_bytes = pair.public_key().as_ref();
+        let digest = ring::digest::digest(&ring::digest::SHA256, public_bytes);
+        Ok(Self {
+            encoding: EncodingKey::from_ed_der(der),
+            public: PublicKey {
+                kid: URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]),
+                x: URL_SAFE_NO_PAD.encode(public_bytes),
+            },
+            ttl,
+        })
+    }
+
+    /// Loads the key kept at `path`, or makes one and keeps it there, readable by the
+    /// owner only (mode 0600): the embedded default, so no default secret exists.
+    pub fn load_or_generate(path: &Path, ttl: Duration) -> Result<Self, KeyError> {
+        match std::fs::read_to_string(path) {
+            Ok(pem) => return Self::from_pem(&pem, ttl),
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+            Err(_) => {}
+        }
+        let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| KeyError::Malformed)?;
+        let key = Self::from_pkcs8(document.as_ref(), ttl)?;
+        let pem = format!("{PEM_BEGIN}\n{}\n{PEM_END}\n", STANDARD.encode(document.as_ref()));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        file.write_all(pem.as_bytes())?;
+        file.sync_all()?;
+        tracing::info!(kid = %key.public.kid, "generated a new signing key");
+        Ok(key)
+    }
+
+    /// The public half, as published by `GetSigningKeys`.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// The key set that verifies this key's tokens.
+    pub fn key_set(&self) -> KeySet {
+        KeySet::from_public_keys([&self.public])
+    }
+
+    /// Signs a token for `user_id`, valid from now for the configured lifetime.
+    pub fn issue(&self, user_id: &str) -> Result<IssuedToken, KeyError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let expires_at = now + self.ttl.as_secs();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: now,
+            nbf: now,
+            exp: expires_at,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.public.kid.clone());
+        let token = encode(&header, &claims, &self.encoding)?;
+        Ok(IssuedToken { token, expires_at })
+    }
+}

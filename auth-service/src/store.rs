@@ -1,0 +1,212 @@
+//! The auth database: users, disabled accounts and login failures.
+
+use bookshelf_runtime::db::is_unique_violation;
+use sqlx::{AnyPool, Row, any::AnyRow};
+
+use crate::domain::{Email, UserName};
+
+/// A stored user, hash included: it never leaves this crate's API layer as is.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// The user id (a UUID).
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The lower-case email.
+    pub email: String,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+    /// Registration time, ms since the epoch.
+    pub created_at: i64,
+    /// When the account was disabled, ms since the epoch.
+    pub disabled_at: Option<i64>,
+}
+
+impl UserRecord {
+    /// Whether the account may still log in and use its tokens.
+    pub fn is_active(&self) -> bool {
+        self.disabled_at.is_none()
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+            created_at: row.try_get("created_at")?,
+            disabled_at: row.try_get("disabled_at")?,
+        })
+    }
+}
+
+/// A disabled account, as the revocation feed reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The disabled user.
+    pub user_id: String,
+    /// When it was disabled, ms since the epoch.
+    pub revoked_at: i64,
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The email is already registered.
+    #[error("email already registered")]
+    EmailTaken,
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+const USER_COLUMNS: &str = "id, name, email, password_hash, created_at, disabled_at";
+
+/// Queries on the auth database, identical on SQLite and PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// A store on a migrated pool.
+    pub fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// Inserts a new user; the unique constraint on `email` decides races.
+    pub async fn insert_user(
+        &self,
+        id: &str,
+        name: &UserName,
+        email: &Email,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<UserRecord, StoreError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (id, name, email, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(name.as_str())
+        .bind(email.as_str())
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|error| {
+            if is_unique_violation(&error) {
+                StoreError::EmailTaken
+            } else {
+                StoreError::Database(error)
+            }
+        })?;
+        Ok(UserRecord::from_row(&row)?)
+    }
+
+    /// The user registered under `email`.
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
+    }
+
+    /// The user with `id`.
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
+    }
+
+    /// Renames an active user; `None` if there is no such active user.
+    pub async fn rename(&self, id: &str, name: &UserName) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE users SET name = $1 WHERE id = $2 AND disabled_at IS NULL \
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(name.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
+    }
+
+    /// Disables an active user; false if there is no such active user.
+    pub async fn disable(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Accounts disabled at or after `since` (ms), oldest first.
+    pub async fn revocations_since(&self, since: i64) -> Result<Vec<Revocation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, disabled_at FROM users WHERE disabled_at >= $1 ORDER BY disabled_at",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Revocation {
+                    user_id: row.try_get("id")?,
+                    revoked_at: row.try_get("disabled_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many logins for `email` failed after `since` (ms), and when the oldest did.
+    pub async fn recent_failures(
+        &self,
+        email: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest \
+             FROM login_failures WHERE email = $1 AND failed_at > $2",
+        )
+        .bind(email)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("failures")?, row.try_get("oldest")?))
+    }
+
+    /// Records a failed login for `email`, dropping its failures older than `expired_before`.
+    pub async fn record_failure(
+        &self,
+        email: &str,
+        now: i64,
+        expired_before: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE email = $1 AND failed_at <= $2")
+            .bind(email)
+            .bind(expired_before)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)")
+            .bind(email)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the failures of `email` after a successful login.
+    pub async fn clear_failures(&self, email: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE email = $1")
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

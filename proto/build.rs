@@ -1,0 +1,23 @@
+//! Compiles the .proto contract with protox (pure Rust, no system `protoc`) and writes
+//! the generated code and the descriptor set for reflection to `OUT_DIR` only.
+
+use std::{env, path::PathBuf};
+
+const PROTOS: &[&str] = &["auth/v1/auth.proto", "library/v1/library.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let descriptors = protox::compile(PROTOS, ["."])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("bookshelf_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

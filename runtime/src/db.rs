@@ -1,0 +1,108 @@
+//! One sqlx pool type for both backends: SQLite by default, PostgreSQL when the URL
+//! says `postgres://`. Queries use `$1` placeholders, which both understand, and only
+//! types both share (TEXT, BIGINT), so one query and one migration serve both.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    AnyPool, ConnectOptions, Executor,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::Migrator,
+};
+
+/// Which database a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file: the embedded default.
+    Sqlite,
+    /// A PostgreSQL server: for several replicas.
+    Postgres,
+}
+
+/// A migrated pool and the backend it talks to.
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// The connection pool.
+    pub pool: AnyPool,
+    /// The backend behind the pool.
+    pub backend: Backend,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither `sqlite:` nor `postgres:`.
+    #[error("unsupported database URL scheme (use sqlite: or postgres:)")]
+    UnsupportedUrl,
+    /// The data folder could not be created.
+    #[error("cannot create the data folder")]
+    DataDir(#[source] std::io::Error),
+    /// Connecting failed.
+    #[error("cannot connect to the database")]
+    Connect(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("cannot migrate the database")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// The URL of the embedded default: an SQLite file `name` under `data_dir`.
+pub fn sqlite_url(data_dir: &Path, name: &str) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join(name).display())
+}
+
+/// Opens a pool on `url` and runs `migrations`, written in the SQL both backends share.
+pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbError> {
+    sqlx::any::install_default_drivers();
+    let backend = if url.starts_with("sqlite:") {
+        Backend::Sqlite
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Backend::Postgres
+    } else {
+        return Err(DbError::UnsupportedUrl);
+    };
+    if backend == Backend::Sqlite
+        && let Some(path) = url
+            .strip_prefix("sqlite://")
+            .and_then(|rest| rest.split('?').next())
+        && let Some(parent) = Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(DbError::DataDir)?;
+    }
+    let options = AnyConnectOptions::from_str(url)
+        .map_err(DbError::Connect)?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+    let pool_options = match backend {
+        Backend::Sqlite => AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the one writer; the busy timeout makes
+                    // a writer wait its turn instead of failing with "database is locked".
+                    connection
+                        .execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    Ok(())
+                })
+            }),
+        Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+    };
+    let pool = pool_options
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(DbError::Connect)?;
+    migrations.run(&pool).await.map_err(DbError::Migrate)?;
+    Ok(Database { pool, backend })
+}
+
+/// Whether `error` is a unique-constraint violation, on either backend.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}

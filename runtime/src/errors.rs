@@ -1,0 +1,49 @@
+//! Statuses every service answers the same way.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// One invalid field of a request, reported as a `google.rpc.BadRequest` violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The request field, as the client named it.
+    pub field: &'static str,
+    /// What is wrong with it, in words a user can act on.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            field,
+            description: description.into(),
+        }
+    }
+}
+
+/// INVALID_ARGUMENT with a `google.rpc.BadRequest` listing every violation.
+pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .iter()
+            .map(|violation| {
+                tonic_types::FieldViolation::new(violation.field, violation.description.clone())
+            })
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(Code::InvalidArgument, "invalid request", details)
+}
+
+/// INTERNAL, saying nothing of the cause, which is logged here with its chain.
+pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "internal error");
+    Status::internal("internal error")
+}

@@ -1,0 +1,61 @@
+//! gRPC plumbing every service shares: health and reflection, request ids in logs, and
+//! accepting connections on an already bound listener.
+
+use tokio::net::TcpListener;
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
+use tonic::{server::NamedService, service::Routes};
+use tonic_health::server::HealthReporter;
+use tower_http::trace::TraceLayer;
+
+/// The metadata key that carries a request id from hop to hop.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Health and reflection (v1 and v1alpha, grpcurl 1.8 speaks only v1alpha) for a
+/// server whose own service is `S`, marked serving.
+pub async fn standard_services<S: NamedService>() -> (HealthReporter, Routes) {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<S>().await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bookshelf_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = reflection()
+        .build_v1()
+        .expect("the descriptor sets are built into the binary and valid");
+    let v1alpha = reflection()
+        .build_v1alpha()
+        .expect("the descriptor sets are built into the binary and valid");
+    let routes = Routes::new(health).add_service(v1).add_service(v1alpha);
+    (reporter, routes)
+}
+
+/// The layer that runs every request in a span naming its method and request id.
+pub fn trace_layer() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
+    fn(&http::Request<tonic::body::Body>) -> tracing::Span,
+> {
+    TraceLayer::new_for_grpc().make_span_with(request_span as fn(&_) -> _)
+}
+
+fn request_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
+}
+
+/// The connections accepted on an already bound listener, with Nagle off (gRPC
+/// messages are small and latency matters more than packet count).
+pub fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(stream) = &stream {
+            let _ = stream.set_nodelay(true);
+        }
+        stream
+    })
+}

@@ -1,0 +1,15 @@
+//! What every Bookshelf gRPC service runs on, written once:
+//!
+//! - [`db`]: a sqlx pool on SQLite (the embedded default) or PostgreSQL, migrated.
+//! - [`errors`]: the statuses every service answers alike (field violations, internal).
+//! - [`grpc`]: health, reflection (v1 and v1alpha), request ids in every log line,
+//!   and connections from a bound listener.
+//! - [`shutdown`]: the SIGINT/SIGTERM future.
+//! - [`telemetry`]: `tracing` set up once per process.
+#![forbid(unsafe_code)]
+
+pub mod db;
+pub mod errors;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;
