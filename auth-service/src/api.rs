@@ -10,7 +10,9 @@ use bookshelf_proto::auth::v1::{
     WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
 };
 use bookshelf_tokens::{Verifier, interceptor::caller};
-use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use futures::{Stream, StreamExt};
+use tokio::sync::watch;
+use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -34,6 +36,9 @@ pub struct AuthApi {
     pub(crate) revocations: RevocationFeed,
     /// Token lifetime: how far back a new subscriber's backlog of revocations goes.
     pub(crate) token_ttl_ms: i64,
+    /// Becomes true when the server starts shutting down: endless revocation streams
+    /// then end, so the server can drain and exit.
+    pub(crate) shutting_down: watch::Receiver<bool>,
 }
 
 fn user_message(user: &UserRecord) -> User {
@@ -71,9 +76,10 @@ impl AuthApi {
         // An unparsable email or an overlong password cannot match any account; they are
         // answered like any wrong credentials, after the same work.
         let email = Email::parse(&request.email).ok();
-        let throttle_key = email
-            .as_ref()
-            .map_or_else(|| request.email.trim().to_lowercase(), |e| e.as_str().to_owned());
+        let throttle_key = email.as_ref().map_or_else(
+            || request.email.trim().to_lowercase(),
+            |e| e.as_str().to_owned(),
+        );
         if let Some(retry_after) = self.throttle.retry_after(&throttle_key).await? {
             return Err(AuthError::Throttled { retry_after });
         }
@@ -133,7 +139,10 @@ impl AuthService for AuthApi {
         Ok(Response::new(self.register(request.into_inner()).await?))
     }
 
-    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+    async fn login(
+        &self,
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
         Ok(Response::new(self.login(request.into_inner()).await?))
     }
 
@@ -221,14 +230,19 @@ impl AuthService for AuthApi {
             .revocations_since(unexpired_since)
             .await
             .map_err(AuthError::from)?;
-        let backlog = tokio_stream::iter(backlog.into_iter().map(|r| Ok(revocation_message(r))));
+        let backlog = futures::stream::iter(backlog.into_iter().map(|r| Ok(revocation_message(r))));
         // A subscriber too slow to keep up has missed revocations: end its stream with
         // an error so it reconnects and reads the backlog again.
         let live = BroadcastStream::new(live).map(|item| match item {
             Ok(revocation) => Ok(revocation_message(revocation)),
             Err(_lagged) => Err(Status::unavailable("revocation feed overrun; reconnect")),
         });
-        Ok(Response::new(Box::pin(backlog.chain(live))))
+        let mut shutting_down = self.shutting_down.clone();
+        let stop = async move {
+            let _ = shutting_down.wait_for(|&stopping| stopping).await;
+        };
+        Ok(Response::new(Box::pin(
+            backlog.chain(live).take_until(stop),
+        )))
     }
 }
-

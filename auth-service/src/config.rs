@@ -6,7 +6,11 @@ use secrecy::SecretString;
 
 /// How the auth service runs. Printing it shows no secret.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "auth-service", version, about = "Bookshelf's users and tokens over gRPC")]
+#[command(
+    name = "auth-service",
+    version,
+    about = "Bookshelf's users and tokens over gRPC"
+)]
 pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:50051")]

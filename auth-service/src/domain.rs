@@ -16,7 +16,10 @@ impl UserName {
             return Err(FieldViolation::new("name", "must be 2 to 30 words"));
         }
         if name.chars().count() > 200 {
-            return Err(FieldViolation::new("name", "must be at most 200 characters"));
+            return Err(FieldViolation::new(
+                "name",
+                "must be at most 200 characters",
+            ));
         }
         if name.chars().any(char::is_control) {
             return Err(FieldViolation::new(
@@ -142,8 +145,20 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@-x.com", "ada@@example.com"] {
+        assert_eq!(
+            Email::parse(" Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@-x.com",
+            "ada@@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -151,7 +166,14 @@ mod tests {
     #[test]
     fn passwords_follow_rule_four() {
         assert!(Password::parse("Sup3r$ecret").is_ok());
-        for bad in ["Sh0rt$", "alllower1$", "ALLUPPER1$", "NoDigits$$", "NoSpecial12", &format!("Aa1${}", "x".repeat(125))] {
+        for bad in [
+            "Sh0rt$",
+            "alllower1$",
+            "ALLUPPER1$",
+            "NoDigits$$",
+            "NoSpecial12",
+            &format!("Aa1${}", "x".repeat(125)),
+        ] {
             assert!(Password::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -29,7 +29,7 @@ use bookshelf_proto::auth::v1::auth_service_server::AuthServiceServer;
 use bookshelf_runtime::{db, grpc};
 use bookshelf_tokens::{TokenInterceptor, Verifier};
 use secrecy::ExposeSecret;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 pub use config::Config;
 
@@ -59,6 +59,7 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     api: AuthApi,
+    shutting_down: watch::Sender<bool>,
 }
 
 impl Application {
@@ -78,7 +79,9 @@ impl Application {
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
+        let (shutting_down, shutdown_seen) = watch::channel(false);
         let api = AuthApi {
+            shutting_down: shutdown_seen,
             passwords: Passwords::new(concurrency),
             verifier: Verifier::new(signing_key.key_set()),
             signing_key: Arc::new(signing_key),
@@ -91,7 +94,11 @@ impl Application {
             token_ttl_ms: ttl.as_millis() as i64,
             store,
         };
-        Ok(Self { listener, api })
+        Ok(Self {
+            listener,
+            api,
+            shutting_down,
+        })
     }
 
     /// The address the service listens on.
@@ -104,6 +111,11 @@ impl Application {
         let interceptor = TokenInterceptor::optional(self.api.verifier.clone());
         let service = AuthServiceServer::with_interceptor(self.api, interceptor);
         let (_health, standard) = grpc::standard_services::<AuthServiceServer<AuthApi>>().await;
+        let shutting_down = self.shutting_down;
+        let shutdown = async move {
+            shutdown.await;
+            let _ = shutting_down.send(true);
+        };
         tonic::transport::Server::builder()
             .layer(grpc::trace_layer())
             .add_routes(standard)

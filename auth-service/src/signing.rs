@@ -73,7 +73,8 @@ impl SigningKey {
     }
 
     fn from_pkcs8(der: &[u8], ttl: Duration) -> Result<Self, KeyError> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| KeyError::Malformed)?;
+        let pair =
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| KeyError::Malformed)?;
         let public_bytes = pair.public_key().as_ref();
         let digest = ring::digest::digest(&ring::digest::SHA256, public_bytes);
         Ok(Self {
@@ -97,7 +98,10 @@ impl SigningKey {
         let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| KeyError::Malformed)?;
         let key = Self::from_pkcs8(document.as_ref(), ttl)?;
-        let pem = format!("{PEM_BEGIN}\n{}\n{PEM_END}\n", STANDARD.encode(document.as_ref()));
+        let pem = format!(
+            "{PEM_BEGIN}\n{}\n{PEM_END}\n",
+            STANDARD.encode(document.as_ref())
+        );
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }

@@ -106,10 +106,12 @@ impl Store {
 
     /// The user registered under `email`.
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
     }
 
@@ -123,7 +125,11 @@ impl Store {
     }
 
     /// Renames an active user; `None` if there is no such active user.
-    pub async fn rename(&self, id: &str, name: &UserName) -> Result<Option<UserRecord>, StoreError> {
+    pub async fn rename(
+        &self,
+        id: &str,
+        name: &UserName,
+    ) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "UPDATE users SET name = $1 WHERE id = $2 AND disabled_at IS NULL \
              RETURNING {USER_COLUMNS}"

@@ -40,7 +40,9 @@ impl LoginThrottle {
             return Ok(None);
         }
         let frees_at = oldest.unwrap_or(now) + self.window_ms();
-        Ok(Some(Duration::from_millis((frees_at - now).max(1000) as u64)))
+        Ok(Some(Duration::from_millis(
+            (frees_at - now).max(1000) as u64
+        )))
     }
 
     /// Counts a failed login.

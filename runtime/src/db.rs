@@ -74,21 +74,23 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
     let pool_options = match backend {
-        Backend::Sqlite => AnyPoolOptions::new()
-            .max_connections(8)
-            .after_connect(|connection, _| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the one writer; the busy timeout makes
-                    // a writer wait its turn instead of failing with "database is locked".
-                    connection
-                        .execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+        Backend::Sqlite => {
+            AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the one writer; the busy timeout makes
+                        // a writer wait its turn instead of failing with "database is locked".
+                        connection
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                        )
-                        .await?;
-                    Ok(())
+                            )
+                            .await?;
+                        Ok(())
+                    })
                 })
-            }),
+        }
         Backend::Postgres => AnyPoolOptions::new().max_connections(16),
     };
     let pool = pool_options

@@ -5,7 +5,13 @@ use tokio::net::TcpListener;
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::{server::NamedService, service::Routes};
 use tonic_health::server::HealthReporter;
-use tower_http::trace::TraceLayer;
+use tower_http::{
+    classify::{GrpcErrorsAsFailures, SharedClassifier},
+    trace::{
+        DefaultOnBodyChunk, DefaultOnEos, DefaultOnFailure, DefaultOnRequest, DefaultOnResponse,
+        TraceLayer,
+    },
+};
 
 /// The metadata key that carries a request id from hop to hop.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -30,12 +36,24 @@ pub async fn standard_services<S: NamedService>() -> (HealthReporter, Routes) {
     (reporter, routes)
 }
 
-/// The layer that runs every request in a span naming its method and request id.
-pub fn trace_layer() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
+/// The tracing layer every gRPC server uses.
+pub type GrpcTraceLayer = TraceLayer<
+    SharedClassifier<GrpcErrorsAsFailures>,
     fn(&http::Request<tonic::body::Body>) -> tracing::Span,
-> {
-    TraceLayer::new_for_grpc().make_span_with(request_span as fn(&_) -> _)
+    DefaultOnRequest,
+    DefaultOnResponse,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    DefaultOnFailure,
+>;
+
+/// The layer that runs every request in a span naming its method and request id.
+/// Failed calls are logged at debug level: most are the client's doing, and the
+/// server's own failures are logged where they happen, with their cause.
+pub fn trace_layer() -> GrpcTraceLayer {
+    TraceLayer::new_for_grpc()
+        .make_span_with(request_span as fn(&_) -> _)
+        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
 }
 
 fn request_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {

@@ -1,0 +1,8 @@
+//! The auth service over real sockets with a real tonic client, on SQLite by default
+//! and on PostgreSQL when `BOOKSHELF_TEST_POSTGRES` is set.
+
+mod accounts;
+mod login;
+mod operations;
+mod revocation;
+mod tokens;

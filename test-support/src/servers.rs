@@ -1,0 +1,149 @@
+//! Real servers on port 0 and typed client helpers.
+
+use std::net::SocketAddr;
+
+use auth_service::{Application, Config};
+use bookshelf_proto::auth::v1::{
+    LoginRequest, RegisterRequest, User, auth_service_client::AuthServiceClient,
+};
+use secrecy::SecretString;
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{Request, transport::Channel};
+
+use crate::TestDatabase;
+
+/// A password that meets every rule.
+pub fn strong_password() -> String {
+    "Corr3ct-Horse!".to_owned()
+}
+
+/// A request carrying `authorization: Bearer <token>`.
+pub fn bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .expect("a token is valid metadata"),
+    );
+    request
+}
+
+/// The real auth service, in-process on a free port, with its own data folder and
+/// database. Dropping it stops the server.
+pub struct TestAuth {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data folder (SQLite file, signing key).
+    pub dir: TempDir,
+    /// Its database.
+    pub database: TestDatabase,
+    /// The configuration it was started with.
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestAuth {
+    /// Starts an auth service with the defaults.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts an auth service after `adjust` changed its configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let database = TestDatabase::create(dir.path(), "auth").await;
+        let mut config = Config::embedded(dir.path().to_path_buf());
+        config.database_url = Some(SecretString::from(database.url.clone()));
+        adjust(&mut config);
+        let mut auth = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir,
+            database,
+            config,
+            stop: None,
+            task: None,
+        };
+        auth.start().await;
+        auth
+    }
+
+    /// (Re)starts the server on its address (a fresh port the first time).
+    pub async fn start(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("bind");
+        self.addr = listener.local_addr().expect("local address");
+        let app = Application::build(&self.config, listener)
+            .await
+            .expect("the auth service starts");
+        let (stop, stopped) = oneshot::channel();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the auth service runs");
+        }));
+    }
+
+    /// Stops the server gracefully and waits until it has exited.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the auth service stops cleanly");
+        }
+    }
+
+    /// The `http://` URL of the server.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A client connected to the server.
+    pub async fn client(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::connect(self.url())
+            .await
+            .expect("connect to the auth service")
+    }
+}
+
+impl Drop for TestAuth {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Registers a user with a unique email and logs in: the user and a token.
+pub async fn register_and_login(client: &mut AuthServiceClient<Channel>) -> (User, String) {
+    let email = format!("reader-{}@example.com", uuid::Uuid::new_v4().simple());
+    let user = client
+        .register(RegisterRequest {
+            name: "Test Reader".into(),
+            email: email.clone(),
+            password: strong_password(),
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .user
+        .expect("a user");
+    let token = client
+        .login(LoginRequest {
+            email,
+            password: strong_password(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+        .token;
+    (user, token)
+}
