@@ -13,10 +13,10 @@ use bookshelf_tokens::{Verifier, interceptor::caller};
 use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
+use bookshelf_runtime::clock::{now_ms, timestamp};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    clock::{now_ms, timestamp},
     domain::{self, Email, Password, UserName},
     error::AuthError,
     passwords::Passwords,

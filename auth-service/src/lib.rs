@@ -13,7 +13,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -7,10 +7,10 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use bookshelf_runtime::clock::now_ms;
 use tokio::sync::{Notify, broadcast};
 
 use crate::{
-    clock::now_ms,
     store::{Revocation, Store},
 };
 

@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use crate::{
-    clock::now_ms,
-    store::{Store, StoreError},
-};
+use bookshelf_runtime::clock::now_ms;
+
+use crate::store::{Store, StoreError};
 
 /// Refuses logins for an email after too many recent failures.
 #[derive(Debug, Clone)]

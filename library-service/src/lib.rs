@@ -1,1 +1,141 @@
+//! Bookshelf's library service: each user's books and their cover images, over gRPC.
+//!
+//! - [`config`]: the one configuration struct.
+//! - [`domain`]: titles, descriptions, categories and ids, validated at the edge.
+//! - [`uploads`]: reading client-streamed uploads under a size cap.
+//! - [`covers`]: sniffing, bounded decoding and thumbnails.
+//! - [`storage`]: where cover files live (a local folder today).
+//! - [`store`]: the database (SQLite or PostgreSQL).
+//! - [`api`]: the `library.v1.LibraryService` implementation; [`error`] its one
+//!   status mapping.
+//!
+//! Tokens are verified by `bookshelf-tokens` with keys and revocations followed from
+//! the auth service, so no request waits on the network.
+#![forbid(unsafe_code)]
 
+pub mod api;
+pub mod config;
+pub mod covers;
+pub mod domain;
+pub mod error;
+pub mod storage;
+pub mod store;
+pub mod uploads;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use bookshelf_proto::{
+    auth::v1::auth_service_client::AuthServiceClient,
+    library::v1::library_service_server::LibraryServiceServer,
+};
+use bookshelf_runtime::{db, grpc};
+use bookshelf_tokens::{KeySet, Revocations, TokenInterceptor, Verifier, follow};
+use secrecy::ExposeSecret;
+use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
+use tonic::{service::interceptor::InterceptedService, transport::Endpoint};
+
+pub use config::Config;
+
+use crate::{api::LibraryApi, covers::DecodeLimits, storage::LocalCovers, store::Store};
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] db::DbError),
+    /// The database failed during the start-up sweep.
+    #[error("start-up sweep failed")]
+    Sweep(#[from] store::StoreError),
+    /// The auth service URL is not a valid URI.
+    #[error("invalid auth service URL")]
+    AuthUrl(#[source] tonic::transport::Error),
+    /// The server failed.
+    #[error("gRPC server error")]
+    Transport(#[from] tonic::transport::Error),
+    /// The cover folder or the listener failed.
+    #[error("I/O error")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built library service, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    api: LibraryApi,
+    verifier: Verifier,
+    followers: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Opens the database and cover folder, removes what a crash left behind, starts
+    /// following the auth service, and prepares the service on `listener`.
+    pub async fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let database_url = match &config.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => db::sqlite_url(&config.data_dir, "library.db"),
+        };
+        let database = db::connect(&database_url, &sqlx::migrate!()).await?;
+        let store = Store::new(database.pool);
+        let covers = LocalCovers::open(&config.cover_dir())?;
+        let removed = storage::CoverStore::sweep(&covers, &store.cover_ids().await?).await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed cover files no book points at");
+        }
+
+        let channel = Endpoint::from_shared(config.auth_url.clone())
+            .map_err(StartError::AuthUrl)?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy();
+        let auth = AuthServiceClient::new(channel);
+        let revocations = Arc::new(Revocations::new(config.revocation_max_outage()));
+        let verifier = Verifier::with_revocations(KeySet::default(), revocations);
+        let followers = vec![
+            tokio::spawn(follow::follow_revocations(auth.clone(), verifier.clone())),
+            tokio::spawn(follow::refresh_keys_on_demand(auth, verifier.clone())),
+        ];
+
+        let concurrency = config.decode_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        });
+        let api = LibraryApi {
+            store,
+            covers: Arc::new(covers),
+            decode_permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            limits: DecodeLimits::default(),
+            max_cover_bytes: config.max_cover_bytes,
+        };
+        Ok(Self {
+            listener,
+            api,
+            verifier,
+            followers,
+        })
+    }
+
+    /// The address the service listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight calls (uploads included)
+    /// finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+        let max_message = self.api.max_cover_bytes + 64 * 1024;
+        let service = InterceptedService::new(
+            LibraryServiceServer::new(self.api).max_decoding_message_size(max_message),
+            TokenInterceptor::optional(self.verifier),
+        );
+        let (_health, standard) =
+            grpc::standard_services::<LibraryServiceServer<LibraryApi>>().await;
+        let result = tonic::transport::Server::builder()
+            .layer(grpc::trace_layer())
+            .add_routes(standard)
+            .add_service(service)
+            .serve_with_incoming_shutdown(grpc::incoming(self.listener), shutdown)
+            .await;
+        for follower in self.followers {
+            follower.abort();
+        }
+        Ok(result?)
+    }
+}

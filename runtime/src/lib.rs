@@ -1,5 +1,6 @@
 //! What every Bookshelf gRPC service runs on, written once:
 //!
+//! - [`clock`]: wall-clock time as the databases store it.
 //! - [`db`]: a sqlx pool on SQLite (the embedded default) or PostgreSQL, migrated.
 //! - [`errors`]: the statuses every service answers alike (field violations, internal).
 //! - [`grpc`]: health, reflection (v1 and v1alpha), request ids in every log line,
@@ -8,6 +9,7 @@
 //! - [`telemetry`]: `tracing` set up once per process.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod db;
 pub mod errors;
 pub mod grpc;
