@@ -9,11 +9,11 @@ use bookshelf_proto::auth::v1::{
     UpdateCurrentUserResponse, User, VerifyTokenRequest, VerifyTokenResponse,
     WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
 };
+use bookshelf_runtime::clock::{now_ms, timestamp};
 use bookshelf_tokens::{Verifier, interceptor::caller};
 use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
-use bookshelf_runtime::clock::{now_ms, timestamp};
 use tonic::{Request, Response, Status};
 
 use crate::{

@@ -10,9 +10,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use bookshelf_runtime::clock::now_ms;
 use tokio::sync::{Notify, broadcast};
 
-use crate::{
-    store::{Revocation, Store},
-};
+use crate::store::{Revocation, Store};
 
 /// How often the database is read for revocations made by other replicas.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);

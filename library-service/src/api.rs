@@ -9,11 +9,11 @@ use bookshelf_proto::library::v1::{
     ListBooksResponse, UpdateBookRequest, UpdateBookResponse, create_book_request,
     get_cover_response, library_service_server::LibraryService, update_book_request,
 };
+use bookshelf_runtime::clock::{now_ms, timestamp};
 use bookshelf_runtime::errors::FieldViolation;
 use bookshelf_tokens::{Caller, interceptor::caller};
 use futures::{Stream, StreamExt};
 use tokio::sync::Semaphore;
-use bookshelf_runtime::clock::{now_ms, timestamp};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
@@ -216,7 +216,11 @@ impl LibraryApi {
         let changes = read_metadata(&mut stream).await?;
         let id = parse_book_id(&changes.id).ok_or(LibraryError::NotFound)?;
         let title = changes.title.as_deref().map(BookTitle::parse).transpose();
-        let description = changes.description.as_deref().map(Description::parse).transpose();
+        let description = changes
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose();
         let category = changes.category.as_deref().map(Category::parse).transpose();
         check_all(vec![
             title.as_ref().err().cloned(),
@@ -256,7 +260,11 @@ impl LibraryApi {
         Ok(book_message(book))
     }
 
-    async fn list(&self, owner: Caller, request: ListBooksRequest) -> Result<ListBooksResponse, LibraryError> {
+    async fn list(
+        &self,
+        owner: Caller,
+        request: ListBooksRequest,
+    ) -> Result<ListBooksResponse, LibraryError> {
         let category = match request.category.trim() {
             "" => None,
             category => Some(Category::parse(category)?),

@@ -6,7 +6,11 @@ use secrecy::SecretString;
 
 /// How the library service runs. Printing it shows no secret.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "library-service", version, about = "Bookshelf's books and covers over gRPC")]
+#[command(
+    name = "library-service",
+    version,
+    about = "Bookshelf's books and covers over gRPC"
+)]
 pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "LIBRARY_LISTEN", default_value = "127.0.0.1:50052")]

@@ -118,6 +118,9 @@ pub struct Thumbnail {
 /// same format. CPU-bound: call it on the blocking pool.
 pub fn make_thumbnail(bytes: &[u8], limits: DecodeLimits) -> Result<Thumbnail, CoverError> {
     let format = CoverFormat::sniff(bytes).ok_or(CoverError::UnsupportedFormat)?;
+    if format == CoverFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(CoverError::Corrupt);
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
     let mut decode_limits = Limits::default();
     decode_limits.max_image_width = Some(limits.max_width);
@@ -143,6 +146,22 @@ pub fn make_thumbnail(bytes: &[u8], limits: DecodeLimits) -> Result<Thumbnail, C
     })
 }
 
+/// Whether a JPEG's last scan is followed by its end-of-image marker. The JPEG
+/// decoder fills a cut-off scan with grey instead of failing, so truncation is caught
+/// here. Inside scan data a 0xFF byte is always followed by 0x00 or a restart marker,
+/// so this search cannot be fooled by pixel data.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let marker = |code: u8| {
+        bytes
+            .windows(2)
+            .rposition(|pair| pair[0] == 0xFF && pair[1] == code)
+    };
+    match (marker(0xDA), marker(0xD9)) {
+        (Some(last_scan), Some(end)) => end > last_scan,
+        _ => false,
+    }
+}
+
 /// Encodes pixels only: nothing of the upload's metadata (EXIF, comments) survives.
 fn encode(image: &DynamicImage, format: CoverFormat) -> image::ImageResult<Vec<u8>> {
     let mut out = Vec::new();
@@ -150,7 +169,9 @@ fn encode(image: &DynamicImage, format: CoverFormat) -> image::ImageResult<Vec<u
         CoverFormat::Jpeg => image
             .to_rgb8()
             .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 85))?,
-        CoverFormat::Png => image.to_rgba8().write_with_encoder(PngEncoder::new(&mut out))?,
+        CoverFormat::Png => image
+            .to_rgba8()
+            .write_with_encoder(PngEncoder::new(&mut out))?,
         CoverFormat::Gif => {
             let mut encoder = GifEncoder::new(&mut out);
             encoder.encode_frame(image::Frame::new(image.to_rgba8()))?;
@@ -187,7 +208,7 @@ mod tests {
     fn the_format_comes_from_the_bytes() {
         assert_eq!(CoverFormat::sniff(b"<svg onload=alert(1)>"), None);
         assert_eq!(
-            make_thumbnail(b"GIF89a but not really", DecodeLimits::default()).unwrap_err(),
+            make_thumbnail(b"GIF89a\x01\x00\x01\x00", DecodeLimits::default()).unwrap_err(),
             CoverError::Corrupt
         );
     }
@@ -199,6 +220,9 @@ mod tests {
             max_height: 100,
             max_alloc: 1 << 20,
         };
-        assert_eq!(make_thumbnail(&png(101, 10), limits).unwrap_err(), CoverError::TooLarge);
+        assert_eq!(
+            make_thumbnail(&png(101, 10), limits).unwrap_err(),
+            CoverError::TooLarge
+        );
     }
 }

@@ -120,7 +120,10 @@ mod tests {
 
     #[test]
     fn categories_are_the_tutorials() {
-        assert_eq!(Category::parse("Picture Book").unwrap().as_str(), "picture book");
+        assert_eq!(
+            Category::parse("Picture Book").unwrap().as_str(),
+            "picture book"
+        );
         assert!(Category::parse("cookery").is_err());
         assert!(Category::parse("").is_err());
     }

@@ -83,7 +83,11 @@ impl From<LibraryError> for Status {
                 error.to_string(),
             ),
             LibraryError::Cover(error @ (CoverError::UnsupportedFormat | CoverError::Corrupt)) => {
-                cover_status(Code::InvalidArgument, REASON_UNSUPPORTED_IMAGE, error.to_string())
+                cover_status(
+                    Code::InvalidArgument,
+                    REASON_UNSUPPORTED_IMAGE,
+                    error.to_string(),
+                )
             }
             LibraryError::Cover(error @ CoverError::Encode) => internal(&error),
             LibraryError::Stream(status) => status,

@@ -117,6 +117,11 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The token verifier, whose revocation set says whether the auth feed is live.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
     /// Serves until `shutdown` resolves, then lets in-flight calls (uploads included)
     /// finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {

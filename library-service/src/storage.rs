@@ -45,7 +45,10 @@ impl LocalCovers {
         // Names are chosen by the server; this refuses anything else that could
         // leave the folder, whatever a caller passes.
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad cover name"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad cover name",
+            ));
         }
         Ok(self.dir.join(name))
     }

@@ -201,7 +201,11 @@ impl Store {
         .bind(update.description.map(|text| text.as_str().to_owned()))
         .bind(update.category.map(|category| category.as_str().to_owned()))
         .bind(update.cover.map(|(id, _)| id.to_owned()))
-        .bind(update.cover.map(|(_, content_type)| content_type.to_owned()))
+        .bind(
+            update
+                .cover
+                .map(|(_, content_type)| content_type.to_owned()),
+        )
         .bind(now)
         .bind(id)
         .bind(owner_id)
@@ -225,12 +229,10 @@ impl Store {
 
     /// The owner and media type of cover `cover_id`.
     pub async fn cover(&self, cover_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT owner_id, cover_content_type FROM books WHERE cover_id = $1",
-        )
-        .bind(cover_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT owner_id, cover_content_type FROM books WHERE cover_id = $1")
+            .bind(cover_id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(match row {
             Some(row) => Some((row.try_get("owner_id")?, row.try_get("cover_content_type")?)),
             None => None,

@@ -3,14 +3,19 @@
 //! - [`TestDatabase`]: a fresh SQLite file, or a fresh PostgreSQL database dropped
 //!   afterwards when `BOOKSHELF_TEST_POSTGRES` names a server.
 //! - [`TestAuth`]: the real auth service on port 0, in-process, stopped on drop.
+//! - [`library`]: the real library service on port 0, and upload helpers.
+//! - [`images`]: real images made in memory, and hostile ones.
 //! - [`Forger`]: tokens signed with any header, claims and key, for attacks.
 //! - [`bearer`], [`register_and_login`]: typed client helpers.
 #![forbid(unsafe_code)]
 
 mod database;
 mod forge;
+pub mod images;
+pub mod library;
 mod servers;
 
 pub use database::TestDatabase;
 pub use forge::Forger;
+pub use library::TestLibrary;
 pub use servers::{TestAuth, bearer, register_and_login, strong_password};

@@ -1,0 +1,7 @@
+//! The library service over real sockets, beside a real auth service, with real tonic
+//! clients; on SQLite by default and on PostgreSQL when `BOOKSHELF_TEST_POSTGRES` is set.
+
+mod books;
+mod covers;
+mod ownership;
+mod tokens;

@@ -1,0 +1,216 @@
+//! The real library service on port 0, and upload helpers.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use bookshelf_proto::library::v1::{
+    Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, create_book_request,
+    library_service_client::LibraryServiceClient, update_book_request,
+};
+use library_service::{Application, Config};
+use secrecy::SecretString;
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{Status, transport::Channel};
+
+use crate::{TestAuth, TestDatabase, bearer};
+
+/// Size of the chunks uploads are sent in.
+pub const CHUNK: usize = 64 * 1024;
+
+/// The real library service, in-process on a free port, following `auth`. Dropping
+/// it stops the server.
+pub struct TestLibrary {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data folder.
+    pub dir: TempDir,
+    /// Its database.
+    pub database: TestDatabase,
+    /// The configuration it was started with.
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestLibrary {
+    /// Starts a library service following `auth`.
+    pub async fn spawn(auth: &TestAuth) -> Self {
+        Self::spawn_with(auth, |_| {}).await
+    }
+
+    /// Starts a library service after `adjust` changed its configuration, and waits
+    /// until it has the auth service's keys and revocation feed.
+    pub async fn spawn_with(auth: &TestAuth, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let database = TestDatabase::create(dir.path(), "library").await;
+        let mut config = Config::embedded(dir.path().to_path_buf(), auth.url());
+        config.database_url = Some(SecretString::from(database.url.clone()));
+        adjust(&mut config);
+        let mut library = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir,
+            database,
+            config,
+            stop: None,
+            task: None,
+        };
+        library.start().await;
+        library
+    }
+
+    /// (Re)starts the server on its address (a fresh port the first time).
+    pub async fn start(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("bind");
+        self.addr = listener.local_addr().expect("local address");
+        let app = Application::build(&self.config, listener)
+            .await
+            .expect("the library service starts");
+        let revocations = app
+            .verifier()
+            .revocations()
+            .cloned()
+            .expect("the library follows revocations");
+        let (stop, stopped) = oneshot::channel();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the library service runs");
+        }));
+        for _ in 0..100 {
+            if !revocations.is_stale() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the library service never reached the auth service");
+    }
+
+    /// Stops the server gracefully and waits until it has exited.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the library service stops cleanly");
+        }
+    }
+
+    /// The cover folder.
+    pub fn cover_dir(&self) -> PathBuf {
+        self.config.cover_dir()
+    }
+
+    /// The names of the files in the cover folder.
+    pub fn cover_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.cover_dir())
+            .map(|entries| {
+                entries
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// A client connected to the server.
+    pub async fn client(&self) -> LibraryServiceClient<Channel> {
+        LibraryServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect to the library service")
+            .max_decoding_message_size(64 * 1024 * 1024)
+    }
+}
+
+impl Drop for TestLibrary {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The metadata of a new book.
+pub fn new_book(title: &str, category: &str) -> NewBook {
+    NewBook {
+        title: title.into(),
+        description: format!("About {title}"),
+        category: category.into(),
+    }
+}
+
+/// Creates a book: the metadata, then `cover` in [`CHUNK`]-sized pieces.
+pub async fn create_book(
+    client: &mut LibraryServiceClient<Channel>,
+    token: &str,
+    metadata: NewBook,
+    cover: &[u8],
+) -> Result<Book, Status> {
+    let mut messages = vec![CreateBookRequest {
+        part: Some(create_book_request::Part::Metadata(metadata)),
+    }];
+    messages.extend(cover.chunks(CHUNK).map(|chunk| CreateBookRequest {
+        part: Some(create_book_request::Part::Chunk(chunk.to_vec())),
+    }));
+    let response = client
+        .create_book(bearer(futures::stream::iter(messages), token))
+        .await?;
+    Ok(response.into_inner().book.expect("a book"))
+}
+
+/// Updates a book: the changes, then an optional new cover in pieces.
+pub async fn update_book(
+    client: &mut LibraryServiceClient<Channel>,
+    token: &str,
+    changes: BookChanges,
+    cover: Option<&[u8]>,
+) -> Result<Book, Status> {
+    let mut messages = vec![UpdateBookRequest {
+        part: Some(update_book_request::Part::Metadata(changes)),
+    }];
+    messages.extend(
+        cover
+            .unwrap_or_default()
+            .chunks(CHUNK)
+            .map(|chunk| UpdateBookRequest {
+                part: Some(update_book_request::Part::Chunk(chunk.to_vec())),
+            }),
+    );
+    let response = client
+        .update_book(bearer(futures::stream::iter(messages), token))
+        .await?;
+    Ok(response.into_inner().book.expect("a book"))
+}
+
+/// The content type and bytes of a cover, fetched with an optional token.
+pub async fn fetch_cover(
+    client: &mut LibraryServiceClient<Channel>,
+    token: Option<&str>,
+    cover_id: &str,
+) -> Result<(String, Vec<u8>), Status> {
+    use bookshelf_proto::library::v1::{GetCoverRequest, get_cover_response::Part};
+    let request = GetCoverRequest {
+        cover_id: cover_id.into(),
+    };
+    let request = match token {
+        Some(token) => bearer(request, token),
+        None => tonic::Request::new(request),
+    };
+    let mut stream = client.get_cover(request).await?.into_inner();
+    let mut content_type = String::new();
+    let mut bytes = Vec::new();
+    while let Some(message) = stream.message().await? {
+        match message.part {
+            Some(Part::ContentType(value)) => content_type = value,
+            Some(Part::Chunk(chunk)) => bytes.extend_from_slice(&chunk),
+            None => {}
+        }
+    }
+    Ok((content_type, bytes))
+}
