@@ -55,3 +55,41 @@ if "$grpcurl" -plaintext "$auth" auth.v1.AuthService/GetCurrentUser >/dev/null 2
   fail "GetCurrentUser without a token succeeded"
 fi
 echo "grpcurl smoke: auth-service ok"
+
+library="127.0.0.1:$(free_port)"
+LIBRARY_LISTEN=$library LIBRARY_DATA_DIR="$work/library" AUTH_URL="http://$auth" RUST_LOG=warn \
+  "$bins/library-service" &
+pids+=($!)
+wait_ready "$library"
+
+services=$("$grpcurl" -plaintext "$library" list)
+expect library.v1.LibraryService "$services"
+expect "rpc CreateBook ( stream .library.v1.CreateBookRequest ) returns ( .library.v1.CreateBookResponse );" \
+  "$("$grpcurl" -plaintext "$library" describe library.v1.LibraryService)"
+
+# A 300x200 PNG written by hand, then streamed as metadata + one chunk, as the README shows.
+python3 - "$work/cover.png" <<'PY'
+import struct, sys, zlib
+width, height = 300, 200
+rows = b"".join(b"\0" + b"".join(bytes((x % 256, y % 256, 128)) for x in range(width)) for y in range(height))
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) \
+    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+# The library learns the auth service's keys in the background; wait until it accepts the token.
+for _ in $(seq 1 50); do
+  "$grpcurl" -plaintext -H "authorization: Bearer $token" "$library" library.v1.LibraryService/ListBooks >/dev/null 2>&1 && break
+  sleep 0.1
+done
+created=$( { echo '{"metadata": {"title": "Dune", "description": "Spice", "category": "science"}}'
+             printf '{"chunk": "%s"}' "$(base64 -w0 "$work/cover.png")"; } |
+  "$grpcurl" -plaintext -H "authorization: Bearer $token" -d @ "$library" library.v1.LibraryService/CreateBook)
+expect '"coverContentType": "image/png"' "$created"
+book_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["book"]["id"])' <<<"$created")
+expect '"title": "Dune"' "$("$grpcurl" -plaintext -H "authorization: Bearer $token" -d "{\"id\": \"$book_id\"}" \
+  "$library" library.v1.LibraryService/GetBook)"
+expect "$book_id" "$("$grpcurl" -plaintext -H "authorization: Bearer $token" -d '{"category": "science"}' \
+  "$library" library.v1.LibraryService/ListBooks)"
+echo "grpcurl smoke: library-service ok"
