@@ -1,1 +1,144 @@
+//! Bookshelf's REST gateway: the tutorial's JSON and multipart API, each route
+//! translated to a call on the auth or library service. It verifies no token itself:
+//! it passes `Authorization` on and the services' interceptors decide.
+//!
+//! - [`config`]: the one configuration struct.
+//! - [`backends`]: the gRPC clients, deadlines, and what every call carries.
+//! - [`users`], [`books`], [`covers`], [`meta`]: the routes.
+//! - [`uploads`]: multipart forms streamed into client-streaming calls.
+//! - [`extract`], [`envelope`], [`error`]: bodies in, bodies out, and the one mapping of
+//!   errors (gRPC statuses included) to HTTP.
+//! - [`request_id`]: the `x-request-id` of every request, on both hops.
+#![forbid(unsafe_code)]
 
+pub mod backends;
+pub mod books;
+pub mod config;
+pub mod covers;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod meta;
+pub mod request_id;
+pub mod uploads;
+pub mod users;
+
+use std::{future::Future, net::SocketAddr};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::{backends::Backends, error::ApiError};
+
+/// What every route shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The gRPC clients.
+    pub backends: Backends,
+    /// The public base URL for `image_url`.
+    pub public_url: String,
+    /// The cover cap.
+    pub max_cover_bytes: usize,
+}
+
+/// Registers `path` both with and without its trailing slash.
+fn both<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    path: &str,
+    route: axum::routing::MethodRouter<S>,
+) -> Router<S> {
+    let bare = path.trim_end_matches('/');
+    router
+        .route(bare, route.clone())
+        .route(&format!("{bare}/"), route)
+}
+
+/// The routes of DESIGN.md's REST table.
+pub fn router(state: AppState, max_json_bytes: usize) -> Router {
+    let upload_limit = DefaultBodyLimit::max(state.max_cover_bytes + 256 * 1024);
+    let json_limit = DefaultBodyLimit::max(max_json_bytes);
+    let mut router = Router::new();
+    router = both(
+        router,
+        "/users",
+        post(users::register)
+            .get(users::current)
+            .put(users::rename)
+            .delete(users::disable)
+            .layer(json_limit),
+    );
+    router = both(router, "/users/login", post(users::login).layer(json_limit));
+    router = both(
+        router,
+        "/books",
+        post(books::create).get(books::list).layer(upload_limit),
+    );
+    router = both(
+        router,
+        "/books/{id}",
+        get(books::get)
+            .put(books::update)
+            .delete(books::delete)
+            .layer(upload_limit),
+    );
+    router = router
+        .route("/covers/{name}", get(covers::get))
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/healthz", get(meta::healthz));
+    router
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(request_id::middleware))
+        .with_state(state)
+}
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A backend URL is not a valid URI.
+    #[error("invalid backend URL")]
+    BackendUrl(#[from] tonic::transport::Error),
+    /// The listener failed.
+    #[error("I/O error")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built gateway, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Prepares the gateway on `listener`; backends are connected on first use.
+    pub fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let state = AppState {
+            backends: Backends::new(config)?,
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
+            max_cover_bytes: config.max_cover_bytes,
+        };
+        Ok(Self {
+            listener,
+            router: router(state, config.max_json_bytes),
+        })
+    }
+
+    /// The address the gateway listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! The gRPC backends: clients on lazily connected channels (so the gateway starts
+//! before them and reconnects by itself), and how every call is made: with the
+//! caller's token, the request id, and a deadline.
+
+use std::{future::Future, time::Duration};
+
+use axum::http::HeaderMap;
+use bookshelf_proto::{
+    auth::v1::auth_service_client::AuthServiceClient,
+    library::v1::library_service_client::LibraryServiceClient,
+};
+use tonic::{Request, metadata::MetadataValue, transport::Channel};
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::{Config, error::ApiError, request_id};
+
+/// Clients of both services.
+#[derive(Clone)]
+pub struct Backends {
+    /// The auth service.
+    pub auth: AuthServiceClient<Channel>,
+    /// The library service.
+    pub library: LibraryServiceClient<Channel>,
+    /// Health of the auth service.
+    pub auth_health: HealthClient<Channel>,
+    /// Health of the library service.
+    pub library_health: HealthClient<Channel>,
+    /// Deadline of a unary call.
+    pub timeout: Duration,
+    /// Deadline of an upload.
+    pub upload_timeout: Duration,
+}
+
+fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy())
+}
+
+impl Backends {
+    /// Clients for the configured services; nothing connects until the first call.
+    pub fn new(config: &Config) -> Result<Self, tonic::transport::Error> {
+        let auth = channel(&config.auth_url)?;
+        let library = channel(&config.library_url)?;
+        // Covers are capped by the library service; its answers are small.
+        let library_client =
+            LibraryServiceClient::new(library.clone()).max_encoding_message_size(usize::MAX);
+        Ok(Self {
+            auth: AuthServiceClient::new(auth.clone()),
+            library: library_client,
+            auth_health: HealthClient::new(auth),
+            library_health: HealthClient::new(library),
+            timeout: config.backend_timeout(),
+            upload_timeout: config.upload_timeout(),
+        })
+    }
+}
+
+/// A backend request carrying `message`, the caller's `Authorization` (when
+/// `headers` has one), the request id, and `deadline` as `grpc-timeout`.
+pub fn request<T>(message: T, headers: Option<&HeaderMap>, deadline: Duration) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(deadline);
+    let metadata = request.metadata_mut();
+    if let Some(authorization) = headers
+        .and_then(|headers| headers.get(axum::http::header::AUTHORIZATION))
+        .and_then(|value| MetadataValue::try_from(value.as_bytes()).ok())
+    {
+        metadata.insert("authorization", authorization);
+    }
+    if let Some(id) = request_id::current()
+        .and_then(|id| MetadataValue::try_from(id.as_bytes()).ok())
+    {
+        metadata.insert("x-request-id", id);
+    }
+    request
+}
+
+/// Runs a backend call within `deadline` (the server also knows it, from
+/// `grpc-timeout`, and stops working when it passes).
+pub async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(deadline, call).await {
+        Ok(result) => Ok(result?.into_inner()),
+        Err(_) => Err(ApiError::Deadline),
+    }
+}
+
+/// The caller's `Authorization`, which every protected route needs: without one the
+/// answer is 401 at once, before any body is read.
+pub fn require_token(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(axum::http::header::AUTHORIZATION) {
+        Some(value) if !value.is_empty() => Ok(()),
+        _ => Err(ApiError::MissingToken),
+    }
+}

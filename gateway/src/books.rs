@@ -1,0 +1,261 @@
+//! `/books/...`: create and update (multipart, streamed), list, get, delete.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    extract::{Multipart, Path, Query, State, multipart::MultipartRejection},
+    http::{HeaderMap, StatusCode},
+};
+use bookshelf_proto::library::v1::{
+    Book, BookChanges, CreateBookRequest, DeleteBookRequest, GetBookRequest, ListBooksRequest,
+    NewBook, UpdateBookRequest, create_book_request, library_service_client::LibraryServiceClient,
+    update_book_request,
+};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+use crate::{
+    AppState,
+    backends::{request, require_token, within},
+    envelope::Success,
+    error::ApiError,
+    uploads::{TextFields, UploadCall, multipart, stream_form},
+};
+
+/// The most books `limit` may ask for at once.
+const MAX_LIMIT: i32 = 100;
+
+/// A book as the tutorial's clients know it.
+#[derive(Debug, Serialize)]
+pub struct BookJson {
+    _id: String,
+    title: String,
+    description: String,
+    category: String,
+    image_url: Option<String>,
+    user_id: String,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl BookJson {
+    fn new(book: Book, public_url: &str) -> Self {
+        let image_url = (!book.cover_id.is_empty())
+            .then(|| format!("{}/covers/{}", public_url.trim_end_matches('/'), book.cover_id));
+        Self {
+            _id: book.id,
+            title: book.title,
+            description: book.description,
+            category: book.category,
+            image_url,
+            user_id: book.user_id,
+            created_at: book.created_at.map(|at| at.to_string()),
+            updated_at: book.updated_at.map(|at| at.to_string()),
+        }
+    }
+}
+
+fn book_of(book: Option<Book>, state: &AppState) -> Result<BookJson, ApiError> {
+    book.map(|book| BookJson::new(book, &state.public_url))
+        .ok_or_else(|| tonic::Status::internal("a book response without a book").into())
+}
+
+struct Create {
+    client: LibraryServiceClient<Channel>,
+    headers: HeaderMap,
+    deadline: std::time::Duration,
+}
+
+impl UploadCall for Create {
+    type Message = CreateBookRequest;
+    type Answer = Option<Book>;
+
+    fn metadata(&self, fields: &TextFields) -> CreateBookRequest {
+        let field = |name| fields.get(name).cloned().unwrap_or_default();
+        CreateBookRequest {
+            part: Some(create_book_request::Part::Metadata(NewBook {
+                title: field("title"),
+                description: field("description"),
+                category: field("category"),
+            })),
+        }
+    }
+
+    fn chunk(bytes: Vec<u8>) -> CreateBookRequest {
+        CreateBookRequest {
+            part: Some(create_book_request::Part::Chunk(bytes)),
+        }
+    }
+
+    fn start(
+        mut self,
+        stream: ReceiverStream<CreateBookRequest>,
+    ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
+        let call = request(stream, Some(&self.headers), self.deadline);
+        tokio::spawn(async move { Ok(self.client.create_book(call).await?.into_inner().book) })
+    }
+}
+
+struct Update {
+    id: String,
+    client: LibraryServiceClient<Channel>,
+    headers: HeaderMap,
+    deadline: std::time::Duration,
+}
+
+impl UploadCall for Update {
+    type Message = UpdateBookRequest;
+    type Answer = Option<Book>;
+
+    fn metadata(&self, fields: &TextFields) -> UpdateBookRequest {
+        UpdateBookRequest {
+            part: Some(update_book_request::Part::Metadata(BookChanges {
+                id: self.id.clone(),
+                title: fields.get("title").cloned(),
+                description: fields.get("description").cloned(),
+                category: fields.get("category").cloned(),
+            })),
+        }
+    }
+
+    fn chunk(bytes: Vec<u8>) -> UpdateBookRequest {
+        UpdateBookRequest {
+            part: Some(update_book_request::Part::Chunk(bytes)),
+        }
+    }
+
+    fn start(
+        mut self,
+        stream: ReceiverStream<UpdateBookRequest>,
+    ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
+        let call = request(stream, Some(&self.headers), self.deadline);
+        tokio::spawn(async move { Ok(self.client.update_book(call).await?.into_inner().book) })
+    }
+}
+
+async fn upload<C: UploadCall<Answer = Option<Book>>>(
+    state: &AppState,
+    form: Multipart,
+    call: C,
+) -> Result<BookJson, ApiError> {
+    let deadline = state.backends.upload_timeout;
+    let book = tokio::time::timeout(deadline, stream_form(form, state.max_cover_bytes, call))
+        .await
+        .map_err(|_| ApiError::Deadline)??;
+    book_of(book, state)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Success<BookJson>, ApiError> {
+    require_token(&headers)?;
+    let form = multipart(form)?;
+    let call = Create {
+        client: state.backends.library.clone(),
+        headers,
+        deadline: state.backends.upload_timeout,
+    };
+    let book = upload(&state, form, call).await?;
+    Ok(Success::created("successfully created a new book", book))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Success<BookJson>, ApiError> {
+    require_token(&headers)?;
+    let form = multipart(form)?;
+    let call = Update {
+        id,
+        client: state.backends.library.clone(),
+        headers,
+        deadline: state.backends.upload_timeout,
+    };
+    let book = upload(&state, form, call).await?;
+    Ok(Success::ok("successfully updated a book", book))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Success<BookJson>, ApiError> {
+    require_token(&headers)?;
+    let backends = &state.backends;
+    let call = request(GetBookRequest { id }, Some(&headers), backends.timeout);
+    let response = within(backends.timeout, backends.library.clone().get_book(call)).await?;
+    Ok(Success::ok("successfully retrieved a book", book_of(response.book, &state)?))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_token(&headers)?;
+    let backends = &state.backends;
+    let call = request(DeleteBookRequest { id }, Some(&headers), backends.timeout);
+    within(backends.timeout, backends.library.clone().delete_book(call)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller;
+/// with it, one page and, while more remain, `next_cursor` beside `data`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    require_token(&headers)?;
+    let Query(query) = query.map_err(|_| ApiError::BadRequest("Malformed query string".to_owned()))?;
+    let category = query.get("category").cloned().unwrap_or_default();
+    let limit = match query.get("limit") {
+        None => None,
+        Some(raw) => match raw.parse::<i32>() {
+            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Some(limit),
+            _ => {
+                let mut fields = Map::new();
+                fields.insert("limit".into(), json!(format!("must be a number from 1 to {MAX_LIMIT}")));
+                return Err(ApiError::InvalidFields(fields));
+            }
+        },
+    };
+    let mut cursor = query.get("cursor").cloned().unwrap_or_default();
+    let backends = &state.backends;
+    let mut books = Vec::new();
+    loop {
+        let page = ListBooksRequest {
+            category: category.clone(),
+            page_size: limit.unwrap_or(MAX_LIMIT),
+            page_token: cursor,
+        };
+        let call = request(page, Some(&headers), backends.timeout);
+        let response = within(backends.timeout, backends.library.clone().list_books(call)).await?;
+        books.extend(
+            response
+                .books
+                .into_iter()
+                .map(|book| BookJson::new(book, &state.public_url)),
+        );
+        cursor = response.next_page_token;
+        if limit.is_some() || cursor.is_empty() {
+            break;
+        }
+    }
+    let mut body = json!({
+        "message": "successfully retrieved all books",
+        "data": books,
+        "error": Value::Null,
+    });
+    if limit.is_some() && !cursor.is_empty() {
+        body["next_cursor"] = json!(cursor);
+    }
+    Ok(axum::Json(body).into_response())
+}

@@ -1,0 +1,59 @@
+//! `GET /covers/{name}`: the thumbnail behind an `image_url`, streamed from the
+//! library service. No token: an `<img>` cannot send one; the long random name is the
+//! capability.
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{HeaderValue, header},
+    response::Response,
+};
+use bookshelf_proto::library::v1::{GetCoverRequest, get_cover_response::Part};
+use futures::StreamExt;
+
+use crate::{
+    AppState,
+    backends::{request, within},
+    error::ApiError,
+};
+
+/// Cover names never change content, so clients and proxies may keep them for a year.
+const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let backends = &state.backends;
+    let call = request(GetCoverRequest { cover_id: name }, None, backends.timeout);
+    let mut stream = within(backends.timeout, backends.library.clone().get_cover(call)).await?;
+    let content_type = match stream.next().await {
+        Some(Ok(message)) => match message.part {
+            Some(Part::ContentType(content_type)) => content_type,
+            _ => return Err(tonic::Status::internal("a cover stream without its content type").into()),
+        },
+        Some(Err(status)) => return Err(status.into()),
+        None => return Err(tonic::Status::internal("an empty cover stream").into()),
+    };
+    let content_type = HeaderValue::from_str(&content_type)
+        .map_err(|_| tonic::Status::internal("an unusable content type"))?;
+    let chunks = stream.filter_map(|message| async move {
+        match message {
+            Ok(message) => match message.part {
+                Some(Part::Chunk(chunk)) => Some(Ok(bytes::Bytes::from(chunk))),
+                _ => None,
+            },
+            Err(status) => Some(Err(std::io::Error::other(status.message().to_owned()))),
+        }
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_FOREVER));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(response)
+}

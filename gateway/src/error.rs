@@ -1,0 +1,183 @@
+//! The gateway's errors and their one mapping to HTTP, including the mapping of gRPC
+//! statuses (as grpc-gateway maps them) and of `google.rpc` details.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value, json};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::envelope::failure;
+
+/// ErrorInfo reasons of the library service (its `error` module names them too).
+const REASON_UNSUPPORTED_IMAGE: &str = "UNSUPPORTED_IMAGE";
+const REASON_COVER_TOO_LARGE: &str = "COVER_TOO_LARGE";
+
+/// Everything a route can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request has no `Authorization` header.
+    #[error("Authentication Token is missing!")]
+    MissingToken,
+    /// Field-level problems: the tutorial's error object, field -> message.
+    #[error("Invalid data")]
+    InvalidFields(Map<String, Value>),
+    /// The body is not what the route takes (malformed JSON, a bad form, ...).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Email and password do not match an active account.
+    #[error("Error fetching auth token!, invalid email or password")]
+    InvalidCredentials,
+    /// The body is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The body's content type is not the one the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// No such route.
+    #[error("Endpoint Not Found")]
+    RouteNotFound,
+    /// The route exists, the method does not.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    /// A backend answered with a gRPC status.
+    #[error("backend call failed: {}", .0.code())]
+    Backend(tonic::Status),
+    /// A backend did not answer within its deadline.
+    #[error("backend deadline exceeded")]
+    Deadline,
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        Self::Backend(status)
+    }
+}
+
+/// The tutorial's error object from a `google.rpc.BadRequest`: field -> description.
+fn field_errors(status: &tonic::Status) -> Option<Map<String, Value>> {
+    let bad_request = status.get_details_bad_request()?;
+    let mut fields = Map::new();
+    for violation in bad_request.field_violations {
+        fields
+            .entry(violation.field)
+            .or_insert(Value::String(violation.description));
+    }
+    Some(fields)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::MissingToken => failure(
+                StatusCode::UNAUTHORIZED,
+                "Authentication Token is missing!",
+                json!("Unauthorized"),
+            ),
+            Self::InvalidFields(fields) => {
+                failure(StatusCode::BAD_REQUEST, "Invalid data", Value::Object(fields))
+            }
+            Self::BadRequest(message) => {
+                failure(StatusCode::BAD_REQUEST, &message, json!("Bad Request"))
+            }
+            Self::InvalidCredentials => failure(
+                StatusCode::UNAUTHORIZED,
+                "Error fetching auth token!, invalid email or password",
+                json!("Unauthorized"),
+            ),
+            Self::TooLarge(message) => {
+                failure(StatusCode::PAYLOAD_TOO_LARGE, &message, json!("Payload Too Large"))
+            }
+            Self::UnsupportedMediaType(message) => failure(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &message,
+                json!("Unsupported Media Type"),
+            ),
+            Self::RouteNotFound => {
+                failure(StatusCode::NOT_FOUND, "Endpoint Not Found", json!("Not Found"))
+            }
+            Self::MethodNotAllowed => failure(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                json!("Method Not Allowed"),
+            ),
+            Self::Deadline => failure(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The service took too long to answer",
+                json!("Gateway Timeout"),
+            ),
+            Self::Backend(status) => backend_response(&status),
+        }
+    }
+}
+
+fn backend_response(status: &tonic::Status) -> Response {
+    let reason = status.get_details_error_info().map(|info| info.reason);
+    match (status.code(), reason.as_deref()) {
+        (_, Some(REASON_COVER_TOO_LARGE)) => ApiError::TooLarge(format!(
+            "Cover image too large: {}",
+            status.message()
+        ))
+        .into_response(),
+        (_, Some(REASON_UNSUPPORTED_IMAGE)) => ApiError::UnsupportedMediaType(
+            "cover_image must be a JPEG, PNG, GIF or WebP image".to_owned(),
+        )
+        .into_response(),
+        (Code::InvalidArgument, _) => match field_errors(status) {
+            Some(fields) => ApiError::InvalidFields(fields).into_response(),
+            None => ApiError::BadRequest("Invalid data".to_owned()).into_response(),
+        },
+        (Code::Unauthenticated, _) => failure(
+            StatusCode::UNAUTHORIZED,
+            "Invalid Authentication token!",
+            json!("Unauthorized"),
+        ),
+        (Code::PermissionDenied, _) => {
+            failure(StatusCode::FORBIDDEN, "Forbidden", json!("Forbidden"))
+        }
+        (Code::NotFound, _) => failure(StatusCode::NOT_FOUND, "Book not found", json!("Not Found")),
+        (Code::AlreadyExists, _) => {
+            failure(StatusCode::CONFLICT, status.message(), json!("Conflict"))
+        }
+        (Code::ResourceExhausted, _) => {
+            let mut response = failure(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts, try again later",
+                json!("Too Many Requests"),
+            );
+            let retry = status
+                .get_details_retry_info()
+                .and_then(|info| info.retry_delay)
+                .map_or(60, |delay| delay.as_secs().max(1));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+            response
+        }
+        (Code::Unavailable, _) => failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service unavailable, try again shortly",
+            json!("Service Unavailable"),
+        ),
+        (Code::DeadlineExceeded | Code::Cancelled, _) => ApiError::Deadline.into_response(),
+        (code, _) => {
+            // The status may carry internals: log it, answer nothing of it.
+            tracing::error!(?code, message = status.message(), "backend failed");
+            internal_error()
+        }
+    }
+}
+
+/// A 500 that says nothing of the cause, only the request id to quote.
+pub fn internal_error() -> Response {
+    let request_id = crate::request_id::current()
+        .and_then(|id| id.to_str().ok().map(str::to_owned))
+        .unwrap_or_default();
+    failure(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+        json!({ "request_id": request_id }),
+    )
+}

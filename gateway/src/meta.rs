@@ -1,0 +1,82 @@
+//! `GET /.well-known/jwks.json` and `GET /healthz`.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bookshelf_proto::auth::v1::GetSigningKeysRequest;
+use serde_json::{Value, json};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+use crate::{
+    AppState,
+    backends::{request, within},
+    error::ApiError,
+};
+
+/// The auth service's public keys as a plain JWKS (RFC 7517), the form third-party
+/// verifiers fetch, not wrapped in the envelope.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let backends = &state.backends;
+    let call = request(GetSigningKeysRequest {}, None, backends.timeout);
+    let keys = within(backends.timeout, backends.auth.clone().get_signing_keys(call)).await?;
+    let keys: Vec<Value> = keys
+        .keys
+        .into_iter()
+        .map(|key| {
+            json!({
+                "kty": key.kty,
+                "crv": key.crv,
+                "x": key.x,
+                "kid": key.kid,
+                "alg": key.alg,
+                "use": key.key_use,
+            })
+        })
+        .collect();
+    let mut response = Json(json!({ "keys": keys })).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(response)
+}
+
+/// Each backend's health; 200 when both serve, 503 otherwise.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let backends = &state.backends;
+    let check = |mut client: tonic_health::pb::health_client::HealthClient<_>, service: &str| {
+        let call = request(
+            HealthCheckRequest {
+                service: service.to_owned(),
+            },
+            None,
+            backends.timeout,
+        );
+        async move {
+            match within(backends.timeout, client.check(call)).await {
+                Ok(answer) if answer.status == ServingStatus::Serving as i32 => "serving",
+                Ok(_) => "not serving",
+                Err(_) => "unreachable",
+            }
+        }
+    };
+    let (auth, library) = tokio::join!(
+        check(backends.auth_health.clone(), "auth.v1.AuthService"),
+        check(backends.library_health.clone(), "library.v1.LibraryService"),
+    );
+    let healthy = auth == "serving" && library == "serving";
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "message": if healthy { "healthy" } else { "unhealthy" },
+        "data": { "auth": auth, "library": library },
+        "error": if healthy { Value::Null } else { json!("Service Unavailable") },
+    });
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,63 @@
+//! Every request gets an `x-request-id` (the client's, when it sent a sane one), kept
+//! for the request's whole life: in its log span, in the metadata of each backend
+//! call, in the response headers, and in the body of a 500.
+
+use axum::{
+    extract::Request,
+    http::{HeaderName, HeaderValue},
+    middleware::Next,
+    response::Response,
+};
+use tracing::Instrument;
+
+/// The header and metadata key.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static CURRENT: HeaderValue;
+}
+
+/// The id of the request being served, if any.
+pub fn current() -> Option<HeaderValue> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// A client's id is kept when it is short and plain; anything else is replaced, so a
+/// client cannot stuff the logs.
+fn acceptable(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(byte))
+}
+
+/// The middleware.
+pub async fn middleware(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|value| acceptable(value))
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a valid header value")
+        });
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %id.to_str().unwrap_or("-"),
+    );
+    let mut response = CURRENT
+        .scope(id.clone(), next.run(request))
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| {
+        tracing::info!(status = response.status().as_u16(), "served");
+    });
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}

@@ -1,0 +1,171 @@
+//! `/users/...`: register, login, profile, rename, disable.
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use bookshelf_proto::auth::v1::{
+    DisableCurrentUserRequest, GetCurrentUserRequest, LoginRequest, RegisterRequest,
+    UpdateCurrentUserRequest, User,
+};
+use serde::{Deserialize, Serialize};
+use tonic::Code;
+
+use crate::{
+    AppState,
+    backends::{request, require_token, within},
+    envelope::Success,
+    error::ApiError,
+    extract::JsonBody,
+};
+
+/// A user as the tutorial's clients know it; never a password or hash.
+#[derive(Debug, Serialize)]
+pub struct UserJson {
+    _id: String,
+    name: String,
+    email: String,
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
+}
+
+impl From<User> for UserJson {
+    fn from(user: User) -> Self {
+        Self {
+            _id: user.id,
+            name: user.name,
+            email: user.email,
+            active: user.active,
+            created_at: user.created_at.map(|at| at.to_string()),
+        }
+    }
+}
+
+/// `POST /users/`. Absent fields are empty, so the service reports them field by field.
+#[derive(Debug, Deserialize)]
+pub struct Registration {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /users/login`.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `PUT /users/`: only the name can change; other fields are ignored.
+#[derive(Debug, Deserialize)]
+pub struct Rename {
+    #[serde(default)]
+    name: String,
+}
+
+/// The login answer: the user and its token.
+#[derive(Debug, Serialize)]
+pub struct LoggedIn {
+    #[serde(flatten)]
+    user: UserJson,
+    token: String,
+    expires_at: Option<String>,
+}
+
+fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
+    user.map(UserJson::from)
+        .ok_or_else(|| tonic::Status::internal("a user response without a user").into())
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Registration>,
+) -> Result<Success<UserJson>, ApiError> {
+    let backends = &state.backends;
+    let message = RegisterRequest {
+        name: body.name,
+        email: body.email,
+        password: body.password,
+    };
+    let response = within(
+        backends.timeout,
+        backends.auth.clone().register(request(message, None, backends.timeout)),
+    )
+    .await?;
+    Ok(Success::created("Successfully created new user", user_of(response.user)?))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Success<LoggedIn>, ApiError> {
+    let backends = &state.backends;
+    let message = LoginRequest {
+        email: body.email,
+        password: body.password,
+    };
+    let response = within(
+        backends.timeout,
+        backends.auth.clone().login(request(message, None, backends.timeout)),
+    )
+    .await
+    .map_err(|error| match error {
+        ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
+            ApiError::InvalidCredentials
+        }
+        other => other,
+    })?;
+    Ok(Success::ok(
+        "Successfully fetched auth token",
+        LoggedIn {
+            user: user_of(response.user)?,
+            token: response.token,
+            expires_at: response.expires_at.map(|at| at.to_string()),
+        },
+    ))
+}
+
+pub async fn current(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Success<UserJson>, ApiError> {
+    require_token(&headers)?;
+    let backends = &state.backends;
+    let call = request(GetCurrentUserRequest {}, Some(&headers), backends.timeout);
+    let response = within(backends.timeout, backends.auth.clone().get_current_user(call)).await?;
+    Ok(Success::ok("successfully retrieved user profile", user_of(response.user)?))
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<Rename>, ApiError>,
+) -> Result<Success<UserJson>, ApiError> {
+    require_token(&headers)?;
+    let JsonBody(body) = body?;
+    let backends = &state.backends;
+    let call = request(
+        UpdateCurrentUserRequest { name: body.name },
+        Some(&headers),
+        backends.timeout,
+    );
+    let response = within(backends.timeout, backends.auth.clone().update_current_user(call)).await?;
+    Ok(Success::ok("successfully updated account", user_of(response.user)?))
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    require_token(&headers)?;
+    let backends = &state.backends;
+    let call = request(DisableCurrentUserRequest {}, Some(&headers), backends.timeout);
+    within(backends.timeout, backends.auth.clone().disable_current_user(call)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
