@@ -12,7 +12,11 @@ use tokio::{net::TcpListener, sync::watch};
 
 /// Where the stack keeps its data and which ports it takes.
 #[derive(Debug, Parser)]
-#[command(name = "bookshelf", version, about = "Runs the whole Bookshelf stack on loopback")]
+#[command(
+    name = "bookshelf",
+    version,
+    about = "Runs the whole Bookshelf stack on loopback"
+)]
 struct Options {
     /// Folder for the SQLite files, the signing key and the covers.
     #[arg(long, env = "BOOKSHELF_DATA_DIR", default_value = "data")]
@@ -48,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
     let auth_config = auth_service::Config::embedded(options.data_dir.join("auth"));
     let library_config =
         library_service::Config::embedded(options.data_dir.join("library"), auth_url.clone());
-    let gateway_config = gateway::Config::embedded(auth_url.clone(), library_url.clone(), public_url.clone());
+    let gateway_config =
+        gateway::Config::embedded(auth_url.clone(), library_url.clone(), public_url.clone());
     let auth = auth_service::Application::build(&auth_config, auth_listener).await?;
     let library = library_service::Application::build(&library_config, library_listener).await?;
     let gateway = gateway::Application::build(&gateway_config, http_listener)?;
@@ -65,7 +70,10 @@ async fn main() -> anyhow::Result<()> {
     let auth = tokio::spawn(auth.run_until(stopped()));
 
     println!();
-    println!("Bookshelf is running (data in {}):", options.data_dir.display());
+    println!(
+        "Bookshelf is running (data in {}):",
+        options.data_dir.display()
+    );
     println!("  REST gateway      {public_url}");
     println!("  auth service      {auth_url}   (gRPC, reflection on)");
     println!("  library service   {library_url}   (gRPC, reflection on)");

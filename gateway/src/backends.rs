@@ -70,8 +70,8 @@ pub fn request<T>(message: T, headers: Option<&HeaderMap>, deadline: Duration) -
     {
         metadata.insert("authorization", authorization);
     }
-    if let Some(id) = request_id::current()
-        .and_then(|id| MetadataValue::try_from(id.as_bytes()).ok())
+    if let Some(id) =
+        request_id::current().and_then(|id| MetadataValue::try_from(id.as_bytes()).ok())
     {
         metadata.insert("x-request-id", id);
     }

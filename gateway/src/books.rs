@@ -42,8 +42,13 @@ pub struct BookJson {
 
 impl BookJson {
     fn new(book: Book, public_url: &str) -> Self {
-        let image_url = (!book.cover_id.is_empty())
-            .then(|| format!("{}/covers/{}", public_url.trim_end_matches('/'), book.cover_id));
+        let image_url = (!book.cover_id.is_empty()).then(|| {
+            format!(
+                "{}/covers/{}",
+                public_url.trim_end_matches('/'),
+                book.cover_id
+            )
+        });
         Self {
             _id: book.id,
             title: book.title,
@@ -190,7 +195,10 @@ pub async fn get(
     let backends = &state.backends;
     let call = request(GetBookRequest { id }, Some(&headers), backends.timeout);
     let response = within(backends.timeout, backends.library.clone().get_book(call)).await?;
-    Ok(Success::ok("successfully retrieved a book", book_of(response.book, &state)?))
+    Ok(Success::ok(
+        "successfully retrieved a book",
+        book_of(response.book, &state)?,
+    ))
 }
 
 pub async fn delete(
@@ -214,7 +222,8 @@ pub async fn list(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     require_token(&headers)?;
-    let Query(query) = query.map_err(|_| ApiError::BadRequest("Malformed query string".to_owned()))?;
+    let Query(query) =
+        query.map_err(|_| ApiError::BadRequest("Malformed query string".to_owned()))?;
     let category = query.get("category").cloned().unwrap_or_default();
     let limit = match query.get("limit") {
         None => None,
@@ -222,7 +231,10 @@ pub async fn list(
             Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Some(limit),
             _ => {
                 let mut fields = Map::new();
-                fields.insert("limit".into(), json!(format!("must be a number from 1 to {MAX_LIMIT}")));
+                fields.insert(
+                    "limit".into(),
+                    json!(format!("must be a number from 1 to {MAX_LIMIT}")),
+                );
                 return Err(ApiError::InvalidFields(fields));
             }
         },

@@ -4,7 +4,11 @@ use std::{net::SocketAddr, time::Duration};
 
 /// How the gateway runs. It holds no secret.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "gateway", version, about = "Bookshelf's REST API over its gRPC services")]
+#[command(
+    name = "gateway",
+    version,
+    about = "Bookshelf's REST API over its gRPC services"
+)]
 pub struct Config {
     /// Address to serve HTTP on.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
@@ -17,7 +21,11 @@ pub struct Config {
     pub library_url: String,
     /// The public base URL of this gateway, from which `image_url`s are built (never
     /// from a request's Host header, which a client controls).
-    #[arg(long, env = "GATEWAY_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "GATEWAY_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub public_url: String,
     /// Deadline of each backend call, in milliseconds.
     #[arg(long, env = "GATEWAY_BACKEND_TIMEOUT_MS", default_value_t = 10_000)]

@@ -30,7 +30,11 @@ pub async fn get(
     let content_type = match stream.next().await {
         Some(Ok(message)) => match message.part {
             Some(Part::ContentType(content_type)) => content_type,
-            _ => return Err(tonic::Status::internal("a cover stream without its content type").into()),
+            _ => {
+                return Err(
+                    tonic::Status::internal("a cover stream without its content type").into(),
+                );
+            }
         },
         Some(Err(status)) => return Err(status.into()),
         None => return Err(tonic::Status::internal("an empty cover stream").into()),
@@ -49,8 +53,14 @@ pub async fn get(
     let mut response = Response::new(Body::from_stream(chunks));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_FOREVER));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_FOREVER),
+    );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; sandbox"),

@@ -76,9 +76,11 @@ impl IntoResponse for ApiError {
                 "Authentication Token is missing!",
                 json!("Unauthorized"),
             ),
-            Self::InvalidFields(fields) => {
-                failure(StatusCode::BAD_REQUEST, "Invalid data", Value::Object(fields))
-            }
+            Self::InvalidFields(fields) => failure(
+                StatusCode::BAD_REQUEST,
+                "Invalid data",
+                Value::Object(fields),
+            ),
             Self::BadRequest(message) => {
                 failure(StatusCode::BAD_REQUEST, &message, json!("Bad Request"))
             }
@@ -87,17 +89,21 @@ impl IntoResponse for ApiError {
                 "Error fetching auth token!, invalid email or password",
                 json!("Unauthorized"),
             ),
-            Self::TooLarge(message) => {
-                failure(StatusCode::PAYLOAD_TOO_LARGE, &message, json!("Payload Too Large"))
-            }
+            Self::TooLarge(message) => failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &message,
+                json!("Payload Too Large"),
+            ),
             Self::UnsupportedMediaType(message) => failure(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 &message,
                 json!("Unsupported Media Type"),
             ),
-            Self::RouteNotFound => {
-                failure(StatusCode::NOT_FOUND, "Endpoint Not Found", json!("Not Found"))
-            }
+            Self::RouteNotFound => failure(
+                StatusCode::NOT_FOUND,
+                "Endpoint Not Found",
+                json!("Not Found"),
+            ),
             Self::MethodNotAllowed => failure(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",
@@ -116,11 +122,10 @@ impl IntoResponse for ApiError {
 fn backend_response(status: &tonic::Status) -> Response {
     let reason = status.get_details_error_info().map(|info| info.reason);
     match (status.code(), reason.as_deref()) {
-        (_, Some(REASON_COVER_TOO_LARGE)) => ApiError::TooLarge(format!(
-            "Cover image too large: {}",
-            status.message()
-        ))
-        .into_response(),
+        (_, Some(REASON_COVER_TOO_LARGE)) => {
+            ApiError::TooLarge(format!("Cover image too large: {}", status.message()))
+                .into_response()
+        }
         (_, Some(REASON_UNSUPPORTED_IMAGE)) => ApiError::UnsupportedMediaType(
             "cover_image must be a JPEG, PNG, GIF or WebP image".to_owned(),
         )

@@ -25,7 +25,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             )),
             Err(JsonRejection::JsonDataError(error)) => Err(ApiError::BadRequest(format!(
                 "Invalid JSON body: {}",
-                error.body_text().rsplit(": ").next().unwrap_or("wrong type")
+                error
+                    .body_text()
+                    .rsplit(": ")
+                    .next()
+                    .unwrap_or("wrong type")
             ))),
             Err(JsonRejection::JsonSyntaxError(_)) => {
                 Err(ApiError::BadRequest("Malformed JSON body".to_owned()))

@@ -21,7 +21,11 @@ use crate::{
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let backends = &state.backends;
     let call = request(GetSigningKeysRequest {}, None, backends.timeout);
-    let keys = within(backends.timeout, backends.auth.clone().get_signing_keys(call)).await?;
+    let keys = within(
+        backends.timeout,
+        backends.auth.clone().get_signing_keys(call),
+    )
+    .await?;
     let keys: Vec<Value> = keys
         .keys
         .into_iter()

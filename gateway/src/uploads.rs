@@ -49,7 +49,8 @@ async fn read_text(mut field: Field<'_>) -> Result<String, ApiError> {
         }
         bytes.extend_from_slice(&chunk);
     }
-    String::from_utf8(bytes).map_err(|_| ApiError::BadRequest("Form fields must be UTF-8".to_owned()))
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::BadRequest("Form fields must be UTF-8".to_owned()))
 }
 
 /// How one upload RPC is made: its first message, its chunk messages, and the call.
@@ -82,7 +83,9 @@ pub async fn stream_form<C: UploadCall>(
         let name = field.name().unwrap_or_default().to_owned();
         if name == COVER_FIELD {
             let Some(call) = call.take() else {
-                return Err(ApiError::BadRequest("Send exactly one cover_image".to_owned()));
+                return Err(ApiError::BadRequest(
+                    "Send exactly one cover_image".to_owned(),
+                ));
             };
             let (sender, receiver) = mpsc::channel(4);
             let metadata = call.metadata(&fields);

@@ -95,10 +95,16 @@ pub async fn register(
     };
     let response = within(
         backends.timeout,
-        backends.auth.clone().register(request(message, None, backends.timeout)),
+        backends
+            .auth
+            .clone()
+            .register(request(message, None, backends.timeout)),
     )
     .await?;
-    Ok(Success::created("Successfully created new user", user_of(response.user)?))
+    Ok(Success::created(
+        "Successfully created new user",
+        user_of(response.user)?,
+    ))
 }
 
 pub async fn login(
@@ -112,7 +118,10 @@ pub async fn login(
     };
     let response = within(
         backends.timeout,
-        backends.auth.clone().login(request(message, None, backends.timeout)),
+        backends
+            .auth
+            .clone()
+            .login(request(message, None, backends.timeout)),
     )
     .await
     .map_err(|error| match error {
@@ -138,8 +147,15 @@ pub async fn current(
     require_token(&headers)?;
     let backends = &state.backends;
     let call = request(GetCurrentUserRequest {}, Some(&headers), backends.timeout);
-    let response = within(backends.timeout, backends.auth.clone().get_current_user(call)).await?;
-    Ok(Success::ok("successfully retrieved user profile", user_of(response.user)?))
+    let response = within(
+        backends.timeout,
+        backends.auth.clone().get_current_user(call),
+    )
+    .await?;
+    Ok(Success::ok(
+        "successfully retrieved user profile",
+        user_of(response.user)?,
+    ))
 }
 
 pub async fn rename(
@@ -155,8 +171,15 @@ pub async fn rename(
         Some(&headers),
         backends.timeout,
     );
-    let response = within(backends.timeout, backends.auth.clone().update_current_user(call)).await?;
-    Ok(Success::ok("successfully updated account", user_of(response.user)?))
+    let response = within(
+        backends.timeout,
+        backends.auth.clone().update_current_user(call),
+    )
+    .await?;
+    Ok(Success::ok(
+        "successfully updated account",
+        user_of(response.user)?,
+    ))
 }
 
 pub async fn disable(
@@ -165,7 +188,15 @@ pub async fn disable(
 ) -> Result<StatusCode, ApiError> {
     require_token(&headers)?;
     let backends = &state.backends;
-    let call = request(DisableCurrentUserRequest {}, Some(&headers), backends.timeout);
-    within(backends.timeout, backends.auth.clone().disable_current_user(call)).await?;
+    let call = request(
+        DisableCurrentUserRequest {},
+        Some(&headers),
+        backends.timeout,
+    );
+    within(
+        backends.timeout,
+        backends.auth.clone().disable_current_user(call),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -126,21 +126,53 @@ impl Application {
     /// finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         let max_message = self.api.max_cover_bytes + 64 * 1024;
+        let revocations = self.verifier.revocations().cloned();
         let service = InterceptedService::new(
             LibraryServiceServer::new(self.api).max_decoding_message_size(max_message),
             TokenInterceptor::optional(self.verifier),
         );
-        let (_health, standard) =
+        let (health, standard) =
             grpc::standard_services::<LibraryServiceServer<LibraryApi>>().await;
+        let health_updates = tokio::spawn(report_readiness(health, revocations));
         let result = tonic::transport::Server::builder()
             .layer(grpc::trace_layer())
             .add_routes(standard)
             .add_service(service)
             .serve_with_incoming_shutdown(grpc::incoming(self.listener), shutdown)
             .await;
+        health_updates.abort();
         for follower in self.followers {
             follower.abort();
         }
         Ok(result?)
+    }
+}
+
+/// Reports the service NOT_SERVING while it cannot trust tokens (the revocation feed
+/// is down beyond its bound), so health checks and load balancers see what callers
+/// would get.
+async fn report_readiness(
+    health: tonic_health::server::HealthReporter,
+    revocations: Option<Arc<Revocations>>,
+) {
+    let Some(revocations) = revocations else {
+        return;
+    };
+    let mut serving = None;
+    loop {
+        let now_serving = !revocations.is_stale();
+        if serving != Some(now_serving) {
+            if now_serving {
+                health
+                    .set_serving::<LibraryServiceServer<LibraryApi>>()
+                    .await;
+            } else {
+                health
+                    .set_not_serving::<LibraryServiceServer<LibraryApi>>()
+                    .await;
+            }
+            serving = Some(now_serving);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }

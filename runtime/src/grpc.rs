@@ -47,12 +47,14 @@ pub type GrpcTraceLayer = TraceLayer<
     DefaultOnFailure,
 >;
 
-/// The layer that runs every request in a span naming its method and request id.
+/// The layer that runs every request in a span naming its method and request id,
+/// and logs one line when it is answered.
 /// Failed calls are logged at debug level: most are the client's doing, and the
 /// server's own failures are logged where they happen, with their cause.
 pub fn trace_layer() -> GrpcTraceLayer {
     TraceLayer::new_for_grpc()
         .make_span_with(request_span as fn(&_) -> _)
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
         .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
 }
 

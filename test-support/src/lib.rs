@@ -5,6 +5,8 @@
 //! - [`TestAuth`]: the real auth service on port 0, in-process, stopped on drop.
 //! - [`library`]: the real library service on port 0, and upload helpers.
 //! - [`images`]: real images made in memory, and hostile ones.
+//! - [`stack`]: the three real binaries as child processes, for end-to-end tests.
+//! - [`rest`]: a typed REST client of the gateway.
 //! - [`Forger`]: tokens signed with any header, claims and key, for attacks.
 //! - [`bearer`], [`register_and_login`]: typed client helpers.
 #![forbid(unsafe_code)]
@@ -13,9 +15,13 @@ mod database;
 mod forge;
 pub mod images;
 pub mod library;
+pub mod rest;
 mod servers;
+pub mod stack;
 
 pub use database::TestDatabase;
 pub use forge::Forger;
 pub use library::TestLibrary;
+pub use rest::Rest;
 pub use servers::{TestAuth, bearer, register_and_login, strong_password};
+pub use stack::{Service, Stack};

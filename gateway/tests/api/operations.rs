@@ -1,0 +1,81 @@
+//! Health, JWKS, request ids and backends going away.
+
+use bookshelf_test_support::{Rest, Service, Stack};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn healthz_reports_each_backend_and_jwks_publishes_the_key() {
+    let mut stack = Stack::spawn().await;
+    let rest = Rest::new(&stack.http);
+    let health = rest.get("/healthz").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.data()["auth"], "serving");
+    assert_eq!(health.data()["library"], "serving");
+
+    let jwks = rest.get("/.well-known/jwks.json").await;
+    assert_eq!(jwks.status, 200);
+    let key = &jwks.body["keys"][0];
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    assert!(key.get("d").is_none(), "never the private part");
+
+    stack.kill(Service::Library).await;
+    let health = rest.get("/healthz").await;
+    assert_eq!(health.status, 503);
+    assert_eq!(health.data()["library"], "unreachable");
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_or_made_and_reach_the_services_logs() {
+    let stack = Stack::spawn().await;
+    let rest = Rest::new(&stack.http);
+    let answer = rest
+        .send(
+            rest.request(Method::GET, "/users/")
+                .header("x-request-id", "trace-me-123"),
+        )
+        .await;
+    assert_eq!(answer.headers["x-request-id"], "trace-me-123");
+    let made = rest.get("/users/").await;
+    assert_eq!(made.headers["x-request-id"].len(), 36, "a UUID");
+    let (_, me) = rest.signed_up("Ada Lovelace").await;
+    me.send(
+        me.request(Method::GET, "/users/")
+            .header("x-request-id", "both-hops-42"),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let auth_log = std::fs::read_to_string(stack.dir.path().join("auth-service.log")).unwrap();
+    assert!(
+        auth_log.contains("both-hops-42"),
+        "the auth service logs the id"
+    );
+}
+
+#[tokio::test]
+async fn a_backend_down_is_503_at_once_and_recovers_by_itself() {
+    let mut stack = Stack::spawn().await;
+    let rest = Rest::new(&stack.http);
+    stack.kill(Service::Auth).await;
+    let started = std::time::Instant::now();
+    let down = rest
+        .json(
+            Method::POST,
+            "/users/login",
+            json!({"email": "a@example.com", "password": "x"}),
+        )
+        .await;
+    assert_eq!(down.status, 503, "{:?}", down.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    stack.start(Service::Auth);
+    stack.wait_healthy().await;
+    let (_, me) = rest.signed_up("Ada Lovelace").await;
+    assert_eq!(me.get("/users/").await.status, 200);
+}

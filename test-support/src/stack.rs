@@ -1,0 +1,235 @@
+//! The three real binaries as child processes on free ports, for end-to-end tests.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::OnceLock,
+    time::Duration,
+};
+
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+use crate::TestDatabase;
+
+/// One of the stack's processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `auth-service`.
+    Auth,
+    /// `library-service`.
+    Library,
+    /// `gateway`.
+    Gateway,
+}
+
+impl Service {
+    fn binary(self) -> &'static str {
+        match self {
+            Self::Auth => "auth-service",
+            Self::Library => "library-service",
+            Self::Gateway => "gateway",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The folder of the workspace's binaries, built once per test run in the profile of
+/// the running test.
+fn binaries() -> &'static Path {
+    static BINARIES: OnceLock<PathBuf> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let test_binary = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = test_binary
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/<test>")
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = std::process::Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "auth-service",
+            "-p",
+            "library-service",
+            "-p",
+            "gateway",
+            "--bins",
+        ]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the service binaries failed");
+        profile_dir
+    })
+}
+
+/// A free loopback port (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// The stack: auth, library and gateway processes with their own data folders and
+/// databases, and their logs captured to files. Dropping it kills all three.
+pub struct Stack {
+    /// The gateway's base URL, e.g. `http://127.0.0.1:40123`.
+    pub http: String,
+    /// The auth service's address.
+    pub auth: SocketAddr,
+    /// The library service's address.
+    pub library: SocketAddr,
+    /// Holds data folders and logs.
+    pub dir: TempDir,
+    databases: Vec<TestDatabase>,
+    children: [Option<Child>; 3],
+    extra_env: Vec<(String, String)>,
+}
+
+impl Stack {
+    /// Starts the stack with the defaults and waits until `/healthz` says healthy.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the stack with extra environment variables for every process.
+    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let databases = vec![
+            TestDatabase::create(dir.path(), "auth").await,
+            TestDatabase::create(dir.path(), "library").await,
+        ];
+        let mut stack = Self {
+            http: format!("http://127.0.0.1:{}", free_port()),
+            auth: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            library: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            dir,
+            databases,
+            children: [None, None, None],
+            extra_env: env
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        };
+        for service in [Service::Auth, Service::Library, Service::Gateway] {
+            stack.start(service);
+        }
+        stack.wait_healthy().await;
+        stack
+    }
+
+    fn log_path(&self, service: Service) -> PathBuf {
+        self.dir.path().join(format!("{}.log", service.binary()))
+    }
+
+    /// The environment a service is started with.
+    pub fn environment(&self, service: Service) -> Vec<(String, String)> {
+        let data = |name: &str| self.dir.path().join(name).display().to_string();
+        let mut env: Vec<(String, String)> = match service {
+            Service::Auth => vec![
+                ("AUTH_LISTEN".into(), self.auth.to_string()),
+                ("AUTH_DATA_DIR".into(), data("auth")),
+                ("AUTH_DATABASE_URL".into(), self.databases[0].url.clone()),
+            ],
+            Service::Library => vec![
+                ("LIBRARY_LISTEN".into(), self.library.to_string()),
+                ("LIBRARY_DATA_DIR".into(), data("library")),
+                ("LIBRARY_DATABASE_URL".into(), self.databases[1].url.clone()),
+                ("AUTH_URL".into(), format!("http://{}", self.auth)),
+            ],
+            Service::Gateway => vec![
+                (
+                    "GATEWAY_LISTEN".into(),
+                    self.http.trim_start_matches("http://").to_owned(),
+                ),
+                ("GATEWAY_PUBLIC_URL".into(), self.http.clone()),
+                ("AUTH_URL".into(), format!("http://{}", self.auth)),
+                ("LIBRARY_URL".into(), format!("http://{}", self.library)),
+            ],
+        };
+        env.push(("RUST_LOG".into(), "info".into()));
+        env.push(("NO_COLOR".into(), "1".into()));
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// Starts (or restarts) one service, appending to its log.
+    pub fn start(&mut self, service: Service) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(service))
+            .expect("a log file");
+        let child = Command::new(binaries().join(service.binary()))
+            .env_clear()
+            .envs(self.environment(service))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the service binary starts");
+        self.children[service.index()] = Some(child);
+    }
+
+    /// Sends `signal` to a service and waits for it to exit; its exit code.
+    pub async fn signal(&mut self, service: Service, signal: &str) -> Option<i32> {
+        let mut child = self.children[service.index()].take()?;
+        let pid = child.id()?;
+        let _ = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status();
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("the service exits")
+            .expect("waiting on the child");
+        status.code()
+    }
+
+    /// Kills a service at once (SIGKILL).
+    pub async fn kill(&mut self, service: Service) {
+        self.signal(service, "KILL").await;
+    }
+
+    /// Polls `/healthz` until both backends serve.
+    pub async fn wait_healthy(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(response) = client.get(format!("{}/healthz", self.http)).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the stack never became healthy; logs:\n{}", self.logs());
+    }
+
+    /// Everything the three processes logged so far.
+    pub fn logs(&self) -> String {
+        [Service::Auth, Service::Library, Service::Gateway]
+            .iter()
+            .map(|service| std::fs::read_to_string(self.log_path(*service)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The library's cover folder.
+    pub fn cover_dir(&self) -> PathBuf {
+        self.dir.path().join("library").join("covers")
+    }
+
+    /// Whether the stack runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.databases[0].is_postgres()
+    }
+}
