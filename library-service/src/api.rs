@@ -37,6 +37,10 @@ pub struct LibraryApi {
     pub(crate) store: Store,
     pub(crate) covers: Arc<dyn CoverStore>,
     pub(crate) decode_permits: Arc<Semaphore>,
+    /// Covers being received at once. Each is held whole in memory until decoded, so
+    /// this bounds the service's memory under many concurrent uploads; the others
+    /// wait, and HTTP/2 flow control holds their bytes back at the sender.
+    pub(crate) upload_permits: Arc<Semaphore>,
     pub(crate) limits: DecodeLimits,
     pub(crate) max_cover_bytes: usize,
 }
@@ -142,6 +146,14 @@ fn check_all(results: Vec<Option<FieldViolation>>) -> Result<(), LibraryError> {
 }
 
 impl LibraryApi {
+    async fn upload_permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.upload_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     /// Decodes the upload on the blocking pool, a bounded number at a time, and stores
     /// its thumbnail under a new name.
     async fn store_cover(&self, upload: Vec<u8>) -> Result<PendingCover, LibraryError> {
@@ -185,6 +197,7 @@ impl LibraryApi {
             category.as_ref().err().cloned(),
         ])?;
         let (title, description, category) = (title?, description?, category?);
+        let _receiving = self.upload_permit().await;
         let upload = read_cover(&mut stream, self.max_cover_bytes)
             .await?
             .ok_or_else(|| FieldViolation::new(COVER_FIELD, "is required"))?;
@@ -233,10 +246,12 @@ impl LibraryApi {
             .get(&owner.user_id, &id)
             .await?
             .ok_or(LibraryError::NotFound)?;
+        let receiving = self.upload_permit().await;
         let cover = match read_cover(&mut stream, self.max_cover_bytes).await? {
             Some(upload) => Some(self.store_cover(upload).await?),
             None => None,
         };
+        drop(receiving);
         let update = BookUpdate {
             title: title.as_ref(),
             description: description.as_ref(),

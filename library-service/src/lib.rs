@@ -101,6 +101,7 @@ impl Application {
             store,
             covers: Arc::new(covers),
             decode_permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            upload_permits: Arc::new(Semaphore::new(2 * concurrency.max(1))),
             limits: DecodeLimits::default(),
             max_cover_bytes: config.max_cover_bytes,
         };

@@ -16,10 +16,19 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates a database named after `name` (only letters and `_` are kept).
+    /// Creates a database named after `name`: on the PostgreSQL server that
+    /// [`POSTGRES_VARIABLE`] names, else an SQLite file in `dir`.
     pub async fn create(dir: &Path, name: &str) -> Self {
-        match std::env::var(POSTGRES_VARIABLE) {
-            Ok(admin_url) if !admin_url.is_empty() => {
+        let postgres = std::env::var(POSTGRES_VARIABLE).ok();
+        Self::create_on(dir, name, postgres.as_deref()).await
+    }
+
+    /// Creates a database named after `name` on the PostgreSQL server at
+    /// `postgres_admin_url`, or an SQLite file in `dir` when there is none.
+    pub async fn create_on(dir: &Path, name: &str, postgres_admin_url: Option<&str>) -> Self {
+        match postgres_admin_url {
+            Some(admin_url) if !admin_url.is_empty() => {
+                let admin_url = admin_url.to_owned();
                 let database = format!("bookshelf_{name}_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = PgConnection::connect(&admin_url)
                     .await

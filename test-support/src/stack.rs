@@ -25,7 +25,8 @@ pub enum Service {
 }
 
 impl Service {
-    fn binary(self) -> &'static str {
+    /// The binary's name.
+    pub fn binary(self) -> &'static str {
         match self {
             Self::Auth => "auth-service",
             Self::Library => "library-service",
@@ -38,17 +39,17 @@ impl Service {
     }
 }
 
-/// The folder of the workspace's binaries, built once per test run in the profile of
-/// the running test.
-fn binaries() -> &'static Path {
+/// The folder of the workspace's binaries, built once per run in the profile of the
+/// running test or harness.
+pub fn binaries() -> &'static Path {
     static BINARIES: OnceLock<PathBuf> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let test_binary = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = test_binary
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/<test>")
-            .to_path_buf();
+        // A test runs from target/<profile>/deps/, a binary from target/<profile>/.
+        let running = std::env::current_exe().expect("the running binary's path");
+        let mut profile_dir = running.parent().expect("a folder").to_path_buf();
+        if profile_dir.ends_with("deps") {
+            profile_dir.pop();
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = std::process::Command::new(cargo);
         build.args([
@@ -103,10 +104,17 @@ impl Stack {
 
     /// Starts the stack with extra environment variables for every process.
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let postgres = std::env::var(crate::database::POSTGRES_VARIABLE).ok();
+        Self::spawn_on(postgres.as_deref(), env).await
+    }
+
+    /// Starts the stack on the PostgreSQL server at `postgres_admin_url` (a fresh
+    /// database per service) or, without one, on SQLite files.
+    pub async fn spawn_on(postgres_admin_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let databases = vec![
-            TestDatabase::create(dir.path(), "auth").await,
-            TestDatabase::create(dir.path(), "library").await,
+            TestDatabase::create_on(dir.path(), "auth", postgres_admin_url).await,
+            TestDatabase::create_on(dir.path(), "library", postgres_admin_url).await,
         ];
         let mut stack = Self {
             http: format!("http://127.0.0.1:{}", free_port()),
@@ -193,6 +201,11 @@ impl Stack {
             .expect("the service exits")
             .expect("waiting on the child");
         status.code()
+    }
+
+    /// The process id of a running service.
+    pub fn pid(&self, service: Service) -> Option<u32> {
+        self.children[service.index()].as_ref()?.id()
     }
 
     /// Kills a service at once (SIGKILL).

@@ -1,0 +1,69 @@
+//! Bookshelf's benchmark harness: `cargo run --release -p bench -- all`.
+//!
+//! It starts the real stack (the three release binaries, SQLite by default,
+//! PostgreSQL with `--postgres`), seeds it, drives it with real HTTP and gRPC clients,
+//! and prints one table with requests/s, latency, errors and each process's peak RSS,
+//! beside floors (bare axum, bare tonic) measured in the same run.
+#![forbid(unsafe_code)]
+
+mod floors;
+mod load;
+mod report;
+mod rss;
+mod scenarios;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// The harness's command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Benchmarks Bookshelf beside bare axum and tonic floors"
+)]
+struct Options {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every scenario, then the table.
+    All(scenarios::Settings),
+    /// A bare axum server (started by the harness itself).
+    FloorHttp {
+        /// Port to listen on.
+        #[arg(long)]
+        port: u16,
+    },
+    /// A bare tonic server (started by the harness itself).
+    FloorGrpc {
+        /// Port to listen on.
+        #[arg(long)]
+        port: u16,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Options::parse().command {
+        Command::All(settings) => {
+            let report = scenarios::all(&settings).await?;
+            report.print();
+            Ok(())
+        }
+        Command::FloorHttp { port } => floors::serve_http(port).await,
+        Command::FloorGrpc { port } => floors::serve_grpc(port).await,
+    }
+}
+
+/// Formats a duration in milliseconds with sensible precision.
+fn ms(duration: Duration) -> String {
+    let millis = duration.as_secs_f64() * 1000.0;
+    if millis < 10.0 {
+        format!("{millis:.2} ms")
+    } else {
+        format!("{millis:.0} ms")
+    }
+}

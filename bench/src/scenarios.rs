@@ -1,0 +1,540 @@
+//! The scenarios of the harness, run in one go against one stack.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bookshelf_proto::{
+    auth::v1::{GetCurrentUserRequest, auth_service_client::AuthServiceClient},
+    library::v1::{
+        GetBookRequest, GetCoverRequest, ListBooksRequest,
+        library_service_client::LibraryServiceClient,
+    },
+};
+use bookshelf_test_support::{
+    Rest, Service, Stack, bearer, rest::book_form, stack::free_port, strong_password,
+};
+use reqwest::Method;
+use tokio::process::Child;
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::{
+    load::{self, Stats, quantile},
+    ms,
+    report::{Report, Row},
+    rss,
+};
+
+/// How hard and how long to push.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Seconds per load scenario.
+    #[arg(long, default_value_t = 15)]
+    pub duration_secs: u64,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Trials of the revocation scenario.
+    #[arg(long, default_value_t = 20)]
+    pub trials: usize,
+    /// A PostgreSQL admin URL: run the stack on PostgreSQL instead of SQLite.
+    #[arg(long)]
+    pub postgres: Option<String>,
+}
+
+impl Settings {
+    fn duration(&self) -> Duration {
+        Duration::from_secs(self.duration_secs)
+    }
+}
+
+async fn channel(address: &str) -> anyhow::Result<Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(address.to_owned())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?)
+}
+
+fn spawn_self(args: &[&str]) -> anyhow::Result<Child> {
+    Ok(tokio::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A JPEG of about `target_bytes`: noise over a gradient, so it compresses like a photo.
+fn photo(width: u32, height: u32, quality: u8) -> Vec<u8> {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let pixels = image::RgbImage::from_fn(width, height, |x, y| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let noise = (seed % 64) as u8;
+        image::Rgb([
+            (x % 192) as u8 + noise,
+            (y % 192) as u8 + noise,
+            ((x + y) % 192) as u8 + noise,
+        ])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(&pixels)
+        .expect("encoding a JPEG");
+    out
+}
+
+fn rss_of(stack: &Stack, services: &[Service]) -> Vec<(&'static str, f64)> {
+    services
+        .iter()
+        .filter_map(|service| Some((service.binary(), rss::peak_mib(stack.pid(*service)?))))
+        .collect()
+}
+
+fn reset_rss(stack: &Stack) {
+    for service in [Service::Auth, Service::Library, Service::Gateway] {
+        if let Some(pid) = stack.pid(service) {
+            rss::reset_peak(pid);
+        }
+    }
+}
+
+const ALL: [Service; 3] = [Service::Auth, Service::Library, Service::Gateway];
+
+/// Runs every scenario.
+pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let (concurrency, duration) = (settings.concurrency, settings.duration());
+
+    // Floors, each in its own process.
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let http_floor_process = spawn_self(&["floor-http", "--port", &http_port.to_string()])?;
+    let grpc_floor_process = spawn_self(&["floor-grpc", "--port", &grpc_port.to_string()])?;
+    wait_for_port(http_port).await;
+    wait_for_port(grpc_port).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let floor_url = format!("http://127.0.0.1:{http_port}/");
+    let http_floor = {
+        let (http, url) = (http.clone(), floor_url.clone());
+        load::run(concurrency, duration, move |_, _| {
+            let request = http.get(url.clone()).send();
+            async move { matches!(request.await, Ok(response) if response.status().is_success()) }
+        })
+        .await
+    };
+    let grpc_floor = {
+        let health = HealthClient::new(channel(&format!("http://127.0.0.1:{grpc_port}")).await?);
+        load::run(concurrency, duration, move |_, _| {
+            let mut health = health.clone();
+            async move { health.check(HealthCheckRequest::default()).await.is_ok() }
+        })
+        .await
+    };
+    let floor_rss = |child: &Child| child.id().map(rss::peak_mib).unwrap_or_default();
+    report.rows.push(Row {
+        what: "floor: bare axum GET /".into(),
+        concurrency,
+        stats: http_floor.clone(),
+        ratio: None,
+        peak_rss: vec![("axum", floor_rss(&http_floor_process))],
+    });
+    report.rows.push(Row {
+        what: "floor: bare tonic unary, one connection".into(),
+        concurrency,
+        stats: grpc_floor.clone(),
+        ratio: None,
+        peak_rss: vec![("tonic", floor_rss(&grpc_floor_process))],
+    });
+    drop((http_floor_process, grpc_floor_process));
+    let composed = 1.0 / (1.0 / http_floor.rps + 1.0 / grpc_floor.rps);
+    report.notes.push(format!(
+        "composed floor (one axum hop plus one tonic hop): {composed:.0} req/s"
+    ));
+
+    // The stack, quiet logs, and g: start-up and idle memory per service.
+    let mut stack = Stack::spawn_on(settings.postgres.as_deref(), &[("RUST_LOG", "warn")]).await;
+    startup(&mut stack, &mut report).await?;
+
+    // Seed: one user with ten books.
+    let rest = Rest::new(&stack.http);
+    let (user, me) = rest.signed_up("Bench Reader").await;
+    let small = photo(320, 240, 80);
+    let mut book_ids = Vec::new();
+    for index in 0..10 {
+        let created = me
+            .form(
+                Method::POST,
+                "/books/",
+                book_form(
+                    &[("title", &format!("Seed {index}")), ("category", "science")],
+                    Some(("seed.jpg", small.clone())),
+                ),
+            )
+            .await;
+        book_ids.push(
+            created.data()["_id"]
+                .as_str()
+                .expect("a seeded book")
+                .to_owned(),
+        );
+    }
+    let token = me.token.clone().expect("a token");
+    let book_id = book_ids[0].clone();
+    let authorization = format!("Bearer {token}");
+
+    // a: reads through the gateway and straight at the services.
+    let http_get = |path: String| {
+        let (http, url, authorization) = (
+            http.clone(),
+            format!("{}{path}", stack.http),
+            authorization.clone(),
+        );
+        move |_: usize, _: u64| {
+            let request = http
+                .get(url.clone())
+                .header("authorization", authorization.clone())
+                .send();
+            async move { matches!(request.await, Ok(response) if response.status().is_success()) }
+        }
+    };
+    for (what, path) in [
+        ("a: gateway GET /books/{id}", format!("/books/{book_id}")),
+        ("a: gateway GET /books/ (10 books)", "/books/".to_owned()),
+        ("a: gateway GET /users/", "/users/".to_owned()),
+    ] {
+        reset_rss(&stack);
+        let stats = load::run(concurrency, duration, http_get(path)).await;
+        report.rows.push(Row {
+            what: what.into(),
+            concurrency,
+            ratio: Some((stats.rps / composed, "composed floor")),
+            peak_rss: rss_of(&stack, &ALL),
+            stats,
+        });
+    }
+    let library = LibraryServiceClient::new(channel(&format!("http://{}", stack.library)).await?);
+    let auth = AuthServiceClient::new(channel(&format!("http://{}", stack.auth)).await?);
+    let grpc_rows: [(&str, Stats); 3] = [
+        ("a: gRPC GetBook", {
+            let (library, token, id) = (library.clone(), token.clone(), book_id.clone());
+            load::run(concurrency, duration, move |_, _| {
+                let mut library = library.clone();
+                let request = bearer(GetBookRequest { id: id.clone() }, &token);
+                async move { library.get_book(request).await.is_ok() }
+            })
+            .await
+        }),
+        ("a: gRPC ListBooks (10 books)", {
+            let (library, token) = (library.clone(), token.clone());
+            load::run(concurrency, duration, move |_, _| {
+                let mut library = library.clone();
+                let request = bearer(ListBooksRequest::default(), &token);
+                async move { library.list_books(request).await.is_ok() }
+            })
+            .await
+        }),
+        ("a: gRPC GetCurrentUser", {
+            let (auth, token) = (auth.clone(), token.clone());
+            load::run(concurrency, duration, move |_, _| {
+                let mut auth = auth.clone();
+                let request = bearer(GetCurrentUserRequest {}, &token);
+                async move { auth.get_current_user(request).await.is_ok() }
+            })
+            .await
+        }),
+    ];
+    for (what, stats) in grpc_rows {
+        report.rows.push(Row {
+            what: what.into(),
+            concurrency,
+            ratio: Some((stats.rps / grpc_floor.rps, "tonic floor")),
+            peak_rss: rss_of(&stack, &[Service::Auth, Service::Library]),
+            stats,
+        });
+    }
+
+    // b: the same cover read without and with a token: the difference is the check.
+    let cover_id = me.get(&format!("/books/{book_id}")).await.data()["image_url"]
+        .as_str()
+        .and_then(|url| url.rsplit('/').next())
+        .expect("a seeded cover")
+        .to_owned();
+    let cover_read = |with_token: bool| {
+        let (library, token, cover_id) = (library.clone(), token.clone(), cover_id.clone());
+        move |_: usize, _: u64| {
+            let mut library = library.clone();
+            let message = GetCoverRequest {
+                cover_id: cover_id.clone(),
+            };
+            let request = if with_token {
+                bearer(message, &token)
+            } else {
+                tonic::Request::new(message)
+            };
+            async move {
+                match library.get_cover(request).await {
+                    Ok(response) => {
+                        let mut stream = response.into_inner();
+                        while let Ok(Some(_)) = stream.message().await {}
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
+    };
+    let without = load::run(1, duration / 3, cover_read(false)).await;
+    let with = load::run(1, duration / 3, cover_read(true)).await;
+    report.notes.push(format!(
+        "b: GetCover at concurrency 1, without a token p50 {} and with one p50 {}: the token check adds {:.1} µs end to end",
+        ms(without.p50),
+        ms(with.p50),
+        (with.p50.as_secs_f64() - without.p50.as_secs_f64()) * 1e6
+    ));
+
+    // c: login throughput against cores / one hash.
+    let hash_time = one_hash_time().await;
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let ceiling = cores as f64 / hash_time.as_secs_f64();
+    let email = user["email"].as_str().expect("an email").to_owned();
+    let login = {
+        let (http, url, email) = (
+            http.clone(),
+            format!("{}/users/login", stack.http),
+            email.clone(),
+        );
+        move |_: usize, _: u64| {
+            let body = serde_json::json!({"email": email, "password": strong_password()});
+            let request = http.post(url.clone()).json(&body).send();
+            async move { matches!(request.await, Ok(response) if response.status().is_success()) }
+        }
+    };
+    reset_rss(&stack);
+    let logins = load::run(concurrency, duration, login.clone()).await;
+    report.rows.push(Row {
+        what: "c: gateway POST /users/login".into(),
+        concurrency,
+        ratio: Some((logins.rps / ceiling, "cores / hash time")),
+        peak_rss: rss_of(&stack, &[Service::Auth, Service::Gateway]),
+        stats: logins,
+    });
+    report.notes.push(format!(
+        "c: one argon2id verification takes {} here; ceiling {ceiling:.1} logins/s on {cores} cores",
+        ms(hash_time)
+    ));
+
+    // d: reads alone, then beside a login flood.
+    let reads = http_get(format!("/books/{book_id}"));
+    let alone = load::run(16, duration, reads.clone()).await;
+    let flood = tokio::spawn(load::run(concurrency, duration, login));
+    let beside = load::run(16, duration, reads).await;
+    let _ = flood.await;
+    report.rows.push(Row {
+        what: "d: GET /books/{id} alone".into(),
+        concurrency: 16,
+        stats: alone.clone(),
+        ratio: None,
+        peak_rss: Vec::new(),
+    });
+    report.rows.push(Row {
+        what: "d: GET /books/{id} beside a login flood".into(),
+        concurrency: 16,
+        ratio: Some((
+            beside.p99.as_secs_f64() / alone.p99.as_secs_f64(),
+            "p99 alone (lower is better)",
+        )),
+        stats: beside,
+        peak_rss: Vec::new(),
+    });
+
+    // e: uploads.
+    uploads(settings, &stack, &me, &mut report).await;
+
+    // f: revocation.
+    revocation(settings, &rest, &stack, &mut report).await;
+    Ok(report)
+}
+
+/// g: each service restarted alone: time until it serves, and its memory once idle.
+async fn startup(stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
+    for service in [Service::Auth, Service::Library, Service::Gateway] {
+        stack.kill(service).await;
+        let started = Instant::now();
+        stack.start(service);
+        let ready = match service {
+            Service::Gateway => {
+                let client = reqwest::Client::new();
+                loop {
+                    if client
+                        .get(format!("{}/healthz", stack.http))
+                        .send()
+                        .await
+                        .is_ok()
+                    {
+                        break started.elapsed();
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+            Service::Auth | Service::Library => {
+                let address = match service {
+                    Service::Auth => stack.auth,
+                    _ => stack.library,
+                };
+                let name = match service {
+                    Service::Auth => "auth.v1.AuthService",
+                    _ => "library.v1.LibraryService",
+                };
+                loop {
+                    if let Ok(channel) = channel(&format!("http://{address}")).await {
+                        let answer = HealthClient::new(channel)
+                            .check(HealthCheckRequest {
+                                service: name.into(),
+                            })
+                            .await;
+                        if matches!(answer, Ok(answer) if answer.get_ref().status == 1) {
+                            break started.elapsed();
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = stack.pid(service).map(rss::current_mib).unwrap_or_default();
+        report.notes.push(format!(
+            "g: {} ready (health SERVING) {} after spawn; idle RSS {idle:.1} MiB",
+            service.binary(),
+            ms(ready)
+        ));
+    }
+    stack.wait_healthy().await;
+    Ok(())
+}
+
+/// The time of one argon2id verification with the service's parameters, median of 5.
+async fn one_hash_time() -> Duration {
+    let passwords = auth_service::passwords::Passwords::new(1);
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let password =
+            auth_service::domain::Password::offered("Corr3ct-Horse!").expect("short enough");
+        let started = Instant::now();
+        let _ = passwords.verify(password, None).await;
+        times.push(started.elapsed());
+    }
+    times.sort_unstable();
+    quantile(&times, 0.5)
+}
+
+/// e: `POST /books/` with a 200 KB JPEG, then 16 concurrent 5 MiB uploads.
+async fn uploads(settings: &Settings, stack: &Stack, me: &Rest, report: &mut Report) {
+    let cover = Arc::new(photo(800, 600, 90));
+    reset_rss(stack);
+    let stats = {
+        let me = me.clone();
+        let cover = cover.clone();
+        load::run(settings.concurrency, settings.duration(), move |worker, sequence| {
+            let form = book_form(
+                &[("title", &format!("Upload {worker}-{sequence}")), ("category", "science")],
+                Some(("cover.jpg", cover.to_vec())),
+            );
+            let request = me.request(Method::POST, "/books/").multipart(form).send();
+            async move { matches!(request.await, Ok(response) if response.status().as_u16() == 201) }
+        })
+        .await
+    };
+    report.rows.push(Row {
+        what: format!("e: gateway POST /books/ ({} KB JPEG)", cover.len() / 1000),
+        concurrency: settings.concurrency,
+        ratio: Some((stats.rps / 60.0, "the tutorial's ~60/s")),
+        peak_rss: rss_of(stack, &[Service::Gateway, Service::Library]),
+        stats,
+    });
+
+    let large = Arc::new(photo(2600, 2000, 97));
+    reset_rss(stack);
+    let started = Instant::now();
+    let uploads = (0..16).map(|index| {
+        let form = book_form(
+            &[
+                ("title", &format!("Large {index}")),
+                ("category", "science"),
+            ],
+            Some(("large.jpg", large.to_vec())),
+        );
+        let request = me.request(Method::POST, "/books/").multipart(form).send();
+        async move {
+            let sent = Instant::now();
+            let ok = matches!(request.await, Ok(response) if response.status().as_u16() == 201);
+            (ok, sent.elapsed())
+        }
+    });
+    let results = futures::future::join_all(uploads).await;
+    let elapsed = started.elapsed();
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, latency)| *latency).collect();
+    latencies.sort_unstable();
+    let ok = results.iter().filter(|(ok, _)| *ok).count() as u64;
+    report.rows.push(Row {
+        what: format!(
+            "e: 16 concurrent {:.1} MiB uploads",
+            large.len() as f64 / 1048576.0
+        ),
+        concurrency: 16,
+        ratio: None,
+        peak_rss: rss_of(stack, &[Service::Gateway, Service::Library]),
+        stats: Stats {
+            errors: 16 - ok,
+            rps: ok as f64 / elapsed.as_secs_f64(),
+            p50: quantile(&latencies, 0.5),
+            p99: quantile(&latencies, 0.99),
+        },
+    });
+}
+
+/// f: time from `DELETE /users/` returning to the first 401 from the library service.
+async fn revocation(settings: &Settings, rest: &Rest, stack: &Stack, report: &mut Report) {
+    let mut delays = Vec::new();
+    for trial in 0..settings.trials {
+        let (_, user) = rest.signed_up(&format!("Trial Reader{trial}")).await;
+        let _ = user.get("/books/").await;
+        let deleted = user.delete("/users/").await;
+        assert_eq!(deleted.status, 204);
+        let returned = Instant::now();
+        loop {
+            let answer = user.get("/books/").await;
+            if answer.status == 401 {
+                delays.push(returned.elapsed());
+                break;
+            }
+            if returned.elapsed() > Duration::from_secs(5) {
+                delays.push(returned.elapsed());
+                break;
+            }
+        }
+    }
+    delays.sort_unstable();
+    let _ = stack;
+    report.notes.push(format!(
+        "f: revocation over {} trials: p50 {}, p99 {}, max {}",
+        delays.len(),
+        ms(quantile(&delays, 0.5)),
+        ms(quantile(&delays, 0.99)),
+        ms(delays.last().copied().unwrap_or_default())
+    ));
+}
