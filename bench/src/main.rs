@@ -4,6 +4,7 @@
 //! PostgreSQL with `--postgres`), seeds it, drives it with real HTTP and gRPC clients,
 //! and prints one table with requests/s, latency, errors and each process's peak RSS,
 //! beside floors (bare axum, bare tonic) measured in the same run.
+//! `... -- soak` runs mixed traffic for minutes and checks that nothing was lost.
 #![forbid(unsafe_code)]
 
 mod floors;
@@ -11,6 +12,7 @@ mod load;
 mod report;
 mod rss;
 mod scenarios;
+mod soak;
 
 use std::time::Duration;
 
@@ -31,6 +33,8 @@ struct Options {
 enum Command {
     /// Every scenario, then the table.
     All(scenarios::Settings),
+    /// Mixed traffic for minutes; fails on a lost write or a 5xx.
+    Soak(soak::SoakSettings),
     /// A bare axum server (started by the harness itself).
     FloorHttp {
         /// Port to listen on.
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
             report.print();
             Ok(())
         }
+        Command::Soak(settings) => soak::run(&settings).await,
         Command::FloorHttp { port } => floors::serve_http(port).await,
         Command::FloorGrpc { port } => floors::serve_grpc(port).await,
     }

@@ -27,6 +27,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds a row, and shows it at once on stderr so a long run shows progress.
+    pub fn push(&mut self, row: Row) {
+        eprintln!(
+            "{}: {:.0} req/s, p50 {}, p99 {}, {} errors",
+            row.what,
+            row.stats.rps,
+            ms(row.stats.p50),
+            ms(row.stats.p99),
+            row.stats.errors
+        );
+        self.rows.push(row);
+    }
+
     /// Prints the table as Markdown, then the notes.
     pub fn print(&self) {
         println!("| scenario | conc. | req/s | p50 | p99 | errors | ratio | peak RSS (MiB) |");

@@ -146,14 +146,14 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
         .await
     };
     let floor_rss = |child: &Child| child.id().map(rss::peak_mib).unwrap_or_default();
-    report.rows.push(Row {
+    report.push(Row {
         what: "floor: bare axum GET /".into(),
         concurrency,
         stats: http_floor.clone(),
         ratio: None,
         peak_rss: vec![("axum", floor_rss(&http_floor_process))],
     });
-    report.rows.push(Row {
+    report.push(Row {
         what: "floor: bare tonic unary, one connection".into(),
         concurrency,
         stats: grpc_floor.clone(),
@@ -219,7 +219,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     ] {
         reset_rss(&stack);
         let stats = load::run(concurrency, duration, http_get(path)).await;
-        report.rows.push(Row {
+        report.push(Row {
             what: what.into(),
             concurrency,
             ratio: Some((stats.rps / composed, "composed floor")),
@@ -259,7 +259,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
         }),
     ];
     for (what, stats) in grpc_rows {
-        report.rows.push(Row {
+        report.push(Row {
             what: what.into(),
             concurrency,
             ratio: Some((stats.rps / grpc_floor.rps, "tonic floor")),
@@ -326,7 +326,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     };
     reset_rss(&stack);
     let logins = load::run(concurrency, duration, login.clone()).await;
-    report.rows.push(Row {
+    report.push(Row {
         what: "c: gateway POST /users/login".into(),
         concurrency,
         ratio: Some((logins.rps / ceiling, "cores / hash time")),
@@ -344,14 +344,14 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     let flood = tokio::spawn(load::run(concurrency, duration, login));
     let beside = load::run(16, duration, reads).await;
     let _ = flood.await;
-    report.rows.push(Row {
+    report.push(Row {
         what: "d: GET /books/{id} alone".into(),
         concurrency: 16,
         stats: alone.clone(),
         ratio: None,
         peak_rss: Vec::new(),
     });
-    report.rows.push(Row {
+    report.push(Row {
         what: "d: GET /books/{id} beside a login flood".into(),
         concurrency: 16,
         ratio: Some((
@@ -459,7 +459,7 @@ async fn uploads(settings: &Settings, stack: &Stack, me: &Rest, report: &mut Rep
         })
         .await
     };
-    report.rows.push(Row {
+    report.push(Row {
         what: format!("e: gateway POST /books/ ({} KB JPEG)", cover.len() / 1000),
         concurrency: settings.concurrency,
         ratio: Some((stats.rps / 60.0, "the tutorial's ~60/s")),
@@ -490,7 +490,7 @@ async fn uploads(settings: &Settings, stack: &Stack, me: &Rest, report: &mut Rep
     let mut latencies: Vec<Duration> = results.iter().map(|(_, latency)| *latency).collect();
     latencies.sort_unstable();
     let ok = results.iter().filter(|(ok, _)| *ok).count() as u64;
-    report.rows.push(Row {
+    report.push(Row {
         what: format!(
             "e: 16 concurrent {:.1} MiB uploads",
             large.len() as f64 / 1048576.0

@@ -1,0 +1,199 @@
+//! The soak run: mixed traffic through the gateway for minutes, then proof that no
+//! acknowledged write was lost, that nothing answered 5xx, and that memory stayed flat.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bookshelf_test_support::{Rest, Service, Stack, images::jpeg, rest::book_form};
+use reqwest::Method;
+
+use crate::rss;
+
+/// How long and how hard to soak.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SoakSettings {
+    /// Minutes of mixed traffic.
+    #[arg(long, default_value_t = 3.0)]
+    pub minutes: f64,
+    /// Clients at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// A PostgreSQL admin URL: run the stack on PostgreSQL instead of SQLite.
+    #[arg(long)]
+    pub postgres: Option<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: AtomicU64,
+    server_errors: AtomicU64,
+    /// Acknowledged books still expected to exist: id -> (owner's client, image_url).
+    books: Mutex<BTreeMap<String, (usize, String)>>,
+}
+
+impl Tally {
+    fn count(&self, status: u16) -> u16 {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if status >= 500 {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        status
+    }
+}
+
+/// One client's loop: its own account, then uploads, reads, deletes and logins.
+async fn client(
+    index: usize,
+    rest: Rest,
+    until: Instant,
+    tally: Arc<Tally>,
+    cover: Arc<Vec<u8>>,
+) -> Rest {
+    let (user, me) = rest.signed_up(&format!("Soak Reader{index}")).await;
+    let email = user["email"].as_str().unwrap_or_default().to_owned();
+    let mut sequence = 0u64;
+    while Instant::now() < until {
+        sequence += 1;
+        match sequence % 10 {
+            0 => {
+                let body = serde_json::json!({"email": email, "password": bookshelf_test_support::strong_password()});
+                tally.count(rest.json(Method::POST, "/users/login", body).await.status);
+            }
+            1..=3 => {
+                let form = book_form(
+                    &[
+                        ("title", &format!("Soak {index}-{sequence}")),
+                        ("category", "science"),
+                    ],
+                    Some(("soak.jpg", cover.to_vec())),
+                );
+                let created = me.form(Method::POST, "/books/", form).await;
+                if tally.count(created.status) == 201 {
+                    let id = created.data()["_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let url = created.data()["image_url"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    tally.books.lock().expect("tally").insert(id, (index, url));
+                }
+            }
+            4 => {
+                let victim = tally
+                    .books
+                    .lock()
+                    .expect("tally")
+                    .iter()
+                    .find(|(_, (owner, _))| *owner == index)
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = victim {
+                    let deleted = me.delete(&format!("/books/{id}")).await;
+                    if tally.count(deleted.status) == 204 {
+                        tally.books.lock().expect("tally").remove(&id);
+                    }
+                }
+            }
+            _ => {
+                tally.count(me.get("/books/?limit=10").await.status);
+            }
+        }
+    }
+    me
+}
+
+/// Runs the soak and prints its figures; fails when a write was lost or a 5xx seen.
+pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
+    let stack = Stack::spawn_on(settings.postgres.as_deref(), &[("RUST_LOG", "warn")]).await;
+    let rest = Rest::new(&stack.http);
+    let tally = Arc::new(Tally::default());
+    let cover = Arc::new(jpeg(400, 300));
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(settings.minutes * 60.0);
+    let clients: Vec<_> = (0..settings.concurrency)
+        .map(|index| {
+            tokio::spawn(client(
+                index,
+                rest.clone(),
+                until,
+                tally.clone(),
+                cover.clone(),
+            ))
+        })
+        .collect();
+
+    let services = [Service::Auth, Service::Library, Service::Gateway];
+    let mut samples: Vec<(f64, Vec<f64>)> = Vec::new();
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let rss: Vec<f64> = services
+            .iter()
+            .map(|service| {
+                stack
+                    .pid(*service)
+                    .map(rss::current_mib)
+                    .unwrap_or_default()
+            })
+            .collect();
+        samples.push((started.elapsed().as_secs_f64(), rss));
+    }
+    let mut owners = Vec::new();
+    for client in clients {
+        owners.push(client.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // Every acknowledged book is there, with its cover.
+    let books = tally.books.lock().expect("tally").clone();
+    let mut lost = 0;
+    for (id, (owner, image_url)) in &books {
+        let book = owners[*owner].get(&format!("/books/{id}")).await;
+        let cover = reqwest::get(image_url)
+            .await
+            .map(|response| response.status().as_u16());
+        if book.status != 200 || cover.ok() != Some(200) {
+            lost += 1;
+        }
+    }
+
+    let requests = tally.requests.load(Ordering::Relaxed);
+    let server_errors = tally.server_errors.load(Ordering::Relaxed);
+    println!(
+        "soak: {:.0} s, {} clients, {requests} requests ({:.0}/s), {server_errors} answered 5xx",
+        elapsed,
+        settings.concurrency,
+        requests as f64 / elapsed
+    );
+    println!(
+        "soak: {} acknowledged books checked, {lost} lost",
+        books.len()
+    );
+    println!("soak: RSS (MiB) of auth, library, gateway every 10 s:");
+    for (at, rss) in &samples {
+        println!(
+            "  {at:>5.0} s  {:>6.1} {:>6.1} {:>6.1}",
+            rss[0], rss[1], rss[2]
+        );
+    }
+    // Flat after warm-up: the last sample within 25% of the first one past 30 s.
+    let warm = samples
+        .iter()
+        .find(|(at, _)| *at >= 30.0)
+        .or(samples.first());
+    if let (Some((_, first)), Some((_, last))) = (warm, samples.last()) {
+        for (index, name) in ["auth", "library", "gateway"].iter().enumerate() {
+            let growth = last[index] / first[index].max(1.0);
+            println!("soak: {name} memory after warm-up x{growth:.2}");
+        }
+    }
+    anyhow::ensure!(server_errors == 0, "{server_errors} requests answered 5xx");
+    anyhow::ensure!(lost == 0, "{lost} acknowledged books were lost");
+    Ok(())
+}
