@@ -23,7 +23,7 @@ use crate::{
     revocations::RevocationFeed,
     signing::SigningKey,
     store::{Revocation, Store, UserRecord},
-    throttle::LoginThrottle,
+    throttle::{self, LoginThrottle},
 };
 
 /// The state every RPC shares.
@@ -76,10 +76,7 @@ impl AuthApi {
         // An unparsable email or an overlong password cannot match any account; they are
         // answered like any wrong credentials, after the same work.
         let email = Email::parse(&request.email).ok();
-        let throttle_key = email.as_ref().map_or_else(
-            || request.email.trim().to_lowercase(),
-            |e| e.as_str().to_owned(),
-        );
+        let throttle_key = throttle::key(&request.email, email.as_ref());
         if let Some(retry_after) = self.throttle.retry_after(&throttle_key).await? {
             return Err(AuthError::Throttled { retry_after });
         }

@@ -2,9 +2,28 @@
 
 use std::time::Duration;
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_runtime::clock::now_ms;
 
-use crate::store::{Store, StoreError};
+use crate::{
+    domain::Email,
+    store::{Store, StoreError},
+};
+
+/// The key a login's failures are counted under: the address as stored, or, when
+/// `raw` is no address at all (it then matches no account, but is throttled all the
+/// same), a digest of it. The digest is short ASCII whatever the client sent (NUL
+/// bytes, which PostgreSQL text refuses, or kilobytes, past what an index entry holds).
+pub fn key(raw: &str, email: Option<&Email>) -> String {
+    match email {
+        Some(email) => email.as_str().to_owned(),
+        None => {
+            let normalised = raw.trim().to_lowercase();
+            let digest = ring::digest::digest(&ring::digest::SHA256, normalised.as_bytes());
+            format!("not-an-email:{}", URL_SAFE_NO_PAD.encode(digest.as_ref()))
+        }
+    }
+}
 
 /// Refuses logins for an email after too many recent failures.
 #[derive(Debug, Clone)]

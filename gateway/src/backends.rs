@@ -90,11 +90,21 @@ pub async fn within<T>(
     }
 }
 
-/// The caller's `Authorization`, which every protected route needs: without one the
-/// answer is 401 at once, before any body is read.
+/// The longest `Authorization` header passed on. Tokens are a few hundred bytes; a
+/// longer header holds none, and passing it on would break the backend call (HTTP/2
+/// peers refuse header lists past 16 KiB) instead of refusing the token.
+const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
+
+/// The caller's `Authorization`, which every protected route needs: without one, or
+/// with one that cannot hold a token (too long, not ASCII), the answer is 401 at once,
+/// before any body is read.
 pub fn require_token(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(axum::http::header::AUTHORIZATION) {
-        Some(value) if !value.is_empty() => Ok(()),
-        _ => Err(ApiError::MissingToken),
+        None => Err(ApiError::MissingToken),
+        Some(value) if value.is_empty() => Err(ApiError::MissingToken),
+        Some(value) if value.len() > MAX_AUTHORIZATION_BYTES || value.to_str().is_err() => {
+            Err(ApiError::InvalidToken)
+        }
+        Some(_) => Ok(()),
     }
 }

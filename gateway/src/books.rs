@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use axum::{
-    extract::{Multipart, Path, Query, State, multipart::MultipartRejection},
+    extract::{
+        Multipart, Path, Query, State, multipart::MultipartRejection, rejection::PathRejection,
+    },
     http::{HeaderMap, StatusCode},
 };
 use bookshelf_proto::library::v1::{
@@ -21,6 +23,7 @@ use crate::{
     backends::{request, require_token, within},
     envelope::Success,
     error::ApiError,
+    extract::path_id,
     uploads::{TextFields, UploadCall, multipart, stream_form},
 };
 
@@ -94,6 +97,12 @@ impl UploadCall for Create {
         }
     }
 
+    fn refusal() -> CreateBookRequest {
+        CreateBookRequest {
+            part: Some(create_book_request::Part::Metadata(NewBook::default())),
+        }
+    }
+
     fn start(
         mut self,
         stream: ReceiverStream<CreateBookRequest>,
@@ -128,6 +137,12 @@ impl UploadCall for Update {
     fn chunk(bytes: Vec<u8>) -> UpdateBookRequest {
         UpdateBookRequest {
             part: Some(update_book_request::Part::Chunk(bytes)),
+        }
+    }
+
+    fn refusal() -> UpdateBookRequest {
+        UpdateBookRequest {
+            part: Some(update_book_request::Part::Metadata(BookChanges::default())),
         }
     }
 
@@ -171,10 +186,11 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Success<BookJson>, ApiError> {
     require_token(&headers)?;
+    let id = path_id(id)?;
     let form = multipart(form)?;
     let call = Update {
         id,
@@ -189,9 +205,10 @@ pub async fn update(
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Success<BookJson>, ApiError> {
     require_token(&headers)?;
+    let id = path_id(id)?;
     let backends = &state.backends;
     let call = request(GetBookRequest { id }, Some(&headers), backends.timeout);
     let response = within(backends.timeout, backends.library.clone().get_book(call)).await?;
@@ -204,9 +221,10 @@ pub async fn get(
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     require_token(&headers)?;
+    let id = path_id(id)?;
     let backends = &state.backends;
     let call = request(DeleteBookRequest { id }, Some(&headers), backends.timeout);
     within(backends.timeout, backends.library.clone().delete_book(call)).await?;

@@ -4,7 +4,7 @@
 
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::{Path, State, rejection::PathRejection},
     http::{HeaderValue, header},
     response::Response,
 };
@@ -15,6 +15,7 @@ use crate::{
     AppState,
     backends::{request, within},
     error::ApiError,
+    extract::path_id,
 };
 
 /// Cover names never change content, so clients and proxies may keep them for a year.
@@ -22,8 +23,9 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
 pub async fn get(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let name = path_id(name)?;
     let backends = &state.backends;
     let call = request(GetCoverRequest { cover_id: name }, None, backends.timeout);
     let mut stream = within(backends.timeout, backends.library.clone().get_cover(call)).await?;

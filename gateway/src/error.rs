@@ -21,6 +21,9 @@ pub enum ApiError {
     /// The request has no `Authorization` header.
     #[error("Authentication Token is missing!")]
     MissingToken,
+    /// The token is refused: by a backend, or at once when the header cannot hold one.
+    #[error("Invalid Authentication token!")]
+    InvalidToken,
     /// Field-level problems: the tutorial's error object, field -> message.
     #[error("Invalid data")]
     InvalidFields(Map<String, Value>),
@@ -36,6 +39,9 @@ pub enum ApiError {
     /// The body's content type is not the one the route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// No such book or cover among the caller's, or a path that names none.
+    #[error("Book not found")]
+    NotFound,
     /// No such route.
     #[error("Endpoint Not Found")]
     RouteNotFound,
@@ -76,6 +82,11 @@ impl IntoResponse for ApiError {
                 "Authentication Token is missing!",
                 json!("Unauthorized"),
             ),
+            Self::InvalidToken => failure(
+                StatusCode::UNAUTHORIZED,
+                "Invalid Authentication token!",
+                json!("Unauthorized"),
+            ),
             Self::InvalidFields(fields) => failure(
                 StatusCode::BAD_REQUEST,
                 "Invalid data",
@@ -99,6 +110,7 @@ impl IntoResponse for ApiError {
                 &message,
                 json!("Unsupported Media Type"),
             ),
+            Self::NotFound => failure(StatusCode::NOT_FOUND, "Book not found", json!("Not Found")),
             Self::RouteNotFound => failure(
                 StatusCode::NOT_FOUND,
                 "Endpoint Not Found",
@@ -134,15 +146,11 @@ fn backend_response(status: &tonic::Status) -> Response {
             Some(fields) => ApiError::InvalidFields(fields).into_response(),
             None => ApiError::BadRequest("Invalid data".to_owned()).into_response(),
         },
-        (Code::Unauthenticated, _) => failure(
-            StatusCode::UNAUTHORIZED,
-            "Invalid Authentication token!",
-            json!("Unauthorized"),
-        ),
+        (Code::Unauthenticated, _) => ApiError::InvalidToken.into_response(),
         (Code::PermissionDenied, _) => {
             failure(StatusCode::FORBIDDEN, "Forbidden", json!("Forbidden"))
         }
-        (Code::NotFound, _) => failure(StatusCode::NOT_FOUND, "Book not found", json!("Not Found")),
+        (Code::NotFound, _) => ApiError::NotFound.into_response(),
         (Code::AlreadyExists, _) => {
             failure(StatusCode::CONFLICT, status.message(), json!("Conflict"))
         }

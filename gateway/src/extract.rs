@@ -1,10 +1,13 @@
 //! Request extractors whose every rejection is an answer in the envelope: 400 for a
 //! malformed or mistyped body (never axum's bare 422), 415 for a wrong content type,
-//! 413 for an oversized body.
+//! 413 for an oversized body, 404 for a path id that names nothing.
 
 use axum::{
     Json,
-    extract::{FromRequest, Request, rejection::JsonRejection},
+    extract::{
+        FromRequest, Path, Request,
+        rejection::{JsonRejection, PathRejection},
+    },
     http::StatusCode,
 };
 use serde::de::DeserializeOwned;
@@ -40,4 +43,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             Err(_) => Err(ApiError::BadRequest("Unreadable request body".to_owned())),
         }
     }
+}
+
+/// The id of a path such as `/books/{id}`. One that does not even decode (invalid
+/// UTF-8 once percent-decoded) names no book: 404 in the envelope like any unknown id,
+/// not axum's plain-text 400. Handlers check the token first, so they take the
+/// extraction's result and call this after.
+pub fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
 }

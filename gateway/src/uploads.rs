@@ -63,11 +63,76 @@ pub trait UploadCall: Send + 'static {
     fn metadata(&self, fields: &TextFields) -> Self::Message;
     /// A chunk message.
     fn chunk(bytes: Vec<u8>) -> Self::Message;
+    /// A message the backend refuses wherever it comes after the first (a second
+    /// metadata message): what an abandoned upload sends before its stream ends.
+    fn refusal() -> Self::Message;
     /// Starts the call on `stream`.
     fn start(
         self,
         stream: ReceiverStream<Self::Message>,
     ) -> tokio::task::JoinHandle<Result<Self::Answer, tonic::Status>>;
+}
+
+/// The backend side of an upload: the call and the stream feeding it. Only
+/// [`Upload::finish`] ends the stream cleanly. Dropped before that (a refused form,
+/// the cap passed, the deadline, the client gone), it makes the backend refuse what it
+/// received: a plain end of stream would pass a cut-off cover for a whole one, and a
+/// cover cut after its image's end still decodes.
+struct Upload<C: UploadCall> {
+    sender: Option<mpsc::Sender<C::Message>>,
+    pending: Option<tokio::task::JoinHandle<Result<C::Answer, tonic::Status>>>,
+    /// Whether the backend still reads; once it has answered, sending is pointless.
+    reading: bool,
+}
+
+impl<C: UploadCall> Upload<C> {
+    /// Starts `call` and sends its metadata.
+    async fn start(call: C, fields: &TextFields) -> Self {
+        let (sender, receiver) = mpsc::channel(4);
+        let metadata = call.metadata(fields);
+        let pending = call.start(ReceiverStream::new(receiver));
+        let mut upload = Self {
+            sender: Some(sender),
+            pending: Some(pending),
+            reading: true,
+        };
+        upload.send(metadata).await;
+        upload
+    }
+
+    /// Sends one message, noting when the backend no longer reads.
+    async fn send(&mut self, message: C::Message) {
+        if let Some(sender) = &self.sender {
+            self.reading = sender.send(message).await.is_ok();
+        }
+    }
+
+    /// Ends the stream (the form was read whole, or the backend answered already) and
+    /// waits for the answer.
+    async fn finish(mut self) -> Result<C::Answer, ApiError> {
+        drop(self.sender.take());
+        let pending = self.pending.take().expect("an upload finishes once");
+        match pending.await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(tonic::Status::internal("the upload task failed").into()),
+        }
+    }
+}
+
+impl<C: UploadCall> Drop for Upload<C> {
+    fn drop(&mut self) {
+        let Some(sender) = self.sender.take() else {
+            return;
+        };
+        // The sender lives until the refusal is queued, so the stream cannot end
+        // before it; a task of its own, since a drop cannot wait.
+        tokio::spawn(async move {
+            let _ = sender.send(C::refusal()).await;
+        });
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
+    }
 }
 
 /// Reads the form and makes the call, streaming the cover through.
@@ -87,36 +152,26 @@ pub async fn stream_form<C: UploadCall>(
                     "Send exactly one cover_image".to_owned(),
                 ));
             };
-            let (sender, receiver) = mpsc::channel(4);
-            let metadata = call.metadata(&fields);
-            let pending = call.start(ReceiverStream::new(receiver));
+            let mut upload = Upload::start(call, &fields).await;
             let mut sent = 0usize;
-            let mut accepted = sender.send(metadata).await.is_ok();
-            while accepted {
-                let Some(chunk) = field.chunk().await.map_err(|error| {
-                    pending.abort();
-                    form_error(error)
-                })?
-                else {
+            while upload.reading {
+                let Some(chunk) = field.chunk().await.map_err(form_error)? else {
                     break;
                 };
                 sent += chunk.len();
                 if sent > max_cover_bytes {
-                    // Aborting resets the backend stream: it must not see a cut
-                    // cover as a complete one.
-                    pending.abort();
                     return Err(ApiError::TooLarge(format!(
                         "Cover image too large: must be at most {max_cover_bytes} bytes"
                     )));
                 }
-                accepted = sender.send(C::chunk(chunk.to_vec())).await.is_ok();
+                upload.send(C::chunk(chunk.to_vec())).await;
             }
-            if !accepted {
+            if !upload.reading {
                 // The backend answered before the end (a bad token, a bad image): its
                 // answer says why, and the rest of the body is not read.
-                return finish(sender, pending).await;
+                return upload.finish().await;
             }
-            started = Some((sender, pending));
+            started = Some(upload);
             break;
         }
         match TEXT_FIELDS.iter().find(|known| **known == name) {
@@ -137,30 +192,11 @@ pub async fn stream_form<C: UploadCall>(
         } else {
             "cover_image must be the last field of the form"
         };
-        if let Some((_, pending)) = started {
-            pending.abort();
-        }
         return Err(ApiError::BadRequest(message.to_owned()));
     }
     match (started, call) {
-        (Some((sender, pending)), _) => finish(sender, pending).await,
-        (None, Some(call)) => {
-            let (sender, receiver) = mpsc::channel(1);
-            let _ = sender.send(call.metadata(&fields)).await;
-            let pending = call.start(ReceiverStream::new(receiver));
-            finish(sender, pending).await
-        }
+        (Some(upload), _) => upload.finish().await,
+        (None, Some(call)) => Upload::start(call, &fields).await.finish().await,
         (None, None) => unreachable!("the call is taken only when the upload starts"),
-    }
-}
-
-async fn finish<M, A>(
-    sender: mpsc::Sender<M>,
-    pending: tokio::task::JoinHandle<Result<A, tonic::Status>>,
-) -> Result<A, ApiError> {
-    drop(sender);
-    match pending.await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(tonic::Status::internal("the upload task failed").into()),
     }
 }

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     covers::{DecodeLimits, make_thumbnail},
-    domain::{BookTitle, Category, Description, parse_book_id},
+    domain::{BookTitle, Category, Description, parse_book_id, parse_cover_id},
     error::{COVER_FIELD, LibraryError},
     storage::CoverStore,
     store::{BookRecord, BookUpdate, NewBookRecord, PageStart, Store},
@@ -32,7 +32,8 @@ const MAX_PAGE_SIZE: i64 = 100;
 /// Size of the chunks a cover is streamed in.
 const COVER_CHUNK: usize = 32 * 1024;
 
-/// The state every RPC shares.
+/// The state every RPC shares; cloning it clones handles only.
+#[derive(Clone)]
 pub struct LibraryApi {
     pub(crate) store: Store,
     pub(crate) covers: Arc<dyn CoverStore>,
@@ -197,27 +198,45 @@ impl LibraryApi {
             category.as_ref().err().cloned(),
         ])?;
         let (title, description, category) = (title?, description?, category?);
-        let _receiving = self.upload_permit().await;
+        let receiving = self.upload_permit().await;
         let upload = read_cover(&mut stream, self.max_cover_bytes)
             .await?
             .ok_or_else(|| FieldViolation::new(COVER_FIELD, "is required"))?;
-        let cover = self.store_cover(upload).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let book = self
-            .store
-            .insert(NewBookRecord {
-                id: &id,
-                owner_id: &owner.user_id,
-                title: &title,
-                description: &description,
-                category,
-                cover: Some((&cover.name, cover.content_type)),
-                now: now_ms(),
-            })
-            .await?;
-        cover.commit();
-        tracing::info!(book_id = %book.id, "book created");
-        Ok(book_message(book))
+        self.to_the_end(move |api| async move {
+            let cover = api.store_cover(upload).await?;
+            drop(receiving);
+            let id = uuid::Uuid::new_v4().to_string();
+            let book = api
+                .store
+                .insert(NewBookRecord {
+                    id: &id,
+                    owner_id: &owner.user_id,
+                    title: &title,
+                    description: &description,
+                    category,
+                    cover: Some((&cover.name, cover.content_type)),
+                    now: now_ms(),
+                })
+                .await?;
+            cover.commit();
+            tracing::info!(book_id = %book.id, "book created");
+            Ok(book_message(book))
+        })
+        .await
+    }
+
+    /// Carries out the rest of a request received whole in a task of its own, on a
+    /// clone of the service, and waits for it. A handler is dropped wherever it waits
+    /// when its client goes away; past this point that could leave a cover file half
+    /// written, or delete the file of a row it had just committed. The request's
+    /// receiving permit moves into the task, so the bound on covers held in memory
+    /// still counts the work going on for clients that left.
+    async fn to_the_end<T, F>(&self, work: impl FnOnce(LibraryApi) -> F) -> Result<T, LibraryError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, LibraryError>> + Send + 'static,
+    {
+        tokio::spawn(work(self.clone())).await?
     }
 
     async fn update(
@@ -247,32 +266,49 @@ impl LibraryApi {
             .await?
             .ok_or(LibraryError::NotFound)?;
         let receiving = self.upload_permit().await;
-        let cover = match read_cover(&mut stream, self.max_cover_bytes).await? {
-            Some(upload) => Some(self.store_cover(upload).await?),
-            None => None,
-        };
-        drop(receiving);
-        let update = BookUpdate {
-            title: title.as_ref(),
-            description: description.as_ref(),
-            category,
-            cover: cover
-                .as_ref()
-                .map(|cover| (cover.name.as_str(), cover.content_type)),
-        };
-        let book = self
-            .store
-            .update(&owner.user_id, &id, update, now_ms())
-            .await?
-            .ok_or(LibraryError::NotFound)?;
-        if let Some(cover) = cover {
-            cover.commit();
-            if let Some(old) = previous.cover_id {
-                self.covers.delete(&old).await?;
+        let upload = read_cover(&mut stream, self.max_cover_bytes).await?;
+        self.to_the_end(move |api| async move {
+            let cover = match upload {
+                Some(upload) => Some(api.store_cover(upload).await?),
+                None => None,
+            };
+            drop(receiving);
+            let mut previous = previous;
+            let book = loop {
+                let update = BookUpdate {
+                    title: title.as_ref(),
+                    description: description.as_ref(),
+                    category,
+                    cover: cover
+                        .as_ref()
+                        .map(|cover| (cover.name.as_str(), cover.content_type)),
+                    replacing: previous.cover_id.as_deref(),
+                };
+                if let Some(book) = api
+                    .store
+                    .update(&owner.user_id, &id, update, now_ms())
+                    .await?
+                {
+                    break book;
+                }
+                // Gone, or another update replaced the cover first: read it again. Each
+                // retry means another update succeeded, so this ends.
+                previous = api
+                    .store
+                    .get(&owner.user_id, &id)
+                    .await?
+                    .ok_or(LibraryError::NotFound)?;
+            };
+            if let Some(cover) = cover {
+                cover.commit();
+                if let Some(old) = previous.cover_id {
+                    api.covers.delete(&old).await?;
+                }
             }
-        }
-        tracing::info!(book_id = %book.id, "book updated");
-        Ok(book_message(book))
+            tracing::info!(book_id = %book.id, "book updated");
+            Ok(book_message(book))
+        })
+        .await
     }
 
     async fn list(
@@ -324,6 +360,7 @@ impl LibraryApi {
         caller: Option<Caller>,
         cover_id: &str,
     ) -> Result<(String, Vec<u8>), LibraryError> {
+        let cover_id = parse_cover_id(cover_id).ok_or(LibraryError::NotFound)?;
         let (owner, content_type) = self
             .store
             .cover(cover_id)

@@ -105,6 +105,14 @@ pub fn parse_book_id(raw: &str) -> Option<String> {
         .map(|id| id.hyphenated().to_string())
 }
 
+/// A cover id: the 64 lower-case hexadecimal digits the service chose for it.
+/// Anything else names no cover, and never reaches the database or the disk.
+pub fn parse_cover_id(raw: &str) -> Option<&str> {
+    let chosen_here =
+        raw.len() == 64 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    chosen_here.then_some(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

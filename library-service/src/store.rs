@@ -76,6 +76,10 @@ pub struct BookUpdate<'a> {
     pub category: Option<Category>,
     /// A new stored cover and its media type.
     pub cover: Option<(&'a str, &'a str)>,
+    /// With a new cover, the cover it replaces as last read: the update applies only
+    /// while that is still the book's, so the file it replaced is known exactly even
+    /// when updates race.
+    pub replacing: Option<&'a str>,
 }
 
 /// Where a listing page starts: after this (created_at, id).
@@ -182,7 +186,8 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Applies `update` to the owner's book `id`; `None` if there is no such book.
+    /// Applies `update` to the owner's book `id`; `None` if there is no such book, or
+    /// if it has a new cover and the book's cover is no longer the one it replaces.
     pub async fn update(
         &self,
         owner_id: &str,
@@ -195,7 +200,8 @@ impl Store {
              description = COALESCE($2, description), category = COALESCE($3, category), \
              cover_id = COALESCE($4, cover_id), \
              cover_content_type = COALESCE($5, cover_content_type), updated_at = $6 \
-             WHERE id = $7 AND owner_id = $8 RETURNING {BOOK_COLUMNS}"
+             WHERE id = $7 AND owner_id = $8 \
+             AND ($4 IS NULL OR COALESCE(cover_id, '') = $9) RETURNING {BOOK_COLUMNS}"
         ))
         .bind(update.title.map(|title| title.as_str().to_owned()))
         .bind(update.description.map(|text| text.as_str().to_owned()))
@@ -209,6 +215,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(owner_id)
+        .bind(update.replacing.unwrap_or_default())
         .fetch_optional(&self.pool)
         .await
         .map_err(unique_to_title_taken)?;

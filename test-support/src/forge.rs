@@ -1,6 +1,9 @@
 //! Hand-made tokens, for tests that attack the verifier.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    path::Path,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -10,7 +13,7 @@ use ring::{
 };
 use serde_json::{Value, json};
 
-use crate::TestAuth;
+use crate::{Stack, TestAuth};
 
 /// Signs arbitrary claims with an Ed25519 key, the auth service's own or another.
 pub struct Forger {
@@ -32,9 +35,18 @@ pub fn now() -> u64 {
 impl Forger {
     /// The auth service's real key, read from its data folder.
     pub fn real(auth: &TestAuth) -> Self {
-        let pem = std::fs::read_to_string(auth.dir.path().join("signing-key.pem"))
-            .expect("the generated signing key");
-        let key = auth_service::signing::SigningKey::from_pem(&pem, auth.config.token_ttl())
+        Self::from_key_file(&auth.dir.path().join("signing-key.pem"))
+    }
+
+    /// The real key of a [`Stack`]'s auth service, read from its data folder.
+    pub fn of_stack(stack: &Stack) -> Self {
+        Self::from_key_file(&stack.dir.path().join("auth").join("signing-key.pem"))
+    }
+
+    /// The key kept in a PKCS#8 PEM file, as the auth service generates it.
+    pub fn from_key_file(path: &Path) -> Self {
+        let pem = std::fs::read_to_string(path).expect("the generated signing key");
+        let key = auth_service::signing::SigningKey::from_pem(&pem, Duration::from_secs(3600))
             .expect("a valid key");
         let public_key = URL_SAFE_NO_PAD
             .decode(&key.public_key().x)
@@ -112,4 +124,66 @@ impl Forger {
             URL_SAFE_NO_PAD.encode(claims.to_string())
         )
     }
+}
+
+/// Every kind of forged or broken token, named, made against a real key for the
+/// user `user_id`, whose genuinely `issued` token is the base of the tampered ones.
+/// Each must be refused wherever tokens are checked.
+pub fn forged_tokens(real: &Forger, user_id: &str, issued: &str) -> Vec<(&'static str, String)> {
+    let claims = Forger::claims(user_id);
+    let now = now();
+    let with = |claim: &str, value: Value| {
+        let mut claims = claims.clone();
+        claims[claim] = value;
+        claims
+    };
+    let without = |claim: &str| {
+        let mut claims = claims.clone();
+        claims.as_object_mut().expect("an object").remove(claim);
+        claims
+    };
+    let mut unknown_kid = Header::new(Algorithm::EdDSA);
+    unknown_kid.kid = Some("no-such-key".into());
+    let no_kid = Header::new(Algorithm::EdDSA);
+    let leeway = bookshelf_tokens::claims::LEEWAY_SECS;
+    vec![
+        (
+            "another key's signature",
+            Forger::stranger(real).sign(&claims),
+        ),
+        ("alg none", real.unsigned(&claims)),
+        (
+            "HS256 signed with the public key",
+            real.hmac_with_public_key(&claims),
+        ),
+        (
+            "tampered payload",
+            Forger::tampered(issued, &with("sub", json!("someone-else"))),
+        ),
+        ("truncated signature", issued[..issued.len() - 4].to_owned()),
+        (
+            "expired beyond the leeway",
+            real.sign(&with("exp", json!(now - leeway - 60))),
+        ),
+        (
+            "not yet valid",
+            real.sign(&with("nbf", json!(now + leeway + 600))),
+        ),
+        ("wrong iss", real.sign(&with("iss", json!("evil-issuer")))),
+        ("wrong aud", real.sign(&with("aud", json!("elsewhere")))),
+        ("missing iss", real.sign(&without("iss"))),
+        ("missing aud", real.sign(&without("aud"))),
+        ("missing sub", real.sign(&without("sub"))),
+        ("empty sub", real.sign(&with("sub", json!("")))),
+        ("missing exp", real.sign(&without("exp"))),
+        (
+            "exp as a string",
+            real.sign(&with("exp", json!((now + 3600).to_string()))),
+        ),
+        ("unknown kid", real.sign_with_header(&unknown_kid, &claims)),
+        ("no kid", real.sign_with_header(&no_kid, &claims)),
+        ("garbage", "not.a.token".to_owned()),
+        ("empty", String::new()),
+        ("huge", "a".repeat(8 * 1024)),
+    ]
 }

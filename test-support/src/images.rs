@@ -51,6 +51,60 @@ pub fn gif_bomb() -> Vec<u8> {
     gif
 }
 
+/// An SVG that runs a script when opened: an image format we never take.
+pub fn svg_with_script() -> Vec<u8> {
+    br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>"#
+        .to_vec()
+}
+
+/// An HTML page with a JPEG after it: sniffed as HTML by a browser, not an image.
+pub fn html_then_jpeg() -> Vec<u8> {
+    let mut bytes = b"<html><script>alert(1)</script></html>".to_vec();
+    bytes.extend_from_slice(&jpeg(10, 10));
+    bytes
+}
+
+/// The script that [`jpeg_then_script`] carries after the image.
+pub const TRAILING_SCRIPT: &[u8] = b"<script>alert('polyglot')</script>";
+
+/// A valid JPEG with a script after its end marker: decodes as an image, and must
+/// come back re-encoded without the script.
+pub fn jpeg_then_script() -> Vec<u8> {
+    let mut bytes = jpeg(40, 30);
+    bytes.extend_from_slice(TRAILING_SCRIPT);
+    bytes
+}
+
+/// A GIF that is also JavaScript: its header's width bytes open a comment (`/*`)
+/// that its tail closes before a script, the classic GIF/JS polyglot.
+pub fn gif_script_polyglot() -> Vec<u8> {
+    let mut gif = image(ImageFormat::Gif, 4, 4);
+    gif[6..8].copy_from_slice(b"/*");
+    gif.extend_from_slice(b"*/=alert(1);//");
+    gif
+}
+
+/// `bytes` padded with zeros to exactly `size` bytes: PNG and JPEG decoders ignore
+/// what follows the image's end, so the result still decodes.
+pub fn padded(mut bytes: Vec<u8>, size: usize) -> Vec<u8> {
+    assert!(bytes.len() <= size, "the image is larger than the padding");
+    bytes.resize(size, 0);
+    bytes
+}
+
+/// One small real image of each format covers may have, for mutation.
+pub fn samples() -> Vec<(ImageFormat, Vec<u8>)> {
+    [
+        ImageFormat::Jpeg,
+        ImageFormat::Png,
+        ImageFormat::Gif,
+        ImageFormat::WebP,
+    ]
+    .into_iter()
+    .map(|format| (format, image(format, 48, 32)))
+    .collect()
+}
+
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
     for &byte in bytes {

@@ -7,20 +7,27 @@
 //! - [`images`]: real images made in memory, and hostile ones.
 //! - [`stack`]: the three real binaries as child processes, for end-to-end tests.
 //! - [`rest`]: a typed REST client of the gateway.
-//! - [`Forger`]: tokens signed with any header, claims and key, for attacks.
+//! - [`Forger`]: tokens signed with any header, claims and key, for attacks, and
+//!   [`forged_tokens`], every kind of forged token a verifier must refuse.
+//! - [`hostile`]: hostile text for every text field.
+//! - [`covers`]: what a stack's cover folder holds, against its books.
+//! - [`leaks`]: the check that no internals reach an answer or a log.
 //! - [`bearer`], [`register_and_login`]: typed client helpers.
 #![forbid(unsafe_code)]
 
+pub mod covers;
 mod database;
 mod forge;
+pub mod hostile;
 pub mod images;
+pub mod leaks;
 pub mod library;
 pub mod rest;
 mod servers;
 pub mod stack;
 
 pub use database::TestDatabase;
-pub use forge::Forger;
+pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
 pub use rest::Rest;
 pub use servers::{TestAuth, bearer, register_and_login, strong_password};

@@ -42,6 +42,13 @@ impl Answer {
     pub fn message(&self) -> &str {
         self.body["message"].as_str().unwrap_or_default()
     }
+
+    /// Whether the body is the tutorial's envelope, `{"message", "data", "error"}`.
+    pub fn is_envelope(&self) -> bool {
+        self.body.as_object().is_some_and(|body| {
+            body["message"].is_string() && body.contains_key("data") && body.contains_key("error")
+        })
+    }
 }
 
 /// A multipart book form; `cover` is (file name, bytes).
@@ -78,6 +85,28 @@ impl Rest {
         }
     }
 
+    /// The same client, sending `token` instead of its own.
+    pub fn with_token(&self, token: &str) -> Rest {
+        let mut other = self.clone();
+        other.token = Some(token.to_owned());
+        other
+    }
+
+    /// `method path` with `body` as is, under `content_type` (no header when `None`).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut request = self.request(method, path).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        self.send(request).await
+    }
+
     /// A builder for `method path`, with the token if any.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let builder = self.client.request(method, format!("{}{path}", self.base));
@@ -90,6 +119,19 @@ impl Rest {
     /// Sends a request and reads the answer.
     pub async fn send(&self, builder: RequestBuilder) -> Answer {
         Answer::read(builder.send().await.expect("the gateway answers")).await
+    }
+
+    /// Sends a request the server may refuse before reading its body whole (too large,
+    /// no token): its answer, or `None` when the server closed the connection while
+    /// the client was still writing, which is a refusal too. The connection is not
+    /// kept, so no later request meets it half-closed.
+    pub async fn send_refusable(&self, builder: RequestBuilder) -> Option<Answer> {
+        let builder = builder.header(reqwest::header::CONNECTION, "close");
+        match builder.send().await {
+            Ok(response) => Some(Answer::read(response).await),
+            Err(error) if error.is_request() || error.is_body() => None,
+            Err(error) => panic!("the gateway failed: {error}"),
+        }
     }
 
     /// `method path` with a JSON body.

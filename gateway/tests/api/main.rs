@@ -2,6 +2,15 @@
 //! HTTP as the tutorial's clients drive them; on SQLite by default and on PostgreSQL
 //! when `BOOKSHELF_TEST_POSTGRES` is set.
 
+mod abuse;
+mod adversarial_paths;
+mod adversarial_requests;
+mod adversarial_tokens;
+mod adversarial_uploads;
 mod errors;
 mod flow;
+mod hostile_text;
+mod leaks;
 mod operations;
+mod ownership;
+mod races;

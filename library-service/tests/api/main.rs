@@ -3,5 +3,6 @@
 
 mod books;
 mod covers;
+mod cut_offs;
 mod ownership;
 mod tokens;
