@@ -8,6 +8,7 @@
 //! - [`throttle`]: login throttling kept in the database.
 //! - [`revocations`]: the feed behind `WatchRevocations`.
 //! - [`api`]: the `auth.v1.AuthService` implementation; [`error`] its one status mapping.
+//! - `properties` (tests only): property tests of the values parsed at the edge.
 //!
 //! Token verification itself lives in `bookshelf-tokens`, shared with every service.
 #![forbid(unsafe_code)]
@@ -17,6 +18,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod passwords;
+#[cfg(test)]
+mod properties;
 pub mod revocations;
 pub mod signing;
 pub mod store;

@@ -99,11 +99,13 @@ fn new_cover_name() -> String {
     )
 }
 
-fn page_token(book: &BookRecord) -> String {
+/// The token of the page that follows `book`: its (created_at, id), base64url.
+pub(crate) fn page_token(book: &BookRecord) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", book.created_at, book.id))
 }
 
-fn parse_page_token(token: &str) -> Result<PageStart, FieldViolation> {
+/// Where the page a token names starts; the empty token is the first page.
+pub(crate) fn parse_page_token(token: &str) -> Result<PageStart, FieldViolation> {
     if token.is_empty() {
         return Ok(PageStart {
             created_at: i64::MIN,

@@ -8,6 +8,8 @@
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`api`]: the `library.v1.LibraryService` implementation; [`error`] its one
 //!   status mapping.
+//! - `properties` (tests only): property tests of the values parsed at the edge and
+//!   of page tokens.
 //!
 //! Tokens are verified by `bookshelf-tokens` with keys and revocations followed from
 //! the auth service, so no request waits on the network.
@@ -18,6 +20,8 @@ pub mod config;
 pub mod covers;
 pub mod domain;
 pub mod error;
+#[cfg(test)]
+mod properties;
 pub mod storage;
 pub mod store;
 pub mod uploads;

@@ -92,17 +92,41 @@ pub fn padded(mut bytes: Vec<u8>, size: usize) -> Vec<u8> {
     bytes
 }
 
-/// One small real image of each format covers may have, for mutation.
+/// Real images of each format covers may have, for mutation: a small one, and one
+/// large enough to be scaled down.
 pub fn samples() -> Vec<(ImageFormat, Vec<u8>)> {
-    [
+    let formats = [
         ImageFormat::Jpeg,
         ImageFormat::Png,
         ImageFormat::Gif,
         ImageFormat::WebP,
-    ]
-    .into_iter()
-    .map(|format| (format, image(format, 48, 32)))
-    .collect()
+    ];
+    [(48, 32), (240, 160)]
+        .into_iter()
+        .flat_map(|(width, height)| {
+            formats
+                .into_iter()
+                .map(move |format| (format, image(format, width, height)))
+        })
+        .collect()
+}
+
+/// Recomputes the checksum of every whole chunk of a PNG, so that a mutated file
+/// reaches the decoder instead of failing its first checksum.
+pub fn reseal_png(bytes: &mut [u8]) {
+    let mut at = 8;
+    while at + 12 <= bytes.len() {
+        let length = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let Some(end) = (at + 8)
+            .checked_add(length)
+            .filter(|end| end + 4 <= bytes.len())
+        else {
+            return;
+        };
+        let crc = crc32(&bytes[at + 4..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+        at = end + 4;
+    }
 }
 
 fn crc32(bytes: &[u8]) -> u32 {

@@ -2,7 +2,9 @@
 //! and on PostgreSQL when `BOOKSHELF_TEST_POSTGRES` is set.
 
 mod accounts;
+mod adversarial;
 mod login;
 mod operations;
 mod revocation;
+mod timing;
 mod tokens;

@@ -1,7 +1,10 @@
 //! The library service over real sockets, beside a real auth service, with real tonic
 //! clients; on SQLite by default and on PostgreSQL when `BOOKSHELF_TEST_POSTGRES` is set.
 
+mod adversarial_requests;
+mod adversarial_tokens;
 mod books;
+mod cover_fuzz;
 mod covers;
 mod cut_offs;
 mod ownership;

@@ -1,0 +1,73 @@
+//! Unknown email, wrong password and disabled account cost the same at login: the
+//! medians of their times, measured interleaved at the gRPC edge, are within 20% of
+//! each other, so timing does not tell which accounts exist.
+
+use std::time::{Duration, Instant};
+
+use bookshelf_proto::auth::v1::{DisableCurrentUserRequest, LoginRequest};
+use bookshelf_test_support::{TestAuth, bearer, register_and_login, strong_password};
+use tonic::Code;
+
+/// Samples per kind of failure.
+const SAMPLES: usize = 15;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+#[tokio::test]
+async fn every_failed_login_takes_about_as_long() {
+    // Throttling would answer early and spoil the measure.
+    let auth = TestAuth::spawn_with(|config| config.login_max_failures = 10_000).await;
+    let mut client = auth.client().await;
+    let (active, _) = register_and_login(&mut client).await;
+    let (disabled, token) = register_and_login(&mut client).await;
+    client
+        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .await
+        .unwrap();
+    let kinds = [
+        (
+            "unknown email",
+            "nobody@example.com".to_owned(),
+            strong_password(),
+        ),
+        ("wrong password", active.email, "Wr0ng-password!".to_owned()),
+        ("disabled account", disabled.email, strong_password()),
+    ];
+    let mut samples: [Vec<Duration>; 3] = Default::default();
+    // One round to warm up, then rounds in rotating order, so that drift in the
+    // machine's load falls on every kind alike.
+    for round in 0..=SAMPLES {
+        for offset in 0..kinds.len() {
+            let index = (round + offset) % kinds.len();
+            let (kind, email, password) = &kinds[index];
+            let started = Instant::now();
+            let status = client
+                .login(LoginRequest {
+                    email: email.clone(),
+                    password: password.clone(),
+                })
+                .await
+                .unwrap_err();
+            let elapsed = started.elapsed();
+            assert_eq!(status.code(), Code::Unauthenticated, "{kind}");
+            assert_eq!(status.message(), "invalid email or password", "{kind}");
+            if round > 0 {
+                samples[index].push(elapsed);
+            }
+        }
+    }
+    let medians: Vec<(&str, Duration)> = kinds
+        .iter()
+        .zip(samples)
+        .map(|((kind, _, _), samples)| (*kind, median(samples)))
+        .collect();
+    let fastest = medians.iter().map(|(_, median)| *median).min().unwrap();
+    let slowest = medians.iter().map(|(_, median)| *median).max().unwrap();
+    assert!(
+        slowest.as_secs_f64() <= fastest.as_secs_f64() * 1.2,
+        "medians differ by more than 20%: {medians:?}"
+    );
+}
