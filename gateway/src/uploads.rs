@@ -125,13 +125,12 @@ impl<C: UploadCall> Drop for Upload<C> {
             return;
         };
         // The sender lives until the refusal is queued, so the stream cannot end
-        // before it; a task of its own, since a drop cannot wait.
+        // before it; a task of its own, since a drop cannot wait. The call is left to
+        // end by itself: cancelling it would reset the stream at once, and the
+        // server's gRPC library presents a reset request stream as a finished one.
         tokio::spawn(async move {
             let _ = sender.send(C::refusal()).await;
         });
-        if let Some(pending) = self.pending.take() {
-            pending.abort();
-        }
     }
 }
 

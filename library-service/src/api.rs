@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     covers::{DecodeLimits, make_thumbnail},
+    cut_offs::CutOff,
     domain::{BookTitle, Category, Description, parse_book_id, parse_cover_id},
     error::{COVER_FIELD, LibraryError},
     storage::CoverStore,
@@ -186,6 +187,7 @@ impl LibraryApi {
         &self,
         owner: Caller,
         stream: Streaming<CreateBookRequest>,
+        cut_off: CutOff,
     ) -> Result<Book, LibraryError> {
         let mut stream = stream.map(|message| message.map(create_part));
         let metadata = read_metadata(&mut stream).await?;
@@ -201,9 +203,9 @@ impl LibraryApi {
         ])?;
         let (title, description, category) = (title?, description?, category?);
         let receiving = self.upload_permit().await;
-        let upload = read_cover(&mut stream, self.max_cover_bytes)
-            .await?
-            .ok_or_else(|| FieldViolation::new(COVER_FIELD, "is required"))?;
+        let upload = read_cover(&mut stream, self.max_cover_bytes).await?;
+        cut_off.check().map_err(LibraryError::Stream)?;
+        let upload = upload.ok_or_else(|| FieldViolation::new(COVER_FIELD, "is required"))?;
         self.to_the_end(move |api| async move {
             let cover = api.store_cover(upload).await?;
             drop(receiving);
@@ -245,6 +247,7 @@ impl LibraryApi {
         &self,
         owner: Caller,
         stream: Streaming<UpdateBookRequest>,
+        cut_off: CutOff,
     ) -> Result<Book, LibraryError> {
         let mut stream = stream.map(|message| message.map(update_part));
         let changes = read_metadata(&mut stream).await?;
@@ -269,6 +272,7 @@ impl LibraryApi {
             .ok_or(LibraryError::NotFound)?;
         let receiving = self.upload_permit().await;
         let upload = read_cover(&mut stream, self.max_cover_bytes).await?;
+        cut_off.check().map_err(LibraryError::Stream)?;
         self.to_the_end(move |api| async move {
             let cover = match upload {
                 Some(upload) => Some(api.store_cover(upload).await?),
@@ -389,7 +393,8 @@ impl LibraryService for LibraryApi {
         request: Request<Streaming<CreateBookRequest>>,
     ) -> Result<Response<CreateBookResponse>, Status> {
         let owner = caller(&request)?;
-        let book = self.create(owner, request.into_inner()).await?;
+        let cut_off = CutOff::of(&request);
+        let book = self.create(owner, request.into_inner(), cut_off).await?;
         Ok(Response::new(CreateBookResponse { book: Some(book) }))
     }
 
@@ -398,7 +403,8 @@ impl LibraryService for LibraryApi {
         request: Request<Streaming<UpdateBookRequest>>,
     ) -> Result<Response<UpdateBookResponse>, Status> {
         let owner = caller(&request)?;
-        let book = self.update(owner, request.into_inner()).await?;
+        let cut_off = CutOff::of(&request);
+        let book = self.update(owner, request.into_inner(), cut_off).await?;
         Ok(Response::new(UpdateBookResponse { book: Some(book) }))
     }
 

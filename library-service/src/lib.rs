@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: the one configuration struct.
 //! - [`domain`]: titles, descriptions, categories and ids, validated at the edge.
-//! - [`uploads`]: reading client-streamed uploads under a size cap.
+//! - [`uploads`]: reading client-streamed uploads under a size cap; [`cut_offs`]
+//!   tells an upload its client cut off from a whole one.
 //! - [`covers`]: sniffing, bounded decoding and thumbnails.
 //! - [`storage`]: where cover files live (a local folder today).
 //! - [`store`]: the database (SQLite or PostgreSQL).
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod config;
 pub mod covers;
+pub mod cut_offs;
 pub mod domain;
 pub mod error;
 #[cfg(test)]
@@ -40,7 +42,10 @@ use tonic::{service::interceptor::InterceptedService, transport::Endpoint};
 
 pub use config::Config;
 
-use crate::{api::LibraryApi, covers::DecodeLimits, storage::LocalCovers, store::Store};
+use crate::{
+    api::LibraryApi, covers::DecodeLimits, cut_offs::NoteCutOffs, storage::LocalCovers,
+    store::Store,
+};
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -132,10 +137,10 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         let max_message = self.api.max_cover_bytes + 64 * 1024;
         let revocations = self.verifier.revocations().cloned();
-        let service = InterceptedService::new(
+        let service = NoteCutOffs::new(InterceptedService::new(
             LibraryServiceServer::new(self.api).max_decoding_message_size(max_message),
             TokenInterceptor::optional(self.verifier),
-        );
+        ));
         let (health, standard) =
             grpc::standard_services::<LibraryServiceServer<LibraryApi>>().await;
         let health_updates = tokio::spawn(report_readiness(health, revocations));

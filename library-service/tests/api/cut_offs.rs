@@ -1,5 +1,7 @@
-//! Clients that go away at any moment of an upload, after sending the whole cover:
-//! never a partial file, a file no row points at, or a row whose file is missing.
+//! Clients that go away during an upload: one that cancels before the end of its
+//! stream has its upload refused, even when what it sent decodes; one that goes away
+//! at any moment after sending the whole cover leaves no partial file, no file that
+//! no row points at, and no row whose file is missing.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -36,6 +38,41 @@ async fn covers_and_files(
         .books;
     let covers = books.into_iter().map(|book| book.cover_id).collect();
     (covers, library.cover_files().into_iter().collect())
+}
+
+#[tokio::test]
+async fn an_upload_cancelled_before_its_end_is_refused_even_if_it_decodes() {
+    let auth = TestAuth::spawn().await;
+    let library = TestLibrary::spawn(&auth).await;
+    let (_, token) = register_and_login(&mut auth.client().await).await;
+    // A whole image, then padding that would have gone on: what arrived decodes.
+    let mut sent = image(ImageFormat::Png, 60, 60);
+    sent.resize(sent.len() + 10_000, 0);
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let parts = [
+        create_book_request::Part::Metadata(new_book("Cut short", "poetry")),
+        create_book_request::Part::Chunk(sent),
+    ];
+    for part in parts {
+        sender
+            .send(CreateBookRequest { part: Some(part) })
+            .await
+            .unwrap();
+    }
+    let mut client = library.client().await;
+    let call_token = token.clone();
+    let call = tokio::spawn(async move {
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        client.create_book(bearer(stream, &call_token)).await
+    });
+    // Everything sent is read; then the client cancels, the stream still open.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.abort();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(sender);
+    let (covers, files) = covers_and_files(&library, &token).await;
+    assert!(covers.is_empty(), "a cut-off upload became a book");
+    assert!(files.is_empty(), "{files:?}");
 }
 
 #[tokio::test]
