@@ -21,7 +21,7 @@ use crate::{
     cut_offs::CutOff,
     domain::{BookTitle, Category, Description, parse_book_id, parse_cover_id},
     error::{COVER_FIELD, LibraryError},
-    storage::CoverStore,
+    storage::{CoverStore, PendingCover},
     store::{BookRecord, BookUpdate, NewBookRecord, PageStart, Store},
     uploads::{Part, read_cover, read_metadata},
 };
@@ -47,35 +47,6 @@ pub struct LibraryApi {
     pub(crate) max_cover_bytes: usize,
 }
 
-/// A cover written to storage whose row is not committed yet: dropped uncommitted
-/// (an error, or the client gone), it deletes its file, so no file outlives a failure.
-struct PendingCover {
-    name: String,
-    content_type: &'static str,
-    covers: Arc<dyn CoverStore>,
-    committed: bool,
-}
-
-impl PendingCover {
-    fn commit(mut self) {
-        self.committed = true;
-    }
-}
-
-impl Drop for PendingCover {
-    fn drop(&mut self) {
-        if !self.committed {
-            let covers = self.covers.clone();
-            let name = std::mem::take(&mut self.name);
-            tokio::spawn(async move {
-                if let Err(error) = covers.delete(&name).await {
-                    tracing::warn!(%error, "cannot remove an uncommitted cover");
-                }
-            });
-        }
-    }
-}
-
 fn book_message(book: BookRecord) -> Book {
     Book {
         id: book.id,
@@ -88,16 +59,6 @@ fn book_message(book: BookRecord) -> Book {
         created_at: Some(timestamp(book.created_at)),
         updated_at: Some(timestamp(book.updated_at)),
     }
-}
-
-/// A cover name: 256 random bits, hex. It is a capability: whoever knows it may fetch
-/// the thumbnail, as an `<img>` tag must.
-fn new_cover_name() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// The token of the page that follows `book`: its (created_at, id), base64url.
@@ -173,14 +134,9 @@ impl LibraryApi {
             make_thumbnail(&upload, limits)
         })
         .await??;
-        let pending = PendingCover {
-            name: new_cover_name(),
-            content_type: thumbnail.format.content_type(),
-            covers: self.covers.clone(),
-            committed: false,
-        };
-        self.covers.put(&pending.name, &thumbnail.bytes).await?;
-        Ok(pending)
+        let content_type = thumbnail.format.content_type();
+        let covers = self.covers.clone();
+        Ok(PendingCover::write(covers, &thumbnail.bytes, content_type).await?)
     }
 
     async fn create(

@@ -1,10 +1,12 @@
 //! Where cover files live: a small interface and its local-folder implementation, so
-//! an S3-compatible store can take its place without touching the rest.
+//! an S3-compatible store can take its place without touching the rest; and
+//! [`PendingCover`], a file written ahead of the row that will point at it.
 
 use std::{
     collections::HashSet,
     io,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use tokio::io::AsyncWriteExt;
@@ -21,6 +23,59 @@ pub trait CoverStore: Send + Sync + 'static {
     /// Removes every partial write and every file not in `keep`, after a crash.
     /// Returns how many files were removed.
     async fn sweep(&self, keep: &HashSet<String>) -> io::Result<usize>;
+}
+
+/// A cover written to storage whose row is not committed yet: dropped uncommitted
+/// (the row could not be written), it deletes its file, so no file outlives a failure.
+pub struct PendingCover {
+    /// The name the server chose for the file.
+    pub name: String,
+    /// The media type it is served with.
+    pub content_type: &'static str,
+    covers: Arc<dyn CoverStore>,
+    committed: bool,
+}
+
+impl PendingCover {
+    /// Stores `bytes` under a new name: 256 random bits, hex. The name is a
+    /// capability: whoever knows it may fetch the thumbnail, as an `<img>` tag must.
+    pub async fn write(
+        covers: Arc<dyn CoverStore>,
+        bytes: &[u8],
+        content_type: &'static str,
+    ) -> io::Result<Self> {
+        let name = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        covers.put(&name, bytes).await?;
+        Ok(Self {
+            name,
+            content_type,
+            covers,
+            committed: false,
+        })
+    }
+
+    /// Keeps the file: the row pointing at it is committed.
+    pub fn commit(mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for PendingCover {
+    fn drop(&mut self) {
+        if !self.committed {
+            let covers = self.covers.clone();
+            let name = std::mem::take(&mut self.name);
+            tokio::spawn(async move {
+                if let Err(error) = covers.delete(&name).await {
+                    tracing::warn!(%error, "cannot remove an uncommitted cover");
+                }
+            });
+        }
+    }
 }
 
 /// Covers as files in one local folder. Writes go to a temporary name and are renamed
