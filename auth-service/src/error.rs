@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bookshelf_runtime::errors::{FieldViolation, internal, invalid_argument};
+use bookshelf_runtime::errors::{FieldViolation, database, internal, invalid_argument};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -61,7 +61,7 @@ impl From<AuthError> for Status {
             AuthError::Store(StoreError::EmailTaken) => {
                 Status::already_exists("email already registered")
             }
-            AuthError::Store(error @ StoreError::Database(_)) => internal(&error),
+            AuthError::Store(StoreError::Database(error)) => database(&error),
             AuthError::Password(error) => internal(&error),
             AuthError::Key(error) => internal(&error),
         }

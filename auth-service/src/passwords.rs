@@ -1,6 +1,6 @@
 //! Password hashing: argon2id with OWASP's parameters, on a bounded blocking pool.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::{
     Algorithm, Argon2, Params, Version,
@@ -8,7 +8,7 @@ use argon2::{
         PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
     },
 };
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::domain::Password;
 
@@ -18,9 +18,9 @@ pub enum PasswordError {
     /// argon2 refused its input or a stored hash is corrupt.
     #[error("password hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
-    /// The blocking task died.
-    #[error("password hashing task failed")]
-    Task(#[from] tokio::task::JoinError),
+    /// The hashing thread died.
+    #[error("password hashing thread failed")]
+    Worker,
 }
 
 /// argon2id, m = 19 MiB, t = 2, p = 1: OWASP's Password Storage Cheat Sheet.
@@ -29,25 +29,54 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes and verifies passwords off the async workers. At most `concurrency` hashes
-/// run at once, so a login flood queues here instead of starving other requests.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// How far the hashing threads' scheduling priority is lowered (Linux keeps a nice
+/// value per thread; 10 gives them about a tenth of a core's share against others).
+const HASHING_NICENESS: i32 = 10;
+
+/// Hashes and verifies passwords on a pool of its own threads, never on the async
+/// workers. The pool has `concurrency` threads, so a login flood queues here instead
+/// of starving other requests; and since each thread keeps the 19 MiB argon2 needs,
+/// memory stays at `concurrency` times that however long the flood lasts.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Verified against when the email is unknown, so both failures cost one hash.
     dummy_hash: Arc<str>,
 }
 
 impl Passwords {
-    /// A hasher running at most `concurrency` hashes at once.
+    /// A hasher with `concurrency` threads. They end when every clone is dropped.
     pub fn new(concurrency: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..concurrency.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    // Below every request-serving thread: under a login flood the
+                    // scheduler still gives reads the cores first (DESIGN rule 3).
+                    // Failing to lower it only makes floods more disruptive.
+                    let _ = rustix::process::nice(HASHING_NICENESS);
+                    loop {
+                        let job = queue.lock().expect("the queue lock").recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("a hashing thread starts");
+        }
         let salt = SaltString::generate(&mut OsRng);
         let dummy_hash = argon2()
             .hash_password(b"not a password of anyone", &salt)
             .expect("hashing a constant succeeds")
             .to_string();
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             dummy_hash: dummy_hash.into(),
         }
     }
@@ -88,11 +117,12 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        tokio::task::spawn_blocking(work).await?
+        let (answer, answered) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = answer.send(work());
+            }))
+            .map_err(|_| PasswordError::Worker)?;
+        answered.await.map_err(|_| PasswordError::Worker)?
     }
 }

@@ -467,6 +467,32 @@ async fn uploads(settings: &Settings, stack: &Stack, me: &Rest, report: &mut Rep
         stats,
     });
 
+    let one_mib = Arc::new(photo(1300, 1000, 93));
+    reset_rss(stack);
+    let single = {
+        let me = me.clone();
+        let cover = one_mib.clone();
+        load::run(1, settings.duration() / 3, move |_, sequence| {
+            let form = book_form(
+                &[("title", &format!("Single {sequence}")), ("category", "science")],
+                Some(("single.jpg", cover.to_vec())),
+            );
+            let request = me.request(Method::POST, "/books/").multipart(form).send();
+            async move { matches!(request.await, Ok(response) if response.status().as_u16() == 201) }
+        })
+        .await
+    };
+    report.push(Row {
+        what: format!(
+            "e: one {:.2} MiB upload at a time",
+            one_mib.len() as f64 / 1048576.0
+        ),
+        concurrency: 1,
+        ratio: None,
+        peak_rss: rss_of(stack, &[Service::Gateway, Service::Library]),
+        stats: single,
+    });
+
     let large = Arc::new(photo(2600, 2000, 97));
     reset_rss(stack);
     let started = Instant::now();

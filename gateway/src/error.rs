@@ -175,6 +175,13 @@ fn backend_response(status: &tonic::Status) -> Response {
             json!("Service Unavailable"),
         ),
         (Code::DeadlineExceeded | Code::Cancelled, _) => ApiError::Deadline.into_response(),
+        // Made here, not by the backend: the connection broke mid-call (the backend
+        // died). The backend's own statuses never carry a local source error.
+        (Code::Unknown, _) if std::error::Error::source(status).is_some() => failure(
+            StatusCode::BAD_GATEWAY,
+            "The service failed to answer, try again",
+            json!("Bad Gateway"),
+        ),
         (code, _) => {
             // The status may carry internals: log it, answer nothing of it.
             tracing::error!(?code, message = status.message(), "backend failed");

@@ -6,7 +6,7 @@ use library_service::covers::{DecodeLimits, make_thumbnail};
 /// A JPEG of about 1 MiB: noise over a gradient, so it compresses like a photo.
 fn photo() -> Vec<u8> {
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let pixels = image::RgbImage::from_fn(1400, 1000, |x, y| {
+    let pixels = image::RgbImage::from_fn(1700, 1250, |x, y| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;

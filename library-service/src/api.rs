@@ -23,7 +23,7 @@ use crate::{
     error::{COVER_FIELD, LibraryError},
     storage::{CoverStore, PendingCover},
     store::{BookRecord, BookUpdate, NewBookRecord, PageStart, Store},
-    uploads::{Part, read_cover, read_metadata},
+    uploads::{Part, Upload, read_cover, read_metadata},
 };
 
 /// Books per page when the client does not say.
@@ -121,7 +121,7 @@ impl LibraryApi {
 
     /// Decodes the upload on the blocking pool, a bounded number at a time, and stores
     /// its thumbnail under a new name.
-    async fn store_cover(&self, upload: Vec<u8>) -> Result<PendingCover, LibraryError> {
+    async fn store_cover(&self, upload: Upload) -> Result<PendingCover, LibraryError> {
         let permit = self
             .decode_permits
             .clone()
@@ -131,7 +131,7 @@ impl LibraryApi {
         let limits = self.limits;
         let thumbnail = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            make_thumbnail(&upload, limits)
+            make_thumbnail(&upload.into_bytes(), limits)
         })
         .await??;
         let content_type = thumbnail.format.content_type();

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bookshelf_runtime::errors::{FieldViolation, internal, invalid_argument};
+use bookshelf_runtime::errors::{FieldViolation, database, internal, invalid_argument};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -94,7 +94,7 @@ impl From<LibraryError> for Status {
             LibraryError::Store(StoreError::TitleTaken) => {
                 Status::already_exists("you already have a book with this title")
             }
-            LibraryError::Store(error @ StoreError::Database(_)) => internal(&error),
+            LibraryError::Store(StoreError::Database(error)) => database(&error),
             LibraryError::Storage(error) => internal(&error),
             LibraryError::Task(error) => internal(&error),
         }

@@ -47,6 +47,11 @@ use crate::{
     store::Store,
 };
 
+/// Calls at once on one HTTP/2 connection (the gateway multiplexes all its calls).
+const MAX_STREAMS: u32 = 256;
+/// Bytes a stream may have in flight before it is read.
+const STREAM_WINDOW: u32 = 64 * 1024;
+
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -144,7 +149,14 @@ impl Application {
         let (health, standard) =
             grpc::standard_services::<LibraryServiceServer<LibraryApi>>().await;
         let health_updates = tokio::spawn(report_readiness(health, revocations));
+        // Uploads waiting for a receiving permit are not read, so their bytes sit in
+        // the connection's window. Sized so that every stream can fill its own window
+        // without exhausting the connection's, one waiting upload can never stall
+        // another that is being read (HTTP/2 flow control is per connection too).
         let result = tonic::transport::Server::builder()
+            .max_concurrent_streams(MAX_STREAMS)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(STREAM_WINDOW * MAX_STREAMS)
             .layer(grpc::trace_layer())
             .add_routes(standard)
             .add_service(service)

@@ -31,21 +31,37 @@ pub async fn read_metadata<M>(
     }
 }
 
+/// A received cover, kept as the chunks it arrived in: no copy and no spare capacity
+/// while it waits to be decoded.
+#[derive(Debug, Default)]
+pub struct Upload {
+    chunks: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Upload {
+    /// The cover as one buffer, made only when it is about to be decoded.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.chunks.concat()
+    }
+}
+
 /// Reads the cover chunks to the end of the stream: `None` if there were none. Stops
 /// reading as soon as the total passes `max_bytes`.
 pub async fn read_cover<M>(
     stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
     max_bytes: usize,
-) -> Result<Option<Vec<u8>>, LibraryError> {
-    let mut cover: Option<Vec<u8>> = None;
+) -> Result<Option<Upload>, LibraryError> {
+    let mut cover: Option<Upload> = None;
     while let Some(part) = stream.next().await {
         match part.map_err(LibraryError::Stream)? {
             Part::Chunk(chunk) => {
-                let cover = cover.get_or_insert_with(Vec::new);
-                if cover.len() + chunk.len() > max_bytes {
+                let cover = cover.get_or_insert_with(Upload::default);
+                if cover.len + chunk.len() > max_bytes {
                     return Err(LibraryError::CoverTooLarge { limit: max_bytes });
                 }
-                cover.extend_from_slice(&chunk);
+                cover.len += chunk.len();
+                cover.chunks.push(chunk);
             }
             Part::Metadata(_) => {
                 return Err(bookshelf_runtime::errors::FieldViolation::new(

@@ -47,3 +47,27 @@ pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
     tracing::error!(error = %chain, "internal error");
     Status::internal("internal error")
 }
+
+/// A database failure as a status: UNAVAILABLE while the database cannot be reached or
+/// is restarting (the caller may retry), INTERNAL for anything else. Either way the
+/// cause is logged here and the answer says nothing of it.
+pub fn database(error: &sqlx::Error) -> Status {
+    let unreachable = match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P (operator intervention:
+        // shutdown, restart, cannot connect now).
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    };
+    if unreachable {
+        tracing::warn!(%error, "database unavailable");
+        Status::unavailable("the database is unavailable; try again shortly")
+    } else {
+        internal(error)
+    }
+}

@@ -179,3 +179,36 @@ impl Rest {
         (registered.data().clone(), signed_in)
     }
 }
+
+/// An upload whose cover arrives only as the test sends it: the form's text fields go
+/// at once, then each `Bytes` sent on the returned channel; dropping the sender ends
+/// the cover and the request. The handle yields the answer (or the transport error).
+pub fn slow_upload(
+    rest: &Rest,
+    method: Method,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (
+    tokio::sync::mpsc::Sender<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<Answer, reqwest::Error>>,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let chunks = futures::StreamExt::map(
+        tokio_stream::wrappers::ReceiverStream::new(receiver),
+        Ok::<_, std::io::Error>,
+    );
+    let mut form = multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    form = form.part(
+        "cover_image",
+        multipart::Part::stream(reqwest::Body::wrap_stream(chunks)).file_name("slow.jpg"),
+    );
+    let request = rest.request(method, path).multipart(form);
+    let task = tokio::spawn(async move {
+        let response = request.send().await?;
+        Ok(Answer::read(response).await)
+    });
+    (sender, task)
+}

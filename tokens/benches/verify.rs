@@ -4,7 +4,7 @@ use std::{hint::black_box, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_tokens::{KeySet, PublicKey, Revocations, Verifier};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
@@ -36,11 +36,24 @@ fn verification(c: &mut Criterion) {
     for user in 0..10_000 {
         revocations.revoke(&format!("revoked-{user}"));
     }
-    let verifier = Verifier::with_revocations(KeySet::from_public_keys([&public]), revocations);
+    let fresh =
+        || Verifier::with_revocations(KeySet::from_public_keys([&public]), revocations.clone());
     let bearer = format!("Bearer {token}");
-    c.bench_function("verify a bearer token (10k revoked users)", |b| {
-        b.iter(|| verifier.verify_bearer(Some(black_box(&bearer))).unwrap())
-    });
+    c.bench_function(
+        "first verification of a token: signature (10k revoked users)",
+        |b| {
+            b.iter_batched(
+                fresh,
+                |verifier| verifier.verify_bearer(Some(black_box(&bearer))).unwrap(),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    let verifier = fresh();
+    c.bench_function(
+        "verification of a token seen before (10k revoked users)",
+        |b| b.iter(|| verifier.verify_bearer(Some(black_box(&bearer))).unwrap()),
+    );
 }
 
 criterion_group!(benches, verification);

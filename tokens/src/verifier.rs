@@ -1,11 +1,28 @@
 //! [`Verifier`]: the single check every token goes through.
 
-use std::sync::{Arc, RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use jsonwebtoken::{decode, decode_header};
 use tokio::sync::Notify;
 
-use crate::{Claims, KeySet, Revocations, claims};
+use crate::{Claims, KeySet, Revocations, claims, claims::LEEWAY_SECS};
+
+/// Tokens remembered as verified. A client sends the same token with every call for
+/// hours, so checking its signature once (tens of microseconds) and a map lookup after
+/// makes the hot path cheap. Bounded: the map is emptied when full.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// The keys, and the tokens they have verified: replaced together, so a token is never
+/// trusted on a key that is no longer trusted.
+#[derive(Default)]
+struct Trusted {
+    keys: KeySet,
+    verified: HashMap<String, Claims>,
+}
 
 /// Why a token was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -31,7 +48,7 @@ pub enum TokenError {
 /// revocation set. No network call happens on this path.
 #[derive(Clone)]
 pub struct Verifier {
-    keys: Arc<RwLock<KeySet>>,
+    trusted: Arc<RwLock<Trusted>>,
     revocations: Option<Arc<Revocations>>,
     /// Woken when a token names an unknown `kid`, so the keys get refetched.
     key_refresh: Arc<Notify>,
@@ -42,7 +59,10 @@ impl Verifier {
     /// checks its own database for disabled accounts).
     pub fn new(keys: KeySet) -> Self {
         Self {
-            keys: Arc::new(RwLock::new(keys)),
+            trusted: Arc::new(RwLock::new(Trusted {
+                keys,
+                verified: HashMap::new(),
+            })),
             revocations: None,
             key_refresh: Arc::default(),
         }
@@ -56,9 +76,12 @@ impl Verifier {
         }
     }
 
-    /// Replaces the trusted keys.
+    /// Replaces the trusted keys, forgetting what the old ones verified.
     pub fn set_keys(&self, keys: KeySet) {
-        *self.keys.write().expect("key set lock poisoned") = keys;
+        *self.trusted.write().expect("key set lock poisoned") = Trusted {
+            keys,
+            verified: HashMap::new(),
+        };
     }
 
     /// The revocation set, if this verifier follows one.
@@ -93,11 +116,38 @@ impl Verifier {
         if token.is_empty() || token.len() > 4096 {
             return Err(TokenError::Invalid);
         }
+        let claims = match self.remembered(token) {
+            Some(claims) => claims,
+            None => self.check_signature(token)?,
+        };
+        if let Some(revocations) = &self.revocations
+            && revocations.is_revoked(&claims.sub)
+        {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token verified before, if they still hold now.
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        let trusted = self.trusted.read().expect("key set lock poisoned");
+        let claims = trusted.verified.get(token)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        // The time checks are the only ones whose answer changes; redo them.
+        (claims.exp + LEEWAY_SECS >= now && claims.nbf <= now + LEEWAY_SECS).then(|| claims.clone())
+    }
+
+    /// The full check: a trusted `kid`, the signature, the pinned algorithm and the
+    /// required claims. A token that passes is remembered.
+    fn check_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let claims = {
-            let keys = self.keys.read().expect("key set lock poisoned");
-            let Some(key) = keys.get(&kid) else {
+            let trusted = self.trusted.read().expect("key set lock poisoned");
+            let Some(key) = trusted.keys.get(&kid) else {
                 self.key_refresh.notify_one();
                 return Err(TokenError::UnknownKey);
             };
@@ -108,10 +158,13 @@ impl Verifier {
         if claims.sub.is_empty() {
             return Err(TokenError::Invalid);
         }
-        if let Some(revocations) = &self.revocations
-            && revocations.is_revoked(&claims.sub)
-        {
-            return Err(TokenError::Revoked);
+        let mut trusted = self.trusted.write().expect("key set lock poisoned");
+        // Only if the key that verified it is still trusted (keys may have changed).
+        if trusted.keys.get(&kid).is_some() {
+            if trusted.verified.len() >= VERIFIED_CAPACITY {
+                trusted.verified.clear();
+            }
+            trusted.verified.insert(token.to_owned(), claims.clone());
         }
         Ok(claims)
     }

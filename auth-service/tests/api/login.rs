@@ -104,7 +104,7 @@ async fn repeated_failures_are_throttled_even_for_the_right_password() {
 
 #[tokio::test]
 async fn the_throttle_lifts_when_the_window_passes() {
-    let auth = TestAuth::spawn_with(|config| config.login_window_secs = 3).await;
+    let auth = TestAuth::spawn_with(|config| config.login_window_secs = 6).await;
     let mut client = auth.client().await;
     let (user, _) = register_and_login(&mut client).await;
     for _ in 0..5 {
@@ -115,7 +115,7 @@ async fn the_throttle_lifts_when_the_window_passes() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(Duration::from_millis(6100)).await;
     client
         .login(login(&user.email, &strong_password()))
         .await

@@ -8,6 +8,7 @@ mod adversarial_requests;
 mod adversarial_tokens;
 mod adversarial_uploads;
 mod errors;
+mod faults;
 mod flow;
 mod hostile_text;
 mod leaks;
