@@ -6,5 +6,4 @@ mod adversarial;
 mod login;
 mod operations;
 mod revocation;
-mod timing;
 mod tokens;
