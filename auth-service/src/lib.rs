@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: the one configuration struct.
 //! - [`domain`]: names, emails and passwords, validated at the edge.
-//! - [`passwords`]: hashing on a bounded blocking pool.
+//! - [`passwords`]: hashing on a bounded pool of its own threads.
 //! - [`signing`]: the private key and the tokens it issues.
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`throttle`]: login throttling kept in the database.

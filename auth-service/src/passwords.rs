@@ -1,6 +1,6 @@
-//! Password hashing: argon2id with OWASP's parameters, on a bounded blocking pool.
+//! Password hashing: argon2id with OWASP's parameters, on a pool of its own threads.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 
 use argon2::{
     Algorithm, Argon2, Params, Version,
@@ -8,7 +8,7 @@ use argon2::{
         PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
     },
 };
-use tokio::sync::oneshot;
+use bookshelf_runtime::workers::{PoolGone, WorkerPool};
 
 use crate::domain::Password;
 
@@ -18,9 +18,9 @@ pub enum PasswordError {
     /// argon2 refused its input or a stored hash is corrupt.
     #[error("password hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
-    /// The hashing thread died.
-    #[error("password hashing thread failed")]
-    Worker,
+    /// The hashing threads are gone.
+    #[error("password hashing threads failed")]
+    Worker(#[from] PoolGone),
 }
 
 /// argon2id, m = 19 MiB, t = 2, p = 1: OWASP's Password Storage Cheat Sheet.
@@ -28,8 +28,6 @@ fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
-
-type Job = Box<dyn FnOnce() + Send>;
 
 /// How far the hashing threads' scheduling priority is lowered (Linux keeps a nice
 /// value per thread; 10 gives them about a tenth of a core's share against others).
@@ -41,42 +39,23 @@ const HASHING_NICENESS: i32 = 10;
 /// memory stays at `concurrency` times that however long the flood lasts.
 #[derive(Clone)]
 pub struct Passwords {
-    jobs: mpsc::Sender<Job>,
+    pool: WorkerPool,
     /// Verified against when the email is unknown, so both failures cost one hash.
     dummy_hash: Arc<str>,
 }
 
 impl Passwords {
-    /// A hasher with `concurrency` threads. They end when every clone is dropped.
+    /// A hasher with `concurrency` threads, below every request-serving thread in
+    /// priority: under a login flood the scheduler still gives reads the cores first
+    /// (DESIGN rule 3). They end when every clone is dropped.
     pub fn new(concurrency: usize) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        for index in 0..concurrency.max(1) {
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name(format!("argon2-{index}"))
-                .spawn(move || {
-                    // Below every request-serving thread: under a login flood the
-                    // scheduler still gives reads the cores first (DESIGN rule 3).
-                    // Failing to lower it only makes floods more disruptive.
-                    let _ = rustix::process::nice(HASHING_NICENESS);
-                    loop {
-                        let job = queue.lock().expect("the queue lock").recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .expect("a hashing thread starts");
-        }
         let salt = SaltString::generate(&mut OsRng);
         let dummy_hash = argon2()
             .hash_password(b"not a password of anyone", &salt)
             .expect("hashing a constant succeeds")
             .to_string();
         Self {
-            jobs,
+            pool: WorkerPool::new("argon2", concurrency, HASHING_NICENESS),
             dummy_hash: dummy_hash.into(),
         }
     }
@@ -117,12 +96,6 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let (answer, answered) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = answer.send(work());
-            }))
-            .map_err(|_| PasswordError::Worker)?;
-        answered.await.map_err(|_| PasswordError::Worker)?
+        self.pool.run(work).await?
     }
 }

@@ -118,6 +118,8 @@ const ALL: [Service; 3] = [Service::Auth, Service::Library, Service::Gateway];
 pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let (concurrency, duration) = (settings.concurrency, settings.duration());
+    // Build (or find) the service binaries now, not in the middle of a measurement.
+    bookshelf_test_support::stack::binaries();
 
     // Floors, each in its own process.
     let (http_port, grpc_port) = (free_port(), free_port());

@@ -9,8 +9,11 @@ use bookshelf_proto::library::v1::{
     ListBooksResponse, UpdateBookRequest, UpdateBookResponse, create_book_request,
     get_cover_response, library_service_server::LibraryService, update_book_request,
 };
-use bookshelf_runtime::clock::{now_ms, timestamp};
 use bookshelf_runtime::errors::FieldViolation;
+use bookshelf_runtime::{
+    clock::{now_ms, timestamp},
+    workers::WorkerPool,
+};
 use bookshelf_tokens::{Caller, interceptor::caller};
 use futures::{Stream, StreamExt};
 use tokio::sync::Semaphore;
@@ -38,7 +41,9 @@ const COVER_CHUNK: usize = 32 * 1024;
 pub struct LibraryApi {
     pub(crate) store: Store,
     pub(crate) covers: Arc<dyn CoverStore>,
-    pub(crate) decode_permits: Arc<Semaphore>,
+    /// Where covers are decoded: one thread per core, so decoding is bounded in CPU and
+    /// in the memory its buffers keep.
+    pub(crate) decoders: WorkerPool,
     /// Covers being received at once. Each is held whole in memory until decoded, so
     /// this bounds the service's memory under many concurrent uploads; the others
     /// wait, and HTTP/2 flow control holds their bytes back at the sender.
@@ -119,21 +124,14 @@ impl LibraryApi {
             .expect("the semaphore is never closed")
     }
 
-    /// Decodes the upload on the blocking pool, a bounded number at a time, and stores
+    /// Decodes the upload on the decoding threads, a bounded number at a time, and stores
     /// its thumbnail under a new name.
     async fn store_cover(&self, upload: Upload) -> Result<PendingCover, LibraryError> {
-        let permit = self
-            .decode_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
         let limits = self.limits;
-        let thumbnail = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            make_thumbnail(&upload.into_bytes(), limits)
-        })
-        .await??;
+        let thumbnail = self
+            .decoders
+            .run(move || make_thumbnail(&upload.into_bytes(), limits))
+            .await??;
         let content_type = thumbnail.format.content_type();
         let covers = self.covers.clone();
         Ok(PendingCover::write(covers, &thumbnail.bytes, content_type).await?)

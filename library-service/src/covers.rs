@@ -6,7 +6,6 @@ use std::io::Cursor;
 use image::{
     DynamicImage, ImageFormat, ImageReader, Limits,
     codecs::{gif::GifEncoder, jpeg::JpegEncoder, png::PngEncoder, webp::WebPEncoder},
-    imageops::FilterType,
 };
 
 /// The largest side of a thumbnail, as the tutorial made them.
@@ -115,7 +114,7 @@ pub struct Thumbnail {
 }
 
 /// Decodes `bytes` within `limits` and re-encodes a thumbnail fitting 150x150 in the
-/// same format. CPU-bound: call it on the blocking pool.
+/// same format. CPU-bound: call it on a worker thread, never on the async runtime.
 pub fn make_thumbnail(bytes: &[u8], limits: DecodeLimits) -> Result<Thumbnail, CoverError> {
     let format = CoverFormat::sniff(bytes).ok_or(CoverError::UnsupportedFormat)?;
     if format == CoverFormat::Jpeg && !jpeg_is_complete(bytes) {
@@ -132,7 +131,9 @@ pub fn make_thumbnail(bytes: &[u8], limits: DecodeLimits) -> Result<Thumbnail, C
         _ => CoverError::Corrupt,
     })?;
     let image = if image.width() > THUMBNAIL_SIDE || image.height() > THUMBNAIL_SIDE {
-        image.resize(THUMBNAIL_SIDE, THUMBNAIL_SIDE, FilterType::Triangle)
+        // Each source pixel feeds one target pixel: a fraction of a filtered resize's
+        // time and memory, and sharp enough at 150 pixels.
+        image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
     } else {
         image
     };

@@ -47,6 +47,9 @@ pub enum LibraryError {
     /// Cover storage failed.
     #[error("cover storage failed")]
     Storage(#[from] std::io::Error),
+    /// The decoding threads are gone.
+    #[error(transparent)]
+    Decoders(#[from] bookshelf_runtime::workers::PoolGone),
     /// A blocking task died.
     #[error("background task failed")]
     Task(#[from] tokio::task::JoinError),
@@ -97,6 +100,7 @@ impl From<LibraryError> for Status {
             LibraryError::Store(StoreError::Database(error)) => database(&error),
             LibraryError::Storage(error) => internal(&error),
             LibraryError::Task(error) => internal(&error),
+            LibraryError::Decoders(error) => internal(&error),
         }
     }
 }

@@ -34,7 +34,7 @@ use bookshelf_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
     library::v1::library_service_server::LibraryServiceServer,
 };
-use bookshelf_runtime::{db, grpc};
+use bookshelf_runtime::{db, grpc, workers::WorkerPool};
 use bookshelf_tokens::{KeySet, Revocations, TokenInterceptor, Verifier, follow};
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
@@ -114,7 +114,7 @@ impl Application {
         let api = LibraryApi {
             store,
             covers: Arc::new(covers),
-            decode_permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            decoders: WorkerPool::new("covers", concurrency, 0),
             upload_permits: Arc::new(Semaphore::new(2 * concurrency.max(1))),
             limits: DecodeLimits::default(),
             max_cover_bytes: config.max_cover_bytes,
@@ -195,6 +195,6 @@ async fn report_readiness(
             }
             serving = Some(now_serving);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -7,6 +7,7 @@
 //!   and connections from a bound listener.
 //! - [`shutdown`]: the SIGINT/SIGTERM future.
 //! - [`telemetry`]: `tracing` set up once per process.
+//! - [`workers`]: fixed thread pools for CPU-heavy work.
 #![forbid(unsafe_code)]
 
 pub mod clock;
@@ -15,3 +16,4 @@ pub mod errors;
 pub mod grpc;
 pub mod shutdown;
 pub mod telemetry;
+pub mod workers;
