@@ -435,7 +435,8 @@ async fn startup(stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
 /// on a machine whose cores share caches (or are hyper-threads of one), that is the
 /// real ceiling, lower than cores / one hash's time.
 async fn hash_capacity(cores: usize) -> (Duration, f64) {
-    let password = || auth_service::domain::Password::offered("Corr3ct-Horse!").expect("short enough");
+    let password =
+        || auth_service::domain::Password::offered("Corr3ct-Horse!").expect("short enough");
     let single = auth_service::passwords::Passwords::new(1);
     let mut times = Vec::new();
     for round in 0..8 {
@@ -453,7 +454,10 @@ async fn hash_capacity(cores: usize) -> (Duration, f64) {
         let batch = (0..cores * 4).map(|_| pool.verify(password(), None));
         done += futures::future::join_all(batch).await.len() as u32;
     }
-    (quantile(&times, 0.5), f64::from(done) / started.elapsed().as_secs_f64())
+    (
+        quantile(&times, 0.5),
+        f64::from(done) / started.elapsed().as_secs_f64(),
+    )
 }
 
 /// e: `POST /books/` with a 200 KB JPEG, then 16 concurrent 5 MiB uploads.

@@ -23,6 +23,7 @@ pub mod images;
 pub mod leaks;
 pub mod library;
 pub mod rest;
+mod running;
 mod servers;
 pub mod stack;
 

@@ -9,10 +9,10 @@ use bookshelf_proto::library::v1::{
 use library_service::{Application, Config};
 use secrecy::SecretString;
 use tempfile::TempDir;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::net::TcpListener;
 use tonic::{Status, transport::Channel};
 
-use crate::{TestAuth, TestDatabase, bearer};
+use crate::{TestAuth, TestDatabase, bearer, running::Running};
 
 /// Size of the chunks uploads are sent in.
 pub const CHUNK: usize = 64 * 1024;
@@ -28,8 +28,7 @@ pub struct TestLibrary {
     pub database: TestDatabase,
     /// The configuration it was started with.
     pub config: Config,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Option<Running>,
 }
 
 impl TestLibrary {
@@ -51,8 +50,7 @@ impl TestLibrary {
             dir,
             database,
             config,
-            stop: None,
-            task: None,
+            running: None,
         };
         library.start().await;
         library
@@ -70,14 +68,10 @@ impl TestLibrary {
             .revocations()
             .cloned()
             .expect("the library follows revocations");
-        let (stop, stopped) = oneshot::channel();
-        self.stop = Some(stop);
-        self.task = Some(tokio::spawn(async move {
-            app.run_until(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("the library service runs");
+        self.running = Some(Running::spawn(|shutdown| async move {
+            app.run_until(shutdown)
+                .await
+                .expect("the library service runs");
         }));
         for _ in 0..100 {
             if !revocations.is_stale() {
@@ -90,11 +84,8 @@ impl TestLibrary {
 
     /// Stops the server gracefully and waits until it has exited.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("the library service stops cleanly");
+        if let Some(running) = self.running.take() {
+            running.stop().await;
         }
     }
 
@@ -105,15 +96,9 @@ impl TestLibrary {
 
     /// The names of the files in the cover folder.
     pub fn cover_files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.cover_dir())
-            .map(|entries| {
-                entries
-                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        crate::covers::cover_files(&self.cover_dir())
+            .into_iter()
+            .collect()
     }
 
     /// A client connected to the server.
@@ -122,17 +107,6 @@ impl TestLibrary {
             .await
             .expect("connect to the library service")
             .max_decoding_message_size(64 * 1024 * 1024)
-    }
-}
-
-impl Drop for TestLibrary {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

@@ -8,10 +8,10 @@ use bookshelf_proto::auth::v1::{
 };
 use secrecy::SecretString;
 use tempfile::TempDir;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::net::TcpListener;
 use tonic::{Request, transport::Channel};
 
-use crate::TestDatabase;
+use crate::{TestDatabase, running::Running};
 
 /// A password that meets every rule.
 pub fn strong_password() -> String {
@@ -41,8 +41,7 @@ pub struct TestAuth {
     pub database: TestDatabase,
     /// The configuration it was started with.
     pub config: Config,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Option<Running>,
 }
 
 impl TestAuth {
@@ -63,8 +62,7 @@ impl TestAuth {
             dir,
             database,
             config,
-            stop: None,
-            task: None,
+            running: None,
         };
         auth.start().await;
         auth
@@ -77,24 +75,17 @@ impl TestAuth {
         let app = Application::build(&self.config, listener)
             .await
             .expect("the auth service starts");
-        let (stop, stopped) = oneshot::channel();
-        self.stop = Some(stop);
-        self.task = Some(tokio::spawn(async move {
-            app.run_until(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("the auth service runs");
+        self.running = Some(Running::spawn(|shutdown| async move {
+            app.run_until(shutdown)
+                .await
+                .expect("the auth service runs");
         }));
     }
 
     /// Stops the server gracefully and waits until it has exited.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("the auth service stops cleanly");
+        if let Some(running) = self.running.take() {
+            running.stop().await;
         }
     }
 
@@ -108,17 +99,6 @@ impl TestAuth {
         AuthServiceClient::connect(self.url())
             .await
             .expect("connect to the auth service")
-    }
-}
-
-impl Drop for TestAuth {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

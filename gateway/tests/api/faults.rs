@@ -5,22 +5,13 @@ use std::time::Duration;
 
 use bookshelf_test_support::{
     Rest, Service, Stack,
+    covers::cover_files,
     images::jpeg,
     rest::{book_form, slow_upload},
 };
 use bytes::Bytes;
 use reqwest::Method;
 use serde_json::json;
-
-fn files_in(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn killing_the_library_mid_upload_leaves_nothing_behind() {
@@ -57,7 +48,7 @@ async fn killing_the_library_mid_upload_leaves_nothing_behind() {
     assert_eq!(books.status, 200);
     assert_eq!(books.data().as_array().unwrap().len(), 0, "no row");
     assert!(
-        files_in(&stack.cover_dir()).is_empty(),
+        cover_files(&stack.cover_dir()).is_empty(),
         "no file, partial or whole"
     );
 }
@@ -170,7 +161,7 @@ async fn a_deadline_too_short_is_504_and_writes_nothing() {
     assert_eq!(answer.status, 504, "{:?}", answer.body);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(me.get("/books/").await.data().as_array().unwrap().len(), 0);
-    assert!(files_in(&stack.cover_dir()).is_empty());
+    assert!(cover_files(&stack.cover_dir()).is_empty());
 }
 
 /// Restarts the PostgreSQL server under the running stack. It takes the shared server
