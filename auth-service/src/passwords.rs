@@ -1,12 +1,10 @@
 //! Password hashing: argon2id with OWASP's parameters, on a pool of its own threads.
 
-use std::sync::Arc;
+use std::{cell::RefCell, sync::Arc};
 
 use argon2::{
-    Algorithm, Argon2, Params, Version,
-    password_hash::{
-        PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
-    },
+    ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version,
+    password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng},
 };
 use bookshelf_runtime::workers::{PoolGone, WorkerPool};
 
@@ -24,9 +22,72 @@ pub enum PasswordError {
 }
 
 /// argon2id, m = 19 MiB, t = 2, p = 1: OWASP's Password Storage Cheat Sheet.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn owasp_params() -> Params {
+    Params::new(19 * 1024, 2, 1, Some(32)).expect("OWASP parameters are valid")
+}
+
+thread_local! {
+    /// This thread's argon2 working memory, allocated once and reused: allocating
+    /// 19 MiB per hash leaves the allocator keeping several such buffers per thread.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The argon2id output of `password` and `salt` under `params`, into `out`.
+fn argon2id(
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), PasswordError> {
+    BLOCKS.with_borrow_mut(|blocks| {
+        // Every block is written before it is read, so old contents do not matter.
+        blocks.resize(params.block_count(), Block::default());
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into_with_memory(password, salt, out, blocks.as_mut_slice())
+            .map_err(|error| PasswordError::Hash(error.into()))
+    })
+}
+
+/// A PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`) for `password`.
+fn phc_string(password: &[u8]) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(PasswordError::Hash)?;
+    let params = owasp_params();
+    let mut out = [0u8; 32];
+    argon2id(params.clone(), password, salt_raw, &mut out)?;
+    let hash = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(PasswordError::Hash)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(PasswordError::Hash)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored` (compared in constant time).
+fn matches(password: &[u8], stored: &str) -> Result<bool, PasswordError> {
+    let corrupt = || PasswordError::Hash(argon2::password_hash::Error::PhcStringField);
+    let parsed = PasswordHash::new(stored).map_err(PasswordError::Hash)?;
+    if parsed.algorithm != ARGON2ID_IDENT {
+        return Err(corrupt());
+    }
+    let params = Params::try_from(&parsed).map_err(PasswordError::Hash)?;
+    let expected = parsed.hash.ok_or_else(corrupt)?;
+    let mut salt_bytes = [0u8; 64];
+    let salt = parsed
+        .salt
+        .ok_or_else(corrupt)?
+        .decode_b64(&mut salt_bytes)
+        .map_err(PasswordError::Hash)?;
+    let mut out = vec![0u8; expected.len()];
+    argon2id(params, password, salt, &mut out)?;
+    // `Output`'s equality is constant-time.
+    Ok(Output::new(&out).map_err(PasswordError::Hash)? == expected)
 }
 
 /// How far the hashing threads' scheduling priority is lowered (Linux keeps a nice
@@ -49,11 +110,10 @@ impl Passwords {
     /// priority: under a login flood the scheduler still gives reads the cores first
     /// (DESIGN rule 3). They end when every clone is dropped.
     pub fn new(concurrency: usize) -> Self {
-        let salt = SaltString::generate(&mut OsRng);
-        let dummy_hash = argon2()
-            .hash_password(b"not a password of anyone", &salt)
-            .expect("hashing a constant succeeds")
-            .to_string();
+        let dummy_hash =
+            phc_string(b"not a password of anyone").expect("hashing a constant succeeds");
+        // Made on the caller's thread, which hashes nothing else: give its memory back.
+        BLOCKS.with_borrow_mut(|blocks| *blocks = Vec::new());
         Self {
             pool: WorkerPool::new("argon2", concurrency, HASHING_NICENESS),
             dummy_hash: dummy_hash.into(),
@@ -62,14 +122,8 @@ impl Passwords {
 
     /// The PHC string of `password`, with a fresh salt.
     pub async fn hash(&self, password: Password) -> Result<String, PasswordError> {
-        self.run(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            argon2()
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(PasswordError::Hash)
-        })
-        .await
+        self.run(move || phc_string(password.expose().as_bytes()))
+            .await
     }
 
     /// Whether `password` matches `stored`. With no stored hash (unknown email) it
@@ -82,12 +136,7 @@ impl Passwords {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = self
-            .run(move || {
-                let parsed = PasswordHash::new(&hash).map_err(PasswordError::Hash)?;
-                Ok(argon2()
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok())
-            })
+            .run(move || matches(password.expose().as_bytes(), &hash))
             .await?;
         Ok(known && matches)
     }
@@ -97,5 +146,48 @@ impl Passwords {
         work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
         self.pool.run(work).await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    use super::*;
+
+    fn reference() -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, owasp_params())
+    }
+
+    #[test]
+    fn our_phc_strings_are_standard_argon2id() {
+        let stored = phc_string(b"Corr3ct-Horse!").unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        let parsed = PasswordHash::new(&stored).unwrap();
+        assert!(
+            reference()
+                .verify_password(b"Corr3ct-Horse!", &parsed)
+                .is_ok()
+        );
+        assert!(
+            reference()
+                .verify_password(b"Corr3ct-Horse?", &parsed)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn standard_argon2id_strings_verify_here() {
+        let salt = SaltString::generate(&mut OsRng);
+        let stored = reference()
+            .hash_password(b"Corr3ct-Horse!", &salt)
+            .unwrap()
+            .to_string();
+        assert!(matches(b"Corr3ct-Horse!", &stored).unwrap());
+        assert!(!matches(b"corr3ct-Horse!", &stored).unwrap());
+        assert!(matches(b"x", "$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA").is_err());
     }
 }
