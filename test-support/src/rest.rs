@@ -154,6 +154,18 @@ impl Rest {
         self.send(self.request(method, path).multipart(form)).await
     }
 
+    /// Creates a book with a small real JPEG cover, asserting 201; the answer.
+    pub async fn create_book(&self, title: &str, category: &str) -> Answer {
+        let cover = crate::images::jpeg(30, 30);
+        let form = book_form(
+            &[("title", title), ("category", category)],
+            Some(("cover.jpg", cover)),
+        );
+        let created = self.form(Method::POST, "/books/", form).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        created
+    }
+
     /// Registers a user with a unique email and logs in; returns the user's JSON and
     /// a client carrying its token.
     pub async fn signed_up(&self, name: &str) -> (Value, Rest) {

@@ -10,17 +10,7 @@ async fn absurd_ids_in_book_and_cover_paths_are_404_in_the_envelope() {
     let stack = Stack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
-    let created = me
-        .form(
-            Method::POST,
-            "/books/",
-            book_form(
-                &[("title", "Dune"), ("category", "science")],
-                Some(("dune.jpg", jpeg(30, 30))),
-            ),
-        )
-        .await;
-    assert_eq!(created.status, 201);
+    let created = me.create_book("Dune", "science").await;
     let book = created.data().clone();
     let long = "a".repeat(10_000);
     let ids = [

@@ -85,17 +85,7 @@ async fn tokens_of_disabled_and_unknown_users_are_refused() {
     let stack = Stack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, owner) = rest.signed_up("Ada Lovelace").await;
-    let created = owner
-        .form(
-            Method::POST,
-            "/books/",
-            book_form(
-                &[("title", "Dune"), ("category", "science")],
-                Some(("dune.jpg", jpeg(20, 20))),
-            ),
-        )
-        .await;
-    assert_eq!(created.status, 201);
+    let created = owner.create_book("Dune", "science").await;
     let book_id = created.data()["_id"].as_str().unwrap().to_owned();
 
     // A disabled account: its still unexpired token is refused by both services

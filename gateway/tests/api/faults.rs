@@ -4,10 +4,7 @@
 use std::time::Duration;
 
 use bookshelf_test_support::{
-    Rest, Service, Stack,
-    covers::cover_files,
-    images::jpeg,
-    rest::{book_form, slow_upload},
+    Rest, Service, Stack, covers::cover_files, images::jpeg, rest::slow_upload,
 };
 use bytes::Bytes;
 use reqwest::Method;
@@ -58,17 +55,7 @@ async fn with_the_auth_service_stopped_nothing_is_accepted_and_all_recovers() {
     let mut stack = Stack::spawn_with(&[("LIBRARY_REVOCATION_MAX_OUTAGE_MS", "1000")]).await;
     let rest = Rest::new(&stack.http);
     let (user, me) = rest.signed_up("Ada Lovelace").await;
-    let created = me
-        .form(
-            Method::POST,
-            "/books/",
-            book_form(
-                &[("title", "Kept"), ("category", "poetry")],
-                Some(("k.jpg", jpeg(20, 20))),
-            ),
-        )
-        .await;
-    assert_eq!(created.status, 201);
+    me.create_book("Kept", "poetry").await;
 
     stack.signal(Service::Auth, "TERM").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -204,15 +191,5 @@ async fn a_postgresql_restart_gives_errors_during_the_outage_and_success_after()
     }
     assert!(recovered, "the stack recovers without a restart of its own");
     let (_, other) = rest.signed_up("Bob After").await;
-    let created = other
-        .form(
-            Method::POST,
-            "/books/",
-            book_form(
-                &[("title", "After"), ("category", "poetry")],
-                Some(("a.jpg", jpeg(20, 20))),
-            ),
-        )
-        .await;
-    assert_eq!(created.status, 201);
+    other.create_book("After", "poetry").await;
 }
