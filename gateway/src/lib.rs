@@ -59,6 +59,20 @@ fn both<S: Clone + Send + Sync + 'static>(
         .route(&format!("{bare}/"), route)
 }
 
+/// A refused upload is answered before its body is read whole (too large, no token,
+/// a bad image): the rest of the body still sits in the connection. `Connection:
+/// close` tells the client not to reuse it, so its next request does not meet a
+/// connection the server is closing.
+async fn close_after_refusal(mut response: axum::response::Response) -> axum::response::Response {
+    if !response.status().is_success() {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 /// The routes of DESIGN.md's REST table.
 pub fn router(state: AppState, max_json_bytes: usize) -> Router {
     let upload_limit = DefaultBodyLimit::max(state.max_cover_bytes + 256 * 1024);
@@ -77,7 +91,10 @@ pub fn router(state: AppState, max_json_bytes: usize) -> Router {
     router = both(
         router,
         "/books",
-        post(books::create).get(books::list).layer(upload_limit),
+        post(books::create)
+            .get(books::list)
+            .layer(upload_limit)
+            .layer(axum::middleware::map_response(close_after_refusal)),
     );
     router = both(
         router,
@@ -85,7 +102,8 @@ pub fn router(state: AppState, max_json_bytes: usize) -> Router {
         get(books::get)
             .put(books::update)
             .delete(books::delete)
-            .layer(upload_limit),
+            .layer(upload_limit)
+            .layer(axum::middleware::map_response(close_after_refusal)),
     );
     router = router
         .route("/covers/{name}", get(covers::get))
