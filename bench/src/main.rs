@@ -4,10 +4,12 @@
 //! PostgreSQL with `--postgres`), seeds it, drives it with real HTTP and gRPC clients,
 //! and prints one table with requests/s, latency, errors and each process's peak RSS,
 //! beside floors (bare axum, bare tonic) measured in the same run.
-//! `... -- soak` runs mixed traffic for minutes and checks that nothing was lost.
+//! `... -- soak` runs mixed traffic for minutes and checks that nothing was lost;
+//! `... -- hostile` measures honest traffic beside an attacker.
 #![forbid(unsafe_code)]
 
 mod floors;
+mod hostile;
 mod load;
 mod report;
 mod rss;
@@ -35,6 +37,9 @@ enum Command {
     All(scenarios::Settings),
     /// Mixed traffic for minutes; fails on a lost write or a 5xx.
     Soak(soak::SoakSettings),
+    /// An honest reader and uploader, quiet and then beside stalled uploads, a login
+    /// flood and slow connections.
+    Hostile(hostile::HostileSettings),
     /// A bare axum server (started by the harness itself).
     FloorHttp {
         /// Port to listen on.
@@ -58,6 +63,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Soak(settings) => soak::run(&settings).await,
+        Command::Hostile(settings) => {
+            hostile::run(&settings).await?.print();
+            Ok(())
+        }
         Command::FloorHttp { port } => floors::serve_http(port).await,
         Command::FloorGrpc { port } => floors::serve_grpc(port).await,
     }

@@ -77,7 +77,7 @@ async fn wait_for_port(port: u16) {
 }
 
 /// A JPEG of about `target_bytes`: noise over a gradient, so it compresses like a photo.
-fn photo(width: u32, height: u32, quality: u8) -> Vec<u8> {
+pub(crate) fn photo(width: u32, height: u32, quality: u8) -> Vec<u8> {
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let pixels = image::RgbImage::from_fn(width, height, |x, y| {
         seed ^= seed << 13;
