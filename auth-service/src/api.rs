@@ -3,11 +3,12 @@
 use std::{pin::Pin, sync::Arc};
 
 use bookshelf_proto::auth::v1::{
-    DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
-    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, LoginRequest,
+    BacklogEnd, DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
+    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, LoginRequest,
     LoginResponse, RegisterRequest, RegisterResponse, UpdateCurrentUserRequest,
     UpdateCurrentUserResponse, User, VerifyTokenRequest, VerifyTokenResponse,
     WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
+    watch_revocations_response::Marker,
 };
 use bookshelf_runtime::clock::{now_ms, timestamp};
 use bookshelf_tokens::{Verifier, interceptor::caller};
@@ -20,7 +21,7 @@ use crate::{
     domain::{self, Email, Password, UserName},
     error::AuthError,
     passwords::Passwords,
-    revocations::RevocationFeed,
+    revocations::{FeedEvent, RevocationFeed},
     signing::SigningKey,
     store::{Revocation, Store, UserRecord},
     throttle::{self, LoginThrottle},
@@ -55,6 +56,15 @@ fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
     WatchRevocationsResponse {
         user_id: revocation.user_id,
         revoked_at: Some(timestamp(revocation.revoked_at)),
+        sequence: revocation.sequence,
+        marker: None,
+    }
+}
+
+fn marker_message(marker: Marker) -> WatchRevocationsResponse {
+    WatchRevocationsResponse {
+        marker: Some(marker),
+        ..Default::default()
     }
 }
 
@@ -217,22 +227,42 @@ impl AuthService for AuthApi {
 
     async fn watch_revocations(
         &self,
-        _request: Request<WatchRevocationsRequest>,
+        request: Request<WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
         // Subscribe before reading the backlog, so nothing falls between the two.
         let live = self.revocations.subscribe();
-        let unexpired_since = now_ms() - self.token_ttl_ms;
-        let backlog = self
-            .store
-            .revocations_since(unexpired_since)
-            .await
-            .map_err(AuthError::from)?;
-        let backlog = futures::stream::iter(backlog.into_iter().map(|r| Ok(revocation_message(r))));
+        let after = request.get_ref().after_sequence;
+        let backlog = if after > 0 {
+            self.store.revocations_after(after).await
+        } else {
+            self.store
+                .revocations_since(now_ms() - self.token_ttl_ms)
+                .await
+        }
+        .map_err(AuthError::from)?;
+        // What the backlog holds is not sent again when the poller publishes it.
+        let sent = backlog.last().map_or(after, |last| last.sequence);
+        let backlog = futures::stream::iter(
+            backlog
+                .into_iter()
+                .map(|r| Ok(revocation_message(r)))
+                .chain([Ok(marker_message(Marker::BacklogEnd(BacklogEnd {})))]),
+        );
         // A subscriber too slow to keep up has missed revocations: end its stream with
         // an error so it reconnects and reads the backlog again.
-        let live = BroadcastStream::new(live).map(|item| match item {
-            Ok(revocation) => Ok(revocation_message(revocation)),
-            Err(_lagged) => Err(Status::unavailable("revocation feed overrun; reconnect")),
+        let live = BroadcastStream::new(live).filter_map(move |item| {
+            futures::future::ready(match item {
+                Ok(FeedEvent::Revoked(revocation)) if revocation.sequence > sent => {
+                    Some(Ok(revocation_message(revocation)))
+                }
+                Ok(FeedEvent::Revoked(_)) => None,
+                Ok(FeedEvent::Heartbeat) => {
+                    Some(Ok(marker_message(Marker::Heartbeat(Heartbeat {}))))
+                }
+                Err(_lagged) => Some(Err(Status::unavailable(
+                    "revocation feed overrun; reconnect",
+                ))),
+            })
         });
         let mut shutting_down = self.shutting_down.clone();
         let stop = async move {

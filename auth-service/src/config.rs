@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use bookshelf_runtime::connections::{self, GrpcLimits};
 use secrecy::SecretString;
 
 /// How the auth service runs. Printing it shows no secret.
@@ -38,6 +39,31 @@ pub struct Config {
     /// Password hashes computed at once; by default one per core.
     #[arg(long, env = "AUTH_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// How often `WatchRevocations` sends a heartbeat, in milliseconds; none is sent
+    /// while the database cannot be read.
+    #[arg(long, env = "AUTH_REVOCATION_HEARTBEAT_MS", default_value_t = 1000)]
+    pub revocation_heartbeat_ms: u64,
+    /// Connections open at once; more are closed as soon as they are accepted. By
+    /// default three quarters of the open-file limit.
+    #[arg(long, env = "AUTH_GRPC_MAX_CONNECTIONS")]
+    pub grpc_max_connections: Option<usize>,
+    /// Concurrent calls on one HTTP/2 connection.
+    #[arg(long, env = "AUTH_GRPC_MAX_STREAMS", default_value_t = 256)]
+    pub grpc_max_streams: u32,
+    /// How long a new connection may take to send the HTTP/2 preface, in milliseconds.
+    #[arg(long, env = "AUTH_GRPC_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub grpc_handshake_timeout_ms: u64,
+    /// How often a connection that has sent nothing is pinged, in milliseconds.
+    #[arg(
+        long,
+        env = "AUTH_GRPC_KEEPALIVE_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub grpc_keepalive_interval_ms: u64,
+    /// How long a ping may go unanswered before the connection is dropped, in
+    /// milliseconds.
+    #[arg(long, env = "AUTH_GRPC_KEEPALIVE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub grpc_keepalive_timeout_ms: u64,
 }
 
 impl Config {
@@ -52,7 +78,31 @@ impl Config {
             login_max_failures: 5,
             login_window_secs: 15 * 60,
             hash_concurrency: None,
+            revocation_heartbeat_ms: 1000,
+            grpc_max_connections: None,
+            grpc_max_streams: 256,
+            grpc_handshake_timeout_ms: 10_000,
+            grpc_keepalive_interval_ms: 10_000,
+            grpc_keepalive_timeout_ms: 5_000,
         }
+    }
+
+    /// The bounds the gRPC server puts on its connections.
+    pub fn grpc_limits(&self) -> GrpcLimits {
+        GrpcLimits {
+            max_connections: self
+                .grpc_max_connections
+                .unwrap_or_else(connections::default_max_connections),
+            max_streams: self.grpc_max_streams,
+            handshake_timeout: Duration::from_millis(self.grpc_handshake_timeout_ms),
+            keepalive_interval: Duration::from_millis(self.grpc_keepalive_interval_ms),
+            keepalive_timeout: Duration::from_millis(self.grpc_keepalive_timeout_ms),
+        }
+    }
+
+    /// How often the revocation feed sends a heartbeat.
+    pub fn revocation_heartbeat(&self) -> Duration {
+        Duration::from_millis(self.revocation_heartbeat_ms)
     }
 
     /// The token lifetime.

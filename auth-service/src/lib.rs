@@ -28,7 +28,10 @@ pub mod throttle;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use bookshelf_proto::auth::v1::auth_service_server::AuthServiceServer;
-use bookshelf_runtime::{db, grpc};
+use bookshelf_runtime::{
+    connections::{self, GrpcLimits},
+    db, grpc,
+};
 use bookshelf_tokens::{TokenInterceptor, Verifier};
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
@@ -60,6 +63,7 @@ pub enum StartError {
 /// A built auth service, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    limits: GrpcLimits,
     api: AuthApi,
     shutting_down: watch::Sender<bool>,
 }
@@ -92,12 +96,13 @@ impl Application {
                 config.login_max_failures,
                 Duration::from_secs(config.login_window_secs),
             ),
-            revocations: RevocationFeed::start(store.clone()),
+            revocations: RevocationFeed::start(store.clone(), config.revocation_heartbeat()),
             token_ttl_ms: ttl.as_millis() as i64,
             store,
         };
         Ok(Self {
             listener,
+            limits: config.grpc_limits(),
             api,
             shutting_down,
         })
@@ -118,11 +123,15 @@ impl Application {
             shutdown.await;
             let _ = shutting_down.send(true);
         };
-        tonic::transport::Server::builder()
+        self.limits
+            .server()
             .layer(grpc::trace_layer())
             .add_routes(standard)
             .add_service(service)
-            .serve_with_incoming_shutdown(grpc::incoming(self.listener), shutdown)
+            .serve_with_incoming_shutdown(
+                connections::incoming(self.listener, self.limits),
+                shutdown,
+            )
             .await?;
         Ok(())
     }

@@ -1,44 +1,59 @@
 //! The revocation feed behind `WatchRevocations`.
 //!
-//! Disabling an account sets `users.disabled_at`; that column is the feed's source of
-//! truth. Every replica polls it a few times a second, so a revocation made on one
-//! replica reaches the subscribers of all replicas sharing the database (PostgreSQL or
-//! not) within [`POLL_INTERVAL`], and a local revocation is published at once.
+//! Disabling an account sets `users.disabled_at` and gives it the next
+//! `revocation_seq`, a number the database assigns in commit order; that column is the
+//! feed's source of truth and its order. Every replica polls it a few times a second
+//! for numbers past the last it published, so a revocation made on one replica reaches
+//! the subscribers of all replicas sharing the database within [`POLL_INTERVAL`]
+//! whatever their clocks say, and a local revocation is published at once.
+//!
+//! A heartbeat goes out about once per interval, but only after a poll that succeeded:
+//! while this replica cannot read its database its subscribers hear silence, which
+//! they treat as an outage, rather than a heartbeat vouching for a stale view.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use bookshelf_runtime::clock::now_ms;
 use tokio::sync::{Notify, broadcast};
 
 use crate::store::{Revocation, Store};
 
 /// How often the database is read for revocations made by other replicas.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// How far back each poll looks, so rows committed late by a slow transaction are
-/// still seen; what was already published is not published twice.
-const OVERLAP_MS: i64 = 10_000;
 
-/// Publishes revocations to live subscribers.
+/// What the poller publishes to every subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// An account was disabled.
+    Revoked(Revocation),
+    /// The last poll of the database succeeded: nothing was missed up to now.
+    Heartbeat,
+}
+
+/// Publishes revocations and heartbeats to live subscribers.
 #[derive(Debug, Clone)]
 pub struct RevocationFeed {
-    sender: broadcast::Sender<Revocation>,
+    sender: broadcast::Sender<FeedEvent>,
     poll_now: Arc<Notify>,
 }
 
 impl RevocationFeed {
-    /// Starts the poller on `store`; it stops once every handle is dropped.
-    pub fn start(store: Store) -> Self {
+    /// Starts the poller on `store`, with a heartbeat about every `heartbeat`; it
+    /// stops once every handle is dropped.
+    pub fn start(store: Store, heartbeat: Duration) -> Self {
         let (sender, _) = broadcast::channel(1024);
         let feed = Self {
             sender,
             poll_now: Arc::default(),
         };
-        tokio::spawn(feed.clone().poll(store));
+        tokio::spawn(feed.clone().poll(store, heartbeat));
         feed
     }
 
-    /// Live revocations from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Revocation> {
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
         self.sender.subscribe()
     }
 
@@ -47,31 +62,37 @@ impl RevocationFeed {
         self.poll_now.notify_one();
     }
 
-    async fn poll(self, store: Store) {
-        let mut published: HashMap<String, i64> = HashMap::new();
-        let mut since = now_ms();
+    async fn poll(self, store: Store, heartbeat: Duration) {
+        // The highest sequence number published; unknown until the first poll succeeds.
+        let mut published: Option<i64> = None;
+        let mut last_heartbeat = Instant::now();
         loop {
             tokio::select! {
                 _ = self.poll_now.notified() => {}
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = tokio::time::sleep(POLL_INTERVAL.min(heartbeat)) => {}
             }
             // Every other handle is gone: the server has stopped.
             if Arc::strong_count(&self.poll_now) == 1 {
                 return;
             }
-            let started = now_ms();
-            match store.revocations_since(since - OVERLAP_MS).await {
+            let polled = match published {
+                // Subscribers read what came before from the database themselves.
+                None => store.last_revocation_sequence().await.map(|last| {
+                    published = Some(last);
+                    Vec::new()
+                }),
+                Some(after) => store.revocations_after(after).await,
+            };
+            match polled {
                 Ok(revocations) => {
                     for revocation in revocations {
-                        if published
-                            .insert(revocation.user_id.clone(), revocation.revoked_at)
-                            .is_none()
-                        {
-                            let _ = self.sender.send(revocation);
-                        }
+                        published = Some(revocation.sequence);
+                        let _ = self.sender.send(FeedEvent::Revoked(revocation));
                     }
-                    since = started;
-                    published.retain(|_, at| *at >= since - 2 * OVERLAP_MS);
+                    if last_heartbeat.elapsed() >= heartbeat {
+                        let _ = self.sender.send(FeedEvent::Heartbeat);
+                        last_heartbeat = Instant::now();
+                    }
                 }
                 Err(error) => tracing::warn!(%error, "polling revocations failed"),
             }

@@ -47,7 +47,23 @@ pub struct Revocation {
     pub user_id: String,
     /// When it was disabled, ms since the epoch.
     pub revoked_at: i64,
+    /// Its place in the order the database assigned: increasing in commit order.
+    pub sequence: i64,
 }
+
+impl Revocation {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            user_id: row.try_get("id")?,
+            revoked_at: row.try_get("disabled_at")?,
+            sequence: row.try_get("revocation_seq")?,
+        })
+    }
+}
+
+/// How many times a disable is retried when a concurrent one took the same sequence
+/// number; each retry reads the number that one committed, so a few always suffice.
+const SEQUENCE_ATTEMPTS: usize = 16;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,33 +157,69 @@ impl Store {
         Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
     }
 
-    /// Disables an active user; false if there is no such active user.
+    /// Disables an active user and gives the revocation the next sequence number;
+    /// false if there is no such active user.
+    ///
+    /// The number is read and written in one statement; the unique index refuses a
+    /// number another disable took meanwhile, and the retry then reads past it, so
+    /// numbers increase in commit order on every backend.
     pub async fn disable(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        Ok(result.rows_affected() == 1)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = sqlx::query(
+                "UPDATE users SET disabled_at = $1, revocation_seq = \
+                 (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM users) \
+                 WHERE id = $2 AND disabled_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await;
+            match result {
+                Ok(result) => return Ok(result.rows_affected() == 1),
+                Err(error) if is_unique_violation(&error) && attempt < SEQUENCE_ATTEMPTS => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
-    /// Accounts disabled at or after `since` (ms), oldest first.
+    /// Accounts disabled at or after `since` (ms), in sequence order.
     pub async fn revocations_since(&self, since: i64) -> Result<Vec<Revocation>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, disabled_at FROM users WHERE disabled_at >= $1 ORDER BY disabled_at",
+            "SELECT id, disabled_at, revocation_seq FROM users \
+             WHERE disabled_at >= $1 AND revocation_seq IS NOT NULL ORDER BY revocation_seq",
         )
         .bind(since)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Revocation {
-                    user_id: row.try_get("id")?,
-                    revoked_at: row.try_get("disabled_at")?,
-                })
-            })
-            .collect()
+        Ok(rows
+            .iter()
+            .map(Revocation::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Revocations with a sequence number above `after`, in sequence order.
+    pub async fn revocations_after(&self, after: i64) -> Result<Vec<Revocation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, disabled_at, revocation_seq FROM users \
+             WHERE revocation_seq > $1 ORDER BY revocation_seq",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(Revocation::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The highest revocation sequence number so far (0 before any).
+    pub async fn last_revocation_sequence(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(revocation_seq), 0) AS last FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("last")?)
     }
 
     /// How many logins for `email` failed after `since` (ms), and when the oldest did.

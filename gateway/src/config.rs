@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::server::ConnectionLimits;
+
 /// How the gateway runs. It holds no secret.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -40,6 +42,40 @@ pub struct Config {
     /// Largest JSON body accepted, in bytes.
     #[arg(long, env = "GATEWAY_MAX_JSON_BYTES", default_value_t = 64 * 1024)]
     pub max_json_bytes: usize,
+    /// Connections open at once; at the cap the connection idle longest makes room,
+    /// and if none is idle the new one is closed. By default three quarters of the
+    /// open-file limit.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// How long a request head may take to arrive whole, in milliseconds (from accept
+    /// for a connection's first request, from its first byte for later ones).
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// How long a request body may send nothing before the request fails and its
+    /// connection is closed, in milliseconds.
+    #[arg(long, env = "GATEWAY_BODY_IDLE_TIMEOUT_MS", default_value_t = 15_000)]
+    pub body_idle_timeout_ms: u64,
+    /// How long a connection may stay open with no request in flight, in milliseconds.
+    #[arg(long, env = "GATEWAY_KEEP_ALIVE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub keep_alive_timeout_ms: u64,
+    /// Concurrent requests on one HTTP/2 connection.
+    #[arg(long, env = "GATEWAY_HTTP2_MAX_STREAMS", default_value_t = 100)]
+    pub http2_max_streams: u32,
+    /// How often an HTTP/2 connection that has sent nothing is pinged, in milliseconds.
+    #[arg(
+        long,
+        env = "GATEWAY_HTTP2_KEEPALIVE_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub http2_keepalive_interval_ms: u64,
+    /// How long an HTTP/2 ping may go unanswered before the connection is dropped, in
+    /// milliseconds.
+    #[arg(
+        long,
+        env = "GATEWAY_HTTP2_KEEPALIVE_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub http2_keepalive_timeout_ms: u64,
 }
 
 impl Config {
@@ -54,12 +90,34 @@ impl Config {
             upload_timeout_ms: 120_000,
             max_cover_bytes: 10 * 1024 * 1024,
             max_json_bytes: 64 * 1024,
+            max_connections: None,
+            header_read_timeout_ms: 10_000,
+            body_idle_timeout_ms: 15_000,
+            keep_alive_timeout_ms: 60_000,
+            http2_max_streams: 100,
+            http2_keepalive_interval_ms: 10_000,
+            http2_keepalive_timeout_ms: 5_000,
         }
     }
 
     /// The deadline of a backend call.
     pub fn backend_timeout(&self) -> Duration {
         Duration::from_millis(self.backend_timeout_ms)
+    }
+
+    /// The bounds the server puts on its connections.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(bookshelf_runtime::connections::default_max_connections),
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            body_idle_timeout: Duration::from_millis(self.body_idle_timeout_ms),
+            keep_alive_timeout: Duration::from_millis(self.keep_alive_timeout_ms),
+            http2_max_streams: self.http2_max_streams,
+            http2_keepalive_interval: Duration::from_millis(self.http2_keepalive_interval_ms),
+            http2_keepalive_timeout: Duration::from_millis(self.http2_keepalive_timeout_ms),
+        }
     }
 
     /// The deadline of an upload.

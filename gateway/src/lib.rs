@@ -9,6 +9,7 @@
 //! - [`extract`], [`envelope`], [`error`]: bodies in, bodies out, and the one mapping of
 //!   errors (gRPC statuses included) to HTTP.
 //! - [`request_id`]: the `x-request-id` of every request, on both hops.
+//! - [`server`]: connections accepted within bounds (timeouts, a cap), and draining.
 #![forbid(unsafe_code)]
 
 pub mod backends;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod meta;
 pub mod request_id;
+pub mod server;
 pub mod uploads;
 pub mod users;
 
@@ -34,7 +36,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::{backends::Backends, error::ApiError};
+use crate::{backends::Backends, error::ApiError, server::ConnectionLimits};
 
 /// What every route shares.
 #[derive(Clone)]
@@ -131,6 +133,7 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -144,6 +147,7 @@ impl Application {
         Ok(Self {
             listener,
             router: router(state, config.max_json_bytes),
+            limits: config.connection_limits(),
         })
     }
 
@@ -157,9 +161,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        server::serve(self.listener, self.router, self.limits, shutdown).await;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use bookshelf_runtime::connections::{self, GrpcLimits};
 use secrecy::SecretString;
 
 /// How the library service runs. Printing it shows no secret.
@@ -38,6 +39,40 @@ pub struct Config {
     /// Covers decoded at once; by default one per core.
     #[arg(long, env = "LIBRARY_DECODE_CONCURRENCY")]
     pub decode_concurrency: Option<usize>,
+    /// How long the revocation feed may send nothing (not even a heartbeat), in
+    /// milliseconds, before it is treated as lost and reconnected. Calls are refused
+    /// once nothing has been heard for the maximum outage.
+    #[arg(long, env = "LIBRARY_REVOCATION_SILENCE_MS", default_value_t = 3000)]
+    pub revocation_silence_ms: u64,
+    /// Connections open at once; more are closed as soon as they are accepted. By
+    /// default three quarters of the open-file limit.
+    #[arg(long, env = "LIBRARY_GRPC_MAX_CONNECTIONS")]
+    pub grpc_max_connections: Option<usize>,
+    /// Concurrent calls on one HTTP/2 connection.
+    #[arg(long, env = "LIBRARY_GRPC_MAX_STREAMS", default_value_t = 256)]
+    pub grpc_max_streams: u32,
+    /// How long a new connection may take to send the HTTP/2 preface, in milliseconds.
+    #[arg(
+        long,
+        env = "LIBRARY_GRPC_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub grpc_handshake_timeout_ms: u64,
+    /// How often a connection that has sent nothing is pinged, in milliseconds.
+    #[arg(
+        long,
+        env = "LIBRARY_GRPC_KEEPALIVE_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub grpc_keepalive_interval_ms: u64,
+    /// How long a ping may go unanswered before the connection is dropped, in
+    /// milliseconds.
+    #[arg(
+        long,
+        env = "LIBRARY_GRPC_KEEPALIVE_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub grpc_keepalive_timeout_ms: u64,
 }
 
 impl Config {
@@ -52,6 +87,12 @@ impl Config {
             max_cover_bytes: 10 * 1024 * 1024,
             revocation_max_outage_ms: 5000,
             decode_concurrency: None,
+            revocation_silence_ms: 3000,
+            grpc_max_connections: None,
+            grpc_max_streams: 256,
+            grpc_handshake_timeout_ms: 10_000,
+            grpc_keepalive_interval_ms: 10_000,
+            grpc_keepalive_timeout_ms: 5_000,
         }
     }
 
@@ -60,6 +101,24 @@ impl Config {
         self.cover_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("covers"))
+    }
+
+    /// The bounds the gRPC server puts on its connections.
+    pub fn grpc_limits(&self) -> GrpcLimits {
+        GrpcLimits {
+            max_connections: self
+                .grpc_max_connections
+                .unwrap_or_else(connections::default_max_connections),
+            max_streams: self.grpc_max_streams,
+            handshake_timeout: Duration::from_millis(self.grpc_handshake_timeout_ms),
+            keepalive_interval: Duration::from_millis(self.grpc_keepalive_interval_ms),
+            keepalive_timeout: Duration::from_millis(self.grpc_keepalive_timeout_ms),
+        }
+    }
+
+    /// How long the revocation feed may be silent before it is reconnected.
+    pub fn revocation_silence(&self) -> Duration {
+        Duration::from_millis(self.revocation_silence_ms)
     }
 
     /// How long the revocation feed may be down.

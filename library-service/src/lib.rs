@@ -34,7 +34,11 @@ use bookshelf_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
     library::v1::library_service_server::LibraryServiceServer,
 };
-use bookshelf_runtime::{db, grpc, workers::WorkerPool};
+use bookshelf_runtime::{
+    connections::{self, GrpcLimits},
+    db, grpc,
+    workers::WorkerPool,
+};
 use bookshelf_tokens::{KeySet, Revocations, TokenInterceptor, Verifier, follow};
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
@@ -47,8 +51,6 @@ use crate::{
     store::Store,
 };
 
-/// Calls at once on one HTTP/2 connection (the gateway multiplexes all its calls).
-const MAX_STREAMS: u32 = 256;
 /// Bytes a stream may have in flight before it is read.
 const STREAM_WINDOW: u32 = 64 * 1024;
 
@@ -75,6 +77,7 @@ pub enum StartError {
 /// A built library service, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    limits: GrpcLimits,
     api: LibraryApi,
     verifier: Verifier,
     followers: Vec<JoinHandle<()>>,
@@ -96,15 +99,22 @@ impl Application {
             tracing::info!(removed, "removed cover files no book points at");
         }
 
-        let channel = Endpoint::from_shared(config.auth_url.clone())
-            .map_err(StartError::AuthUrl)?
+        // Keepalive on the channel too: a stopped auth service leaves the connection
+        // open and silent, and only pings tell that from a quiet one.
+        let limits = config.grpc_limits();
+        let channel = limits
+            .keepalive(Endpoint::from_shared(config.auth_url.clone()).map_err(StartError::AuthUrl)?)
             .connect_timeout(std::time::Duration::from_secs(2))
             .connect_lazy();
         let auth = AuthServiceClient::new(channel);
         let revocations = Arc::new(Revocations::new(config.revocation_max_outage()));
         let verifier = Verifier::with_revocations(KeySet::default(), revocations);
         let followers = vec![
-            tokio::spawn(follow::follow_revocations(auth.clone(), verifier.clone())),
+            tokio::spawn(follow::follow_revocations(
+                auth.clone(),
+                verifier.clone(),
+                config.revocation_silence(),
+            )),
             tokio::spawn(follow::refresh_keys_on_demand(auth, verifier.clone())),
         ];
 
@@ -121,6 +131,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            limits: config.grpc_limits(),
             api,
             verifier,
             followers,
@@ -153,14 +164,18 @@ impl Application {
         // the connection's window. Sized so that every stream can fill its own window
         // without exhausting the connection's, one waiting upload can never stall
         // another that is being read (HTTP/2 flow control is per connection too).
-        let result = tonic::transport::Server::builder()
-            .max_concurrent_streams(MAX_STREAMS)
+        let result = self
+            .limits
+            .server()
             .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(STREAM_WINDOW * MAX_STREAMS)
+            .initial_connection_window_size(STREAM_WINDOW.saturating_mul(self.limits.max_streams))
             .layer(grpc::trace_layer())
             .add_routes(standard)
             .add_service(service)
-            .serve_with_incoming_shutdown(grpc::incoming(self.listener), shutdown)
+            .serve_with_incoming_shutdown(
+                connections::incoming(self.listener, self.limits),
+                shutdown,
+            )
             .await;
         health_updates.abort();
         for follower in self.followers {

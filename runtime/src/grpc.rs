@@ -1,8 +1,6 @@
-//! gRPC plumbing every service shares: health and reflection, request ids in logs, and
-//! accepting connections on an already bound listener.
+//! gRPC plumbing every service shares: health and reflection, and request ids in logs.
+//! Accepting connections within bounds lives in [`crate::connections`].
 
-use tokio::net::TcpListener;
-use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::{server::NamedService, service::Routes};
 use tonic_health::server::HealthReporter;
 use tower_http::{
@@ -65,17 +63,4 @@ fn request_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
-}
-
-/// The connections accepted on an already bound listener, with Nagle off (gRPC
-/// messages are small and latency matters more than packet count).
-pub fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    TcpListenerStream::new(listener).map(|stream| {
-        if let Ok(stream) = &stream {
-            let _ = stream.set_nodelay(true);
-        }
-        stream
-    })
 }

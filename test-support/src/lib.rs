@@ -5,7 +5,10 @@
 //! - [`TestAuth`]: the real auth service on port 0, in-process, stopped on drop.
 //! - [`library`]: the real library service on port 0, and upload helpers.
 //! - [`images`]: real images made in memory, and hostile ones.
-//! - [`stack`]: the three real binaries as child processes, for end-to-end tests.
+//! - [`stack`]: the three real binaries as child processes, for end-to-end tests
+//!   (stopped and resumed with signals for silent-backend tests).
+//! - [`fake_auth`]: a stand-in auth service whose revocation feed the test writes.
+//! - [`sockets`]: raw TCP clients that stall mid-header, mid-body or mid-connection.
 //! - [`rest`]: a typed REST client of the gateway.
 //! - [`Forger`]: tokens signed with any header, claims and key, for attacks, and
 //!   [`forged_tokens`], every kind of forged token a verifier must refuse.
@@ -17,6 +20,7 @@
 
 pub mod covers;
 mod database;
+pub mod fake_auth;
 mod forge;
 pub mod hostile;
 pub mod images;
@@ -25,9 +29,11 @@ pub mod library;
 pub mod rest;
 mod running;
 mod servers;
+pub mod sockets;
 pub mod stack;
 
 pub use database::TestDatabase;
+pub use fake_auth::FakeAuth;
 pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
 pub use rest::Rest;

@@ -1,11 +1,12 @@
 //! The real library service on port 0, and upload helpers.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use bookshelf_proto::library::v1::{
     Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, create_book_request,
     library_service_client::LibraryServiceClient, update_book_request,
 };
+use bookshelf_tokens::Revocations;
 use library_service::{Application, Config};
 use secrecy::SecretString;
 use tempfile::TempDir;
@@ -29,6 +30,7 @@ pub struct TestLibrary {
     /// The configuration it was started with.
     pub config: Config,
     running: Option<Running>,
+    revocations: Option<Arc<Revocations>>,
 }
 
 impl TestLibrary {
@@ -40,9 +42,17 @@ impl TestLibrary {
     /// Starts a library service after `adjust` changed its configuration, and waits
     /// until it has the auth service's keys and revocation feed.
     pub async fn spawn_with(auth: &TestAuth, adjust: impl FnOnce(&mut Config)) -> Self {
+        let library = Self::spawn_following(&auth.url(), adjust).await;
+        library.wait_live().await;
+        library
+    }
+
+    /// Starts a library service following the auth service at `auth_url`, without
+    /// waiting for its revocation feed to go live.
+    pub async fn spawn_following(auth_url: &str, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let database = TestDatabase::create(dir.path(), "library").await;
-        let mut config = Config::embedded(dir.path().to_path_buf(), auth.url());
+        let mut config = Config::embedded(dir.path().to_path_buf(), auth_url.to_owned());
         config.database_url = Some(SecretString::from(database.url.clone()));
         adjust(&mut config);
         let mut library = Self {
@@ -51,13 +61,25 @@ impl TestLibrary {
             database,
             config,
             running: None,
+            revocations: None,
         };
-        library.start().await;
+        library.launch().await;
         library
     }
 
-    /// (Re)starts the server on its address (a fresh port the first time).
+    /// (Re)starts the server on its address (a fresh port the first time) and waits
+    /// until it has the auth service's keys and revocation feed.
     pub async fn start(&mut self) {
+        self.launch().await;
+        self.wait_live().await;
+    }
+
+    /// The revoked users and the state of the feed, as the running server sees them.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        self.revocations.as_ref().expect("the library is running")
+    }
+
+    async fn launch(&mut self) {
         let listener = TcpListener::bind(self.addr).await.expect("bind");
         self.addr = listener.local_addr().expect("local address");
         let app = Application::build(&self.config, listener)
@@ -73,8 +95,12 @@ impl TestLibrary {
                 .await
                 .expect("the library service runs");
         }));
-        for _ in 0..100 {
-            if !revocations.is_stale() {
+        self.revocations = Some(revocations);
+    }
+
+    async fn wait_live(&self) {
+        for _ in 0..250 {
+            if !self.revocations().is_stale() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

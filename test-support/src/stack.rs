@@ -203,6 +203,26 @@ impl Stack {
         status.code()
     }
 
+    /// Stops a service without ending it (SIGSTOP): its sockets stay open and nothing
+    /// flows, as with a wedged process or a network that drops every packet.
+    pub fn pause(&self, service: Service) {
+        self.send_signal(service, "STOP");
+    }
+
+    /// Resumes a paused service (SIGCONT).
+    pub fn resume(&self, service: Service) {
+        self.send_signal(service, "CONT");
+    }
+
+    fn send_signal(&self, service: Service, signal: &str) {
+        let pid = self.pid(service).expect("the service is running");
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
     /// The process id of a running service.
     pub fn pid(&self, service: Service) -> Option<u32> {
         self.children[service.index()].as_ref()?.id()

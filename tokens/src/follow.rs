@@ -1,12 +1,15 @@
 //! Keeps a service's [`Verifier`] in step with the auth service: the signing keys from
 //! `GetSigningKeys` (refetched when a token names an unknown `kid`) and the revoked
-//! users from a `WatchRevocations` subscription, reconnecting with backoff.
+//! users from a `WatchRevocations` subscription, reconnecting with backoff, and
+//! treating a silent feed as a lost one.
 
 use std::time::Duration;
 
 use bookshelf_proto::auth::v1::{
     GetSigningKeysRequest, WatchRevocationsRequest, auth_service_client::AuthServiceClient,
+    watch_revocations_response::Marker,
 };
+use tokio::time::timeout;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -45,38 +48,70 @@ pub async fn refresh_keys_on_demand(mut client: AuthServiceClient<Channel>, veri
     }
 }
 
-/// Follows `WatchRevocations` forever, recording revoked users in the verifier's set
-/// and marking the feed down while disconnected. Keys are fetched again on every
-/// reconnection, since the auth service may have restarted with new ones.
-pub async fn follow_revocations(mut client: AuthServiceClient<Channel>, verifier: Verifier) {
+/// Follows `WatchRevocations` forever, recording revoked users in the verifier's set.
+///
+/// The feed is live once its end-of-backlog marker arrives, and lost when the stream
+/// drops or when nothing at all (not even a heartbeat) has come for `silence`: a
+/// stopped or blackholed auth service keeps its connection open and says nothing, and
+/// that silence is treated exactly like a dropped stream. Every reconnection resumes
+/// after the last sequence number received, and fetches the keys again, since the auth
+/// service may have restarted with new ones.
+pub async fn follow_revocations(
+    mut client: AuthServiceClient<Channel>,
+    verifier: Verifier,
+    silence: Duration,
+) {
     let Some(revocations) = verifier.revocations().cloned() else {
         return;
     };
     let mut backoff = MIN_BACKOFF;
+    let mut after_sequence = 0;
     loop {
-        match client.watch_revocations(WatchRevocationsRequest {}).await {
-            Ok(response) => {
-                if let Err(status) = fetch_keys(&mut client, &verifier).await {
-                    tracing::warn!(code = ?status.code(), "fetching signing keys failed");
-                }
-                revocations.feed_up();
-                backoff = MIN_BACKOFF;
+        let request = WatchRevocationsRequest { after_sequence };
+        match timeout(silence, client.watch_revocations(request)).await {
+            Ok(Ok(response)) => {
                 tracing::info!("revocation feed connected");
                 let mut stream = response.into_inner();
-                while let Some(message) = stream.next().await {
-                    match message {
-                        Ok(revoked) => revocations.revoke(&revoked.user_id),
-                        Err(status) => {
+                loop {
+                    let message = match timeout(silence, stream.next()).await {
+                        Err(_) => {
+                            tracing::warn!(?silence, "revocation feed silent");
+                            break;
+                        }
+                        Ok(None) => break,
+                        Ok(Some(Err(status))) => {
                             tracing::warn!(code = ?status.code(), "revocation feed broke");
                             break;
+                        }
+                        Ok(Some(Ok(message))) => message,
+                    };
+                    match message.marker {
+                        Some(Marker::BacklogEnd(_)) => {
+                            match timeout(silence, fetch_keys(&mut client, &verifier)).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(status)) => {
+                                    tracing::warn!(code = ?status.code(), "fetching signing keys failed");
+                                }
+                                Err(_) => tracing::warn!("fetching signing keys timed out"),
+                            }
+                            revocations.feed_up();
+                            backoff = MIN_BACKOFF;
+                            tracing::info!("revocation feed live");
+                        }
+                        Some(Marker::Heartbeat(_)) => revocations.heard(),
+                        None => {
+                            revocations.revoke(&message.user_id);
+                            revocations.heard();
+                            after_sequence = after_sequence.max(message.sequence);
                         }
                     }
                 }
                 tracing::warn!("revocation feed lost");
             }
-            Err(status) => {
+            Ok(Err(status)) => {
                 tracing::warn!(code = ?status.code(), "revocation feed unreachable");
             }
+            Err(_) => tracing::warn!(?silence, "revocation feed did not answer"),
         }
         revocations.feed_down();
         tokio::time::sleep(backoff).await;

@@ -10,21 +10,36 @@ use std::{
 ///
 /// Revocation is permanent (a disabled account stays disabled), so the set only grows;
 /// it holds user ids, a few dozen bytes each.
+///
+/// The feed counts as live only once its backlog has arrived whole, and only for as
+/// long as it keeps talking: every message (heartbeats included) is a sign of life,
+/// and tokens stop being trusted once the feed has been silent or down for longer
+/// than the bound, whichever of the two it was.
 #[derive(Debug)]
 pub struct Revocations {
     users: RwLock<HashSet<String>>,
-    /// Since when the feed has been down; `Some` from creation until first connected.
-    down_since: Mutex<Option<Instant>>,
+    feed: Mutex<Feed>,
     max_outage: Duration,
+}
+
+#[derive(Debug)]
+struct Feed {
+    live: bool,
+    /// The last sign of life of a live feed.
+    last_heard: Instant,
 }
 
 impl Revocations {
     /// A set that has not heard from the feed yet. Calls are refused until it has, or
-    /// once it has been down for longer than `max_outage`.
+    /// once it has been silent or down for longer than `max_outage`.
     pub fn new(max_outage: Duration) -> Self {
+        let now = Instant::now();
         Self {
             users: RwLock::default(),
-            down_since: Mutex::new(Some(Instant::now() - max_outage)),
+            feed: Mutex::new(Feed {
+                live: false,
+                last_heard: now.checked_sub(max_outage).unwrap_or(now),
+            }),
             max_outage,
         }
     }
@@ -45,25 +60,42 @@ impl Revocations {
             .contains(user_id)
     }
 
-    /// Marks the feed live: revocations are arriving as they happen.
+    /// Marks the feed live: its backlog has arrived, revocations now arrive as they
+    /// happen.
     pub fn feed_up(&self) {
-        *self.down_since.lock().expect("revocations lock poisoned") = None;
+        let mut feed = self.feed.lock().expect("revocations lock poisoned");
+        feed.live = true;
+        feed.last_heard = Instant::now();
     }
 
-    /// Marks the feed lost, unless it was already down.
+    /// Records a sign of life (any message) of a live feed; a feed still sending its
+    /// backlog is not live yet, and its messages do not count.
+    pub fn heard(&self) {
+        let mut feed = self.feed.lock().expect("revocations lock poisoned");
+        if feed.live {
+            feed.last_heard = Instant::now();
+        }
+    }
+
+    /// Marks the feed lost. The outage counts from its last sign of life, so a feed
+    /// that went silent before it dropped is not granted the bound twice.
     pub fn feed_down(&self) {
-        self.down_since
-            .lock()
-            .expect("revocations lock poisoned")
-            .get_or_insert_with(Instant::now);
+        self.feed.lock().expect("revocations lock poisoned").live = false;
     }
 
-    /// Whether the feed has been down for longer than the bound, so that a revocation
-    /// may have been missed and tokens cannot be trusted.
+    /// Whether the feed is live: backlog received and not lost since.
+    pub fn is_live(&self) -> bool {
+        self.feed.lock().expect("revocations lock poisoned").live
+    }
+
+    /// Whether nothing has been heard from a live feed for longer than the bound, so
+    /// that a revocation may have been missed and tokens cannot be trusted.
     pub fn is_stale(&self) -> bool {
-        self.down_since
+        self.feed
             .lock()
             .expect("revocations lock poisoned")
-            .is_some_and(|since| since.elapsed() > self.max_outage)
+            .last_heard
+            .elapsed()
+            > self.max_outage
     }
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod adversarial;
+mod connections;
 mod login;
 mod operations;
 mod revocation;

@@ -15,3 +15,5 @@ mod leaks;
 mod operations;
 mod ownership;
 mod races;
+mod silent_backends;
+mod slow_clients;

@@ -1,11 +1,14 @@
 //! Tokens on the library service: verified locally, revoked within a second, and
-//! refused while the revocation feed is down.
+//! refused while the revocation feed is down, silent, or still sending its backlog.
 
 use std::time::{Duration, Instant};
 
 use bookshelf_proto::{auth::v1::DisableCurrentUserRequest, library::v1::ListBooksRequest};
-use bookshelf_test_support::{Forger, TestAuth, TestLibrary, bearer, register_and_login};
-use tonic::Code;
+use bookshelf_test_support::{FakeAuth, Forger, TestAuth, TestLibrary, bearer, register_and_login};
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 #[tokio::test]
 async fn calls_without_a_valid_token_are_unauthenticated() {
@@ -70,7 +73,8 @@ async fn a_disabled_users_token_is_refused_within_a_second() {
 
 #[tokio::test]
 async fn calls_are_unavailable_while_the_auth_service_is_down_and_resume_after() {
-    let mut auth = TestAuth::spawn().await;
+    // Heartbeats well within the bound, as the defaults have them (1 s against 5 s).
+    let mut auth = TestAuth::spawn_with(|config| config.revocation_heartbeat_ms = 100).await;
     let library =
         TestLibrary::spawn_with(&auth, |config| config.revocation_max_outage_ms = 500).await;
     let (_, token) = register_and_login(&mut auth.client().await).await;
@@ -105,4 +109,105 @@ async fn calls_are_unavailable_while_the_auth_service_is_down_and_resume_after()
             Err(status) => panic!("not accepted again: {status:?}"),
         }
     }
+}
+
+/// Polls the library's health until it reports `wanted`, for at most two seconds (the
+/// report follows the feed within 50 ms).
+async fn reports(library: &TestLibrary, wanted: ServingStatus) -> bool {
+    let started = Instant::now();
+    loop {
+        if serving(library).await == wanted {
+            return true;
+        }
+        if started.elapsed() > Duration::from_secs(2) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn serving(library: &TestLibrary) -> ServingStatus {
+    let channel = Channel::from_shared(format!("http://{}", library.addr))
+        .expect("a valid URL")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = HealthClient::new(channel);
+    health
+        .check(HealthCheckRequest {
+            service: "library.v1.LibraryService".into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status()
+}
+
+/// Polls `condition` every 10 ms until it holds, for at most `wait`.
+async fn eventually(wait: Duration, condition: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while !condition() {
+        if started.elapsed() > wait {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn the_follower_is_live_only_after_the_end_of_the_backlog_and_fails_closed_when_silent() {
+    const MAX_OUTAGE: Duration = Duration::from_millis(800);
+    let mut auth = FakeAuth::spawn().await;
+    let library = TestLibrary::spawn_following(&auth.url(), |config| {
+        config.revocation_max_outage_ms = MAX_OUTAGE.as_millis() as u64;
+        config.revocation_silence_ms = 400;
+    })
+    .await;
+    let feed = auth.next_subscription(Duration::from_secs(5)).await;
+    assert_eq!(
+        feed.after_sequence, 0,
+        "a new follower asks for the whole backlog"
+    );
+
+    // Connected, and part of the backlog received: not live yet.
+    feed.revoke("revoked-earlier", 7).await;
+    let revocations = library.revocations().clone();
+    assert!(
+        eventually(Duration::from_secs(5), || revocations
+            .is_revoked("revoked-earlier"))
+        .await
+    );
+    assert!(!revocations.is_live());
+    assert!(revocations.is_stale(), "tokens are not trusted mid-backlog");
+    assert_eq!(serving(&library).await, ServingStatus::NotServing);
+
+    feed.end_backlog().await;
+    assert!(eventually(Duration::from_secs(5), || !revocations.is_stale()).await);
+    assert!(reports(&library, ServingStatus::Serving).await);
+
+    // The stream stays open and says nothing: an outage, within the bound.
+    let last_heard = Instant::now();
+    feed.heartbeat().await;
+    assert!(
+        eventually(MAX_OUTAGE + Duration::from_millis(600), || revocations
+            .is_stale())
+        .await,
+        "a silent feed fails closed"
+    );
+    assert!(last_heard.elapsed() >= MAX_OUTAGE, "not before the bound");
+    let status = library
+        .client()
+        .await
+        .list_books(bearer(ListBooksRequest::default(), "any.token.at-all"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "no token is trusted");
+
+    // It reconnected by itself, resuming after what it had.
+    let resumed = auth.next_subscription(Duration::from_secs(5)).await;
+    assert_eq!(resumed.after_sequence, 7);
+    resumed.end_backlog().await;
+    assert!(eventually(Duration::from_secs(5), || !revocations.is_stale()).await);
+    drop(feed);
 }

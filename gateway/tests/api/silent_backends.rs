@@ -1,0 +1,78 @@
+//! Backends that go silent without closing their connections (a process stopped with
+//! SIGSTOP: its sockets stay open, nothing flows). Silence past the bound is an
+//! outage: the library fails closed as if the feed had dropped, and recovers by itself.
+
+use std::time::{Duration, Instant};
+
+use bookshelf_test_support::{Rest, Service, Stack};
+use tonic::transport::Channel;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const MAX_OUTAGE_MS: u64 = 1500;
+
+async fn library_status(stack: &Stack) -> Option<ServingStatus> {
+    let channel = Channel::from_shared(format!("http://{}", stack.library))
+        .expect("a valid URL")
+        .connect()
+        .await
+        .ok()?;
+    let mut health = HealthClient::new(channel);
+    let status = health
+        .check(HealthCheckRequest {
+            service: "library.v1.LibraryService".into(),
+        })
+        .await
+        .ok()?
+        .into_inner()
+        .status();
+    Some(status)
+}
+
+#[tokio::test]
+async fn a_stopped_auth_service_makes_the_library_fail_closed_within_its_bound_and_recover() {
+    let stack = Stack::spawn_with(&[
+        ("AUTH_REVOCATION_HEARTBEAT_MS", "200"),
+        ("LIBRARY_REVOCATION_SILENCE_MS", "1000"),
+        (
+            "LIBRARY_REVOCATION_MAX_OUTAGE_MS",
+            &MAX_OUTAGE_MS.to_string(),
+        ),
+    ])
+    .await;
+    let (_, me) = Rest::new(&stack.http).signed_up("Ada Lovelace").await;
+    assert_eq!(me.get("/books/").await.status, 200);
+    assert_eq!(library_status(&stack).await, Some(ServingStatus::Serving));
+
+    stack.pause(Service::Auth);
+    let stopped = Instant::now();
+    loop {
+        if library_status(&stack).await == Some(ServingStatus::NotServing) {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_millis(MAX_OUTAGE_MS + 1000),
+            "the library still reports SERVING {:?} after the auth service went silent",
+            stopped.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let books = me.get("/books/").await;
+    assert_eq!(books.status, 503, "fails closed: {:?}", books.body);
+
+    stack.resume(Service::Auth);
+    let resumed = Instant::now();
+    loop {
+        if me.get("/books/").await.status == 200 {
+            break;
+        }
+        assert!(
+            resumed.elapsed() < Duration::from_secs(15),
+            "the library never recovered; logs:\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(library_status(&stack).await, Some(ServingStatus::Serving));
+}

@@ -1,0 +1,195 @@
+//! What a gRPC server allows one connection, so that clients that stall or vanish
+//! are shed instead of holding file descriptors and memory:
+//!
+//! - a cap on open connections: past it, a new connection is closed at once, before
+//!   anything is read from it, and the descriptor is free again;
+//! - a handshake timeout: a connection must send the HTTP/2 preface soon after it is
+//!   accepted (a socket that connects and sends nothing, or half a preface, is closed);
+//! - HTTP/2 keepalive: once the handshake is done the server pings, and a peer that
+//!   does not answer within the timeout (a stopped process, a blackholed network) is
+//!   dropped with everything it held;
+//! - a limit on concurrent streams per connection, so one connection cannot claim the
+//!   whole server.
+
+use std::{
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::Stream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Sleep,
+};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+/// The length of the HTTP/2 connection preface every client sends first.
+const PREFACE_LEN: usize = 24;
+/// The pause after a failed `accept` (out of descriptors, say), so that the loop does
+/// not spin while the condition lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The bounds a gRPC server puts on its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcLimits {
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Concurrent streams (calls) on one connection.
+    pub max_streams: u32,
+    /// How long a new connection may take to send the HTTP/2 preface.
+    pub handshake_timeout: Duration,
+    /// How often the server pings a connection it has not heard from.
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the connection is dropped.
+    pub keepalive_timeout: Duration,
+}
+
+impl GrpcLimits {
+    /// A server builder with these limits; services and layers are added after.
+    pub fn server(&self) -> tonic::transport::Server {
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(self.max_streams)
+            .http2_keepalive_interval(Some(self.keepalive_interval))
+            .http2_keepalive_timeout(Some(self.keepalive_timeout))
+    }
+
+    /// Client-side keepalive with the same bounds, for a channel whose silence must be
+    /// noticed (a stream that may legitimately carry nothing for a while).
+    pub fn keepalive(&self, endpoint: tonic::transport::Endpoint) -> tonic::transport::Endpoint {
+        endpoint
+            .http2_keep_alive_interval(self.keepalive_interval)
+            .keep_alive_timeout(self.keepalive_timeout)
+            .keep_alive_while_idle(true)
+    }
+}
+
+/// Connections open at once when no cap is configured: three quarters of the
+/// process's open-file limit, so the rest stays for database connections, cover files
+/// and the listener itself, and running out of descriptors is a refusal, not a crash.
+pub fn default_max_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(65_536)
+        .min(1 << 20) as usize;
+    (limit / 4 * 3).max(16)
+}
+
+/// The connections accepted on an already bound listener, within `limits`: Nagle off
+/// (gRPC messages are small and latency matters more than packet count), at most
+/// `max_connections` open, and each bound by the handshake timeout.
+pub fn incoming(
+    listener: TcpListener,
+    limits: GrpcLimits,
+) -> impl Stream<Item = io::Result<LimitedStream>> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    futures::stream::unfold((listener, slots), move |(listener, slots)| async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                // Dropped unread: the client sees the connection closed at once.
+                tracing::debug!("connection refused: too many open connections");
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let limited = LimitedStream {
+                inner: stream,
+                _slot: permit,
+                handshake: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
+                preface_read: 0,
+            };
+            return Some((Ok(limited), (listener, slots)));
+        }
+    })
+}
+
+/// An accepted connection holding one of the server's connection slots until it is
+/// dropped, and closed with an error if its preface does not arrive in time.
+pub struct LimitedStream {
+    inner: TcpStream,
+    _slot: OwnedSemaphorePermit,
+    /// Armed until the preface has been read.
+    handshake: Option<Pin<Box<Sleep>>>,
+    preface_read: usize,
+}
+
+impl Connected for LimitedStream {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+impl AsyncRead for LimitedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let this = self.get_mut();
+        if this.handshake.is_none() {
+            return result;
+        }
+        if let Poll::Ready(Ok(())) = result {
+            this.preface_read += buf.filled().len() - before;
+            if this.preface_read >= PREFACE_LEN {
+                this.handshake = None;
+            }
+            return result;
+        }
+        if result.is_pending()
+            && let Some(deadline) = this.handshake.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no HTTP/2 preface within the handshake timeout",
+            )));
+        }
+        result
+    }
+}
+
+impl AsyncWrite for LimitedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

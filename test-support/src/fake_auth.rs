@@ -1,0 +1,183 @@
+//! A stand-in auth service whose revocation feed the test writes message by message,
+//! for what the real one never does on cue: hold back the end of a backlog, or keep a
+//! stream open and fall silent.
+
+use std::{net::SocketAddr, time::Duration};
+
+use bookshelf_proto::auth::v1::{
+    BacklogEnd, DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
+    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, LoginRequest,
+    LoginResponse, RegisterRequest, RegisterResponse, UpdateCurrentUserRequest,
+    UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse, WatchRevocationsRequest,
+    WatchRevocationsResponse,
+    auth_service_server::{AuthService, AuthServiceServer},
+    watch_revocations_response::Marker,
+};
+use tokio::{net::TcpListener, sync::mpsc};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status};
+
+use crate::running::Running;
+
+type FeedSender = mpsc::Sender<Result<WatchRevocationsResponse, Status>>;
+
+/// One `WatchRevocations` call the fake received, and the means to answer on it.
+/// Dropping it ends the stream.
+pub struct Subscription {
+    /// Where the follower asked to resume.
+    pub after_sequence: i64,
+    sender: FeedSender,
+}
+
+impl Subscription {
+    async fn send(&self, message: WatchRevocationsResponse) {
+        self.sender
+            .send(Ok(message))
+            .await
+            .expect("the follower is still subscribed");
+    }
+
+    /// Sends the revocation of `user_id`, numbered `sequence`.
+    pub async fn revoke(&self, user_id: &str, sequence: i64) {
+        self.send(WatchRevocationsResponse {
+            user_id: user_id.to_owned(),
+            revoked_at: Some(prost_types::Timestamp::default()),
+            sequence,
+            marker: None,
+        })
+        .await;
+    }
+
+    /// Sends the end-of-backlog marker.
+    pub async fn end_backlog(&self) {
+        self.send(WatchRevocationsResponse {
+            marker: Some(Marker::BacklogEnd(BacklogEnd {})),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Sends a heartbeat.
+    pub async fn heartbeat(&self) {
+        self.send(WatchRevocationsResponse {
+            marker: Some(Marker::Heartbeat(Heartbeat {})),
+            ..Default::default()
+        })
+        .await;
+    }
+}
+
+/// The fake auth service, in-process on a free port. Dropping it stops the server.
+pub struct FakeAuth {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    subscriptions: mpsc::UnboundedReceiver<Subscription>,
+    _running: Running,
+}
+
+impl FakeAuth {
+    /// Starts the fake on a free port.
+    pub async fn spawn() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let (sender, subscriptions) = mpsc::unbounded_channel();
+        let service = AuthServiceServer::new(FakeAuthApi {
+            subscriptions: sender,
+        });
+        let running = Running::spawn(|shutdown| async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .await
+                .expect("the fake auth service runs");
+        });
+        Self {
+            addr,
+            subscriptions,
+            _running: running,
+        }
+    }
+
+    /// The `http://` URL of the fake.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The next `WatchRevocations` call, waiting up to `wait` for it.
+    pub async fn next_subscription(&mut self, wait: Duration) -> Subscription {
+        tokio::time::timeout(wait, self.subscriptions.recv())
+            .await
+            .expect("the follower subscribes in time")
+            .expect("the fake is running")
+    }
+}
+
+struct FakeAuthApi {
+    subscriptions: mpsc::UnboundedSender<Subscription>,
+}
+
+#[tonic::async_trait]
+impl AuthService for FakeAuthApi {
+    async fn register(
+        &self,
+        _request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn login(
+        &self,
+        _request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_current_user(
+        &self,
+        _request: Request<GetCurrentUserRequest>,
+    ) -> Result<Response<GetCurrentUserResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn update_current_user(
+        &self,
+        _request: Request<UpdateCurrentUserRequest>,
+    ) -> Result<Response<UpdateCurrentUserResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn disable_current_user(
+        &self,
+        _request: Request<DisableCurrentUserRequest>,
+    ) -> Result<Response<DisableCurrentUserResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn verify_token(
+        &self,
+        _request: Request<VerifyTokenRequest>,
+    ) -> Result<Response<VerifyTokenResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_signing_keys(
+        &self,
+        _request: Request<GetSigningKeysRequest>,
+    ) -> Result<Response<GetSigningKeysResponse>, Status> {
+        Ok(Response::new(GetSigningKeysResponse::default()))
+    }
+
+    type WatchRevocationsStream = ReceiverStream<Result<WatchRevocationsResponse, Status>>;
+
+    async fn watch_revocations(
+        &self,
+        request: Request<WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        let (sender, receiver) = mpsc::channel(16);
+        let _ = self.subscriptions.send(Subscription {
+            after_sequence: request.get_ref().after_sequence,
+            sender,
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
