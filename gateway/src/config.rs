@@ -40,6 +40,10 @@ pub struct Config {
     /// Largest JSON body accepted, in bytes.
     #[arg(long, env = "GATEWAY_MAX_JSON_BYTES", default_value_t = 64 * 1024)]
     pub max_json_bytes: usize,
+    /// Most books `GET /books/` without `limit` answers at once; past it, the answer
+    /// carries `next_cursor` for the rest, so no answer grows without bound.
+    #[arg(long, env = "GATEWAY_MAX_UNPAGED_BOOKS", default_value_t = 5000)]
+    pub max_unpaged_books: usize,
 }
 
 impl Config {
@@ -54,6 +58,7 @@ impl Config {
             upload_timeout_ms: 120_000,
             max_cover_bytes: 10 * 1024 * 1024,
             max_json_bytes: 64 * 1024,
+            max_unpaged_books: 5000,
         }
     }
 
