@@ -169,7 +169,11 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     ));
 
     // The stack, quiet logs, and g: start-up and idle memory per service.
-    let mut stack = Stack::spawn_on(settings.postgres.as_deref(), &[("RUST_LOG", "warn")]).await;
+    let mut stack = Stack::spawn_on(
+        settings.postgres.as_deref(),
+        &bookshelf_test_support::stack::LOAD_ENV,
+    )
+    .await;
     startup(&mut stack, &mut report).await?;
 
     // Seed: one user with ten books.

@@ -112,7 +112,11 @@ async fn client(
 /// Runs the soak and prints its figures; fails when a write was lost or a 5xx seen.
 pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
     bookshelf_test_support::stack::binaries();
-    let stack = Stack::spawn_on(settings.postgres.as_deref(), &[("RUST_LOG", "warn")]).await;
+    let stack = Stack::spawn_on(
+        settings.postgres.as_deref(),
+        &bookshelf_test_support::stack::LOAD_ENV,
+    )
+    .await;
     let rest = Rest::new(&stack.http);
     let tally = Arc::new(Tally::default());
     let cover = Arc::new(jpeg(400, 300));

@@ -19,8 +19,12 @@ use crate::{Config, error::ApiError, request_id};
 pub struct Backends {
     /// The auth service.
     pub auth: AuthServiceClient<Channel>,
-    /// The library service.
+    /// The library service, for everything but uploads.
     pub library: LibraryServiceClient<Channel>,
+    /// The library service, for uploads: a connection of their own, so that however
+    /// many uploads are open, slow or stalled, they never take the streams or the
+    /// flow-control window that reads need.
+    pub library_uploads: LibraryServiceClient<Channel>,
     /// Health of the auth service.
     pub auth_health: HealthClient<Channel>,
     /// Health of the library service.
@@ -44,12 +48,15 @@ impl Backends {
     pub fn new(config: &Config) -> Result<Self, tonic::transport::Error> {
         let auth = channel(&config.auth_url)?;
         let library = channel(&config.library_url)?;
+        // Each lazily connected channel opens its own HTTP/2 connection.
+        let uploads = channel(&config.library_url)?;
         // Covers are capped by the library service; its answers are small.
-        let library_client =
-            LibraryServiceClient::new(library.clone()).max_encoding_message_size(usize::MAX);
+        let uploads_client =
+            LibraryServiceClient::new(uploads).max_encoding_message_size(usize::MAX);
         Ok(Self {
             auth: AuthServiceClient::new(auth.clone()),
-            library: library_client,
+            library: LibraryServiceClient::new(library.clone()),
+            library_uploads: uploads_client,
             auth_health: HealthClient::new(auth),
             library_health: HealthClient::new(library),
             timeout: config.backend_timeout(),

@@ -10,8 +10,8 @@ use axum::{
 };
 use bookshelf_proto::library::v1::{
     Book, BookChanges, CreateBookRequest, DeleteBookRequest, GetBookRequest, ListBooksRequest,
-    NewBook, UpdateBookRequest, create_book_request, library_service_client::LibraryServiceClient,
-    update_book_request,
+    NewBook, UpdateBookRequest, UploadFinished, create_book_request,
+    library_service_client::LibraryServiceClient, update_book_request,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -97,9 +97,9 @@ impl UploadCall for Create {
         }
     }
 
-    fn refusal() -> CreateBookRequest {
+    fn finished(finished: UploadFinished) -> CreateBookRequest {
         CreateBookRequest {
-            part: Some(create_book_request::Part::Metadata(NewBook::default())),
+            part: Some(create_book_request::Part::Finished(finished)),
         }
     }
 
@@ -140,9 +140,9 @@ impl UploadCall for Update {
         }
     }
 
-    fn refusal() -> UpdateBookRequest {
+    fn finished(finished: UploadFinished) -> UpdateBookRequest {
         UpdateBookRequest {
-            part: Some(update_book_request::Part::Metadata(BookChanges::default())),
+            part: Some(update_book_request::Part::Finished(finished)),
         }
     }
 
@@ -175,7 +175,7 @@ pub async fn create(
     require_token(&headers)?;
     let form = multipart(form)?;
     let call = Create {
-        client: state.backends.library.clone(),
+        client: state.backends.library_uploads.clone(),
         headers,
         deadline: state.backends.upload_timeout,
     };
@@ -194,7 +194,7 @@ pub async fn update(
     let form = multipart(form)?;
     let call = Update {
         id,
-        client: state.backends.library.clone(),
+        client: state.backends.library_uploads.clone(),
         headers,
         deadline: state.backends.upload_timeout,
     };
@@ -231,8 +231,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller;
-/// with it, one page and, while more remain, `next_cursor` beside `data`.
+/// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller
+/// up to the unpaged cap; with it, one page. While more remain, `next_cursor` is
+/// beside `data`.
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -257,13 +258,16 @@ pub async fn list(
             }
         },
     };
+    // Without `limit`, pages are gathered up to the cap: the answer is held whole in
+    // memory, so it must have a bound whatever the caller stores.
+    let wanted = limit.map_or(state.max_unpaged_books, |limit| limit as usize);
     let mut cursor = query.get("cursor").cloned().unwrap_or_default();
     let backends = &state.backends;
     let mut books = Vec::new();
     loop {
         let page = ListBooksRequest {
             category: category.clone(),
-            page_size: limit.unwrap_or(MAX_LIMIT),
+            page_size: (wanted - books.len()).min(MAX_LIMIT as usize) as i32,
             page_token: cursor,
         };
         let call = request(page, Some(&headers), backends.timeout);
@@ -275,7 +279,7 @@ pub async fn list(
                 .map(|book| BookJson::new(book, &state.public_url)),
         );
         cursor = response.next_page_token;
-        if limit.is_some() || cursor.is_empty() {
+        if limit.is_some() || cursor.is_empty() || books.len() >= wanted {
             break;
         }
     }
@@ -284,7 +288,7 @@ pub async fn list(
         "data": books,
         "error": Value::Null,
     });
-    if limit.is_some() && !cursor.is_empty() {
+    if !cursor.is_empty() {
         body["next_cursor"] = json!(cursor);
     }
     Ok(axum::Json(body).into_response())

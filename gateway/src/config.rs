@@ -76,6 +76,10 @@ pub struct Config {
         default_value_t = 5_000
     )]
     pub http2_keepalive_timeout_ms: u64,
+    /// Most books `GET /books/` without `limit` answers at once; past it, the answer
+    /// carries `next_cursor` for the rest, so no answer grows without bound.
+    #[arg(long, env = "GATEWAY_MAX_UNPAGED_BOOKS", default_value_t = 5000)]
+    pub max_unpaged_books: usize,
 }
 
 impl Config {
@@ -97,6 +101,7 @@ impl Config {
             http2_max_streams: 100,
             http2_keepalive_interval_ms: 10_000,
             http2_keepalive_timeout_ms: 5_000,
+            max_unpaged_books: 5000,
         }
     }
 

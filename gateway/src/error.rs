@@ -14,6 +14,8 @@ use crate::envelope::failure;
 /// ErrorInfo reasons of the library service (its `error` module names them too).
 const REASON_UNSUPPORTED_IMAGE: &str = "UNSUPPORTED_IMAGE";
 const REASON_COVER_TOO_LARGE: &str = "COVER_TOO_LARGE";
+const REASON_TOO_MANY_UPLOADS: &str = "TOO_MANY_UPLOADS";
+const REASON_QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,26 @@ fn backend_response(status: &tonic::Status) -> Response {
             "cover_image must be a JPEG, PNG, GIF or WebP image".to_owned(),
         )
         .into_response(),
+        // Limits of the library rather than throttled attempts: the status says which
+        // (the quota reached, the uploads in flight), and waiting helps only when it
+        // says how long to wait.
+        (Code::ResourceExhausted, Some(REASON_TOO_MANY_UPLOADS | REASON_QUOTA_EXCEEDED)) => {
+            let mut response = failure(
+                StatusCode::TOO_MANY_REQUESTS,
+                status.message(),
+                json!("Too Many Requests"),
+            );
+            if let Some(delay) = status
+                .get_details_retry_info()
+                .and_then(|info| info.retry_delay)
+            {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(delay.as_secs().max(1)),
+                );
+            }
+            response
+        }
         (Code::InvalidArgument, _) => match field_errors(status) {
             Some(fields) => ApiError::InvalidFields(fields).into_response(),
             None => ApiError::BadRequest("Invalid data".to_owned()).into_response(),

@@ -47,6 +47,8 @@ pub struct AppState {
     pub public_url: String,
     /// The cover cap.
     pub max_cover_bytes: usize,
+    /// Most books an unpaged listing answers at once.
+    pub max_unpaged_books: usize,
 }
 
 /// Registers `path` both with and without its trailing slash.
@@ -143,6 +145,7 @@ impl Application {
             backends: Backends::new(config)?,
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             max_cover_bytes: config.max_cover_bytes,
+            max_unpaged_books: config.max_unpaged_books.max(1),
         };
         Ok(Self {
             listener,

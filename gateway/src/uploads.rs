@@ -1,6 +1,8 @@
 //! Multipart book forms, streamed: text fields first, then `cover_image`, whose chunks
 //! go into the backend's client stream as they arrive. The cover is never held whole
-//! in memory, and an oversized one is refused as soon as it passes the cap.
+//! in memory, and an oversized one is refused as soon as it passes the cap. The stream
+//! ends with the message that says the upload is finished, carrying the byte count and
+//! SHA-256 of what was sent, so the backend checks the cover end to end.
 
 use std::collections::HashMap;
 
@@ -9,6 +11,7 @@ use axum::extract::{
     multipart::{Field, MultipartError, MultipartRejection},
 };
 use axum::http::StatusCode;
+use bookshelf_proto::library::v1::UploadFinished;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -63,9 +66,8 @@ pub trait UploadCall: Send + 'static {
     fn metadata(&self, fields: &TextFields) -> Self::Message;
     /// A chunk message.
     fn chunk(bytes: Vec<u8>) -> Self::Message;
-    /// A message the backend refuses wherever it comes after the first (a second
-    /// metadata message): what an abandoned upload sends before its stream ends.
-    fn refusal() -> Self::Message;
+    /// The last message: the upload is whole, with its byte count and digest.
+    fn finished(finished: UploadFinished) -> Self::Message;
     /// Starts the call on `stream`.
     fn start(
         self,
@@ -74,15 +76,17 @@ pub trait UploadCall: Send + 'static {
 }
 
 /// The backend side of an upload: the call and the stream feeding it. Only
-/// [`Upload::finish`] ends the stream cleanly. Dropped before that (a refused form,
-/// the cap passed, the deadline, the client gone), it makes the backend refuse what it
-/// received: a plain end of stream would pass a cut-off cover for a whole one, and a
-/// cover cut after its image's end still decodes.
+/// [`Upload::finish`] sends the finish message. Dropped before that (a refused form,
+/// the cap passed, the deadline, the client gone), its stream ends without one, and
+/// the backend refuses what it received.
 struct Upload<C: UploadCall> {
     sender: Option<mpsc::Sender<C::Message>>,
     pending: Option<tokio::task::JoinHandle<Result<C::Answer, tonic::Status>>>,
     /// Whether the backend still reads; once it has answered, sending is pointless.
     reading: bool,
+    /// Cover bytes sent so far, and their running digest.
+    sent: u64,
+    digest: ring::digest::Context,
 }
 
 impl<C: UploadCall> Upload<C> {
@@ -95,6 +99,8 @@ impl<C: UploadCall> Upload<C> {
             sender: Some(sender),
             pending: Some(pending),
             reading: true,
+            sent: 0,
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
         };
         upload.send(metadata).await;
         upload
@@ -107,30 +113,33 @@ impl<C: UploadCall> Upload<C> {
         }
     }
 
-    /// Ends the stream (the form was read whole, or the backend answered already) and
-    /// waits for the answer.
+    /// Sends one chunk of the cover.
+    async fn send_chunk(&mut self, chunk: &[u8]) {
+        self.sent += chunk.len() as u64;
+        self.digest.update(chunk);
+        self.send(C::chunk(chunk.to_vec())).await;
+    }
+
+    /// Ends the stream with the finish message (the form was read whole) and waits
+    /// for the answer.
     async fn finish(mut self) -> Result<C::Answer, ApiError> {
+        let finished = UploadFinished {
+            cover_bytes: self.sent,
+            sha256: self.digest.clone().finish().as_ref().to_vec(),
+        };
+        self.send(C::finished(finished)).await;
+        self.answer().await
+    }
+
+    /// Ends the stream as it is (the backend answered already) and waits for the
+    /// answer.
+    async fn answer(mut self) -> Result<C::Answer, ApiError> {
         drop(self.sender.take());
         let pending = self.pending.take().expect("an upload finishes once");
         match pending.await {
             Ok(result) => Ok(result?),
             Err(_) => Err(tonic::Status::internal("the upload task failed").into()),
         }
-    }
-}
-
-impl<C: UploadCall> Drop for Upload<C> {
-    fn drop(&mut self) {
-        let Some(sender) = self.sender.take() else {
-            return;
-        };
-        // The sender lives until the refusal is queued, so the stream cannot end
-        // before it; a task of its own, since a drop cannot wait. The call is left to
-        // end by itself: cancelling it would reset the stream at once, and the
-        // server's gRPC library presents a reset request stream as a finished one.
-        tokio::spawn(async move {
-            let _ = sender.send(C::refusal()).await;
-        });
     }
 }
 
@@ -163,12 +172,12 @@ pub async fn stream_form<C: UploadCall>(
                         "Cover image too large: must be at most {max_cover_bytes} bytes"
                     )));
                 }
-                upload.send(C::chunk(chunk.to_vec())).await;
+                upload.send_chunk(&chunk).await;
             }
             if !upload.reading {
-                // The backend answered before the end (a bad token, a bad image): its
-                // answer says why, and the rest of the body is not read.
-                return upload.finish().await;
+                // The backend answered before the end (a bad token, too many uploads):
+                // its answer says why, and the rest of the body is not read.
+                return upload.answer().await;
             }
             started = Some(upload);
             break;

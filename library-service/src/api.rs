@@ -6,27 +6,24 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_proto::library::v1::{
     Book, CreateBookRequest, CreateBookResponse, DeleteBookRequest, DeleteBookResponse,
     GetBookRequest, GetBookResponse, GetCoverRequest, GetCoverResponse, ListBooksRequest,
-    ListBooksResponse, UpdateBookRequest, UpdateBookResponse, create_book_request,
-    get_cover_response, library_service_server::LibraryService, update_book_request,
+    ListBooksResponse, UpdateBookRequest, UpdateBookResponse, get_cover_response,
+    library_service_server::LibraryService,
 };
 use bookshelf_runtime::errors::FieldViolation;
-use bookshelf_runtime::{
-    clock::{now_ms, timestamp},
-    workers::WorkerPool,
-};
-use bookshelf_tokens::{Caller, interceptor::caller};
-use futures::{Stream, StreamExt};
-use tokio::sync::Semaphore;
+use bookshelf_runtime::{clock::timestamp, workers::WorkerPool};
+use bookshelf_tokens::{Caller, Verifier, interceptor::caller};
+use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    covers::{DecodeLimits, make_thumbnail},
-    cut_offs::CutOff,
-    domain::{BookTitle, Category, Description, parse_book_id, parse_cover_id},
-    error::{COVER_FIELD, LibraryError},
-    storage::{CoverStore, PendingCover},
-    store::{BookRecord, BookUpdate, NewBookRecord, PageStart, Store},
-    uploads::{Part, Upload, read_cover, read_metadata},
+    book_uploads::Uploader,
+    covers::DecodeLimits,
+    domain::{Category, parse_book_id, parse_cover_id},
+    error::LibraryError,
+    in_flight::InFlight,
+    storage::CoverStore,
+    store::{BookRecord, PageStart, Store},
+    uploads::UploadRules,
 };
 
 /// Books per page when the client does not say.
@@ -44,15 +41,16 @@ pub struct LibraryApi {
     /// Where covers are decoded: one thread per core, so decoding is bounded in CPU and
     /// in the memory its buffers keep.
     pub(crate) decoders: WorkerPool,
-    /// Covers being received at once. Each is held whole in memory until decoded, so
-    /// this bounds the service's memory under many concurrent uploads; the others
-    /// wait, and HTTP/2 flow control holds their bytes back at the sender.
-    pub(crate) upload_permits: Arc<Semaphore>,
+    /// Uploads in flight per account.
+    pub(crate) in_flight: InFlight,
+    /// How upload streams are read: size cap, idle timeout, memory budget.
+    pub(crate) uploads: UploadRules,
     pub(crate) limits: DecodeLimits,
-    pub(crate) max_cover_bytes: usize,
+    /// Checks an uploader's token again just before its upload commits.
+    pub(crate) verifier: Verifier,
 }
 
-fn book_message(book: BookRecord) -> Book {
+pub(crate) fn book_message(book: BookRecord) -> Book {
     Book {
         id: book.id,
         title: book.title,
@@ -89,24 +87,8 @@ pub(crate) fn parse_page_token(token: &str) -> Result<PageStart, FieldViolation>
     })
 }
 
-fn create_part(message: CreateBookRequest) -> Part<bookshelf_proto::library::v1::NewBook> {
-    match message.part {
-        Some(create_book_request::Part::Metadata(metadata)) => Part::Metadata(metadata),
-        Some(create_book_request::Part::Chunk(chunk)) => Part::Chunk(chunk),
-        None => Part::Empty,
-    }
-}
-
-fn update_part(message: UpdateBookRequest) -> Part<bookshelf_proto::library::v1::BookChanges> {
-    match message.part {
-        Some(update_book_request::Part::Metadata(metadata)) => Part::Metadata(metadata),
-        Some(update_book_request::Part::Chunk(chunk)) => Part::Chunk(chunk),
-        None => Part::Empty,
-    }
-}
-
 /// Gathers every field violation of a request, so a client learns of all at once.
-fn check_all(results: Vec<Option<FieldViolation>>) -> Result<(), LibraryError> {
+pub(crate) fn check_all(results: Vec<Option<FieldViolation>>) -> Result<(), LibraryError> {
     let violations: Vec<_> = results.into_iter().flatten().collect();
     if violations.is_empty() {
         Ok(())
@@ -116,161 +98,6 @@ fn check_all(results: Vec<Option<FieldViolation>>) -> Result<(), LibraryError> {
 }
 
 impl LibraryApi {
-    async fn upload_permit(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.upload_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed")
-    }
-
-    /// Decodes the upload on the decoding threads, a bounded number at a time, and stores
-    /// its thumbnail under a new name.
-    async fn store_cover(&self, upload: Upload) -> Result<PendingCover, LibraryError> {
-        let limits = self.limits;
-        let thumbnail = self
-            .decoders
-            .run(move || make_thumbnail(&upload.into_bytes(), limits))
-            .await??;
-        let content_type = thumbnail.format.content_type();
-        let covers = self.covers.clone();
-        Ok(PendingCover::write(covers, &thumbnail.bytes, content_type).await?)
-    }
-
-    async fn create(
-        &self,
-        owner: Caller,
-        stream: Streaming<CreateBookRequest>,
-        cut_off: CutOff,
-    ) -> Result<Book, LibraryError> {
-        let mut stream = stream.map(|message| message.map(create_part));
-        let metadata = read_metadata(&mut stream).await?;
-        let (title, description, category) = (
-            BookTitle::parse(&metadata.title),
-            Description::parse(&metadata.description),
-            Category::parse(&metadata.category),
-        );
-        check_all(vec![
-            title.as_ref().err().cloned(),
-            description.as_ref().err().cloned(),
-            category.as_ref().err().cloned(),
-        ])?;
-        let (title, description, category) = (title?, description?, category?);
-        let receiving = self.upload_permit().await;
-        let upload = read_cover(&mut stream, self.max_cover_bytes).await?;
-        cut_off.check().map_err(LibraryError::Stream)?;
-        let upload = upload.ok_or_else(|| FieldViolation::new(COVER_FIELD, "is required"))?;
-        self.to_the_end(move |api| async move {
-            let cover = api.store_cover(upload).await?;
-            drop(receiving);
-            let id = uuid::Uuid::new_v4().to_string();
-            let book = api
-                .store
-                .insert(NewBookRecord {
-                    id: &id,
-                    owner_id: &owner.user_id,
-                    title: &title,
-                    description: &description,
-                    category,
-                    cover: Some((&cover.name, cover.content_type)),
-                    now: now_ms(),
-                })
-                .await?;
-            cover.commit();
-            tracing::info!(book_id = %book.id, "book created");
-            Ok(book_message(book))
-        })
-        .await
-    }
-
-    /// Carries out the rest of a request received whole in a task of its own, on a
-    /// clone of the service, and waits for it. A handler is dropped wherever it waits
-    /// when its client goes away; past this point that could leave a cover file half
-    /// written, or delete the file of a row it had just committed. The request's
-    /// receiving permit moves into the task, so the bound on covers held in memory
-    /// still counts the work going on for clients that left.
-    async fn to_the_end<T, F>(&self, work: impl FnOnce(LibraryApi) -> F) -> Result<T, LibraryError>
-    where
-        T: Send + 'static,
-        F: std::future::Future<Output = Result<T, LibraryError>> + Send + 'static,
-    {
-        tokio::spawn(work(self.clone())).await?
-    }
-
-    async fn update(
-        &self,
-        owner: Caller,
-        stream: Streaming<UpdateBookRequest>,
-        cut_off: CutOff,
-    ) -> Result<Book, LibraryError> {
-        let mut stream = stream.map(|message| message.map(update_part));
-        let changes = read_metadata(&mut stream).await?;
-        let id = parse_book_id(&changes.id).ok_or(LibraryError::NotFound)?;
-        let title = changes.title.as_deref().map(BookTitle::parse).transpose();
-        let description = changes
-            .description
-            .as_deref()
-            .map(Description::parse)
-            .transpose();
-        let category = changes.category.as_deref().map(Category::parse).transpose();
-        check_all(vec![
-            title.as_ref().err().cloned(),
-            description.as_ref().err().cloned(),
-            category.as_ref().err().cloned(),
-        ])?;
-        let (title, description, category) = (title?, description?, category?);
-        let previous = self
-            .store
-            .get(&owner.user_id, &id)
-            .await?
-            .ok_or(LibraryError::NotFound)?;
-        let receiving = self.upload_permit().await;
-        let upload = read_cover(&mut stream, self.max_cover_bytes).await?;
-        cut_off.check().map_err(LibraryError::Stream)?;
-        self.to_the_end(move |api| async move {
-            let cover = match upload {
-                Some(upload) => Some(api.store_cover(upload).await?),
-                None => None,
-            };
-            drop(receiving);
-            let mut previous = previous;
-            let book = loop {
-                let update = BookUpdate {
-                    title: title.as_ref(),
-                    description: description.as_ref(),
-                    category,
-                    cover: cover
-                        .as_ref()
-                        .map(|cover| (cover.name.as_str(), cover.content_type)),
-                    replacing: previous.cover_id.as_deref(),
-                };
-                if let Some(book) = api
-                    .store
-                    .update(&owner.user_id, &id, update, now_ms())
-                    .await?
-                {
-                    break book;
-                }
-                // Gone, or another update replaced the cover first: read it again. Each
-                // retry means another update succeeded, so this ends.
-                previous = api
-                    .store
-                    .get(&owner.user_id, &id)
-                    .await?
-                    .ok_or(LibraryError::NotFound)?;
-            };
-            if let Some(cover) = cover {
-                cover.commit();
-                if let Some(old) = previous.cover_id {
-                    api.covers.delete(&old).await?;
-                }
-            }
-            tracing::info!(book_id = %book.id, "book updated");
-            Ok(book_message(book))
-        })
-        .await
-    }
-
     async fn list(
         &self,
         owner: Caller,
@@ -346,9 +173,8 @@ impl LibraryService for LibraryApi {
         &self,
         request: Request<Streaming<CreateBookRequest>>,
     ) -> Result<Response<CreateBookResponse>, Status> {
-        let owner = caller(&request)?;
-        let cut_off = CutOff::of(&request);
-        let book = self.create(owner, request.into_inner(), cut_off).await?;
+        let uploader = Uploader::of(&request)?;
+        let book = self.create(uploader, request.into_inner()).await?;
         Ok(Response::new(CreateBookResponse { book: Some(book) }))
     }
 
@@ -356,9 +182,8 @@ impl LibraryService for LibraryApi {
         &self,
         request: Request<Streaming<UpdateBookRequest>>,
     ) -> Result<Response<UpdateBookResponse>, Status> {
-        let owner = caller(&request)?;
-        let cut_off = CutOff::of(&request);
-        let book = self.update(owner, request.into_inner(), cut_off).await?;
+        let uploader = Uploader::of(&request)?;
+        let book = self.update(uploader, request.into_inner()).await?;
         Ok(Response::new(UpdateBookResponse { book: Some(book) }))
     }
 

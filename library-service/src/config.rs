@@ -73,6 +73,26 @@ pub struct Config {
         default_value_t = 5_000
     )]
     pub grpc_keepalive_timeout_ms: u64,
+    /// How long an upload stream may send nothing, in milliseconds, before it is
+    /// cancelled and nothing of it stored. Enforced here, so it holds for callers that
+    /// set no deadline.
+    #[arg(long, env = "LIBRARY_UPLOAD_IDLE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub upload_idle_timeout_ms: u64,
+    /// Uploads one account may have in flight at once (per replica); more are refused
+    /// with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LIBRARY_MAX_UPLOADS_PER_ACCOUNT", default_value_t = 4)]
+    pub max_uploads_per_account: usize,
+    /// Cover bytes all uploads together may hold in memory while they are received;
+    /// uploads past it are read no further until others finish. Never less than one
+    /// cover at the cap.
+    #[arg(long, env = "LIBRARY_UPLOAD_MEMORY_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub upload_memory_bytes: usize,
+    /// Books one account may keep.
+    #[arg(long, env = "LIBRARY_MAX_BOOKS_PER_ACCOUNT", default_value_t = 5000)]
+    pub max_books_per_account: u32,
+    /// Bytes of stored cover thumbnails one account may keep.
+    #[arg(long, env = "LIBRARY_MAX_COVER_STORAGE_PER_ACCOUNT", default_value_t = 1024 * 1024 * 1024)]
+    pub max_cover_storage_per_account: u64,
 }
 
 impl Config {
@@ -93,6 +113,11 @@ impl Config {
             grpc_handshake_timeout_ms: 10_000,
             grpc_keepalive_interval_ms: 10_000,
             grpc_keepalive_timeout_ms: 5_000,
+            upload_idle_timeout_ms: 30_000,
+            max_uploads_per_account: 4,
+            upload_memory_bytes: 128 * 1024 * 1024,
+            max_books_per_account: 5000,
+            max_cover_storage_per_account: 1024 * 1024 * 1024,
         }
     }
 
@@ -124,5 +149,18 @@ impl Config {
     /// How long the revocation feed may be down.
     pub fn revocation_max_outage(&self) -> Duration {
         Duration::from_millis(self.revocation_max_outage_ms)
+    }
+
+    /// How long an upload stream may send nothing.
+    pub fn upload_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.upload_idle_timeout_ms)
+    }
+
+    /// What one account may store.
+    pub fn quota(&self) -> crate::store::Quota {
+        crate::store::Quota {
+            max_books: i64::from(self.max_books_per_account),
+            max_cover_bytes: i64::try_from(self.max_cover_storage_per_account).unwrap_or(i64::MAX),
+        }
     }
 }

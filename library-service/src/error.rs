@@ -1,19 +1,30 @@
 //! The errors of the library API and their one mapping to `tonic::Status`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use bookshelf_runtime::errors::{FieldViolation, database, internal, invalid_argument};
+use bookshelf_tokens::TokenError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{covers::CoverError, store::StoreError};
+use crate::{
+    covers::CoverError,
+    store::{QuotaExceeded, StoreError},
+};
 
 /// The `google.rpc.ErrorInfo` domain of this service's reasons.
 pub const ERROR_DOMAIN: &str = "library.bookshelf";
 /// ErrorInfo reason: the cover is not an image this service takes.
 pub const REASON_UNSUPPORTED_IMAGE: &str = "UNSUPPORTED_IMAGE";
-/// ErrorInfo reason: the cover passes the byte or pixel cap.
+/// ErrorInfo reason: the cover passes the byte cap.
 pub const REASON_COVER_TOO_LARGE: &str = "COVER_TOO_LARGE";
+/// ErrorInfo reason: the cover claims a supported format but does not decode, or its
+/// dimensions pass the decoding limits.
+pub const REASON_INVALID_IMAGE: &str = "INVALID_IMAGE";
+/// ErrorInfo reason: the caller already has as many uploads in flight as allowed.
+pub const REASON_TOO_MANY_UPLOADS: &str = "TOO_MANY_UPLOADS";
+/// ErrorInfo reason: the caller's quota of books or cover bytes is reached.
+pub const REASON_QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
 /// The request field that carries the cover, as the REST API names it.
 pub const COVER_FIELD: &str = "cover_image";
 
@@ -38,9 +49,21 @@ pub enum LibraryError {
     /// The cover was refused by the image pipeline.
     #[error(transparent)]
     Cover(#[from] CoverError),
-    /// The client's stream failed or was cut off.
+    /// The client's stream failed.
     #[error("upload stream failed")]
     Stream(Status),
+    /// The client's stream sent nothing for this long.
+    #[error("upload stream idle for {0:?}")]
+    Idle(Duration),
+    /// The caller already has this many uploads in flight.
+    #[error("too many uploads in flight")]
+    TooManyUploads {
+        /// The most uploads in flight per account.
+        limit: usize,
+    },
+    /// The caller's token no longer holds (checked again before an upload commits).
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -59,6 +82,28 @@ impl From<FieldViolation> for LibraryError {
     fn from(violation: FieldViolation) -> Self {
         Self::InvalidArgument(vec![violation])
     }
+}
+
+/// RESOURCE_EXHAUSTED with its reason, and a retry delay when waiting helps.
+fn exhausted(reason: &str, message: String, retry: Option<Duration>) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    if let Some(delay) = retry {
+        details.set_retry_info(Some(delay));
+    }
+    Status::with_error_details(Code::ResourceExhausted, message, details)
+}
+
+fn quota_status(exceeded: QuotaExceeded) -> Status {
+    let message = match exceeded {
+        QuotaExceeded::Books { limit } => {
+            format!("book quota reached: an account may keep at most {limit} books")
+        }
+        QuotaExceeded::CoverBytes { limit } => format!(
+            "cover storage quota reached: an account's covers may take at most {limit} bytes"
+        ),
+    };
+    exhausted(REASON_QUOTA_EXCEEDED, message, None)
 }
 
 fn cover_status(code: Code, reason: &str, description: String) -> Status {
@@ -80,23 +125,34 @@ impl From<LibraryError> for Status {
                 REASON_COVER_TOO_LARGE,
                 format!("must be at most {limit} bytes"),
             ),
-            LibraryError::Cover(error @ CoverError::TooLarge) => cover_status(
-                Code::InvalidArgument,
-                REASON_COVER_TOO_LARGE,
-                error.to_string(),
-            ),
-            LibraryError::Cover(error @ (CoverError::UnsupportedFormat | CoverError::Corrupt)) => {
+            LibraryError::Cover(error @ (CoverError::TooLarge | CoverError::Corrupt)) => {
                 cover_status(
                     Code::InvalidArgument,
-                    REASON_UNSUPPORTED_IMAGE,
+                    REASON_INVALID_IMAGE,
                     error.to_string(),
                 )
             }
+            LibraryError::Cover(error @ CoverError::UnsupportedFormat) => cover_status(
+                Code::InvalidArgument,
+                REASON_UNSUPPORTED_IMAGE,
+                error.to_string(),
+            ),
             LibraryError::Cover(error @ CoverError::Encode) => internal(&error),
             LibraryError::Stream(status) => status,
+            LibraryError::Idle(idle) => Status::cancelled(format!(
+                "the upload sent nothing for {} ms",
+                idle.as_millis()
+            )),
+            LibraryError::TooManyUploads { limit } => exhausted(
+                REASON_TOO_MANY_UPLOADS,
+                format!("an account may have at most {limit} uploads in flight"),
+                Some(Duration::from_secs(1)),
+            ),
+            LibraryError::Token(error) => error.into(),
             LibraryError::Store(StoreError::TitleTaken) => {
                 Status::already_exists("you already have a book with this title")
             }
+            LibraryError::Store(StoreError::QuotaExceeded(exceeded)) => quota_status(exceeded),
             LibraryError::Store(StoreError::Database(error)) => database(&error),
             LibraryError::Storage(error) => internal(&error),
             LibraryError::Task(error) => internal(&error),

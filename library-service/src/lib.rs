@@ -2,13 +2,14 @@
 //!
 //! - [`config`]: the one configuration struct.
 //! - [`domain`]: titles, descriptions, categories and ids, validated at the edge.
-//! - [`uploads`]: reading client-streamed uploads under a size cap; [`cut_offs`]
-//!   tells an upload its client cut off from a whole one.
+//! - [`uploads`]: reading client-streamed uploads: a size cap, an idle timeout, a
+//!   memory budget in bytes, and the finish message that makes an upload whole.
+//! - [`in_flight`]: how many uploads each account has in flight.
 //! - [`covers`]: sniffing, bounded decoding and thumbnails.
 //! - [`storage`]: where cover files live (a local folder today).
 //! - [`store`]: the database (SQLite or PostgreSQL).
-//! - [`api`]: the `library.v1.LibraryService` implementation; [`error`] its one
-//!   status mapping.
+//! - [`api`]: the `library.v1.LibraryService` implementation, with its uploads in
+//!   [`book_uploads`]; [`error`] its one status mapping.
 //! - `properties` (tests only): property tests of the values parsed at the edge and
 //!   of page tokens.
 //!
@@ -17,11 +18,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod book_uploads;
 pub mod config;
 pub mod covers;
-pub mod cut_offs;
 pub mod domain;
 pub mod error;
+pub mod in_flight;
 #[cfg(test)]
 mod properties;
 pub mod storage;
@@ -41,14 +43,14 @@ use bookshelf_runtime::{
 };
 use bookshelf_tokens::{KeySet, Revocations, TokenInterceptor, Verifier, follow};
 use secrecy::ExposeSecret;
-use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
 use tonic::{service::interceptor::InterceptedService, transport::Endpoint};
 
 pub use config::Config;
 
 use crate::{
-    api::LibraryApi, covers::DecodeLimits, cut_offs::NoteCutOffs, storage::LocalCovers,
-    store::Store,
+    api::LibraryApi, covers::DecodeLimits, in_flight::InFlight, storage::LocalCovers, store::Store,
+    uploads::UploadRules,
 };
 
 /// Bytes a stream may have in flight before it is read.
@@ -92,7 +94,7 @@ impl Application {
             None => db::sqlite_url(&config.data_dir, "library.db"),
         };
         let database = db::connect(&database_url, &sqlx::migrate!()).await?;
-        let store = Store::new(database.pool);
+        let store = Store::new(database.pool, config.quota());
         let covers = LocalCovers::open(&config.cover_dir())?;
         let removed = storage::CoverStore::sweep(&covers, &store.cover_ids().await?).await?;
         if removed > 0 {
@@ -125,9 +127,14 @@ impl Application {
             store,
             covers: Arc::new(covers),
             decoders: WorkerPool::new("covers", concurrency, 0),
-            upload_permits: Arc::new(Semaphore::new(2 * concurrency.max(1))),
+            in_flight: InFlight::new(config.max_uploads_per_account),
+            uploads: UploadRules::new(
+                config.max_cover_bytes,
+                config.upload_idle_timeout(),
+                config.upload_memory_bytes,
+            ),
             limits: DecodeLimits::default(),
-            max_cover_bytes: config.max_cover_bytes,
+            verifier: verifier.clone(),
         };
         Ok(Self {
             listener,
@@ -151,19 +158,19 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight calls (uploads included)
     /// finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-        let max_message = self.api.max_cover_bytes + 64 * 1024;
+        let max_message = self.api.uploads.max_bytes + 64 * 1024;
         let revocations = self.verifier.revocations().cloned();
-        let service = NoteCutOffs::new(InterceptedService::new(
+        let service = InterceptedService::new(
             LibraryServiceServer::new(self.api).max_decoding_message_size(max_message),
             TokenInterceptor::optional(self.verifier),
-        ));
+        );
         let (health, standard) =
             grpc::standard_services::<LibraryServiceServer<LibraryApi>>().await;
         let health_updates = tokio::spawn(report_readiness(health, revocations));
-        // Uploads waiting for a receiving permit are not read, so their bytes sit in
-        // the connection's window. Sized so that every stream can fill its own window
-        // without exhausting the connection's, one waiting upload can never stall
-        // another that is being read (HTTP/2 flow control is per connection too).
+        // Uploads waiting for their share of the memory budget are not read, so their
+        // bytes sit in the connection's window. Sized so that every stream can fill its
+        // own window without exhausting the connection's, one waiting upload can never
+        // stall another that is being read (HTTP/2 flow control is per connection too).
         let result = self
             .limits
             .server()

@@ -30,6 +30,7 @@ fn book(created_at: i64, id: uuid::Uuid) -> BookRecord {
         category: "poetry".into(),
         cover_id: None,
         cover_content_type: None,
+        cover_bytes: 0,
         created_at,
         updated_at: created_at,
     }

@@ -32,6 +32,8 @@ pub struct PendingCover {
     pub name: String,
     /// The media type it is served with.
     pub content_type: &'static str,
+    /// Its size in bytes.
+    pub bytes: i64,
     covers: Arc<dyn CoverStore>,
     committed: bool,
 }
@@ -53,6 +55,7 @@ impl PendingCover {
         Ok(Self {
             name,
             content_type,
+            bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
             covers,
             committed: false,
         })
@@ -61,6 +64,15 @@ impl PendingCover {
     /// Keeps the file: the row pointing at it is committed.
     pub fn commit(mut self) {
         self.committed = true;
+    }
+
+    /// Removes the file now (no row will point at it), so that once the refusal is
+    /// answered nothing of the upload remains.
+    pub async fn discard(mut self) {
+        self.committed = true;
+        if let Err(error) = self.covers.delete(&self.name).await {
+            tracing::warn!(%error, "cannot remove an uncommitted cover");
+        }
     }
 }
 

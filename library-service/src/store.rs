@@ -24,6 +24,8 @@ pub struct BookRecord {
     pub cover_id: Option<String>,
     /// The cover's media type.
     pub cover_content_type: Option<String>,
+    /// The stored cover's size in bytes (0 without one), as counted against the quota.
+    pub cover_bytes: i64,
     /// Creation time, ms since the epoch.
     pub created_at: i64,
     /// Last change, ms since the epoch.
@@ -40,6 +42,7 @@ impl BookRecord {
             category: row.try_get("category")?,
             cover_id: row.try_get("cover_id")?,
             cover_content_type: row.try_get("cover_content_type")?,
+            cover_bytes: row.try_get("cover_bytes")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -59,10 +62,45 @@ pub struct NewBookRecord<'a> {
     pub description: &'a Description,
     /// The category.
     pub category: Category,
-    /// The stored cover and its media type.
-    pub cover: Option<(&'a str, &'a str)>,
+    /// The stored cover.
+    pub cover: Option<StoredCover<'a>>,
     /// Now, ms since the epoch.
     pub now: i64,
+}
+
+/// A cover file written to storage, as a row records it.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredCover<'a> {
+    /// The file name the server chose.
+    pub name: &'a str,
+    /// The media type it is served with.
+    pub content_type: &'a str,
+    /// Its size in bytes.
+    pub bytes: i64,
+}
+
+/// How much one account may store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// The most books.
+    pub max_books: i64,
+    /// The most bytes of stored covers.
+    pub max_cover_bytes: i64,
+}
+
+/// Which part of its quota an account has reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaExceeded {
+    /// It has as many books as allowed.
+    Books {
+        /// The most books.
+        limit: i64,
+    },
+    /// Its covers fill the space allowed.
+    CoverBytes {
+        /// The most bytes of stored covers.
+        limit: i64,
+    },
 }
 
 /// The changes of an update; `None` leaves a field as it is.
@@ -74,12 +112,13 @@ pub struct BookUpdate<'a> {
     pub description: Option<&'a Description>,
     /// A new category.
     pub category: Option<Category>,
-    /// A new stored cover and its media type.
-    pub cover: Option<(&'a str, &'a str)>,
-    /// With a new cover, the cover it replaces as last read: the update applies only
-    /// while that is still the book's, so the file it replaced is known exactly even
-    /// when updates race.
-    pub replacing: Option<&'a str>,
+    /// A new stored cover.
+    pub cover: Option<StoredCover<'a>>,
+    /// With a new cover, the cover it replaces as last read, and that cover's size:
+    /// the update applies only while that is still the book's, so the file it
+    /// replaced, and the bytes it gives back to the quota, are known exactly even when
+    /// updates race.
+    pub replacing: Option<(&'a str, i64)>,
 }
 
 /// Where a listing page starts: after this (created_at, id).
@@ -97,6 +136,9 @@ pub enum StoreError {
     /// The owner already has a book of this title.
     #[error("title already used by this owner")]
     TitleTaken,
+    /// The owner's quota does not allow this.
+    #[error("quota exceeded")]
+    QuotaExceeded(QuotaExceeded),
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -111,39 +153,106 @@ fn unique_to_title_taken(error: sqlx::Error) -> StoreError {
 }
 
 const BOOK_COLUMNS: &str = "id, owner_id, title, description, category, cover_id, \
-                            cover_content_type, created_at, updated_at";
+                            cover_content_type, cover_bytes, created_at, updated_at";
 
 /// Queries on the library database, identical on SQLite and PostgreSQL. Every query
 /// about a book names its owner, so no call can reach another user's book.
+///
+/// Writes that change what an owner stores run in one transaction that changes the
+/// book row first and the owner's `account_usage` row second, always in that order,
+/// so concurrent writes never wait on each other in a cycle; and each transaction's
+/// first statement is a write, so on SQLite it takes the write lock at once rather
+/// than failing to upgrade a read lock mid-way.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    quota: Quota,
 }
 
+type Transaction = sqlx::Transaction<'static, sqlx::Any>;
+
 impl Store {
-    /// A store on a migrated pool.
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    /// A store on a migrated pool, enforcing `quota` on every owner.
+    pub fn new(pool: AnyPool, quota: Quota) -> Self {
+        Self { pool, quota }
     }
 
-    /// Inserts a book; the unique constraint on (owner, title) decides races.
+    /// Counts `books` more books and `cover_bytes` more cover bytes against the owner's
+    /// quota, or refuses. The conditional update is the check: the database applies it
+    /// to the latest value of the row, so concurrent uploads cannot both pass the last
+    /// free place. Giving back (a negative change) is always allowed.
+    async fn count(
+        &self,
+        transaction: &mut Transaction,
+        owner_id: &str,
+        books: i64,
+        cover_bytes: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO account_usage (owner_id, books, cover_bytes) VALUES ($1, 0, 0) \
+             ON CONFLICT (owner_id) DO NOTHING",
+        )
+        .bind(owner_id)
+        .execute(&mut **transaction)
+        .await?;
+        let counted = sqlx::query(
+            "UPDATE account_usage SET books = books + $2, cover_bytes = cover_bytes + $3 \
+             WHERE owner_id = $1 AND ($2 <= 0 OR books + $2 <= $4) \
+             AND ($3 <= 0 OR cover_bytes + $3 <= $5)",
+        )
+        .bind(owner_id)
+        .bind(books)
+        .bind(cover_bytes)
+        .bind(self.quota.max_books)
+        .bind(self.quota.max_cover_bytes)
+        .execute(&mut **transaction)
+        .await?;
+        if counted.rows_affected() == 1 {
+            return Ok(());
+        }
+        let row = sqlx::query("SELECT books FROM account_usage WHERE owner_id = $1")
+            .bind(owner_id)
+            .fetch_one(&mut **transaction)
+            .await?;
+        let stored: i64 = row.try_get("books")?;
+        Err(StoreError::QuotaExceeded(
+            if books > 0 && stored + books > self.quota.max_books {
+                QuotaExceeded::Books {
+                    limit: self.quota.max_books,
+                }
+            } else {
+                QuotaExceeded::CoverBytes {
+                    limit: self.quota.max_cover_bytes,
+                }
+            },
+        ))
+    }
+
+    /// Inserts a book within its owner's quota; the unique constraint on (owner,
+    /// title) decides races.
     pub async fn insert(&self, book: NewBookRecord<'_>) -> Result<BookRecord, StoreError> {
+        let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO books (id, owner_id, title, description, category, cover_id, \
-             cover_content_type, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {BOOK_COLUMNS}"
+             cover_content_type, cover_bytes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {BOOK_COLUMNS}"
         ))
         .bind(book.id)
         .bind(book.owner_id)
         .bind(book.title.as_str())
         .bind(book.description.as_str())
         .bind(book.category.as_str())
-        .bind(book.cover.map(|(id, _)| id.to_owned()))
-        .bind(book.cover.map(|(_, content_type)| content_type.to_owned()))
+        .bind(book.cover.map(|cover| cover.name.to_owned()))
+        .bind(book.cover.map(|cover| cover.content_type.to_owned()))
+        .bind(book.cover.map_or(0, |cover| cover.bytes))
         .bind(book.now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *transaction)
         .await
         .map_err(unique_to_title_taken)?;
+        let cover_bytes = book.cover.map_or(0, |cover| cover.bytes);
+        self.count(&mut transaction, book.owner_id, 1, cover_bytes)
+            .await?;
+        transaction.commit().await?;
         Ok(BookRecord::from_row(&row)?)
     }
 
@@ -187,7 +296,8 @@ impl Store {
     }
 
     /// Applies `update` to the owner's book `id`; `None` if there is no such book, or
-    /// if it has a new cover and the book's cover is no longer the one it replaces.
+    /// if it has a new cover and the book's cover is no longer the one it replaces. A
+    /// new cover counts against the quota in place of the one it replaces.
     pub async fn update(
         &self,
         owner_id: &str,
@@ -195,43 +305,59 @@ impl Store {
         update: BookUpdate<'_>,
         now: i64,
     ) -> Result<Option<BookRecord>, StoreError> {
+        let (replacing, replaced_bytes) = update.replacing.unwrap_or_default();
+        let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE books SET title = COALESCE($1, title), \
              description = COALESCE($2, description), category = COALESCE($3, category), \
              cover_id = COALESCE($4, cover_id), \
-             cover_content_type = COALESCE($5, cover_content_type), updated_at = $6 \
+             cover_content_type = COALESCE($5, cover_content_type), \
+             cover_bytes = COALESCE($10, cover_bytes), updated_at = $6 \
              WHERE id = $7 AND owner_id = $8 \
              AND ($4 IS NULL OR COALESCE(cover_id, '') = $9) RETURNING {BOOK_COLUMNS}"
         ))
         .bind(update.title.map(|title| title.as_str().to_owned()))
         .bind(update.description.map(|text| text.as_str().to_owned()))
         .bind(update.category.map(|category| category.as_str().to_owned()))
-        .bind(update.cover.map(|(id, _)| id.to_owned()))
-        .bind(
-            update
-                .cover
-                .map(|(_, content_type)| content_type.to_owned()),
-        )
+        .bind(update.cover.map(|cover| cover.name.to_owned()))
+        .bind(update.cover.map(|cover| cover.content_type.to_owned()))
         .bind(now)
         .bind(id)
         .bind(owner_id)
-        .bind(update.replacing.unwrap_or_default())
-        .fetch_optional(&self.pool)
+        .bind(replacing)
+        .bind(update.cover.map(|cover| cover.bytes))
+        .fetch_optional(&mut *transaction)
         .await
         .map_err(unique_to_title_taken)?;
-        Ok(row.as_ref().map(BookRecord::from_row).transpose()?)
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if let Some(cover) = update.cover {
+            self.count(&mut transaction, owner_id, 0, cover.bytes - replaced_bytes)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(Some(BookRecord::from_row(&row)?))
     }
 
-    /// Deletes the owner's book `id`; its record, or `None` if there was no such book.
+    /// Deletes the owner's book `id` and gives its place back to the quota; its
+    /// record, or `None` if there was no such book.
     pub async fn delete(&self, owner_id: &str, id: &str) -> Result<Option<BookRecord>, StoreError> {
+        let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "DELETE FROM books WHERE id = $1 AND owner_id = $2 RETURNING {BOOK_COLUMNS}"
         ))
         .bind(id)
         .bind(owner_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await?;
-        Ok(row.as_ref().map(BookRecord::from_row).transpose()?)
+        let Some(book) = row.as_ref().map(BookRecord::from_row).transpose()? else {
+            return Ok(None);
+        };
+        self.count(&mut transaction, owner_id, -1, -book.cover_bytes)
+            .await?;
+        transaction.commit().await?;
+        Ok(Some(book))
     }
 
     /// The owner and media type of cover `cover_id`.

@@ -1,10 +1,21 @@
-//! Reading a client-streamed upload: one metadata message, then cover chunks, with
-//! the size cap enforced as the bytes arrive.
+//! Reading a client-streamed upload: one metadata message, then cover chunks, then the
+//! message that says the upload is finished. A stream is read only while it makes
+//! progress (each message within the idle timeout), holds memory only for the bytes it
+//! has sent (taken from a budget shared by every upload), and counts as whole only when
+//! its finish message matches what arrived.
 
+use std::{sync::Arc, time::Duration};
+
+use bookshelf_proto::library::v1::UploadFinished;
+use bookshelf_runtime::errors::FieldViolation;
 use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 
 use crate::error::LibraryError;
+
+/// The request field of the finish message, as field violations name it.
+pub const FINISHED_FIELD: &str = "finished";
 
 /// One message of an upload stream.
 pub enum Part<M> {
@@ -12,66 +23,183 @@ pub enum Part<M> {
     Metadata(M),
     /// A piece of the cover.
     Chunk(Vec<u8>),
+    /// The end of the upload, with what the client sent.
+    Finished(UploadFinished),
     /// A message with no part set.
     Empty,
 }
 
-/// Reads the metadata message that opens an upload.
-pub async fn read_metadata<M>(
-    stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
-) -> Result<M, LibraryError> {
-    match stream.next().await {
-        Some(Ok(Part::Metadata(metadata))) => Ok(metadata),
-        Some(Err(status)) => Err(LibraryError::Stream(status)),
-        _ => Err(bookshelf_runtime::errors::FieldViolation::new(
-            "metadata",
-            "the first message must carry the metadata",
-        )
-        .into()),
+/// How every upload stream is read.
+#[derive(Debug, Clone)]
+pub struct UploadRules {
+    /// The largest cover accepted, in bytes.
+    pub max_bytes: usize,
+    /// How long a stream may send nothing before it is cancelled.
+    pub idle: Duration,
+    /// Cover bytes held in memory by every upload together; a chunk is kept only once
+    /// its bytes are taken from here, so memory is bounded by bytes, not by streams.
+    pub memory: Arc<Semaphore>,
+}
+
+impl UploadRules {
+    /// Rules with a memory budget of `memory_bytes`, raised to one whole cover if
+    /// smaller, so that a cover at the cap can always be received.
+    pub fn new(max_bytes: usize, idle: Duration, memory_bytes: usize) -> Self {
+        let budget = memory_bytes.max(max_bytes).min(Semaphore::MAX_PERMITS);
+        Self {
+            max_bytes,
+            idle,
+            memory: Arc::new(Semaphore::new(budget)),
+        }
+    }
+
+    /// The next message, or `None` at the end of the stream; CANCELLED when the
+    /// client sends nothing for the idle timeout. The server side needs this bound of
+    /// its own: a caller without a deadline could otherwise hold its stream forever.
+    async fn next<M>(
+        &self,
+        stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
+    ) -> Result<Option<Part<M>>, LibraryError> {
+        match tokio::time::timeout(self.idle, stream.next()).await {
+            Err(_) => Err(LibraryError::Idle(self.idle)),
+            Ok(None) => Ok(None),
+            Ok(Some(Err(status))) => Err(LibraryError::Stream(status)),
+            Ok(Some(Ok(part))) => Ok(Some(part)),
+        }
+    }
+
+    /// Reads the metadata message that opens an upload.
+    pub async fn read_metadata<M>(
+        &self,
+        stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
+    ) -> Result<M, LibraryError> {
+        match self.next(stream).await? {
+            Some(Part::Metadata(metadata)) => Ok(metadata),
+            _ => Err(
+                FieldViolation::new("metadata", "the first message must carry the metadata").into(),
+            ),
+        }
+    }
+
+    /// Reads the cover chunks up to the finish message and checks them against it:
+    /// `None` if there were no cover bytes. Stops reading as soon as the total passes
+    /// the cap. A stream that ends without the finish message was cut off, whatever
+    /// its bytes would decode to, and is refused.
+    pub async fn read_cover<M>(
+        &self,
+        stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
+    ) -> Result<Option<Upload>, LibraryError> {
+        let mut cover = Upload::new();
+        loop {
+            let part = self.next(stream).await?;
+            match part {
+                Some(Part::Chunk(chunk)) => {
+                    if cover.len + chunk.len() > self.max_bytes {
+                        return Err(LibraryError::CoverTooLarge {
+                            limit: self.max_bytes,
+                        });
+                    }
+                    let memory = self.reserve(chunk.len()).await?;
+                    cover.push(chunk, memory);
+                }
+                Some(Part::Finished(finished)) => {
+                    cover.check(&finished)?;
+                    return Ok((cover.len > 0).then_some(cover));
+                }
+                Some(Part::Metadata(_)) => {
+                    return Err(FieldViolation::new("metadata", "must be sent once, first").into());
+                }
+                Some(Part::Empty) => {}
+                None => {
+                    return Err(FieldViolation::new(
+                        FINISHED_FIELD,
+                        "the stream must end with the finished message",
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+
+    /// Takes `bytes` from the memory budget, waiting while other uploads hold it (the
+    /// stream is not read meanwhile, so HTTP/2 flow control holds its bytes back).
+    async fn reserve(&self, bytes: usize) -> Result<Option<OwnedSemaphorePermit>, LibraryError> {
+        if bytes == 0 {
+            return Ok(None);
+        }
+        let wanted = u32::try_from(bytes).map_err(|_| LibraryError::CoverTooLarge {
+            limit: self.max_bytes,
+        })?;
+        let acquire = self.memory.clone().acquire_many_owned(wanted);
+        match tokio::time::timeout(self.idle, acquire).await {
+            Err(_) => Err(LibraryError::Idle(self.idle)),
+            Ok(permit) => Ok(Some(permit.expect("the memory budget is never closed"))),
+        }
     }
 }
 
-/// A received cover, kept as the chunks it arrived in: no copy and no spare capacity
-/// while it waits to be decoded.
-#[derive(Debug, Default)]
+/// A received cover, kept as the chunks it arrived in (no copy, no spare capacity
+/// while it waits to be decoded), with its share of the memory budget and a running
+/// SHA-256 of its bytes.
 pub struct Upload {
     chunks: Vec<Vec<u8>>,
     len: usize,
+    memory: Option<OwnedSemaphorePermit>,
+    digest: ring::digest::Context,
 }
 
 impl Upload {
-    /// The cover as one buffer, made only when it is about to be decoded.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.chunks.concat()
-    }
-}
-
-/// Reads the cover chunks to the end of the stream: `None` if there were none. Stops
-/// reading as soon as the total passes `max_bytes`.
-pub async fn read_cover<M>(
-    stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
-    max_bytes: usize,
-) -> Result<Option<Upload>, LibraryError> {
-    let mut cover: Option<Upload> = None;
-    while let Some(part) = stream.next().await {
-        match part.map_err(LibraryError::Stream)? {
-            Part::Chunk(chunk) => {
-                let cover = cover.get_or_insert_with(Upload::default);
-                if cover.len + chunk.len() > max_bytes {
-                    return Err(LibraryError::CoverTooLarge { limit: max_bytes });
-                }
-                cover.len += chunk.len();
-                cover.chunks.push(chunk);
-            }
-            Part::Metadata(_) => {
-                return Err(bookshelf_runtime::errors::FieldViolation::new(
-                    "metadata",
-                    "must be sent once, first",
-                )
-                .into());
-            }
-            Part::Empty => {}
+    fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+            memory: None,
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
         }
     }
-    Ok(cover)
+
+    fn push(&mut self, chunk: Vec<u8>, memory: Option<OwnedSemaphorePermit>) {
+        self.digest.update(&chunk);
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+        self.memory = match (self.memory.take(), memory) {
+            (Some(mut held), Some(more)) => {
+                held.merge(more);
+                Some(held)
+            }
+            (held, more) => held.or(more),
+        };
+    }
+
+    /// Whether `finished` describes exactly the bytes that arrived.
+    fn check(&self, finished: &UploadFinished) -> Result<(), LibraryError> {
+        if finished.cover_bytes != self.len as u64 {
+            return Err(FieldViolation::new(
+                FINISHED_FIELD,
+                format!(
+                    "says {} cover bytes were sent, but {} arrived",
+                    finished.cover_bytes, self.len
+                ),
+            )
+            .into());
+        }
+        if finished.sha256.is_empty() {
+            return Ok(());
+        }
+        let digest = self.digest.clone().finish();
+        if finished.sha256.as_slice() != digest.as_ref() {
+            return Err(FieldViolation::new(
+                FINISHED_FIELD,
+                "sha256 does not match the cover bytes that arrived",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The cover as one buffer, made only when it is about to be decoded, and the
+    /// share of the memory budget to release once decoding is done with it.
+    pub fn into_parts(self) -> (Vec<u8>, Option<OwnedSemaphorePermit>) {
+        (self.chunks.concat(), self.memory)
+    }
 }

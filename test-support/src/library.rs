@@ -3,8 +3,8 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use bookshelf_proto::library::v1::{
-    Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, create_book_request,
-    library_service_client::LibraryServiceClient, update_book_request,
+    Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, UploadFinished,
+    create_book_request, library_service_client::LibraryServiceClient, update_book_request,
 };
 use bookshelf_tokens::Revocations;
 use library_service::{Application, Config};
@@ -127,6 +127,21 @@ impl TestLibrary {
             .collect()
     }
 
+    /// The first hundred books of the owner of `token`.
+    pub async fn books(&self, token: &str) -> Vec<Book> {
+        let request = bookshelf_proto::library::v1::ListBooksRequest {
+            page_size: 100,
+            ..Default::default()
+        };
+        self.client()
+            .await
+            .list_books(bearer(request, token))
+            .await
+            .expect("list books")
+            .into_inner()
+            .books
+    }
+
     /// A client connected to the server.
     pub async fn client(&self) -> LibraryServiceClient<Channel> {
         LibraryServiceClient::connect(format!("http://{}", self.addr))
@@ -145,26 +160,87 @@ pub fn new_book(title: &str, category: &str) -> NewBook {
     }
 }
 
-/// Creates a book: the metadata, then `cover` in [`CHUNK`]-sized pieces.
-pub async fn create_book(
-    client: &mut LibraryServiceClient<Channel>,
-    token: &str,
-    metadata: NewBook,
-    cover: &[u8],
-) -> Result<Book, Status> {
+/// The message that finishes an upload of `cover`: its length and SHA-256.
+pub fn finished(cover: &[u8]) -> UploadFinished {
+    UploadFinished {
+        cover_bytes: cover.len() as u64,
+        sha256: ring::digest::digest(&ring::digest::SHA256, cover)
+            .as_ref()
+            .to_vec(),
+    }
+}
+
+/// The whole stream of a `CreateBook` call: the metadata, `cover` in [`CHUNK`]-sized
+/// pieces, and the finish message.
+pub fn create_messages(metadata: NewBook, cover: &[u8]) -> Vec<CreateBookRequest> {
     let mut messages = vec![CreateBookRequest {
         part: Some(create_book_request::Part::Metadata(metadata)),
     }];
     messages.extend(cover.chunks(CHUNK).map(|chunk| CreateBookRequest {
         part: Some(create_book_request::Part::Chunk(chunk.to_vec())),
     }));
+    messages.push(CreateBookRequest {
+        part: Some(create_book_request::Part::Finished(finished(cover))),
+    });
+    messages
+}
+
+/// A `CreateBook` call whose stream the test writes message by message, and may leave
+/// open, stalled, for as long as it likes.
+pub struct OpenUpload {
+    /// Where the test writes the stream's messages; dropping it ends the stream.
+    pub sender: tokio::sync::mpsc::Sender<CreateBookRequest>,
+    /// The call's answer.
+    pub answer: tokio::task::JoinHandle<Result<Book, Status>>,
+}
+
+impl OpenUpload {
+    /// Starts a `CreateBook` call with no deadline and sends its metadata.
+    pub async fn start(
+        client: &LibraryServiceClient<Channel>,
+        token: &str,
+        metadata: NewBook,
+    ) -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        let mut client = client.clone();
+        let request = bearer(tokio_stream::wrappers::ReceiverStream::new(receiver), token);
+        let answer = tokio::spawn(async move {
+            let response = client.create_book(request).await?;
+            Ok(response.into_inner().book.expect("a book"))
+        });
+        let upload = Self { sender, answer };
+        upload
+            .send(create_book_request::Part::Metadata(metadata))
+            .await;
+        upload
+    }
+
+    /// Sends one more message; ignored if the server has stopped reading.
+    pub async fn send(&self, part: create_book_request::Part) {
+        let _ = self
+            .sender
+            .send(CreateBookRequest { part: Some(part) })
+            .await;
+    }
+}
+
+/// Creates a book: the metadata, then `cover` in [`CHUNK`]-sized pieces, then the
+/// finish message.
+pub async fn create_book(
+    client: &mut LibraryServiceClient<Channel>,
+    token: &str,
+    metadata: NewBook,
+    cover: &[u8],
+) -> Result<Book, Status> {
+    let messages = create_messages(metadata, cover);
     let response = client
         .create_book(bearer(futures::stream::iter(messages), token))
         .await?;
     Ok(response.into_inner().book.expect("a book"))
 }
 
-/// Updates a book: the changes, then an optional new cover in pieces.
+/// Updates a book: the changes, then an optional new cover in pieces, then the
+/// finish message.
 pub async fn update_book(
     client: &mut LibraryServiceClient<Channel>,
     token: &str,
@@ -182,6 +258,11 @@ pub async fn update_book(
                 part: Some(update_book_request::Part::Chunk(chunk.to_vec())),
             }),
     );
+    messages.push(UpdateBookRequest {
+        part: Some(update_book_request::Part::Finished(finished(
+            cover.unwrap_or_default(),
+        ))),
+    });
     let response = client
         .update_book(bearer(futures::stream::iter(messages), token))
         .await?;

@@ -72,6 +72,15 @@ pub fn binaries() -> &'static Path {
     })
 }
 
+/// The environment of a stack under load: quiet logs, and one account standing in
+/// for many clients, so its per-account limits on uploads in flight and on books are
+/// raised past what the load sends.
+pub const LOAD_ENV: [(&str, &str); 3] = [
+    ("RUST_LOG", "warn"),
+    ("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "1024"),
+    ("LIBRARY_MAX_BOOKS_PER_ACCOUNT", "10000000"),
+];
+
 /// A free loopback port (bound, then released for the child to take).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod flow;
 mod hostile_text;
+mod hostile_uploads;
 mod leaks;
 mod operations;
 mod ownership;

@@ -17,7 +17,9 @@ fn statuses(answers: &[bookshelf_test_support::rest::Answer]) -> Vec<u16> {
 
 #[tokio::test]
 async fn concurrent_duplicates_get_one_success_and_the_rest_409() {
-    let stack = Stack::spawn().await;
+    // Every upload in flight at once: the constraints decide, not the limit on one
+    // account's uploads in flight.
+    let stack = Stack::spawn_with(&[("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "32")]).await;
     let rest = Rest::new(&stack.http);
 
     let registrations = (0..20).map(|index| {
@@ -83,7 +85,7 @@ async fn concurrent_duplicates_get_one_success_and_the_rest_409() {
 
 #[tokio::test]
 async fn a_hundred_concurrent_writes_never_meet_a_locked_database() {
-    let stack = Stack::spawn().await;
+    let stack = Stack::spawn_with(&[("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "32")]).await;
     let rest = Rest::new(&stack.http);
     let mut writers = Vec::new();
     for index in 0..10 {

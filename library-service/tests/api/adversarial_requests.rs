@@ -11,7 +11,7 @@ use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer,
     hostile::{HOSTILE_TEXTS, must_refuse},
     images::jpeg,
-    library::{create_book, fetch_cover, new_book, update_book},
+    library::{create_book, fetch_cover, finished, new_book, update_book},
     register_and_login,
 };
 use tonic::Code;
@@ -193,7 +193,7 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
     let mut client = library.client().await;
     let cover = jpeg(32, 32);
     // The last is past the transport's own message limit (the cap and 64 KiB).
-    let streams: [(&str, Vec<CreateBookRequest>, Code); 7] = [
+    let streams: [(&str, Vec<CreateBookRequest>, Code); 8] = [
         ("no message at all", vec![], Code::InvalidArgument),
         (
             "a chunk first",
@@ -213,7 +213,6 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
             ],
             Code::InvalidArgument,
         ),
-        // What the gateway sends to abandon an upload: the whole cover, then metadata.
         (
             "metadata after the whole cover",
             vec![
@@ -221,6 +220,13 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
                 chunk(cover.clone()),
                 metadata(NewBook::default()),
             ],
+            Code::InvalidArgument,
+        ),
+        (
+            "the finish message first",
+            vec![CreateBookRequest {
+                part: Some(Part::Finished(finished(&[]))),
+            }],
             Code::InvalidArgument,
         ),
         (
@@ -254,6 +260,9 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
         CreateBookRequest { part: None },
         chunk(cover.clone()),
         CreateBookRequest { part: None },
+        CreateBookRequest {
+            part: Some(Part::Finished(finished(&cover))),
+        },
     ];
     let created = client
         .create_book(bearer(futures::stream::iter(padded), &token))

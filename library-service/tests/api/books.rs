@@ -122,7 +122,10 @@ async fn a_title_is_unique_per_owner_only() {
 #[tokio::test]
 async fn concurrent_creates_of_one_title_give_one_success() {
     let auth = TestAuth::spawn().await;
-    let library = TestLibrary::spawn(&auth).await;
+    // Every attempt in flight at once: the title's constraint decides, not the limit
+    // on uploads in flight.
+    let library =
+        TestLibrary::spawn_with(&auth, |config| config.max_uploads_per_account = 32).await;
     let (_, token) = register_and_login(&mut auth.client().await).await;
     let client = library.client().await;
     let cover = jpeg(20, 20);

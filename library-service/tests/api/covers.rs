@@ -121,19 +121,19 @@ async fn bad_covers_are_refused_and_leave_nothing_behind() {
             "truncated jpeg",
             truncated,
             Code::InvalidArgument,
-            "UNSUPPORTED_IMAGE",
+            "INVALID_IMAGE",
         ),
         (
             "png bomb",
             png_bomb(65535, 65535),
             Code::InvalidArgument,
-            "COVER_TOO_LARGE",
+            "INVALID_IMAGE",
         ),
         (
             "gif bomb",
             gif_bomb(),
             Code::InvalidArgument,
-            "COVER_TOO_LARGE",
+            "INVALID_IMAGE",
         ),
         (
             "over the byte cap",
