@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
 /// How the auth service runs. Printing it shows no secret.
@@ -38,6 +39,13 @@ pub struct Config {
     /// Password hashes computed at once; by default one per core.
     #[arg(long, env = "AUTH_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the API port;
+    /// `off` records none.
+    #[arg(long, env = "AUTH_METRICS_LISTEN", default_value = "127.0.0.1:9051")]
+    pub metrics_listen: MetricsListen,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -52,6 +60,8 @@ impl Config {
             login_max_failures: 5,
             login_window_secs: 15 * 60,
             hash_concurrency: None,
+            metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9051))),
+            log_format: LogFormat::Text,
         }
     }
 

@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
+
 /// How the gateway runs. It holds no secret.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -40,6 +42,13 @@ pub struct Config {
     /// Largest JSON body accepted, in bytes.
     #[arg(long, env = "GATEWAY_MAX_JSON_BYTES", default_value_t = 64 * 1024)]
     pub max_json_bytes: usize,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the API port;
+    /// `off` records none.
+    #[arg(long, env = "GATEWAY_METRICS_LISTEN", default_value = "127.0.0.1:9080")]
+    pub metrics_listen: MetricsListen,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -54,6 +63,8 @@ impl Config {
             upload_timeout_ms: 120_000,
             max_cover_bytes: 10 * 1024 * 1024,
             max_json_bytes: 64 * 1024,
+            metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9080))),
+            log_format: LogFormat::Text,
         }
     }
 

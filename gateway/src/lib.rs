@@ -9,8 +9,11 @@
 //! - [`extract`], [`envelope`], [`error`]: bodies in, bodies out, and the one mapping of
 //!   errors (gRPC statuses included) to HTTP.
 //! - [`request_id`]: the `x-request-id` of every request, on both hops.
+//! - [`access`]: the access line and metrics of every request, and the trace context
+//!   passed to the services.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod backends;
 pub mod books;
 pub mod config;
@@ -112,6 +115,7 @@ pub fn router(state: AppState, max_json_bytes: usize) -> Router {
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(access::middleware))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

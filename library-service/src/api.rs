@@ -177,7 +177,7 @@ impl LibraryApi {
                 })
                 .await?;
             cover.commit();
-            tracing::info!(book_id = %book.id, "book created");
+            tracing::debug!(book_id = %book.id, "book created");
             Ok(book_message(book))
         })
         .await
@@ -265,7 +265,7 @@ impl LibraryApi {
                     api.covers.delete(&old).await?;
                 }
             }
-            tracing::info!(book_id = %book.id, "book updated");
+            tracing::debug!(book_id = %book.id, "book updated");
             Ok(book_message(book))
         })
         .await
@@ -311,7 +311,7 @@ impl LibraryApi {
         if let Some(cover) = book.cover_id {
             self.covers.delete(&cover).await?;
         }
-        tracing::info!(book_id = %book.id, "book deleted");
+        tracing::debug!(book_id = %book.id, "book deleted");
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
 /// How the library service runs. Printing it shows no secret.
@@ -38,6 +39,13 @@ pub struct Config {
     /// Covers decoded at once; by default one per core.
     #[arg(long, env = "LIBRARY_DECODE_CONCURRENCY")]
     pub decode_concurrency: Option<usize>,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the API port;
+    /// `off` records none.
+    #[arg(long, env = "LIBRARY_METRICS_LISTEN", default_value = "127.0.0.1:9052")]
+    pub metrics_listen: MetricsListen,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -52,6 +60,8 @@ impl Config {
             max_cover_bytes: 10 * 1024 * 1024,
             revocation_max_outage_ms: 5000,
             decode_concurrency: None,
+            metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9052))),
+            log_format: LogFormat::Text,
         }
     }
 

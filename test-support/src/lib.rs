@@ -7,6 +7,7 @@
 //! - [`images`]: real images made in memory, and hostile ones.
 //! - [`stack`]: the three real binaries as child processes, for end-to-end tests.
 //! - [`rest`]: a typed REST client of the gateway.
+//! - [`scrape`]: Prometheus metrics read back, and checked by `promtool` when asked.
 //! - [`Forger`]: tokens signed with any header, claims and key, for attacks, and
 //!   [`forged_tokens`], every kind of forged token a verifier must refuse.
 //! - [`hostile`]: hostile text for every text field.
@@ -24,6 +25,7 @@ pub mod leaks;
 pub mod library;
 pub mod rest;
 mod running;
+pub mod scrape;
 mod servers;
 pub mod stack;
 

@@ -91,6 +91,8 @@ pub struct Stack {
     pub library: SocketAddr,
     /// Holds data folders and logs.
     pub dir: TempDir,
+    /// Each service's metrics listener, in [`Service`] order.
+    metrics: [SocketAddr; 3],
     databases: Vec<TestDatabase>,
     children: [Option<Child>; 3],
     extra_env: Vec<(String, String)>,
@@ -121,6 +123,7 @@ impl Stack {
             auth: SocketAddr::from(([127, 0, 0, 1], free_port())),
             library: SocketAddr::from(([127, 0, 0, 1], free_port())),
             dir,
+            metrics: [(); 3].map(|_| SocketAddr::from(([127, 0, 0, 1], free_port()))),
             databases,
             children: [None, None, None],
             extra_env: env
@@ -142,16 +145,19 @@ impl Stack {
     /// The environment a service is started with.
     pub fn environment(&self, service: Service) -> Vec<(String, String)> {
         let data = |name: &str| self.dir.path().join(name).display().to_string();
+        let metrics = self.metrics[service.index()].to_string();
         let mut env: Vec<(String, String)> = match service {
             Service::Auth => vec![
                 ("AUTH_LISTEN".into(), self.auth.to_string()),
                 ("AUTH_DATA_DIR".into(), data("auth")),
                 ("AUTH_DATABASE_URL".into(), self.databases[0].url.clone()),
+                ("AUTH_METRICS_LISTEN".into(), metrics),
             ],
             Service::Library => vec![
                 ("LIBRARY_LISTEN".into(), self.library.to_string()),
                 ("LIBRARY_DATA_DIR".into(), data("library")),
                 ("LIBRARY_DATABASE_URL".into(), self.databases[1].url.clone()),
+                ("LIBRARY_METRICS_LISTEN".into(), metrics),
                 ("AUTH_URL".into(), format!("http://{}", self.auth)),
             ],
             Service::Gateway => vec![
@@ -162,6 +168,7 @@ impl Stack {
                 ("GATEWAY_PUBLIC_URL".into(), self.http.clone()),
                 ("AUTH_URL".into(), format!("http://{}", self.auth)),
                 ("LIBRARY_URL".into(), format!("http://{}", self.library)),
+                ("GATEWAY_METRICS_LISTEN".into(), metrics),
             ],
         };
         env.push(("RUST_LOG".into(), "info".into()));
@@ -225,6 +232,34 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the stack never became healthy; logs:\n{}", self.logs());
+    }
+
+    /// The URL of a service's Prometheus metrics.
+    pub fn metrics_url(&self, service: Service) -> String {
+        format!("http://{}/metrics", self.metrics[service.index()])
+    }
+
+    /// What one service logged so far.
+    pub fn log(&self, service: Service) -> String {
+        std::fs::read_to_string(self.log_path(service)).unwrap_or_default()
+    }
+
+    /// Polls one service's log until `done` holds of it (logs are written by a
+    /// background thread, a moment after the request): the log then.
+    pub async fn wait_for_log(&self, service: Service, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log(service);
+            if done(&log) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never logged what was expected; its log:\n{log}",
+                service.binary()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Everything the three processes logged so far.

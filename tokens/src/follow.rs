@@ -65,7 +65,12 @@ pub async fn follow_revocations(mut client: AuthServiceClient<Channel>, verifier
                 let mut stream = response.into_inner();
                 while let Some(message) = stream.next().await {
                     match message {
-                        Ok(revoked) => revocations.revoke(&revoked.user_id),
+                        Ok(revoked) => {
+                            revocations.revoke(&revoked.user_id);
+                            bookshelf_runtime::metrics::revocation_arrived(
+                                revoked.revoked_at.as_ref(),
+                            );
+                        }
                         Err(status) => {
                             tracing::warn!(code = ?status.code(), "revocation feed broke");
                             break;

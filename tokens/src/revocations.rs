@@ -22,6 +22,7 @@ impl Revocations {
     /// A set that has not heard from the feed yet. Calls are refused until it has, or
     /// once it has been down for longer than `max_outage`.
     pub fn new(max_outage: Duration) -> Self {
+        bookshelf_runtime::metrics::revocation_feed(false);
         Self {
             users: RwLock::default(),
             down_since: Mutex::new(Some(Instant::now() - max_outage)),
@@ -48,6 +49,7 @@ impl Revocations {
     /// Marks the feed live: revocations are arriving as they happen.
     pub fn feed_up(&self) {
         *self.down_since.lock().expect("revocations lock poisoned") = None;
+        bookshelf_runtime::metrics::revocation_feed(true);
     }
 
     /// Marks the feed lost, unless it was already down.
@@ -56,6 +58,7 @@ impl Revocations {
             .lock()
             .expect("revocations lock poisoned")
             .get_or_insert_with(Instant::now);
+        bookshelf_runtime::metrics::revocation_feed(false);
     }
 
     /// Whether the feed has been down for longer than the bound, so that a revocation

@@ -12,6 +12,7 @@ mod faults;
 mod flow;
 mod hostile_text;
 mod leaks;
+mod observability;
 mod operations;
 mod ownership;
 mod races;
