@@ -168,7 +168,9 @@ where
         let call = Call::start(method, span.clone());
         let received = call.method.received.clone();
         let request = request.map(|body| tonic::body::Body::new(Counted::new(body, received)));
-        let answered = self.inner.call(request).instrument(span);
+        // The token interceptor may run in `call` or when the future is polled: both
+        // are in the span, so it can record the caller's user id there.
+        let answered = span.in_scope(|| self.inner.call(request)).instrument(span);
         Box::pin(async move {
             let mut call = call;
             let response = answered.await?;

@@ -206,17 +206,7 @@ async fn one_json_access_line_per_hop_follows_the_traceparent() {
         .as_str()
         .unwrap()
         .to_owned();
-    let token = me
-        .request(Method::GET, "/")
-        .build()
-        .unwrap()
-        .headers()
-        .get("authorization")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .trim_start_matches("Bearer ")
-        .to_owned();
+    let token = me.token.clone().expect("signed in");
 
     let read = me
         .send(
