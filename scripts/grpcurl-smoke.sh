@@ -32,7 +32,7 @@ wait_ready() { # wait_ready ADDRESS
 "$grpcurl" -version >/dev/null 2>&1 || "$grpcurl" -version
 
 auth="127.0.0.1:$(free_port)"
-AUTH_LISTEN=$auth AUTH_DATA_DIR="$work/auth" AUTH_METRICS_LISTEN="127.0.0.1:$(free_port)" RUST_LOG=warn \
+AUTH_LISTEN=$auth AUTH_DATA_DIR="$work/auth" AUTH_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=warn \
   "$bins/auth-service" &
 pids+=($!)
 wait_ready "$auth"
@@ -68,7 +68,7 @@ echo "grpcurl smoke: auth-service ok"
 
 library="127.0.0.1:$(free_port)"
 LIBRARY_LISTEN=$library LIBRARY_DATA_DIR="$work/library" AUTH_URL="http://$auth" \
-  LIBRARY_METRICS_LISTEN="127.0.0.1:$(free_port)" RUST_LOG=warn \
+  LIBRARY_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=warn \
   "$bins/library-service" &
 pids+=($!)
 wait_ready "$library"

@@ -91,8 +91,6 @@ pub struct Stack {
     pub library: SocketAddr,
     /// Holds data folders and logs.
     pub dir: TempDir,
-    /// Each service's metrics listener, in [`Service`] order.
-    metrics: [SocketAddr; 3],
     databases: Vec<TestDatabase>,
     children: [Option<Child>; 3],
     extra_env: Vec<(String, String)>,
@@ -123,7 +121,6 @@ impl Stack {
             auth: SocketAddr::from(([127, 0, 0, 1], free_port())),
             library: SocketAddr::from(([127, 0, 0, 1], free_port())),
             dir,
-            metrics: [(); 3].map(|_| SocketAddr::from(([127, 0, 0, 1], free_port()))),
             databases,
             children: [None, None, None],
             extra_env: env
@@ -145,7 +142,9 @@ impl Stack {
     /// The environment a service is started with.
     pub fn environment(&self, service: Service) -> Vec<(String, String)> {
         let data = |name: &str| self.dir.path().join(name).display().to_string();
-        let metrics = self.metrics[service.index()].to_string();
+        // Port 0: the service picks a free port and logs it, so no other process can
+        // take it between a check and the bind.
+        let metrics = "127.0.0.1:0".to_owned();
         let mut env: Vec<(String, String)> = match service {
             Service::Auth => vec![
                 ("AUTH_LISTEN".into(), self.auth.to_string()),
@@ -234,9 +233,21 @@ impl Stack {
         panic!("the stack never became healthy; logs:\n{}", self.logs());
     }
 
-    /// The URL of a service's Prometheus metrics.
+    /// The URL of a service's Prometheus metrics, from the address it logged on its
+    /// latest start.
     pub fn metrics_url(&self, service: Service) -> String {
-        format!("http://{}/metrics", self.metrics[service.index()])
+        let log = self.log(service);
+        let line = log
+            .lines()
+            .rev()
+            .find(|line| line.contains("metrics at /metrics"))
+            .unwrap_or_else(|| panic!("{} logged no metrics address", service.binary()));
+        let start = line.find("127.0.0.1:").expect("a loopback address");
+        let address: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect();
+        format!("http://{address}/metrics")
     }
 
     /// What one service logged so far.
