@@ -47,10 +47,10 @@ expect SERVING "$("$grpcurl" -plaintext -d '{"service": "auth.v1.AuthService"}' 
 # A weak password: reflection serves google.rpc's error details, so grpcurl prints the
 # field violation itself rather than "google.rpc.BadRequest is not recognized" and base64.
 weak=$("$grpcurl" -plaintext -d '{"name": "Ada Lovelace", "email": "weak@example.com", "password": "short"}' \
-  "$auth" auth.v1.AuthService/Register 2>&1 || true)
-expect "Code: InvalidArgument" "$weak"
-expect '"@type": "type.googleapis.com/google.rpc.BadRequest"' "$weak"
-expect '"field": "password"' "$weak"
+  "$auth" auth.v1.AuthService/Register 2>&1 | tr -d ' \t' || true)
+expect "Code:InvalidArgument" "$weak"
+expect '"@type":"type.googleapis.com/google.rpc.BadRequest"' "$weak"
+expect '"field":"password"' "$weak"
 if grep -qF "not recognized" <<<"$weak"; then fail "grpcurl cannot decode the details: $weak"; fi
 
 registered=$("$grpcurl" -plaintext -d '{"name": "Ada Lovelace", "email": "ada@example.com", "password": "Sup3r-Secret!"}' \
