@@ -32,7 +32,8 @@ wait_ready() { # wait_ready ADDRESS
 "$grpcurl" -version >/dev/null 2>&1 || "$grpcurl" -version
 
 auth="127.0.0.1:$(free_port)"
-AUTH_LISTEN=$auth AUTH_DATA_DIR="$work/auth" RUST_LOG=warn "$bins/auth-service" &
+AUTH_LISTEN=$auth AUTH_DATA_DIR="$work/auth" AUTH_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=warn \
+  "$bins/auth-service" &
 pids+=($!)
 wait_ready "$auth"
 
@@ -42,6 +43,15 @@ expect grpc.health.v1.Health "$services"
 expect "rpc Login ( .auth.v1.LoginRequest ) returns ( .auth.v1.LoginResponse );" \
   "$("$grpcurl" -plaintext "$auth" describe auth.v1.AuthService)"
 expect SERVING "$("$grpcurl" -plaintext -d '{"service": "auth.v1.AuthService"}' "$auth" grpc.health.v1.Health/Check)"
+
+# A weak password: reflection serves google.rpc's error details, so grpcurl prints the
+# field violation itself rather than "google.rpc.BadRequest is not recognized" and base64.
+weak=$("$grpcurl" -plaintext -d '{"name": "Ada Lovelace", "email": "weak@example.com", "password": "short"}' \
+  "$auth" auth.v1.AuthService/Register 2>&1 | tr -d ' \t' || true)
+expect "Code:InvalidArgument" "$weak"
+expect '"@type":"type.googleapis.com/google.rpc.BadRequest"' "$weak"
+expect '"field":"password"' "$weak"
+if grep -qF "not recognized" <<<"$weak"; then fail "grpcurl cannot decode the details: $weak"; fi
 
 registered=$("$grpcurl" -plaintext -d '{"name": "Ada Lovelace", "email": "ada@example.com", "password": "Sup3r-Secret!"}' \
   "$auth" auth.v1.AuthService/Register)
@@ -57,7 +67,8 @@ fi
 echo "grpcurl smoke: auth-service ok"
 
 library="127.0.0.1:$(free_port)"
-LIBRARY_LISTEN=$library LIBRARY_DATA_DIR="$work/library" AUTH_URL="http://$auth" RUST_LOG=warn \
+LIBRARY_LISTEN=$library LIBRARY_DATA_DIR="$work/library" AUTH_URL="http://$auth" \
+  LIBRARY_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=warn \
   "$bins/library-service" &
 pids+=($!)
 wait_ready "$library"

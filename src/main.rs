@@ -6,7 +6,11 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
-use bookshelf_runtime::{shutdown, telemetry};
+use bookshelf_runtime::{
+    metrics::{self, MetricsListen},
+    shutdown,
+    telemetry::{self, LogFormat},
+};
 use clap::Parser;
 use tokio::{net::TcpListener, sync::watch};
 
@@ -30,6 +34,19 @@ struct Options {
     /// Port of the library service.
     #[arg(long, env = "BOOKSHELF_LIBRARY_PORT", default_value_t = 50052)]
     library_port: u16,
+    /// Where the gateway's metrics are served; `off` for none. The three parts share
+    /// one process here, so each of the three listeners serves the same metrics.
+    #[arg(long, env = "GATEWAY_METRICS_LISTEN", default_value = "127.0.0.1:9080")]
+    gateway_metrics_listen: MetricsListen,
+    /// Where the auth service's metrics are served; `off` for none.
+    #[arg(long, env = "AUTH_METRICS_LISTEN", default_value = "127.0.0.1:9051")]
+    auth_metrics_listen: MetricsListen,
+    /// Where the library service's metrics are served; `off` for none.
+    #[arg(long, env = "LIBRARY_METRICS_LISTEN", default_value = "127.0.0.1:9052")]
+    library_metrics_listen: MetricsListen,
+    /// Log lines as `text` (coloured only on a terminal) or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
 }
 
 async fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
@@ -40,8 +57,21 @@ async fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
     let options = Options::parse();
+    let _logs = telemetry::init(options.log_format);
+    let mut metrics_urls = Vec::new();
+    for listen in [
+        options.gateway_metrics_listen,
+        options.auth_metrics_listen,
+        options.library_metrics_listen,
+    ] {
+        if let Some(address) = metrics::start(listen)
+            .await
+            .with_context(|| format!("cannot serve metrics on {listen}"))?
+        {
+            metrics_urls.push(format!("http://{address}/metrics"));
+        }
+    }
     let auth_listener = bind(options.auth_port, "auth service").await?;
     let library_listener = bind(options.library_port, "library service").await?;
     let http_listener = bind(options.http_port, "gateway").await?;
@@ -77,6 +107,9 @@ async fn main() -> anyhow::Result<()> {
     println!("  REST gateway      {public_url}");
     println!("  auth service      {auth_url}   (gRPC, reflection on)");
     println!("  library service   {library_url}   (gRPC, reflection on)");
+    if !metrics_urls.is_empty() {
+        println!("  metrics           {}", metrics_urls.join("  "));
+    }
     println!();
     println!("Try:");
     println!(

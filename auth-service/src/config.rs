@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bookshelf_runtime::connections::{self, GrpcLimits};
+use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
 /// How the auth service runs. Printing it shows no secret.
@@ -64,6 +65,13 @@ pub struct Config {
     /// milliseconds.
     #[arg(long, env = "AUTH_GRPC_KEEPALIVE_TIMEOUT_MS", default_value_t = 5_000)]
     pub grpc_keepalive_timeout_ms: u64,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the API port;
+    /// `off` records none.
+    #[arg(long, env = "AUTH_METRICS_LISTEN", default_value = "127.0.0.1:9051")]
+    pub metrics_listen: MetricsListen,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -84,6 +92,8 @@ impl Config {
             grpc_handshake_timeout_ms: 10_000,
             grpc_keepalive_interval_ms: 10_000,
             grpc_keepalive_timeout_ms: 5_000,
+            metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9051))),
+            log_format: LogFormat::Text,
         }
     }
 

@@ -52,11 +52,14 @@ impl From<AuthError> for Status {
             AuthError::InvalidArgument(violations) => invalid_argument(&violations),
             AuthError::EmailTaken => Status::already_exists("email already registered"),
             AuthError::InvalidCredentials => Status::unauthenticated("invalid email or password"),
-            AuthError::Throttled { retry_after } => Status::with_error_details(
-                Code::ResourceExhausted,
-                "too many failed logins; try again later",
-                ErrorDetails::with_retry_info(Some(retry_after)),
-            ),
+            AuthError::Throttled { retry_after } => {
+                bookshelf_runtime::metrics::refused("login_throttled");
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "too many failed logins; try again later",
+                    ErrorDetails::with_retry_info(Some(retry_after)),
+                )
+            }
             AuthError::InactiveUser => Status::unauthenticated("invalid token"),
             AuthError::Store(StoreError::EmailTaken) => {
                 Status::already_exists("email already registered")

@@ -66,7 +66,8 @@ impl Backends {
 }
 
 /// A backend request carrying `message`, the caller's `Authorization` (when
-/// `headers` has one), the request id, and `deadline` as `grpc-timeout`.
+/// `headers` has one), the request id, the trace context, and `deadline` as
+/// `grpc-timeout`.
 pub fn request<T>(message: T, headers: Option<&HeaderMap>, deadline: Duration) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(deadline);
@@ -81,6 +82,11 @@ pub fn request<T>(message: T, headers: Option<&HeaderMap>, deadline: Duration) -
         request_id::current().and_then(|id| MetadataValue::try_from(id.as_bytes()).ok())
     {
         metadata.insert("x-request-id", id);
+    }
+    if let Some(trace) = crate::access::traceparent()
+        .and_then(|trace| MetadataValue::try_from(trace.to_string()).ok())
+    {
+        metadata.insert(bookshelf_runtime::trace_context::TRACEPARENT, trace);
     }
     request
 }

@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use crate::server::ConnectionLimits;
+use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 
 /// How the gateway runs. It holds no secret.
 #[derive(Debug, Clone, clap::Parser)]
@@ -80,6 +81,13 @@ pub struct Config {
     /// carries `next_cursor` for the rest, so no answer grows without bound.
     #[arg(long, env = "GATEWAY_MAX_UNPAGED_BOOKS", default_value_t = 5000)]
     pub max_unpaged_books: usize,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the API port;
+    /// `off` records none.
+    #[arg(long, env = "GATEWAY_METRICS_LISTEN", default_value = "127.0.0.1:9080")]
+    pub metrics_listen: MetricsListen,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -102,6 +110,8 @@ impl Config {
             http2_keepalive_interval_ms: 10_000,
             http2_keepalive_timeout_ms: 5_000,
             max_unpaged_books: 5000,
+            metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9080))),
+            log_format: LogFormat::Text,
         }
     }
 

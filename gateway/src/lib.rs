@@ -10,8 +10,11 @@
 //!   errors (gRPC statuses included) to HTTP.
 //! - [`request_id`]: the `x-request-id` of every request, on both hops.
 //! - [`server`]: connections accepted within bounds (timeouts, a cap), and draining.
+//! - [`access`]: the access line and metrics of every request, and the trace context
+//!   passed to the services.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod backends;
 pub mod books;
 pub mod config;
@@ -116,6 +119,7 @@ pub fn router(state: AppState, max_json_bytes: usize) -> Router {
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(access::middleware))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

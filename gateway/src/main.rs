@@ -1,14 +1,19 @@
-//! The gateway binary: configuration, listener, serve until SIGINT/SIGTERM.
+//! The gateway binary: configuration, logs, metrics, listener, serve until
+//! SIGINT/SIGTERM.
 
-use bookshelf_runtime::{shutdown, telemetry};
+use bookshelf_runtime::{metrics, shutdown, telemetry};
 use clap::Parser;
 use gateway::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
     let config = Config::parse();
+    let _logs = telemetry::init(config.log_format);
     tracing::info!(?config, "starting gateway");
+    // Before the service is built, so that the handles it registers record.
+    if let Some(address) = metrics::start(config.metrics_listen).await? {
+        tracing::info!(%address, "metrics at /metrics");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let app = Application::build(&config, listener)?;
     tracing::info!(address = %app.local_addr()?, "gateway ready");

@@ -1,5 +1,5 @@
 //! Every request gets an `x-request-id` (the client's, when it sent a sane one), kept
-//! for the request's whole life: in its log span, in the metadata of each backend
+//! for the request's whole life: in its access line, in the metadata of each backend
 //! call, in the response headers, and in the body of a 500.
 
 use axum::{
@@ -8,7 +8,6 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use tracing::Instrument;
 
 /// The header and metadata key.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -45,19 +44,7 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
                 .expect("a UUID is a valid header value")
         });
     request.headers_mut().insert(REQUEST_ID, id.clone());
-    let span = tracing::info_span!(
-        "http",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id = %id.to_str().unwrap_or("-"),
-    );
-    let mut response = CURRENT
-        .scope(id.clone(), next.run(request))
-        .instrument(span.clone())
-        .await;
-    span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), "served");
-    });
+    let mut response = CURRENT.scope(id.clone(), next.run(request)).await;
     response.headers_mut().insert(REQUEST_ID, id);
     response
 }

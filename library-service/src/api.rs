@@ -138,7 +138,7 @@ impl LibraryApi {
         if let Some(cover) = book.cover_id {
             self.covers.delete(&cover).await?;
         }
-        tracing::info!(book_id = %book.id, "book deleted");
+        tracing::debug!(book_id = %book.id, "book deleted");
         Ok(())
     }
 

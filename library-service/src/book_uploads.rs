@@ -184,7 +184,7 @@ impl LibraryApi {
             };
             cover.commit();
             drop(slot);
-            tracing::info!(book_id = %book.id, "book created");
+            tracing::debug!(book_id = %book.id, "book created");
             Ok(book_message(book))
         })
         .await
@@ -257,7 +257,7 @@ impl LibraryApi {
                 }
             }
             drop(slot);
-            tracing::info!(book_id = %book.id, "book updated");
+            tracing::debug!(book_id = %book.id, "book updated");
             Ok(book_message(book))
         })
         .await

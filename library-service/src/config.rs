@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bookshelf_runtime::connections::{self, GrpcLimits};
+use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
 /// How the library service runs. Printing it shows no secret.
@@ -93,6 +94,13 @@ pub struct Config {
     /// Bytes of stored cover thumbnails one account may keep.
     #[arg(long, env = "LIBRARY_MAX_COVER_STORAGE_PER_ACCOUNT", default_value_t = 1024 * 1024 * 1024)]
     pub max_cover_storage_per_account: u64,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the API port;
+    /// `off` records none.
+    #[arg(long, env = "LIBRARY_METRICS_LISTEN", default_value = "127.0.0.1:9052")]
+    pub metrics_listen: MetricsListen,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -118,6 +126,8 @@ impl Config {
             upload_memory_bytes: 128 * 1024 * 1024,
             max_books_per_account: 5000,
             max_cover_storage_per_account: 1024 * 1024 * 1024,
+            metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9052))),
+            log_format: LogFormat::Text,
         }
     }
 

@@ -95,6 +95,7 @@ fn exhausted(reason: &str, message: String, retry: Option<Duration>) -> Status {
 }
 
 fn quota_status(exceeded: QuotaExceeded) -> Status {
+    bookshelf_runtime::metrics::refused("quota");
     let message = match exceeded {
         QuotaExceeded::Books { limit } => {
             format!("book quota reached: an account may keep at most {limit} books")
@@ -143,11 +144,14 @@ impl From<LibraryError> for Status {
                 "the upload sent nothing for {} ms",
                 idle.as_millis()
             )),
-            LibraryError::TooManyUploads { limit } => exhausted(
-                REASON_TOO_MANY_UPLOADS,
-                format!("an account may have at most {limit} uploads in flight"),
-                Some(Duration::from_secs(1)),
-            ),
+            LibraryError::TooManyUploads { limit } => {
+                bookshelf_runtime::metrics::refused("uploads_in_flight");
+                exhausted(
+                    REASON_TOO_MANY_UPLOADS,
+                    format!("an account may have at most {limit} uploads in flight"),
+                    Some(Duration::from_secs(1)),
+                )
+            }
             LibraryError::Token(error) => error.into(),
             LibraryError::Store(StoreError::TitleTaken) => {
                 Status::already_exists("you already have a book with this title")

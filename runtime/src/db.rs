@@ -99,7 +99,24 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
         .await
         .map_err(DbError::Connect)?;
     migrations.run(&pool).await.map_err(DbError::Migrate)?;
+    crate::metrics::watch_pool(&pool, &pool_name(url));
     Ok(Database { pool, backend })
+}
+
+/// The name a pool's metrics carry: its database's (the SQLite file's stem, or the
+/// PostgreSQL database), never the rest of the URL, which may hold a password.
+fn pool_name(url: &str) -> String {
+    let path = url.split('?').next().unwrap_or_default();
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let stem = Path::new(last)
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or_default();
+    if stem.is_empty() || stem.contains('@') || stem.contains(':') {
+        "default".to_owned()
+    } else {
+        stem.to_owned()
+    }
 }
 
 /// Whether `error` is a unique-constraint violation, on either backend.

@@ -1,18 +1,11 @@
-//! gRPC plumbing every service shares: health and reflection, and request ids in logs.
-//! Accepting connections within bounds lives in [`crate::connections`].
+//! gRPC plumbing every service shares: health and reflection, and the access layer
+//! (logs and metrics of every call). Accepting connections within bounds lives in
+//! [`crate::connections`].
 
 use tonic::{server::NamedService, service::Routes};
 use tonic_health::server::HealthReporter;
-use tower_http::{
-    classify::{GrpcErrorsAsFailures, SharedClassifier},
-    trace::{
-        DefaultOnBodyChunk, DefaultOnEos, DefaultOnFailure, DefaultOnRequest, DefaultOnResponse,
-        TraceLayer,
-    },
-};
 
-/// The metadata key that carries a request id from hop to hop.
-pub const REQUEST_ID: &str = "x-request-id";
+pub use crate::access::{AccessLayer, REQUEST_ID};
 
 /// Health and reflection (v1 and v1alpha, grpcurl 1.8 speaks only v1alpha) for a
 /// server whose own service is `S`, marked serving.
@@ -23,6 +16,9 @@ pub async fn standard_services<S: NamedService>() -> (HealthReporter, Routes) {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(bookshelf_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // The error details statuses carry (BadRequest, ErrorInfo, RetryInfo), so
+            // that grpcurl and other reflection clients can decode them.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     let v1 = reflection()
         .build_v1()
@@ -34,33 +30,9 @@ pub async fn standard_services<S: NamedService>() -> (HealthReporter, Routes) {
     (reporter, routes)
 }
 
-/// The tracing layer every gRPC server uses.
-pub type GrpcTraceLayer = TraceLayer<
-    SharedClassifier<GrpcErrorsAsFailures>,
-    fn(&http::Request<tonic::body::Body>) -> tracing::Span,
-    DefaultOnRequest,
-    DefaultOnResponse,
-    DefaultOnBodyChunk,
-    DefaultOnEos,
-    DefaultOnFailure,
->;
-
-/// The layer that runs every request in a span naming its method and request id,
-/// and logs one line when it is answered.
-/// Failed calls are logged at debug level: most are the client's doing, and the
-/// server's own failures are logged where they happen, with their cause.
-pub fn trace_layer() -> GrpcTraceLayer {
-    TraceLayer::new_for_grpc()
-        .make_span_with(request_span as fn(&_) -> _)
-        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
-        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
-}
-
-fn request_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-");
-    tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
+/// The layer every gRPC server uses: each call runs in a span naming its method,
+/// request id, trace id and (once its token is verified) user id, and ends with one
+/// access line and its metrics.
+pub fn trace_layer() -> AccessLayer {
+    AccessLayer::new(&[bookshelf_proto::FILE_DESCRIPTOR_SET])
 }

@@ -1,21 +1,30 @@
 //! What every Bookshelf gRPC service runs on, written once:
 //!
+//! - [`access`]: one access line and the request metrics of every gRPC call.
 //! - [`clock`]: wall-clock time as the databases store it.
 //! - [`connections`]: the bounds a gRPC server puts on its connections (a cap,
 //!   handshake timeout, keepalive, streams per connection).
 //! - [`db`]: a sqlx pool on SQLite (the embedded default) or PostgreSQL, migrated.
 //! - [`errors`]: the statuses every service answers alike (field violations, internal).
-//! - [`grpc`]: health, reflection (v1 and v1alpha), request ids in every log line.
+//! - [`grpc`]: health, reflection (v1 and v1alpha, error details included) and the
+//!   access layer (logs and metrics of every call).
+//! - [`metrics`]: the Prometheus recorder, every series' name, and `/metrics` on a
+//!   management listener.
 //! - [`shutdown`]: the SIGINT/SIGTERM future.
-//! - [`telemetry`]: `tracing` set up once per process.
+//! - [`telemetry`]: `tracing` set up once per process, text or JSON, off the request
+//!   path.
+//! - [`trace_context`]: the W3C `traceparent` that ties one request's hops together.
 //! - [`workers`]: fixed thread pools for CPU-heavy work.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod clock;
 pub mod connections;
 pub mod db;
 pub mod errors;
 pub mod grpc;
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;
 pub mod workers;

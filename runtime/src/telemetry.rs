@@ -1,12 +1,86 @@
-//! Logging set up once per process.
+//! Logging set up once per process: to stderr, through a background writer thread so
+//! that no request waits on the terminal or the disk, as text or JSON lines.
 
-use tracing_subscriber::EnvFilter;
+use std::{fmt, io::IsTerminal, str::FromStr};
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Calling it twice is harmless.
-pub fn init() {
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; coloured only when stderr is a terminal and `NO_COLOR`
+    /// is unset or empty, so a file never holds colour codes.
+    #[default]
+    Text,
+    /// One JSON object per line, for log pipelines: the event's fields flattened, the
+    /// request's (method or route, request id, trace id, user id) under `span`.
+    Json,
+}
+
+/// A log format other than `text` or `json`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected `text` or `json`")]
+pub struct InvalidLogFormat;
+
+impl FromStr for LogFormat {
+    type Err = InvalidLogFormat;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(InvalidLogFormat),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        })
+    }
+}
+
+/// Keeps the background writer running; dropping it flushes what is still queued.
+/// Hold it until the process ends.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _writer: Option<WorkerGuard>,
+}
+
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`). Lines are
+/// formatted where they happen and written by a background thread; should that thread
+/// fall behind by more than its buffer (128k lines), further lines are dropped rather
+/// than slowing requests down. Calling it twice is harmless: the first setup stays.
+pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let layer = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(colour)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(false)
+            .with_writer(writer)
+            .boxed(),
+    };
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init()
+        .is_ok();
+    LogGuard {
+        _writer: installed.then_some(guard),
+    }
 }

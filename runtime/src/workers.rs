@@ -6,7 +6,10 @@
 //! for argon2, tens of MiB for a decoded photo). A fixed pool bounds both the work
 //! in progress and the memory kept afterwards to `threads` times one job's.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    time::Instant,
+};
 
 use tokio::sync::oneshot;
 
@@ -22,6 +25,14 @@ pub struct PoolGone;
 #[derive(Clone, Debug)]
 pub struct WorkerPool {
     jobs: mpsc::Sender<Job>,
+    queue: QueueMetrics,
+}
+
+/// The queue's depth and wait, labelled with the pool's name.
+#[derive(Clone, Debug)]
+struct QueueMetrics {
+    depth: metrics::Gauge,
+    wait: metrics::Histogram,
 }
 
 impl WorkerPool {
@@ -49,7 +60,12 @@ impl WorkerPool {
                 })
                 .expect("a worker thread starts");
         }
-        Self { jobs }
+        let label = name.to_owned();
+        let queue = QueueMetrics {
+            depth: metrics::gauge!(crate::metrics::WORKER_QUEUE_DEPTH, "pool" => label.clone()),
+            wait: metrics::histogram!(crate::metrics::WORKER_QUEUE_WAIT, "pool" => label),
+        };
+        Self { jobs, queue }
     }
 
     /// Runs `work` on the pool and waits for its answer without blocking the caller's
@@ -59,11 +75,19 @@ impl WorkerPool {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PoolGone> {
         let (answer, answered) = oneshot::channel();
+        let queue = self.queue.clone();
+        let queued = Instant::now();
+        queue.depth.increment(1.0);
         self.jobs
             .send(Box::new(move || {
+                queue.depth.decrement(1.0);
+                queue.wait.record(queued.elapsed());
                 let _ = answer.send(work());
             }))
-            .map_err(|_| PoolGone)?;
+            .map_err(|_| {
+                self.queue.depth.decrement(1.0);
+                PoolGone
+            })?;
         answered.await.map_err(|_| PoolGone)
     }
 }

@@ -10,6 +10,7 @@
 //! - [`fake_auth`]: a stand-in auth service whose revocation feed the test writes.
 //! - [`sockets`]: raw TCP clients that stall mid-header, mid-body or mid-connection.
 //! - [`rest`]: a typed REST client of the gateway.
+//! - [`scrape`]: Prometheus metrics read back, and checked by `promtool` when asked.
 //! - [`Forger`]: tokens signed with any header, claims and key, for attacks, and
 //!   [`forged_tokens`], every kind of forged token a verifier must refuse.
 //! - [`hostile`]: hostile text for every text field.
@@ -28,6 +29,7 @@ pub mod leaks;
 pub mod library;
 pub mod rest;
 mod running;
+pub mod scrape;
 mod servers;
 pub mod sockets;
 pub mod stack;

@@ -151,16 +151,21 @@ impl Stack {
     /// The environment a service is started with.
     pub fn environment(&self, service: Service) -> Vec<(String, String)> {
         let data = |name: &str| self.dir.path().join(name).display().to_string();
+        // Port 0: the service picks a free port and logs it, so no other process can
+        // take it between a check and the bind.
+        let metrics = "127.0.0.1:0".to_owned();
         let mut env: Vec<(String, String)> = match service {
             Service::Auth => vec![
                 ("AUTH_LISTEN".into(), self.auth.to_string()),
                 ("AUTH_DATA_DIR".into(), data("auth")),
                 ("AUTH_DATABASE_URL".into(), self.databases[0].url.clone()),
+                ("AUTH_METRICS_LISTEN".into(), metrics),
             ],
             Service::Library => vec![
                 ("LIBRARY_LISTEN".into(), self.library.to_string()),
                 ("LIBRARY_DATA_DIR".into(), data("library")),
                 ("LIBRARY_DATABASE_URL".into(), self.databases[1].url.clone()),
+                ("LIBRARY_METRICS_LISTEN".into(), metrics),
                 ("AUTH_URL".into(), format!("http://{}", self.auth)),
             ],
             Service::Gateway => vec![
@@ -171,6 +176,7 @@ impl Stack {
                 ("GATEWAY_PUBLIC_URL".into(), self.http.clone()),
                 ("AUTH_URL".into(), format!("http://{}", self.auth)),
                 ("LIBRARY_URL".into(), format!("http://{}", self.library)),
+                ("GATEWAY_METRICS_LISTEN".into(), metrics),
             ],
         };
         env.push(("RUST_LOG".into(), "info".into()));
@@ -254,6 +260,46 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the stack never became healthy; logs:\n{}", self.logs());
+    }
+
+    /// The URL of a service's Prometheus metrics, from the address it logged on its
+    /// latest start.
+    pub fn metrics_url(&self, service: Service) -> String {
+        let log = self.log(service);
+        let line = log
+            .lines()
+            .rev()
+            .find(|line| line.contains("metrics at /metrics"))
+            .unwrap_or_else(|| panic!("{} logged no metrics address", service.binary()));
+        let start = line.find("127.0.0.1:").expect("a loopback address");
+        let address: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect();
+        format!("http://{address}/metrics")
+    }
+
+    /// What one service logged so far.
+    pub fn log(&self, service: Service) -> String {
+        std::fs::read_to_string(self.log_path(service)).unwrap_or_default()
+    }
+
+    /// Polls one service's log until `done` holds of it (logs are written by a
+    /// background thread, a moment after the request): the log then.
+    pub async fn wait_for_log(&self, service: Service, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log(service);
+            if done(&log) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never logged what was expected; its log:\n{log}",
+                service.binary()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Everything the three processes logged so far.

@@ -102,6 +102,9 @@ pub async fn follow_revocations(
                         None => {
                             revocations.revoke(&message.user_id);
                             revocations.heard();
+                            bookshelf_runtime::metrics::revocation_arrived(
+                                message.revoked_at.as_ref(),
+                            );
                             after_sequence = after_sequence.max(message.sequence);
                         }
                     }

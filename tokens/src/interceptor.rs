@@ -68,6 +68,8 @@ impl Interceptor for TokenInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         match self.caller(&request) {
             Ok(caller) => {
+                // The call's access line names its user.
+                tracing::Span::current().record("user_id", caller.user_id.as_str());
                 request.extensions_mut().insert(caller);
                 Ok(request)
             }

@@ -34,6 +34,7 @@ impl Revocations {
     /// once it has been silent or down for longer than `max_outage`.
     pub fn new(max_outage: Duration) -> Self {
         let now = Instant::now();
+        bookshelf_runtime::metrics::revocation_feed(false);
         Self {
             users: RwLock::default(),
             feed: Mutex::new(Feed {
@@ -66,6 +67,8 @@ impl Revocations {
         let mut feed = self.feed.lock().expect("revocations lock poisoned");
         feed.live = true;
         feed.last_heard = Instant::now();
+        drop(feed);
+        bookshelf_runtime::metrics::revocation_feed(true);
     }
 
     /// Records a sign of life (any message) of a live feed; a feed still sending its
@@ -81,6 +84,7 @@ impl Revocations {
     /// that went silent before it dropped is not granted the bound twice.
     pub fn feed_down(&self) {
         self.feed.lock().expect("revocations lock poisoned").live = false;
+        bookshelf_runtime::metrics::revocation_feed(false);
     }
 
     /// Whether the feed is live: backlog received and not lost since.

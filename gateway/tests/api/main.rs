@@ -13,6 +13,7 @@ mod flow;
 mod hostile_text;
 mod hostile_uploads;
 mod leaks;
+mod observability;
 mod operations;
 mod ownership;
 mod races;
