@@ -147,6 +147,8 @@ impl Stack {
                 ("AUTH_LISTEN".into(), self.auth.to_string()),
                 ("AUTH_DATA_DIR".into(), data("auth")),
                 ("AUTH_DATABASE_URL".into(), self.databases[0].url.clone()),
+                // The gateway, on loopback, forwards its clients' addresses.
+                ("AUTH_TRUSTED_FORWARDERS".into(), "127.0.0.1".into()),
             ],
             Service::Library => vec![
                 ("LIBRARY_LISTEN".into(), self.library.to_string()),

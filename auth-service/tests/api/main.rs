@@ -3,6 +3,9 @@
 
 mod accounts;
 mod adversarial;
+mod files;
+mod guessing;
+mod hashing_queue;
 mod login;
 mod operations;
 mod revocation;
