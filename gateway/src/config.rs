@@ -40,6 +40,12 @@ pub struct Config {
     /// Largest JSON body accepted, in bytes.
     #[arg(long, env = "GATEWAY_MAX_JSON_BYTES", default_value_t = 64 * 1024)]
     pub max_json_bytes: usize,
+    /// The header a reverse proxy in front sets to the client's address (such as
+    /// `x-forwarded-for`; its rightmost entry is taken). Unset, the socket peer is the
+    /// client: set it only behind a proxy that sets that header on every request,
+    /// or clients could name any address they like.
+    #[arg(long, env = "GATEWAY_CLIENT_ADDRESS_HEADER")]
+    pub client_address_header: Option<http::HeaderName>,
 }
 
 impl Config {
@@ -54,6 +60,7 @@ impl Config {
             upload_timeout_ms: 120_000,
             max_cover_bytes: 10 * 1024 * 1024,
             max_json_bytes: 64 * 1024,
+            client_address_header: None,
         }
     }
 

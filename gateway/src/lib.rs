@@ -9,10 +9,12 @@
 //! - [`extract`], [`envelope`], [`error`]: bodies in, bodies out, and the one mapping of
 //!   errors (gRPC statuses included) to HTTP.
 //! - [`request_id`]: the `x-request-id` of every request, on both hops.
+//! - [`client_address`]: who a request comes from, forwarded to the auth service.
 #![forbid(unsafe_code)]
 
 pub mod backends;
 pub mod books;
+pub mod client_address;
 pub mod config;
 pub mod covers;
 pub mod envelope;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub public_url: String,
     /// The cover cap.
     pub max_cover_bytes: usize,
+    /// The header naming the client's address, set by a trusted proxy in front.
+    pub client_address_header: Option<axum::http::HeaderName>,
 }
 
 /// Registers `path` both with and without its trailing slash.
@@ -140,6 +144,7 @@ impl Application {
             backends: Backends::new(config)?,
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             max_cover_bytes: config.max_cover_bytes,
+            client_address_header: config.client_address_header.clone(),
         };
         Ok(Self {
             listener,
@@ -157,7 +162,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        axum::serve(self.listener, self.router)
+        // Peer addresses: the client of a login or registration, when no proxy names it.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())
