@@ -49,7 +49,7 @@ pub struct Config {
     /// metadata names the client: the gateways. From any other peer that metadata is
     /// ignored and the peer's own address is the client's. Empty by default: a caller
     /// that reaches the service directly cannot claim another address.
-    #[arg(long, env = "AUTH_TRUSTED_FORWARDERS", value_delimiter = ',')]
+    #[arg(long, env = "AUTH_TRUSTED_FORWARDERS", value_delimiter = ',', value_parser = network)]
     pub trusted_forwarders: Vec<IpNet>,
     /// Password hashes computed at once; by default one per core.
     #[arg(long, env = "AUTH_HASH_CONCURRENCY")]
@@ -58,6 +58,16 @@ pub struct Config {
     /// refused at once (UNAVAILABLE, retry shortly) instead of queueing.
     #[arg(long, env = "AUTH_HASH_QUEUE_DEPTH", default_value_t = 64)]
     pub hash_queue_depth: usize,
+}
+
+/// A CIDR network, or a bare address as the network of that one address.
+fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>().or_else(|error| {
+        raw.parse::<std::net::IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| error)
+    })
 }
 
 impl Config {
