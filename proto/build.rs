@@ -5,6 +5,10 @@ use std::{env, path::PathBuf};
 
 const PROTOS: &[&str] = &["auth/v1/auth.proto", "library/v1/library.proto"];
 
+/// Messages that carry a plaintext password: their `Debug` is written by hand in
+/// `src/lib.rs`, so that printing one never shows it.
+const SECRET_BEARING: &[&str] = &[".auth.v1.LoginRequest", ".auth.v1.RegisterRequest"];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {
         println!("cargo:rerun-if-changed={proto}");
@@ -18,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .skip_debug(SECRET_BEARING.iter().copied())
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -79,7 +79,13 @@ async fn main() -> anyhow::Result<()> {
     let library_url = format!("http://{}", library_listener.local_addr()?);
     let public_url = format!("http://{}", http_listener.local_addr()?);
 
-    let auth_config = auth_service::Config::embedded(options.data_dir.join("auth"));
+    let mut auth_config = auth_service::Config::embedded(options.data_dir.join("auth"));
+    // The gateway reaches the auth service on loopback and forwards each client's
+    // address; the auth port listens on loopback only, so no one else can.
+    auth_config.trusted_forwarders = vec![
+        ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+        ipnet::IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+    ];
     let library_config =
         library_service::Config::embedded(options.data_dir.join("library"), auth_url.clone());
     let gateway_config =

@@ -10,21 +10,26 @@ use bookshelf_proto::auth::v1::{
     WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
     watch_revocations_response::Marker,
 };
-use bookshelf_runtime::clock::{now_ms, timestamp};
+use bookshelf_runtime::{
+    client_address::{client_address, limit_key},
+    clock::{now_ms, timestamp},
+    workers::WorkError,
+};
 use bookshelf_tokens::{Verifier, interceptor::caller};
 use futures::{Stream, StreamExt};
-use tokio::sync::watch;
+use ipnet::IpNet;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{self, Email, Password, UserName},
     error::AuthError,
-    passwords::Passwords,
+    passwords::{PasswordError, Passwords},
     revocations::{FeedEvent, RevocationFeed},
     signing::SigningKey,
     store::{Revocation, Store, UserRecord},
-    throttle::{self, LoginThrottle},
+    throttle::{self, Throttle},
 };
 
 /// The state every RPC shares.
@@ -33,7 +38,13 @@ pub struct AuthApi {
     pub(crate) passwords: Passwords,
     pub(crate) signing_key: Arc<SigningKey>,
     pub(crate) verifier: Verifier,
-    pub(crate) throttle: LoginThrottle,
+    pub(crate) throttle: Throttle,
+    /// Logins and registrations in progress (counting, hashing or waiting for either):
+    /// as many as the hashing threads plus the queue depth. Past that a flood is
+    /// refused at once, whether the database or the hashing is what holds it up.
+    pub(crate) admissions: Arc<Semaphore>,
+    /// The gateways whose forwarded client address is believed.
+    pub(crate) trusted_forwarders: Vec<IpNet>,
     pub(crate) revocations: RevocationFeed,
     /// Token lifetime: how far back a new subscriber's backlog of revocations goes.
     pub(crate) token_ttl_ms: i64,
@@ -82,14 +93,32 @@ impl AuthApi {
         }
     }
 
-    async fn login(&self, request: LoginRequest) -> Result<LoginResponse, AuthError> {
+    /// The key the client of `request` is limited under: its forwarded address when
+    /// a trusted gateway sent it, else the peer's.
+    fn client_key<T>(&self, request: &Request<T>) -> String {
+        client_address(request, &self.trusted_forwarders)
+            .map_or_else(|| "unknown".to_owned(), limit_key)
+    }
+
+    /// A place among the logins and registrations in progress, or, when they are all
+    /// taken, a refusal at once, before anything is counted or queued.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, AuthError> {
+        self.admissions
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::from(WorkError::Busy).into())
+    }
+
+    async fn login(&self, request: Request<LoginRequest>) -> Result<LoginResponse, AuthError> {
+        let address = self.client_key(&request);
+        let request = request.into_inner();
         // An unparsable email or an overlong password cannot match any account; they are
         // answered like any wrong credentials, after the same work.
         let email = Email::parse(&request.email).ok();
         let throttle_key = throttle::key(&request.email, email.as_ref());
-        if let Some(retry_after) = self.throttle.retry_after(&throttle_key).await? {
-            return Err(AuthError::Throttled { retry_after });
-        }
+        let _admitted = self.admit()?;
+        // Counted before the hash, so concurrent guesses cannot all pass one check.
+        let attempt = self.throttle.login(&throttle_key, &address).await?;
         let user = match &email {
             Some(email) => self.store.user_by_email(email).await?,
             None => None,
@@ -97,17 +126,22 @@ impl AuthApi {
         let password = Password::offered(&request.password);
         let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
         let matches = match password {
-            Some(password) => self.passwords.verify(password, stored_hash).await?,
+            Some(password) => match self.passwords.verify(password, stored_hash).await {
+                Ok(matches) => matches,
+                Err(busy @ PasswordError::Busy { .. }) => {
+                    self.throttle.not_made(attempt).await?;
+                    return Err(busy.into());
+                }
+                Err(error) => return Err(error.into()),
+            },
             None => false,
         };
         let user = match user {
             Some(user) if matches && user.is_active() => user,
-            _ => {
-                self.throttle.failed(&throttle_key).await?;
-                return Err(AuthError::InvalidCredentials);
-            }
+            // The attempt stays counted.
+            _ => return Err(AuthError::InvalidCredentials),
         };
-        self.throttle.succeeded(&throttle_key).await?;
+        self.throttle.succeeded(attempt).await?;
         let issued = self.signing_key.issue(&user.id)?;
         // The access line names the user; nothing else is logged per request.
         tracing::Span::current().record("user_id", user.id.as_str());
@@ -118,14 +152,31 @@ impl AuthApi {
         })
     }
 
-    async fn register(&self, request: RegisterRequest) -> Result<RegisterResponse, AuthError> {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<RegisterResponse, AuthError> {
+        let address = self.client_key(&request);
+        let request = request.into_inner();
         let (name, email, password) = domain::collect(
             UserName::parse(&request.name),
             Email::parse(&request.email),
             Password::parse(&request.password),
         )
         .map_err(AuthError::InvalidArgument)?;
-        let hash = self.passwords.hash(password).await?;
+        let _admitted = self.admit()?;
+        // A registration counts against its client's allowance whatever its outcome:
+        // a taken email (409) tells whether an address has an account.
+        let attempt = self.throttle.register(&address).await?;
+        let hash = match self.passwords.hash(password).await {
+            Ok(hash) => hash,
+            Err(busy @ PasswordError::Busy { .. }) => {
+                self.throttle.not_made(attempt).await?;
+                return Err(busy.into());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        drop(attempt);
         let id = uuid::Uuid::new_v4().to_string();
         let user = self
             .store
@@ -145,14 +196,14 @@ impl AuthService for AuthApi {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        Ok(Response::new(self.register(request.into_inner()).await?))
+        Ok(Response::new(self.register(request).await?))
     }
 
     async fn login(
         &self,
         request: Request<LoginRequest>,
     ) -> Result<Response<LoginResponse>, Status> {
-        Ok(Response::new(self.login(request.into_inner()).await?))
+        Ok(Response::new(self.login(request).await?))
     }
 
     async fn get_current_user(

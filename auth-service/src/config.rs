@@ -4,6 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bookshelf_runtime::connections::{self, GrpcLimits};
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
+use ipnet::IpNet;
 use secrecy::SecretString;
 
 /// How the auth service runs. Printing it shows no secret.
@@ -31,12 +32,27 @@ pub struct Config {
     /// Token lifetime in seconds.
     #[arg(long, env = "AUTH_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60)]
     pub token_ttl_secs: u64,
-    /// Failed logins allowed per email within the throttle window.
+    /// Login attempts allowed per email from one client address within the throttle
+    /// window (a successful login gives its own back and clears this count).
     #[arg(long, env = "AUTH_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
+    /// Login attempts allowed per email from all addresses together within the
+    /// window: the ceiling for guesses spread over many addresses.
+    #[arg(long, env = "AUTH_LOGIN_MAX_FAILURES_PER_EMAIL", default_value_t = 25)]
+    pub login_max_failures_per_email: u32,
+    /// Failed logins and registrations allowed per client address (IPv6: per /64)
+    /// within the window, over every email.
+    #[arg(long, env = "AUTH_MAX_ATTEMPTS_PER_ADDRESS", default_value_t = 100)]
+    pub max_attempts_per_address: u32,
     /// The throttle window in seconds.
     #[arg(long, env = "AUTH_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
+    /// Peers (addresses or CIDR networks, comma-separated) whose `x-client-address`
+    /// metadata names the client: the gateways. From any other peer that metadata is
+    /// ignored and the peer's own address is the client's. Empty by default: a caller
+    /// that reaches the service directly cannot claim another address.
+    #[arg(long, env = "AUTH_TRUSTED_FORWARDERS", value_delimiter = ',', value_parser = network)]
+    pub trusted_forwarders: Vec<IpNet>,
     /// Password hashes computed at once; by default one per core.
     #[arg(long, env = "AUTH_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
@@ -72,6 +88,20 @@ pub struct Config {
     /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// Logins and registrations that may wait for a hashing thread; past this they are
+    /// refused at once (UNAVAILABLE, retry shortly) instead of queueing.
+    #[arg(long, env = "AUTH_HASH_QUEUE_DEPTH", default_value_t = 64)]
+    pub hash_queue_depth: usize,
+}
+
+/// A CIDR network, or a bare address as the network of that one address.
+fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>().or_else(|error| {
+        raw.parse::<std::net::IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| error)
+    })
 }
 
 impl Config {
@@ -84,7 +114,10 @@ impl Config {
             signing_key: None,
             token_ttl_secs: 24 * 60 * 60,
             login_max_failures: 5,
+            login_max_failures_per_email: 25,
+            max_attempts_per_address: 100,
             login_window_secs: 15 * 60,
+            trusted_forwarders: Vec::new(),
             hash_concurrency: None,
             revocation_heartbeat_ms: 1000,
             grpc_max_connections: None,
@@ -94,6 +127,17 @@ impl Config {
             grpc_keepalive_timeout_ms: 5_000,
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9051))),
             log_format: LogFormat::Text,
+            hash_queue_depth: 64,
+        }
+    }
+
+    /// The throttle's allowances.
+    pub fn allowances(&self) -> crate::throttle::Allowances {
+        crate::throttle::Allowances {
+            per_email_and_address: self.login_max_failures,
+            per_email: self.login_max_failures_per_email,
+            per_address: self.max_attempts_per_address,
+            window: Duration::from_secs(self.login_window_secs),
         }
     }
 

@@ -79,9 +79,15 @@ impl Email {
     }
 }
 
-/// A password meeting DESIGN rule 4. It stays secret: never logged, never stored.
-#[derive(Debug)]
+/// A password meeting the password rules. It stays secret: never logged, never
+/// stored, and its `Debug` shows nothing of it.
 pub struct Password(SecretString);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
 
 impl Password {
     /// Parses a new password: 8 to 128 characters, with an upper-case letter, a

@@ -20,8 +20,8 @@ pub enum AuthError {
     /// Unknown email, wrong password or disabled account: deliberately one answer.
     #[error("invalid email or password")]
     InvalidCredentials,
-    /// Too many failed logins for this email.
-    #[error("too many failed logins")]
+    /// Too many attempts for this email or from this client.
+    #[error("too many attempts")]
     Throttled {
         /// When the client may try again.
         retry_after: Duration,
@@ -56,7 +56,7 @@ impl From<AuthError> for Status {
                 bookshelf_runtime::metrics::refused("login_throttled");
                 Status::with_error_details(
                     Code::ResourceExhausted,
-                    "too many failed logins; try again later",
+                    "too many attempts; try again later",
                     ErrorDetails::with_retry_info(Some(retry_after)),
                 )
             }
@@ -65,7 +65,14 @@ impl From<AuthError> for Status {
                 Status::already_exists("email already registered")
             }
             AuthError::Store(StoreError::Database(error)) => database(&error),
-            AuthError::Password(error) => internal(&error),
+            AuthError::Password(PasswordError::Busy { retry_after }) => Status::with_error_details(
+                Code::Unavailable,
+                "too many logins at once; try again shortly",
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
+            AuthError::Password(error @ (PasswordError::Hash(_) | PasswordError::Worker(_))) => {
+                internal(&error)
+            }
             AuthError::Key(error) => internal(&error),
         }
     }

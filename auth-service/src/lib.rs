@@ -5,7 +5,8 @@
 //! - [`passwords`]: hashing on a bounded pool of its own threads.
 //! - [`signing`]: the private key and the tokens it issues.
 //! - [`store`]: the database (SQLite or PostgreSQL).
-//! - [`throttle`]: login throttling kept in the database.
+//! - [`throttle`]: guess limits per email, per client address and both, reserved in
+//!   the database ([`reservations`]) before any password is hashed.
 //! - [`revocations`]: the feed behind `WatchRevocations`.
 //! - [`api`]: the `auth.v1.AuthService` implementation; [`error`] its one status mapping.
 //! - `properties` (tests only): property tests of the values parsed at the edge.
@@ -20,12 +21,13 @@ pub mod error;
 pub mod passwords;
 #[cfg(test)]
 mod properties;
+pub mod reservations;
 pub mod revocations;
 pub mod signing;
 pub mod store;
 pub mod throttle;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use bookshelf_proto::auth::v1::auth_service_server::AuthServiceServer;
 use bookshelf_runtime::{
@@ -40,7 +42,7 @@ pub use config::Config;
 
 use crate::{
     api::AuthApi, passwords::Passwords, revocations::RevocationFeed, signing::SigningKey,
-    store::Store, throttle::LoginThrottle,
+    store::Store, throttle::Throttle,
 };
 
 /// Why the service could not start or stopped with an error.
@@ -81,21 +83,25 @@ impl Application {
             Some(pem) => SigningKey::from_pem(pem.expose_secret(), ttl)?,
             None => SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?,
         };
-        let store = Store::new(database.pool);
+        let store = Store::new(database.pool.clone());
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
         let (shutting_down, shutdown_seen) = watch::channel(false);
         let api = AuthApi {
             shutting_down: shutdown_seen,
-            passwords: Passwords::new(concurrency),
+            passwords: Passwords::with_max_waiting(concurrency, config.hash_queue_depth),
             verifier: Verifier::new(signing_key.key_set()),
             signing_key: Arc::new(signing_key),
-            throttle: LoginThrottle::new(
+            throttle: Throttle::new(
                 store.clone(),
-                config.login_max_failures,
-                Duration::from_secs(config.login_window_secs),
+                config.allowances(),
+                database.backend == db::Backend::Sqlite,
             ),
+            admissions: Arc::new(tokio::sync::Semaphore::new(
+                concurrency + config.hash_queue_depth,
+            )),
+            trusted_forwarders: config.trusted_forwarders.clone(),
             revocations: RevocationFeed::start(store.clone(), config.revocation_heartbeat()),
             token_ttl_ms: ttl.as_millis() as i64,
             store,

@@ -1,12 +1,12 @@
 //! Password hashing: argon2id with OWASP's parameters, on a pool of its own threads.
 
-use std::{cell::RefCell, sync::Arc};
+use std::{cell::RefCell, sync::Arc, time::Duration};
 
 use argon2::{
     ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version,
     password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng},
 };
-use bookshelf_runtime::workers::{PoolGone, WorkerPool};
+use bookshelf_runtime::workers::{WorkError, WorkerPool};
 
 use crate::domain::Password;
 
@@ -16,9 +16,30 @@ pub enum PasswordError {
     /// argon2 refused its input or a stored hash is corrupt.
     #[error("password hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
-    /// The hashing threads are gone.
+    /// Too many hashes already wait for a thread: nothing was hashed.
+    #[error("the hashing queue is full")]
+    Busy {
+        /// When trying again is worthwhile.
+        retry_after: Duration,
+    },
+    /// The hashing threads are gone, or the job panicked.
     #[error("password hashing threads failed")]
-    Worker(#[from] PoolGone),
+    Worker(#[source] WorkError),
+}
+
+/// What a caller refused for a full queue is told to wait: about the time the queue
+/// takes to drain at its depth (a few dozen hashes of some tens of milliseconds).
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl From<WorkError> for PasswordError {
+    fn from(error: WorkError) -> Self {
+        match error {
+            WorkError::Busy => Self::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            },
+            WorkError::Gone | WorkError::Panicked => Self::Worker(error),
+        }
+    }
 }
 
 /// argon2id, m = 19 MiB, t = 2, p = 1: OWASP's Password Storage Cheat Sheet.
@@ -97,7 +118,10 @@ const HASHING_NICENESS: i32 = 10;
 /// Hashes and verifies passwords on a pool of its own threads, never on the async
 /// workers. The pool has `concurrency` threads, so a login flood queues here instead
 /// of starving other requests; and since each thread keeps the 19 MiB argon2 needs,
-/// memory stays at `concurrency` times that however long the flood lasts.
+/// memory stays at `concurrency` times that however long the flood lasts. At most
+/// `max_waiting` hashes queue: past that a flood is refused at once rather than
+/// making every caller, honest ones included, wait behind it; and a hash whose caller
+/// has gone (a client that gave up) is skipped, so a flood ends when its clients stop.
 #[derive(Clone)]
 pub struct Passwords {
     pool: WorkerPool,
@@ -110,12 +134,22 @@ impl Passwords {
     /// priority: under a login flood the scheduler still gives reads the cores first
     /// (DESIGN rule 3). They end when every clone is dropped.
     pub fn new(concurrency: usize) -> Self {
+        Self::with_max_waiting(concurrency, usize::MAX)
+    }
+
+    /// Like [`Passwords::new`], refusing hashes at once while `max_waiting` wait.
+    pub fn with_max_waiting(concurrency: usize, max_waiting: usize) -> Self {
         let dummy_hash =
             phc_string(b"not a password of anyone").expect("hashing a constant succeeds");
         // Made on the caller's thread, which hashes nothing else: give its memory back.
         BLOCKS.with_borrow_mut(|blocks| *blocks = Vec::new());
         Self {
-            pool: WorkerPool::new("argon2", concurrency, HASHING_NICENESS),
+            pool: WorkerPool::with_max_waiting(
+                "argon2",
+                concurrency,
+                HASHING_NICENESS,
+                max_waiting,
+            ),
             dummy_hash: dummy_hash.into(),
         }
     }

@@ -34,6 +34,27 @@ pub enum KeyError {
     Sign(#[from] jsonwebtoken::errors::Error),
 }
 
+/// Writes a new key file at `path` whole or not at all: into a temporary file of mode
+/// 0600 beside it, synced, then linked into place without replacing a file another
+/// process may have put there meanwhile (that is `AlreadyExists`). A crash at any
+/// point leaves either no key file or a complete one, never a torn key that would
+/// stop the service from starting.
+fn write_new_key_file(path: &Path, pem: &[u8]) -> std::io::Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    bookshelf_runtime::files::private_dir(folder)?;
+    // `tempfile` creates its files with mode 0600.
+    let mut file = tempfile::NamedTempFile::new_in(folder)?;
+    file.write_all(pem)?;
+    file.as_file().sync_all()?;
+    file.persist_noclobber(path).map_err(|error| error.error)?;
+    // The new name is durable only once the folder itself is synced.
+    std::fs::File::open(folder)?.sync_all()?;
+    Ok(())
+}
+
 /// An issued token and its expiry.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
@@ -95,6 +116,16 @@ impl SigningKey {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
             Err(_) => {}
         }
+        match Self::generate_into(path, ttl) {
+            // Another process sharing the folder made one first: use that one.
+            Err(KeyError::Io(error)) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::from_pem(&std::fs::read_to_string(path)?, ttl)
+            }
+            made => made,
+        }
+    }
+
+    fn generate_into(path: &Path, ttl: Duration) -> Result<Self, KeyError> {
         let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| KeyError::Malformed)?;
         let key = Self::from_pkcs8(document.as_ref(), ttl)?;
@@ -102,16 +133,7 @@ impl SigningKey {
             "{PEM_BEGIN}\n{}\n{PEM_END}\n",
             STANDARD.encode(document.as_ref())
         );
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path)?;
-        file.write_all(pem.as_bytes())?;
-        file.sync_all()?;
+        write_new_key_file(path, pem.as_bytes())?;
         tracing::info!(kid = %key.public.kid, "generated a new signing key");
         Ok(key)
     }

@@ -1,4 +1,5 @@
-//! The auth database: users, disabled accounts and login failures.
+//! The auth database: users and disabled accounts (the throttle's tables are queried
+//! in `throttle`).
 
 use bookshelf_runtime::db::is_unique_violation;
 use sqlx::{AnyPool, Row, any::AnyRow};
@@ -222,49 +223,8 @@ impl Store {
         Ok(row.try_get("last")?)
     }
 
-    /// How many logins for `email` failed after `since` (ms), and when the oldest did.
-    pub async fn recent_failures(
-        &self,
-        email: &str,
-        since: i64,
-    ) -> Result<(i64, Option<i64>), StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest \
-             FROM login_failures WHERE email = $1 AND failed_at > $2",
-        )
-        .bind(email)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.try_get("failures")?, row.try_get("oldest")?))
-    }
-
-    /// Records a failed login for `email`, dropping its failures older than `expired_before`.
-    pub async fn record_failure(
-        &self,
-        email: &str,
-        now: i64,
-        expired_before: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_failures WHERE email = $1 AND failed_at <= $2")
-            .bind(email)
-            .bind(expired_before)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)")
-            .bind(email)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Forgets the failures of `email` after a successful login.
-    pub async fn clear_failures(&self, email: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_failures WHERE email = $1")
-            .bind(email)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// The pool, for the queries kept beside their own module (`throttle`).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 }

@@ -1,16 +1,36 @@
-//! Login throttling (DESIGN rule 5), counted in the database so every replica agrees.
+//! Guess limits that concurrency cannot multiply, kept in the database so every
+//! replica agrees.
+//!
+//! An attempt is reserved (counted) before its password is hashed, under several
+//! limits at once, all or none:
+//!
+//! - per email and client address: the guesses one client may make at one account
+//!   (`AUTH_LOGIN_MAX_FAILURES`, 5 per window). This is the limit a stranger meets,
+//!   and it does not touch the owner, who logs in from another address.
+//! - per email, from every address together: a higher ceiling, so spreading guesses
+//!   over many addresses still has a bound; reaching it takes that many addresses
+//!   each spending its own allowance, every window, so locking an owner out is never
+//!   free and never lasts longer than the attacker keeps paying.
+//! - per client address, over every email and registration: one client spraying a
+//!   password over many accounts, or registering them in bulk.
+//!
+//! A success gives its own attempt back and clears its email-and-address limit; the
+//! other attempts in the ceilings stay, so succeeding at one's own account never buys
+//! more guesses at another's.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_runtime::clock::now_ms;
 
 use crate::{
     domain::Email,
-    store::{Store, StoreError},
+    error::AuthError,
+    reservations::{Limit, Reserved},
+    store::Store,
 };
 
-/// The key a login's failures are counted under: the address as stored, or, when
+/// The key a login's attempts are counted under: the address as stored, or, when
 /// `raw` is no address at all (it then matches no account, but is throttled all the
 /// same), a digest of it. The digest is short ASCII whatever the client sent (NUL
 /// bytes, which PostgreSQL text refuses, or kilobytes, past what an index entry holds).
@@ -25,54 +45,114 @@ pub fn key(raw: &str, email: Option<&Email>) -> String {
     }
 }
 
-/// Refuses logins for an email after too many recent failures.
-#[derive(Debug, Clone)]
-pub struct LoginThrottle {
-    store: Store,
-    max_failures: i64,
-    window: Duration,
+/// The allowances, per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowances {
+    /// Login attempts per email from one client address.
+    pub per_email_and_address: u32,
+    /// Login attempts per email from all addresses together.
+    pub per_email: u32,
+    /// Failed logins and registrations per client address.
+    pub per_address: u32,
+    /// The window they are counted over.
+    pub window: Duration,
 }
 
-impl LoginThrottle {
-    /// Allows `max_failures` failed logins per email within `window`.
-    pub fn new(store: Store, max_failures: u32, window: Duration) -> Self {
+/// An attempt counted against its limits; give it to [`Throttle::succeeded`] or
+/// [`Throttle::not_made`] when either applies, or simply drop it (a failure stays
+/// counted).
+#[derive(Debug)]
+#[must_use = "a reserved attempt is given back on success"]
+pub struct Attempt {
+    id: String,
+    /// The limit a success clears.
+    clears: Option<String>,
+}
+
+/// Reserves attempts at login and registration.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    store: Store,
+    allowances: Allowances,
+    /// On SQLite, reservations take turns here: the database has one writer anyway,
+    /// and waiting in line is far cheaper than each connection retrying the write
+    /// lock with the busy handler's sleeps, which under a flood stretch every
+    /// reservation past its caller's patience. PostgreSQL locks per key instead.
+    serial: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Throttle {
+    /// A throttle with `allowances`, counted in `store`; `single_writer` when the
+    /// database is SQLite.
+    pub fn new(store: Store, allowances: Allowances, single_writer: bool) -> Self {
         Self {
             store,
-            max_failures: i64::from(max_failures),
-            window,
+            allowances,
+            serial: single_writer.then(|| Arc::new(tokio::sync::Mutex::new(()))),
         }
     }
 
-    fn window_ms(&self) -> i64 {
-        self.window.as_millis() as i64
+    /// Reserves a login attempt at the account under `email_key` by the client at
+    /// `address` (a [`bookshelf_runtime::client_address::limit_key`]), or says how
+    /// long until one is allowed.
+    pub async fn login(&self, email_key: &str, address: &str) -> Result<Attempt, AuthError> {
+        let allowances = self.allowances;
+        let pair = format!("login:{email_key}|{address}");
+        let limits = [
+            Limit {
+                key: pair.clone(),
+                max: allowances.per_email_and_address,
+            },
+            Limit {
+                key: format!("login:{email_key}"),
+                max: allowances.per_email,
+            },
+            Limit {
+                key: format!("address:{address}"),
+                max: allowances.per_address,
+            },
+        ];
+        self.reserve(&limits, Some(pair)).await
     }
 
-    /// `Some(wait)` when `email` must wait before trying again.
-    pub async fn retry_after(&self, email: &str) -> Result<Option<Duration>, StoreError> {
+    /// Reserves a registration by the client at `address`.
+    pub async fn register(&self, address: &str) -> Result<Attempt, AuthError> {
+        let limits = [Limit {
+            key: format!("address:{address}"),
+            max: self.allowances.per_address,
+        }];
+        self.reserve(&limits, None).await
+    }
+
+    async fn reserve(
+        &self,
+        limits: &[Limit],
+        clears: Option<String>,
+    ) -> Result<Attempt, AuthError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let window = self.allowances.window.as_millis() as i64;
+        let _turn = match &self.serial {
+            Some(serial) => Some(serial.lock().await),
+            None => None,
+        };
         let now = now_ms();
-        let (failures, oldest) = self
-            .store
-            .recent_failures(email, now - self.window_ms())
-            .await?;
-        if failures < self.max_failures {
-            return Ok(None);
+        match self.store.reserve(&id, limits, now, window).await? {
+            Reserved::Granted => Ok(Attempt { id, clears }),
+            Reserved::Refused { until } => Err(AuthError::Throttled {
+                retry_after: Duration::from_millis((until - now).max(1) as u64),
+            }),
         }
-        let frees_at = oldest.unwrap_or(now) + self.window_ms();
-        Ok(Some(Duration::from_millis(
-            (frees_at - now).max(1000) as u64
-        )))
     }
 
-    /// Counts a failed login.
-    pub async fn failed(&self, email: &str) -> Result<(), StoreError> {
-        let now = now_ms();
-        self.store
-            .record_failure(email, now, now - self.window_ms())
-            .await
+    /// A successful login: its attempt no longer counts, nor do earlier ones by the
+    /// same client at the same account.
+    pub async fn succeeded(&self, attempt: Attempt) -> Result<(), AuthError> {
+        let clears: Vec<&str> = attempt.clears.as_deref().into_iter().collect();
+        Ok(self.store.release(&attempt.id, &clears).await?)
     }
 
-    /// Forgets past failures after a successful login.
-    pub async fn succeeded(&self, email: &str) -> Result<(), StoreError> {
-        self.store.clear_failures(email).await
+    /// An attempt that was never evaluated (no capacity to hash it): it no longer counts.
+    pub async fn not_made(&self, attempt: Attempt) -> Result<(), AuthError> {
+        Ok(self.store.release(&attempt.id, &[]).await?)
     }
 }

@@ -22,7 +22,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 #[tokio::test]
 async fn every_failed_login_takes_about_as_long() {
     // Throttling would answer early and spoil the measure.
-    let auth = TestAuth::spawn_with(|config| config.login_max_failures = 10_000).await;
+    let auth = TestAuth::spawn_with(|config| {
+        config.login_max_failures = 10_000;
+        config.login_max_failures_per_email = 10_000;
+        config.max_attempts_per_address = 10_000;
+    })
+    .await;
     let mut client = auth.client().await;
     let (active, _) = register_and_login(&mut client).await;
     let (disabled, token) = register_and_login(&mut client).await;

@@ -88,6 +88,12 @@ pub struct Config {
     /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// The header a reverse proxy in front sets to the client's address (such as
+    /// `x-forwarded-for`; its rightmost entry is taken). Unset, the socket peer is the
+    /// client: set it only behind a proxy that sets that header on every request,
+    /// or clients could name any address they like.
+    #[arg(long, env = "GATEWAY_CLIENT_ADDRESS_HEADER")]
+    pub client_address_header: Option<http::HeaderName>,
 }
 
 impl Config {
@@ -112,6 +118,7 @@ impl Config {
             max_unpaged_books: 5000,
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9080))),
             log_format: LogFormat::Text,
+            client_address_header: None,
         }
     }
 

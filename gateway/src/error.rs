@@ -176,25 +176,21 @@ fn backend_response(status: &tonic::Status) -> Response {
         (Code::AlreadyExists, _) => {
             failure(StatusCode::CONFLICT, status.message(), json!("Conflict"))
         }
-        (Code::ResourceExhausted, _) => {
-            let mut response = failure(
+        (Code::ResourceExhausted, _) => with_retry_after(
+            failure(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts, try again later",
                 json!("Too Many Requests"),
-            );
-            let retry = status
-                .get_details_retry_info()
-                .and_then(|info| info.retry_delay)
-                .map_or(60, |delay| delay.as_secs().max(1));
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry));
-            response
-        }
-        (Code::Unavailable, _) => failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service unavailable, try again shortly",
-            json!("Service Unavailable"),
+            ),
+            status,
+        ),
+        (Code::Unavailable, _) => with_retry_after(
+            failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable, try again shortly",
+                json!("Service Unavailable"),
+            ),
+            status,
         ),
         (Code::DeadlineExceeded | Code::Cancelled, _) => ApiError::Deadline.into_response(),
         // Made here, not by the backend: the connection broke mid-call (the backend
@@ -210,6 +206,26 @@ fn backend_response(status: &tonic::Status) -> Response {
             internal_error()
         }
     }
+}
+
+/// `Retry-After` from the status's `RetryInfo`: the real wait, rounded up to whole
+/// seconds (rounding down would send the client back too early, to be refused
+/// again). A 429 without one says a minute; a 503 without one says nothing.
+fn with_retry_after(mut response: Response, status: &tonic::Status) -> Response {
+    let delay = status
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay);
+    let seconds = match delay {
+        Some(delay) => Some(delay.as_millis().div_ceil(1000).max(1) as u64),
+        None if response.status() == StatusCode::TOO_MANY_REQUESTS => Some(60),
+        None => None,
+    };
+    if let Some(seconds) = seconds {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// A 500 that says nothing of the cause, only the request id to quote.

@@ -12,11 +12,13 @@
 //! - [`server`]: connections accepted within bounds (timeouts, a cap), and draining.
 //! - [`access`]: the access line and metrics of every request, and the trace context
 //!   passed to the services.
+//! - [`client_address`]: who a request comes from, forwarded to the auth service.
 #![forbid(unsafe_code)]
 
 pub mod access;
 pub mod backends;
 pub mod books;
+pub mod client_address;
 pub mod config;
 pub mod covers;
 pub mod envelope;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub max_cover_bytes: usize,
     /// Most books an unpaged listing answers at once.
     pub max_unpaged_books: usize,
+    /// The header naming the client's address, set by a trusted proxy in front.
+    pub client_address_header: Option<axum::http::HeaderName>,
 }
 
 /// Registers `path` both with and without its trailing slash.
@@ -150,6 +154,7 @@ impl Application {
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             max_cover_bytes: config.max_cover_bytes,
             max_unpaged_books: config.max_unpaged_books.max(1),
+            client_address_header: config.client_address_header.clone(),
         };
         Ok(Self {
             listener,

@@ -8,12 +8,15 @@ use bookshelf_proto::auth::v1::{
     DisableCurrentUserRequest, GetCurrentUserRequest, LoginRequest, RegisterRequest,
     UpdateCurrentUserRequest, User,
 };
+use bookshelf_runtime::client_address::forward;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 use tonic::Code;
 
 use crate::{
     AppState,
     backends::{request, require_token, within},
+    client_address::ClientAddress,
     envelope::Success,
     error::ApiError,
     extract::JsonBody,
@@ -43,7 +46,8 @@ impl From<User> for UserJson {
 }
 
 /// `POST /users/`. Absent fields are empty, so the service reports them field by field.
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds a plaintext password.
+#[derive(Deserialize)]
 pub struct Registration {
     #[serde(default)]
     name: String,
@@ -53,13 +57,37 @@ pub struct Registration {
     password: String,
 }
 
-/// `POST /users/login`.
-#[derive(Debug, Deserialize)]
+/// `POST /users/login`: an email and a password, both present and strings. Anything
+/// else is refused with field errors before it reaches the auth service, so only
+/// well-formed attempts count against the guess limits. No `Debug`: it holds a
+/// plaintext password.
 pub struct Credentials {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     password: String,
+}
+
+impl TryFrom<Value> for Credentials {
+    type Error = ApiError;
+
+    fn try_from(body: Value) -> Result<Self, ApiError> {
+        let mut errors = Map::new();
+        let mut field = |name: &str| match body.get(name) {
+            Some(Value::String(value)) if !value.is_empty() => Some(value.clone()),
+            None | Some(Value::Null) | Some(Value::String(_)) => {
+                errors.insert(name.to_owned(), json!(format!("{name} is required")));
+                None
+            }
+            Some(_) => {
+                errors.insert(name.to_owned(), json!(format!("{name} must be a string")));
+                None
+            }
+        };
+        let (email, password) = (field("email"), field("password"));
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self { email, password }),
+            _ => Err(ApiError::InvalidFields(errors)),
+        }
+    }
 }
 
 /// `PUT /users/`: only the name can change; other fields are ignored.
@@ -85,6 +113,7 @@ fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
 
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     JsonBody(body): JsonBody<Registration>,
 ) -> Result<Success<UserJson>, ApiError> {
     let backends = &state.backends;
@@ -93,14 +122,9 @@ pub async fn register(
         email: body.email,
         password: body.password,
     };
-    let response = within(
-        backends.timeout,
-        backends
-            .auth
-            .clone()
-            .register(request(message, None, backends.timeout)),
-    )
-    .await?;
+    let mut call = request(message, None, backends.timeout);
+    forward(&mut call, client);
+    let response = within(backends.timeout, backends.auth.clone().register(call)).await?;
     Ok(Success::created(
         "Successfully created new user",
         user_of(response.user)?,
@@ -109,27 +133,25 @@ pub async fn register(
 
 pub async fn login(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<Credentials>,
+    ClientAddress(client): ClientAddress,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Success<LoggedIn>, ApiError> {
+    let credentials = Credentials::try_from(body)?;
     let backends = &state.backends;
     let message = LoginRequest {
-        email: body.email,
-        password: body.password,
+        email: credentials.email,
+        password: credentials.password,
     };
-    let response = within(
-        backends.timeout,
-        backends
-            .auth
-            .clone()
-            .login(request(message, None, backends.timeout)),
-    )
-    .await
-    .map_err(|error| match error {
-        ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
-            ApiError::InvalidCredentials
-        }
-        other => other,
-    })?;
+    let mut call = request(message, None, backends.timeout);
+    forward(&mut call, client);
+    let response = within(backends.timeout, backends.auth.clone().login(call))
+        .await
+        .map_err(|error| match error {
+            ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
+                ApiError::InvalidCredentials
+            }
+            other => other,
+        })?;
     Ok(Success::ok(
         "Successfully fetched auth token",
         LoggedIn {

@@ -70,9 +70,9 @@ pub enum LibraryError {
     /// Cover storage failed.
     #[error("cover storage failed")]
     Storage(#[from] std::io::Error),
-    /// The decoding threads are gone.
+    /// The decoding threads are gone, or a decode panicked.
     #[error(transparent)]
-    Decoders(#[from] bookshelf_runtime::workers::PoolGone),
+    Decoders(#[from] bookshelf_runtime::workers::WorkError),
     /// A blocking task died.
     #[error("background task failed")]
     Task(#[from] tokio::task::JoinError),

@@ -7,6 +7,27 @@ pub mod auth {
     /// Version 1 of the auth contract.
     pub mod v1 {
         tonic::include_proto!("auth.v1");
+
+        // The messages below carry a plaintext password: their `Debug` never shows it.
+
+        impl std::fmt::Debug for LoginRequest {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("LoginRequest")
+                    .field("email", &self.email)
+                    .field("password", &"<redacted>")
+                    .finish()
+            }
+        }
+
+        impl std::fmt::Debug for RegisterRequest {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("RegisterRequest")
+                    .field("name", &self.name)
+                    .field("email", &self.email)
+                    .field("password", &"<redacted>")
+                    .finish()
+            }
+        }
     }
 }
 

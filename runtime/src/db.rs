@@ -10,6 +10,8 @@ use sqlx::{
     migrate::Migrator,
 };
 
+use crate::files;
+
 /// Which database a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -34,8 +36,8 @@ pub enum DbError {
     /// The URL is neither `sqlite:` nor `postgres:`.
     #[error("unsupported database URL scheme (use sqlite: or postgres:)")]
     UnsupportedUrl,
-    /// The data folder could not be created.
-    #[error("cannot create the data folder")]
+    /// The data folder or the SQLite file could not be created.
+    #[error("cannot create the data folder or the database file")]
     DataDir(#[source] std::io::Error),
     /// Connecting failed.
     #[error("cannot connect to the database")]
@@ -64,10 +66,9 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
         && let Some(path) = url
             .strip_prefix("sqlite://")
             .and_then(|rest| rest.split('?').next())
-        && let Some(parent) = Path::new(path).parent()
-        && !parent.as_os_str().is_empty()
+            .filter(|path| !path.is_empty() && *path != ":memory:")
     {
-        std::fs::create_dir_all(parent).map_err(DbError::DataDir)?;
+        private_sqlite_files(Path::new(path)).map_err(DbError::DataDir)?;
     }
     let options = AnyConnectOptions::from_str(url)
         .map_err(DbError::Connect)?
@@ -117,6 +118,24 @@ fn pool_name(url: &str) -> String {
     } else {
         stem.to_owned()
     }
+}
+
+/// Makes the folder of the SQLite file at `path` (mode 0700 when it is made here) and
+/// the file itself, and any journal beside it, readable by the owner only (0600).
+/// SQLite gives the journals it creates later the mode of the database file.
+fn private_sqlite_files(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        files::private_dir(parent)?;
+    }
+    files::private_file(path)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut journal = path.as_os_str().to_owned();
+        journal.push(suffix);
+        if Path::new(&journal).exists() {
+            files::private_file(Path::new(&journal))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `error` is a unique-constraint violation, on either backend.

@@ -1,10 +1,12 @@
 //! What every Bookshelf gRPC service runs on, written once:
 //!
 //! - [`access`]: one access line and the request metrics of every gRPC call.
+//! - [`client_address`]: the client's address, forwarded from the gateway to the services.
 //! - [`clock`]: wall-clock time as the databases store it.
 //! - [`connections`]: the bounds a gRPC server puts on its connections (a cap,
 //!   handshake timeout, keepalive, streams per connection).
 //! - [`db`]: a sqlx pool on SQLite (the embedded default) or PostgreSQL, migrated.
+//! - [`files`]: the data folder and files only the service's user may read.
 //! - [`errors`]: the statuses every service answers alike (field violations, internal).
 //! - [`grpc`]: health, reflection (v1 and v1alpha, error details included) and the
 //!   access layer (logs and metrics of every call).
@@ -18,10 +20,12 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod client_address;
 pub mod clock;
 pub mod connections;
 pub mod db;
 pub mod errors;
+pub mod files;
 pub mod grpc;
 pub mod metrics;
 pub mod shutdown;

@@ -16,7 +16,8 @@
 //! - [`hostile`]: hostile text for every text field.
 //! - [`covers`]: what a stack's cover folder holds, against its books.
 //! - [`leaks`]: the check that no internals reach an answer or a log.
-//! - [`bearer`], [`register_and_login`]: typed client helpers.
+//! - [`bearer`], [`forwarded_from`], [`register`], [`register_and_login`]: typed
+//!   client helpers.
 #![forbid(unsafe_code)]
 
 pub mod covers;
@@ -39,5 +40,7 @@ pub use fake_auth::FakeAuth;
 pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
 pub use rest::Rest;
-pub use servers::{TestAuth, bearer, register_and_login, strong_password};
+pub use servers::{
+    TestAuth, bearer, forwarded_from, register, register_and_login, strong_password,
+};
 pub use stack::{Service, Stack};

@@ -30,6 +30,32 @@ pub fn bearer<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
+/// A request saying it comes from the client at `address`, as a gateway forwards it
+/// (`x-client-address` metadata); believed only from a trusted forwarder.
+pub fn forwarded_from<T>(message: T, address: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "x-client-address",
+        address.parse().expect("an address is valid metadata"),
+    );
+    request
+}
+
+/// Registers `email` with [`strong_password`] and a fixed name, asserting success.
+pub async fn register(client: &mut AuthServiceClient<Channel>, email: &str) -> User {
+    client
+        .register(RegisterRequest {
+            name: "Test Reader".into(),
+            email: email.to_owned(),
+            password: strong_password(),
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .user
+        .expect("a user")
+}
+
 /// The real auth service, in-process on a free port, with its own data folder and
 /// database. Dropping it stops the server.
 pub struct TestAuth {
@@ -105,17 +131,7 @@ impl TestAuth {
 /// Registers a user with a unique email and logs in: the user and a token.
 pub async fn register_and_login(client: &mut AuthServiceClient<Channel>) -> (User, String) {
     let email = format!("reader-{}@example.com", uuid::Uuid::new_v4().simple());
-    let user = client
-        .register(RegisterRequest {
-            name: "Test Reader".into(),
-            email: email.clone(),
-            password: strong_password(),
-        })
-        .await
-        .expect("register")
-        .into_inner()
-        .user
-        .expect("a user");
+    let user = register(client, &email).await;
     let token = client
         .login(LoginRequest {
             email,

@@ -160,6 +160,8 @@ impl Stack {
                 ("AUTH_DATA_DIR".into(), data("auth")),
                 ("AUTH_DATABASE_URL".into(), self.databases[0].url.clone()),
                 ("AUTH_METRICS_LISTEN".into(), metrics),
+                // The gateway, on loopback, forwards its clients' addresses.
+                ("AUTH_TRUSTED_FORWARDERS".into(), "127.0.0.1".into()),
             ],
             Service::Library => vec![
                 ("LIBRARY_LISTEN".into(), self.library.to_string()),

@@ -4,6 +4,9 @@
 mod accounts;
 mod adversarial;
 mod connections;
+mod files;
+mod guessing;
+mod hashing_queue;
 mod login;
 mod operations;
 mod revocation;

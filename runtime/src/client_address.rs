@@ -1,0 +1,81 @@
+//! The address of the client a request comes from, for limits per client.
+//!
+//! The gateway sees the client; the services see only the gateway. So the gateway
+//! forwards the client's address in the [`CLIENT_ADDRESS`] metadata, and a service
+//! believes that metadata only from a peer it was told to trust: any other caller
+//! (one that reaches the service directly) is counted under its own peer address,
+//! whatever it claims.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use tonic::{Request, metadata::MetadataValue};
+
+/// The metadata key that carries the client's address from the gateway.
+pub const CLIENT_ADDRESS: &str = "x-client-address";
+
+/// The client address of `request`: the forwarded one when the peer is inside one of
+/// `trusted_forwarders` and forwarded one, else the peer's own. `None` only when the
+/// transport knows no peer (an in-memory channel).
+pub fn client_address<T>(request: &Request<T>, trusted_forwarders: &[IpNet]) -> Option<IpAddr> {
+    let peer = request.remote_addr()?.ip();
+    let peer = canonical(peer);
+    let trusted = trusted_forwarders
+        .iter()
+        .any(|network| network.contains(&peer));
+    if trusted
+        && let Some(forwarded) = request
+            .metadata()
+            .get(CLIENT_ADDRESS)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<IpAddr>().ok())
+    {
+        return Some(canonical(forwarded));
+    }
+    Some(peer)
+}
+
+/// Sets the [`CLIENT_ADDRESS`] metadata of `request` (replacing any).
+pub fn forward<T>(request: &mut Request<T>, client: IpAddr) {
+    let value =
+        MetadataValue::try_from(client.to_string()).expect("an IP address is valid metadata");
+    request.metadata_mut().insert(CLIENT_ADDRESS, value);
+}
+
+/// An IPv4 address seen through an IPv6 socket is the IPv4 address.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    }
+}
+
+/// The key one client is limited under: an IPv4 address as is, an IPv6 address by
+/// its /64 network, since one subscriber is routinely given a whole /64 and could
+/// otherwise take a new address per attempt.
+pub fn limit_key(address: IpAddr) -> String {
+    match canonical(address) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = IpNet::new(IpAddr::V6(v6), 64)
+                .expect("64 is a valid IPv6 prefix length")
+                .trunc();
+            network.to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_ne!(limit_key(a), limit_key(c));
+        assert_eq!(limit_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
+}
