@@ -57,22 +57,101 @@ pub struct Registration {
     password: String,
 }
 
-/// `POST /users/login`: an email and a password, both present and strings. Anything
-/// else is refused with field errors before it reaches the auth service, so only
-/// well-formed attempts count against the guess limits. No `Debug`: it holds a
-/// plaintext password.
+/// `POST /users/login` as sent: each field any JSON value, so that a missing or
+/// mistyped one becomes a field error rather than a bare parse error, and a body that
+/// is not an object lacks both. A field sent twice is refused as malformed JSON, as a
+/// derived struct would. No `Debug`: it holds a plaintext password.
+#[derive(Default)]
+pub struct LoginBody {
+    email: Option<Value>,
+    password: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for LoginBody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = LoginBody;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LoginBody, A::Error> {
+                let mut body = LoginBody::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "email" => &mut body.email,
+                        "password" => &mut body.password,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(body)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<LoginBody, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(LoginBody::default())
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<LoginBody, E> {
+                Ok(LoginBody::default())
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<LoginBody, E> {
+                Ok(LoginBody::default())
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<LoginBody, E> {
+                Ok(LoginBody::default())
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<LoginBody, E> {
+                Ok(LoginBody::default())
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<LoginBody, E> {
+                Ok(LoginBody::default())
+            }
+
+            fn visit_unit<E>(self) -> Result<LoginBody, E> {
+                Ok(LoginBody::default())
+            }
+        }
+
+        deserializer.deserialize_any(Fields)
+    }
+}
+
+/// An email and a password, both present and strings. Anything else is refused with
+/// field errors before it reaches the auth service, so only well-formed attempts
+/// count against the guess limits. No `Debug`: it holds a plaintext password.
 pub struct Credentials {
     email: String,
     password: String,
 }
 
-impl TryFrom<Value> for Credentials {
+impl TryFrom<LoginBody> for Credentials {
     type Error = ApiError;
 
-    fn try_from(body: Value) -> Result<Self, ApiError> {
+    fn try_from(body: LoginBody) -> Result<Self, ApiError> {
         let mut errors = Map::new();
-        let mut field = |name: &str| match body.get(name) {
-            Some(Value::String(value)) if !value.is_empty() => Some(value.clone()),
+        let mut field = |name: &str, value: Option<Value>| match value {
+            Some(Value::String(value)) if !value.is_empty() => Some(value),
             None | Some(Value::Null) | Some(Value::String(_)) => {
                 errors.insert(name.to_owned(), json!(format!("{name} is required")));
                 None
@@ -82,7 +161,7 @@ impl TryFrom<Value> for Credentials {
                 None
             }
         };
-        let (email, password) = (field("email"), field("password"));
+        let (email, password) = (field("email", body.email), field("password", body.password));
         match (email, password) {
             (Some(email), Some(password)) => Ok(Self { email, password }),
             _ => Err(ApiError::InvalidFields(errors)),
@@ -134,7 +213,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Success<LoggedIn>, ApiError> {
     let credentials = Credentials::try_from(body)?;
     let backends = &state.backends;

@@ -241,7 +241,9 @@ async fn missing_fields_are_field_errors_and_extra_fields_change_nothing() {
     assert!(email_only.body["error"]["password"].is_string());
     assert!(email_only.body["error"].get("email").is_none());
     let no_credentials = rest.json(Method::POST, "/users/login", json!({})).await;
-    assert_eq!(no_credentials.status, 401, "{:?}", no_credentials.body);
+    assert_eq!(no_credentials.status, 400, "{:?}", no_credentials.body);
+    assert!(no_credentials.body["error"]["email"].is_string());
+    assert!(no_credentials.body["error"]["password"].is_string());
 
     // Extra fields at registration: the server picks the id, and the account is active.
     let planted_id = "00000000-0000-0000-0000-000000000001";
