@@ -6,7 +6,6 @@ mod adversarial;
 mod connections;
 mod files;
 mod guessing;
-mod hashing_queue;
 mod login;
 mod operations;
 mod revocation;

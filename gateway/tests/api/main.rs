@@ -14,7 +14,6 @@ mod guessing;
 mod hostile_text;
 mod hostile_uploads;
 mod leaks;
-mod login_flood;
 mod observability;
 mod operations;
 mod ownership;

@@ -1,6 +1,9 @@
 //! A login flood through the gateway, past the hashing queue's depth: refused at once
 //! with 503 and `Retry-After`, and an honest login succeeds within a second of the
 //! flood's clients giving up.
+//!
+//! A test binary of its own: cargo runs test binaries one at a time, so the flood
+//! takes no cores from the timing-bound tests of the main suite.
 
 use std::{
     sync::Arc,

@@ -1,5 +1,8 @@
 //! A login flood past the hashing queue's depth: refused at once, and once its
 //! clients give up, nothing of it is left to hash before an honest login.
+//!
+//! A test binary of its own: cargo runs test binaries one at a time, so the flood
+//! takes no cores from the timing-bound tests of the main suite.
 
 use std::{
     sync::Arc,
