@@ -54,6 +54,9 @@ pub enum StartError {
     /// The signing key could not be loaded or made.
     #[error(transparent)]
     Key(#[from] signing::KeyError),
+    /// The revocation feed could not read where it starts.
+    #[error("reading the last revocation failed")]
+    Revocations(#[from] store::StoreError),
     /// The listener or the server failed.
     #[error("gRPC server error")]
     Transport(#[from] tonic::transport::Error),
@@ -102,7 +105,8 @@ impl Application {
                 concurrency + config.hash_queue_depth,
             )),
             trusted_forwarders: config.trusted_forwarders.clone(),
-            revocations: RevocationFeed::start(store.clone(), config.revocation_heartbeat()),
+            revocations: RevocationFeed::start(store.clone(), config.revocation_heartbeat())
+                .await?,
             token_ttl_ms: ttl.as_millis() as i64,
             store,
         };

@@ -18,7 +18,7 @@ use std::{
 
 use tokio::sync::{Notify, broadcast};
 
-use crate::store::{Revocation, Store};
+use crate::store::{Revocation, Store, StoreError};
 
 /// How often the database is read for revocations made by other replicas.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -42,14 +42,21 @@ pub struct RevocationFeed {
 impl RevocationFeed {
     /// Starts the poller on `store`, with a heartbeat about every `heartbeat`; it
     /// stops once every handle is dropped.
-    pub fn start(store: Store, heartbeat: Duration) -> Self {
+    ///
+    /// The poller starts after the last revocation already made, read here before the
+    /// service takes its first call: a subscriber reads everything up to its own
+    /// subscription from the database, and everything after the start is published.
+    /// Were that position read lazily, at the first poll, a revocation made between a
+    /// subscriber's backlog and that poll would be in neither.
+    pub async fn start(store: Store, heartbeat: Duration) -> Result<Self, StoreError> {
+        let published = store.last_revocation_sequence().await?;
         let (sender, _) = broadcast::channel(1024);
         let feed = Self {
             sender,
             poll_now: Arc::default(),
         };
-        tokio::spawn(feed.clone().poll(store, heartbeat));
-        feed
+        tokio::spawn(feed.clone().poll(store, heartbeat, published));
+        Ok(feed)
     }
 
     /// Live events from now on.
@@ -62,9 +69,7 @@ impl RevocationFeed {
         self.poll_now.notify_one();
     }
 
-    async fn poll(self, store: Store, heartbeat: Duration) {
-        // The highest sequence number published; unknown until the first poll succeeds.
-        let mut published: Option<i64> = None;
+    async fn poll(self, store: Store, heartbeat: Duration, mut published: i64) {
         let mut last_heartbeat = Instant::now();
         loop {
             tokio::select! {
@@ -75,18 +80,10 @@ impl RevocationFeed {
             if Arc::strong_count(&self.poll_now) == 1 {
                 return;
             }
-            let polled = match published {
-                // Subscribers read what came before from the database themselves.
-                None => store.last_revocation_sequence().await.map(|last| {
-                    published = Some(last);
-                    Vec::new()
-                }),
-                Some(after) => store.revocations_after(after).await,
-            };
-            match polled {
+            match store.revocations_after(published).await {
                 Ok(revocations) => {
                     for revocation in revocations {
-                        published = Some(revocation.sequence);
+                        published = revocation.sequence;
                         let _ = self.sender.send(FeedEvent::Revoked(revocation));
                     }
                     if last_heartbeat.elapsed() >= heartbeat {
