@@ -166,6 +166,16 @@ impl Rest {
         created
     }
 
+    /// `POST /users/login` with `email` and `password`, whatever the answer.
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        self.json(
+            Method::POST,
+            "/users/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
     /// Registers a user with a unique email and logs in; returns the user's JSON and
     /// a client carrying its token.
     pub async fn signed_up(&self, name: &str) -> (Value, Rest) {
@@ -178,13 +188,7 @@ impl Rest {
             )
             .await;
         assert_eq!(registered.status, 201, "{:?}", registered.body);
-        let login = self
-            .json(
-                Method::POST,
-                "/users/login",
-                json!({"email": email, "password": strong_password()}),
-            )
-            .await;
+        let login = self.login(&email, &strong_password()).await;
         assert_eq!(login.status, 200, "{:?}", login.body);
         let mut signed_in = self.clone();
         signed_in.token = Some(login.data()["token"].as_str().expect("a token").to_owned());

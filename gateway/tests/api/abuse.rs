@@ -6,15 +6,6 @@ use bookshelf_test_support::{Rest, Stack, rest::Answer, strong_password};
 use reqwest::{Method, header};
 use serde_json::json;
 
-async fn login(rest: &Rest, email: &str, password: &str) -> Answer {
-    rest.json(
-        Method::POST,
-        "/users/login",
-        json!({"email": email, "password": password}),
-    )
-    .await
-}
-
 fn retry_after(answer: &Answer) -> u64 {
     answer.headers[header::RETRY_AFTER]
         .to_str()
@@ -44,7 +35,7 @@ async fn repeated_wrong_passwords_are_throttled_however_the_email_is_spelt() {
         "Ada@Example.Com",
         "ada@EXAMPLE.com",
     ] {
-        let answer = login(&rest, spelling, "Wr0ng-password!").await;
+        let answer = rest.login(spelling, "Wr0ng-password!").await;
         assert_eq!(answer.status, 401, "{spelling}: {:?}", answer.body);
     }
     for (kind, spelling, password) in [
@@ -61,14 +52,16 @@ async fn repeated_wrong_passwords_are_throttled_however_the_email_is_spelt() {
             strong_password().as_str(),
         ),
     ] {
-        let answer = login(&rest, spelling, password).await;
+        let answer = rest.login(spelling, password).await;
         assert_eq!(answer.status, 429, "{kind}: {:?}", answer.body);
         assert!(answer.is_envelope());
         assert!((1..=900).contains(&retry_after(&answer)), "{kind}");
         assert!(answer.data().is_null(), "{kind}: no token while throttled");
     }
     let (other, _) = rest.signed_up("Bob Bystander").await;
-    let unaffected = login(&rest, other["email"].as_str().unwrap(), &strong_password()).await;
+    let unaffected = rest
+        .login(other["email"].as_str().unwrap(), &strong_password())
+        .await;
     assert_eq!(unaffected.status, 200, "another account is not throttled");
 }
 
@@ -87,7 +80,7 @@ async fn one_password_sprayed_over_many_emails_is_401_for_each() {
     emails.extend((0..15).map(|index| format!("nobody{index}@example.com")));
     let sprayed = "Summer2024!";
     let answers =
-        futures::future::join_all(emails.iter().map(|email| login(&rest, email, sprayed))).await;
+        futures::future::join_all(emails.iter().map(|email| rest.login(email, sprayed))).await;
     let first = &answers[0];
     for (email, answer) in emails.iter().zip(&answers) {
         assert_eq!(answer.status, 401, "{email}: {:?}", answer.body);
@@ -97,7 +90,9 @@ async fn one_password_sprayed_over_many_emails_is_401_for_each() {
         );
     }
     for victim in &victims {
-        let answer = login(&rest, victim["email"].as_str().unwrap(), &strong_password()).await;
+        let answer = rest
+            .login(victim["email"].as_str().unwrap(), &strong_password())
+            .await;
         assert_eq!(answer.status, 200, "one failure does not lock a victim out");
     }
 }

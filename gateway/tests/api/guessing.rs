@@ -7,15 +7,6 @@ use futures::{StreamExt, stream::FuturesUnordered};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 
-async fn login(rest: &Rest, email: &str, password: &str) -> Answer {
-    rest.json(
-        Method::POST,
-        "/users/login",
-        json!({"email": email, "password": password}),
-    )
-    .await
-}
-
 /// A login claiming, in `X-Forwarded-For`, to come from `address`.
 async fn login_from(rest: &Rest, address: &str, email: &str, password: &str) -> Answer {
     let request = rest
@@ -44,7 +35,7 @@ async fn a_burst_of_guesses_gets_the_allowance_and_no_more() {
     let email = user["email"].as_str().unwrap().to_owned();
     let guess = |password: String| {
         let (rest, email) = (rest.clone(), email.clone());
-        async move { login(&rest, &email, &password).await }
+        async move { rest.login(&email, &password).await }
     };
     let mut burst: FuturesUnordered<_> = (0..32)
         .map(|_| guess("Wr0ng-password!".to_owned()))
@@ -160,7 +151,9 @@ async fn malformed_logins_get_field_errors_and_do_not_count() {
             assert!(errors.values().all(Value::is_string));
         }
     }
-    let answer = login(&rest, email.as_str().unwrap(), &strong_password()).await;
+    let answer = rest
+        .login(email.as_str().unwrap(), &strong_password())
+        .await;
     assert_eq!(
         answer.status, 200,
         "malformed logins were not counted: {:?}",
