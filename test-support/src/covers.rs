@@ -1,8 +1,8 @@
 //! What a stack's cover folder holds, checked against the books that point at it.
 
-use std::{collections::BTreeSet, path::Path, time::Duration};
+use std::{collections::BTreeSet, path::Path};
 
-use crate::{Rest, Stack};
+use crate::{Rest, TestStack, eventually};
 
 /// The names of the files in a cover folder.
 pub fn cover_files(dir: &Path) -> BTreeSet<String> {
@@ -18,7 +18,7 @@ pub fn cover_files(dir: &Path) -> BTreeSet<String> {
 /// Asserts that the stack's cover folder holds exactly the covers of `client`'s
 /// books, under names the server chose (64 hexadecimal digits), and nothing partial.
 /// Refused uploads are cleaned up in the background, so this waits a moment for it.
-pub async fn assert_covers_match_books(stack: &Stack, client: &Rest) {
+pub async fn assert_covers_match_books(stack: &TestStack, client: &Rest) {
     let books = client.get("/books/").await;
     let expected: BTreeSet<String> = books
         .data()
@@ -30,18 +30,13 @@ pub async fn assert_covers_match_books(stack: &Stack, client: &Rest) {
             url.rsplit('/').next().unwrap_or_default().to_owned()
         })
         .collect();
-    let mut on_disk = cover_files(&stack.cover_dir());
-    for _ in 0..50 {
-        if on_disk == expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        on_disk = cover_files(&stack.cover_dir());
-    }
-    assert_eq!(
-        on_disk, expected,
-        "the cover folder holds exactly the books' covers"
-    );
+    let cover_dir = stack.cover_dir();
+    let what = format!("the cover folder to hold exactly the books' covers, {expected:?}");
+    let on_disk = eventually(&what, || async {
+        let on_disk = cover_files(&cover_dir);
+        (on_disk == expected).then_some(on_disk)
+    })
+    .await;
     for name in &on_disk {
         assert!(
             name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()),

@@ -5,8 +5,11 @@
 //! - [`TestAuth`]: the real auth service on port 0, in-process, stopped on drop.
 //! - [`library`]: the real library service on port 0, and upload helpers.
 //! - [`images`]: real images made in memory, and hostile ones.
-//! - [`stack`]: the three real binaries as child processes, for end-to-end tests
-//!   (stopped and resumed with signals for silent-backend tests).
+//! - [`TestStack`]: auth, library and gateway in the test's own process on port-0
+//!   listeners, for end-to-end tests.
+//! - [`stack`]: the three real binaries as child processes, for the tests that kill,
+//!   pause or restart one of them, or read what a process logs and serves as metrics.
+//! - [`eventually`]: waiting for a condition with a deadline rather than a sleep.
 //! - [`fake_auth`]: a stand-in auth service whose revocation feed the test writes.
 //! - [`sockets`]: raw TCP clients that stall mid-header, mid-body or mid-connection.
 //! - [`rest`]: a typed REST client of the gateway.
@@ -22,6 +25,7 @@
 
 pub mod covers;
 mod database;
+pub mod eventually;
 pub mod fake_auth;
 mod forge;
 pub mod hostile;
@@ -34,8 +38,10 @@ pub mod scrape;
 mod servers;
 pub mod sockets;
 pub mod stack;
+mod test_stack;
 
 pub use database::TestDatabase;
+pub use eventually::eventually;
 pub use fake_auth::FakeAuth;
 pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
@@ -44,3 +50,4 @@ pub use servers::{
     TestAuth, bearer, forwarded_from, register, register_and_login, strong_password,
 };
 pub use stack::{Service, Stack};
+pub use test_stack::TestStack;

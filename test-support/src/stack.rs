@@ -11,7 +11,7 @@ use std::{
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use crate::TestDatabase;
+use crate::{TestDatabase, eventually};
 
 /// One of the stack's processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,15 +253,12 @@ impl Stack {
     /// Polls `/healthz` until both backends serve.
     pub async fn wait_healthy(&self) {
         let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(response) = client.get(format!("{}/healthz", self.http)).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the stack never became healthy; logs:\n{}", self.logs());
+        let url = format!("{}/healthz", self.http);
+        eventually("the stack to become healthy", || async {
+            let response = client.get(&url).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
     }
 
     /// The URL of a service's Prometheus metrics, from the address it logged on its
@@ -289,19 +286,12 @@ impl Stack {
     /// Polls one service's log until `done` holds of it (logs are written by a
     /// background thread, a moment after the request): the log then.
     pub async fn wait_for_log(&self, service: Service, done: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
+        let what = format!("{} to log what the test expects", service.binary());
+        eventually(&what, || async {
             let log = self.log(service);
-            if done(&log) {
-                return log;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} never logged what was expected; its log:\n{log}",
-                service.binary()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            done(&log).then_some(log)
+        })
+        .await
     }
 
     /// Everything the three processes logged so far.

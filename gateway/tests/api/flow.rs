@@ -1,7 +1,7 @@
 //! The tutorial's whole REST flow, start to finish.
 
 use bookshelf_test_support::{
-    Rest, Stack,
+    Rest, TestStack, eventually,
     images::{image, inspect, jpeg},
     rest::book_form,
 };
@@ -11,7 +11,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn the_tutorials_flow_works_end_to_end() {
-    let stack = Stack::spawn().await;
+    let stack = TestStack::spawn().await;
     let anonymous = Rest::new(&stack.http);
 
     // Register, login, profile, rename.
@@ -131,7 +131,10 @@ async fn the_tutorials_flow_works_end_to_end() {
     let disabled = me.delete("/users/").await;
     assert_eq!(disabled.status, 204);
     assert!(disabled.body.is_null());
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    eventually("the disabled account's token to be refused", || async {
+        (me.get("/books/").await.status == 401).then_some(())
+    })
+    .await;
     let poem_id = poem.data()["_id"].as_str().unwrap();
     for answer in [
         me.get("/users/").await,

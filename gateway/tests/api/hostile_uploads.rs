@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bookshelf_test_support::{
-    Rest, Stack,
+    Rest, TestStack,
     images::jpeg,
     rest::{book_form, slow_upload},
 };
@@ -16,7 +16,7 @@ use reqwest::Method;
 #[tokio::test]
 async fn stalled_uploads_of_one_account_do_not_delay_another_users_upload() {
     // Two decoding threads, as on a small machine.
-    let stack = Stack::spawn_with(&[("LIBRARY_DECODE_CONCURRENCY", "2")]).await;
+    let stack = TestStack::spawn_with(&[("LIBRARY_DECODE_CONCURRENCY", "2")]).await;
     let rest = Rest::new(&stack.http);
     let (_, mallory) = rest.signed_up("Mallory Stall").await;
     let cover = jpeg(200, 200);
@@ -75,7 +75,7 @@ async fn stalled_uploads_of_one_account_do_not_delay_another_users_upload() {
 
 #[tokio::test]
 async fn a_file_that_merely_begins_like_a_gif_is_400_not_413() {
-    let stack = Stack::spawn().await;
+    let stack = TestStack::spawn().await;
     let (_, me) = Rest::new(&stack.http).signed_up("Ada Lovelace").await;
     // 22 bytes: a GIF signature and a header claiming 10799x10799 pixels, then nothing
     // of an image. Far under the byte cap, so 413 would be a lie.
@@ -109,7 +109,7 @@ async fn a_file_that_merely_begins_like_a_gif_is_400_not_413() {
 
 #[tokio::test]
 async fn quotas_are_429_with_their_reason_and_unpaged_lists_are_bounded() {
-    let stack = Stack::spawn_with(&[
+    let stack = TestStack::spawn_with(&[
         ("LIBRARY_MAX_BOOKS_PER_ACCOUNT", "3"),
         ("GATEWAY_MAX_UNPAGED_BOOKS", "2"),
     ])

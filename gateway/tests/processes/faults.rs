@@ -1,10 +1,10 @@
 //! Faults with the real binaries: a service killed or stopped mid-work, a deadline too
 //! short. Nothing accepted that should not be, no 500, nothing left behind.
 
-use std::time::Duration;
-
+use bookshelf_runtime::metrics::{GRPC_IN_FLIGHT, HTTP_IN_FLIGHT};
 use bookshelf_test_support::{
-    Rest, Service, Stack, covers::cover_files, images::jpeg, rest::slow_upload,
+    Rest, Service, Stack, covers::cover_files, eventually, images::jpeg, rest::slow_upload,
+    scrape::Scrape,
 };
 use bytes::Bytes;
 use reqwest::Method;
@@ -25,7 +25,7 @@ async fn killing_the_library_mid_upload_leaves_nothing_behind() {
         .send(Bytes::copy_from_slice(&cover[..cover.len() / 2]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    in_flight(&stack, Service::Library, &[("method", CREATE_BOOK)]).await;
     stack.kill(Service::Library).await;
     let _ = sender
         .send(Bytes::copy_from_slice(&cover[cover.len() / 2..]))
@@ -58,7 +58,11 @@ async fn with_the_auth_service_stopped_nothing_is_accepted_and_all_recovers() {
     me.create_book("Kept", "poetry").await;
 
     stack.signal(Service::Auth, "TERM").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually(
+        "the library to fail closed past its outage bound",
+        || async { (me.get("/books/").await.status == 503).then_some(()) },
+    )
+    .await;
     let login = rest
         .json(
             Method::POST,
@@ -97,19 +101,23 @@ async fn sigterm_lets_an_upload_finish_refuses_new_connections_and_exits_zero() 
         .send(Bytes::copy_from_slice(&cover[..cover.len() / 2]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    in_flight(
+        &stack,
+        Service::Gateway,
+        &[("method", "POST"), ("route", "/books")],
+    )
+    .await;
 
     let pid = stack.pid(Service::Gateway).unwrap();
     std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let refused = reqwest::get(format!("{}/healthz", stack.http)).await;
-    assert!(
-        refused.is_err(),
-        "new connections are refused while draining"
-    );
+    let healthz = format!("{}/healthz", stack.http);
+    eventually("new connections to be refused while draining", || async {
+        reqwest::get(&healthz).await.is_err().then_some(())
+    })
+    .await;
 
     sender
         .send(Bytes::copy_from_slice(&cover[cover.len() / 2..]))
@@ -142,13 +150,15 @@ async fn a_deadline_too_short_is_504_and_writes_nothing() {
         .send(Bytes::from(jpeg(100, 100)[..500].to_vec()))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    drop(sender);
+    // The client stalls, sender open, until the deadline answers for it.
     let answer = upload.await.unwrap().expect("answered");
+    drop(sender);
     assert_eq!(answer.status, 504, "{:?}", answer.body);
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(me.get("/books/").await.data().as_array().unwrap().len(), 0);
-    assert!(cover_files(&stack.cover_dir()).is_empty());
+    eventually("the cut-off upload's file to be removed", || async {
+        cover_files(&stack.cover_dir()).is_empty().then_some(())
+    })
+    .await;
 }
 
 /// Restarts the PostgreSQL server under the running stack. It takes the shared server
@@ -179,17 +189,34 @@ async fn a_postgresql_restart_gives_errors_during_the_outage_and_success_after()
         .status()
         .unwrap();
     assert!(restart.success());
-    let mut recovered = false;
-    for _ in 0..100 {
-        let answer = me.get("/users/").await;
-        assert_ne!(answer.status, 500, "{:?}", answer.body);
-        if answer.status == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(recovered, "the stack recovers without a restart of its own");
+    eventually(
+        "the stack to recover without a restart of its own",
+        || async {
+            let answer = me.get("/users/").await;
+            assert_ne!(answer.status, 500, "{:?}", answer.body);
+            (answer.status == 200).then_some(())
+        },
+    )
+    .await;
     let (_, other) = rest.signed_up("Bob After").await;
     other.create_book("After", "poetry").await;
+}
+
+/// The gRPC method of an upload.
+const CREATE_BOOK: &str = "/library.v1.LibraryService/CreateBook";
+
+/// Waits until `service` reports a request with `labels` in flight in its metrics: the
+/// upload has reached it.
+async fn in_flight(stack: &Stack, service: Service, labels: &[(&str, &str)]) {
+    let series = if service == Service::Gateway {
+        HTTP_IN_FLIGHT
+    } else {
+        GRPC_IN_FLIGHT
+    };
+    let url = stack.metrics_url(service);
+    eventually("the upload to reach the service", || async {
+        let value = Scrape::fetch(&url).await.value(series, labels)?;
+        (value >= 1.0).then_some(())
+    })
+    .await;
 }

@@ -51,12 +51,9 @@ async fn request_ids_are_kept_or_made_and_reach_the_services_logs() {
             .header("x-request-id", "both-hops-42"),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let auth_log = std::fs::read_to_string(stack.dir.path().join("auth-service.log")).unwrap();
-    assert!(
-        auth_log.contains("both-hops-42"),
-        "the auth service logs the id"
-    );
+    stack
+        .wait_for_log(Service::Auth, |log| log.contains("both-hops-42"))
+        .await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! What operators read: each process's Prometheus metrics after real traffic, and the
 //! access lines a request leaves on each hop, tied together by its `traceparent`.
 
-use bookshelf_test_support::{Rest, Service, Stack, scrape::Scrape};
+use bookshelf_test_support::{Rest, Service, Stack, eventually, scrape::Scrape};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -163,18 +163,13 @@ async fn every_process_serves_its_metrics_after_real_traffic() {
 
     // A disabled account reaches the library through the feed: its lag is recorded.
     assert_eq!(me.delete("/users/").await.status, 204);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let library = Scrape::fetch(&stack.metrics_url(Service::Library)).await;
-        if library
-            .value("bookshelf_revocation_feed_lag_seconds_count", &[])
-            .is_some_and(|count| count >= 1.0)
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no lag recorded");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let url = stack.metrics_url(Service::Library);
+    eventually("the library to record the revocation's lag", || async {
+        let library = Scrape::fetch(&url).await;
+        let count = library.value("bookshelf_revocation_feed_lag_seconds_count", &[])?;
+        (count >= 1.0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
