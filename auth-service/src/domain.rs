@@ -1,4 +1,6 @@
-//! The validated values of the auth domain, parsed once at the edge (DESIGN rule 4).
+//! The validated values of the auth domain, parsed once at the edge: passwords of 8
+//! to 128 characters with upper- and lower-case letters, a digit and a symbol; names
+//! of 2 to 30 words; emails checked and kept lower-case.
 
 use bookshelf_runtime::errors::FieldViolation;
 use secrecy::{ExposeSecret, SecretString};

@@ -131,8 +131,8 @@ pub struct Passwords {
 
 impl Passwords {
     /// A hasher with `concurrency` threads, below every request-serving thread in
-    /// priority: under a login flood the scheduler still gives reads the cores first
-    /// (DESIGN rule 3). They end when every clone is dropped.
+    /// priority: a login flood must not slow other requests, so the scheduler gives
+    /// reads the cores first. They end when every clone is dropped.
     pub fn new(concurrency: usize) -> Self {
         Self::with_max_waiting(concurrency, usize::MAX)
     }

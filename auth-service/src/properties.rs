@@ -1,5 +1,6 @@
 //! Property tests of the values parsed at the edge: whatever string a client sends,
-//! parsing never panics, and what it accepts obeys DESIGN rule 4.
+//! parsing never panics, and what it accepts obeys the password, name and email
+//! rules of the domain.
 
 use proptest::{collection::vec, prelude::*};
 

@@ -1,4 +1,6 @@
-//! The private signing key and the tokens it issues (DESIGN rule 1).
+//! The private signing key and the tokens it issues: EdDSA with a `kid`, never a
+//! shared secret, and never a default key (one is generated, mode 0600, if none is
+//! configured).
 
 use std::{
     io::Write,

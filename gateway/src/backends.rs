@@ -63,6 +63,21 @@ impl Backends {
             upload_timeout: config.upload_timeout(),
         })
     }
+
+    /// The request of a unary call: `message` with what [`request`] adds, under the
+    /// unary deadline.
+    pub fn unary_request<T>(&self, message: T, headers: Option<&HeaderMap>) -> Request<T> {
+        request(message, headers, self.timeout)
+    }
+
+    /// Waits for a unary call within the unary deadline: its answer, or the error that
+    /// answers the client.
+    pub async fn unary<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, ApiError> {
+        within(self.timeout, call).await
+    }
 }
 
 /// A backend request carrying `message`, the caller's `Authorization` (when
@@ -93,7 +108,7 @@ pub fn request<T>(message: T, headers: Option<&HeaderMap>, deadline: Duration) -
 
 /// Runs a backend call within `deadline` (the server also knows it, from
 /// `grpc-timeout`, and stops working when it passes).
-pub async fn within<T>(
+async fn within<T>(
     deadline: Duration,
     call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<T, ApiError> {

@@ -20,9 +20,9 @@ use tonic::transport::Channel;
 
 use crate::{
     AppState,
-    backends::{request, require_token, within},
+    backends::{request, require_token},
     envelope::Success,
-    error::ApiError,
+    error::{ApiError, BadBody, Internal},
     extract::path_id,
     uploads::{TextFields, UploadCall, multipart, stream_form},
 };
@@ -67,7 +67,7 @@ impl BookJson {
 
 fn book_of(book: Option<Book>, state: &AppState) -> Result<BookJson, ApiError> {
     book.map(|book| BookJson::new(book, &state.public_url))
-        .ok_or_else(|| tonic::Status::internal("a book response without a book").into())
+        .ok_or(Internal::MissingBook.into())
 }
 
 struct Create {
@@ -210,8 +210,10 @@ pub async fn get(
     require_token(&headers)?;
     let id = path_id(id)?;
     let backends = &state.backends;
-    let call = request(GetBookRequest { id }, Some(&headers), backends.timeout);
-    let response = within(backends.timeout, backends.library.clone().get_book(call)).await?;
+    let call = backends.unary_request(GetBookRequest { id }, Some(&headers));
+    let response = backends
+        .unary(backends.library.clone().get_book(call))
+        .await?;
     Ok(Success::ok(
         "successfully retrieved a book",
         book_of(response.book, &state)?,
@@ -226,8 +228,10 @@ pub async fn delete(
     require_token(&headers)?;
     let id = path_id(id)?;
     let backends = &state.backends;
-    let call = request(DeleteBookRequest { id }, Some(&headers), backends.timeout);
-    within(backends.timeout, backends.library.clone().delete_book(call)).await?;
+    let call = backends.unary_request(DeleteBookRequest { id }, Some(&headers));
+    backends
+        .unary(backends.library.clone().delete_book(call))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -241,8 +245,7 @@ pub async fn list(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     require_token(&headers)?;
-    let Query(query) =
-        query.map_err(|_| ApiError::BadRequest("Malformed query string".to_owned()))?;
+    let Query(query) = query.map_err(|_| BadBody::MalformedQuery)?;
     let category = query.get("category").cloned().unwrap_or_default();
     let limit = match query.get("limit") {
         None => None,
@@ -270,8 +273,10 @@ pub async fn list(
             page_size: (wanted - books.len()).min(MAX_LIMIT as usize) as i32,
             page_token: cursor,
         };
-        let call = request(page, Some(&headers), backends.timeout);
-        let response = within(backends.timeout, backends.library.clone().list_books(call)).await?;
+        let call = backends.unary_request(page, Some(&headers));
+        let response = backends
+            .unary(backends.library.clone().list_books(call))
+            .await?;
         books.extend(
             response
                 .books

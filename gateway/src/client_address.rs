@@ -13,7 +13,10 @@ use axum::{
     http::{HeaderMap, HeaderName, request::Parts},
 };
 
-use crate::{AppState, error::ApiError};
+use crate::{
+    AppState,
+    error::{ApiError, Internal},
+};
 
 /// The address of the client a request comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +54,7 @@ impl FromRequestParts<AppState> for ClientAddress {
             Some(ConnectInfo(peer)) => Ok(Self(peer.ip())),
             // Only if the server was set up without peer addresses: refusing is safer
             // than letting every client share one allowance.
-            None => {
-                Err(tonic::Status::internal("the gateway serves without peer addresses").into())
-            }
+            None => Err(Internal::NoPeerAddress.into()),
         }
     }
 }

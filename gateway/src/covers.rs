@@ -13,8 +13,7 @@ use futures::StreamExt;
 
 use crate::{
     AppState,
-    backends::{request, within},
-    error::ApiError,
+    error::{ApiError, Internal},
     extract::path_id,
 };
 
@@ -27,22 +26,22 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let name = path_id(name)?;
     let backends = &state.backends;
-    let call = request(GetCoverRequest { cover_id: name }, None, backends.timeout);
-    let mut stream = within(backends.timeout, backends.library.clone().get_cover(call)).await?;
+    let call = backends.unary_request(GetCoverRequest { cover_id: name }, None);
+    let mut stream = backends
+        .unary(backends.library.clone().get_cover(call))
+        .await?;
     let content_type = match stream.next().await {
         Some(Ok(message)) => match message.part {
             Some(Part::ContentType(content_type)) => content_type,
             _ => {
-                return Err(
-                    tonic::Status::internal("a cover stream without its content type").into(),
-                );
+                return Err(Internal::CoverWithoutContentType.into());
             }
         },
         Some(Err(status)) => return Err(status.into()),
-        None => return Err(tonic::Status::internal("an empty cover stream").into()),
+        None => return Err(Internal::EmptyCoverStream.into()),
     };
-    let content_type = HeaderValue::from_str(&content_type)
-        .map_err(|_| tonic::Status::internal("an unusable content type"))?;
+    let content_type =
+        HeaderValue::from_str(&content_type).map_err(|_| Internal::UnusableContentType)?;
     let chunks = stream.filter_map(|message| async move {
         match message {
             Ok(message) => match message.part {

@@ -9,13 +9,9 @@ use serde_json::{Map, Value, json};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::envelope::failure;
+use bookshelf_proto::library::v1::error_info;
 
-/// ErrorInfo reasons of the library service (its `error` module names them too).
-const REASON_UNSUPPORTED_IMAGE: &str = "UNSUPPORTED_IMAGE";
-const REASON_COVER_TOO_LARGE: &str = "COVER_TOO_LARGE";
-const REASON_TOO_MANY_UPLOADS: &str = "TOO_MANY_UPLOADS";
-const REASON_QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
+use crate::envelope::failure;
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -30,17 +26,17 @@ pub enum ApiError {
     #[error("Invalid data")]
     InvalidFields(Map<String, Value>),
     /// The body is not what the route takes (malformed JSON, a bad form, ...).
-    #[error("{0}")]
-    BadRequest(String),
+    #[error(transparent)]
+    BadRequest(#[from] BadBody),
     /// Email and password do not match an active account.
     #[error("Error fetching auth token!, invalid email or password")]
     InvalidCredentials,
-    /// The body is larger than allowed.
-    #[error("{0}")]
-    TooLarge(String),
+    /// The body, or a part of it, is larger than allowed.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
     /// The body's content type is not the one the route takes.
-    #[error("{0}")]
-    UnsupportedMediaType(String),
+    #[error(transparent)]
+    UnsupportedMediaType(#[from] WrongContentType),
     /// No such book or cover among the caller's, or a path that names none.
     #[error("Book not found")]
     NotFound,
@@ -56,6 +52,103 @@ pub enum ApiError {
     /// A backend did not answer within its deadline.
     #[error("backend deadline exceeded")]
     Deadline,
+    /// A fault of the gateway's own, or a backend answer that breaks the contract.
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// Why a body is refused as malformed (400).
+#[derive(Debug, thiserror::Error)]
+pub enum BadBody {
+    /// Not JSON at all.
+    #[error("Malformed JSON body")]
+    MalformedJson,
+    /// JSON, but a value of the wrong type; the parser's own words say which.
+    #[error("Invalid JSON body: {0}")]
+    MistypedJson(String),
+    /// The body broke off or could not be read.
+    #[error("Unreadable request body")]
+    Unreadable,
+    /// Not a well-formed multipart form.
+    #[error("Malformed multipart body")]
+    MalformedMultipart,
+    /// A form's text field that is not UTF-8.
+    #[error("Form fields must be UTF-8")]
+    FormFieldNotUtf8,
+    /// A form with more than one cover.
+    #[error("Send exactly one cover_image")]
+    SecondCover,
+    /// A form with a field after its cover, which is streamed as it arrives.
+    #[error("cover_image must be the last field of the form")]
+    FieldAfterCover,
+    /// A query string that does not parse.
+    #[error("Malformed query string")]
+    MalformedQuery,
+    /// A backend refused an argument without saying which field.
+    #[error("Invalid data")]
+    InvalidData,
+}
+
+/// What is larger than allowed (413).
+#[derive(Debug, thiserror::Error)]
+pub enum TooLarge {
+    /// The whole body.
+    #[error("Request body too large")]
+    Body,
+    /// One text field of a form.
+    #[error("A form field is too long")]
+    FormField,
+    /// The cover, past the gateway's byte cap.
+    #[error("Cover image too large: must be at most {max_bytes} bytes")]
+    Cover {
+        /// The cap.
+        max_bytes: usize,
+    },
+    /// The cover, past the library's byte cap, in the library's words.
+    #[error("Cover image too large: {0}")]
+    CoverInLibrary(String),
+}
+
+/// The content type a route takes, when the request's is another (415).
+#[derive(Debug, thiserror::Error)]
+pub enum WrongContentType {
+    /// A JSON route.
+    #[error("Content-Type must be application/json")]
+    Json,
+    /// A form route.
+    #[error("Content-Type must be multipart/form-data with a boundary")]
+    Multipart,
+    /// A cover that is not an image the library takes.
+    #[error("cover_image must be a JPEG, PNG, GIF or WebP image")]
+    CoverImage,
+}
+
+/// A fault of the gateway's own, or a backend answer that breaks the contract: a 500
+/// whose cause is logged and never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum Internal {
+    /// A user call answered without its user.
+    #[error("a user response without a user")]
+    MissingUser,
+    /// A book call answered without its book.
+    #[error("a book response without a book")]
+    MissingBook,
+    /// A cover stream whose first message is not its content type.
+    #[error("a cover stream without its content type")]
+    CoverWithoutContentType,
+    /// A cover stream that ended before its first message.
+    #[error("an empty cover stream")]
+    EmptyCoverStream,
+    /// A content type that cannot be an HTTP header.
+    #[error("an unusable content type")]
+    UnusableContentType,
+    /// The task that streamed an upload to the library panicked.
+    #[error("the upload task failed")]
+    UploadTaskFailed,
+    /// The server was set up without peer addresses, which throttling needs: refusing
+    /// is safer than letting every client share one allowance.
+    #[error("the gateway serves without peer addresses")]
+    NoPeerAddress,
 }
 
 impl From<tonic::Status> for ApiError {
@@ -94,22 +187,24 @@ impl IntoResponse for ApiError {
                 "Invalid data",
                 Value::Object(fields),
             ),
-            Self::BadRequest(message) => {
-                failure(StatusCode::BAD_REQUEST, &message, json!("Bad Request"))
-            }
+            Self::BadRequest(why) => failure(
+                StatusCode::BAD_REQUEST,
+                &why.to_string(),
+                json!("Bad Request"),
+            ),
             Self::InvalidCredentials => failure(
                 StatusCode::UNAUTHORIZED,
                 "Error fetching auth token!, invalid email or password",
                 json!("Unauthorized"),
             ),
-            Self::TooLarge(message) => failure(
+            Self::TooLarge(what) => failure(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &message,
+                &what.to_string(),
                 json!("Payload Too Large"),
             ),
-            Self::UnsupportedMediaType(message) => failure(
+            Self::UnsupportedMediaType(wanted) => failure(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &message,
+                &wanted.to_string(),
                 json!("Unsupported Media Type"),
             ),
             Self::NotFound => failure(StatusCode::NOT_FOUND, "Book not found", json!("Not Found")),
@@ -129,6 +224,10 @@ impl IntoResponse for ApiError {
                 json!("Gateway Timeout"),
             ),
             Self::Backend(status) => backend_response(&status),
+            Self::Internal(fault) => {
+                tracing::error!(%fault, "request failed");
+                internal_error()
+            }
         }
     }
 }
@@ -136,18 +235,19 @@ impl IntoResponse for ApiError {
 fn backend_response(status: &tonic::Status) -> Response {
     let reason = status.get_details_error_info().map(|info| info.reason);
     match (status.code(), reason.as_deref()) {
-        (_, Some(REASON_COVER_TOO_LARGE)) => {
-            ApiError::TooLarge(format!("Cover image too large: {}", status.message()))
-                .into_response()
+        (_, Some(error_info::COVER_TOO_LARGE)) => {
+            ApiError::from(TooLarge::CoverInLibrary(status.message().to_owned())).into_response()
         }
-        (_, Some(REASON_UNSUPPORTED_IMAGE)) => ApiError::UnsupportedMediaType(
-            "cover_image must be a JPEG, PNG, GIF or WebP image".to_owned(),
-        )
-        .into_response(),
+        (_, Some(error_info::UNSUPPORTED_IMAGE)) => {
+            ApiError::from(WrongContentType::CoverImage).into_response()
+        }
         // Limits of the library rather than throttled attempts: the status says which
         // (the quota reached, the uploads in flight), and waiting helps only when it
         // says how long to wait.
-        (Code::ResourceExhausted, Some(REASON_TOO_MANY_UPLOADS | REASON_QUOTA_EXCEEDED)) => {
+        (
+            Code::ResourceExhausted,
+            Some(error_info::TOO_MANY_UPLOADS | error_info::QUOTA_EXCEEDED),
+        ) => {
             let mut response = failure(
                 StatusCode::TOO_MANY_REQUESTS,
                 status.message(),
@@ -166,7 +266,7 @@ fn backend_response(status: &tonic::Status) -> Response {
         }
         (Code::InvalidArgument, _) => match field_errors(status) {
             Some(fields) => ApiError::InvalidFields(fields).into_response(),
-            None => ApiError::BadRequest("Invalid data".to_owned()).into_response(),
+            None => ApiError::from(BadBody::InvalidData).into_response(),
         },
         (Code::Unauthenticated, _) => ApiError::InvalidToken.into_response(),
         (Code::PermissionDenied, _) => {

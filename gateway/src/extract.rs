@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, BadBody, TooLarge, WrongContentType};
 
 /// A JSON body of type `T`.
 pub struct JsonBody<T>(pub T);
@@ -23,24 +23,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
-                "Content-Type must be application/json".to_owned(),
-            )),
-            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::BadRequest(format!(
-                "Invalid JSON body: {}",
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(WrongContentType::Json.into()),
+            Err(JsonRejection::JsonDataError(error)) => Err(BadBody::MistypedJson(
                 error
                     .body_text()
                     .rsplit(": ")
                     .next()
                     .unwrap_or("wrong type")
-            ))),
-            Err(JsonRejection::JsonSyntaxError(_)) => {
-                Err(ApiError::BadRequest("Malformed JSON body".to_owned()))
-            }
+                    .to_owned(),
+            )
+            .into()),
+            Err(JsonRejection::JsonSyntaxError(_)) => Err(BadBody::MalformedJson.into()),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::TooLarge("Request body too large".to_owned()))
+                Err(TooLarge::Body.into())
             }
-            Err(_) => Err(ApiError::BadRequest("Unreadable request body".to_owned())),
+            Err(_) => Err(BadBody::Unreadable.into()),
         }
     }
 }

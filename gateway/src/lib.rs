@@ -84,7 +84,7 @@ async fn close_after_refusal(mut response: axum::response::Response) -> axum::re
     response
 }
 
-/// The routes of DESIGN.md's REST table.
+/// The REST API: the tutorial's routes, plus health, JWKS and covers.
 pub fn router(state: AppState, max_json_bytes: usize) -> Router {
     let upload_limit = DefaultBodyLimit::max(state.max_cover_bytes + 256 * 1024);
     let json_limit = DefaultBodyLimit::max(max_json_bytes);

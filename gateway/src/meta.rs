@@ -10,22 +10,16 @@ use bookshelf_proto::auth::v1::GetSigningKeysRequest;
 use serde_json::{Value, json};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
-use crate::{
-    AppState,
-    backends::{request, within},
-    error::ApiError,
-};
+use crate::{AppState, error::ApiError};
 
 /// The auth service's public keys as a plain JWKS (RFC 7517), the form third-party
 /// verifiers fetch, not wrapped in the envelope.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let backends = &state.backends;
-    let call = request(GetSigningKeysRequest {}, None, backends.timeout);
-    let keys = within(
-        backends.timeout,
-        backends.auth.clone().get_signing_keys(call),
-    )
-    .await?;
+    let call = backends.unary_request(GetSigningKeysRequest {}, None);
+    let keys = backends
+        .unary(backends.auth.clone().get_signing_keys(call))
+        .await?;
     let keys: Vec<Value> = keys
         .keys
         .into_iter()
@@ -52,15 +46,14 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let backends = &state.backends;
     let check = |mut client: tonic_health::pb::health_client::HealthClient<_>, service: &str| {
-        let call = request(
+        let call = backends.unary_request(
             HealthCheckRequest {
                 service: service.to_owned(),
             },
             None,
-            backends.timeout,
         );
         async move {
-            match within(backends.timeout, client.check(call)).await {
+            match backends.unary(client.check(call)).await {
                 Ok(answer) if answer.status == ServingStatus::Serving as i32 => "serving",
                 Ok(_) => "not serving",
                 Err(_) => "unreachable",

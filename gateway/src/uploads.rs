@@ -15,7 +15,7 @@ use bookshelf_proto::library::v1::UploadFinished;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, BadBody, Internal, TooLarge, WrongContentType};
 
 /// The form field that carries the cover.
 pub const COVER_FIELD: &str = "cover_image";
@@ -29,18 +29,14 @@ pub type TextFields = HashMap<&'static str, String>;
 
 /// A multipart body, or why the request is not one.
 pub fn multipart(extracted: Result<Multipart, MultipartRejection>) -> Result<Multipart, ApiError> {
-    extracted.map_err(|_| {
-        ApiError::UnsupportedMediaType(
-            "Content-Type must be multipart/form-data with a boundary".to_owned(),
-        )
-    })
+    extracted.map_err(|_| ApiError::from(WrongContentType::Multipart))
 }
 
 fn form_error(error: MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge("Request body too large".to_owned())
+        ApiError::from(TooLarge::Body)
     } else {
-        ApiError::BadRequest("Malformed multipart body".to_owned())
+        ApiError::from(BadBody::MalformedMultipart)
     }
 }
 
@@ -48,12 +44,11 @@ async fn read_text(mut field: Field<'_>) -> Result<String, ApiError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         if bytes.len() + chunk.len() > MAX_TEXT_BYTES {
-            return Err(ApiError::TooLarge("A form field is too long".to_owned()));
+            return Err(TooLarge::FormField.into());
         }
         bytes.extend_from_slice(&chunk);
     }
-    String::from_utf8(bytes)
-        .map_err(|_| ApiError::BadRequest("Form fields must be UTF-8".to_owned()))
+    String::from_utf8(bytes).map_err(|_| BadBody::FormFieldNotUtf8.into())
 }
 
 /// How one upload RPC is made: its first message, its chunk messages, and the call.
@@ -138,7 +133,7 @@ impl<C: UploadCall> Upload<C> {
         let pending = self.pending.take().expect("an upload finishes once");
         match pending.await {
             Ok(result) => Ok(result?),
-            Err(_) => Err(tonic::Status::internal("the upload task failed").into()),
+            Err(_) => Err(Internal::UploadTaskFailed.into()),
         }
     }
 }
@@ -156,9 +151,7 @@ pub async fn stream_form<C: UploadCall>(
         let name = field.name().unwrap_or_default().to_owned();
         if name == COVER_FIELD {
             let Some(call) = call.take() else {
-                return Err(ApiError::BadRequest(
-                    "Send exactly one cover_image".to_owned(),
-                ));
+                return Err(BadBody::SecondCover.into());
             };
             let mut upload = Upload::start(call, &fields).await;
             let mut sent = 0usize;
@@ -168,9 +161,10 @@ pub async fn stream_form<C: UploadCall>(
                 };
                 sent += chunk.len();
                 if sent > max_cover_bytes {
-                    return Err(ApiError::TooLarge(format!(
-                        "Cover image too large: must be at most {max_cover_bytes} bytes"
-                    )));
+                    return Err(TooLarge::Cover {
+                        max_bytes: max_cover_bytes,
+                    }
+                    .into());
                 }
                 upload.send_chunk(&chunk).await;
             }
@@ -195,12 +189,12 @@ pub async fn stream_form<C: UploadCall>(
     }
     if let Some(field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or_default();
-        let message = if name == COVER_FIELD {
-            "Send exactly one cover_image"
+        return Err(if name == COVER_FIELD {
+            BadBody::SecondCover
         } else {
-            "cover_image must be the last field of the form"
-        };
-        return Err(ApiError::BadRequest(message.to_owned()));
+            BadBody::FieldAfterCover
+        }
+        .into());
     }
     match (started, call) {
         (Some(upload), _) => upload.finish().await,

@@ -15,10 +15,10 @@ use tonic::Code;
 
 use crate::{
     AppState,
-    backends::{request, require_token, within},
+    backends::require_token,
     client_address::ClientAddress,
     envelope::Success,
-    error::ApiError,
+    error::{ApiError, Internal},
     extract::JsonBody,
 };
 
@@ -186,8 +186,7 @@ pub struct LoggedIn {
 }
 
 fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
-    user.map(UserJson::from)
-        .ok_or_else(|| tonic::Status::internal("a user response without a user").into())
+    user.map(UserJson::from).ok_or(Internal::MissingUser.into())
 }
 
 pub async fn register(
@@ -201,9 +200,9 @@ pub async fn register(
         email: body.email,
         password: body.password,
     };
-    let mut call = request(message, None, backends.timeout);
+    let mut call = backends.unary_request(message, None);
     forward(&mut call, client);
-    let response = within(backends.timeout, backends.auth.clone().register(call)).await?;
+    let response = backends.unary(backends.auth.clone().register(call)).await?;
     Ok(Success::created(
         "Successfully created new user",
         user_of(response.user)?,
@@ -221,9 +220,10 @@ pub async fn login(
         email: credentials.email,
         password: credentials.password,
     };
-    let mut call = request(message, None, backends.timeout);
+    let mut call = backends.unary_request(message, None);
     forward(&mut call, client);
-    let response = within(backends.timeout, backends.auth.clone().login(call))
+    let response = backends
+        .unary(backends.auth.clone().login(call))
         .await
         .map_err(|error| match error {
             ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
@@ -247,12 +247,10 @@ pub async fn current(
 ) -> Result<Success<UserJson>, ApiError> {
     require_token(&headers)?;
     let backends = &state.backends;
-    let call = request(GetCurrentUserRequest {}, Some(&headers), backends.timeout);
-    let response = within(
-        backends.timeout,
-        backends.auth.clone().get_current_user(call),
-    )
-    .await?;
+    let call = backends.unary_request(GetCurrentUserRequest {}, Some(&headers));
+    let response = backends
+        .unary(backends.auth.clone().get_current_user(call))
+        .await?;
     Ok(Success::ok(
         "successfully retrieved user profile",
         user_of(response.user)?,
@@ -267,16 +265,10 @@ pub async fn rename(
     require_token(&headers)?;
     let JsonBody(body) = body?;
     let backends = &state.backends;
-    let call = request(
-        UpdateCurrentUserRequest { name: body.name },
-        Some(&headers),
-        backends.timeout,
-    );
-    let response = within(
-        backends.timeout,
-        backends.auth.clone().update_current_user(call),
-    )
-    .await?;
+    let call = backends.unary_request(UpdateCurrentUserRequest { name: body.name }, Some(&headers));
+    let response = backends
+        .unary(backends.auth.clone().update_current_user(call))
+        .await?;
     Ok(Success::ok(
         "successfully updated account",
         user_of(response.user)?,
@@ -289,15 +281,9 @@ pub async fn disable(
 ) -> Result<StatusCode, ApiError> {
     require_token(&headers)?;
     let backends = &state.backends;
-    let call = request(
-        DisableCurrentUserRequest {},
-        Some(&headers),
-        backends.timeout,
-    );
-    within(
-        backends.timeout,
-        backends.auth.clone().disable_current_user(call),
-    )
-    .await?;
+    let call = backends.unary_request(DisableCurrentUserRequest {}, Some(&headers));
+    backends
+        .unary(backends.auth.clone().disable_current_user(call))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! The cover pipeline: sniff the format from the bytes, decode within limits, and
-//! re-encode a thumbnail fitting 150x150 with no metadata (DESIGN rule 7).
+//! re-encode a thumbnail fitting 150x150 with no metadata, so nothing a client sent
+//! (EXIF, location, a polyglot payload) is ever served back.
 
 use std::io::Cursor;
 

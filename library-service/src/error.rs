@@ -7,24 +7,13 @@ use bookshelf_tokens::TokenError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use bookshelf_proto::library::v1::error_info;
+
 use crate::{
     covers::CoverError,
     store::{QuotaExceeded, StoreError},
 };
 
-/// The `google.rpc.ErrorInfo` domain of this service's reasons.
-pub const ERROR_DOMAIN: &str = "library.bookshelf";
-/// ErrorInfo reason: the cover is not an image this service takes.
-pub const REASON_UNSUPPORTED_IMAGE: &str = "UNSUPPORTED_IMAGE";
-/// ErrorInfo reason: the cover passes the byte cap.
-pub const REASON_COVER_TOO_LARGE: &str = "COVER_TOO_LARGE";
-/// ErrorInfo reason: the cover claims a supported format but does not decode, or its
-/// dimensions pass the decoding limits.
-pub const REASON_INVALID_IMAGE: &str = "INVALID_IMAGE";
-/// ErrorInfo reason: the caller already has as many uploads in flight as allowed.
-pub const REASON_TOO_MANY_UPLOADS: &str = "TOO_MANY_UPLOADS";
-/// ErrorInfo reason: the caller's quota of books or cover bytes is reached.
-pub const REASON_QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
 /// The request field that carries the cover, as the REST API names it.
 pub const COVER_FIELD: &str = "cover_image";
 
@@ -87,7 +76,7 @@ impl From<FieldViolation> for LibraryError {
 /// RESOURCE_EXHAUSTED with its reason, and a retry delay when waiting helps.
 fn exhausted(reason: &str, message: String, retry: Option<Duration>) -> Status {
     let mut details = ErrorDetails::new();
-    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    details.set_error_info(reason, error_info::DOMAIN, HashMap::new());
     if let Some(delay) = retry {
         details.set_retry_info(Some(delay));
     }
@@ -104,12 +93,12 @@ fn quota_status(exceeded: QuotaExceeded) -> Status {
             "cover storage quota reached: an account's covers may take at most {limit} bytes"
         ),
     };
-    exhausted(REASON_QUOTA_EXCEEDED, message, None)
+    exhausted(error_info::QUOTA_EXCEEDED, message, None)
 }
 
 fn cover_status(code: Code, reason: &str, description: String) -> Status {
     let mut details = ErrorDetails::with_bad_request_violation(COVER_FIELD, description.clone());
-    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    details.set_error_info(reason, error_info::DOMAIN, HashMap::new());
     Status::with_error_details(code, format!("{COVER_FIELD} {description}"), details)
 }
 
@@ -123,19 +112,19 @@ impl From<LibraryError> for Status {
             }
             LibraryError::CoverTooLarge { limit } => cover_status(
                 Code::ResourceExhausted,
-                REASON_COVER_TOO_LARGE,
+                error_info::COVER_TOO_LARGE,
                 format!("must be at most {limit} bytes"),
             ),
             LibraryError::Cover(error @ (CoverError::TooLarge | CoverError::Corrupt)) => {
                 cover_status(
                     Code::InvalidArgument,
-                    REASON_INVALID_IMAGE,
+                    error_info::INVALID_IMAGE,
                     error.to_string(),
                 )
             }
             LibraryError::Cover(error @ CoverError::UnsupportedFormat) => cover_status(
                 Code::InvalidArgument,
-                REASON_UNSUPPORTED_IMAGE,
+                error_info::UNSUPPORTED_IMAGE,
                 error.to_string(),
             ),
             LibraryError::Cover(error @ CoverError::Encode) => internal(&error),
@@ -147,7 +136,7 @@ impl From<LibraryError> for Status {
             LibraryError::TooManyUploads { limit } => {
                 bookshelf_runtime::metrics::refused("uploads_in_flight");
                 exhausted(
-                    REASON_TOO_MANY_UPLOADS,
+                    error_info::TOO_MANY_UPLOADS,
                     format!("an account may have at most {limit} uploads in flight"),
                     Some(Duration::from_secs(1)),
                 )

@@ -36,6 +36,25 @@ pub mod library {
     /// Version 1 of the library contract.
     pub mod v1 {
         tonic::include_proto!("library.v1");
+
+        /// The `google.rpc.ErrorInfo` the library service attaches to a refusal that
+        /// callers tell apart by more than its code: clients match the reason, never
+        /// the message text, so the service and its clients share these names.
+        pub mod error_info {
+            /// The domain of every reason below.
+            pub const DOMAIN: &str = "library.bookshelf";
+            /// The cover is not an image the service takes.
+            pub const UNSUPPORTED_IMAGE: &str = "UNSUPPORTED_IMAGE";
+            /// The cover passes the byte cap.
+            pub const COVER_TOO_LARGE: &str = "COVER_TOO_LARGE";
+            /// The cover claims a supported format but does not decode, or its
+            /// dimensions pass the decoding limits.
+            pub const INVALID_IMAGE: &str = "INVALID_IMAGE";
+            /// The caller already has as many uploads in flight as allowed.
+            pub const TOO_MANY_UPLOADS: &str = "TOO_MANY_UPLOADS";
+            /// The caller's quota of books or cover bytes is reached.
+            pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The error paths of DESIGN.md's REST table, each in the envelope.
+//! The error paths of every REST route, each answered in the envelope.
 
 use bookshelf_test_support::{
     Rest, TestStack,
