@@ -12,7 +12,7 @@ use bookshelf_proto::auth::v1::{
 };
 use bookshelf_runtime::{
     client_address::{client_address, limit_key},
-    clock::{now_ms, timestamp},
+    clock::{Clock, timestamp},
     workers::WorkError,
 };
 use bookshelf_tokens::{Verifier, interceptor::caller};
@@ -39,6 +39,8 @@ pub struct AuthApi {
     pub(crate) signing_key: Arc<SigningKey>,
     pub(crate) verifier: Verifier,
     pub(crate) throttle: Throttle,
+    /// The time tokens are issued at and accounts created and disabled at.
+    pub(crate) clock: Clock,
     /// Logins and registrations in progress (counting, hashing or waiting for either):
     /// as many as the hashing threads plus the queue depth. Past that a flood is
     /// refused at once, whether the database or the hashing is what holds it up.
@@ -142,7 +144,7 @@ impl AuthApi {
             _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.succeeded(attempt).await?;
-        let issued = self.signing_key.issue(&user.id)?;
+        let issued = self.signing_key.issue(&user.id, self.clock.now_secs())?;
         // The access line names the user; nothing else is logged per request.
         tracing::Span::current().record("user_id", user.id.as_str());
         Ok(LoginResponse {
@@ -180,7 +182,7 @@ impl AuthApi {
         let id = uuid::Uuid::new_v4().to_string();
         let user = self
             .store
-            .insert_user(&id, &name, &email, &hash, now_ms())
+            .insert_user(&id, &name, &email, &hash, self.clock.now_ms())
             .await?;
         // The access line names the user; nothing else is logged per request.
         tracing::Span::current().record("user_id", user.id.as_str());
@@ -240,7 +242,7 @@ impl AuthService for AuthApi {
         let user = self.current_user(&request).await?;
         if !self
             .store
-            .disable(&user.id, now_ms())
+            .disable(&user.id, self.clock.now_ms())
             .await
             .map_err(AuthError::from)?
         {
@@ -289,7 +291,7 @@ impl AuthService for AuthApi {
             self.store.revocations_after(after).await
         } else {
             self.store
-                .revocations_since(now_ms() - self.token_ttl_ms)
+                .revocations_since(self.clock.now_ms() - self.token_ttl_ms)
                 .await
         }
         .map_err(AuthError::from)?;

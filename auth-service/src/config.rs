@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use bookshelf_runtime::clock::Clock;
 use bookshelf_runtime::connections::{self, GrpcLimits};
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use ipnet::IpNet;
@@ -92,6 +93,10 @@ pub struct Config {
     /// refused at once (UNAVAILABLE, retry shortly) instead of queueing.
     #[arg(long, env = "AUTH_HASH_QUEUE_DEPTH", default_value_t = 64)]
     pub hash_queue_depth: usize,
+    /// The time tokens are issued and verified at and login attempts counted at: the
+    /// system's, unless a test moves it. Never a flag.
+    #[arg(skip)]
+    pub clock: Clock,
 }
 
 /// A CIDR network, or a bare address as the network of that one address.
@@ -128,6 +133,7 @@ impl Config {
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9051))),
             log_format: LogFormat::Text,
             hash_queue_depth: 64,
+            clock: Clock::system(),
         }
     }
 

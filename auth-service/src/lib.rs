@@ -94,13 +94,15 @@ impl Application {
         let api = AuthApi {
             shutting_down: shutdown_seen,
             passwords: Passwords::with_max_waiting(concurrency, config.hash_queue_depth),
-            verifier: Verifier::new(signing_key.key_set()),
+            verifier: Verifier::new(signing_key.key_set()).with_clock(config.clock.clone()),
             signing_key: Arc::new(signing_key),
             throttle: Throttle::new(
                 store.clone(),
                 config.allowances(),
                 database.backend == db::Backend::Sqlite,
+                config.clock.clone(),
             ),
+            clock: config.clock.clone(),
             admissions: Arc::new(tokio::sync::Semaphore::new(
                 concurrency + config.hash_queue_depth,
             )),

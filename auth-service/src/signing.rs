@@ -2,11 +2,7 @@
 //! shared secret, and never a default key (one is generated, mode 0600, if none is
 //! configured).
 
-use std::{
-    io::Write,
-    path::Path,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{io::Write, path::Path, time::Duration};
 
 use base64::{
     Engine,
@@ -150,12 +146,9 @@ impl SigningKey {
         KeySet::from_public_keys([&self.public])
     }
 
-    /// Signs a token for `user_id`, valid from now for the configured lifetime.
-    pub fn issue(&self, user_id: &str) -> Result<IssuedToken, KeyError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+    /// Signs a token for `user_id`, valid from `now` (seconds since the epoch) for the
+    /// configured lifetime.
+    pub fn issue(&self, user_id: &str, now: u64) -> Result<IssuedToken, KeyError> {
         let expires_at = now + self.ttl.as_secs();
         let claims = Claims {
             sub: user_id.to_owned(),

@@ -21,7 +21,7 @@
 use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use bookshelf_runtime::clock::now_ms;
+use bookshelf_runtime::clock::Clock;
 
 use crate::{
     domain::Email,
@@ -79,16 +79,19 @@ pub struct Throttle {
     /// lock with the busy handler's sleeps, which under a flood stretch every
     /// reservation past its caller's patience. PostgreSQL locks per key instead.
     serial: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// What the window slides along.
+    clock: Clock,
 }
 
 impl Throttle {
-    /// A throttle with `allowances`, counted in `store`; `single_writer` when the
-    /// database is SQLite.
-    pub fn new(store: Store, allowances: Allowances, single_writer: bool) -> Self {
+    /// A throttle with `allowances`, counted in `store` at the times `clock` tells;
+    /// `single_writer` when the database is SQLite.
+    pub fn new(store: Store, allowances: Allowances, single_writer: bool, clock: Clock) -> Self {
         Self {
             store,
             allowances,
             serial: single_writer.then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            clock,
         }
     }
 
@@ -135,7 +138,7 @@ impl Throttle {
             Some(serial) => Some(serial.lock().await),
             None => None,
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         match self.store.reserve(&id, limits, now, window).await? {
             Reserved::Granted => Ok(Attempt { id, clears }),
             Reserved::Refused { until } => Err(AuthError::Throttled {

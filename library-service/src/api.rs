@@ -10,7 +10,10 @@ use bookshelf_proto::library::v1::{
     library_service_server::LibraryService,
 };
 use bookshelf_runtime::errors::FieldViolation;
-use bookshelf_runtime::{clock::timestamp, workers::WorkerPool};
+use bookshelf_runtime::{
+    clock::{Clock, timestamp},
+    workers::WorkerPool,
+};
 use bookshelf_tokens::{Caller, Verifier, interceptor::caller};
 use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
@@ -48,6 +51,8 @@ pub struct LibraryApi {
     pub(crate) limits: DecodeLimits,
     /// Checks an uploader's token again just before its upload commits.
     pub(crate) verifier: Verifier,
+    /// The time books are created and updated at.
+    pub(crate) clock: Clock,
 }
 
 pub(crate) fn book_message(book: BookRecord) -> Book {

@@ -8,7 +8,7 @@ use bookshelf_proto::library::v1::{
     Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, create_book_request,
     update_book_request,
 };
-use bookshelf_runtime::{clock::now_ms, errors::FieldViolation};
+use bookshelf_runtime::errors::FieldViolation;
 use bookshelf_tokens::{Caller, interceptor::caller};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Status, Streaming};
@@ -170,7 +170,7 @@ impl LibraryApi {
                     description: &description,
                     category,
                     cover: Some(cover.stored()),
-                    now: now_ms(),
+                    now: api.clock.now_ms(),
                 };
                 Ok::<_, LibraryError>(api.store.insert(book).await?)
             }
@@ -228,7 +228,11 @@ impl LibraryApi {
                             .as_deref()
                             .map(|replaced| (replaced, previous.cover_bytes)),
                     };
-                    if let Some(book) = api.store.update(&owner, &id, update, now_ms()).await? {
+                    if let Some(book) = api
+                        .store
+                        .update(&owner, &id, update, api.clock.now_ms())
+                        .await?
+                    {
                         return Ok(book);
                     }
                     // Gone, or another update replaced the cover first: read it again.

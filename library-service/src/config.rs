@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use bookshelf_runtime::clock::Clock;
 use bookshelf_runtime::connections::{self, GrpcLimits};
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
@@ -101,6 +102,10 @@ pub struct Config {
     /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// The time books are stamped with and tokens verified at: the system's, unless a
+    /// test moves it. Never a flag.
+    #[arg(skip)]
+    pub clock: Clock,
 }
 
 impl Config {
@@ -128,6 +133,7 @@ impl Config {
             max_cover_storage_per_account: 1024 * 1024 * 1024,
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9052))),
             log_format: LogFormat::Text,
+            clock: Clock::system(),
         }
     }
 

@@ -110,7 +110,8 @@ impl Application {
             .connect_lazy();
         let auth = AuthServiceClient::new(channel);
         let revocations = Arc::new(Revocations::new(config.revocation_max_outage()));
-        let verifier = Verifier::with_revocations(KeySet::default(), revocations);
+        let verifier = Verifier::with_revocations(KeySet::default(), revocations)
+            .with_clock(config.clock.clone());
         let followers = vec![
             tokio::spawn(follow::follow_revocations(
                 auth.clone(),
@@ -135,6 +136,7 @@ impl Application {
             ),
             limits: DecodeLimits::default(),
             verifier: verifier.clone(),
+            clock: config.clock.clone(),
         };
         Ok(Self {
             listener,

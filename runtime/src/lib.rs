@@ -2,7 +2,7 @@
 //!
 //! - [`access`]: one access line and the request metrics of every gRPC call.
 //! - [`client_address`]: the client's address, forwarded from the gateway to the services.
-//! - [`clock`]: wall-clock time as the databases store it.
+//! - [`clock`]: wall-clock time as tokens and the databases carry it, movable by tests.
 //! - [`connections`]: the bounds a gRPC server puts on its connections (a cap,
 //!   handshake timeout, keepalive, streams per connection).
 //! - [`db`]: a sqlx pool on SQLite (the embedded default) or PostgreSQL, migrated.

@@ -223,7 +223,7 @@ pub fn revocation_arrived(revoked_at: Option<&prost_types::Timestamp>) {
         return;
     };
     let revoked_ms = revoked_at.seconds * 1000 + i64::from(revoked_at.nanos) / 1_000_000;
-    let lag_ms = (crate::clock::now_ms() - revoked_ms).max(0);
+    let lag_ms = (crate::clock::Clock::system().now_ms() - revoked_ms).max(0);
     metrics::histogram!(REVOCATION_FEED_LAG).record(lag_ms as f64 / 1000.0);
 }
 

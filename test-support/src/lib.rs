@@ -21,6 +21,7 @@
 //! - [`leaks`]: the check that no internals reach an answer or a log.
 //! - [`bearer`], [`forwarded_from`], [`register`], [`register_and_login`]: typed
 //!   client helpers.
+//! - [`manual_clock`]: time that passes only when the test says so.
 #![forbid(unsafe_code)]
 
 pub mod covers;
@@ -47,7 +48,7 @@ pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
 pub use rest::Rest;
 pub use servers::{
-    TestAuth, bearer, forwarded_from, register, register_and_login, strong_password,
+    TestAuth, bearer, forwarded_from, manual_clock, register, register_and_login, strong_password,
 };
 pub use stack::{Service, Stack};
 pub use test_stack::TestStack;

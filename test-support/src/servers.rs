@@ -6,6 +6,7 @@ use auth_service::{Application, Config};
 use bookshelf_proto::auth::v1::{
     LoginRequest, RegisterRequest, User, auth_service_client::AuthServiceClient,
 };
+use bookshelf_runtime::clock::{Clock, ClockHand};
 use secrecy::SecretString;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -16,6 +17,14 @@ use crate::{TestDatabase, running::Running};
 /// A password that meets every rule.
 pub fn strong_password() -> String {
     "Corr3ct-Horse!".to_owned()
+}
+
+/// A clock standing at the present until the test moves it with its hand: give it to
+/// a service's `config.clock`, and a throttle window or a token's lifetime passes in a
+/// call instead of a sleep. It starts at the present so that tokens signed by hand
+/// ([`crate::Forger`]) and by the service agree.
+pub fn manual_clock() -> (Clock, ClockHand) {
+    Clock::manual(Clock::system().now_ms())
 }
 
 /// A request carrying `authorization: Bearer <token>`.

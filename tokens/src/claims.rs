@@ -27,15 +27,63 @@ pub struct Claims {
     pub exp: u64,
 }
 
+impl Claims {
+    /// Whether the token is within its lifetime at `now` (seconds since the epoch),
+    /// give or take [`LEEWAY_SECS`]. The verifier asks this of its own clock rather
+    /// than letting the decoder read the system's, so that tests can move time.
+    pub fn valid_at(&self, now: u64) -> bool {
+        self.exp.saturating_add(LEEWAY_SECS) >= now && self.nbf <= now.saturating_add(LEEWAY_SECS)
+    }
+}
+
 /// The validation rules: EdDSA only, `exp`, `iss`, `aud` and `sub` required (RFC 8725).
+/// The times themselves are left to [`Claims::valid_at`].
 pub fn validation() -> Validation {
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.algorithms = vec![Algorithm::EdDSA];
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
-    validation.leeway = LEEWAY_SECS;
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn lifetime(nbf: u64, exp: u64) -> Claims {
+        Claims {
+            sub: "reader".into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: nbf,
+            nbf,
+            exp,
+        }
+    }
+
+    #[test]
+    fn a_token_is_valid_until_its_expiry_plus_the_leeway_and_not_a_second_more() {
+        let claims = lifetime(NOW - 3600, NOW);
+        assert!(claims.valid_at(NOW + LEEWAY_SECS));
+        assert!(!claims.valid_at(NOW + LEEWAY_SECS + 1));
+    }
+
+    #[test]
+    fn a_token_is_valid_from_the_leeway_before_its_start_and_not_a_second_earlier() {
+        let claims = lifetime(NOW, NOW + 3600);
+        assert!(claims.valid_at(NOW - LEEWAY_SECS));
+        assert!(!claims.valid_at(NOW - LEEWAY_SECS - 1));
+    }
+
+    #[test]
+    fn the_furthest_times_do_not_overflow() {
+        assert!(lifetime(0, u64::MAX).valid_at(NOW));
+        assert!(!lifetime(u64::MAX, u64::MAX).valid_at(NOW));
+        assert!(lifetime(0, u64::MAX).valid_at(u64::MAX));
+    }
 }

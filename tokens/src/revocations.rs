@@ -3,8 +3,12 @@
 use std::{
     collections::HashSet,
     sync::{Mutex, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+// Tokio's instant, the one the follower's silence timeouts run on: tests that pause
+// and advance tokio's time move the outage bound with them.
+use tokio::time::Instant;
 
 /// Revoked users as learnt from the auth service's `WatchRevocations` feed.
 ///
@@ -25,21 +29,20 @@ pub struct Revocations {
 #[derive(Debug)]
 struct Feed {
     live: bool,
-    /// The last sign of life of a live feed.
-    last_heard: Instant,
+    /// The last sign of life of a live feed; none before it was first live.
+    last_heard: Option<Instant>,
 }
 
 impl Revocations {
     /// A set that has not heard from the feed yet. Calls are refused until it has, or
     /// once it has been silent or down for longer than `max_outage`.
     pub fn new(max_outage: Duration) -> Self {
-        let now = Instant::now();
         bookshelf_runtime::metrics::revocation_feed(false);
         Self {
             users: RwLock::default(),
             feed: Mutex::new(Feed {
                 live: false,
-                last_heard: now.checked_sub(max_outage).unwrap_or(now),
+                last_heard: None,
             }),
             max_outage,
         }
@@ -66,7 +69,7 @@ impl Revocations {
     pub fn feed_up(&self) {
         let mut feed = self.feed.lock().expect("revocations lock poisoned");
         feed.live = true;
-        feed.last_heard = Instant::now();
+        feed.last_heard = Some(Instant::now());
         drop(feed);
         bookshelf_runtime::metrics::revocation_feed(true);
     }
@@ -76,7 +79,7 @@ impl Revocations {
     pub fn heard(&self) {
         let mut feed = self.feed.lock().expect("revocations lock poisoned");
         if feed.live {
-            feed.last_heard = Instant::now();
+            feed.last_heard = Some(Instant::now());
         }
     }
 
@@ -92,14 +95,65 @@ impl Revocations {
         self.feed.lock().expect("revocations lock poisoned").live
     }
 
-    /// Whether nothing has been heard from a live feed for longer than the bound, so
-    /// that a revocation may have been missed and tokens cannot be trusted.
+    /// Whether the feed was never live, or nothing has been heard from it for longer
+    /// than the bound, so that a revocation may have been missed and tokens cannot be
+    /// trusted.
     pub fn is_stale(&self) -> bool {
         self.feed
             .lock()
             .expect("revocations lock poisoned")
             .last_heard
-            .elapsed()
-            > self.max_outage
+            .is_none_or(|heard| heard.elapsed() > self.max_outage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUND: Duration = Duration::from_secs(5);
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_trusted_until_the_backlog_has_arrived() {
+        let revocations = Revocations::new(BOUND);
+        assert!(revocations.is_stale());
+        revocations.heard();
+        assert!(
+            revocations.is_stale(),
+            "backlog messages are no sign of life"
+        );
+        revocations.feed_up();
+        assert!(!revocations.is_stale());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_feed_is_trusted_for_the_bound_and_not_a_moment_longer() {
+        let revocations = Revocations::new(BOUND);
+        revocations.feed_up();
+        tokio::time::advance(BOUND).await;
+        assert!(!revocations.is_stale());
+        revocations.heard();
+        tokio::time::advance(BOUND).await;
+        assert!(
+            !revocations.is_stale(),
+            "the bound counts from the last message"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(revocations.is_stale());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_feed_counts_its_outage_from_its_last_message() {
+        let revocations = Revocations::new(BOUND);
+        revocations.feed_up();
+        tokio::time::advance(BOUND - Duration::from_secs(1)).await;
+        revocations.feed_down();
+        revocations.heard();
+        assert!(!revocations.is_live());
+        tokio::time::advance(Duration::from_secs(1) + Duration::from_millis(1)).await;
+        assert!(
+            revocations.is_stale(),
+            "a lost feed's messages do not extend the bound"
+        );
     }
 }

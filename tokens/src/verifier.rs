@@ -3,13 +3,13 @@
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
+use bookshelf_runtime::clock::Clock;
 use jsonwebtoken::{decode, decode_header};
 use tokio::sync::Notify;
 
-use crate::{Claims, KeySet, Revocations, claims, claims::LEEWAY_SECS};
+use crate::{Claims, KeySet, Revocations, claims};
 
 /// Tokens remembered as verified. A client sends the same token with every call for
 /// hours, so checking its signature once (tens of microseconds) and a map lookup after
@@ -52,6 +52,8 @@ pub struct Verifier {
     revocations: Option<Arc<Revocations>>,
     /// Woken when a token names an unknown `kid`, so the keys get refetched.
     key_refresh: Arc<Notify>,
+    /// What `exp` and `nbf` are checked against.
+    clock: Clock,
 }
 
 impl Verifier {
@@ -65,7 +67,14 @@ impl Verifier {
             })),
             revocations: None,
             key_refresh: Arc::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same verifier checking token lifetimes against `clock` instead of the
+    /// system's: the clock that signed them, in tests.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// A verifier that also refuses revoked users and every token while the feed is stale.
@@ -132,16 +141,14 @@ impl Verifier {
     fn remembered(&self, token: &str) -> Option<Claims> {
         let trusted = self.trusted.read().expect("key set lock poisoned");
         let claims = trusted.verified.get(token)?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
         // The time checks are the only ones whose answer changes; redo them.
-        (claims.exp + LEEWAY_SECS >= now && claims.nbf <= now + LEEWAY_SECS).then(|| claims.clone())
+        claims
+            .valid_at(self.clock.now_secs())
+            .then(|| claims.clone())
     }
 
-    /// The full check: a trusted `kid`, the signature, the pinned algorithm and the
-    /// required claims. A token that passes is remembered.
+    /// The full check: a trusted `kid`, the signature, the pinned algorithm, the
+    /// required claims and the lifetime. A token that passes is remembered.
     fn check_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.ok_or(TokenError::Invalid)?;
@@ -155,7 +162,7 @@ impl Verifier {
                 .map_err(|_| TokenError::Invalid)?
                 .claims
         };
-        if claims.sub.is_empty() {
+        if claims.sub.is_empty() || !claims.valid_at(self.clock.now_secs()) {
             return Err(TokenError::Invalid);
         }
         let mut trusted = self.trusted.write().expect("key set lock poisoned");

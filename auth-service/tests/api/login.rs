@@ -1,9 +1,9 @@
 //! Login, its single answer for every bad credential, and throttling.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bookshelf_proto::auth::v1::{DisableCurrentUserRequest, LoginRequest, RegisterRequest};
-use bookshelf_test_support::{TestAuth, bearer, register_and_login, strong_password};
+use bookshelf_test_support::{TestAuth, bearer, manual_clock, register_and_login, strong_password};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -16,7 +16,8 @@ fn login(email: &str, password: &str) -> LoginRequest {
 
 #[tokio::test]
 async fn login_returns_a_token_valid_for_a_day() {
-    let auth = TestAuth::spawn().await;
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
     let mut client = auth.client().await;
     client
         .register(RegisterRequest {
@@ -33,12 +34,8 @@ async fn login_returns_a_token_valid_for_a_day() {
         .into_inner();
     assert_eq!(response.token.split('.').count(), 3);
     assert_eq!(response.user.unwrap().email, "ada@example.com");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let lifetime = response.expires_at.unwrap().seconds - now;
-    assert!((86_390..=86_400).contains(&lifetime), "lifetime {lifetime}");
+    let lifetime = response.expires_at.unwrap().seconds - hand.now_ms() / 1000;
+    assert_eq!(lifetime, 24 * 60 * 60);
 }
 
 #[tokio::test]
@@ -73,7 +70,8 @@ async fn unknown_email_wrong_password_and_disabled_account_get_one_answer() {
 
 #[tokio::test]
 async fn repeated_failures_are_throttled_even_for_the_right_password() {
-    let auth = TestAuth::spawn().await;
+    let (clock, _hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
     let mut client = auth.client().await;
     let (user, _) = register_and_login(&mut client).await;
     for _ in 0..5 {
@@ -90,10 +88,7 @@ async fn repeated_failures_are_throttled_even_for_the_right_password() {
     assert_eq!(status.code(), Code::ResourceExhausted);
     let retry = status.get_details_retry_info().expect("RetryInfo");
     let delay = retry.retry_delay.expect("a delay");
-    assert!(
-        delay > Duration::from_secs(800) && delay <= Duration::from_secs(900),
-        "{delay:?}"
-    );
+    assert_eq!(delay, Duration::from_secs(15 * 60), "the whole window");
     // Another email is not affected.
     let (other, _) = register_and_login(&mut client).await;
     client
@@ -104,7 +99,8 @@ async fn repeated_failures_are_throttled_even_for_the_right_password() {
 
 #[tokio::test]
 async fn the_throttle_lifts_when_the_window_passes() {
-    let auth = TestAuth::spawn_with(|config| config.login_window_secs = 6).await;
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
     let mut client = auth.client().await;
     let (user, _) = register_and_login(&mut client).await;
     for _ in 0..5 {
@@ -115,7 +111,22 @@ async fn the_throttle_lifts_when_the_window_passes() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
-    tokio::time::sleep(Duration::from_millis(6100)).await;
+
+    let window = Duration::from_secs(15 * 60);
+    hand.advance(window - Duration::from_millis(1));
+    let status = client
+        .login(login(&user.email, &strong_password()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::ResourceExhausted,
+        "not before the window"
+    );
+    let delay = status.get_details_retry_info().unwrap().retry_delay;
+    assert_eq!(delay, Some(Duration::from_millis(1)));
+
+    hand.advance(Duration::from_millis(1));
     client
         .login(login(&user.email, &strong_password()))
         .await

@@ -1,7 +1,10 @@
 //! Forged and broken tokens are refused; the JWKS verifies real ones.
 
 use bookshelf_proto::auth::v1::{GetCurrentUserRequest, GetSigningKeysRequest, VerifyTokenRequest};
-use bookshelf_test_support::{Forger, TestAuth, bearer, register_and_login};
+use std::time::Duration;
+
+use bookshelf_test_support::{Forger, TestAuth, bearer, manual_clock, register_and_login};
+use bookshelf_tokens::claims::LEEWAY_SECS;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Value, json};
 use tonic::{Code, Request};
@@ -87,6 +90,42 @@ async fn every_kind_of_forged_token_is_refused() {
             .await
             .expect_err(kind);
         assert_eq!(status.code(), Code::Unauthenticated, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_refused_once_its_lifetime_and_the_leeway_have_passed() {
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
+    let mut client = auth.client().await;
+    // A token checked when fresh is remembered, and its later checks take the short
+    // path; one first seen when already old takes the full one. Both must expire.
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(register_and_login(&mut client).await.1);
+    }
+    let [remembered, first_seen_late, first_seen_expired] = &tokens[..] else {
+        unreachable!()
+    };
+    let call = |token: &str| bearer(GetCurrentUserRequest {}, token);
+    client
+        .get_current_user(call(remembered))
+        .await
+        .expect("fresh");
+
+    hand.advance(Duration::from_secs(
+        auth.config.token_ttl_secs + LEEWAY_SECS,
+    ));
+    for token in [remembered, first_seen_late] {
+        client
+            .get_current_user(call(token))
+            .await
+            .expect("valid to the end of the leeway");
+    }
+    hand.advance(Duration::from_secs(1));
+    for token in [remembered, first_seen_late, first_seen_expired] {
+        let status = client.get_current_user(call(token)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
     }
 }
 

@@ -1,10 +1,14 @@
-//! Tokens on the library service: verified locally, revoked within a second, and
-//! refused while the revocation feed is down, silent, or still sending its backlog.
+//! Tokens on the library service: verified locally, expired on the clock they were
+//! signed by, revoked within a second, and refused while the revocation feed is down,
+//! silent, or still sending its backlog.
 
 use std::time::{Duration, Instant};
 
 use bookshelf_proto::{auth::v1::DisableCurrentUserRequest, library::v1::ListBooksRequest};
-use bookshelf_test_support::{FakeAuth, Forger, TestAuth, TestLibrary, bearer, register_and_login};
+use bookshelf_test_support::{
+    FakeAuth, Forger, TestAuth, TestLibrary, bearer, manual_clock, register_and_login,
+};
+use bookshelf_tokens::claims::LEEWAY_SECS;
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -36,6 +40,24 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated);
     }
+}
+
+#[tokio::test]
+async fn a_token_is_refused_once_its_lifetime_and_the_leeway_have_passed() {
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock.clone()).await;
+    let library = TestLibrary::spawn_with(&auth, |config| config.clock = clock).await;
+    let (_, token) = register_and_login(&mut auth.client().await).await;
+    let mut client = library.client().await;
+    let list = || bearer(ListBooksRequest::default(), &token);
+    client.list_books(list()).await.expect("fresh");
+    hand.advance(Duration::from_secs(
+        auth.config.token_ttl_secs + LEEWAY_SECS,
+    ));
+    client.list_books(list()).await.expect("within the leeway");
+    hand.advance(Duration::from_secs(1));
+    let status = client.list_books(list()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
 }
 
 #[tokio::test]
