@@ -1,8 +1,9 @@
 //! `library.v1.LibraryService`: the gRPC edge, where requests become domain values.
+//! The uploads of `CreateBook` and `UpdateBook` are in `book_uploads`, and listing
+//! pages in `paging`.
 
 use std::{pin::Pin, sync::Arc};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_proto::library::v1::{
     Book, CreateBookRequest, CreateBookResponse, DeleteBookRequest, DeleteBookResponse,
     GetBookRequest, GetBookResponse, GetCoverRequest, GetCoverResponse, ListBooksRequest,
@@ -18,18 +19,15 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     book_uploads::Uploader,
     covers::DecodeLimits,
-    domain::{Category, parse_book_id, parse_cover_id},
+    domain::{parse_book_id, parse_cover_id},
     error::LibraryError,
     in_flight::InFlight,
+    paging::ListQuery,
     storage::CoverStore,
-    store::{BookRecord, PageStart, Store},
+    store::{BookRecord, Store},
     uploads::UploadRules,
 };
 
-/// Books per page when the client does not say.
-const DEFAULT_PAGE_SIZE: i64 = 50;
-/// The most books one page may hold.
-const MAX_PAGE_SIZE: i64 = 100;
 /// Size of the chunks a cover is streamed in.
 const COVER_CHUNK: usize = 32 * 1024;
 
@@ -64,29 +62,6 @@ pub(crate) fn book_message(book: BookRecord) -> Book {
     }
 }
 
-/// The token of the page that follows `book`: its (created_at, id), base64url.
-pub(crate) fn page_token(book: &BookRecord) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", book.created_at, book.id))
-}
-
-/// Where the page a token names starts; the empty token is the first page.
-pub(crate) fn parse_page_token(token: &str) -> Result<PageStart, FieldViolation> {
-    if token.is_empty() {
-        return Ok(PageStart {
-            created_at: i64::MIN,
-            id: String::new(),
-        });
-    }
-    let invalid = || FieldViolation::new("page_token", "is not a token this service issued");
-    let decoded = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
-    let (created_at, id) = decoded.split_once(':').ok_or_else(invalid)?;
-    Ok(PageStart {
-        created_at: created_at.parse().map_err(|_| invalid())?,
-        id: parse_book_id(id).ok_or_else(invalid)?,
-    })
-}
-
 /// Gathers every field violation of a request, so a client learns of all at once.
 pub(crate) fn check_all(results: Vec<Option<FieldViolation>>) -> Result<(), LibraryError> {
     let violations: Vec<_> = results.into_iter().flatten().collect();
@@ -101,27 +76,18 @@ impl LibraryApi {
     async fn list(
         &self,
         owner: Caller,
-        request: ListBooksRequest,
+        query: ListQuery,
     ) -> Result<ListBooksResponse, LibraryError> {
-        let category = match request.category.trim() {
-            "" => None,
-            category => Some(Category::parse(category)?),
-        };
-        let start = parse_page_token(&request.page_token)?;
-        let page_size = match i64::from(request.page_size) {
-            size if size <= 0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
-        let mut books = self
+        let books = self
             .store
-            .list(&owner.user_id, category, &start, page_size + 1)
+            .list(
+                &owner.user_id,
+                query.category,
+                &query.start,
+                query.fetch_limit(),
+            )
             .await?;
-        let next_page_token = if books.len() as i64 > page_size {
-            books.truncate(page_size as usize);
-            books.last().map(page_token).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (books, next_page_token) = query.page(books);
         Ok(ListBooksResponse {
             books: books.into_iter().map(book_message).collect(),
             next_page_token,
@@ -209,7 +175,8 @@ impl LibraryService for LibraryApi {
         request: Request<ListBooksRequest>,
     ) -> Result<Response<ListBooksResponse>, Status> {
         let owner = caller(&request)?;
-        Ok(Response::new(self.list(owner, request.into_inner()).await?))
+        let query = ListQuery::try_from(request.into_inner()).map_err(LibraryError::from)?;
+        Ok(Response::new(self.list(owner, query).await?))
     }
 
     async fn delete_book(

@@ -9,7 +9,8 @@
 //! - [`storage`]: where cover files live (a local folder today).
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`api`]: the `library.v1.LibraryService` implementation, with its uploads in
-//!   [`book_uploads`]; [`error`] its one status mapping.
+//!   [`book_uploads`] and its listing pages in [`paging`]; [`error`] its one status
+//!   mapping.
 //! - `properties` (tests only): property tests of the values parsed at the edge and
 //!   of page tokens.
 //!
@@ -24,6 +25,7 @@ pub mod covers;
 pub mod domain;
 pub mod error;
 pub mod in_flight;
+pub mod paging;
 #[cfg(test)]
 mod properties;
 pub mod storage;

@@ -5,8 +5,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use proptest::{collection::vec, prelude::*};
 
 use crate::{
-    api::{page_token, parse_page_token},
     domain::{BookTitle, CATEGORIES, Category, Description, parse_book_id, parse_cover_id},
+    paging::{page_token, parse_page_token},
     store::BookRecord,
 };
 
