@@ -10,7 +10,6 @@ use bookshelf_proto::library::v1::{
     ListBooksResponse, UpdateBookRequest, UpdateBookResponse, get_cover_response,
     library_service_server::LibraryService,
 };
-use bookshelf_runtime::errors::FieldViolation;
 use bookshelf_runtime::{clock::timestamp, workers::WorkerPool};
 use bookshelf_tokens::{Caller, Verifier, interceptor::caller};
 use futures::Stream;
@@ -59,16 +58,6 @@ pub(crate) fn book_message(book: BookRecord) -> Book {
         user_id: book.owner_id,
         created_at: Some(timestamp(book.created_at)),
         updated_at: Some(timestamp(book.updated_at)),
-    }
-}
-
-/// Gathers every field violation of a request, so a client learns of all at once.
-pub(crate) fn check_all(results: Vec<Option<FieldViolation>>) -> Result<(), LibraryError> {
-    let violations: Vec<_> = results.into_iter().flatten().collect();
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(LibraryError::InvalidArgument(violations))
     }
 }
 

@@ -14,9 +14,9 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Status, Streaming};
 
 use crate::{
-    api::{LibraryApi, book_message, check_all},
+    api::{LibraryApi, book_message},
     covers::make_thumbnail,
-    domain::{BookTitle, Category, Description, parse_book_id},
+    domain::{BookEdit, BookFields},
     error::{COVER_FIELD, LibraryError},
     in_flight::UploadSlot,
     storage::PendingCover,
@@ -150,10 +150,10 @@ impl LibraryApi {
         stream: Streaming<CreateBookRequest>,
     ) -> Result<Book, LibraryError> {
         let stream = stream.map(|message| message.map(create_part));
-        let received = self.receive(uploader, stream, parse_new_book).await?;
+        let received = self.receive(uploader, stream, BookFields::try_from).await?;
         let Received {
             uploader,
-            fields: (title, description, category),
+            fields,
             cover,
             slot,
         } = received;
@@ -166,9 +166,7 @@ impl LibraryApi {
                 let book = NewBookRecord {
                     id: &id,
                     owner_id: &uploader.caller.user_id,
-                    title: &title,
-                    description: &description,
-                    category,
+                    fields: &fields,
                     cover: Some(cover.stored()),
                     now: now_ms(),
                 };
@@ -199,10 +197,10 @@ impl LibraryApi {
         let stream = stream.map(|message| message.map(update_part));
         let owner = uploader.caller.user_id.clone();
         let store = self.store.clone();
-        let received = self.receive(uploader, stream, parse_changes).await?;
+        let received = self.receive(uploader, stream, BookEdit::try_from).await?;
         let Received {
             uploader,
-            fields: (id, title, description, category),
+            fields: BookEdit { id, changes },
             cover: upload,
             slot,
         } = received;
@@ -219,9 +217,7 @@ impl LibraryApi {
                 api.recheck(&uploader)?;
                 loop {
                     let update = BookUpdate {
-                        title: title.as_ref(),
-                        description: description.as_ref(),
-                        category,
+                        fields: &changes,
                         cover: cover.as_ref().map(PendingCover::stored),
                         replacing: previous
                             .cover_id
@@ -262,44 +258,6 @@ impl LibraryApi {
         })
         .await
     }
-}
-
-fn parse_new_book(metadata: NewBook) -> Result<(BookTitle, Description, Category), LibraryError> {
-    let (title, description, category) = (
-        BookTitle::parse(&metadata.title),
-        Description::parse(&metadata.description),
-        Category::parse(&metadata.category),
-    );
-    check_all(vec![
-        title.as_ref().err().cloned(),
-        description.as_ref().err().cloned(),
-        category.as_ref().err().cloned(),
-    ])?;
-    Ok((title?, description?, category?))
-}
-
-type Changes = (
-    String,
-    Option<BookTitle>,
-    Option<Description>,
-    Option<Category>,
-);
-
-fn parse_changes(changes: BookChanges) -> Result<Changes, LibraryError> {
-    let id = parse_book_id(&changes.id).ok_or(LibraryError::NotFound)?;
-    let title = changes.title.as_deref().map(BookTitle::parse).transpose();
-    let description = changes
-        .description
-        .as_deref()
-        .map(Description::parse)
-        .transpose();
-    let category = changes.category.as_deref().map(Category::parse).transpose();
-    check_all(vec![
-        title.as_ref().err().cloned(),
-        description.as_ref().err().cloned(),
-        category.as_ref().err().cloned(),
-    ])?;
-    Ok((id, title?, description?, category?))
 }
 
 impl PendingCover {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use bookshelf_runtime::db::is_unique_violation;
 use sqlx::{AnyPool, Row, any::AnyRow};
 
-use crate::domain::{BookTitle, Category, Description};
+use crate::domain::{BookFields, Category, FieldChanges};
 
 /// A stored book.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +56,8 @@ pub struct NewBookRecord<'a> {
     pub id: &'a str,
     /// The owner.
     pub owner_id: &'a str,
-    /// The title.
-    pub title: &'a BookTitle,
-    /// The description.
-    pub description: &'a Description,
-    /// The category.
-    pub category: Category,
+    /// Its fields.
+    pub fields: &'a BookFields,
     /// The stored cover.
     pub cover: Option<StoredCover<'a>>,
     /// Now, ms since the epoch.
@@ -103,15 +99,11 @@ pub enum QuotaExceeded {
     },
 }
 
-/// The changes of an update; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// The changes of an update.
+#[derive(Debug, Clone)]
 pub struct BookUpdate<'a> {
-    /// A new title.
-    pub title: Option<&'a BookTitle>,
-    /// A new description.
-    pub description: Option<&'a Description>,
-    /// A new category.
-    pub category: Option<Category>,
+    /// The fields it sets.
+    pub fields: &'a FieldChanges,
     /// A new stored cover.
     pub cover: Option<StoredCover<'a>>,
     /// With a new cover, the cover it replaces as last read, and that cover's size:
@@ -239,9 +231,9 @@ impl Store {
         ))
         .bind(book.id)
         .bind(book.owner_id)
-        .bind(book.title.as_str())
-        .bind(book.description.as_str())
-        .bind(book.category.as_str())
+        .bind(book.fields.title.as_str())
+        .bind(book.fields.description.as_str())
+        .bind(book.fields.category.as_str())
         .bind(book.cover.map(|cover| cover.name.to_owned()))
         .bind(book.cover.map(|cover| cover.content_type.to_owned()))
         .bind(book.cover.map_or(0, |cover| cover.bytes))
@@ -316,9 +308,22 @@ impl Store {
              WHERE id = $7 AND owner_id = $8 \
              AND ($4 IS NULL OR COALESCE(cover_id, '') = $9) RETURNING {BOOK_COLUMNS}"
         ))
-        .bind(update.title.map(|title| title.as_str().to_owned()))
-        .bind(update.description.map(|text| text.as_str().to_owned()))
-        .bind(update.category.map(|category| category.as_str().to_owned()))
+        .bind(
+            update
+                .fields
+                .title
+                .as_ref()
+                .map(|title| title.as_str().to_owned()),
+        )
+        .bind(
+            (update.fields.description.as_ref()).map(|description| description.as_str().to_owned()),
+        )
+        .bind(
+            update
+                .fields
+                .category
+                .map(|category| category.as_str().to_owned()),
+        )
         .bind(update.cover.map(|cover| cover.name.to_owned()))
         .bind(update.cover.map(|cover| cover.content_type.to_owned()))
         .bind(now)

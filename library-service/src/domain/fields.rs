@@ -1,4 +1,5 @@
-//! The validated values of the library domain, parsed once at the edge.
+//! A book's own fields (title, description, category), each valid by construction,
+//! and the ids of books and covers.
 
 use bookshelf_runtime::errors::FieldViolation;
 
