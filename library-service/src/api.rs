@@ -11,14 +11,14 @@ use bookshelf_proto::library::v1::{
     library_service_server::LibraryService,
 };
 use bookshelf_runtime::{clock::timestamp, workers::WorkerPool};
-use bookshelf_tokens::{Caller, Verifier, interceptor::caller};
+use bookshelf_tokens::{Verifier, interceptor::caller};
 use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     book_uploads::Uploader,
     covers::DecodeLimits,
-    domain::{parse_book_id, parse_cover_id},
+    domain::{BookId, CoverId, UserId},
     error::LibraryError,
     in_flight::InFlight,
     paging::ListQuery,
@@ -47,32 +47,43 @@ pub struct LibraryApi {
     pub(crate) verifier: Verifier,
 }
 
+/// A stored book as the API answers it.
 pub(crate) fn book_message(book: BookRecord) -> Book {
+    let (cover_id, cover_content_type) = match book.cover {
+        Some(cover) => (cover.reference.id.into(), cover.reference.content_type),
+        None => (String::new(), String::new()),
+    };
     Book {
-        id: book.id,
+        id: book.id.into(),
         title: book.title,
         description: book.description,
         category: book.category,
-        cover_id: book.cover_id.unwrap_or_default(),
-        cover_content_type: book.cover_content_type.unwrap_or_default(),
-        user_id: book.owner_id,
+        cover_id,
+        cover_content_type,
+        user_id: book.owner_id.into(),
         created_at: Some(timestamp(book.created_at)),
         updated_at: Some(timestamp(book.updated_at)),
     }
 }
 
+/// The owner of a request's books: the subject of its token, which the interceptor
+/// has already checked.
+pub(crate) fn owner<T>(request: &Request<T>) -> Result<UserId, Status> {
+    caller(request).map(UserId::from)
+}
+
 impl LibraryApi {
     async fn list(
         &self,
-        owner: Caller,
+        owner: &UserId,
         query: ListQuery,
     ) -> Result<ListBooksResponse, LibraryError> {
         let books = self
             .store
             .list(
-                &owner.user_id,
+                owner,
                 query.category,
-                &query.start,
+                query.start.as_ref(),
                 query.fetch_limit(),
             )
             .await?;
@@ -83,40 +94,31 @@ impl LibraryApi {
         })
     }
 
-    async fn delete(&self, owner: Caller, id: &str) -> Result<(), LibraryError> {
-        let id = parse_book_id(id).ok_or(LibraryError::NotFound)?;
+    async fn delete(&self, owner: &UserId, id: &BookId) -> Result<(), LibraryError> {
         let book = self
             .store
-            .delete(&owner.user_id, &id)
+            .delete(owner, id)
             .await?
             .ok_or(LibraryError::NotFound)?;
-        if let Some(cover) = book.cover_id {
-            self.covers.delete(&cover).await?;
+        if let Some(cover) = book.cover {
+            self.covers.delete(&cover.reference.id).await?;
         }
         tracing::debug!(book_id = %book.id, "book deleted");
         Ok(())
     }
 
+    /// Cover `id`'s media type and bytes, if `caller` may see it.
     async fn cover(
         &self,
-        caller: Option<Caller>,
-        cover_id: &str,
+        caller: Option<UserId>,
+        id: &CoverId,
     ) -> Result<(String, Vec<u8>), LibraryError> {
-        let cover_id = parse_cover_id(cover_id).ok_or(LibraryError::NotFound)?;
-        let (owner, content_type) = self
-            .store
-            .cover(cover_id)
-            .await?
-            .ok_or(LibraryError::NotFound)?;
-        if caller.is_some_and(|caller| caller.user_id != owner) {
+        let cover = self.store.cover(id).await?.ok_or(LibraryError::NotFound)?;
+        if caller.is_some_and(|caller| caller != cover.owner_id) {
             return Err(LibraryError::NotFound);
         }
-        let bytes = self
-            .covers
-            .get(cover_id)
-            .await?
-            .ok_or(LibraryError::NotFound)?;
-        Ok((content_type, bytes))
+        let bytes = self.covers.get(id).await?.ok_or(LibraryError::NotFound)?;
+        Ok((cover.content_type, bytes))
     }
 }
 
@@ -146,11 +148,11 @@ impl LibraryService for LibraryApi {
         &self,
         request: Request<GetBookRequest>,
     ) -> Result<Response<GetBookResponse>, Status> {
-        let owner = caller(&request)?;
-        let id = parse_book_id(&request.get_ref().id).ok_or(LibraryError::NotFound)?;
+        let owner = owner(&request)?;
+        let id = BookId::parse(&request.get_ref().id).ok_or(LibraryError::NotFound)?;
         let book = self
             .store
-            .get(&owner.user_id, &id)
+            .get(&owner, &id)
             .await
             .map_err(LibraryError::from)?
             .ok_or(LibraryError::NotFound)?;
@@ -163,17 +165,18 @@ impl LibraryService for LibraryApi {
         &self,
         request: Request<ListBooksRequest>,
     ) -> Result<Response<ListBooksResponse>, Status> {
-        let owner = caller(&request)?;
+        let owner = owner(&request)?;
         let query = ListQuery::try_from(request.into_inner()).map_err(LibraryError::from)?;
-        Ok(Response::new(self.list(owner, query).await?))
+        Ok(Response::new(self.list(&owner, query).await?))
     }
 
     async fn delete_book(
         &self,
         request: Request<DeleteBookRequest>,
     ) -> Result<Response<DeleteBookResponse>, Status> {
-        let owner = caller(&request)?;
-        self.delete(owner, &request.get_ref().id).await?;
+        let owner = owner(&request)?;
+        let id = BookId::parse(&request.get_ref().id).ok_or(LibraryError::NotFound)?;
+        self.delete(&owner, &id).await?;
         Ok(Response::new(DeleteBookResponse {}))
     }
 
@@ -184,8 +187,9 @@ impl LibraryService for LibraryApi {
         request: Request<GetCoverRequest>,
     ) -> Result<Response<Self::GetCoverStream>, Status> {
         // No token: the cover name is the capability. A token: only the caller's covers.
-        let caller = caller(&request).ok();
-        let (content_type, bytes) = self.cover(caller, &request.get_ref().cover_id).await?;
+        let caller = owner(&request).ok();
+        let id = CoverId::parse(&request.get_ref().cover_id).ok_or(LibraryError::NotFound)?;
+        let (content_type, bytes) = self.cover(caller, &id).await?;
         let chunks: Vec<_> = bytes
             .chunks(COVER_CHUNK)
             .map(|chunk| {

@@ -9,25 +9,24 @@ use bookshelf_proto::library::v1::{
     update_book_request,
 };
 use bookshelf_runtime::{clock::now_ms, errors::FieldViolation};
-use bookshelf_tokens::{Caller, interceptor::caller};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Status, Streaming};
 
 use crate::{
-    api::{LibraryApi, book_message},
+    api::{LibraryApi, book_message, owner},
     covers::make_thumbnail,
-    domain::{BookEdit, BookFields},
+    domain::{BookEdit, BookFields, BookId, UserId},
     error::{COVER_FIELD, LibraryError},
     in_flight::UploadSlot,
     storage::PendingCover,
-    store::{BookUpdate, NewBookRecord, StoredCover},
+    store::{BookUpdate, NewBookRecord},
     uploads::{Part, Upload},
 };
 
-/// Who sent an upload: the caller its token named when the call began, and that
+/// Who sent an upload: the owner its token named when the call began, and that
 /// token, to check again before committing.
 pub struct Uploader {
-    caller: Caller,
+    owner: UserId,
     authorization: Option<String>,
 }
 
@@ -35,7 +34,7 @@ impl Uploader {
     /// The uploader of `request`, whose token the interceptor has already checked.
     pub fn of<T>(request: &Request<T>) -> Result<Self, Status> {
         Ok(Self {
-            caller: caller(request)?,
+            owner: owner(request)?,
             authorization: request
                 .metadata()
                 .get("authorization")
@@ -75,7 +74,7 @@ impl LibraryApi {
     /// Takes one of the uploader's in-flight slots, or refuses at once.
     fn start_upload(&self, uploader: &Uploader) -> Result<UploadSlot, LibraryError> {
         self.in_flight
-            .try_start(&uploader.caller.user_id)
+            .try_start(&uploader.owner)
             .ok_or(LibraryError::TooManyUploads {
                 limit: self.in_flight.limit(),
             })
@@ -162,12 +161,11 @@ impl LibraryApi {
             let cover = api.store_cover(upload).await?;
             let inserted = async {
                 api.recheck(&uploader)?;
-                let id = uuid::Uuid::new_v4().to_string();
                 let book = NewBookRecord {
-                    id: &id,
-                    owner_id: &uploader.caller.user_id,
+                    id: &BookId::random(),
+                    owner_id: &uploader.owner,
                     fields: &fields,
-                    cover: Some(cover.stored()),
+                    cover: Some(&cover.stored),
                     now: now_ms(),
                 };
                 Ok::<_, LibraryError>(api.store.insert(book).await?)
@@ -195,7 +193,7 @@ impl LibraryApi {
         stream: Streaming<UpdateBookRequest>,
     ) -> Result<Book, LibraryError> {
         let stream = stream.map(|message| message.map(update_part));
-        let owner = uploader.caller.user_id.clone();
+        let owner = uploader.owner.clone();
         let store = self.store.clone();
         let received = self.receive(uploader, stream, BookEdit::try_from).await?;
         let Received {
@@ -218,11 +216,8 @@ impl LibraryApi {
                 loop {
                     let update = BookUpdate {
                         fields: &changes,
-                        cover: cover.as_ref().map(PendingCover::stored),
-                        replacing: previous
-                            .cover_id
-                            .as_deref()
-                            .map(|replaced| (replaced, previous.cover_bytes)),
+                        cover: cover.as_ref().map(|cover| &cover.stored),
+                        replacing: previous.cover.as_ref(),
                     };
                     if let Some(book) = api.store.update(&owner, &id, update, now_ms()).await? {
                         return Ok(book);
@@ -248,8 +243,8 @@ impl LibraryApi {
             };
             if let Some(cover) = cover {
                 cover.commit();
-                if let Some(old) = previous.cover_id {
-                    api.covers.delete(&old).await?;
+                if let Some(old) = previous.cover {
+                    api.covers.delete(&old.reference.id).await?;
                 }
             }
             drop(slot);
@@ -257,16 +252,5 @@ impl LibraryApi {
             Ok(book_message(book))
         })
         .await
-    }
-}
-
-impl PendingCover {
-    /// The cover as a row records it.
-    fn stored(&self) -> StoredCover<'_> {
-        StoredCover {
-            name: &self.name,
-            content_type: self.content_type,
-            bytes: self.bytes,
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! Bookshelf's library service: each user's books and their cover images, over gRPC.
 //!
 //! - [`config`]: the one configuration struct.
-//! - [`domain`]: titles, descriptions, categories and ids, validated at the edge.
+//! - [`domain`]: book, owner and cover ids, titles, descriptions and categories,
+//!   parsed from requests at the edge.
 //! - [`uploads`]: reading client-streamed uploads: a size cap, an idle timeout, a
 //!   memory budget in bytes, and the finish message that makes an upload whole.
 //! - [`in_flight`]: how many uploads each account has in flight.

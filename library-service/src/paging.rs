@@ -7,8 +7,8 @@ use bookshelf_proto::library::v1::ListBooksRequest;
 use bookshelf_runtime::errors::FieldViolation;
 
 use crate::{
-    domain::{Category, parse_book_id},
-    store::{BookRecord, PageStart},
+    domain::{BookId, Category},
+    store::BookRecord,
 };
 
 /// Books per page when the client does not say.
@@ -16,13 +16,23 @@ const DEFAULT_PAGE_SIZE: i64 = 50;
 /// The most books one page may hold.
 const MAX_PAGE_SIZE: i64 = 100;
 
+/// Where a page after the first starts: just after this book, in creation order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageStart {
+    /// Creation time of the last book of the previous page.
+    pub created_at: i64,
+    /// Id of the last book of the previous page, which orders books created in the
+    /// same millisecond.
+    pub id: BookId,
+}
+
 /// A `ListBooks` request, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     /// Only books of this category; `None` for every book.
     pub category: Option<Category>,
-    /// Where the page starts.
-    pub start: PageStart,
+    /// Where the page starts; `None` for the first page.
+    pub start: Option<PageStart>,
     /// The most books the page holds.
     pub size: i64,
 }
@@ -73,20 +83,17 @@ pub fn page_token(book: &BookRecord) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", book.created_at, book.id))
 }
 
-/// Where the page a token names starts; the empty token is the first page.
-pub fn parse_page_token(token: &str) -> Result<PageStart, FieldViolation> {
+/// Where the page a token names starts; the empty token is the first page (`None`).
+pub fn parse_page_token(token: &str) -> Result<Option<PageStart>, FieldViolation> {
     if token.is_empty() {
-        return Ok(PageStart {
-            created_at: i64::MIN,
-            id: String::new(),
-        });
+        return Ok(None);
     }
     let invalid = || FieldViolation::new("page_token", "is not a token this service issued");
     let decoded = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
     let (created_at, id) = decoded.split_once(':').ok_or_else(invalid)?;
-    Ok(PageStart {
+    Ok(Some(PageStart {
         created_at: created_at.parse().map_err(|_| invalid())?,
-        id: parse_book_id(id).ok_or_else(invalid)?,
-    })
+        id: BookId::parse(id).ok_or_else(invalid)?,
+    }))
 }

@@ -3,7 +3,7 @@
 
 use bookshelf_proto::library::v1::{BookChanges, NewBook};
 
-use super::{BookTitle, Category, Description, parse_book_id};
+use super::{BookId, BookTitle, Category, Description};
 use crate::error::LibraryError;
 
 /// A new book's fields, all required.
@@ -83,7 +83,7 @@ impl TryFrom<NewBook> for BookFields {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookEdit {
     /// The book, among its caller's.
-    pub id: String,
+    pub id: BookId,
     /// The fields it sets.
     pub changes: FieldChanges,
 }
@@ -94,7 +94,7 @@ impl TryFrom<BookChanges> for BookEdit {
     /// An id that is not a UUID names no book, so it is answered as one that is
     /// missing, before any field is looked at.
     fn try_from(changes: BookChanges) -> Result<Self, LibraryError> {
-        let id = parse_book_id(&changes.id).ok_or(LibraryError::NotFound)?;
+        let id = BookId::parse(&changes.id).ok_or(LibraryError::NotFound)?;
         let changes = FieldChanges::parse(
             changes.title.as_deref(),
             changes.description.as_deref(),
