@@ -1,38 +1,35 @@
 //! `library.v1.LibraryService`: the gRPC edge, where requests become domain values.
+//! The uploads of `CreateBook` and `UpdateBook` are in `book_uploads`, and listing
+//! pages in `paging`.
 
 use std::{pin::Pin, sync::Arc};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_proto::library::v1::{
     Book, CreateBookRequest, CreateBookResponse, DeleteBookRequest, DeleteBookResponse,
     GetBookRequest, GetBookResponse, GetCoverRequest, GetCoverResponse, ListBooksRequest,
     ListBooksResponse, UpdateBookRequest, UpdateBookResponse, get_cover_response,
     library_service_server::LibraryService,
 };
-use bookshelf_runtime::errors::FieldViolation;
 use bookshelf_runtime::{
     clock::{Clock, timestamp},
     workers::WorkerPool,
 };
-use bookshelf_tokens::{Caller, Verifier, interceptor::caller};
+use bookshelf_tokens::{Verifier, interceptor::caller};
 use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     book_uploads::Uploader,
     covers::DecodeLimits,
-    domain::{Category, parse_book_id, parse_cover_id},
+    domain::{BookId, CoverId, UserId},
     error::LibraryError,
     in_flight::InFlight,
+    paging::ListQuery,
     storage::CoverStore,
-    store::{BookRecord, PageStart, Store},
+    store::{BookRecord, Store},
     uploads::UploadRules,
 };
 
-/// Books per page when the client does not say.
-const DEFAULT_PAGE_SIZE: i64 = 50;
-/// The most books one page may hold.
-const MAX_PAGE_SIZE: i64 = 100;
 /// Size of the chunks a cover is streamed in.
 const COVER_CHUNK: usize = 32 * 1024;
 
@@ -55,118 +52,78 @@ pub struct LibraryApi {
     pub(crate) clock: Clock,
 }
 
+/// A stored book as the API answers it.
 pub(crate) fn book_message(book: BookRecord) -> Book {
+    let (cover_id, cover_content_type) = match book.cover {
+        Some(cover) => (cover.reference.id.into(), cover.reference.content_type),
+        None => (String::new(), String::new()),
+    };
     Book {
-        id: book.id,
+        id: book.id.into(),
         title: book.title,
         description: book.description,
         category: book.category,
-        cover_id: book.cover_id.unwrap_or_default(),
-        cover_content_type: book.cover_content_type.unwrap_or_default(),
-        user_id: book.owner_id,
+        cover_id,
+        cover_content_type,
+        user_id: book.owner_id.into(),
         created_at: Some(timestamp(book.created_at)),
         updated_at: Some(timestamp(book.updated_at)),
     }
 }
 
-/// The token of the page that follows `book`: its (created_at, id), base64url.
-pub(crate) fn page_token(book: &BookRecord) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", book.created_at, book.id))
-}
-
-/// Where the page a token names starts; the empty token is the first page.
-pub(crate) fn parse_page_token(token: &str) -> Result<PageStart, FieldViolation> {
-    if token.is_empty() {
-        return Ok(PageStart {
-            created_at: i64::MIN,
-            id: String::new(),
-        });
-    }
-    let invalid = || FieldViolation::new("page_token", "is not a token this service issued");
-    let decoded = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
-    let (created_at, id) = decoded.split_once(':').ok_or_else(invalid)?;
-    Ok(PageStart {
-        created_at: created_at.parse().map_err(|_| invalid())?,
-        id: parse_book_id(id).ok_or_else(invalid)?,
-    })
-}
-
-/// Gathers every field violation of a request, so a client learns of all at once.
-pub(crate) fn check_all(results: Vec<Option<FieldViolation>>) -> Result<(), LibraryError> {
-    let violations: Vec<_> = results.into_iter().flatten().collect();
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(LibraryError::InvalidArgument(violations))
-    }
+/// The owner of a request's books: the subject of its token, which the interceptor
+/// has already checked.
+pub(crate) fn owner<T>(request: &Request<T>) -> Result<UserId, Status> {
+    caller(request).map(UserId::from)
 }
 
 impl LibraryApi {
     async fn list(
         &self,
-        owner: Caller,
-        request: ListBooksRequest,
+        owner: &UserId,
+        query: ListQuery,
     ) -> Result<ListBooksResponse, LibraryError> {
-        let category = match request.category.trim() {
-            "" => None,
-            category => Some(Category::parse(category)?),
-        };
-        let start = parse_page_token(&request.page_token)?;
-        let page_size = match i64::from(request.page_size) {
-            size if size <= 0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
-        let mut books = self
+        let books = self
             .store
-            .list(&owner.user_id, category, &start, page_size + 1)
+            .list(
+                owner,
+                query.category,
+                query.start.as_ref(),
+                query.fetch_limit(),
+            )
             .await?;
-        let next_page_token = if books.len() as i64 > page_size {
-            books.truncate(page_size as usize);
-            books.last().map(page_token).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (books, next_page_token) = query.page(books);
         Ok(ListBooksResponse {
             books: books.into_iter().map(book_message).collect(),
             next_page_token,
         })
     }
 
-    async fn delete(&self, owner: Caller, id: &str) -> Result<(), LibraryError> {
-        let id = parse_book_id(id).ok_or(LibraryError::NotFound)?;
+    async fn delete(&self, owner: &UserId, id: &BookId) -> Result<(), LibraryError> {
         let book = self
             .store
-            .delete(&owner.user_id, &id)
+            .delete(owner, id)
             .await?
             .ok_or(LibraryError::NotFound)?;
-        if let Some(cover) = book.cover_id {
-            self.covers.delete(&cover).await?;
+        if let Some(cover) = book.cover {
+            self.covers.delete(&cover.reference.id).await?;
         }
         tracing::debug!(book_id = %book.id, "book deleted");
         Ok(())
     }
 
+    /// Cover `id`'s media type and bytes, if `caller` may see it.
     async fn cover(
         &self,
-        caller: Option<Caller>,
-        cover_id: &str,
+        caller: Option<UserId>,
+        id: &CoverId,
     ) -> Result<(String, Vec<u8>), LibraryError> {
-        let cover_id = parse_cover_id(cover_id).ok_or(LibraryError::NotFound)?;
-        let (owner, content_type) = self
-            .store
-            .cover(cover_id)
-            .await?
-            .ok_or(LibraryError::NotFound)?;
-        if caller.is_some_and(|caller| caller.user_id != owner) {
+        let cover = self.store.cover(id).await?.ok_or(LibraryError::NotFound)?;
+        if caller.is_some_and(|caller| caller != cover.owner_id) {
             return Err(LibraryError::NotFound);
         }
-        let bytes = self
-            .covers
-            .get(cover_id)
-            .await?
-            .ok_or(LibraryError::NotFound)?;
-        Ok((content_type, bytes))
+        let bytes = self.covers.get(id).await?.ok_or(LibraryError::NotFound)?;
+        Ok((cover.content_type, bytes))
     }
 }
 
@@ -196,11 +153,11 @@ impl LibraryService for LibraryApi {
         &self,
         request: Request<GetBookRequest>,
     ) -> Result<Response<GetBookResponse>, Status> {
-        let owner = caller(&request)?;
-        let id = parse_book_id(&request.get_ref().id).ok_or(LibraryError::NotFound)?;
+        let owner = owner(&request)?;
+        let id = BookId::parse(&request.get_ref().id).ok_or(LibraryError::NotFound)?;
         let book = self
             .store
-            .get(&owner.user_id, &id)
+            .get(&owner, &id)
             .await
             .map_err(LibraryError::from)?
             .ok_or(LibraryError::NotFound)?;
@@ -213,16 +170,18 @@ impl LibraryService for LibraryApi {
         &self,
         request: Request<ListBooksRequest>,
     ) -> Result<Response<ListBooksResponse>, Status> {
-        let owner = caller(&request)?;
-        Ok(Response::new(self.list(owner, request.into_inner()).await?))
+        let owner = owner(&request)?;
+        let query = ListQuery::try_from(request.into_inner()).map_err(LibraryError::from)?;
+        Ok(Response::new(self.list(&owner, query).await?))
     }
 
     async fn delete_book(
         &self,
         request: Request<DeleteBookRequest>,
     ) -> Result<Response<DeleteBookResponse>, Status> {
-        let owner = caller(&request)?;
-        self.delete(owner, &request.get_ref().id).await?;
+        let owner = owner(&request)?;
+        let id = BookId::parse(&request.get_ref().id).ok_or(LibraryError::NotFound)?;
+        self.delete(&owner, &id).await?;
         Ok(Response::new(DeleteBookResponse {}))
     }
 
@@ -233,8 +192,9 @@ impl LibraryService for LibraryApi {
         request: Request<GetCoverRequest>,
     ) -> Result<Response<Self::GetCoverStream>, Status> {
         // No token: the cover name is the capability. A token: only the caller's covers.
-        let caller = caller(&request).ok();
-        let (content_type, bytes) = self.cover(caller, &request.get_ref().cover_id).await?;
+        let caller = owner(&request).ok();
+        let id = CoverId::parse(&request.get_ref().cover_id).ok_or(LibraryError::NotFound)?;
+        let (content_type, bytes) = self.cover(caller, &id).await?;
         let chunks: Vec<_> = bytes
             .chunks(COVER_CHUNK)
             .map(|chunk| {

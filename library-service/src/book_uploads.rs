@@ -9,25 +9,24 @@ use bookshelf_proto::library::v1::{
     update_book_request,
 };
 use bookshelf_runtime::errors::FieldViolation;
-use bookshelf_tokens::{Caller, interceptor::caller};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Status, Streaming};
 
 use crate::{
-    api::{LibraryApi, book_message, check_all},
+    api::{LibraryApi, book_message, owner},
     covers::make_thumbnail,
-    domain::{BookTitle, Category, Description, parse_book_id},
+    domain::{BookEdit, BookFields, BookId, UserId},
     error::{COVER_FIELD, LibraryError},
     in_flight::UploadSlot,
     storage::PendingCover,
-    store::{BookUpdate, NewBookRecord, StoredCover},
+    store::{BookUpdate, NewBookRecord},
     uploads::{Part, Upload},
 };
 
-/// Who sent an upload: the caller its token named when the call began, and that
+/// Who sent an upload: the owner its token named when the call began, and that
 /// token, to check again before committing.
 pub struct Uploader {
-    caller: Caller,
+    owner: UserId,
     authorization: Option<String>,
 }
 
@@ -35,7 +34,7 @@ impl Uploader {
     /// The uploader of `request`, whose token the interceptor has already checked.
     pub fn of<T>(request: &Request<T>) -> Result<Self, Status> {
         Ok(Self {
-            caller: caller(request)?,
+            owner: owner(request)?,
             authorization: request
                 .metadata()
                 .get("authorization")
@@ -75,7 +74,7 @@ impl LibraryApi {
     /// Takes one of the uploader's in-flight slots, or refuses at once.
     fn start_upload(&self, uploader: &Uploader) -> Result<UploadSlot, LibraryError> {
         self.in_flight
-            .try_start(&uploader.caller.user_id)
+            .try_start(&uploader.owner)
             .ok_or(LibraryError::TooManyUploads {
                 limit: self.in_flight.limit(),
             })
@@ -150,10 +149,10 @@ impl LibraryApi {
         stream: Streaming<CreateBookRequest>,
     ) -> Result<Book, LibraryError> {
         let stream = stream.map(|message| message.map(create_part));
-        let received = self.receive(uploader, stream, parse_new_book).await?;
+        let received = self.receive(uploader, stream, BookFields::try_from).await?;
         let Received {
             uploader,
-            fields: (title, description, category),
+            fields,
             cover,
             slot,
         } = received;
@@ -162,14 +161,11 @@ impl LibraryApi {
             let cover = api.store_cover(upload).await?;
             let inserted = async {
                 api.recheck(&uploader)?;
-                let id = uuid::Uuid::new_v4().to_string();
                 let book = NewBookRecord {
-                    id: &id,
-                    owner_id: &uploader.caller.user_id,
-                    title: &title,
-                    description: &description,
-                    category,
-                    cover: Some(cover.stored()),
+                    id: &BookId::random(),
+                    owner_id: &uploader.owner,
+                    fields: &fields,
+                    cover: Some(&cover.stored),
                     now: api.clock.now_ms(),
                 };
                 Ok::<_, LibraryError>(api.store.insert(book).await?)
@@ -197,12 +193,12 @@ impl LibraryApi {
         stream: Streaming<UpdateBookRequest>,
     ) -> Result<Book, LibraryError> {
         let stream = stream.map(|message| message.map(update_part));
-        let owner = uploader.caller.user_id.clone();
+        let owner = uploader.owner.clone();
         let store = self.store.clone();
-        let received = self.receive(uploader, stream, parse_changes).await?;
+        let received = self.receive(uploader, stream, BookEdit::try_from).await?;
         let Received {
             uploader,
-            fields: (id, title, description, category),
+            fields: BookEdit { id, changes },
             cover: upload,
             slot,
         } = received;
@@ -219,14 +215,9 @@ impl LibraryApi {
                 api.recheck(&uploader)?;
                 loop {
                     let update = BookUpdate {
-                        title: title.as_ref(),
-                        description: description.as_ref(),
-                        category,
-                        cover: cover.as_ref().map(PendingCover::stored),
-                        replacing: previous
-                            .cover_id
-                            .as_deref()
-                            .map(|replaced| (replaced, previous.cover_bytes)),
+                        fields: &changes,
+                        cover: cover.as_ref().map(|cover| &cover.stored),
+                        replacing: previous.cover.as_ref(),
                     };
                     if let Some(book) = api
                         .store
@@ -256,8 +247,8 @@ impl LibraryApi {
             };
             if let Some(cover) = cover {
                 cover.commit();
-                if let Some(old) = previous.cover_id {
-                    api.covers.delete(&old).await?;
+                if let Some(old) = previous.cover {
+                    api.covers.delete(&old.reference.id).await?;
                 }
             }
             drop(slot);
@@ -265,54 +256,5 @@ impl LibraryApi {
             Ok(book_message(book))
         })
         .await
-    }
-}
-
-fn parse_new_book(metadata: NewBook) -> Result<(BookTitle, Description, Category), LibraryError> {
-    let (title, description, category) = (
-        BookTitle::parse(&metadata.title),
-        Description::parse(&metadata.description),
-        Category::parse(&metadata.category),
-    );
-    check_all(vec![
-        title.as_ref().err().cloned(),
-        description.as_ref().err().cloned(),
-        category.as_ref().err().cloned(),
-    ])?;
-    Ok((title?, description?, category?))
-}
-
-type Changes = (
-    String,
-    Option<BookTitle>,
-    Option<Description>,
-    Option<Category>,
-);
-
-fn parse_changes(changes: BookChanges) -> Result<Changes, LibraryError> {
-    let id = parse_book_id(&changes.id).ok_or(LibraryError::NotFound)?;
-    let title = changes.title.as_deref().map(BookTitle::parse).transpose();
-    let description = changes
-        .description
-        .as_deref()
-        .map(Description::parse)
-        .transpose();
-    let category = changes.category.as_deref().map(Category::parse).transpose();
-    check_all(vec![
-        title.as_ref().err().cloned(),
-        description.as_ref().err().cloned(),
-        category.as_ref().err().cloned(),
-    ])?;
-    Ok((id, title?, description?, category?))
-}
-
-impl PendingCover {
-    /// The cover as a row records it.
-    fn stored(&self) -> StoredCover<'_> {
-        StoredCover {
-            name: &self.name,
-            content_type: self.content_type,
-            bytes: self.bytes,
-        }
     }
 }

@@ -6,11 +6,13 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use crate::domain::UserId;
+
 /// The uploads each account has in flight on this replica.
 #[derive(Debug, Clone)]
 pub struct InFlight {
     limit: usize,
-    counts: Arc<Mutex<HashMap<String, usize>>>,
+    counts: Arc<Mutex<HashMap<UserId, usize>>>,
 }
 
 impl InFlight {
@@ -30,15 +32,15 @@ impl InFlight {
     /// A slot for one more upload of `account`, or `None` if it already has its limit.
     /// Checking and counting happen under one lock, so concurrent calls never pass
     /// the limit together.
-    pub fn try_start(&self, account: &str) -> Option<UploadSlot> {
+    pub fn try_start(&self, account: &UserId) -> Option<UploadSlot> {
         let mut counts = self.counts.lock().expect("in-flight lock poisoned");
-        let count = counts.entry(account.to_owned()).or_default();
+        let count = counts.entry(account.clone()).or_default();
         if *count >= self.limit {
             return None;
         }
         *count += 1;
         Some(UploadSlot {
-            account: account.to_owned(),
+            account: account.clone(),
             counts: self.counts.clone(),
         })
     }
@@ -47,8 +49,8 @@ impl InFlight {
 /// One upload in flight; dropping it (the upload ended, however) frees the slot.
 #[derive(Debug)]
 pub struct UploadSlot {
-    account: String,
-    counts: Arc<Mutex<HashMap<String, usize>>>,
+    account: UserId,
+    counts: Arc<Mutex<HashMap<UserId, usize>>>,
 }
 
 impl Drop for UploadSlot {
@@ -65,16 +67,25 @@ impl Drop for UploadSlot {
 
 #[cfg(test)]
 mod tests {
+    use bookshelf_tokens::Caller;
+
     use super::*;
+
+    fn user(name: &str) -> UserId {
+        UserId::from(Caller {
+            user_id: name.into(),
+        })
+    }
 
     #[test]
     fn slots_are_counted_per_account_and_freed_on_drop() {
         let in_flight = InFlight::new(2);
-        let first = in_flight.try_start("ada").unwrap();
-        let _second = in_flight.try_start("ada").unwrap();
-        assert!(in_flight.try_start("ada").is_none());
-        assert!(in_flight.try_start("grace").is_some());
+        let (ada, grace) = (user("ada"), user("grace"));
+        let first = in_flight.try_start(&ada).unwrap();
+        let _second = in_flight.try_start(&ada).unwrap();
+        assert!(in_flight.try_start(&ada).is_none());
+        assert!(in_flight.try_start(&grace).is_some());
         drop(first);
-        assert!(in_flight.try_start("ada").is_some());
+        assert!(in_flight.try_start(&ada).is_some());
     }
 }

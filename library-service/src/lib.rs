@@ -1,7 +1,8 @@
 //! Bookshelf's library service: each user's books and their cover images, over gRPC.
 //!
 //! - [`config`]: the one configuration struct.
-//! - [`domain`]: titles, descriptions, categories and ids, validated at the edge.
+//! - [`domain`]: book, owner and cover ids, titles, descriptions and categories,
+//!   parsed from requests at the edge.
 //! - [`uploads`]: reading client-streamed uploads: a size cap, an idle timeout, a
 //!   memory budget in bytes, and the finish message that makes an upload whole.
 //! - [`in_flight`]: how many uploads each account has in flight.
@@ -9,7 +10,8 @@
 //! - [`storage`]: where cover files live (a local folder today).
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`api`]: the `library.v1.LibraryService` implementation, with its uploads in
-//!   [`book_uploads`]; [`error`] its one status mapping.
+//!   [`book_uploads`] and its listing pages in [`paging`]; [`error`] its one status
+//!   mapping.
 //! - `properties` (tests only): property tests of the values parsed at the edge and
 //!   of page tokens.
 //!
@@ -24,6 +26,7 @@ pub mod covers;
 pub mod domain;
 pub mod error;
 pub mod in_flight;
+pub mod paging;
 #[cfg(test)]
 mod properties;
 pub mod storage;

@@ -11,51 +11,51 @@ use std::{
 
 use tokio::io::AsyncWriteExt;
 
-/// Whole-file storage of covers under names the server chose.
+use crate::{
+    domain::{CoverId, CoverRef},
+    store::StoredCover,
+};
+
+/// Whole-file storage of covers, each named by its id.
 #[tonic::async_trait]
 pub trait CoverStore: Send + Sync + 'static {
-    /// Stores `bytes` under `name`, all or nothing: readers never see a partial file.
-    async fn put(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
-    /// The file named `name`, if present.
-    async fn get(&self, name: &str) -> io::Result<Option<Vec<u8>>>;
-    /// Removes `name`; removing a missing file is not an error.
-    async fn delete(&self, name: &str) -> io::Result<()>;
+    /// Stores `bytes` as cover `id`, all or nothing: readers never see a partial file.
+    async fn put(&self, id: &CoverId, bytes: &[u8]) -> io::Result<()>;
+    /// The file of cover `id`, if present.
+    async fn get(&self, id: &CoverId) -> io::Result<Option<Vec<u8>>>;
+    /// Removes cover `id`; removing a missing file is not an error.
+    async fn delete(&self, id: &CoverId) -> io::Result<()>;
     /// Removes every partial write and every file not in `keep`, after a crash.
     /// Returns how many files were removed.
-    async fn sweep(&self, keep: &HashSet<String>) -> io::Result<usize>;
+    async fn sweep(&self, keep: &HashSet<CoverId>) -> io::Result<usize>;
 }
 
 /// A cover written to storage whose row is not committed yet: dropped uncommitted
 /// (the row could not be written), it deletes its file, so no file outlives a failure.
 pub struct PendingCover {
-    /// The name the server chose for the file.
-    pub name: String,
-    /// The media type it is served with.
-    pub content_type: &'static str,
-    /// Its size in bytes.
-    pub bytes: i64,
+    /// The cover as its row will record it.
+    pub stored: StoredCover,
     covers: Arc<dyn CoverStore>,
     committed: bool,
 }
 
 impl PendingCover {
-    /// Stores `bytes` under a new name: 256 random bits, hex. The name is a
-    /// capability: whoever knows it may fetch the thumbnail, as an `<img>` tag must.
+    /// Stores `bytes` as a new cover, under a fresh random id.
     pub async fn write(
         covers: Arc<dyn CoverStore>,
         bytes: &[u8],
         content_type: &'static str,
     ) -> io::Result<Self> {
-        let name = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        covers.put(&name, bytes).await?;
+        let id = CoverId::random();
+        covers.put(&id, bytes).await?;
         Ok(Self {
-            name,
-            content_type,
-            bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            stored: StoredCover {
+                reference: CoverRef {
+                    id,
+                    content_type: content_type.to_owned(),
+                },
+                bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            },
             covers,
             committed: false,
         })
@@ -70,7 +70,7 @@ impl PendingCover {
     /// answered nothing of the upload remains.
     pub async fn discard(mut self) {
         self.committed = true;
-        if let Err(error) = self.covers.delete(&self.name).await {
+        if let Err(error) = self.covers.delete(&self.stored.reference.id).await {
             tracing::warn!(%error, "cannot remove an uncommitted cover");
         }
     }
@@ -80,9 +80,9 @@ impl Drop for PendingCover {
     fn drop(&mut self) {
         if !self.committed {
             let covers = self.covers.clone();
-            let name = std::mem::take(&mut self.name);
+            let id = self.stored.reference.id.clone();
             tokio::spawn(async move {
-                if let Err(error) = covers.delete(&name).await {
+                if let Err(error) = covers.delete(&id).await {
                     tracing::warn!(%error, "cannot remove an uncommitted cover");
                 }
             });
@@ -108,9 +108,10 @@ impl LocalCovers {
         })
     }
 
-    fn path(&self, name: &str) -> io::Result<PathBuf> {
-        // Names are chosen by the server; this refuses anything else that could
-        // leave the folder, whatever a caller passes.
+    fn path(&self, id: &CoverId) -> io::Result<PathBuf> {
+        // Ids are chosen by the server and checked when parsed; this refuses anything
+        // else that could leave the folder all the same, as the last line of defence.
+        let name = id.as_str();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -123,9 +124,9 @@ impl LocalCovers {
 
 #[tonic::async_trait]
 impl CoverStore for LocalCovers {
-    async fn put(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let path = self.path(name)?;
-        let temporary = self.dir.join(format!("{TEMPORARY_PREFIX}{name}"));
+    async fn put(&self, id: &CoverId, bytes: &[u8]) -> io::Result<()> {
+        let path = self.path(id)?;
+        let temporary = self.dir.join(format!("{TEMPORARY_PREFIX}{}", id.as_str()));
         let write = async {
             let mut file = tokio::fs::File::create(&temporary).await?;
             file.write_all(bytes).await?;
@@ -139,27 +140,27 @@ impl CoverStore for LocalCovers {
         result
     }
 
-    async fn get(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        match tokio::fs::read(self.path(name)?).await {
+    async fn get(&self, id: &CoverId) -> io::Result<Option<Vec<u8>>> {
+        match tokio::fs::read(self.path(id)?).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
         }
     }
 
-    async fn delete(&self, name: &str) -> io::Result<()> {
-        match tokio::fs::remove_file(self.path(name)?).await {
+    async fn delete(&self, id: &CoverId) -> io::Result<()> {
+        match tokio::fs::remove_file(self.path(id)?).await {
             Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
             _ => Ok(()),
         }
     }
 
-    async fn sweep(&self, keep: &HashSet<String>) -> io::Result<usize> {
+    async fn sweep(&self, keep: &HashSet<CoverId>) -> io::Result<usize> {
         let mut removed = 0;
         let mut entries = tokio::fs::read_dir(&self.dir).await?;
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !keep.contains(&name) && entry.file_type().await?.is_file() {
+            if !keep.contains(name.as_str()) && entry.file_type().await?.is_file() {
                 tokio::fs::remove_file(entry.path()).await?;
                 removed += 1;
             }

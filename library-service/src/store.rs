@@ -5,27 +5,26 @@ use std::collections::HashSet;
 use bookshelf_runtime::db::is_unique_violation;
 use sqlx::{AnyPool, Row, any::AnyRow};
 
-use crate::domain::{BookTitle, Category, Description};
+use crate::{
+    domain::{BookFields, BookId, Category, CoverId, CoverRef, FieldChanges, UserId},
+    paging::PageStart,
+};
 
 /// A stored book.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookRecord {
-    /// The book id (a UUID).
-    pub id: String,
-    /// The owner's user id.
-    pub owner_id: String,
+    /// The book id.
+    pub id: BookId,
+    /// The owner.
+    pub owner_id: UserId,
     /// The title, unique per owner.
     pub title: String,
     /// The description.
     pub description: String,
     /// The category.
     pub category: String,
-    /// The cover's file name in storage.
-    pub cover_id: Option<String>,
-    /// The cover's media type.
-    pub cover_content_type: Option<String>,
-    /// The stored cover's size in bytes (0 without one), as counted against the quota.
-    pub cover_bytes: i64,
+    /// The cover, if the book has one.
+    pub cover: Option<StoredCover>,
     /// Creation time, ms since the epoch.
     pub created_at: i64,
     /// Last change, ms since the epoch.
@@ -34,49 +33,68 @@ pub struct BookRecord {
 
 impl BookRecord {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let cover = match row.try_get::<Option<CoverId>, _>("cover_id")? {
+            Some(id) => Some(StoredCover {
+                reference: CoverRef {
+                    id,
+                    content_type: row
+                        .try_get::<Option<String>, _>("cover_content_type")?
+                        .unwrap_or_default(),
+                },
+                bytes: row.try_get("cover_bytes")?,
+            }),
+            None => None,
+        };
         Ok(Self {
             id: row.try_get("id")?,
             owner_id: row.try_get("owner_id")?,
             title: row.try_get("title")?,
             description: row.try_get("description")?,
             category: row.try_get("category")?,
-            cover_id: row.try_get("cover_id")?,
-            cover_content_type: row.try_get("cover_content_type")?,
-            cover_bytes: row.try_get("cover_bytes")?,
+            cover,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
     }
+
+    /// The stored cover's size in bytes (0 without one), as counted against the quota.
+    pub fn cover_bytes(&self) -> i64 {
+        self.cover.as_ref().map_or(0, |cover| cover.bytes)
+    }
 }
 
-/// A new book's fields.
+/// A new book.
 #[derive(Debug, Clone)]
 pub struct NewBookRecord<'a> {
     /// The book id.
-    pub id: &'a str,
+    pub id: &'a BookId,
     /// The owner.
-    pub owner_id: &'a str,
-    /// The title.
-    pub title: &'a BookTitle,
-    /// The description.
-    pub description: &'a Description,
-    /// The category.
-    pub category: Category,
+    pub owner_id: &'a UserId,
+    /// Its fields.
+    pub fields: &'a BookFields,
     /// The stored cover.
-    pub cover: Option<StoredCover<'a>>,
+    pub cover: Option<&'a StoredCover>,
     /// Now, ms since the epoch.
     pub now: i64,
 }
 
-/// A cover file written to storage, as a row records it.
-#[derive(Debug, Clone, Copy)]
-pub struct StoredCover<'a> {
-    /// The file name the server chose.
-    pub name: &'a str,
-    /// The media type it is served with.
-    pub content_type: &'a str,
+/// A cover file written to storage, as a row records it: the reference clients see,
+/// and the size that counts against its owner's quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCover {
+    /// Which cover it is and how it is served.
+    pub reference: CoverRef,
     /// Its size in bytes.
     pub bytes: i64,
+}
+
+/// Who a cover belongs to, and the media type it is served with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverOwner {
+    /// The owner of the book whose cover it is.
+    pub owner_id: UserId,
+    /// Its media type.
+    pub content_type: String,
 }
 
 /// How much one account may store.
@@ -103,31 +121,18 @@ pub enum QuotaExceeded {
     },
 }
 
-/// The changes of an update; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// The changes of an update.
+#[derive(Debug, Clone)]
 pub struct BookUpdate<'a> {
-    /// A new title.
-    pub title: Option<&'a BookTitle>,
-    /// A new description.
-    pub description: Option<&'a Description>,
-    /// A new category.
-    pub category: Option<Category>,
+    /// The fields it sets.
+    pub fields: &'a FieldChanges,
     /// A new stored cover.
-    pub cover: Option<StoredCover<'a>>,
-    /// With a new cover, the cover it replaces as last read, and that cover's size:
-    /// the update applies only while that is still the book's, so the file it
-    /// replaced, and the bytes it gives back to the quota, are known exactly even when
-    /// updates race.
-    pub replacing: Option<(&'a str, i64)>,
-}
-
-/// Where a listing page starts: after this (created_at, id).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PageStart {
-    /// Creation time of the last book of the previous page.
-    pub created_at: i64,
-    /// Id of the last book of the previous page.
-    pub id: String,
+    pub cover: Option<&'a StoredCover>,
+    /// With a new cover, the cover it replaces as last read (with its size): the
+    /// update applies only while that is still the book's, so the file it replaced,
+    /// and the bytes it gives back to the quota, are known exactly even when updates
+    /// race.
+    pub replacing: Option<&'a StoredCover>,
 }
 
 /// Why a store call failed.
@@ -184,7 +189,7 @@ impl Store {
     async fn count(
         &self,
         transaction: &mut Transaction,
-        owner_id: &str,
+        owner_id: &UserId,
         books: i64,
         cover_bytes: i64,
     ) -> Result<(), StoreError> {
@@ -239,11 +244,11 @@ impl Store {
         ))
         .bind(book.id)
         .bind(book.owner_id)
-        .bind(book.title.as_str())
-        .bind(book.description.as_str())
-        .bind(book.category.as_str())
-        .bind(book.cover.map(|cover| cover.name.to_owned()))
-        .bind(book.cover.map(|cover| cover.content_type.to_owned()))
+        .bind(book.fields.title.as_str())
+        .bind(book.fields.description.as_str())
+        .bind(book.fields.category.as_str())
+        .bind(book.cover.map(|cover| cover.reference.id.clone()))
+        .bind(book.cover.map(|cover| cover.reference.content_type.clone()))
         .bind(book.cover.map_or(0, |cover| cover.bytes))
         .bind(book.now)
         .fetch_one(&mut *transaction)
@@ -257,7 +262,11 @@ impl Store {
     }
 
     /// The owner's book `id`.
-    pub async fn get(&self, owner_id: &str, id: &str) -> Result<Option<BookRecord>, StoreError> {
+    pub async fn get(
+        &self,
+        owner_id: &UserId,
+        id: &BookId,
+    ) -> Result<Option<BookRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {BOOK_COLUMNS} FROM books WHERE id = $1 AND owner_id = $2"
         ))
@@ -268,12 +277,13 @@ impl Store {
         Ok(row.as_ref().map(BookRecord::from_row).transpose()?)
     }
 
-    /// Up to `limit` of the owner's books after `start`, in creation order.
+    /// Up to `limit` of the owner's books after `start` (from the first without one),
+    /// in creation order.
     pub async fn list(
         &self,
-        owner_id: &str,
+        owner_id: &UserId,
         category: Option<Category>,
-        start: &PageStart,
+        start: Option<&PageStart>,
         limit: i64,
     ) -> Result<Vec<BookRecord>, StoreError> {
         let rows = sqlx::query(&format!(
@@ -284,8 +294,8 @@ impl Store {
         ))
         .bind(owner_id)
         .bind(category.map_or("", |category| category.as_str()))
-        .bind(start.created_at)
-        .bind(&start.id)
+        .bind(start.map_or(i64::MIN, |start| start.created_at))
+        .bind(start.map_or("", |start| start.id.as_str()))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -300,12 +310,13 @@ impl Store {
     /// new cover counts against the quota in place of the one it replaces.
     pub async fn update(
         &self,
-        owner_id: &str,
-        id: &str,
+        owner_id: &UserId,
+        id: &BookId,
         update: BookUpdate<'_>,
         now: i64,
     ) -> Result<Option<BookRecord>, StoreError> {
-        let (replacing, replaced_bytes) = update.replacing.unwrap_or_default();
+        let replacing = update.replacing.map_or("", |old| old.reference.id.as_str());
+        let replaced_bytes = update.replacing.map_or(0, |old| old.bytes);
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE books SET title = COALESCE($1, title), \
@@ -316,11 +327,28 @@ impl Store {
              WHERE id = $7 AND owner_id = $8 \
              AND ($4 IS NULL OR COALESCE(cover_id, '') = $9) RETURNING {BOOK_COLUMNS}"
         ))
-        .bind(update.title.map(|title| title.as_str().to_owned()))
-        .bind(update.description.map(|text| text.as_str().to_owned()))
-        .bind(update.category.map(|category| category.as_str().to_owned()))
-        .bind(update.cover.map(|cover| cover.name.to_owned()))
-        .bind(update.cover.map(|cover| cover.content_type.to_owned()))
+        .bind(
+            update
+                .fields
+                .title
+                .as_ref()
+                .map(|title| title.as_str().to_owned()),
+        )
+        .bind(
+            (update.fields.description.as_ref()).map(|description| description.as_str().to_owned()),
+        )
+        .bind(
+            update
+                .fields
+                .category
+                .map(|category| category.as_str().to_owned()),
+        )
+        .bind(update.cover.map(|cover| cover.reference.id.clone()))
+        .bind(
+            update
+                .cover
+                .map(|cover| cover.reference.content_type.clone()),
+        )
         .bind(now)
         .bind(id)
         .bind(owner_id)
@@ -342,7 +370,11 @@ impl Store {
 
     /// Deletes the owner's book `id` and gives its place back to the quota; its
     /// record, or `None` if there was no such book.
-    pub async fn delete(&self, owner_id: &str, id: &str) -> Result<Option<BookRecord>, StoreError> {
+    pub async fn delete(
+        &self,
+        owner_id: &UserId,
+        id: &BookId,
+    ) -> Result<Option<BookRecord>, StoreError> {
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "DELETE FROM books WHERE id = $1 AND owner_id = $2 RETURNING {BOOK_COLUMNS}"
@@ -354,26 +386,29 @@ impl Store {
         let Some(book) = row.as_ref().map(BookRecord::from_row).transpose()? else {
             return Ok(None);
         };
-        self.count(&mut transaction, owner_id, -1, -book.cover_bytes)
+        self.count(&mut transaction, owner_id, -1, -book.cover_bytes())
             .await?;
         transaction.commit().await?;
         Ok(Some(book))
     }
 
-    /// The owner and media type of cover `cover_id`.
-    pub async fn cover(&self, cover_id: &str) -> Result<Option<(String, String)>, StoreError> {
+    /// Who owns cover `id`, and how it is served.
+    pub async fn cover(&self, id: &CoverId) -> Result<Option<CoverOwner>, StoreError> {
         let row = sqlx::query("SELECT owner_id, cover_content_type FROM books WHERE cover_id = $1")
-            .bind(cover_id)
+            .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(row) => Some((row.try_get("owner_id")?, row.try_get("cover_content_type")?)),
+            Some(row) => Some(CoverOwner {
+                owner_id: row.try_get("owner_id")?,
+                content_type: row.try_get("cover_content_type")?,
+            }),
             None => None,
         })
     }
 
     /// Every cover a row points at.
-    pub async fn cover_ids(&self) -> Result<HashSet<String>, StoreError> {
+    pub async fn cover_ids(&self) -> Result<HashSet<CoverId>, StoreError> {
         let rows = sqlx::query("SELECT cover_id FROM books WHERE cover_id IS NOT NULL")
             .fetch_all(&self.pool)
             .await?;

@@ -1,0 +1,145 @@
+//! The names of books, owners and covers. Each is its own type, so a cover id can
+//! never be passed where a book id is meant, and a value from a client becomes one
+//! only by being parsed.
+//!
+//! All three are stored as text; a value read back from the database is one this
+//! service wrote, so it is not parsed again.
+
+use std::{borrow::Borrow, fmt};
+
+use bookshelf_tokens::Caller;
+
+/// A book id: a UUID in its canonical hyphenated, lower-case form, so every spelling
+/// a client may send names the same row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct BookId(String);
+
+impl BookId {
+    /// A fresh id for a new book.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
+    /// Parses any spelling of a UUID; anything else names no book.
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw)
+            .ok()
+            .map(|id| Self(id.hyphenated().to_string()))
+    }
+
+    /// The id as stored and answered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<BookId> for String {
+    fn from(id: BookId) -> Self {
+        id.0
+    }
+}
+
+/// The user a book belongs to: the subject of the caller's verified token. The auth
+/// service chose it, so it is taken as it comes, never parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// The id as stored and answered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Caller> for UserId {
+    fn from(caller: Caller) -> Self {
+        Self(caller.user_id)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(id: UserId) -> Self {
+        id.0
+    }
+}
+
+/// A cover id: 64 lower-case hexadecimal digits (256 random bits) the service chose
+/// when it stored the cover. It is the cover's file name too, and a capability:
+/// whoever knows it may fetch the thumbnail, as an `<img>` tag must.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct CoverId(String);
+
+impl CoverId {
+    /// A fresh, unguessable id for a cover about to be stored.
+    pub fn random() -> Self {
+        Self(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    /// Parses an id this service could have chosen. Anything else names no cover, and
+    /// never reaches the database or the disk.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let chosen_here =
+            raw.len() == 64 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        chosen_here.then(|| Self(raw.to_owned()))
+    }
+
+    /// The id as stored, answered and used as a file name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Lets a set of ids be asked about any file name, even one that is no cover id.
+impl Borrow<str> for CoverId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<CoverId> for String {
+    fn from(id: CoverId) -> Self {
+        id.0
+    }
+}
+
+/// A book's cover as clients see it: which stored thumbnail it is, and the media type
+/// it is served with (the thumbnail's format, chosen when it was made).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverRef {
+    /// The stored thumbnail.
+    pub id: CoverId,
+    /// Its media type.
+    pub content_type: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn book_ids_are_uuids() {
+        assert!(BookId::parse("../../etc/passwd").is_none());
+        assert!(BookId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8").is_some());
+    }
+
+    #[test]
+    fn new_ids_parse_as_themselves() {
+        let book = BookId::random();
+        assert_eq!(BookId::parse(book.as_str()), Some(book));
+        let cover = CoverId::random();
+        assert_eq!(CoverId::parse(cover.as_str()), Some(cover));
+    }
+}
