@@ -1,6 +1,6 @@
 //! The real library service on port 0, and upload helpers.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use bookshelf_proto::library::v1::{
     Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, UploadFinished,
@@ -99,13 +99,10 @@ impl TestLibrary {
     }
 
     async fn wait_live(&self) {
-        for _ in 0..250 {
-            if !self.revocations().is_stale() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the library service never reached the auth service");
+        crate::eventually("the library service to reach the auth service", || async {
+            (!self.revocations().is_stale()).then_some(())
+        })
+        .await;
     }
 
     /// Stops the server gracefully and waits until it has exited.

@@ -76,6 +76,10 @@ pub struct TestAuth {
     pub database: TestDatabase,
     /// The configuration it was started with.
     pub config: Config,
+    /// The listening socket, kept open across restarts so that the port stays this
+    /// server's: no other socket of the machine can take it while the server is down
+    /// (connections made then wait in the backlog for the restart).
+    socket: Option<std::net::TcpListener>,
     running: Option<Running>,
 }
 
@@ -97,16 +101,26 @@ impl TestAuth {
             dir,
             database,
             config,
+            socket: None,
             running: None,
         };
         auth.start().await;
         auth
     }
 
-    /// (Re)starts the server on its address (a fresh port the first time).
+    /// (Re)starts the server, on a fresh port the first time and on the same one after.
     pub async fn start(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.expect("bind");
-        self.addr = listener.local_addr().expect("local address");
+        let socket = match &self.socket {
+            Some(socket) => socket,
+            None => {
+                let socket = std::net::TcpListener::bind(self.addr).expect("bind");
+                socket.set_nonblocking(true).expect("a non-blocking socket");
+                self.addr = socket.local_addr().expect("local address");
+                self.socket.insert(socket)
+            }
+        };
+        let listener = TcpListener::from_std(socket.try_clone().expect("a second handle"))
+            .expect("a listener on the runtime");
         let app = Application::build(&self.config, listener)
             .await
             .expect("the auth service starts");

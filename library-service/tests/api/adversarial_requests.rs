@@ -8,7 +8,7 @@ use bookshelf_proto::library::v1::{
     create_book_request::Part,
 };
 use bookshelf_test_support::{
-    TestAuth, TestLibrary, bearer,
+    TestAuth, TestLibrary, bearer, eventually,
     hostile::{HOSTILE_TEXTS, must_refuse},
     images::jpeg,
     library::{create_book, fetch_cover, finished, new_book, update_book},
@@ -277,6 +277,9 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
         .unwrap()
         .into_inner();
     assert_eq!(listed.books, vec![created.clone()]);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(library.cover_files(), vec![created.cover_id]);
+    let expected = vec![created.cover_id];
+    eventually("the folder to hold just the stored cover", || async {
+        (library.cover_files() == expected).then_some(())
+    })
+    .await;
 }

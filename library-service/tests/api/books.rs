@@ -4,7 +4,7 @@ use bookshelf_proto::library::v1::{
     BookChanges, DeleteBookRequest, GetBookRequest, ListBooksRequest,
 };
 use bookshelf_test_support::{
-    TestAuth, TestLibrary, bearer,
+    TestAuth, TestLibrary, bearer, eventually,
     images::jpeg,
     library::{create_book, new_book, update_book},
     register_and_login,
@@ -147,8 +147,10 @@ async fn concurrent_creates_of_one_title_give_one_success() {
     for status in results.iter().filter_map(|result| result.as_ref().err()) {
         assert_eq!(status.code(), Code::AlreadyExists);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(library.cover_files().len(), 1, "losers' files are removed");
+    eventually("the losers' files to be removed", || async {
+        (library.cover_files().len() == 1).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

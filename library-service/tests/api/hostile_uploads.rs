@@ -10,12 +10,11 @@ use bookshelf_proto::{
     library::v1::{ListBooksRequest, create_book_request::Part},
 };
 use bookshelf_test_support::{
-    TestAuth, TestLibrary, bearer,
+    TestAuth, TestLibrary, bearer, eventually,
     images::jpeg,
     library::{OpenUpload, create_book, finished, new_book},
     register_and_login,
 };
-use tokio::time::Instant;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -62,19 +61,14 @@ async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
         }
     }))
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while uploads
-        .iter()
-        .filter(|(upload, _)| upload.answer.is_finished())
-        .count()
-        < 5
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the uploads past the limit were not refused"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the uploads past the limit to be refused", || async {
+        let refused = uploads
+            .iter()
+            .filter(|(upload, _)| upload.answer.is_finished())
+            .count();
+        (refused >= 5).then_some(())
+    })
+    .await;
     let mut held = Vec::new();
     for (upload, cover) in uploads {
         if upload.answer.is_finished() {
@@ -133,21 +127,14 @@ async fn an_upload_whose_account_is_disabled_mid_stream_is_refused_at_commit() {
         .await
         .unwrap();
     // Once the library refuses the token for new calls, the upload begun before ends.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let listed = client
+    eventually("the library to learn of the disable", || async {
+        client
             .clone()
             .list_books(bearer(ListBooksRequest::default(), &token))
-            .await;
-        if listed.is_err() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the library never learnt of the disable"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .await
+            .err()
+    })
+    .await;
     upload.send(Part::Finished(finished(&cover))).await;
     drop(upload.sender);
     let status = upload.answer.await.unwrap().unwrap_err();

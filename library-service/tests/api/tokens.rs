@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use bookshelf_proto::{auth::v1::DisableCurrentUserRequest, library::v1::ListBooksRequest};
 use bookshelf_test_support::{
-    FakeAuth, Forger, TestAuth, TestLibrary, bearer, manual_clock, register_and_login,
+    FakeAuth, Forger, TestAuth, TestLibrary, bearer, eventually, eventually::within, manual_clock,
+    register_and_login,
 };
 use bookshelf_tokens::claims::LEEWAY_SECS;
 use tonic::{Code, transport::Channel};
@@ -75,22 +76,22 @@ async fn a_disabled_users_token_is_refused_within_a_second() {
         .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
         .await
         .unwrap();
-    let disabled_at = Instant::now();
-    loop {
-        match client
-            .list_books(bearer(ListBooksRequest::default(), &token))
-            .await
-        {
-            Err(status) if status.code() == Code::Unauthenticated => break,
-            Ok(_) if disabled_at.elapsed() < Duration::from_secs(1) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+    within(
+        Duration::from_secs(1),
+        "the token to be refused",
+        || async {
+            match client
+                .clone()
+                .list_books(bearer(ListBooksRequest::default(), &token))
+                .await
+            {
+                Err(status) if status.code() == Code::Unauthenticated => Some(()),
+                Ok(_) => None,
+                Err(status) => panic!("refused for another reason: {status:?}"),
             }
-            other => panic!(
-                "still not refused after {:?}: {other:?}",
-                disabled_at.elapsed()
-            ),
-        }
-    }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -107,45 +108,46 @@ async fn calls_are_unavailable_while_the_auth_service_is_down_and_resume_after()
         .expect("accepted while the feed is live");
 
     auth.stop().await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let status = client
-        .list_books(bearer(ListBooksRequest::default(), &token))
-        .await
-        .unwrap_err();
+    let stopped = Instant::now();
+    let status = eventually("calls to be refused past the outage bound", || async {
+        client
+            .clone()
+            .list_books(bearer(ListBooksRequest::default(), &token))
+            .await
+            .err()
+    })
+    .await;
     assert_eq!(status.code(), Code::Unavailable);
+    // Trusted until the bound has passed since the last heartbeat, at most 100 ms
+    // before the stop.
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(400),
+        "not before the bound"
+    );
 
     auth.start().await;
-    let back = Instant::now();
-    loop {
+    eventually("calls to be accepted again", || async {
         match client
+            .clone()
             .list_books(bearer(ListBooksRequest::default(), &token))
             .await
         {
-            Ok(_) => break,
-            Err(status)
-                if status.code() == Code::Unavailable
-                    && back.elapsed() < Duration::from_secs(10) =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            Ok(_) => Some(()),
+            Err(status) if status.code() == Code::Unavailable => None,
             Err(status) => panic!("not accepted again: {status:?}"),
         }
-    }
+    })
+    .await;
 }
 
-/// Polls the library's health until it reports `wanted`, for at most two seconds (the
-/// report follows the feed within 50 ms).
-async fn reports(library: &TestLibrary, wanted: ServingStatus) -> bool {
-    let started = Instant::now();
-    loop {
-        if serving(library).await == wanted {
-            return true;
-        }
-        if started.elapsed() > Duration::from_secs(2) {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// Waits until the library's health reports `wanted` (the report follows the feed on
+/// a 50 ms tick).
+async fn reports(library: &TestLibrary, wanted: ServingStatus) {
+    let what = format!("the library to report {wanted:?}");
+    eventually(&what, || async {
+        (serving(library).await == wanted).then_some(())
+    })
+    .await;
 }
 
 async fn serving(library: &TestLibrary) -> ServingStatus {
@@ -165,16 +167,9 @@ async fn serving(library: &TestLibrary) -> ServingStatus {
         .status()
 }
 
-/// Polls `condition` every 10 ms until it holds, for at most `wait`.
-async fn eventually(wait: Duration, condition: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while !condition() {
-        if started.elapsed() > wait {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
+/// Waits until `condition` holds of the follower's state.
+async fn until(what: &str, condition: impl Fn() -> bool) {
+    eventually(what, || async { condition().then_some(()) }).await;
 }
 
 #[tokio::test]
@@ -195,28 +190,27 @@ async fn the_follower_is_live_only_after_the_end_of_the_backlog_and_fails_closed
     // Connected, and part of the backlog received: not live yet.
     feed.revoke("revoked-earlier", 7).await;
     let revocations = library.revocations().clone();
-    assert!(
-        eventually(Duration::from_secs(5), || revocations
-            .is_revoked("revoked-earlier"))
-        .await
-    );
+    until("the backlog's revocation to arrive", || {
+        revocations.is_revoked("revoked-earlier")
+    })
+    .await;
     assert!(!revocations.is_live());
     assert!(revocations.is_stale(), "tokens are not trusted mid-backlog");
     assert_eq!(serving(&library).await, ServingStatus::NotServing);
 
     feed.end_backlog().await;
-    assert!(eventually(Duration::from_secs(5), || !revocations.is_stale()).await);
-    assert!(reports(&library, ServingStatus::Serving).await);
+    until("the feed to go live", || !revocations.is_stale()).await;
+    reports(&library, ServingStatus::Serving).await;
 
     // The stream stays open and says nothing: an outage, within the bound.
     let last_heard = Instant::now();
     feed.heartbeat().await;
-    assert!(
-        eventually(MAX_OUTAGE + Duration::from_millis(600), || revocations
-            .is_stale())
-        .await,
-        "a silent feed fails closed"
-    );
+    within(
+        MAX_OUTAGE + Duration::from_millis(600),
+        "a silent feed to fail closed",
+        || async { revocations.is_stale().then_some(()) },
+    )
+    .await;
     assert!(last_heard.elapsed() >= MAX_OUTAGE, "not before the bound");
     let status = library
         .client()
@@ -230,6 +224,6 @@ async fn the_follower_is_live_only_after_the_end_of_the_backlog_and_fails_closed
     let resumed = auth.next_subscription(Duration::from_secs(5)).await;
     assert_eq!(resumed.after_sequence, 7);
     resumed.end_backlog().await;
-    assert!(eventually(Duration::from_secs(5), || !revocations.is_stale()).await);
+    until("the feed to go live", || !revocations.is_stale()).await;
     drop(feed);
 }

@@ -12,7 +12,7 @@ use bookshelf_proto::library::v1::{
     update_book_request,
 };
 use bookshelf_test_support::{
-    TestAuth, TestLibrary, bearer,
+    TestAuth, TestLibrary, bearer, eventually,
     images::image,
     library::{OpenUpload, create_book, create_messages, finished, new_book},
     register_and_login,
@@ -160,8 +160,9 @@ async fn an_upload_cancelled_before_its_end_is_refused_even_if_it_decodes() {
     // The client cancels the call, its stream still open: the server sees a stream
     // that stops without the finish message.
     upload.answer.abort();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let created = loop {
+    // Until the server has seen the stream end, the abandoned upload still counts
+    // against the account's uploads in flight.
+    let created = eventually("the next upload to be accepted", || async {
         let attempt = create_book(
             &mut client.clone(),
             &token,
@@ -170,15 +171,11 @@ async fn an_upload_cancelled_before_its_end_is_refused_even_if_it_decodes() {
         )
         .await;
         match attempt {
-            Err(status)
-                if status.code() == Code::ResourceExhausted
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => break other.expect("the next upload is accepted"),
+            Err(status) if status.code() == Code::ResourceExhausted => None,
+            other => Some(other.expect("the next upload is accepted")),
         }
-    };
+    })
+    .await;
     drop(upload.sender);
     let (covers, files) = covers_and_files(&library, &token).await;
     assert_eq!(
@@ -238,15 +235,14 @@ async fn uploads_cancelled_at_any_moment_leave_no_half_done_work() {
         call.abort();
     }
     // Work already under way finishes in the background; then the two sides agree.
-    let mut state = covers_and_files(&library, &token).await;
-    for _ in 0..40 {
-        if state.0 == state.1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        state = covers_and_files(&library, &token).await;
-    }
-    let (covers, files) = state;
+    let (covers, files) = eventually(
+        "every row to have its file and every file its row",
+        || async {
+            let (covers, files) = covers_and_files(&library, &token).await;
+            (covers == files).then_some((covers, files))
+        },
+    )
+    .await;
     assert!(
         files.iter().all(|name| !name.starts_with('.')),
         "partial files: {files:?}"
