@@ -228,3 +228,15 @@ pub fn slow_upload(
     });
     (sender, task)
 }
+
+/// Waits until the gateway at `base` answers `/healthz` with success: both backends
+/// serve.
+pub async fn wait_healthy(base: &str) {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/healthz");
+    crate::eventually("the stack to become healthy", || async {
+        let response = client.get(&url).send().await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+}

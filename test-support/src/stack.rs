@@ -252,13 +252,7 @@ impl Stack {
 
     /// Polls `/healthz` until both backends serve.
     pub async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
-        let url = format!("{}/healthz", self.http);
-        eventually("the stack to become healthy", || async {
-            let response = client.get(&url).send().await.ok()?;
-            response.status().is_success().then_some(())
-        })
-        .await;
+        crate::rest::wait_healthy(&self.http).await;
     }
 
     /// The URL of a service's Prometheus metrics, from the address it logged on its

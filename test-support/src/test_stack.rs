@@ -21,7 +21,7 @@ use tokio::{net::TcpListener, runtime::Runtime};
 use tonic::transport::Channel;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::{Rest, TestDatabase, eventually::eventually};
+use crate::{Rest, TestDatabase};
 
 /// The three services of one test, with their own data folder and databases. Dropping
 /// it stops them at once.
@@ -78,18 +78,8 @@ impl TestStack {
             logs,
             runtime: Some(runtime),
         };
-        stack.wait_healthy().await;
+        crate::rest::wait_healthy(&stack.http).await;
         stack
-    }
-
-    async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
-        let url = format!("{}/healthz", self.http);
-        eventually("the stack to become healthy", || async {
-            let response = client.get(&url).send().await.ok()?;
-            response.status().is_success().then_some(())
-        })
-        .await;
     }
 
     /// A REST client of the gateway, without a token.
