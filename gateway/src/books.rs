@@ -24,6 +24,7 @@ use crate::{
     envelope::Success,
     error::{ApiError, BadBody, Internal},
     extract::path_id,
+    openapi::{self, Envelope, Failure},
     uploads::{TextFields, UploadCall, multipart, stream_form},
 };
 
@@ -31,7 +32,7 @@ use crate::{
 const MAX_LIMIT: i32 = 100;
 
 /// A book as the tutorial's clients know it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BookJson {
     _id: String,
     title: String,
@@ -167,6 +168,27 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
     book_of(book, state)
 }
 
+#[utoipa::path(
+    post,
+    path = "/books/",
+    tag = "books",
+    summary = "Add a book, with an optional cover",
+    request_body(content = openapi::BookForm, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new book", body = Envelope<BookJson>),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 400, description = "A malformed form, field errors in `error`, or a cover that does not decode", body = Failure),
+        (status = 409, description = "The caller has a book with this title", body = Failure),
+        (status = 413, description = "The cover or the body is too large", body = Failure),
+        (status = 415, description = "Not a multipart form, or a cover that is not a JPEG, PNG, GIF or WebP image", body = Failure),
+        (status = 429, description = "Too many uploads in flight, or a quota reached; `Retry-After` when waiting helps", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -183,6 +205,29 @@ pub async fn create(
     Ok(Success::created("successfully created a new book", book))
 }
 
+#[utoipa::path(
+    put,
+    path = "/books/{id}",
+    tag = "books",
+    summary = "Change a book's fields or cover",
+    request_body(content = openapi::BookForm, content_type = "multipart/form-data"),
+    params(("id" = String, Path, description = "The book's `_id`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed book", body = Envelope<BookJson>),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 404, description = "No such book among the caller's", body = Failure),
+        (status = 400, description = "A malformed form, field errors in `error`, or a cover that does not decode", body = Failure),
+        (status = 409, description = "The caller has a book with this title", body = Failure),
+        (status = 413, description = "The cover or the body is too large", body = Failure),
+        (status = 415, description = "Not a multipart form, or a cover that is not a JPEG, PNG, GIF or WebP image", body = Failure),
+        (status = 429, description = "Too many uploads in flight, or a quota reached; `Retry-After` when waiting helps", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -202,6 +247,23 @@ pub async fn update(
     Ok(Success::ok("successfully updated a book", book))
 }
 
+#[utoipa::path(
+    get,
+    path = "/books/{id}",
+    tag = "books",
+    summary = "One of the caller's books",
+    params(("id" = String, Path, description = "The book's `_id`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The book", body = Envelope<BookJson>),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 404, description = "No such book among the caller's", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -220,6 +282,23 @@ pub async fn get(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/books/{id}",
+    tag = "books",
+    summary = "Delete a book and its cover",
+    params(("id" = String, Path, description = "The book's `_id`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 404, description = "No such book among the caller's", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -235,6 +314,23 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/books/",
+    tag = "books",
+    summary = "The caller's books, all at once or by page",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The books; `next_cursor` while more remain", body = BookList),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 400, description = "A malformed query, or `limit` out of range", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 /// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller
 /// up to the unpaged cap; with it, one page. While more remain, `next_cursor` is
 /// beside `data`.
@@ -297,4 +393,30 @@ pub async fn list(
         body["next_cursor"] = json!(cursor);
     }
     Ok(axum::Json(body).into_response())
+}
+
+/// `GET /books/`'s answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct BookList {
+    message: String,
+    data: Vec<BookJson>,
+    /// Always null on success.
+    error: Option<String>,
+    /// Present while more books remain: pass it as `cursor` for the next page.
+    next_cursor: Option<String>,
+}
+
+/// `GET /books/`'s query.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListQuery {
+    /// Only books of this category.
+    category: Option<String>,
+    /// Books per page, 1 to 100; without it, every book up to the server's cap.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i32>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
 }

@@ -15,11 +15,32 @@ use crate::{
     AppState,
     error::{ApiError, Internal},
     extract::path_id,
+    openapi::Failure,
 };
 
 /// Cover names never change content, so clients and proxies may keep them for a year.
 const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
+#[utoipa::path(
+    get,
+    path = "/covers/{name}",
+    tag = "books",
+    summary = "A cover thumbnail, by the name in a book's `image_url`",
+    params(("name" = String, Path, description = "The cover's name: 64 hexadecimal digits")),
+    responses(
+        (status = 200, description = "The thumbnail", content(
+            (Vec<u8> = "image/jpeg"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/gif"),
+            (Vec<u8> = "image/webp"),
+        )),
+        (status = 404, description = "No such cover", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,

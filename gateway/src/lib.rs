@@ -25,6 +25,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod meta;
+pub mod openapi;
 pub mod request_id;
 pub mod server;
 pub mod uploads;
@@ -119,7 +120,8 @@ pub fn router(state: AppState, max_json_bytes: usize) -> Router {
     router = router
         .route("/covers/{name}", get(covers::get))
         .route("/.well-known/jwks.json", get(meta::jwks))
-        .route("/healthz", get(meta::healthz));
+        .route("/healthz", get(meta::healthz))
+        .merge(openapi::router());
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -10,8 +10,25 @@ use bookshelf_proto::auth::v1::GetSigningKeysRequest;
 use serde_json::{Value, json};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
-use crate::{AppState, error::ApiError};
+use crate::{
+    AppState,
+    error::ApiError,
+    openapi::{Envelope, Failure},
+};
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "operations",
+    summary = "The public keys that verify tokens (RFC 7517), not in the envelope",
+    responses(
+        (status = 200, description = "The key set", body = Jwks),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 /// The auth service's public keys as a plain JWKS (RFC 7517), the form third-party
 /// verifiers fetch, not wrapped in the envelope.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -42,6 +59,16 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Whether both backends serve",
+    responses(
+        (status = 200, description = "Both serve", body = Envelope<Health>),
+        (status = 503, description = "A backend does not serve; `data` says which", body = Health503),
+    ),
+)]
 /// Each backend's health; 200 when both serve, 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let backends = &state.backends;
@@ -76,4 +103,47 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         "error": if healthy { Value::Null } else { json!("Service Unavailable") },
     });
     (status, Json(body)).into_response()
+}
+
+/// The key set of `GET /.well-known/jwks.json`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+/// One public key (RFC 8037: an Ed25519 key).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwk {
+    #[schema(example = "OKP")]
+    kty: String,
+    #[schema(example = "Ed25519")]
+    crv: String,
+    /// The public key, base64url.
+    x: String,
+    kid: String,
+    #[schema(example = "EdDSA")]
+    alg: String,
+    #[schema(rename = "use", example = "sig")]
+    key_use: String,
+}
+
+/// Each backend's state: `serving`, `not serving` or `unreachable`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    auth: String,
+    library: String,
+}
+
+/// `GET /healthz` while a backend does not serve.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Health503 {
+    #[schema(example = "unhealthy")]
+    message: String,
+    data: Health,
+    #[schema(example = "Service Unavailable")]
+    error: String,
 }

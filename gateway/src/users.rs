@@ -20,10 +20,11 @@ use crate::{
     envelope::Success,
     error::{ApiError, Internal},
     extract::JsonBody,
+    openapi::{self, Envelope, Failure},
 };
 
 /// A user as the tutorial's clients know it; never a password or hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserJson {
     _id: String,
     name: String,
@@ -47,7 +48,7 @@ impl From<User> for UserJson {
 
 /// `POST /users/`. Absent fields are empty, so the service reports them field by field.
 /// No `Debug`: it holds a plaintext password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Registration {
     #[serde(default)]
     name: String,
@@ -170,14 +171,14 @@ impl TryFrom<LoginBody> for Credentials {
 }
 
 /// `PUT /users/`: only the name can change; other fields are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Rename {
     #[serde(default)]
     name: String,
 }
 
 /// The login answer: the user and its token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoggedIn {
     #[serde(flatten)]
     user: UserJson,
@@ -189,6 +190,25 @@ fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
     user.map(UserJson::from).ok_or(Internal::MissingUser.into())
 }
 
+#[utoipa::path(
+    post,
+    path = "/users/",
+    tag = "users",
+    summary = "Register an account",
+    request_body(content = Registration, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered", body = Envelope<UserJson>),
+        (status = 400, description = "Malformed JSON, or field errors in `error`", body = Failure),
+        (status = 413, description = "Body too large", body = Failure),
+        (status = 415, description = "Content-Type is not application/json", body = Failure),
+        (status = 409, description = "The email is taken", body = Failure),
+        (status = 429, description = "Too many attempts from this address; see `Retry-After`", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn register(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -209,6 +229,25 @@ pub async fn register(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users/login",
+    tag = "users",
+    summary = "Log in for a token",
+    request_body(content = openapi::Credentials, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
+        (status = 400, description = "Malformed JSON, or field errors in `error`", body = Failure),
+        (status = 413, description = "Body too large", body = Failure),
+        (status = 415, description = "Content-Type is not application/json", body = Failure),
+        (status = 401, description = "Invalid email or password", body = Failure),
+        (status = 429, description = "Too many attempts; see `Retry-After`", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -241,6 +280,21 @@ pub async fn login(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/",
+    tag = "users",
+    summary = "The caller's profile",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Envelope<UserJson>),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -257,6 +311,25 @@ pub async fn current(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/users/",
+    tag = "users",
+    summary = "Change the caller's name",
+    request_body(content = Rename, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The renamed caller", body = Envelope<UserJson>),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 400, description = "Malformed JSON, or field errors in `error`", body = Failure),
+        (status = 413, description = "Body too large", body = Failure),
+        (status = 415, description = "Content-Type is not application/json", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn rename(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -275,6 +348,21 @@ pub async fn rename(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/",
+    tag = "users",
+    summary = "Disable the caller's account; its tokens stop working within a second",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Disabled"),
+        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
+        (status = 502, description = "A backend broke off mid-call", body = Failure),
+        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
+        (status = 504, description = "A backend did not answer in time", body = Failure),
+    ),
+)]
 pub async fn disable(
     State(state): State<AppState>,
     headers: HeaderMap,

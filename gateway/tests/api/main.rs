@@ -13,6 +13,7 @@ mod guessing;
 mod hostile_text;
 mod hostile_uploads;
 mod leaks;
+mod openapi;
 mod ownership;
 mod races;
 mod slow_clients;

@@ -1,0 +1,137 @@
+//! The REST API described as OpenAPI 3.1, from the handlers' own annotations and the
+//! types they answer with, served at `/openapi.json`, with an interactive reference
+//! at `/docs` whose assets are compiled into the binary (nothing fetched at run time).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use serde::Serialize;
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{books, covers, meta, users};
+
+/// Where the description is served.
+pub const DESCRIPTION_PATH: &str = "/openapi.json";
+/// Where the interactive reference is served.
+pub const DOCS_PATH: &str = "/docs";
+
+/// The security scheme of every protected route: the token from `POST /users/login`.
+pub const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bookshelf",
+        description = "A book library: register, log in for a JWT, and keep books with \
+                       cover images. Every JSON answer is the envelope \
+                       `{\"message\", \"data\", \"error\"}`; paths work with and without \
+                       the trailing slash.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(
+        users::register,
+        users::login,
+        users::current,
+        users::rename,
+        users::disable,
+        books::create,
+        books::list,
+        books::get,
+        books::update,
+        books::delete,
+        covers::get,
+        meta::jwks,
+        meta::healthz,
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "users", description = "Accounts and tokens"),
+        (name = "books", description = "The caller's books and their covers"),
+        (name = "operations", description = "Health and the token verification keys"),
+    ),
+)]
+pub struct ApiDescription;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `/openapi.json` and `/docs`.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    SwaggerUi::new(DOCS_PATH)
+        .url(DESCRIPTION_PATH, ApiDescription::openapi())
+        .into()
+}
+
+/// A successful answer: `data` holds the result; `error` is null.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    message: String,
+    data: T,
+    /// Always null on success.
+    #[schema(value_type = Option<String>)]
+    error: (),
+}
+
+/// An answer that refuses: `data` is null; `error` is a short reason ("Unauthorized"),
+/// an object of field errors (field -> what is wrong), or for a 500 the request id to
+/// quote.
+#[derive(Serialize, ToSchema)]
+pub struct Failure {
+    message: String,
+    /// Always null when refusing.
+    #[schema(value_type = Option<String>)]
+    data: (),
+    error: FailureDetail,
+}
+
+/// What a refusal says beyond its message.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum FailureDetail {
+    /// The status's reason phrase.
+    Reason(String),
+    /// Field -> what is wrong with it; or `request_id` for a 500.
+    Fields(BTreeMap<String, String>),
+}
+
+/// `POST /users/login`'s body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Credentials {
+    #[schema(example = "ada@example.com")]
+    email: String,
+    #[schema(example = "Sup3r-Secret!")]
+    password: String,
+}
+
+/// A book as a multipart form: its text fields, then optionally its cover, last.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BookForm {
+    /// Required on create; unique among the caller's books.
+    title: Option<String>,
+    description: Option<String>,
+    /// Required on create.
+    category: Option<String>,
+    /// A JPEG, PNG, GIF or WebP image; stored as a thumbnail of at most 150x150.
+    #[schema(content_media_type = "application/octet-stream", value_type = Option<String>, format = Binary)]
+    cover_image: Option<Vec<u8>>,
+}
