@@ -116,13 +116,15 @@ pub enum FailureDetail {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Credentials {
-    #[schema(example = "ada@example.com")]
+    #[schema(min_length = 1, example = "ada@example.com")]
     email: String,
-    #[schema(example = "Sup3r-Secret!")]
+    #[schema(min_length = 1, example = "Sup3r-Secret!")]
     password: String,
 }
 
-/// A book as a multipart form: its text fields, then optionally its cover, last.
+/// A book as a multipart form: its text fields, then optionally its cover, which must
+/// be the last part (it is streamed to storage as it arrives, after the fields are
+/// checked).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct BookForm {

@@ -50,11 +50,23 @@ impl From<User> for UserJson {
 /// No `Debug`: it holds a plaintext password.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Registration {
+    /// 2 to 30 words.
     #[serde(default)]
+    #[schema(required = true, min_length = 3, example = "Ada Lovelace")]
     name: String,
+    /// Stored lower-case; one account per address.
     #[serde(default)]
+    #[schema(required = true, format = Email, example = "ada@example.com")]
     email: String,
+    /// 8 to 128 characters, with an upper-case letter, a lower-case letter, a digit
+    /// and a character that is none of those.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 8,
+        max_length = 128,
+        example = "Sup3r-Secret!"
+    )]
     password: String,
 }
 
@@ -173,7 +185,9 @@ impl TryFrom<LoginBody> for Credentials {
 /// `PUT /users/`: only the name can change; other fields are ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Rename {
+    /// 2 to 30 words.
     #[serde(default)]
+    #[schema(required = true, min_length = 3, example = "Ada King")]
     name: String,
 }
 
