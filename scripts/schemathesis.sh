@@ -20,30 +20,17 @@ if [[ ! -x $venv/bin/schemathesis ]]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 
+source "$root/scripts/one-command-stack.sh"
 work=$(mktemp -d)
-stack=
 cleanup() {
-  [[ -n $stack ]] && kill "$stack" 2>/dev/null && wait "$stack" 2>/dev/null
+  stop_stack
   rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "schemathesis: FAILED: $*" >&2; exit 1; }
 
-# Port 0 everywhere: the stack picks free ports and prints the gateway's URL.
-BOOKSHELF_DATA_DIR="$work/data" BOOKSHELF_HTTP_PORT=0 BOOKSHELF_AUTH_PORT=0 \
-  BOOKSHELF_LIBRARY_PORT=0 GATEWAY_METRICS_LISTEN=off AUTH_METRICS_LISTEN=off \
-  LIBRARY_METRICS_LISTEN=off RUST_LOG=warn "$bins/bookshelf" >"$work/stack.out" 2>"$work/stack.log" &
-stack=$!
-api=
-for _ in $(seq 1 200); do
-  api=$(grep -oE 'REST gateway +http://[0-9.:]+' "$work/stack.out" | grep -oE 'http://[0-9.:]+' || true)
-  [[ -n $api ]] && curl -fs "$api/healthz" >/dev/null && break
-  sleep 0.1
-done
-[[ -n $api ]] || fail "the stack did not start: $(cat "$work/stack.log")"
-
-curl -fs -X POST "$api/users/" -H 'Content-Type: application/json' \
-  -d '{"name": "Fuzz Reader", "email": "fuzz@example.com", "password": "Sup3r-Secret!"}' >/dev/null
+start_stack "$bins" "$work" || fail "no stack"
+sign_up "$api" fuzz@example.com 'Sup3r-Secret!'
 token=$(curl -fs -X POST "$api/users/login" -H 'Content-Type: application/json' \
   -d '{"email": "fuzz@example.com", "password": "Sup3r-Secret!"}' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["token"])')

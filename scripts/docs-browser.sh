@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The /docs page in a real browser: Debian's Chromium driven by playwright-core (no
+# browser download), against the one-command stack on a fresh data folder.
+# Usage: scripts/docs-browser.sh [target/debug]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bins=${1:-$root/target/debug}
+tools=${BOOKSHELF_TOOLS:-$HOME/.cache/bookshelf}/playwright
+if [[ ! -d $tools/node_modules/playwright-core ]]; then
+  mkdir -p "$tools"
+  npm install --prefix "$tools" --silent --no-audit --no-fund playwright-core@1 >/dev/null
+fi
+
+source "$root/scripts/one-command-stack.sh"
+work=$(mktemp -d)
+cleanup() {
+  stop_stack
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_stack "$bins" "$work"
+sign_up "$api" docs@example.com 'Sup3r-Secret!'
+# The script is run from the tools folder so that Node finds playwright-core there.
+cp "$root/scripts/docs-browser.mjs" "$tools/"
+node "$tools/docs-browser.mjs" "$api" docs@example.com 'Sup3r-Secret!'
