@@ -104,7 +104,9 @@ impl LibraryApi {
             .await??;
         let content_type = thumbnail.format.content_type();
         let covers = self.covers.clone();
-        Ok(PendingCover::write(covers, &thumbnail.bytes, content_type).await?)
+        let pending = PendingCover::write(covers, &thumbnail.bytes, content_type).await?;
+        bookshelf_runtime::metrics::cover_stored(thumbnail.bytes.len());
+        Ok(pending)
     }
 
     /// Carries out the rest of a request received whole in a task of its own, on a

@@ -39,6 +39,7 @@ impl InFlight {
             return None;
         }
         *count += 1;
+        bookshelf_runtime::metrics::upload_slots(1.0);
         Some(UploadSlot {
             account: account.clone(),
             counts: self.counts.clone(),
@@ -55,6 +56,7 @@ pub struct UploadSlot {
 
 impl Drop for UploadSlot {
     fn drop(&mut self) {
+        bookshelf_runtime::metrics::upload_slots(-1.0);
         let mut counts = self.counts.lock().expect("in-flight lock poisoned");
         if let Some(count) = counts.get_mut(&self.account) {
             *count -= 1;

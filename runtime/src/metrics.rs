@@ -44,6 +44,10 @@ pub const REFUSALS: &str = "bookshelf_refusals_total";
 pub const DB_CONNECTIONS: &str = "bookshelf_db_pool_connections";
 /// The most connections a database pool opens: label `pool`.
 pub const DB_MAX_CONNECTIONS: &str = "bookshelf_db_pool_max_connections";
+/// Cover uploads holding a slot of their account's allowance on this replica.
+pub const UPLOADS_IN_FLIGHT: &str = "bookshelf_uploads_in_flight";
+/// Bytes of cover thumbnails written to storage.
+pub const COVER_BYTES_STORED: &str = "bookshelf_cover_bytes_stored_total";
 
 /// Latency buckets, in seconds: from a cached read (sub-millisecond) to an upload of a
 /// large cover over a slow link.
@@ -181,12 +185,32 @@ fn describe() {
         DB_MAX_CONNECTIONS,
         "The most connections a database pool opens."
     );
+    describe_gauge!(
+        UPLOADS_IN_FLIGHT,
+        "Cover uploads holding a slot of their account's allowance."
+    );
+    describe_counter!(
+        COVER_BYTES_STORED,
+        Unit::Bytes,
+        "Bytes of cover thumbnails written to storage."
+    );
 }
 
 /// Counts a request refused for `reason` (a fixed word such as `login_throttled`:
 /// never anything the client sent).
 pub fn refused(reason: &'static str) {
     metrics::counter!(REFUSALS, "reason" => reason).increment(1);
+}
+
+/// Counts a cover upload taking (`1.0`) or giving back (`-1.0`) a slot of its
+/// account's allowance.
+pub fn upload_slots(change: f64) {
+    metrics::gauge!(UPLOADS_IN_FLIGHT).increment(change);
+}
+
+/// Counts `bytes` of a cover thumbnail written to storage.
+pub fn cover_stored(bytes: usize) {
+    metrics::counter!(COVER_BYTES_STORED).increment(bytes as u64);
 }
 
 /// How often database pool use is sampled.

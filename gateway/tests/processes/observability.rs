@@ -160,6 +160,9 @@ async fn every_process_serves_its_metrics_after_real_traffic() {
         ) >= 1.0
     );
     library.expect("bookshelf_db_pool_connections", &[("state", "in_use")]);
+    // The upload is over: its slot is given back, and its thumbnail's bytes counted.
+    assert_eq!(library.expect("bookshelf_uploads_in_flight", &[]), 0.0);
+    assert!(library.expect("bookshelf_cover_bytes_stored_total", &[]) > 0.0);
 
     // A disabled account reaches the library through the feed: its lag is recorded.
     assert_eq!(me.delete("/users/").await.status, 204);
