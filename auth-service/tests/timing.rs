@@ -3,13 +3,18 @@
 //! each other, so timing does not tell which accounts exist.
 //!
 //! A test binary of its own: cargo runs test binaries one at a time, so no other test
-//! of the suite competes for the cores while this one measures.
+//! of the suite competes for the cores while this one measures. Other work on the
+//! machine still can, for a moment: a measurement that misses is taken again, up to
+//! three times. A login that skipped the hash for an unknown email would be many times
+//! faster, and miss every time.
 
 use std::time::{Duration, Instant};
 
-use bookshelf_proto::auth::v1::{DisableCurrentUserRequest, LoginRequest};
+use bookshelf_proto::auth::v1::{
+    DisableCurrentUserRequest, LoginRequest, auth_service_client::AuthServiceClient,
+};
 use bookshelf_test_support::{TestAuth, bearer, register_and_login, strong_password};
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 
 /// Samples per kind of failure.
 const SAMPLES: usize = 25;
@@ -44,6 +49,22 @@ async fn every_failed_login_takes_about_as_long() {
         ("wrong password", active.email, "Wr0ng-password!".to_owned()),
         ("disabled account", disabled.email, strong_password()),
     ];
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let medians = measure(&mut client, &kinds).await;
+        if spread(&medians) <= 1.2 {
+            return;
+        }
+        attempts.push(medians);
+    }
+    panic!("medians differ by more than 20% in every attempt: {attempts:?}");
+}
+
+/// One measurement: the median time of each kind of failed login.
+async fn measure(
+    client: &mut AuthServiceClient<Channel>,
+    kinds: &[(&'static str, String, String); 3],
+) -> Vec<(&'static str, Duration)> {
     let mut samples: [Vec<Duration>; 3] = Default::default();
     // One round to warm up, then rounds in rotating order, so that drift in the
     // machine's load falls on every kind alike.
@@ -67,15 +88,16 @@ async fn every_failed_login_takes_about_as_long() {
             }
         }
     }
-    let medians: Vec<(&str, Duration)> = kinds
+    kinds
         .iter()
         .zip(samples)
         .map(|((kind, _, _), samples)| (*kind, median(samples)))
-        .collect();
+        .collect()
+}
+
+/// How many times the slowest median is the fastest.
+fn spread(medians: &[(&str, Duration)]) -> f64 {
     let fastest = medians.iter().map(|(_, median)| *median).min().unwrap();
     let slowest = medians.iter().map(|(_, median)| *median).max().unwrap();
-    assert!(
-        slowest.as_secs_f64() <= fastest.as_secs_f64() * 1.2,
-        "medians differ by more than 20%: {medians:?}"
-    );
+    slowest.as_secs_f64() / fastest.as_secs_f64()
 }
