@@ -7,6 +7,20 @@ use bookshelf_runtime::connections::{self, GrpcLimits};
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
+use crate::buckets::CoverLocation;
+
+/// The environment variables the S3-compatible cover store reads, besides the flags
+/// below: set by an operator, read by the object-store client.
+pub const OBJECT_STORE_VARIABLES: [&str; 7] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ALLOW_HTTP",
+];
+
 /// How the library service runs. Printing it shows no secret.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -25,9 +39,21 @@ pub struct Config {
     /// Folder for the embedded default's database and the covers (`covers/`).
     #[arg(long, env = "LIBRARY_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
-    /// Folder for cover files; by default `covers/` in the data folder.
-    #[arg(long, env = "LIBRARY_COVER_DIR")]
-    pub cover_dir: Option<PathBuf>,
+    /// Where covers are kept: a folder, or an S3-compatible bucket as
+    /// `s3://bucket/prefix`, reached with the standard `AWS_*` variables (endpoint,
+    /// region, credentials; `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint). By default
+    /// the folder `covers/` in the data folder.
+    #[arg(long, env = "LIBRARY_COVER_STORE")]
+    pub cover_store: Option<CoverLocation>,
+    /// How old a stored cover without a book must be before a sweep removes it, in
+    /// seconds: a younger one may belong to an upload another replica is about to
+    /// commit.
+    #[arg(long, env = "LIBRARY_SWEEP_GRACE_SECS", default_value_t = 15 * 60)]
+    pub sweep_grace_secs: u64,
+    /// How often each replica sweeps the store for covers without a book, in seconds;
+    /// it also sweeps once at start-up.
+    #[arg(long, env = "LIBRARY_SWEEP_INTERVAL_SECS", default_value_t = 60 * 60)]
+    pub sweep_interval_secs: u64,
     /// The auth service, for signing keys and the revocation feed.
     #[arg(long, env = "AUTH_URL", default_value = "http://127.0.0.1:50051")]
     pub auth_url: String,
@@ -115,7 +141,9 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
             database_url: None,
             data_dir,
-            cover_dir: None,
+            cover_store: None,
+            sweep_grace_secs: 15 * 60,
+            sweep_interval_secs: 60 * 60,
             auth_url,
             max_cover_bytes: 10 * 1024 * 1024,
             revocation_max_outage_ms: 5000,
@@ -137,11 +165,20 @@ impl Config {
         }
     }
 
-    /// The folder of cover files.
-    pub fn cover_dir(&self) -> PathBuf {
-        self.cover_dir
+    /// Where covers are kept: the configured store, or the folder `covers/` in the
+    /// data folder.
+    pub fn cover_location(&self) -> CoverLocation {
+        self.cover_store
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("covers"))
+            .unwrap_or_else(|| CoverLocation::Folder(self.data_dir.join("covers")))
+    }
+
+    /// The folder of cover files, when covers are kept in one.
+    pub fn cover_dir(&self) -> Option<PathBuf> {
+        match self.cover_location() {
+            CoverLocation::Folder(dir) => Some(dir),
+            CoverLocation::Bucket { .. } => None,
+        }
     }
 
     /// The bounds the gRPC server puts on its connections.

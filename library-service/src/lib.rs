@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod book_uploads;
+pub mod buckets;
 pub mod config;
 pub mod covers;
 pub mod domain;
