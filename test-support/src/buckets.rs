@@ -71,6 +71,25 @@ impl TestBucket {
         .collect()
     }
 
+    /// The environment of a library process that keeps its covers in this bucket: the
+    /// store's location and the standard `AWS_*` variables its client reads.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        [
+            (
+                "LIBRARY_COVER_STORE",
+                format!("s3://{}/{PREFIX}", self.name),
+            ),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "bookshelf-test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "bookshelf-test".to_owned()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+
     /// Points `config`'s covers at this bucket.
     pub fn configure(&self, config: &mut Config) {
         config.cover_store = Some(self.location());

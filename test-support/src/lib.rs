@@ -11,6 +11,8 @@
 //!   listeners, for end-to-end tests.
 //! - [`stack`]: the three real binaries as child processes, for the tests that kill,
 //!   pause or restart one of them, or read what a process logs and serves as metrics.
+//! - [`Replicas`]: two such stacks on one PostgreSQL database per service, one S3
+//!   bucket and one signing key, as replicas run in production.
 //! - [`eventually`]: waiting for a condition with a deadline rather than a sleep.
 //! - [`fake_auth`]: a stand-in auth service whose revocation feed the test writes.
 //! - [`sockets`]: raw TCP clients that stall mid-header, mid-body or mid-connection.
@@ -36,6 +38,7 @@ pub mod hostile;
 pub mod images;
 pub mod leaks;
 pub mod library;
+pub mod replicas;
 pub mod rest;
 mod running;
 pub mod scrape;
@@ -49,6 +52,7 @@ pub use eventually::eventually;
 pub use fake_auth::FakeAuth;
 pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
+pub use replicas::Replicas;
 pub use rest::Rest;
 pub use servers::{
     TestAuth, bearer, forwarded_from, manual_clock, register, register_and_login, strong_password,

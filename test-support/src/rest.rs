@@ -85,6 +85,11 @@ impl Rest {
         }
     }
 
+    /// The gateway's base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The same client, sending `token` instead of its own.
     pub fn with_token(&self, token: &str) -> Rest {
         let mut other = self.clone();

@@ -4,7 +4,7 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::Stdio,
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -100,7 +100,8 @@ pub struct Stack {
     pub library: SocketAddr,
     /// Holds data folders and logs.
     pub dir: TempDir,
-    databases: Vec<TestDatabase>,
+    // The auth and library databases; replicas share them.
+    databases: Arc<[TestDatabase; 2]>,
     children: [Option<Child>; 3],
     extra_env: Vec<(String, String)>,
 }
@@ -121,10 +122,20 @@ impl Stack {
     /// database per service) or, without one, on SQLite files.
     pub async fn spawn_on(postgres_admin_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let databases = vec![
+        let databases = Arc::new([
             TestDatabase::create_on(dir.path(), "auth", postgres_admin_url).await,
             TestDatabase::create_on(dir.path(), "library", postgres_admin_url).await,
-        ];
+        ]);
+        Self::spawn_in(dir, databases, env).await
+    }
+
+    /// Starts the stack with its data folders and logs in `dir`, on `databases` (the
+    /// auth service's, then the library's), which other stacks may share as replicas.
+    pub(crate) async fn spawn_in(
+        dir: TempDir,
+        databases: Arc<[TestDatabase; 2]>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut stack = Self {
             http: format!("http://127.0.0.1:{}", free_port()),
             auth: SocketAddr::from(([127, 0, 0, 1], free_port())),
