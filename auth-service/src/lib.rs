@@ -86,7 +86,8 @@ impl Application {
             Some(pem) => SigningKey::from_pem(pem.expose_secret(), ttl)?,
             None => SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?,
         };
-        let store = Store::new(database.pool.clone());
+        let on_postgres = database.backend == db::Backend::Postgres;
+        let store = Store::new(database.pool.clone(), on_postgres);
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -107,8 +108,12 @@ impl Application {
                 concurrency + config.hash_queue_depth,
             )),
             trusted_forwarders: config.trusted_forwarders.clone(),
-            revocations: RevocationFeed::start(store.clone(), config.revocation_heartbeat())
-                .await?,
+            revocations: RevocationFeed::start(
+                store.clone(),
+                config.revocation_heartbeat(),
+                on_postgres.then_some(database_url.as_str()),
+            )
+            .await?,
             token_ttl_ms: ttl.as_millis() as i64,
             store,
         };
