@@ -82,11 +82,22 @@ impl Application {
         };
         let database = db::connect(&database_url, &sqlx::migrate!()).await?;
         let ttl = config.token_ttl();
+        let on_postgres = database.backend == db::Backend::Postgres;
         let signing_key = match &config.signing_key {
             Some(pem) => SigningKey::from_pem(pem.expose_secret(), ttl)?,
-            None => SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?,
+            None => {
+                if on_postgres {
+                    // A shared database suggests replicas, and each would make a key
+                    // of its own, whose tokens the others' followers refuse.
+                    tracing::warn!(
+                        "no AUTH_SIGNING_KEY: this replica signs with the key in its own \
+                         data folder; replicas sharing a database need one key, set \
+                         AUTH_SIGNING_KEY on each"
+                    );
+                }
+                SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?
+            }
         };
-        let on_postgres = database.backend == db::Backend::Postgres;
         let store = Store::new(database.pool.clone(), on_postgres);
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
