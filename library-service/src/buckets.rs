@@ -1,6 +1,16 @@
-//! Covers in an S3-compatible bucket.
+//! Covers in an S3-compatible bucket, and where covers are kept.
 
-use std::{path::PathBuf, str::FromStr};
+use std::{collections::HashSet, io, path::PathBuf, str::FromStr};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::{
+    ObjectStore, ObjectStoreExt, PutPayload,
+    aws::{AmazonS3, AmazonS3Builder},
+    path::Path as ObjectPath,
+};
+
+use crate::{domain::CoverId, storage::CoverStore};
 
 /// Where covers are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,5 +49,94 @@ impl FromStr for CoverLocation {
             None if value.is_empty() => Err(InvalidLocation),
             None => Ok(Self::Folder(PathBuf::from(value))),
         }
+    }
+}
+
+/// Covers as objects in an S3-compatible bucket, under a prefix. A cover is a
+/// thumbnail of at most 150x150 (tens of kilobytes), so each is written with one PUT,
+/// which S3 makes visible all at once or not at all, and read whole.
+#[derive(Debug)]
+pub struct BucketCovers {
+    store: AmazonS3,
+    prefix: ObjectPath,
+}
+
+impl BucketCovers {
+    /// The bucket `bucket`, configured by the standard `AWS_*` environment variables
+    /// and then by `options` (keys as object_store names them, e.g. `aws_endpoint`),
+    /// which take precedence.
+    pub fn connect(bucket: &str, prefix: &str, options: &[(String, String)]) -> io::Result<Self> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in options {
+            let key = key.to_ascii_lowercase().parse().map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("unknown object store option {key}"),
+                )
+            })?;
+            builder = builder.with_config(key, value);
+        }
+        let store = builder.build().map_err(io_error)?;
+        Ok(Self {
+            store,
+            prefix: ObjectPath::from(prefix),
+        })
+    }
+
+    fn key(&self, id: &CoverId) -> ObjectPath {
+        self.prefix.clone().join(id.as_str())
+    }
+}
+
+fn io_error(error: object_store::Error) -> io::Error {
+    match error {
+        object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, error),
+        other => io::Error::other(other),
+    }
+}
+
+#[tonic::async_trait]
+impl CoverStore for BucketCovers {
+    async fn put(&self, id: &CoverId, bytes: &[u8]) -> io::Result<()> {
+        let payload = PutPayload::from(Bytes::copy_from_slice(bytes));
+        self.store
+            .put(&self.key(id), payload)
+            .await
+            .map(drop)
+            .map_err(io_error)
+    }
+
+    async fn get(&self, id: &CoverId) -> io::Result<Option<Vec<u8>>> {
+        match self.store.get(&self.key(id)).await {
+            Ok(object) => Ok(Some(object.bytes().await.map_err(io_error)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(io_error(error)),
+        }
+    }
+
+    async fn delete(&self, id: &CoverId) -> io::Result<()> {
+        match self.store.delete(&self.key(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(io_error(error)),
+        }
+    }
+
+    async fn sweep(&self, keep: &HashSet<CoverId>, older_than_ms: i64) -> io::Result<usize> {
+        let mut objects = self.store.list(Some(&self.prefix));
+        let mut removed = 0;
+        while let Some(object) = objects.next().await {
+            let object = object.map_err(io_error)?;
+            let name = object.location.filename().unwrap_or_default();
+            if keep.contains(name) || object.last_modified.timestamp_millis() >= older_than_ms {
+                continue;
+            }
+            match self.store.delete(&object.location).await {
+                Ok(()) => removed += 1,
+                // Another replica's sweep took it first.
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(io_error(error)),
+            }
+        }
+        Ok(removed)
     }
 }

@@ -128,6 +128,11 @@ pub struct Config {
     /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// Options of the S3-compatible store (object_store's names, such as
+    /// `aws_endpoint`), over the `AWS_*` environment: for tests, which share one
+    /// environment. Never a flag.
+    #[arg(skip)]
+    pub object_store_options: Vec<(String, String)>,
     /// The time books are stamped with and tokens verified at: the system's, unless a
     /// test moves it. Never a flag.
     #[arg(skip)]
@@ -144,6 +149,7 @@ impl Config {
             cover_store: None,
             sweep_grace_secs: 15 * 60,
             sweep_interval_secs: 60 * 60,
+            object_store_options: Vec::new(),
             auth_url,
             max_cover_bytes: 10 * 1024 * 1024,
             revocation_max_outage_ms: 5000,
@@ -171,6 +177,16 @@ impl Config {
         self.cover_store
             .clone()
             .unwrap_or_else(|| CoverLocation::Folder(self.data_dir.join("covers")))
+    }
+
+    /// How old a cover without a book must be before a sweep removes it.
+    pub fn sweep_grace(&self) -> Duration {
+        Duration::from_secs(self.sweep_grace_secs)
+    }
+
+    /// How often the store is swept.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
     /// The folder of cover files, when covers are kept in one.

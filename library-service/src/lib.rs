@@ -32,6 +32,7 @@ pub mod paging;
 mod properties;
 pub mod storage;
 pub mod store;
+pub mod sweeps;
 pub mod uploads;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -53,7 +54,13 @@ use tonic::{service::interceptor::InterceptedService, transport::Endpoint};
 pub use config::Config;
 
 use crate::{
-    api::LibraryApi, covers::DecodeLimits, in_flight::InFlight, storage::LocalCovers, store::Store,
+    api::LibraryApi,
+    buckets::{BucketCovers, CoverLocation},
+    covers::DecodeLimits,
+    in_flight::InFlight,
+    storage::{CoverStore, LocalCovers},
+    store::Store,
+    sweeps::Sweeper,
     uploads::UploadRules,
 };
 
@@ -69,6 +76,9 @@ pub enum StartError {
     /// The database failed during the start-up sweep.
     #[error("start-up sweep failed")]
     Sweep(#[from] store::StoreError),
+    /// The cover store failed during the start-up sweep.
+    #[error("start-up sweep of the cover store failed")]
+    CoverStore(#[source] std::io::Error),
     /// The auth service URL is not a valid URI.
     #[error("invalid auth service URL")]
     AuthUrl(#[source] tonic::transport::Error),
@@ -99,11 +109,21 @@ impl Application {
         };
         let database = db::connect(&database_url, &sqlx::migrate!()).await?;
         let store = Store::new(database.pool, config.quota());
-        let covers = LocalCovers::open(&config.cover_dir())?;
-        let removed = storage::CoverStore::sweep(&covers, &store.cover_ids().await?).await?;
-        if removed > 0 {
-            tracing::info!(removed, "removed cover files no book points at");
-        }
+        let covers: Arc<dyn CoverStore> = match config.cover_location() {
+            CoverLocation::Folder(dir) => Arc::new(LocalCovers::open(&dir)?),
+            CoverLocation::Bucket { bucket, prefix } => Arc::new(BucketCovers::connect(
+                &bucket,
+                &prefix,
+                &config.object_store_options,
+            )?),
+        };
+        let sweeper = Sweeper {
+            store: store.clone(),
+            covers: covers.clone(),
+            grace: config.sweep_grace(),
+            clock: config.clock.clone(),
+        };
+        sweeper.sweep().await?;
 
         // Keepalive on the channel too: a stopped auth service leaves the connection
         // open and silent, and only pings tell that from a quiet one.
@@ -123,6 +143,7 @@ impl Application {
                 config.revocation_silence(),
             )),
             tokio::spawn(follow::refresh_keys_on_demand(auth, verifier.clone())),
+            tokio::spawn(sweeper.every(config.sweep_interval())),
         ];
 
         let concurrency = config.decode_concurrency.unwrap_or_else(|| {
@@ -130,7 +151,7 @@ impl Application {
         });
         let api = LibraryApi {
             store,
-            covers: Arc::new(covers),
+            covers,
             decoders: WorkerPool::new("covers", concurrency, 0),
             in_flight: InFlight::new(config.max_uploads_per_account),
             uploads: UploadRules::new(

@@ -25,9 +25,12 @@ pub trait CoverStore: Send + Sync + 'static {
     async fn get(&self, id: &CoverId) -> io::Result<Option<Vec<u8>>>;
     /// Removes cover `id`; removing a missing file is not an error.
     async fn delete(&self, id: &CoverId) -> io::Result<()>;
-    /// Removes every partial write and every file not in `keep`, after a crash.
-    /// Returns how many files were removed.
-    async fn sweep(&self, keep: &HashSet<CoverId>) -> io::Result<usize>;
+    /// Removes every cover not in `keep`, and every partial write, last changed before
+    /// `older_than_ms` (milliseconds since the epoch): what a crash, a failed delete or
+    /// a lost race left behind. Younger ones may be uploads that a replica is about
+    /// to commit, so they stay. Safe to run from several replicas at once. Returns
+    /// how many were removed.
+    async fn sweep(&self, keep: &HashSet<CoverId>, older_than_ms: i64) -> io::Result<usize>;
 }
 
 /// A cover written to storage whose row is not committed yet: dropped uncommitted
@@ -155,14 +158,24 @@ impl CoverStore for LocalCovers {
         }
     }
 
-    async fn sweep(&self, keep: &HashSet<CoverId>) -> io::Result<usize> {
+    async fn sweep(&self, keep: &HashSet<CoverId>, older_than_ms: i64) -> io::Result<usize> {
         let mut removed = 0;
         let mut entries = tokio::fs::read_dir(&self.dir).await?;
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !keep.contains(name.as_str()) && entry.file_type().await?.is_file() {
-                tokio::fs::remove_file(entry.path()).await?;
-                removed += 1;
+            let metadata = entry.metadata().await?;
+            let changed_ms = metadata
+                .modified()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as i64);
+            if keep.contains(name.as_str()) || !metadata.is_file() || changed_ms >= older_than_ms {
+                continue;
+            }
+            match tokio::fs::remove_file(entry.path()).await {
+                Ok(()) => removed += 1,
+                // Another replica's sweep took it first.
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
             }
         }
         Ok(removed)

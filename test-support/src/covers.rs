@@ -30,10 +30,9 @@ pub async fn assert_covers_match_books(stack: &TestStack, client: &Rest) {
             url.rsplit('/').next().unwrap_or_default().to_owned()
         })
         .collect();
-    let cover_dir = stack.cover_dir();
-    let what = format!("the cover folder to hold exactly the books' covers, {expected:?}");
+    let what = format!("the cover store to hold exactly the books' covers, {expected:?}");
     let on_disk = eventually(&what, || async {
-        let on_disk = cover_files(&cover_dir);
+        let on_disk = stack.cover_names().await;
         (on_disk == expected).then_some(on_disk)
     })
     .await;

@@ -4,6 +4,8 @@
 //!   afterwards when `BOOKSHELF_TEST_POSTGRES` names a server.
 //! - [`TestAuth`]: the real auth service on port 0, in-process, stopped on drop.
 //! - [`library`]: the real library service on port 0, and upload helpers.
+//! - [`buckets`]: a fresh bucket per test on a real S3-compatible server, when
+//!   `BOOKSHELF_TEST_S3` names one; the covers of a library on either store.
 //! - [`images`]: real images made in memory, and hostile ones.
 //! - [`TestStack`]: auth, library and gateway in the test's own process on port-0
 //!   listeners, for end-to-end tests.
@@ -24,6 +26,7 @@
 //! - [`manual_clock`]: time that passes only when the test says so.
 #![forbid(unsafe_code)]
 
+pub mod buckets;
 pub mod covers;
 mod database;
 pub mod eventually;

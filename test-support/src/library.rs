@@ -1,6 +1,6 @@
 //! The real library service on port 0, and upload helpers.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, sync::Arc};
 
 use bookshelf_proto::library::v1::{
     Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, UploadFinished,
@@ -13,7 +13,11 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tonic::{Status, transport::Channel};
 
-use crate::{TestAuth, TestDatabase, bearer, running::Running};
+use crate::{
+    TestAuth, TestDatabase, bearer,
+    buckets::{TestBucket, TestCovers},
+    running::Running,
+};
 
 /// Size of the chunks uploads are sent in.
 pub const CHUNK: usize = 64 * 1024;
@@ -29,6 +33,8 @@ pub struct TestLibrary {
     pub database: TestDatabase,
     /// The configuration it was started with.
     pub config: Config,
+    /// Its covers, in a folder or a test bucket.
+    pub covers: TestCovers,
     running: Option<Running>,
     revocations: Option<Arc<Revocations>>,
 }
@@ -54,12 +60,22 @@ impl TestLibrary {
         let database = TestDatabase::create(dir.path(), "library").await;
         let mut config = Config::embedded(dir.path().to_path_buf(), auth_url.to_owned());
         config.database_url = Some(SecretString::from(database.url.clone()));
+        let bucket = TestBucket::create_if_configured().await;
+        if let Some(bucket) = &bucket {
+            bucket.configure(&mut config);
+        }
         adjust(&mut config);
+        let covers = match (bucket, config.cover_dir()) {
+            (Some(bucket), None) => TestCovers::Bucket(bucket),
+            (_, Some(dir)) => TestCovers::Folder(dir),
+            (None, None) => panic!("a bucket that is not the test server's"),
+        };
         let mut library = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             database,
             config,
+            covers,
             running: None,
             revocations: None,
         };
@@ -112,16 +128,9 @@ impl TestLibrary {
         }
     }
 
-    /// The cover folder.
-    pub fn cover_dir(&self) -> PathBuf {
-        self.config.cover_dir()
-    }
-
-    /// The names of the files in the cover folder.
-    pub fn cover_files(&self) -> Vec<String> {
-        crate::covers::cover_files(&self.cover_dir())
-            .into_iter()
-            .collect()
+    /// The names of the stored covers, sorted.
+    pub async fn cover_files(&self) -> Vec<String> {
+        self.covers.names().await.into_iter().collect()
     }
 
     /// The first hundred books of the owner of `token`.

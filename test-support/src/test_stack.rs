@@ -4,6 +4,7 @@
 //! pause or restart one part use the child processes of [`crate::stack`] instead.
 
 use std::{
+    collections::BTreeSet,
     ffi::OsStr,
     io::Write,
     net::SocketAddr,
@@ -21,7 +22,10 @@ use tokio::{net::TcpListener, runtime::Runtime};
 use tonic::transport::Channel;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::{Rest, TestDatabase};
+use crate::{
+    Rest, TestDatabase,
+    buckets::{TestBucket, TestCovers},
+};
 
 /// The three services of one test, with their own data folder and databases. Dropping
 /// it stops them at once.
@@ -35,6 +39,7 @@ pub struct TestStack {
     /// Holds the data folders (SQLite files, signing key, covers).
     pub dir: TempDir,
     databases: [TestDatabase; 2],
+    covers: TestCovers,
     logs: Logs,
     // The services run on a runtime of their own, as they would in their own process:
     // a test that blocks its thread, or ends mid-request, cannot stall them.
@@ -57,12 +62,18 @@ impl TestStack {
             TestDatabase::create_on(dir.path(), "auth", postgres.as_deref()).await,
             TestDatabase::create_on(dir.path(), "library", postgres.as_deref()).await,
         ];
+        let bucket = TestBucket::create_if_configured().await;
+        let covers = match &bucket {
+            Some(bucket) => TestCovers::Bucket(bucket.clone()),
+            None => TestCovers::Folder(dir.path().join("library").join("covers")),
+        };
         let logs = Logs::default();
         let runtime = server_runtime(&logs);
         let plan = Plan {
             data: dir.path().to_path_buf(),
             auth_database: databases[0].url.clone(),
             library_database: databases[1].url.clone(),
+            bucket,
             settings: settings
                 .iter()
                 .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -75,6 +86,7 @@ impl TestStack {
             library,
             dir,
             databases,
+            covers,
             logs,
             runtime: Some(runtime),
         };
@@ -101,9 +113,9 @@ impl TestStack {
             .expect("connect to the library service")
     }
 
-    /// The library's cover folder.
-    pub fn cover_dir(&self) -> PathBuf {
-        self.dir.path().join("library").join("covers")
+    /// The names of the library's stored covers, in its folder or its bucket.
+    pub async fn cover_names(&self) -> BTreeSet<String> {
+        self.covers.names().await
     }
 
     /// Whether the stack runs on PostgreSQL.
@@ -153,6 +165,7 @@ struct Plan {
     data: PathBuf,
     auth_database: String,
     library_database: String,
+    bucket: Option<TestBucket>,
     settings: Vec<(String, String)>,
 }
 
@@ -177,7 +190,7 @@ impl Plan {
         let auth_url = format!("http://{auth}");
         let library_url = format!("http://{library}");
         let public_url = format!("http://{http}");
-        let configs = Configs::parse(
+        let mut configs = Configs::parse(
             [
                 ("AUTH_DATA_DIR", data("auth")),
                 ("AUTH_DATABASE_URL", self.auth_database.clone()),
@@ -193,6 +206,9 @@ impl Plan {
             .map(|(name, value)| (name.to_owned(), value))
             .chain(self.settings),
         );
+        if let Some(bucket) = &self.bucket {
+            bucket.configure(&mut configs.library);
+        }
         let auth_app = auth_service::Application::build(&configs.auth, auth_listener)
             .await
             .expect("the auth service starts");

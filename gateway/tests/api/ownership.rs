@@ -3,7 +3,6 @@
 
 use bookshelf_test_support::{
     Rest, TestStack,
-    covers::cover_files,
     images::{image, jpeg},
     rest::book_form,
 };
@@ -34,7 +33,7 @@ async fn another_users_book_is_404_on_every_route_and_stays_unchanged() {
     assert_eq!(created.status, 201);
     let book = created.data().clone();
     let id = book["_id"].as_str().unwrap();
-    let files_before = cover_files(&stack.cover_dir());
+    let files_before = stack.cover_names().await;
     assert_eq!(files_before.len(), 1);
 
     let missing = intruder
@@ -130,7 +129,7 @@ async fn another_users_book_is_404_on_every_route_and_stays_unchanged() {
     assert_eq!(after.data(), &book, "the owner sees the book unchanged");
     let owners_list = owner.get("/books/").await;
     assert_eq!(owners_list.data(), &json!([book]));
-    let files_after = cover_files(&stack.cover_dir());
+    let files_after = stack.cover_names().await;
     assert!(
         files_after.is_superset(&files_before),
         "the owner's cover is still there"

@@ -182,7 +182,7 @@ async fn absurd_ids_cover_names_and_page_tokens_are_refused() {
             .into_inner();
         assert_eq!(listed.books, vec![book.clone()], "{page_size}");
     }
-    assert_eq!(library.cover_files(), vec![book.cover_id]);
+    assert_eq!(library.cover_files().await, vec![book.cover_id]);
 }
 
 #[tokio::test]
@@ -279,7 +279,7 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
     assert_eq!(listed.books, vec![created.clone()]);
     let expected = vec![created.cover_id];
     eventually("the folder to hold just the stored cover", || async {
-        (library.cover_files() == expected).then_some(())
+        (library.cover_files().await == expected).then_some(())
     })
     .await;
 }

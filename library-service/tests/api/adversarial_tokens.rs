@@ -108,7 +108,7 @@ async fn forged_and_malformed_tokens_are_unauthenticated_on_every_call() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.books, before, "no forged upload landed");
-    assert_eq!(library.cover_files().len(), before.len());
+    assert_eq!(library.cover_files().await.len(), before.len());
 }
 
 #[tokio::test]

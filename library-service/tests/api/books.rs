@@ -89,7 +89,7 @@ async fn a_book_goes_through_its_whole_life() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert!(
-        library.cover_files().is_empty(),
+        library.cover_files().await.is_empty(),
         "the cover file went with the book"
     );
 }
@@ -113,7 +113,7 @@ async fn a_title_is_unique_per_owner_only() {
         .await
         .unwrap();
     assert_eq!(
-        library.cover_files().len(),
+        library.cover_files().await.len(),
         2,
         "the refused upload left no file"
     );
@@ -148,7 +148,7 @@ async fn concurrent_creates_of_one_title_give_one_success() {
         assert_eq!(status.code(), Code::AlreadyExists);
     }
     eventually("the losers' files to be removed", || async {
-        (library.cover_files().len() == 1).then_some(())
+        (library.cover_files().await.len() == 1).then_some(())
     })
     .await;
 }

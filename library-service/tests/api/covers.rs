@@ -172,7 +172,7 @@ async fn bad_covers_are_refused_and_leave_nothing_behind() {
         "UNSUPPORTED_IMAGE"
     );
     assert_eq!(book_count(&library, &token).await, 0);
-    assert!(library.cover_files().is_empty());
+    assert!(library.cover_files().await.is_empty());
 }
 
 #[tokio::test]
@@ -215,7 +215,7 @@ async fn an_upload_cut_off_mid_stream_leaves_neither_file_nor_row() {
     assert_eq!(book_count(&library, &token).await, 0);
     eventually(
         "nothing of the abandoned upload to stay on disk",
-        || async { library.cover_files().is_empty().then_some(()) },
+        || async { library.cover_files().await.is_empty().then_some(()) },
     )
     .await;
 }
@@ -223,7 +223,8 @@ async fn an_upload_cut_off_mid_stream_leaves_neither_file_nor_row() {
 #[tokio::test]
 async fn start_up_removes_partial_and_unreferenced_files() {
     let auth = TestAuth::spawn().await;
-    let mut library = TestLibrary::spawn(&auth).await;
+    // No grace: every cover without a book is taken, however young.
+    let mut library = TestLibrary::spawn_with(&auth, |config| config.sweep_grace_secs = 0).await;
     let (_, token) = register_and_login(&mut auth.client().await).await;
     let book = create_book(
         &mut library.client().await,
@@ -233,11 +234,31 @@ async fn start_up_removes_partial_and_unreferenced_files() {
     )
     .await
     .unwrap();
-    std::fs::write(library.cover_dir().join(".partial-abc"), b"half").unwrap();
-    std::fs::write(library.cover_dir().join("deadbeef"), b"orphan").unwrap();
+    library
+        .covers
+        .put_behind_the_back(".partial-abc", b"half")
+        .await;
+    library
+        .covers
+        .put_behind_the_back("deadbeef", b"orphan")
+        .await;
     library.stop().await;
     library.start().await;
-    assert_eq!(library.cover_files(), vec![book.cover_id]);
+    assert_eq!(library.cover_files().await, vec![book.cover_id]);
+}
+
+#[tokio::test]
+async fn the_sweep_spares_covers_younger_than_its_grace() {
+    // Another replica may have written a cover and be about to commit its row.
+    let auth = TestAuth::spawn().await;
+    let mut library = TestLibrary::spawn(&auth).await;
+    library
+        .covers
+        .put_behind_the_back("young", b"about to be committed")
+        .await;
+    library.stop().await;
+    library.start().await;
+    assert_eq!(library.cover_files().await, vec!["young".to_owned()]);
 }
 
 #[tokio::test]

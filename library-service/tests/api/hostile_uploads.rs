@@ -39,7 +39,7 @@ async fn a_stalled_stream_without_a_deadline_is_cancelled_and_leaves_nothing() {
     let status = answer.unwrap_err();
     assert_eq!(status.code(), Code::Cancelled, "{status:?}");
     assert!(library.books(&token).await.is_empty());
-    assert!(library.cover_files().is_empty());
+    assert!(library.cover_files().await.is_empty());
     drop(upload.sender);
 }
 
@@ -140,5 +140,5 @@ async fn an_upload_whose_account_is_disabled_mid_stream_is_refused_at_commit() {
     let status = upload.answer.await.unwrap().unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     // Nothing was stored: a committed book always has its cover file.
-    assert!(library.cover_files().is_empty());
+    assert!(library.cover_files().await.is_empty());
 }

@@ -26,7 +26,7 @@ async fn another_users_book_is_not_found_for_every_call() {
     )
     .await
     .unwrap();
-    let files_before = library.cover_files();
+    let files_before = library.cover_files().await;
 
     let get = client
         .get_book(bearer(
@@ -90,7 +90,7 @@ async fn another_users_book_is_not_found_for_every_call() {
         .unwrap();
     assert_eq!(unchanged, book, "nothing changed in the database");
     assert_eq!(
-        library.cover_files(),
+        library.cover_files().await,
         files_before,
         "nothing changed on disk"
     );

@@ -57,7 +57,7 @@ async fn concurrent_uploads_never_exceed_the_book_quota() {
     }
     let books = library.books(&token).await;
     assert_eq!(books.len(), 3);
-    let mut files = library.cover_files();
+    let mut files = library.cover_files().await;
     let mut covers: Vec<_> = books.iter().map(|book| book.cover_id.clone()).collect();
     files.sort();
     covers.sort();
@@ -125,7 +125,7 @@ async fn concurrent_uploads_never_exceed_the_cover_storage_quota() {
             assert!(status.message().contains("cover storage"), "{status:?}");
         }
     }
-    assert_eq!(library.cover_files().len(), 2);
+    assert_eq!(library.cover_files().await.len(), 2);
 
     // Replacing a cover counts the new one in place of the old: allowed at the same
     // size, refused when the new one would not fit.
@@ -151,5 +151,5 @@ async fn concurrent_uploads_never_exceed_the_cover_storage_quota() {
         .await
         .unwrap_err();
     assert_quota_refusal(&status);
-    assert_eq!(library.cover_files().len(), 2);
+    assert_eq!(library.cover_files().await.len(), 2);
 }

@@ -32,7 +32,7 @@ async fn covers_and_files(
         .into_iter()
         .map(|book| book.cover_id)
         .collect();
-    (covers, library.cover_files().into_iter().collect())
+    (covers, library.cover_files().await.into_iter().collect())
 }
 
 #[tokio::test]

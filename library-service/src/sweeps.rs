@@ -1,0 +1,55 @@
+//! Covers no book points at, removed: what a crash between a write and its commit, a
+//! failed delete or a lost race left behind. Every replica sweeps, at start-up and then
+//! now and then; a cover younger than the grace period is never taken, as another
+//! replica may be about to commit its row.
+
+use std::{sync::Arc, time::Duration};
+
+use bookshelf_runtime::clock::Clock;
+
+use crate::{StartError, storage::CoverStore, store::Store};
+
+/// What a sweep needs: the rows, the covers, and how old an orphan must be.
+pub struct Sweeper {
+    /// The books, which say which covers are kept.
+    pub store: Store,
+    /// The covers.
+    pub covers: Arc<dyn CoverStore>,
+    /// Covers changed within this long before a sweep are kept, book or not.
+    pub grace: Duration,
+    /// The time the grace period is counted from.
+    pub clock: Clock,
+}
+
+impl Sweeper {
+    /// One sweep; how many covers it removed.
+    pub async fn sweep(&self) -> Result<usize, StartError> {
+        // The cut-off comes before the rows are read: a cover old enough to be taken
+        // was written a grace period before the read, and an upload commits its row
+        // within moments of writing its cover, so that row is in the read.
+        let older_than_ms = self.clock.now_ms() - self.grace.as_millis() as i64;
+        let keep = self.store.cover_ids().await?;
+        let removed = self
+            .covers
+            .sweep(&keep, older_than_ms)
+            .await
+            .map_err(StartError::CoverStore)?;
+        if removed > 0 {
+            tracing::info!(removed, "removed covers no book points at");
+        }
+        Ok(removed)
+    }
+
+    /// Sweeps every `interval`, for as long as the service runs; a failed sweep is
+    /// logged and tried again next time.
+    pub async fn every(self, interval: Duration) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            if let Err(error) = self.sweep().await {
+                tracing::warn!(%error, "sweeping the cover store failed");
+            }
+        }
+    }
+}

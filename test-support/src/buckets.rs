@@ -1,0 +1,142 @@
+//! A fresh bucket on a real S3-compatible server for each test that wants one, when
+//! `BOOKSHELF_TEST_S3` names the server (e.g. `http://127.0.0.1:9000`, a local moto
+//! or MinIO); without it, covers stay in a folder. And [`TestCovers`], what a test
+//! reads of a library's covers on either store.
+
+use std::{collections::BTreeSet, path::PathBuf, sync::Arc};
+
+use futures::StreamExt;
+use library_service::{
+    Config,
+    buckets::{BucketCovers, CoverLocation},
+};
+use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path as ObjectPath};
+
+/// The variable that names the S3-compatible server the tests may use.
+pub const S3_VARIABLE: &str = "BOOKSHELF_TEST_S3";
+
+/// The prefix of the covers' keys in a test bucket.
+const PREFIX: &str = "covers";
+
+/// A bucket made for one test, left behind on the test server (it holds only
+/// thumbnails, and the server is the test run's own).
+#[derive(Debug, Clone)]
+pub struct TestBucket {
+    endpoint: String,
+    name: String,
+}
+
+impl TestBucket {
+    /// A new, empty bucket when [`S3_VARIABLE`] is set.
+    pub async fn create_if_configured() -> Option<Self> {
+        let endpoint = std::env::var(S3_VARIABLE).ok()?;
+        let bucket = Self {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            name: format!("bookshelf-test-{}", uuid::Uuid::new_v4().simple()),
+        };
+        // A plain PUT creates a bucket on a local server that checks no signature;
+        // the object-store client has no call for it.
+        let created = reqwest::Client::new()
+            .put(format!("{}/{}", bucket.endpoint, bucket.name))
+            .send()
+            .await
+            .expect("the S3 test server answers");
+        assert!(
+            created.status().is_success(),
+            "creating a bucket failed: {}",
+            created.status()
+        );
+        Some(bucket)
+    }
+
+    /// Where a library keeps its covers in this bucket: `s3://bucket/covers`.
+    pub fn location(&self) -> CoverLocation {
+        CoverLocation::Bucket {
+            bucket: self.name.clone(),
+            prefix: PREFIX.to_owned(),
+        }
+    }
+
+    /// The client settings for the test server, as a library takes them.
+    pub fn options(&self) -> Vec<(String, String)> {
+        [
+            ("aws_endpoint", self.endpoint.as_str()),
+            ("aws_allow_http", "true"),
+            ("aws_region", "us-east-1"),
+            ("aws_access_key_id", "bookshelf-test"),
+            ("aws_secret_access_key", "bookshelf-test"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+    }
+
+    /// Points `config`'s covers at this bucket.
+    pub fn configure(&self, config: &mut Config) {
+        config.cover_store = Some(self.location());
+        config.object_store_options = self.options();
+    }
+
+    fn client(&self) -> Arc<dyn ObjectStore> {
+        let mut builder = AmazonS3Builder::new().with_bucket_name(&self.name);
+        for (key, value) in self.options() {
+            builder = builder.with_config(key.parse().expect("a known option"), value);
+        }
+        Arc::new(builder.build().expect("a client of the test bucket"))
+    }
+
+    /// The library's cover store over this bucket.
+    pub fn cover_store(&self) -> BucketCovers {
+        BucketCovers::connect(&self.name, PREFIX, &self.options()).expect("a cover store")
+    }
+}
+
+/// A library's covers, wherever they are kept.
+#[derive(Debug, Clone)]
+pub enum TestCovers {
+    /// Files in a folder.
+    Folder(PathBuf),
+    /// Objects in a test bucket.
+    Bucket(TestBucket),
+}
+
+impl TestCovers {
+    /// The names of the stored covers (and of any partial write).
+    pub async fn names(&self) -> BTreeSet<String> {
+        match self {
+            Self::Folder(dir) => crate::covers::cover_files(dir),
+            Self::Bucket(bucket) => {
+                let prefix = ObjectPath::from(PREFIX);
+                bucket
+                    .client()
+                    .list(Some(&prefix))
+                    .map(|object| {
+                        object
+                            .expect("listing the test bucket")
+                            .location
+                            .filename()
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect()
+                    .await
+            }
+        }
+    }
+
+    /// Stores `bytes` under `name` behind the service's back, as a crash or another
+    /// replica would leave it.
+    pub async fn put_behind_the_back(&self, name: &str, bytes: &[u8]) {
+        match self {
+            Self::Folder(dir) => std::fs::write(dir.join(name), bytes).expect("a file"),
+            Self::Bucket(bucket) => {
+                let key = ObjectPath::from(PREFIX).join(name);
+                bucket
+                    .client()
+                    .put(&key, bytes.to_vec().into())
+                    .await
+                    .expect("an object");
+            }
+        }
+    }
+}
