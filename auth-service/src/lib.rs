@@ -82,11 +82,23 @@ impl Application {
         };
         let database = db::connect(&database_url, &sqlx::migrate!()).await?;
         let ttl = config.token_ttl();
+        let on_postgres = database.backend == db::Backend::Postgres;
         let signing_key = match &config.signing_key {
             Some(pem) => SigningKey::from_pem(pem.expose_secret(), ttl)?,
-            None => SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?,
+            None => {
+                if on_postgres {
+                    // A shared database suggests replicas, and each would make a key
+                    // of its own, whose tokens the others' followers refuse.
+                    tracing::warn!(
+                        "no AUTH_SIGNING_KEY: this replica signs with the key in its own \
+                         data folder; replicas sharing a database need one key, set \
+                         AUTH_SIGNING_KEY on each"
+                    );
+                }
+                SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?
+            }
         };
-        let store = Store::new(database.pool.clone());
+        let store = Store::new(database.pool.clone(), on_postgres);
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -107,8 +119,12 @@ impl Application {
                 concurrency + config.hash_queue_depth,
             )),
             trusted_forwarders: config.trusted_forwarders.clone(),
-            revocations: RevocationFeed::start(store.clone(), config.revocation_heartbeat())
-                .await?,
+            revocations: RevocationFeed::start(
+                store.clone(),
+                config.revocation_heartbeat(),
+                on_postgres.then_some(database_url.as_str()),
+            )
+            .await?,
             token_ttl_ms: ttl.as_millis() as i64,
             store,
         };

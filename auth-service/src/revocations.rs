@@ -2,26 +2,37 @@
 //!
 //! Disabling an account sets `users.disabled_at` and gives it the next
 //! `revocation_seq`, a number the database assigns in commit order; that column is the
-//! feed's source of truth and its order. Every replica polls it a few times a second
-//! for numbers past the last it published, so a revocation made on one replica reaches
-//! the subscribers of all replicas sharing the database within [`POLL_INTERVAL`]
-//! whatever their clocks say, and a local revocation is published at once.
+//! feed's source of truth and its order. Every replica reads it for numbers past the
+//! last it published, so a revocation made on one replica reaches the subscribers of
+//! all replicas sharing the database whatever their clocks say, and a local
+//! revocation is published at once.
+//!
+//! When to read: on SQLite (one machine, usually one replica) a few times a second,
+//! [`POLL_INTERVAL`]. On PostgreSQL the replica that disables an account also
+//! notifies the [`CHANNEL`], which every replica listens on, so each reads only when
+//! something happened, plus once per heartbeat to vouch for its view and to catch a
+//! notification lost while its listening connection was down: the reads no longer
+//! grow with the number of replicas times five a second.
 //!
 //! A heartbeat goes out about once per interval, but only after a poll that succeeded:
 //! while this replica cannot read its database its subscribers hear silence, which
 //! they treat as an outage, rather than a heartbeat vouching for a stale view.
 
 use std::{
-    sync::Arc,
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 
+use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, broadcast};
 
 use crate::store::{Revocation, Store, StoreError};
 
-/// How often the database is read for revocations made by other replicas.
+/// How often an SQLite database is read for revocations made by other replicas.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The PostgreSQL notification channel of revocations.
+pub const CHANNEL: &str = "bookshelf_revocations";
 
 /// What the poller publishes to every subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,14 +59,29 @@ impl RevocationFeed {
     /// subscription from the database, and everything after the start is published.
     /// Were that position read lazily, at the first poll, a revocation made between a
     /// subscriber's backlog and that poll would be in neither.
-    pub async fn start(store: Store, heartbeat: Duration) -> Result<Self, StoreError> {
+    ///
+    /// With `notifications` (a PostgreSQL URL), it listens on [`CHANNEL`] and reads
+    /// when notified, and otherwise once per heartbeat.
+    pub async fn start(
+        store: Store,
+        heartbeat: Duration,
+        notifications: Option<&str>,
+    ) -> Result<Self, StoreError> {
         let published = store.last_revocation_sequence().await?;
         let (sender, _) = broadcast::channel(1024);
         let feed = Self {
             sender,
             poll_now: Arc::default(),
         };
-        tokio::spawn(feed.clone().poll(store, heartbeat, published));
+        let interval = match notifications {
+            Some(url) => {
+                let listener = PgListener::connect(url).await.map_err(StoreError::from)?;
+                tokio::spawn(listen(listener, Arc::downgrade(&feed.poll_now)));
+                heartbeat
+            }
+            None => POLL_INTERVAL.min(heartbeat),
+        };
+        tokio::spawn(feed.clone().poll(store, heartbeat, interval, published));
         Ok(feed)
     }
 
@@ -69,12 +95,12 @@ impl RevocationFeed {
         self.poll_now.notify_one();
     }
 
-    async fn poll(self, store: Store, heartbeat: Duration, mut published: i64) {
+    async fn poll(self, store: Store, heartbeat: Duration, interval: Duration, mut published: i64) {
         let mut last_heartbeat = Instant::now();
         loop {
             tokio::select! {
                 _ = self.poll_now.notified() => {}
-                _ = tokio::time::sleep(POLL_INTERVAL.min(heartbeat)) => {}
+                _ = tokio::time::sleep(interval) => {}
             }
             // Every other handle is gone: the server has stopped.
             if Arc::strong_count(&self.poll_now) == 1 {
@@ -92,6 +118,31 @@ impl RevocationFeed {
                     }
                 }
                 Err(error) => tracing::warn!(%error, "polling revocations failed"),
+            }
+        }
+    }
+}
+
+/// Asks the poller to read whenever a replica notifies [`CHANNEL`], until the poller
+/// is gone. A notification sent while the connection was down is lost, so a
+/// reconnection asks for a read too.
+async fn listen(mut listener: PgListener, poll_now: Weak<Notify>) {
+    if let Err(error) = listener.listen(CHANNEL).await {
+        tracing::warn!(%error, "cannot listen for revocations; reading once per heartbeat");
+        return;
+    }
+    loop {
+        let received = listener.try_recv().await;
+        let Some(poll_now) = poll_now.upgrade() else {
+            return;
+        };
+        match received {
+            // A notification, or the connection was lost and is being made again.
+            Ok(_) => poll_now.notify_one(),
+            Err(error) => {
+                tracing::warn!(%error, "listening for revocations failed");
+                drop(poll_now);
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

@@ -83,12 +83,29 @@ const USER_COLUMNS: &str = "id, name, email, password_hash, created_at, disabled
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Whether a disable notifies the other replicas (PostgreSQL).
+    notifies: bool,
 }
 
 impl Store {
-    /// A store on a migrated pool.
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    /// A store on a migrated pool; `notifies` on PostgreSQL, whose replicas listen
+    /// for revocations rather than poll for them.
+    pub fn new(pool: AnyPool, notifies: bool) -> Self {
+        Self { pool, notifies }
+    }
+
+    /// Tells every listening replica that an account was disabled. They read the
+    /// column itself, so the payload is empty. The disable has committed whatever
+    /// happens here: should the notification fail, replicas still read it at their
+    /// next heartbeat.
+    async fn notify_revoked(&self) {
+        let notified = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::revocations::CHANNEL)
+            .execute(&self.pool)
+            .await;
+        if let Err(error) = notified {
+            tracing::warn!(%error, "cannot notify the other replicas of a revocation");
+        }
     }
 
     /// Inserts a new user; the unique constraint on `email` decides races.
@@ -178,7 +195,13 @@ impl Store {
             .execute(&self.pool)
             .await;
             match result {
-                Ok(result) => return Ok(result.rows_affected() == 1),
+                Ok(result) if result.rows_affected() == 1 => {
+                    if self.notifies {
+                        self.notify_revoked().await;
+                    }
+                    return Ok(true);
+                }
+                Ok(_) => return Ok(false),
                 Err(error) if is_unique_violation(&error) && attempt < SEQUENCE_ATTEMPTS => {}
                 Err(error) => return Err(error.into()),
             }

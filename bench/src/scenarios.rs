@@ -13,7 +13,8 @@ use bookshelf_proto::{
     },
 };
 use bookshelf_test_support::{
-    Rest, Service, Stack, bearer, rest::book_form, stack::free_port, strong_password,
+    Rest, Service, Stack, bearer, buckets::TestBucket, rest::book_form, stack::free_port,
+    strong_password,
 };
 use reqwest::Method;
 use tokio::process::Child;
@@ -42,6 +43,10 @@ pub struct Settings {
     /// A PostgreSQL admin URL: run the stack on PostgreSQL instead of SQLite.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// An S3-compatible server (e.g. `http://127.0.0.1:9000`): keep the covers in a
+    /// fresh bucket there instead of a folder.
+    #[arg(long)]
+    pub s3: Option<String>,
 }
 
 impl Settings {
@@ -169,11 +174,21 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     ));
 
     // The stack, quiet logs, and g: start-up and idle memory per service.
-    let mut stack = Stack::spawn_on(
-        settings.postgres.as_deref(),
-        &bookshelf_test_support::stack::LOAD_ENV,
-    )
-    .await;
+    let mut env: Vec<(String, String)> = bookshelf_test_support::stack::LOAD_ENV
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    if let Some(endpoint) = &settings.s3 {
+        env.extend(TestBucket::create_on(endpoint).await.process_env());
+        report
+            .notes
+            .push(format!("covers in a bucket on {endpoint}"));
+    }
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let mut stack = Stack::spawn_on(settings.postgres.as_deref(), &env).await;
     startup(&mut stack, &mut report).await?;
 
     // Seed: one user with ten books.

@@ -30,6 +30,11 @@ impl TestBucket {
     /// A new, empty bucket when [`S3_VARIABLE`] is set.
     pub async fn create_if_configured() -> Option<Self> {
         let endpoint = std::env::var(S3_VARIABLE).ok()?;
+        Some(Self::create_on(&endpoint).await)
+    }
+
+    /// A new, empty bucket on the S3-compatible server at `endpoint`.
+    pub async fn create_on(endpoint: &str) -> Self {
         let bucket = Self {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             name: format!("bookshelf-test-{}", uuid::Uuid::new_v4().simple()),
@@ -46,7 +51,7 @@ impl TestBucket {
             "creating a bucket failed: {}",
             created.status()
         );
-        Some(bucket)
+        bucket
     }
 
     /// Where a library keeps its covers in this bucket: `s3://bucket/covers`.
@@ -71,9 +76,9 @@ impl TestBucket {
         .collect()
     }
 
-    /// The environment of a library process that keeps its covers in this bucket: the
-    /// store's location and the standard `AWS_*` variables its client reads.
-    pub fn environment(&self) -> Vec<(String, String)> {
+    /// The environment that points a library process at this bucket, as an operator
+    /// would set it.
+    pub fn process_env(&self) -> Vec<(String, String)> {
         [
             (
                 "LIBRARY_COVER_STORE",
@@ -86,7 +91,7 @@ impl TestBucket {
             ("AWS_SECRET_ACCESS_KEY", "bookshelf-test".to_owned()),
         ]
         .into_iter()
-        .map(|(key, value)| (key.to_owned(), value))
+        .map(|(name, value)| (name.to_owned(), value))
         .collect()
     }
 

@@ -54,7 +54,7 @@ impl Replicas {
         // Without one shared key each auth replica would make its own, and a token
         // issued by one would be refused by the other's library.
         let mut shared = vec![("AUTH_SIGNING_KEY".to_owned(), signing_key_pem())];
-        shared.extend(bucket.environment());
+        shared.extend(bucket.process_env());
         shared.extend(
             env.iter()
                 .map(|(key, value)| (key.to_string(), value.to_string())),

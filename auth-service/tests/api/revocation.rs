@@ -136,6 +136,39 @@ async fn a_revocation_on_one_replica_reaches_the_subscribers_of_another() {
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
+/// With heartbeats far apart, the other replica reads the database only when told: on
+/// PostgreSQL, by the notification the disable sends (on SQLite it still polls, a few
+/// times a second). Either way its subscribers hear within the second.
+#[tokio::test]
+async fn a_replica_that_rarely_reads_hears_of_a_revocation_when_notified() {
+    let first = TestAuth::spawn().await;
+    let pem = std::fs::read_to_string(first.dir.path().join("signing-key.pem")).unwrap();
+    let database_url = first.database.url.clone();
+    let second = TestAuth::spawn_with(|config| {
+        config.database_url = Some(SecretString::from(database_url));
+        config.signing_key = Some(SecretString::from(pem));
+        config.revocation_heartbeat_ms = 60_000;
+    })
+    .await;
+    let mut on_first = first.client().await;
+    let (user, token) = register_and_login(&mut on_first).await;
+    let mut feed = second
+        .client()
+        .await
+        .watch_revocations(WatchRevocationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    on_first
+        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .await
+        .unwrap();
+    let revoked = timeout(Duration::from_secs(1), next_revocation(&mut feed))
+        .await
+        .expect("within a second, though the next heartbeat is a minute away");
+    assert_eq!(revoked.user_id, user.id);
+}
+
 #[tokio::test]
 async fn shutdown_ends_revocation_streams_and_the_server_exits() {
     let mut auth = TestAuth::spawn().await;
