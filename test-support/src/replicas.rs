@@ -35,15 +35,13 @@ impl Replicas {
         let s3 = std::env::var(S3_VARIABLE)
             .ok()
             .filter(|url| !url.is_empty());
-        let (Some(postgres), Some(_)) = (postgres, s3) else {
+        let (Some(postgres), Some(s3)) = (postgres, s3) else {
             panic!(
                 "replicas need a shared database and bucket: set {POSTGRES_VARIABLE} (a \
                  PostgreSQL admin URL) and {S3_VARIABLE} (an S3-compatible server's URL)"
             );
         };
-        let bucket = TestBucket::create_if_configured()
-            .await
-            .expect("the S3 variable is set");
+        let bucket = TestBucket::create_on(&s3).await;
         // On PostgreSQL no database lives in a folder; this one only satisfies the call.
         let scratch = tempfile::tempdir().expect("a temporary folder");
         let databases = Arc::new([
