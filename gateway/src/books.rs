@@ -177,16 +177,9 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new book", body = Envelope<BookJson>),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
-        (status = 400, description = "A malformed form, field errors in `error`, or a cover that does not decode", body = Failure),
-        (status = 409, description = "The caller has a book with this title", body = Failure),
-        (status = 413, description = "The cover or the body is too large", body = Failure),
-        (status = 415, description = "Not a multipart form, or a cover that is not a JPEG, PNG, GIF or WebP image", body = Failure),
-        (status = 429, description = "Too many uploads in flight, or a quota reached; `Retry-After` when waiting helps", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::TokenFailures,
+        openapi::FormFailures,
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn create(
@@ -215,17 +208,10 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed book", body = Envelope<BookJson>),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        openapi::TokenFailures,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        (status = 400, description = "A malformed form, field errors in `error`, or a cover that does not decode", body = Failure),
-        (status = 409, description = "The caller has a book with this title", body = Failure),
-        (status = 413, description = "The cover or the body is too large", body = Failure),
-        (status = 415, description = "Not a multipart form, or a cover that is not a JPEG, PNG, GIF or WebP image", body = Failure),
-        (status = 429, description = "Too many uploads in flight, or a quota reached; `Retry-After` when waiting helps", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::FormFailures,
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn update(
@@ -256,12 +242,9 @@ pub async fn update(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The book", body = Envelope<BookJson>),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        openapi::TokenFailures,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn get(
@@ -291,12 +274,9 @@ pub async fn get(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        openapi::TokenFailures,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn delete(
@@ -323,12 +303,9 @@ pub async fn delete(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The books; `next_cursor` while more remain", body = BookList),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
+        openapi::TokenFailures,
         (status = 400, description = "A malformed query, or `limit` out of range", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::ServiceFailures,
     ),
 )]
 /// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller

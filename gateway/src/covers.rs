@@ -15,7 +15,7 @@ use crate::{
     AppState,
     error::{ApiError, Internal},
     extract::path_id,
-    openapi::Failure,
+    openapi::{self, Failure},
 };
 
 /// Cover names never change content, so clients and proxies may keep them for a year.
@@ -35,10 +35,7 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
             (Vec<u8> = "image/webp"),
         )),
         (status = 404, description = "No such cover", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn get(

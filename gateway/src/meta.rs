@@ -13,7 +13,7 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus}
 use crate::{
     AppState,
     error::ApiError,
-    openapi::{Envelope, Failure},
+    openapi::{self, Envelope},
 };
 
 #[utoipa::path(
@@ -23,10 +23,7 @@ use crate::{
     summary = "The public keys that verify tokens (RFC 7517), not in the envelope",
     responses(
         (status = 200, description = "The key set", body = Jwks),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::ServiceFailures,
     ),
 )]
 /// The auth service's public keys as a plain JWKS (RFC 7517), the form third-party

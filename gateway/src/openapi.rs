@@ -112,6 +112,69 @@ pub enum FailureDetail {
     Fields(BTreeMap<String, String>),
 }
 
+/// What any route may answer when a part of the service fails.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ServiceFailures {
+    /// A fault of the service; `error` holds the request id to quote.
+    #[response(status = 500)]
+    Internal(Failure),
+    /// A backend broke off mid-call.
+    #[response(status = 502)]
+    BadGateway(Failure),
+    /// A backend is down or overloaded; `Retry-After` may say when to try again.
+    #[response(status = 503)]
+    Unavailable(Failure),
+    /// A backend did not answer in time.
+    #[response(status = 504)]
+    Timeout(Failure),
+}
+
+/// What a protected route answers without a token it accepts.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum TokenFailures {
+    /// Token missing, invalid, expired or of a disabled account.
+    #[response(status = 401)]
+    Unauthorized(Failure),
+}
+
+/// What a route with a JSON body answers when the body is not one it takes.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum JsonBodyFailures {
+    /// Malformed JSON, or field errors in `error`.
+    #[response(status = 400)]
+    Invalid(Failure),
+    /// Body too large.
+    #[response(status = 413)]
+    TooLarge(Failure),
+    /// Content-Type is not application/json.
+    #[response(status = 415)]
+    NotJson(Failure),
+}
+
+/// What a route with a book form answers when the form or its cover is refused.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum FormFailures {
+    /// A malformed form, field errors in `error`, or a cover that does not decode.
+    #[response(status = 400)]
+    Invalid(Failure),
+    /// The caller has a book with this title.
+    #[response(status = 409)]
+    DuplicateTitle(Failure),
+    /// The cover or the body is too large.
+    #[response(status = 413)]
+    TooLarge(Failure),
+    /// Not a multipart form, or a cover that is not a JPEG, PNG, GIF or WebP image.
+    #[response(status = 415)]
+    NotAnImage(Failure),
+    /// Too many uploads in flight, or a quota reached; `Retry-After` when waiting helps.
+    #[response(status = 429)]
+    TooMany(Failure),
+}
+
 /// `POST /users/login`'s body.
 #[derive(ToSchema)]
 #[allow(dead_code)]

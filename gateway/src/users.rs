@@ -212,15 +212,10 @@ fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
     request_body(content = Registration, content_type = "application/json"),
     responses(
         (status = 201, description = "Registered", body = Envelope<UserJson>),
-        (status = 400, description = "Malformed JSON, or field errors in `error`", body = Failure),
-        (status = 413, description = "Body too large", body = Failure),
-        (status = 415, description = "Content-Type is not application/json", body = Failure),
+        openapi::JsonBodyFailures,
         (status = 409, description = "The email is taken", body = Failure),
         (status = 429, description = "Too many attempts from this address; see `Retry-After`", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn register(
@@ -251,15 +246,10 @@ pub async fn register(
     request_body(content = openapi::Credentials, content_type = "application/json"),
     responses(
         (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
-        (status = 400, description = "Malformed JSON, or field errors in `error`", body = Failure),
-        (status = 413, description = "Body too large", body = Failure),
-        (status = 415, description = "Content-Type is not application/json", body = Failure),
+        openapi::JsonBodyFailures,
         (status = 401, description = "Invalid email or password", body = Failure),
         (status = 429, description = "Too many attempts; see `Retry-After`", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn login(
@@ -302,11 +292,8 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = Envelope<UserJson>),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::TokenFailures,
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn current(
@@ -334,14 +321,9 @@ pub async fn current(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The renamed caller", body = Envelope<UserJson>),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
-        (status = 400, description = "Malformed JSON, or field errors in `error`", body = Failure),
-        (status = 413, description = "Body too large", body = Failure),
-        (status = 415, description = "Content-Type is not application/json", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::TokenFailures,
+        openapi::JsonBodyFailures,
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn rename(
@@ -370,11 +352,8 @@ pub async fn rename(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Disabled"),
-        (status = 401, description = "Token missing, invalid, expired or of a disabled account", body = Failure),
-        (status = 500, description = "A fault of the service; `error` holds the request id to quote", body = Failure),
-        (status = 502, description = "A backend broke off mid-call", body = Failure),
-        (status = 503, description = "A backend is down or overloaded; `Retry-After` may say when to try again", body = Failure),
-        (status = 504, description = "A backend did not answer in time", body = Failure),
+        openapi::TokenFailures,
+        openapi::ServiceFailures,
     ),
 )]
 pub async fn disable(
