@@ -108,6 +108,20 @@ impl TestAuth {
         auth
     }
 
+    /// Another replica of this service: its own data folder and port, this one's
+    /// database and signing key, as replicas are run; `adjust` changes the rest.
+    pub async fn replica_with(&self, adjust: impl FnOnce(&mut Config)) -> TestAuth {
+        let pem = std::fs::read_to_string(self.dir.path().join("signing-key.pem"))
+            .expect("the generated signing key");
+        let database_url = self.database.url.clone();
+        TestAuth::spawn_with(|config| {
+            config.database_url = Some(SecretString::from(database_url));
+            config.signing_key = Some(SecretString::from(pem));
+            adjust(config);
+        })
+        .await
+    }
+
     /// (Re)starts the server, on a fresh port the first time and on the same one after.
     pub async fn start(&mut self) {
         let socket = match &self.socket {

@@ -7,7 +7,6 @@ use bookshelf_proto::auth::v1::{
     WatchRevocationsRequest, WatchRevocationsResponse, watch_revocations_response::Marker,
 };
 use bookshelf_test_support::{TestAuth, bearer, register_and_login};
-use secrecy::SecretString;
 use tokio::time::timeout;
 use tonic::{Code, Streaming};
 
@@ -106,13 +105,7 @@ async fn subscribers_receive_revocations_live_and_late_subscribers_the_backlog()
 #[tokio::test]
 async fn a_revocation_on_one_replica_reaches_the_subscribers_of_another() {
     let first = TestAuth::spawn().await;
-    let pem = std::fs::read_to_string(first.dir.path().join("signing-key.pem")).unwrap();
-    let database_url = first.database.url.clone();
-    let second = TestAuth::spawn_with(|config| {
-        config.database_url = Some(SecretString::from(database_url));
-        config.signing_key = Some(SecretString::from(pem));
-    })
-    .await;
+    let second = first.replica_with(|_| {}).await;
     let mut on_first = first.client().await;
     let mut on_second = second.client().await;
     let (user, token) = register_and_login(&mut on_first).await;
@@ -142,14 +135,9 @@ async fn a_revocation_on_one_replica_reaches_the_subscribers_of_another() {
 #[tokio::test]
 async fn a_replica_that_rarely_reads_hears_of_a_revocation_when_notified() {
     let first = TestAuth::spawn().await;
-    let pem = std::fs::read_to_string(first.dir.path().join("signing-key.pem")).unwrap();
-    let database_url = first.database.url.clone();
-    let second = TestAuth::spawn_with(|config| {
-        config.database_url = Some(SecretString::from(database_url));
-        config.signing_key = Some(SecretString::from(pem));
-        config.revocation_heartbeat_ms = 60_000;
-    })
-    .await;
+    let second = first
+        .replica_with(|config| config.revocation_heartbeat_ms = 60_000)
+        .await;
     let mut on_first = first.client().await;
     let (user, token) = register_and_login(&mut on_first).await;
     let mut feed = second
@@ -234,13 +222,7 @@ async fn the_feed_sends_its_backlog_then_its_end_then_a_heartbeat_every_interval
 #[tokio::test]
 async fn revocations_are_numbered_by_the_database_and_a_follower_resumes_after_the_last() {
     let first = TestAuth::spawn().await;
-    let pem = std::fs::read_to_string(first.dir.path().join("signing-key.pem")).unwrap();
-    let database_url = first.database.url.clone();
-    let second = TestAuth::spawn_with(|config| {
-        config.database_url = Some(SecretString::from(database_url));
-        config.signing_key = Some(SecretString::from(pem));
-    })
-    .await;
+    let second = first.replica_with(|_| {}).await;
     let mut tokens = Vec::new();
     for _ in 0..12 {
         tokens.push(register_and_login(&mut first.client().await).await);
