@@ -12,14 +12,8 @@ if [[ ! -d $tools/node_modules/playwright-core ]]; then
 fi
 
 source "$root/scripts/one-command-stack.sh"
-work=$(mktemp -d)
-cleanup() {
-  stop_stack
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-start_stack "$bins" "$work"
+start_stack "$bins"
 sign_up "$api" docs@example.com 'Sup3r-Secret!'
 # The script is run from the tools folder so that Node finds playwright-core there.
 cp "$root/scripts/docs-browser.mjs" "$tools/"

@@ -1,9 +1,13 @@
-# Sourced by the scripts that drive the one-command stack: `start_stack BIN_DIR WORK`
-# starts `bookshelf` on free ports with its data in WORK and sets `api` to the
-# gateway's URL; `stop_stack` ends it. Metrics are off and logs go to WORK/stack.log.
+# Sourced by the scripts that drive the one-command stack: `start_stack BIN_DIR`
+# starts `bookshelf` on free ports with its data in a temporary folder `work` and sets
+# `api` to the gateway's URL; the stack stops and the folder goes when the script
+# exits. Metrics are off and logs go to $work/stack.log.
 stack_pid=
+work=
 start_stack() {
-  local bins=$1 work=$2
+  local bins=$1
+  work=$(mktemp -d)
+  trap stop_stack EXIT
   BOOKSHELF_DATA_DIR="$work/data" BOOKSHELF_HTTP_PORT=0 BOOKSHELF_AUTH_PORT=0 \
     BOOKSHELF_LIBRARY_PORT=0 GATEWAY_METRICS_LISTEN=off AUTH_METRICS_LISTEN=off \
     LIBRARY_METRICS_LISTEN=off RUST_LOG=warn "$bins/bookshelf" >"$work/stack.out" 2>"$work/stack.log" &
@@ -22,6 +26,8 @@ stop_stack() {
     kill "$stack_pid" 2>/dev/null || true
     wait "$stack_pid" 2>/dev/null || true
   fi
+  [[ -n $work ]] && rm -rf "$work"
+  return 0
 }
 # sign_up API EMAIL PASSWORD: registers an account.
 sign_up() {

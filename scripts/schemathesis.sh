@@ -21,15 +21,9 @@ if [[ ! -x $venv/bin/schemathesis ]]; then
 fi
 
 source "$root/scripts/one-command-stack.sh"
-work=$(mktemp -d)
-cleanup() {
-  stop_stack
-  rm -rf "$work"
-}
-trap cleanup EXIT
 fail() { echo "schemathesis: FAILED: $*" >&2; exit 1; }
 
-start_stack "$bins" "$work" || fail "no stack"
+start_stack "$bins" || fail "no stack"
 sign_up "$api" fuzz@example.com 'Sup3r-Secret!'
 token=$(curl -fs -X POST "$api/users/login" -H 'Content-Type: application/json' \
   -d '{"email": "fuzz@example.com", "password": "Sup3r-Secret!"}' |

@@ -189,14 +189,6 @@ impl Config {
         Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
-    /// The folder of cover files, when covers are kept in one.
-    pub fn cover_dir(&self) -> Option<PathBuf> {
-        match self.cover_location() {
-            CoverLocation::Folder(dir) => Some(dir),
-            CoverLocation::Bucket { .. } => None,
-        }
-    }
-
     /// The bounds the gRPC server puts on its connections.
     pub fn grpc_limits(&self) -> GrpcLimits {
         GrpcLimits {

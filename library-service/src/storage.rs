@@ -163,7 +163,12 @@ impl CoverStore for LocalCovers {
         let mut entries = tokio::fs::read_dir(&self.dir).await?;
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let metadata = entry.metadata().await?;
+            let metadata = match entry.metadata().await {
+                Ok(metadata) => metadata,
+                // Another replica's sweep took it since the folder was listed.
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            };
             let changed_ms = metadata
                 .modified()?
                 .duration_since(std::time::UNIX_EPOCH)

@@ -7,7 +7,7 @@ use bookshelf_proto::library::v1::{
     create_book_request, library_service_client::LibraryServiceClient, update_book_request,
 };
 use bookshelf_tokens::Revocations;
-use library_service::{Application, Config};
+use library_service::{Application, Config, buckets::CoverLocation};
 use secrecy::SecretString;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -65,10 +65,10 @@ impl TestLibrary {
             bucket.configure(&mut config);
         }
         adjust(&mut config);
-        let covers = match (bucket, config.cover_dir()) {
-            (Some(bucket), None) => TestCovers::Bucket(bucket),
-            (_, Some(dir)) => TestCovers::Folder(dir),
-            (None, None) => panic!("a bucket that is not the test server's"),
+        let covers = match (bucket, config.cover_location()) {
+            (_, CoverLocation::Folder(dir)) => TestCovers::Folder(dir),
+            (Some(bucket), CoverLocation::Bucket { .. }) => TestCovers::Bucket(bucket),
+            (None, CoverLocation::Bucket { .. }) => panic!("a bucket not on the test server"),
         };
         let mut library = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -126,6 +126,22 @@ impl TestLibrary {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
+    }
+
+    /// Waits until the service refuses `token` (a new `ListBooks` fails): the status
+    /// it answers.
+    pub async fn until_refused(&self, token: &str, what: &str) -> Status {
+        crate::eventually(what, || async {
+            self.client()
+                .await
+                .list_books(bearer(
+                    bookshelf_proto::library::v1::ListBooksRequest::default(),
+                    token,
+                ))
+                .await
+                .err()
+        })
+        .await
     }
 
     /// The names of the stored covers, sorted.

@@ -248,6 +248,47 @@ async fn start_up_removes_partial_and_unreferenced_files() {
 }
 
 #[tokio::test]
+async fn replicas_sweeping_at_once_keep_every_cover_and_fail_on_no_orphan() {
+    let auth = TestAuth::spawn().await;
+    let mut first = TestLibrary::spawn_with(&auth, |config| config.sweep_grace_secs = 0).await;
+    let (_, token) = register_and_login(&mut auth.client().await).await;
+    let book = create_book(
+        &mut first.client().await,
+        &token,
+        new_book("Kept", "poetry"),
+        &jpeg(20, 20),
+    )
+    .await
+    .unwrap();
+    for index in 0..20 {
+        first
+            .covers
+            .put_behind_the_back(&format!("orphan{index}"), b"orphan")
+            .await;
+    }
+    first.stop().await;
+    // Every replica sweeps as it starts: this one again, and two more on its database
+    // and store, all at once, racing for the same orphans. A replica whose sweep
+    // failed would not start.
+    let shared = first.config.clone();
+    let replica = || {
+        let shared = shared.clone();
+        TestLibrary::spawn_with(&auth, move |config| {
+            config.database_url = shared.database_url.clone();
+            config.cover_store = Some(shared.cover_location());
+            config.object_store_options = shared.object_store_options.clone();
+            config.sweep_grace_secs = 0;
+        })
+    };
+    let (_, _second, _third) = tokio::join!(first.start(), replica(), replica());
+    assert_eq!(first.cover_files().await, vec![book.cover_id.clone()]);
+    let kept = fetch_cover(&mut first.client().await, None, &book.cover_id)
+        .await
+        .unwrap();
+    assert!(!kept.1.is_empty(), "the kept cover still reads whole");
+}
+
+#[tokio::test]
 async fn the_sweep_spares_covers_younger_than_its_grace() {
     // Another replica may have written a cover and be about to commit its row.
     let auth = TestAuth::spawn().await;

@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use bookshelf_proto::{
-    auth::v1::DisableCurrentUserRequest,
-    library::v1::{ListBooksRequest, create_book_request::Part},
+    auth::v1::DisableCurrentUserRequest, library::v1::create_book_request::Part,
 };
 use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer, eventually,
@@ -127,14 +126,9 @@ async fn an_upload_whose_account_is_disabled_mid_stream_is_refused_at_commit() {
         .await
         .unwrap();
     // Once the library refuses the token for new calls, the upload begun before ends.
-    eventually("the library to learn of the disable", || async {
-        client
-            .clone()
-            .list_books(bearer(ListBooksRequest::default(), &token))
-            .await
-            .err()
-    })
-    .await;
+    library
+        .until_refused(&token, "the library to learn of the disable")
+        .await;
     upload.send(Part::Finished(finished(&cover))).await;
     drop(upload.sender);
     let status = upload.answer.await.unwrap().unwrap_err();

@@ -109,14 +109,9 @@ async fn calls_are_unavailable_while_the_auth_service_is_down_and_resume_after()
 
     auth.stop().await;
     let stopped = Instant::now();
-    let status = eventually("calls to be refused past the outage bound", || async {
-        client
-            .clone()
-            .list_books(bearer(ListBooksRequest::default(), &token))
-            .await
-            .err()
-    })
-    .await;
+    let status = library
+        .until_refused(&token, "calls to be refused past the outage bound")
+        .await;
     assert_eq!(status.code(), Code::Unavailable);
     // Trusted until the bound has passed since the last heartbeat, at most 100 ms
     // before the stop.
