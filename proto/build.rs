@@ -5,9 +5,16 @@ use std::{env, path::PathBuf};
 
 const PROTOS: &[&str] = &["auth/v1/auth.proto", "library/v1/library.proto"];
 
-/// Messages that carry a plaintext password: their `Debug` is written by hand in
-/// `src/lib.rs`, so that printing one never shows it.
-const SECRET_BEARING: &[&str] = &[".auth.v1.LoginRequest", ".auth.v1.RegisterRequest"];
+/// Messages that carry a plaintext password or a refresh token: their `Debug` is
+/// written by hand in `src/lib.rs`, so that printing one never shows it.
+const SECRET_BEARING: &[&str] = &[
+    ".auth.v1.LoginRequest",
+    ".auth.v1.RegisterRequest",
+    ".auth.v1.LoginResponse",
+    ".auth.v1.RefreshTokenRequest",
+    ".auth.v1.RefreshTokenResponse",
+    ".auth.v1.ChangePasswordRequest",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {

@@ -3,9 +3,12 @@
 use std::{pin::Pin, sync::Arc};
 
 use bookshelf_proto::auth::v1::{
-    BacklogEnd, DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
-    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, LoginRequest,
-    LoginResponse, RegisterRequest, RegisterResponse, UpdateCurrentUserRequest,
+    BacklogEnd, ChangePasswordRequest, ChangePasswordResponse, DisableCurrentUserRequest,
+    DisableCurrentUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
+    GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, ListSessionsRequest,
+    ListSessionsResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
+    RevokeSessionRequest, RevokeSessionResponse, UpdateCurrentUserRequest,
     UpdateCurrentUserResponse, User, VerifyTokenRequest, VerifyTokenResponse,
     WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
     watch_revocations_response::Marker,
@@ -15,7 +18,7 @@ use bookshelf_runtime::{
     clock::{Clock, timestamp},
     workers::WorkError,
 };
-use bookshelf_tokens::{Verifier, interceptor::caller};
+use bookshelf_tokens::{Verifier, claims::LEEWAY_SECS, interceptor::caller};
 use futures::{Stream, StreamExt};
 use ipnet::IpNet;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -27,6 +30,8 @@ use crate::{
     error::AuthError,
     passwords::{PasswordError, Passwords},
     revocations::{FeedEvent, RevocationFeed},
+    session_api::CurrentCaller,
+    sessions::Lifetimes,
     signing::SigningKey,
     store::{Revocation, Store, UserRecord},
     throttle::{self, Throttle},
@@ -50,6 +55,8 @@ pub struct AuthApi {
     pub(crate) revocations: RevocationFeed,
     /// Token lifetime: how far back a new subscriber's backlog of revocations goes.
     pub(crate) token_ttl_ms: i64,
+    /// How long tokens, refresh tokens and sessions last.
+    pub(crate) lifetimes: Lifetimes,
     /// Becomes true when the server starts shutting down: endless revocation streams
     /// then end, so the server can drain and exit.
     pub(crate) shutting_down: watch::Receiver<bool>,
@@ -65,12 +72,20 @@ fn user_message(user: &UserRecord) -> User {
     }
 }
 
+/// A revocation as the feed sends it. An ended session leaves `user_id` empty, so a
+/// follower that predates sessions, reading only `user_id`, revokes no account for it.
 fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
+    let (user_id, session_id) = match revocation.session_id {
+        Some(session_id) => (String::new(), session_id),
+        None => (revocation.user_id, String::new()),
+    };
     WatchRevocationsResponse {
-        user_id: revocation.user_id,
+        user_id,
         revoked_at: Some(timestamp(revocation.revoked_at)),
         sequence: revocation.sequence,
         marker: None,
+        session_id,
+        tokens_expire_at: revocation.tokens_expire_at.map(timestamp),
     }
 }
 
@@ -85,26 +100,53 @@ type RevocationStream =
     Pin<Box<dyn Stream<Item = Result<WatchRevocationsResponse, Status>> + Send + 'static>>;
 
 impl AuthApi {
+    /// The active user a request's token speaks for, and its session, which must be
+    /// open: this service reads both from its database rather than from a feed.
+    async fn current<T>(&self, request: &Request<T>) -> Result<CurrentCaller, Status> {
+        let caller = caller(request)?;
+        self.check_token_owner(&caller.user_id, caller.session_id.as_deref())
+            .await
+            .map(|user| CurrentCaller {
+                user,
+                session_id: caller.session_id,
+            })
+            .map_err(Status::from)
+    }
+
     /// The active user a request's token speaks for.
     async fn current_user<T>(&self, request: &Request<T>) -> Result<UserRecord, Status> {
-        let caller = caller(request)?;
-        match self.store.user_by_id(&caller.user_id).await {
-            Ok(Some(user)) if user.is_active() => Ok(user),
-            Ok(_) => Err(AuthError::InactiveUser.into()),
-            Err(error) => Err(AuthError::from(error).into()),
+        Ok(self.current(request).await?.user)
+    }
+
+    /// The account of a token's `sub`, if it is active and the token's session (when
+    /// it names one) is open.
+    async fn check_token_owner(
+        &self,
+        user_id: &str,
+        session_id: Option<&str>,
+    ) -> Result<UserRecord, AuthError> {
+        let user = match self.store.user_by_id(user_id).await? {
+            Some(user) if user.is_active() => user,
+            _ => return Err(AuthError::InactiveUser),
+        };
+        if let Some(session_id) = session_id
+            && !self.store.session_is_open(session_id, user_id).await?
+        {
+            return Err(AuthError::InactiveUser);
         }
+        Ok(user)
     }
 
     /// The key the client of `request` is limited under: its forwarded address when
     /// a trusted gateway sent it, else the peer's.
-    fn client_key<T>(&self, request: &Request<T>) -> String {
+    pub(crate) fn client_key<T>(&self, request: &Request<T>) -> String {
         client_address(request, &self.trusted_forwarders)
             .map_or_else(|| "unknown".to_owned(), limit_key)
     }
 
     /// A place among the logins and registrations in progress, or, when they are all
     /// taken, a refusal at once, before anything is counted or queued.
-    fn admit(&self) -> Result<OwnedSemaphorePermit, AuthError> {
+    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, AuthError> {
         self.admissions
             .clone()
             .try_acquire_owned()
@@ -113,6 +155,7 @@ impl AuthApi {
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<LoginResponse, AuthError> {
         let address = self.client_key(&request);
+        let client = self.client_seen(&request);
         let request = request.into_inner();
         // An unparsable email or an overlong password cannot match any account; they are
         // answered like any wrong credentials, after the same work.
@@ -144,13 +187,16 @@ impl AuthApi {
             _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.succeeded(attempt).await?;
-        let issued = self.signing_key.issue(&user.id, self.clock.now_secs())?;
+        let grant = self.open_session(&user.id, &client).await?;
         // The access line names the user; nothing else is logged per request.
         tracing::Span::current().record("user_id", user.id.as_str());
         Ok(LoginResponse {
-            token: issued.token,
-            expires_at: Some(timestamp(issued.expires_at as i64 * 1000)),
+            token: grant.token.token,
+            expires_at: Some(timestamp(grant.token.expires_at as i64 * 1000)),
             user: Some(user_message(&user)),
+            refresh_token: grant.refresh_token.expose().to_owned(),
+            session_id: grant.session_id,
+            refresh_expires_at: Some(timestamp(grant.refresh_expires_at)),
         })
     }
 
@@ -258,15 +304,14 @@ impl AuthService for AuthApi {
         request: Request<VerifyTokenRequest>,
     ) -> Result<Response<VerifyTokenResponse>, Status> {
         let claims = self.verifier.verify(&request.get_ref().token)?;
-        match self.store.user_by_id(&claims.sub).await {
-            Ok(Some(user)) if user.is_active() => Ok(Response::new(VerifyTokenResponse {
-                user_id: user.id,
-                active: true,
-                expires_at: Some(timestamp(claims.exp as i64 * 1000)),
-            })),
-            Ok(_) => Err(AuthError::InactiveUser.into()),
-            Err(error) => Err(AuthError::from(error).into()),
-        }
+        let user = self
+            .check_token_owner(&claims.sub, claims.sid.as_deref())
+            .await?;
+        Ok(Response::new(VerifyTokenResponse {
+            user_id: user.id,
+            active: true,
+            expires_at: Some(timestamp(claims.exp as i64 * 1000)),
+        }))
     }
 
     async fn get_signing_keys(
@@ -291,7 +336,11 @@ impl AuthService for AuthApi {
             self.store.revocations_after(after).await
         } else {
             self.store
-                .revocations_since(self.clock.now_ms() - self.token_ttl_ms)
+                .live_revocations(
+                    self.clock.now_ms(),
+                    self.token_ttl_ms,
+                    LEEWAY_SECS as i64 * 1000,
+                )
                 .await
         }
         .map_err(AuthError::from)?;
@@ -326,5 +375,51 @@ impl AuthService for AuthApi {
         Ok(Response::new(Box::pin(
             backlog.chain(live).take_until(stop),
         )))
+    }
+
+    async fn refresh_token(
+        &self,
+        request: Request<RefreshTokenRequest>,
+    ) -> Result<Response<RefreshTokenResponse>, Status> {
+        Ok(Response::new(self.refresh_token(request).await?))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let caller = self.current(&request).await?;
+        self.logout(caller).await?;
+        Ok(Response::new(LogoutResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        let caller = self.current(&request).await?;
+        Ok(Response::new(self.list_sessions(caller).await?))
+    }
+
+    async fn revoke_session(
+        &self,
+        request: Request<RevokeSessionRequest>,
+    ) -> Result<Response<RevokeSessionResponse>, Status> {
+        let caller = self.current(&request).await?;
+        self.revoke_session(caller, &request.get_ref().session_id)
+            .await?;
+        Ok(Response::new(RevokeSessionResponse {}))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        let response = self
+            .change_password(caller, &address, request.into_inner())
+            .await?;
+        Ok(Response::new(response))
     }
 }

@@ -33,6 +33,13 @@ pub struct Config {
     /// Token lifetime in seconds.
     #[arg(long, env = "AUTH_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60)]
     pub token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds: a session unused for this long ends.
+    #[arg(long, env = "AUTH_REFRESH_TOKEN_TTL_SECS", default_value_t = DEFAULT_REFRESH_TTL_SECS)]
+    pub refresh_token_ttl_secs: u64,
+    /// Session lifetime in seconds: however often it is refreshed, a session ends this
+    /// long after its login, and the user logs in again.
+    #[arg(long, env = "AUTH_SESSION_MAX_SECS", default_value_t = DEFAULT_SESSION_MAX_SECS)]
+    pub session_max_secs: u64,
     /// Login attempts allowed per email from one client address within the throttle
     /// window (a successful login gives its own back and clears this count).
     #[arg(long, env = "AUTH_LOGIN_MAX_FAILURES", default_value_t = 5)]
@@ -99,6 +106,12 @@ pub struct Config {
     pub clock: Clock,
 }
 
+/// Thirty days: a device unused for a month logs in again.
+const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// Ninety days: however active, a session proves the password again each quarter.
+const DEFAULT_SESSION_MAX_SECS: u64 = 90 * 24 * 60 * 60;
+
 /// A CIDR network, or a bare address as the network of that one address.
 fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
     let raw = raw.trim();
@@ -118,6 +131,8 @@ impl Config {
             data_dir,
             signing_key: None,
             token_ttl_secs: 24 * 60 * 60,
+            refresh_token_ttl_secs: DEFAULT_REFRESH_TTL_SECS,
+            session_max_secs: DEFAULT_SESSION_MAX_SECS,
             login_max_failures: 5,
             login_max_failures_per_email: 25,
             max_attempts_per_address: 100,
@@ -168,5 +183,15 @@ impl Config {
     /// The token lifetime.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// The lifetimes of tokens, refresh tokens and sessions.
+    pub fn lifetimes(&self) -> crate::sessions::Lifetimes {
+        let ms = |secs: u64| (secs.saturating_mul(1000)).min(i64::MAX as u64) as i64;
+        crate::sessions::Lifetimes {
+            access_ms: ms(self.token_ttl_secs),
+            refresh_ms: ms(self.refresh_token_ttl_secs),
+            session_ms: ms(self.session_max_secs),
+        }
     }
 }

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use bookshelf_proto::auth::v1::error_info;
 use bookshelf_runtime::errors::{FieldViolation, database, internal, invalid_argument};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -26,9 +29,18 @@ pub enum AuthError {
         /// When the client may try again.
         retry_after: Duration,
     },
-    /// The token is valid but its user is unknown or disabled.
+    /// The token is valid but its user is unknown or disabled, or its session ended.
     #[error("invalid token")]
     InactiveUser,
+    /// A refresh token that is unknown, expired, spent, or of an ended session.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// No open session of the caller has the id given.
+    #[error("no such session")]
+    SessionNotFound,
+    /// The current password given to change it is wrong.
+    #[error("wrong password")]
+    WrongPassword,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -61,6 +73,17 @@ impl From<AuthError> for Status {
                 )
             }
             AuthError::InactiveUser => Status::unauthenticated("invalid token"),
+            AuthError::InvalidRefreshToken => Status::unauthenticated("invalid refresh token"),
+            AuthError::SessionNotFound => Status::not_found("no such session"),
+            AuthError::WrongPassword => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    error_info::WRONG_PASSWORD,
+                    error_info::DOMAIN,
+                    HashMap::new(),
+                );
+                Status::with_error_details(Code::Unauthenticated, "wrong password", details)
+            }
             AuthError::Store(StoreError::EmailTaken) => {
                 Status::already_exists("email already registered")
             }

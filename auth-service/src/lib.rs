@@ -7,8 +7,11 @@
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`throttle`]: guess limits per email, per client address and both, reserved in
 //!   the database ([`reservations`]) before any password is hashed.
-//! - [`revocations`]: the feed behind `WatchRevocations`.
-//! - [`api`]: the `auth.v1.AuthService` implementation; [`error`] its one status mapping.
+//! - [`sessions`]: a session per login, its refresh tokens, and how sessions end.
+//! - [`revocations`]: the feed behind `WatchRevocations` (disabled accounts and ended
+//!   sessions).
+//! - [`api`]: the `auth.v1.AuthService` implementation, with its session RPCs in
+//!   [`session_api`]; [`error`] its one status mapping.
 //! - `properties` (tests only): property tests of the values parsed at the edge.
 //!
 //! Token verification itself lives in `bookshelf-tokens`, shared with every service.
@@ -23,6 +26,8 @@ pub mod passwords;
 mod properties;
 pub mod reservations;
 pub mod revocations;
+pub mod session_api;
+pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod throttle;
@@ -126,6 +131,7 @@ impl Application {
             )
             .await?,
             token_ttl_ms: ttl.as_millis() as i64,
+            lifetimes: config.lifetimes(),
             store,
         };
         Ok(Self {

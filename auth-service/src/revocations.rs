@@ -1,14 +1,14 @@
 //! The revocation feed behind `WatchRevocations`.
 //!
-//! Disabling an account sets `users.disabled_at` and gives it the next
-//! `revocation_seq`, a number the database assigns in commit order; that column is the
-//! feed's source of truth and its order. Every replica reads it for numbers past the
+//! Disabling an account or ending a session appends a row to the `revocations` log,
+//! with the next `sequence`, a number the database assigns in commit order; that log
+//! is the feed's source of truth and its order. Every replica reads it for numbers past the
 //! last it published, so a revocation made on one replica reaches the subscribers of
 //! all replicas sharing the database whatever their clocks say, and a local
 //! revocation is published at once.
 //!
 //! When to read: on SQLite (one machine, usually one replica) a few times a second,
-//! [`POLL_INTERVAL`]. On PostgreSQL the replica that disables an account also
+//! [`POLL_INTERVAL`]. On PostgreSQL the replica that appends to the log also
 //! notifies the [`CHANNEL`], which every replica listens on, so each reads only when
 //! something happened, plus once per heartbeat to vouch for its view and to catch a
 //! notification lost while its listening connection was down: the reads no longer
@@ -37,7 +37,7 @@ pub const CHANNEL: &str = "bookshelf_revocations";
 /// What the poller publishes to every subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedEvent {
-    /// An account was disabled.
+    /// An account was disabled or a session ended.
     Revoked(Revocation),
     /// The last poll of the database succeeded: nothing was missed up to now.
     Heartbeat,
@@ -90,7 +90,8 @@ impl RevocationFeed {
         self.sender.subscribe()
     }
 
-    /// Asks for an immediate poll, after this replica disabled an account.
+    /// Asks for an immediate poll, after this replica disabled an account or ended a
+    /// session.
     pub fn revoked_here(&self) {
         self.poll_now.notify_one();
     }

@@ -146,10 +146,17 @@ impl SigningKey {
         KeySet::from_public_keys([&self.public])
     }
 
-    /// Signs a token for `user_id`, valid from `now` (seconds since the epoch) for the
-    /// configured lifetime.
-    pub fn issue(&self, user_id: &str, now: u64) -> Result<IssuedToken, KeyError> {
-        let expires_at = now + self.ttl.as_secs();
+    /// Signs a token for `user_id` in session `session_id`, valid from `now` until
+    /// `expires_at` (seconds since the epoch), and never longer than the configured
+    /// lifetime.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<IssuedToken, KeyError> {
+        let expires_at = expires_at.min(now + self.ttl.as_secs());
         let claims = Claims {
             sub: user_id.to_owned(),
             iss: ISSUER.to_owned(),
@@ -157,6 +164,7 @@ impl SigningKey {
             iat: now,
             nbf: now,
             exp: expires_at,
+            sid: Some(session_id.to_owned()),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.public.kid.clone());

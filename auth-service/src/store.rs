@@ -1,8 +1,10 @@
-//! The auth database: users and disabled accounts (the throttle's tables are queried
-//! in `throttle`).
+//! The auth database: users, and the log of revocations the feed reads (sessions are
+//! queried in `sessions`, the throttle's tables in `reservations`).
+
+use std::future::Future;
 
 use bookshelf_runtime::db::is_unique_violation;
-use sqlx::{AnyPool, Row, any::AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::domain::{Email, UserName};
 
@@ -41,13 +43,17 @@ impl UserRecord {
     }
 }
 
-/// A disabled account, as the revocation feed reports it.
+/// A disabled account or an ended session, as the revocation feed reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
-    /// The disabled user.
+    /// The disabled user, or the user whose session ended.
     pub user_id: String,
-    /// When it was disabled, ms since the epoch.
+    /// The ended session; `None` when the whole account was disabled.
+    pub session_id: Option<String>,
+    /// When it happened, ms since the epoch.
     pub revoked_at: i64,
+    /// For an ended session, when its newest token expires (ms since the epoch).
+    pub tokens_expire_at: Option<i64>,
     /// Its place in the order the database assigned: increasing in commit order.
     pub sequence: i64,
 }
@@ -55,16 +61,64 @@ pub struct Revocation {
 impl Revocation {
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            user_id: row.try_get("id")?,
-            revoked_at: row.try_get("disabled_at")?,
-            sequence: row.try_get("revocation_seq")?,
+            user_id: row.try_get("user_id")?,
+            session_id: row.try_get("session_id")?,
+            revoked_at: row.try_get("revoked_at")?,
+            tokens_expire_at: row.try_get("tokens_expire_at")?,
+            sequence: row.try_get("sequence")?,
         })
     }
 }
 
-/// How many times a disable is retried when a concurrent one took the same sequence
-/// number; each retry reads the number that one committed, so a few always suffice.
+const REVOCATION_COLUMNS: &str = "sequence, user_id, session_id, revoked_at, tokens_expire_at";
+
+/// How many times a transaction that appends a revocation is retried when a concurrent
+/// one took the same sequence number; each retry reads the number that one committed,
+/// so a few always suffice.
 const SEQUENCE_ATTEMPTS: usize = 16;
+
+/// Runs `transaction` again while it fails on a sequence number another writer took
+/// first (a unique violation), up to [`SEQUENCE_ATTEMPTS`] times.
+pub(crate) async fn retrying_sequence<T, Attempt>(
+    mut transaction: impl FnMut() -> Attempt,
+) -> Result<T, sqlx::Error>
+where
+    Attempt: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match transaction().await {
+            Err(error) if is_unique_violation(&error) && attempt < SEQUENCE_ATTEMPTS => {}
+            done => return done,
+        }
+    }
+}
+
+/// Appends a revocation to the log with the next sequence number, inside the caller's
+/// transaction. The number is read and written in one statement; the primary key
+/// refuses a number another writer took meanwhile (the caller then retries the whole
+/// transaction, see [`retrying_sequence`]), so numbers increase in commit order on
+/// every backend.
+pub(crate) async fn append_revocation(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    session_id: Option<&str>,
+    now: i64,
+    tokens_expire_at: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at) \
+         SELECT COALESCE(MAX(sequence), 0) + 1, $1, $2, $3, $4 FROM revocations",
+    )
+    .bind(user_id)
+    .bind(session_id)
+    .bind(now)
+    .bind(tokens_expire_at)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,11 +148,15 @@ impl Store {
         Self { pool, notifies }
     }
 
-    /// Tells every listening replica that an account was disabled. They read the
-    /// column itself, so the payload is empty. The disable has committed whatever
-    /// happens here: should the notification fail, replicas still read it at their
-    /// next heartbeat.
-    async fn notify_revoked(&self) {
+    /// Tells every listening replica that the revocation log grew (an account
+    /// disabled, a session ended), when this backend notifies. They read the log
+    /// itself, so the payload is empty. The revocation has committed whatever happens
+    /// here: should the notification fail, replicas still read it at their next
+    /// heartbeat.
+    pub(crate) async fn notify_revoked(&self) {
+        if !self.notifies {
+            return;
+        }
         let notified = sqlx::query("SELECT pg_notify($1, '')")
             .bind(crate::revocations::CHANNEL)
             .execute(&self.pool)
@@ -175,46 +233,63 @@ impl Store {
         Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
     }
 
-    /// Disables an active user and gives the revocation the next sequence number;
-    /// false if there is no such active user.
-    ///
-    /// The number is read and written in one statement; the unique index refuses a
-    /// number another disable took meanwhile, and the retry then reads past it, so
-    /// numbers increase in commit order on every backend.
+    /// Disables an active user, ends its sessions and appends the revocation to the
+    /// log; false if there is no such active user.
     pub async fn disable(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = sqlx::query(
-                "UPDATE users SET disabled_at = $1, revocation_seq = \
-                 (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM users) \
-                 WHERE id = $2 AND disabled_at IS NULL",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await;
-            match result {
-                Ok(result) if result.rows_affected() == 1 => {
-                    if self.notifies {
-                        self.notify_revoked().await;
-                    }
-                    return Ok(true);
-                }
-                Ok(_) => return Ok(false),
-                Err(error) if is_unique_violation(&error) && attempt < SEQUENCE_ATTEMPTS => {}
-                Err(error) => return Err(error.into()),
-            }
+        let disabled = retrying_sequence(|| self.try_disable(id, now)).await?;
+        if disabled {
+            self.notify_revoked().await;
         }
+        Ok(disabled)
     }
 
-    /// Accounts disabled at or after `since` (ms), in sequence order.
-    pub async fn revocations_since(&self, since: i64) -> Result<Vec<Revocation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, disabled_at, revocation_seq FROM users \
-             WHERE disabled_at >= $1 AND revocation_seq IS NOT NULL ORDER BY revocation_seq",
+    async fn try_disable(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        let mut transaction = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // The account's revocation covers every token of its sessions: they end
+        // without an event each, and their refresh tokens go.
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE session_id IN \
+             (SELECT id FROM sessions WHERE user_id = $1)",
         )
-        .bind(since)
+        .bind(id)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        append_revocation(&mut transaction, id, None, now, None).await?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    /// The revocations whose tokens may still be unexpired at `now` (ms), in sequence
+    /// order: accounts disabled within `token_ttl_ms` before it, and sessions whose
+    /// newest token (with `leeway_ms`) has not expired yet.
+    pub async fn live_revocations(
+        &self,
+        now: i64,
+        token_ttl_ms: i64,
+        leeway_ms: i64,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        // A session's tokens were issued before it ended, so they expire within a
+        // token lifetime of its end: both kinds fall after `since`.
+        let rows = sqlx::query(&format!(
+            "SELECT {REVOCATION_COLUMNS} FROM revocations WHERE revoked_at >= $1 \
+             AND (session_id IS NULL OR tokens_expire_at >= $2) ORDER BY sequence"
+        ))
+        .bind(now - token_ttl_ms - leeway_ms)
+        .bind(now - leeway_ms)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -225,10 +300,9 @@ impl Store {
 
     /// Revocations with a sequence number above `after`, in sequence order.
     pub async fn revocations_after(&self, after: i64) -> Result<Vec<Revocation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, disabled_at, revocation_seq FROM users \
-             WHERE revocation_seq > $1 ORDER BY revocation_seq",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {REVOCATION_COLUMNS} FROM revocations WHERE sequence > $1 ORDER BY sequence"
+        ))
         .bind(after)
         .fetch_all(&self.pool)
         .await?;
@@ -240,13 +314,14 @@ impl Store {
 
     /// The highest revocation sequence number so far (0 before any).
     pub async fn last_revocation_sequence(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(revocation_seq), 0) AS last FROM users")
+        let row = sqlx::query("SELECT COALESCE(MAX(sequence), 0) AS last FROM revocations")
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("last")?)
     }
 
-    /// The pool, for the queries kept beside their own module (`throttle`).
+    /// The pool, for the queries kept beside their own module (`reservations`,
+    /// `sessions`).
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }

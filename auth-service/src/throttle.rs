@@ -69,7 +69,7 @@ pub struct Attempt {
     clears: Option<String>,
 }
 
-/// Reserves attempts at login and registration.
+/// Reserves attempts at login, refresh, password change and registration.
 #[derive(Debug, Clone)]
 pub struct Throttle {
     store: Store,
@@ -116,6 +116,17 @@ impl Throttle {
             },
         ];
         self.reserve(&limits, Some(pair)).await
+    }
+
+    /// Reserves a refresh by the client at `address`, counted with its failed logins:
+    /// a success gives it back, so only refresh tokens that fail count, and a client
+    /// presenting stolen or made-up ones is held back like one guessing passwords.
+    pub async fn refresh(&self, address: &str) -> Result<Attempt, AuthError> {
+        let limits = [Limit {
+            key: format!("address:{address}"),
+            max: self.allowances.per_address,
+        }];
+        self.reserve(&limits, None).await
     }
 
     /// Reserves a registration by the client at `address`.

@@ -74,9 +74,7 @@ mod tests {
     use super::*;
 
     fn user(name: &str) -> UserId {
-        UserId::from(Caller {
-            user_id: name.into(),
-        })
+        UserId::from(Caller::user(name))
     }
 
     #[test]

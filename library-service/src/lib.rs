@@ -133,7 +133,9 @@ impl Application {
             .connect_timeout(std::time::Duration::from_secs(2))
             .connect_lazy();
         let auth = AuthServiceClient::new(channel);
-        let revocations = Arc::new(Revocations::new(config.revocation_max_outage()));
+        let revocations = Arc::new(
+            Revocations::new(config.revocation_max_outage()).with_clock(config.clock.clone()),
+        );
         let verifier = Verifier::with_revocations(KeySet::default(), revocations)
             .with_clock(config.clock.clone());
         let followers = vec![

@@ -24,10 +24,7 @@ fn any_text() -> impl Strategy<Value = String> {
 fn book(created_at: i64, id: uuid::Uuid) -> BookRecord {
     BookRecord {
         id: BookId::parse(&id.to_string()).expect("a UUID"),
-        owner_id: bookshelf_tokens::Caller {
-            user_id: "owner".into(),
-        }
-        .into(),
+        owner_id: bookshelf_tokens::Caller::user("owner").into(),
         title: "Title".into(),
         description: String::new(),
         category: "poetry".into(),

@@ -8,7 +8,8 @@ pub mod auth {
     pub mod v1 {
         tonic::include_proto!("auth.v1");
 
-        // The messages below carry a plaintext password: their `Debug` never shows it.
+        // The messages below carry a plaintext password, a refresh token or a token:
+        // their `Debug` never shows it.
 
         impl std::fmt::Debug for LoginRequest {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,6 +28,56 @@ pub mod auth {
                     .field("password", &"<redacted>")
                     .finish()
             }
+        }
+
+        impl std::fmt::Debug for LoginResponse {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("LoginResponse")
+                    .field("token", &"<redacted>")
+                    .field("expires_at", &self.expires_at)
+                    .field("user", &self.user)
+                    .field("refresh_token", &"<redacted>")
+                    .field("session_id", &self.session_id)
+                    .field("refresh_expires_at", &self.refresh_expires_at)
+                    .finish()
+            }
+        }
+
+        impl std::fmt::Debug for RefreshTokenRequest {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("RefreshTokenRequest")
+                    .field("refresh_token", &"<redacted>")
+                    .finish()
+            }
+        }
+
+        impl std::fmt::Debug for RefreshTokenResponse {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("RefreshTokenResponse")
+                    .field("token", &"<redacted>")
+                    .field("expires_at", &self.expires_at)
+                    .field("refresh_token", &"<redacted>")
+                    .field("refresh_expires_at", &self.refresh_expires_at)
+                    .finish()
+            }
+        }
+
+        impl std::fmt::Debug for ChangePasswordRequest {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("ChangePasswordRequest")
+                    .field("current_password", &"<redacted>")
+                    .field("new_password", &"<redacted>")
+                    .finish()
+            }
+        }
+
+        /// The `google.rpc.ErrorInfo` the auth service attaches to a refusal that
+        /// callers tell apart by more than its code.
+        pub mod error_info {
+            /// The domain of every reason below.
+            pub const DOMAIN: &str = "auth.bookshelf";
+            /// `ChangePassword`'s current password is wrong (the token itself is fine).
+            pub const WRONG_PASSWORD: &str = "WRONG_PASSWORD";
         }
     }
 }

@@ -4,7 +4,9 @@
 //! forwards the client's address in the [`CLIENT_ADDRESS`] metadata, and a service
 //! believes that metadata only from a peer it was told to trust: any other caller
 //! (one that reaches the service directly) is counted under its own peer address,
-//! whatever it claims.
+//! whatever it claims. The client's `User-Agent` travels the same way, in
+//! [`CLIENT_USER_AGENT`], so that a user's list of sessions names the browsers and apps
+//! rather than the gateway.
 
 use std::net::IpAddr;
 
@@ -14,16 +16,57 @@ use tonic::{Request, metadata::MetadataValue};
 /// The metadata key that carries the client's address from the gateway.
 pub const CLIENT_ADDRESS: &str = "x-client-address";
 
+/// The metadata key that carries the client's `User-Agent` from the gateway.
+pub const CLIENT_USER_AGENT: &str = "x-client-user-agent";
+
+/// The longest user agent kept; longer ones are cut, since they are only shown back.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Whether `request` comes from a peer inside one of `trusted_forwarders`.
+fn from_trusted<T>(request: &Request<T>, trusted_forwarders: &[IpNet]) -> bool {
+    request.remote_addr().is_some_and(|peer| {
+        let peer = canonical(peer.ip());
+        trusted_forwarders
+            .iter()
+            .any(|network| network.contains(&peer))
+    })
+}
+
+/// The client's user agent: the forwarded one from a trusted gateway, else the caller's
+/// own `user-agent` metadata; without control characters and at most 256 characters.
+/// `None` when there is none, or nothing printable in it.
+pub fn client_user_agent<T>(request: &Request<T>, trusted_forwarders: &[IpNet]) -> Option<String> {
+    let key = if from_trusted(request, trusted_forwarders)
+        && request.metadata().contains_key(CLIENT_USER_AGENT)
+    {
+        CLIENT_USER_AGENT
+    } else {
+        "user-agent"
+    };
+    let raw = request.metadata().get(key)?.to_str().ok()?;
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT_CHARS)
+        .collect();
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty()).then(|| cleaned.to_owned())
+}
+
+/// Sets the [`CLIENT_USER_AGENT`] metadata of `request` (replacing any), when
+/// `user_agent` can be metadata at all.
+pub fn forward_user_agent<T>(request: &mut Request<T>, user_agent: &str) {
+    if let Ok(value) = MetadataValue::try_from(user_agent) {
+        request.metadata_mut().insert(CLIENT_USER_AGENT, value);
+    }
+}
+
 /// The client address of `request`: the forwarded one when the peer is inside one of
 /// `trusted_forwarders` and forwarded one, else the peer's own. `None` only when the
 /// transport knows no peer (an in-memory channel).
 pub fn client_address<T>(request: &Request<T>, trusted_forwarders: &[IpNet]) -> Option<IpAddr> {
-    let peer = request.remote_addr()?.ip();
-    let peer = canonical(peer);
-    let trusted = trusted_forwarders
-        .iter()
-        .any(|network| network.contains(&peer));
-    if trusted
+    let peer = canonical(request.remote_addr()?.ip());
+    if from_trusted(request, trusted_forwarders)
         && let Some(forwarded) = request
             .metadata()
             .get(CLIENT_ADDRESS)

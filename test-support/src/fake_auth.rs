@@ -5,9 +5,12 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bookshelf_proto::auth::v1::{
-    BacklogEnd, DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
-    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, LoginRequest,
-    LoginResponse, RegisterRequest, RegisterResponse, UpdateCurrentUserRequest,
+    BacklogEnd, ChangePasswordRequest, ChangePasswordResponse, DisableCurrentUserRequest,
+    DisableCurrentUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
+    GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, ListSessionsRequest,
+    ListSessionsResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
+    RevokeSessionRequest, RevokeSessionResponse, UpdateCurrentUserRequest,
     UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse, WatchRevocationsRequest,
     WatchRevocationsResponse,
     auth_service_server::{AuthService, AuthServiceServer},
@@ -43,7 +46,23 @@ impl Subscription {
             user_id: user_id.to_owned(),
             revoked_at: Some(prost_types::Timestamp::default()),
             sequence,
-            marker: None,
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Sends the end of session `session_id`, numbered `sequence`, whose newest token
+    /// expires at `tokens_expire_at` (seconds since the epoch).
+    pub async fn end_session(&self, session_id: &str, tokens_expire_at: i64, sequence: i64) {
+        self.send(WatchRevocationsResponse {
+            session_id: session_id.to_owned(),
+            revoked_at: Some(prost_types::Timestamp::default()),
+            tokens_expire_at: Some(prost_types::Timestamp {
+                seconds: tokens_expire_at,
+                nanos: 0,
+            }),
+            sequence,
+            ..Default::default()
         })
         .await;
     }
@@ -165,6 +184,41 @@ impl AuthService for FakeAuthApi {
         _request: Request<GetSigningKeysRequest>,
     ) -> Result<Response<GetSigningKeysResponse>, Status> {
         Ok(Response::new(GetSigningKeysResponse::default()))
+    }
+
+    async fn refresh_token(
+        &self,
+        _request: Request<RefreshTokenRequest>,
+    ) -> Result<Response<RefreshTokenResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn logout(
+        &self,
+        _request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_sessions(
+        &self,
+        _request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn revoke_session(
+        &self,
+        _request: Request<RevokeSessionRequest>,
+    ) -> Result<Response<RevokeSessionResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn change_password(
+        &self,
+        _request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented("fake"))
     }
 
     type WatchRevocationsStream = ReceiverStream<Result<WatchRevocationsResponse, Status>>;

@@ -10,7 +10,8 @@ pub const AUDIENCE: &str = "bookshelf";
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
-/// The registered claims of a token; no others are trusted.
+/// The registered claims of a token, and the session it belongs to; no others are
+/// trusted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
@@ -25,6 +26,11 @@ pub struct Claims {
     pub nbf: u64,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// The session the token was issued to (a login, and the refreshes after it).
+    /// Tokens signed before sessions existed have none; they end with their account
+    /// or their lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -63,6 +69,7 @@ mod tests {
             iat: nbf,
             nbf,
             exp,
+            sid: None,
         }
     }
 

@@ -1,13 +1,13 @@
 //! Keeps a service's [`Verifier`] in step with the auth service: the signing keys from
 //! `GetSigningKeys` (refetched when a token names an unknown `kid`) and the revoked
-//! users from a `WatchRevocations` subscription, reconnecting with backoff, and
+//! users and ended sessions from a `WatchRevocations` subscription, reconnecting with backoff, and
 //! treating a silent feed as a lost one.
 
 use std::time::Duration;
 
 use bookshelf_proto::auth::v1::{
-    GetSigningKeysRequest, WatchRevocationsRequest, auth_service_client::AuthServiceClient,
-    watch_revocations_response::Marker,
+    GetSigningKeysRequest, WatchRevocationsRequest, WatchRevocationsResponse,
+    auth_service_client::AuthServiceClient, watch_revocations_response::Marker,
 };
 use tokio::time::timeout;
 use tokio_stream::StreamExt;
@@ -20,6 +20,20 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// The shortest gap between two key fetches caused by unknown `kid`s, so a flood of
 /// forged tokens cannot turn into a flood of calls to the auth service.
 const KEY_REFETCH_GAP: Duration = Duration::from_secs(1);
+
+/// When the newest token of an ended session expires, in seconds since the epoch. An
+/// auth service always says; were it silent, the session is remembered for a day
+/// after it ended (or after now, without even that), the default token lifetime.
+fn tokens_expire_at(message: &WatchRevocationsResponse) -> u64 {
+    const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 24 * 60 * 60;
+    let seconds = match (&message.tokens_expire_at, &message.revoked_at) {
+        (Some(expiry), _) => expiry.seconds,
+        (None, Some(ended)) => ended.seconds.saturating_add(DEFAULT_TOKEN_LIFETIME_SECS),
+        (None, None) => (bookshelf_runtime::clock::Clock::system().now_secs() as i64)
+            .saturating_add(DEFAULT_TOKEN_LIFETIME_SECS),
+    };
+    seconds.max(0) as u64
+}
 
 /// Fetches the signing keys once and installs them.
 pub async fn fetch_keys(
@@ -98,9 +112,17 @@ pub async fn follow_revocations(
                             backoff = MIN_BACKOFF;
                             tracing::info!("revocation feed live");
                         }
-                        Some(Marker::Heartbeat(_)) => revocations.heard(),
+                        Some(Marker::Heartbeat(_)) => {
+                            revocations.heard();
+                            revocations.forget_expired();
+                        }
                         None => {
-                            revocations.revoke(&message.user_id);
+                            if message.session_id.is_empty() {
+                                revocations.revoke(&message.user_id);
+                            } else {
+                                revocations
+                                    .end_session(&message.session_id, tokens_expire_at(&message));
+                            }
                             revocations.heard();
                             bookshelf_runtime::metrics::revocation_arrived(
                                 message.revoked_at.as_ref(),

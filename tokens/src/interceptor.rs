@@ -9,15 +9,28 @@ use crate::{TokenError, Verifier};
 pub struct Caller {
     /// The user id from the token's `sub`.
     pub user_id: String,
+    /// The session from the token's `sid`, when it names one.
+    pub session_id: Option<String>,
+}
+
+impl Caller {
+    /// A caller of no particular session.
+    pub fn user(user_id: impl Into<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            session_id: None,
+        }
+    }
 }
 
 impl From<TokenError> for Status {
     fn from(error: TokenError) -> Self {
         match error {
             TokenError::Missing => Status::unauthenticated("missing token"),
-            TokenError::Invalid | TokenError::UnknownKey | TokenError::Revoked => {
-                Status::unauthenticated("invalid token")
-            }
+            TokenError::Invalid
+            | TokenError::UnknownKey
+            | TokenError::Revoked
+            | TokenError::SessionEnded => Status::unauthenticated("invalid token"),
             TokenError::Unavailable => {
                 Status::unavailable("token revocations cannot be checked right now")
             }
@@ -60,6 +73,7 @@ impl TokenInterceptor {
         let claims = self.verifier.verify_bearer(header)?;
         Ok(Caller {
             user_id: claims.sub,
+            session_id: claims.sid,
         })
     }
 }

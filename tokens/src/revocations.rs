@@ -1,19 +1,30 @@
-//! The users whose tokens are revoked, and the health of the feed that reports them.
+//! The users and sessions whose tokens are revoked, and the health of the feed that
+//! reports them.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Mutex, RwLock},
     time::Duration,
 };
+
+use bookshelf_runtime::clock::Clock;
+
+use crate::claims::LEEWAY_SECS;
 
 // Tokio's instant, the one the follower's silence timeouts run on: tests that pause
 // and advance tokio's time move the outage bound with them.
 use tokio::time::Instant;
 
-/// Revoked users as learnt from the auth service's `WatchRevocations` feed.
+/// Revoked users and ended sessions as learnt from the auth service's
+/// `WatchRevocations` feed.
 ///
-/// Revocation is permanent (a disabled account stays disabled), so the set only grows;
-/// it holds user ids, a few dozen bytes each.
+/// Disabling an account is permanent, so the set of users only grows; it holds user
+/// ids, a few dozen bytes each, and accounts are disabled rarely. Sessions end far
+/// more often (every logout), so an ended session is remembered only while a token of
+/// it could still pass: until its newest token has expired, plus the leeway the
+/// verifier grants. After that the token's own expiry refuses it, and the session is
+/// forgotten, so memory follows the sessions ended within one token lifetime, not
+/// every session ever ended.
 ///
 /// The feed counts as live only once its backlog has arrived whole, and only for as
 /// long as it keeps talking: every message (heartbeats included) is a sign of life,
@@ -22,8 +33,41 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub struct Revocations {
     users: RwLock<HashSet<String>>,
+    sessions: RwLock<EndedSessions>,
     feed: Mutex<Feed>,
     max_outage: Duration,
+    /// The wall clock tokens expire by, which says when a session may be forgotten.
+    clock: Clock,
+}
+
+/// Ended sessions, each with the last time (seconds since the epoch) at which a token
+/// of it could still pass.
+#[derive(Debug, Default)]
+struct EndedSessions {
+    forget_at: HashMap<String, u64>,
+    /// The earliest of those times: nothing is due to be forgotten before it, so the
+    /// map is swept only when it has passed.
+    next_due: Option<u64>,
+}
+
+impl EndedSessions {
+    fn insert(&mut self, session_id: &str, forget_at: u64) {
+        let at = self
+            .forget_at
+            .entry(session_id.to_owned())
+            .or_insert(forget_at);
+        *at = (*at).max(forget_at);
+        self.next_due = Some(self.next_due.map_or(forget_at, |due| due.min(forget_at)));
+    }
+
+    /// Forgets every session none of whose tokens can pass at `now`.
+    fn sweep(&mut self, now: u64) {
+        if self.next_due.is_none_or(|due| due >= now) {
+            return;
+        }
+        self.forget_at.retain(|_, at| *at >= now);
+        self.next_due = self.forget_at.values().min().copied();
+    }
 }
 
 #[derive(Debug)]
@@ -40,11 +84,67 @@ impl Revocations {
         bookshelf_runtime::metrics::revocation_feed(false);
         Self {
             users: RwLock::default(),
+            sessions: RwLock::default(),
             feed: Mutex::new(Feed {
                 live: false,
                 last_heard: None,
             }),
             max_outage,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same set reading token expiry times from `clock` instead of the system's.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// Records that session `session_id` has ended, and that its newest token expires
+    /// at `tokens_expire_at` (seconds since the epoch): it is remembered until then
+    /// plus the verifier's leeway, and forgotten after.
+    pub fn end_session(&self, session_id: &str, tokens_expire_at: u64) {
+        let forget_at = tokens_expire_at.saturating_add(LEEWAY_SECS);
+        let now = self.clock.now_secs();
+        let mut sessions = self.sessions.write().expect("revocations lock poisoned");
+        sessions.sweep(now);
+        if forget_at >= now {
+            sessions.insert(session_id, forget_at);
+        }
+    }
+
+    /// Whether session `session_id` has ended (and a token of it could still pass).
+    pub fn is_session_ended(&self, session_id: &str) -> bool {
+        self.sessions
+            .read()
+            .expect("revocations lock poisoned")
+            .forget_at
+            .contains_key(session_id)
+    }
+
+    /// How many ended sessions are remembered.
+    pub fn ended_sessions(&self) -> usize {
+        self.sessions
+            .read()
+            .expect("revocations lock poisoned")
+            .forget_at
+            .len()
+    }
+
+    /// Forgets the ended sessions whose tokens have all expired. Cheap when none is
+    /// due, so it may run at every message of the feed.
+    pub fn forget_expired(&self) {
+        let now = self.clock.now_secs();
+        let due = self
+            .sessions
+            .read()
+            .expect("revocations lock poisoned")
+            .next_due
+            .is_some_and(|due| due < now);
+        if due {
+            self.sessions
+                .write()
+                .expect("revocations lock poisoned")
+                .sweep(now);
         }
     }
 
@@ -112,6 +212,52 @@ mod tests {
     use super::*;
 
     const BOUND: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn an_ended_session_is_remembered_until_its_last_token_expires_and_then_forgotten() {
+        let (clock, hand) = Clock::manual(1_700_000_000_000);
+        let revocations = Revocations::new(BOUND).with_clock(clock.clone());
+        let lifetime = 3600;
+        let now = clock.now_secs();
+        revocations.end_session("logged-out", now + lifetime);
+        revocations.end_session("revoked-later", now + 2 * lifetime);
+        // A session whose tokens expired already needs no remembering at all.
+        revocations.end_session("long-gone", now - LEEWAY_SECS - 1);
+        assert!(revocations.is_session_ended("logged-out"));
+        assert!(!revocations.is_session_ended("long-gone"));
+        assert!(!revocations.is_session_ended("still-open"));
+
+        // Up to the expiry plus the leeway a token could still pass: remembered.
+        hand.advance(Duration::from_secs(lifetime + LEEWAY_SECS));
+        revocations.forget_expired();
+        assert!(revocations.is_session_ended("logged-out"));
+        hand.advance(Duration::from_secs(1));
+        revocations.forget_expired();
+        assert!(!revocations.is_session_ended("logged-out"));
+        assert!(revocations.is_session_ended("revoked-later"));
+        assert_eq!(revocations.ended_sessions(), 1);
+
+        hand.advance(Duration::from_secs(lifetime));
+        revocations.forget_expired();
+        assert_eq!(revocations.ended_sessions(), 0);
+    }
+
+    #[test]
+    fn memory_stays_at_the_sessions_ended_within_one_token_lifetime() {
+        let (clock, hand) = Clock::manual(1_700_000_000_000);
+        let revocations = Revocations::new(BOUND).with_clock(clock.clone());
+        let lifetime = 600;
+        // A logout every second for ten lifetimes: at most one lifetime's worth (plus
+        // the leeway) is ever remembered.
+        for i in 0..(10 * lifetime) {
+            revocations.end_session(&format!("session-{i}"), clock.now_secs() + lifetime);
+            hand.advance(Duration::from_secs(1));
+            revocations.forget_expired();
+            assert!(revocations.ended_sessions() as u64 <= lifetime + LEEWAY_SECS + 1);
+        }
+        assert!(revocations.is_session_ended(&format!("session-{}", 10 * lifetime - 1)));
+        assert!(!revocations.is_session_ended("session-0"));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn nothing_is_trusted_until_the_backlog_has_arrived() {

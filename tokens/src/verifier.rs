@@ -39,6 +39,9 @@ pub enum TokenError {
     /// The token's user has been disabled.
     #[error("token revoked")]
     Revoked,
+    /// The token's session has ended (logout, revoked, password changed).
+    #[error("session ended")]
+    SessionEnded,
     /// The revocation feed is down beyond its bound: no token can be trusted.
     #[error("revocation feed unavailable")]
     Unavailable,
@@ -114,7 +117,7 @@ impl Verifier {
     }
 
     /// Verifies a bare token: signature by a trusted key, the pinned algorithm, the
-    /// required claims, and that its user is not revoked.
+    /// required claims, and that neither its user nor its session is revoked.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         if let Some(revocations) = &self.revocations
             && revocations.is_stale()
@@ -129,10 +132,15 @@ impl Verifier {
             Some(claims) => claims,
             None => self.check_signature(token)?,
         };
-        if let Some(revocations) = &self.revocations
-            && revocations.is_revoked(&claims.sub)
-        {
-            return Err(TokenError::Revoked);
+        if let Some(revocations) = &self.revocations {
+            if revocations.is_revoked(&claims.sub) {
+                return Err(TokenError::Revoked);
+            }
+            if let Some(sid) = &claims.sid
+                && revocations.is_session_ended(sid)
+            {
+                return Err(TokenError::SessionEnded);
+            }
         }
         Ok(claims)
     }
