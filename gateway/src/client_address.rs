@@ -4,14 +4,16 @@
 //! proxy, so `GATEWAY_CLIENT_ADDRESS_HEADER` names the header the proxy sets; its
 //! rightmost entry is taken, the one the proxy nearest to the gateway appended (the
 //! entries left of it are whatever the client chose to send). The address travels to
-//! the auth service in metadata, which it believes only from peers it trusts.
+//! the auth service in metadata, which it believes only from peers it trusts, and so
+//! does the client's `User-Agent`, which a session records beside the address.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
-    http::{HeaderMap, HeaderName, request::Parts},
+    http::{HeaderMap, HeaderName, header::USER_AGENT, request::Parts},
 };
+use bookshelf_runtime::client_address::{forward, forward_user_agent};
 
 use crate::{
     AppState,
@@ -21,6 +23,18 @@ use crate::{
 /// The address of the client a request comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
+
+/// Passes the client's address and `User-Agent` (from `headers`, when it sent one) on
+/// to the auth service with `call`.
+pub fn forward_client<T>(call: &mut tonic::Request<T>, client: IpAddr, headers: &HeaderMap) {
+    forward(call, client);
+    if let Some(user_agent) = headers
+        .get(USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+    {
+        forward_user_agent(call, user_agent);
+    }
+}
 
 /// The rightmost address in the `name` headers, if it parses.
 fn from_header(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {

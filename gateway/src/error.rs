@@ -40,6 +40,15 @@ pub enum ApiError {
     /// No such book or cover among the caller's, or a path that names none.
     #[error("Book not found")]
     NotFound,
+    /// A refresh token that is unknown, expired, spent, or of an ended session.
+    #[error("Invalid refresh token!")]
+    InvalidRefreshToken,
+    /// No open session of the caller has the id given.
+    #[error("Session not found")]
+    SessionNotFound,
+    /// The current password given to change it is wrong.
+    #[error("Current password is wrong")]
+    WrongPassword,
     /// No such route.
     #[error("Endpoint Not Found")]
     RouteNotFound,
@@ -208,6 +217,21 @@ impl IntoResponse for ApiError {
                 json!("Unsupported Media Type"),
             ),
             Self::NotFound => failure(StatusCode::NOT_FOUND, "Book not found", json!("Not Found")),
+            Self::InvalidRefreshToken => failure(
+                StatusCode::UNAUTHORIZED,
+                "Invalid refresh token!",
+                json!("Unauthorized"),
+            ),
+            Self::SessionNotFound => failure(
+                StatusCode::NOT_FOUND,
+                "Session not found",
+                json!("Not Found"),
+            ),
+            Self::WrongPassword => failure(
+                StatusCode::UNAUTHORIZED,
+                "Current password is wrong",
+                json!("Unauthorized"),
+            ),
             Self::RouteNotFound => failure(
                 StatusCode::NOT_FOUND,
                 "Endpoint Not Found",

@@ -4,7 +4,7 @@
 //!
 //! - [`config`]: the one configuration struct.
 //! - [`backends`]: the gRPC clients, deadlines, and what every call carries.
-//! - [`users`], [`books`], [`covers`], [`meta`]: the routes.
+//! - [`users`], [`sessions`], [`books`], [`covers`], [`meta`]: the routes.
 //! - [`uploads`]: multipart forms streamed into client-streaming calls.
 //! - [`extract`], [`envelope`], [`error`]: bodies in, bodies out, and the one mapping of
 //!   errors (gRPC statuses included) to HTTP.
@@ -28,6 +28,7 @@ pub mod meta;
 pub mod openapi;
 pub mod request_id;
 pub mod server;
+pub mod sessions;
 pub mod uploads;
 pub mod users;
 
@@ -100,6 +101,23 @@ pub fn router(state: AppState, max_json_bytes: usize) -> Router {
             .layer(json_limit),
     );
     router = both(router, "/users/login", post(users::login).layer(json_limit));
+    router = both(
+        router,
+        "/users/token",
+        post(sessions::refresh).layer(json_limit),
+    );
+    router = both(router, "/users/logout", post(sessions::logout));
+    router = both(router, "/users/sessions", get(sessions::list));
+    router = both(
+        router,
+        "/users/sessions/{id}",
+        axum::routing::delete(sessions::revoke),
+    );
+    router = both(
+        router,
+        "/users/password",
+        axum::routing::put(sessions::change_password).layer(json_limit),
+    );
     router = both(
         router,
         "/books",

@@ -12,7 +12,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{books, covers, meta, users};
+use crate::{books, covers, meta, sessions, users};
 
 /// Where the description is served.
 pub const DESCRIPTION_PATH: &str = "/openapi.json";
@@ -38,6 +38,11 @@ pub const BEARER: &str = "bearer";
         users::current,
         users::rename,
         users::disable,
+        sessions::refresh,
+        sessions::logout,
+        sessions::list,
+        sessions::revoke,
+        sessions::change_password,
         books::create,
         books::list,
         books::get,
@@ -50,6 +55,8 @@ pub const BEARER: &str = "bearer";
     modifiers(&BearerScheme),
     tags(
         (name = "users", description = "Accounts and tokens"),
+        (name = "sessions", description = "Refreshing tokens, logging out, the caller's \
+                                           sessions, and changing the password"),
         (name = "books", description = "The caller's books and their covers"),
         (name = "operations", description = "Health and the token verification keys"),
     ),
@@ -134,7 +141,7 @@ pub enum ServiceFailures {
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum TokenFailures {
-    /// Token missing, invalid, expired or of a disabled account.
+    /// Token missing, invalid, expired, of a disabled account or of an ended session.
     #[response(status = 401)]
     Unauthorized(Failure),
 }

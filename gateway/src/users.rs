@@ -16,7 +16,7 @@ use tonic::Code;
 use crate::{
     AppState,
     backends::require_token,
-    client_address::ClientAddress,
+    client_address::{ClientAddress, forward_client},
     envelope::Success,
     error::{ApiError, Internal},
     extract::JsonBody,
@@ -191,13 +191,22 @@ pub struct Rename {
     name: String,
 }
 
-/// The login answer: the user and its token.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// The login answer: the user, its token, and the session the login opened. No
+/// `Debug`: it holds the token and the refresh token.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoggedIn {
     #[serde(flatten)]
     user: UserJson,
+    /// The bearer token.
     token: String,
+    /// When the token expires (RFC 3339).
     expires_at: Option<String>,
+    /// Exchanged once, at `POST /users/token`, for a new token and refresh token.
+    refresh_token: String,
+    /// When the refresh token expires (RFC 3339).
+    refresh_expires_at: Option<String>,
+    /// The session this login opened.
+    session_id: String,
 }
 
 fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
@@ -242,7 +251,7 @@ pub async fn register(
     post,
     path = "/users/login",
     tag = "users",
-    summary = "Log in for a token",
+    summary = "Log in for a token and a refresh token (a new session)",
     request_body(content = openapi::Credentials, content_type = "application/json"),
     responses(
         (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
@@ -255,6 +264,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Success<LoggedIn>, ApiError> {
     let credentials = Credentials::try_from(body)?;
@@ -264,7 +274,7 @@ pub async fn login(
         password: credentials.password,
     };
     let mut call = backends.unary_request(message, None);
-    forward(&mut call, client);
+    forward_client(&mut call, client, &headers);
     let response = backends
         .unary(backends.auth.clone().login(call))
         .await
@@ -280,6 +290,9 @@ pub async fn login(
             user: user_of(response.user)?,
             token: response.token,
             expires_at: response.expires_at.map(|at| at.to_string()),
+            refresh_token: response.refresh_token,
+            refresh_expires_at: response.refresh_expires_at.map(|at| at.to_string()),
+            session_id: response.session_id,
         },
     ))
 }

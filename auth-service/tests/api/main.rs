@@ -9,4 +9,5 @@ mod guessing;
 mod login;
 mod operations;
 mod revocation;
+mod sessions;
 mod tokens;
