@@ -16,4 +16,5 @@ mod leaks;
 mod openapi;
 mod ownership;
 mod races;
+mod sessions;
 mod slow_clients;
