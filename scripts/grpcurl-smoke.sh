@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drives the built service binaries with the real grpcurl, as a user would from the
-# README: list, describe, health, then a register -> login -> current user flow.
+# README: list, describe, health, then a register -> login -> current user flow, books,
+# and sessions (refresh, reuse, list, password, logout).
 # Usage: scripts/grpcurl-smoke.sh [target/debug]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,3 +115,38 @@ expect '"title": "Dune"' "$("$grpcurl" -plaintext -H "authorization: Bearer $tok
 expect "$book_id" "$("$grpcurl" -plaintext -H "authorization: Bearer $token" -d '{"category": "science"}' \
   "$library" library.v1.LibraryService/ListBooks)"
 echo "grpcurl smoke: library-service ok"
+
+# Sessions: refresh (the refresh token is spent, and its reuse ends the session), list,
+# change the password, log out; the library refuses the logged-out token within a second.
+refresh=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["refreshToken"])' <<<"$login")
+refreshed=$("$grpcurl" -plaintext -d "{\"refresh_token\": \"$refresh\"}" "$auth" auth.v1.AuthService/RefreshToken)
+token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$refreshed")
+if "$grpcurl" -plaintext -d "{\"refresh_token\": \"$refresh\"}" "$auth" auth.v1.AuthService/RefreshToken >/dev/null 2>&1; then
+  fail "a spent refresh token was accepted"
+fi
+# That reuse ended the session: log in again for a live one, and a second beside it.
+login=$("$grpcurl" -plaintext -d '{"email": "ada@example.com", "password": "Sup3r-Secret!"}' \
+  "$auth" auth.v1.AuthService/Login)
+token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$login")
+other=$("$grpcurl" -plaintext -d '{"email": "ada@example.com", "password": "Sup3r-Secret!"}' \
+  "$auth" auth.v1.AuthService/Login)
+other_token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$other")
+sessions=$("$grpcurl" -plaintext -H "authorization: Bearer $token" "$auth" auth.v1.AuthService/ListSessions)
+expect '"current": true' "$sessions"
+wrong=$("$grpcurl" -plaintext -H "authorization: Bearer $token" \
+  -d '{"current_password": "Wr0ng-Guess!", "new_password": "N3w-Secret-Phrase!"}' \
+  "$auth" auth.v1.AuthService/ChangePassword 2>&1 | tr -d ' \t' || true)
+expect "Code:Unauthenticated" "$wrong"
+expect '"reason":"WRONG_PASSWORD"' "$wrong"
+"$grpcurl" -plaintext -H "authorization: Bearer $token" "$auth" auth.v1.AuthService/Logout >/dev/null
+refused=
+for _ in $(seq 1 10); do
+  if ! "$grpcurl" -plaintext -H "authorization: Bearer $token" "$library" library.v1.LibraryService/ListBooks >/dev/null 2>&1; then
+    refused=yes; break
+  fi
+  sleep 0.1
+done
+[[ -n $refused ]] || fail "the library still accepts a logged-out session's token after a second"
+"$grpcurl" -plaintext -H "authorization: Bearer $other_token" "$library" library.v1.LibraryService/ListBooks >/dev/null \
+  || fail "the other session was refused"
+echo "grpcurl smoke: sessions ok"

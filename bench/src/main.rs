@@ -5,7 +5,8 @@
 //! and prints one table with requests/s, latency, errors and each process's peak RSS,
 //! beside floors (bare axum, bare tonic) measured in the same run.
 //! `... -- soak` runs mixed traffic for minutes and checks that nothing was lost;
-//! `... -- hostile` measures honest traffic beside an attacker.
+//! `... -- hostile` measures honest traffic beside an attacker; `... -- sessions`
+//! measures token refreshes, and reads with many ended sessions in the followers.
 #![forbid(unsafe_code)]
 
 mod floors;
@@ -14,6 +15,7 @@ mod load;
 mod report;
 mod rss;
 mod scenarios;
+mod sessions;
 mod soak;
 
 use std::time::Duration;
@@ -40,6 +42,9 @@ enum Command {
     /// An honest reader and uploader, quiet and then beside stalled uploads, a login
     /// flood and slow connections.
     Hostile(hostile::HostileSettings),
+    /// Token refreshes, then reads with no ended session and with many in the
+    /// followers.
+    Sessions(sessions::SessionSettings),
     /// A bare axum server (started by the harness itself).
     FloorHttp {
         /// Port to listen on.
@@ -65,6 +70,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Soak(settings) => soak::run(&settings).await,
         Command::Hostile(settings) => {
             hostile::run(&settings).await?.print();
+            Ok(())
+        }
+        Command::Sessions(settings) => {
+            sessions::run(&settings).await?.print();
             Ok(())
         }
         Command::FloorHttp { port } => floors::serve_http(port).await,
