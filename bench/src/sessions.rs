@@ -16,7 +16,7 @@ use std::{
 
 use bookshelf_proto::library::v1::{GetBookRequest, library_service_client::LibraryServiceClient};
 use bookshelf_test_support::{Rest, Service, Stack, bearer, strong_password};
-use sqlx::{Connection, any::AnyConnection};
+use sqlx::{AnyConnection, Connection};
 
 use crate::{
     load::{self, Stats},
