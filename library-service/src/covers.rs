@@ -1,6 +1,11 @@
 //! The cover pipeline: sniff the format from the bytes, decode within limits, and
 //! re-encode a thumbnail fitting 150x150 with no metadata, so nothing a client sent
-//! (EXIF, location, a polyglot payload) is ever served back.
+//! (EXIF, location, a polyglot payload) is ever served back. A JPEG is decoded only at
+//! the scale the thumbnail needs ([`scaled_jpeg`]); every thumbnail is resampled with
+//! a proper filter ([`resampling`]).
+
+mod resampling;
+mod scaled_jpeg;
 
 use std::io::Cursor;
 
@@ -121,23 +126,17 @@ pub fn make_thumbnail(bytes: &[u8], limits: DecodeLimits) -> Result<Thumbnail, C
     if format == CoverFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(CoverError::Corrupt);
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
-    let mut decode_limits = Limits::default();
-    decode_limits.max_image_width = Some(limits.max_width);
-    decode_limits.max_image_height = Some(limits.max_height);
-    decode_limits.max_alloc = Some(limits.max_alloc);
-    reader.limits(decode_limits);
-    let image = reader.decode().map_err(|error| match error {
-        image::ImageError::Limits(_) => CoverError::TooLarge,
-        _ => CoverError::Corrupt,
-    })?;
-    let image = if image.width() > THUMBNAIL_SIDE || image.height() > THUMBNAIL_SIDE {
-        // Each source pixel feeds one target pixel: a fraction of a filtered resize's
-        // time and memory, and sharp enough at 150 pixels.
-        image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
-    } else {
-        image
+    let fast = match format {
+        CoverFormat::Jpeg => scaled_jpeg::decode(bytes, limits, |width, height| {
+            resampling::fitting(width, height, THUMBNAIL_SIDE)
+        })?,
+        _ => None,
     };
+    let image = match fast {
+        Some(pixels) => DynamicImage::ImageRgb8(pixels),
+        None => decode_whole(bytes, format, limits)?,
+    };
+    let image = resampling::shrink(image, THUMBNAIL_SIDE);
     let (width, height) = (image.width(), image.height());
     let bytes = encode(&image, format).map_err(|_| CoverError::Encode)?;
     Ok(Thumbnail {
@@ -145,6 +144,24 @@ pub fn make_thumbnail(bytes: &[u8], limits: DecodeLimits) -> Result<Thumbnail, C
         format,
         width,
         height,
+    })
+}
+
+/// Decodes every pixel of `bytes`, within `limits`.
+fn decode_whole(
+    bytes: &[u8],
+    format: CoverFormat,
+    limits: DecodeLimits,
+) -> Result<DynamicImage, CoverError> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut decode_limits = Limits::default();
+    decode_limits.max_image_width = Some(limits.max_width);
+    decode_limits.max_image_height = Some(limits.max_height);
+    decode_limits.max_alloc = Some(limits.max_alloc);
+    reader.limits(decode_limits);
+    reader.decode().map_err(|error| match error {
+        image::ImageError::Limits(_) => CoverError::TooLarge,
+        _ => CoverError::Corrupt,
     })
 }
 
@@ -226,5 +243,148 @@ mod tests {
             make_thumbnail(&png(101, 10), limits).unwrap_err(),
             CoverError::TooLarge
         );
+    }
+
+    /// A photo-like JPEG: smooth gradients, sharp edges and fine noise, so that a
+    /// poor resampling or a wrong scale shows up as a difference.
+    fn photo(width: u32, height: u32) -> Vec<u8> {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let pixels = image::RgbImage::from_fn(width, height, |x, y| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let noise = (seed % 24) as u8;
+            let stripe = if (x / 97 + y / 61) % 2 == 0 { 60 } else { 0 };
+            image::Rgb([
+                (x * 180 / width) as u8 + noise,
+                (y * 180 / height) as u8 + stripe,
+                120 + noise,
+            ])
+        });
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 92)
+            .encode_image(&pixels)
+            .unwrap();
+        out
+    }
+
+    fn fits(width: u32, height: u32) -> (u32, u32) {
+        resampling::fitting(width, height, THUMBNAIL_SIDE)
+    }
+
+    #[test]
+    fn a_scaled_jpeg_decode_gives_the_thumbnail_of_a_full_decode() {
+        for (width, height) in [(2000, 1500), (640, 480), (333, 1200), (151, 151)] {
+            let bytes = photo(width, height);
+            let limits = DecodeLimits::default();
+            let scaled = scaled_jpeg::decode(&bytes, limits, fits)
+                .unwrap()
+                .expect("a baseline JPEG takes the scaled path");
+            let target = fits(width, height);
+            assert!(scaled.width() >= target.0 && scaled.height() >= target.1);
+            let smallest_scale = scaled.width() == width.div_ceil(8);
+            let half_would_not_cover =
+                scaled.width() < 2 * target.0 + 1 || scaled.height() < 2 * target.1 + 1;
+            assert!(
+                smallest_scale || half_would_not_cover,
+                "{width}x{height} decoded at {}x{}, more than the thumbnail needs",
+                scaled.width(),
+                scaled.height()
+            );
+            let fast = resampling::shrink(DynamicImage::ImageRgb8(scaled), THUMBNAIL_SIDE);
+            let whole = decode_whole(&bytes, CoverFormat::Jpeg, limits).unwrap();
+            let full = resampling::shrink(whole, THUMBNAIL_SIDE);
+            assert_eq!((fast.width(), fast.height()), target);
+            assert_eq!((full.width(), full.height()), target);
+            let (fast, full) = (fast.to_rgb8(), full.to_rgb8());
+            let differences: Vec<u32> = fast
+                .as_raw()
+                .iter()
+                .zip(full.as_raw())
+                .map(|(a, b)| u32::from(a.abs_diff(*b)))
+                .collect();
+            let mean = differences.iter().sum::<u32>() as f64 / differences.len() as f64;
+            let worst = differences.iter().copied().max().unwrap();
+            assert!(
+                mean < 2.0 && worst < 48,
+                "{width}x{height}: mean difference {mean:.2}, worst {worst} of 255"
+            );
+        }
+    }
+
+    #[test]
+    fn jpeg_thumbnails_keep_their_size_and_format() {
+        let thumbnail = make_thumbnail(&photo(2000, 1500), DecodeLimits::default()).unwrap();
+        assert_eq!(
+            (thumbnail.format, thumbnail.width, thumbnail.height),
+            (CoverFormat::Jpeg, 150, 113)
+        );
+        let decoded = image::load_from_memory(&thumbnail.bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (150, 113));
+    }
+
+    #[test]
+    fn jpegs_past_the_limits_are_refused_from_the_header() {
+        let limits = DecodeLimits {
+            max_width: 100,
+            max_height: 100,
+            max_alloc: 1 << 20,
+        };
+        let bytes = photo(101, 10);
+        assert_eq!(
+            scaled_jpeg::decode(&bytes, limits, fits).unwrap_err(),
+            CoverError::TooLarge
+        );
+        assert_eq!(
+            make_thumbnail(&bytes, limits).unwrap_err(),
+            CoverError::TooLarge
+        );
+    }
+
+    #[test]
+    fn progressive_jpegs_take_the_scaled_path_within_the_memory_limit() {
+        let pixels = image::RgbImage::from_fn(800, 600, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 77])
+        });
+        let mut compressor = turbojpeg::Compressor::new().unwrap();
+        compressor.set_progressive(true).unwrap();
+        let bytes = compressor
+            .compress_to_vec(turbojpeg::Image {
+                pixels: pixels.as_raw().as_slice(),
+                width: 800,
+                pitch: 3 * 800,
+                height: 600,
+                format: turbojpeg::PixelFormat::RGB,
+            })
+            .unwrap();
+        let roomy = DecodeLimits::default();
+        let scaled = scaled_jpeg::decode(&bytes, roomy, fits).unwrap().unwrap();
+        assert_eq!((scaled.width(), scaled.height()), (200, 150));
+        let tight = DecodeLimits {
+            max_alloc: 1 << 20,
+            ..roomy
+        };
+        assert!(
+            scaled_jpeg::decode(&bytes, tight, fits).unwrap().is_none(),
+            "declined: its frequencies alone would pass the memory limit"
+        );
+    }
+
+    #[test]
+    fn a_damaged_jpeg_gets_the_answer_the_general_decoder_gives() {
+        let mut bytes = photo(640, 480);
+        let scan = bytes
+            .windows(2)
+            .rposition(|pair| pair == [0xFF, 0xDA])
+            .unwrap();
+        for offset in (scan + 600..bytes.len() - 2).step_by(997) {
+            bytes[offset] = 0xFF;
+            bytes[offset + 1] = 0xD3;
+        }
+        let limits = DecodeLimits::default();
+        assert!(scaled_jpeg::decode(&bytes, limits, fits).unwrap().is_none());
+        let general = decode_whole(&bytes, CoverFormat::Jpeg, limits).map(|_| ());
+        let answer = make_thumbnail(&bytes, limits).map(|_| ());
+        assert_eq!(answer, general);
     }
 }
