@@ -16,6 +16,14 @@ const SECRET_BEARING: &[&str] = &[
     ".auth.v1.ChangePasswordRequest",
 ];
 
+/// Cover chunks decode as slices of the received buffer and encode from the sender's
+/// buffer, so a cover's bytes are not copied once more per hop.
+const COVER_CHUNKS: &[&str] = &[
+    ".library.v1.CreateBookRequest.chunk",
+    ".library.v1.UpdateBookRequest.chunk",
+    ".library.v1.GetCoverResponse.chunk",
+];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {
         println!("cargo:rerun-if-changed={proto}");
@@ -26,10 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("bookshelf_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
-    tonic_prost_build::configure()
+    let builder = tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .skip_debug(SECRET_BEARING.iter().copied())
+        .skip_debug(SECRET_BEARING.iter().copied());
+    COVER_CHUNKS
+        .iter()
+        .fold(builder, |builder, path| builder.bytes(path))
         .compile_fds(descriptors)?;
     Ok(())
 }

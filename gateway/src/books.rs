@@ -13,6 +13,7 @@ use bookshelf_proto::library::v1::{
     NewBook, UpdateBookRequest, UploadFinished, create_book_request,
     library_service_client::LibraryServiceClient, update_book_request,
 };
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio_stream::wrappers::ReceiverStream;
@@ -92,7 +93,7 @@ impl UploadCall for Create {
         }
     }
 
-    fn chunk(bytes: Vec<u8>) -> CreateBookRequest {
+    fn chunk(bytes: Bytes) -> CreateBookRequest {
         CreateBookRequest {
             part: Some(create_book_request::Part::Chunk(bytes)),
         }
@@ -135,7 +136,7 @@ impl UploadCall for Update {
         }
     }
 
-    fn chunk(bytes: Vec<u8>) -> UpdateBookRequest {
+    fn chunk(bytes: Bytes) -> UpdateBookRequest {
         UpdateBookRequest {
             part: Some(update_book_request::Part::Chunk(bytes)),
         }

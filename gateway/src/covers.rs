@@ -63,7 +63,7 @@ pub async fn get(
     let chunks = stream.filter_map(|message| async move {
         match message {
             Ok(message) => match message.part {
-                Some(Part::Chunk(chunk)) => Some(Ok(bytes::Bytes::from(chunk))),
+                Some(Part::Chunk(chunk)) => Some(Ok(chunk)),
                 _ => None,
             },
             Err(status) => Some(Err(std::io::Error::other(status.message().to_owned()))),

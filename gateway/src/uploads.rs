@@ -12,6 +12,7 @@ use axum::extract::{
 };
 use axum::http::StatusCode;
 use bookshelf_proto::library::v1::UploadFinished;
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -60,7 +61,7 @@ pub trait UploadCall: Send + 'static {
     /// The metadata message, from the text fields read before the cover.
     fn metadata(&self, fields: &TextFields) -> Self::Message;
     /// A chunk message.
-    fn chunk(bytes: Vec<u8>) -> Self::Message;
+    fn chunk(bytes: Bytes) -> Self::Message;
     /// The last message: the upload is whole, with its byte count and digest.
     fn finished(finished: UploadFinished) -> Self::Message;
     /// Starts the call on `stream`.
@@ -109,10 +110,10 @@ impl<C: UploadCall> Upload<C> {
     }
 
     /// Sends one chunk of the cover.
-    async fn send_chunk(&mut self, chunk: &[u8]) {
+    async fn send_chunk(&mut self, chunk: Bytes) {
         self.sent += chunk.len() as u64;
-        self.digest.update(chunk);
-        self.send(C::chunk(chunk.to_vec())).await;
+        self.digest.update(&chunk);
+        self.send(C::chunk(chunk)).await;
     }
 
     /// Ends the stream with the finish message (the form was read whole) and waits
@@ -166,7 +167,7 @@ pub async fn stream_form<C: UploadCall>(
                     }
                     .into());
                 }
-                upload.send_chunk(&chunk).await;
+                upload.send_chunk(chunk).await;
             }
             if !upload.reading {
                 // The backend answered before the end (a bad token, too many uploads):

@@ -195,11 +195,12 @@ impl LibraryService for LibraryApi {
         let caller = owner(&request).ok();
         let id = CoverId::parse(&request.get_ref().cover_id).ok_or(LibraryError::NotFound)?;
         let (content_type, bytes) = self.cover(caller, &id).await?;
+        let bytes = bytes::Bytes::from(bytes);
         let chunks: Vec<_> = bytes
             .chunks(COVER_CHUNK)
             .map(|chunk| {
                 Ok(GetCoverResponse {
-                    part: Some(get_cover_response::Part::Chunk(chunk.to_vec())),
+                    part: Some(get_cover_response::Part::Chunk(bytes.slice_ref(chunk))),
                 })
             })
             .collect();

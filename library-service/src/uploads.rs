@@ -8,6 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use bookshelf_proto::library::v1::UploadFinished;
 use bookshelf_runtime::errors::FieldViolation;
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
@@ -22,7 +23,7 @@ pub enum Part<M> {
     /// The metadata, which must come first and only once.
     Metadata(M),
     /// A piece of the cover.
-    Chunk(Vec<u8>),
+    Chunk(Bytes),
     /// The end of the upload, with what the client sent.
     Finished(UploadFinished),
     /// A message with no part set.
@@ -138,11 +139,11 @@ impl UploadRules {
     }
 }
 
-/// A received cover, kept as the chunks it arrived in (no copy, no spare capacity
-/// while it waits to be decoded), with its share of the memory budget and a running
+/// A received cover, kept as the chunks it arrived in (slices of the received
+/// frames: no copy, no spare capacity while it waits to be decoded), with its share of the memory budget and a running
 /// SHA-256 of its bytes.
 pub struct Upload {
-    chunks: Vec<Vec<u8>>,
+    chunks: Vec<Bytes>,
     len: usize,
     memory: Option<OwnedSemaphorePermit>,
     digest: ring::digest::Context,
@@ -158,7 +159,7 @@ impl Upload {
         }
     }
 
-    fn push(&mut self, chunk: Vec<u8>, memory: Option<OwnedSemaphorePermit>) {
+    fn push(&mut self, chunk: Bytes, memory: Option<OwnedSemaphorePermit>) {
         self.digest.update(&chunk);
         self.len += chunk.len();
         self.chunks.push(chunk);

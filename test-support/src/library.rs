@@ -199,7 +199,9 @@ pub fn create_messages(metadata: NewBook, cover: &[u8]) -> Vec<CreateBookRequest
         part: Some(create_book_request::Part::Metadata(metadata)),
     }];
     messages.extend(cover.chunks(CHUNK).map(|chunk| CreateBookRequest {
-        part: Some(create_book_request::Part::Chunk(chunk.to_vec())),
+        part: Some(create_book_request::Part::Chunk(
+            bytes::Bytes::copy_from_slice(chunk),
+        )),
     }));
     messages.push(CreateBookRequest {
         part: Some(create_book_request::Part::Finished(finished(cover))),
@@ -277,7 +279,9 @@ pub async fn update_book(
             .unwrap_or_default()
             .chunks(CHUNK)
             .map(|chunk| UpdateBookRequest {
-                part: Some(update_book_request::Part::Chunk(chunk.to_vec())),
+                part: Some(update_book_request::Part::Chunk(
+                    bytes::Bytes::copy_from_slice(chunk),
+                )),
             }),
     );
     messages.push(UpdateBookRequest {

@@ -25,7 +25,7 @@ fn metadata(book: NewBook) -> CreateBookRequest {
 
 fn chunk(bytes: Vec<u8>) -> CreateBookRequest {
     CreateBookRequest {
-        part: Some(Part::Chunk(bytes)),
+        part: Some(Part::Chunk(bytes.into())),
     }
 }
 

@@ -193,7 +193,7 @@ async fn an_upload_cut_off_mid_stream_leaves_neither_file_nor_row() {
     sender
         .send(CreateBookRequest {
             part: Some(create_book_request::Part::Chunk(
-                cover[..cover.len() / 2].to_vec(),
+                cover[..cover.len() / 2].to_vec().into(),
             )),
         })
         .await

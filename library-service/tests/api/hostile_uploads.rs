@@ -27,7 +27,7 @@ async fn a_stalled_stream_without_a_deadline_is_cancelled_and_leaves_nothing() {
     let upload =
         OpenUpload::start(&library.client().await, &token, new_book("Stall", "horror")).await;
     upload
-        .send(Part::Chunk(cover[..cover.len() / 2].to_vec()))
+        .send(Part::Chunk(cover[..cover.len() / 2].to_vec().into()))
         .await;
     // The call has no deadline and its stream stays open: only the server's idle
     // timeout can end it.
@@ -55,7 +55,7 @@ async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
         async move {
             let title = format!("Held {index}");
             let upload = OpenUpload::start(&client, &token, new_book(&title, "poetry")).await;
-            upload.send(Part::Chunk(cover[..10].to_vec())).await;
+            upload.send(Part::Chunk(cover[..10].to_vec().into())).await;
             (upload, cover)
         }
     }))
@@ -94,7 +94,7 @@ async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
 
     // The held uploads finish normally, and their slots are free again afterwards.
     for (upload, cover) in held {
-        upload.send(Part::Chunk(cover[10..].to_vec())).await;
+        upload.send(Part::Chunk(cover[10..].to_vec().into())).await;
         upload.send(Part::Finished(finished(&cover))).await;
         drop(upload.sender);
         upload.answer.await.unwrap().unwrap();
@@ -118,7 +118,7 @@ async fn an_upload_whose_account_is_disabled_mid_stream_is_refused_at_commit() {
     let client = library.client().await;
     let cover = jpeg(200, 200);
     let upload = OpenUpload::start(&client, &token, new_book("Late", "thriller")).await;
-    upload.send(Part::Chunk(cover.clone())).await;
+    upload.send(Part::Chunk(cover.clone().into())).await;
 
     auth.client()
         .await

@@ -156,7 +156,9 @@ async fn an_upload_cancelled_before_its_end_is_refused_even_if_it_decodes() {
     sent.resize(sent.len() + 10_000, 0);
     let client = library.client().await;
     let upload = OpenUpload::start(&client, &token, new_book("Cut short", "poetry")).await;
-    upload.send(create_book_request::Part::Chunk(sent)).await;
+    upload
+        .send(create_book_request::Part::Chunk(sent.into()))
+        .await;
     // The client cancels the call, its stream still open: the server sees a stream
     // that stops without the finish message.
     upload.answer.abort();
@@ -222,7 +224,7 @@ async fn uploads_cancelled_at_any_moment_leave_no_half_done_work() {
                         id,
                         ..Default::default()
                     }),
-                    update_book_request::Part::Chunk(cover.clone()),
+                    update_book_request::Part::Chunk(cover.clone().into()),
                     update_book_request::Part::Finished(finished(&cover)),
                 ]
                 .map(|part| UpdateBookRequest { part: Some(part) });
