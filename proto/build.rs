@@ -5,9 +5,17 @@ use std::{env, path::PathBuf};
 
 const PROTOS: &[&str] = &["auth/v1/auth.proto", "library/v1/library.proto"];
 
-/// Messages that carry a plaintext password: their `Debug` is written by hand in
-/// `src/lib.rs`, so that printing one never shows it.
-const SECRET_BEARING: &[&str] = &[".auth.v1.LoginRequest", ".auth.v1.RegisterRequest"];
+/// Messages that carry a plaintext password, a second-factor code or a secret: their
+/// `Debug` is written by hand in `src/lib.rs`, so that printing one never shows it.
+const SECRET_BEARING: &[&str] = &[
+    ".auth.v1.LoginRequest",
+    ".auth.v1.RegisterRequest",
+    ".auth.v1.LoginMfaRequest",
+    ".auth.v1.ConfirmTotpRequest",
+    ".auth.v1.DisableTotpRequest",
+    ".auth.v1.EnrollTotpResponse",
+    ".auth.v1.ConfirmTotpResponse",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {

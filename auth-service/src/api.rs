@@ -3,8 +3,10 @@
 use std::{pin::Pin, sync::Arc};
 
 use bookshelf_proto::auth::v1::{
-    BacklogEnd, DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
-    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, LoginRequest,
+    BacklogEnd, ConfirmTotpRequest, ConfirmTotpResponse, DisableCurrentUserRequest,
+    DisableCurrentUserResponse, DisableTotpRequest, DisableTotpResponse, EnrollTotpRequest,
+    EnrollTotpResponse, GetCurrentUserRequest, GetCurrentUserResponse, GetSigningKeysRequest,
+    GetSigningKeysResponse, Heartbeat, LoginMfaRequest, LoginMfaResponse, LoginRequest,
     LoginResponse, RegisterRequest, RegisterResponse, UpdateCurrentUserRequest,
     UpdateCurrentUserResponse, User, VerifyTokenRequest, VerifyTokenResponse,
     WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
@@ -25,9 +27,10 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::{self, Email, Password, UserName},
     error::AuthError,
+    keyring::KeyRing,
     passwords::{PasswordError, Passwords},
     revocations::{FeedEvent, RevocationFeed},
-    signing::SigningKey,
+    sealing::SealingKey,
     store::{Revocation, Store, UserRecord},
     throttle::{self, Throttle},
 };
@@ -36,7 +39,12 @@ use crate::{
 pub struct AuthApi {
     pub(crate) store: Store,
     pub(crate) passwords: Passwords,
-    pub(crate) signing_key: Arc<SigningKey>,
+    /// The key set: the key that signs, and those that verify.
+    pub(crate) keys: KeyRing,
+    /// Seals TOTP secrets at rest.
+    pub(crate) sealing: Arc<SealingKey>,
+    /// How long a login's `mfa_token` waits for its code.
+    pub(crate) mfa_token_ttl_ms: i64,
     pub(crate) verifier: Verifier,
     pub(crate) throttle: Throttle,
     /// The time tokens are issued at and accounts created and disabled at.
@@ -79,6 +87,16 @@ fn marker_message(marker: Marker) -> WatchRevocationsResponse {
         marker: Some(marker),
         ..Default::default()
     }
+}
+
+/// What a login that passed every factor answers, whichever RPC completed it.
+pub(crate) struct CompletedLogin {
+    /// The signed token.
+    pub token: String,
+    /// When it expires.
+    pub expires_at: Option<prost_types::Timestamp>,
+    /// The account it speaks for.
+    pub user: Option<User>,
 }
 
 type RevocationStream =
@@ -144,13 +162,32 @@ impl AuthApi {
             _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.succeeded(attempt).await?;
-        let issued = self.signing_key.issue(&user.id, self.clock.now_secs())?;
+        if let Some(second_step) = self.await_second_factor(&user).await? {
+            return Ok(second_step);
+        }
+        let completed = self.complete_login(&user).await?;
+        Ok(LoginResponse {
+            token: completed.token,
+            expires_at: completed.expires_at,
+            user: completed.user,
+            ..Default::default()
+        })
+    }
+
+    /// A login that has passed every factor (a password, and a code where the account
+    /// has a second factor): the one place such a login is granted its token, for
+    /// `Login` and `LoginMfa` alike.
+    pub(crate) async fn complete_login(
+        &self,
+        user: &UserRecord,
+    ) -> Result<CompletedLogin, AuthError> {
+        let issued = self.keys.issue(&user.id)?;
         // The access line names the user; nothing else is logged per request.
         tracing::Span::current().record("user_id", user.id.as_str());
-        Ok(LoginResponse {
+        Ok(CompletedLogin {
             token: issued.token,
             expires_at: Some(timestamp(issued.expires_at as i64 * 1000)),
-            user: Some(user_message(&user)),
+            user: Some(user_message(user)),
         })
     }
 
@@ -274,8 +311,48 @@ impl AuthService for AuthApi {
         _request: Request<GetSigningKeysRequest>,
     ) -> Result<Response<GetSigningKeysResponse>, Status> {
         Ok(Response::new(GetSigningKeysResponse {
-            keys: vec![self.signing_key.public_key().to_signing_key()],
+            keys: self
+                .keys
+                .published()
+                .iter()
+                .map(|key| key.to_signing_key())
+                .collect(),
         }))
+    }
+
+    async fn enroll_totp(
+        &self,
+        request: Request<EnrollTotpRequest>,
+    ) -> Result<Response<EnrollTotpResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        Ok(Response::new(self.enroll_totp(&user).await?))
+    }
+
+    async fn confirm_totp(
+        &self,
+        request: Request<ConfirmTotpRequest>,
+    ) -> Result<Response<ConfirmTotpResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        Ok(Response::new(
+            self.confirm_totp(&user, &request.get_ref().code).await?,
+        ))
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<DisableTotpRequest>,
+    ) -> Result<Response<DisableTotpResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        Ok(Response::new(
+            self.disable_totp(&user, &request.get_ref().code).await?,
+        ))
+    }
+
+    async fn login_mfa(
+        &self,
+        request: Request<LoginMfaRequest>,
+    ) -> Result<Response<LoginMfaResponse>, Status> {
+        Ok(Response::new(self.login_mfa(request.into_inner()).await?))
     }
 
     type WatchRevocationsStream = RevocationStream;

@@ -12,7 +12,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{books, covers, meta, users};
+use crate::{books, covers, meta, mfa, users};
 
 /// Where the description is served.
 pub const DESCRIPTION_PATH: &str = "/openapi.json";
@@ -38,6 +38,10 @@ pub const BEARER: &str = "bearer";
         users::current,
         users::rename,
         users::disable,
+        mfa::enroll,
+        mfa::confirm,
+        mfa::disable,
+        mfa::login,
         books::create,
         books::list,
         books::get,

@@ -1,4 +1,5 @@
-//! `/users/...`: register, login, profile, rename, disable.
+//! `/users/...`: register, login, profile, rename, disable (the second factor's
+//! routes are in `mfa`).
 
 use axum::{
     extract::State,
@@ -200,6 +201,38 @@ pub struct LoggedIn {
     expires_at: Option<String>,
 }
 
+/// The answer of a login that passed every factor, from the auth service's fields.
+pub fn logged_in(
+    user: Option<User>,
+    token: String,
+    expires_at: Option<prost_types::Timestamp>,
+) -> Result<LoggedIn, ApiError> {
+    Ok(LoggedIn {
+        user: user_of(user)?,
+        token,
+        expires_at: expires_at.map(|at| at.to_string()),
+    })
+}
+
+/// The login answer for an account with a second factor: no token yet.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MfaRequired {
+    /// Always true.
+    mfa_required: bool,
+    /// Send it with a code to `POST /users/login/mfa`; single-use, short-lived.
+    mfa_token: String,
+}
+
+/// What `POST /users/login` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    /// The password was all the account needs.
+    LoggedIn(LoggedIn),
+    /// The account needs a second factor.
+    MfaRequired(MfaRequired),
+}
+
 fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
     user.map(UserJson::from).ok_or(Internal::MissingUser.into())
 }
@@ -245,7 +278,7 @@ pub async fn register(
     summary = "Log in for a token",
     request_body(content = openapi::Credentials, content_type = "application/json"),
     responses(
-        (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
+        (status = 200, description = "The user and a bearer token, or, for an account with a second factor, `mfa_required` and the `mfa_token` for `POST /users/login/mfa`", body = Envelope<LoginAnswer>),
         openapi::JsonBodyFailures,
         (status = 401, description = "Invalid email or password", body = Failure),
         (status = 429, description = "Too many attempts; see `Retry-After`", body = Failure),
@@ -256,7 +289,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Success<LoggedIn>, ApiError> {
+) -> Result<Success<LoginAnswer>, ApiError> {
     let credentials = Credentials::try_from(body)?;
     let backends = &state.backends;
     let message = LoginRequest {
@@ -274,13 +307,22 @@ pub async fn login(
             }
             other => other,
         })?;
+    if response.mfa_required {
+        return Ok(Success::ok(
+            "A second factor is required",
+            LoginAnswer::MfaRequired(MfaRequired {
+                mfa_required: true,
+                mfa_token: response.mfa_token,
+            }),
+        ));
+    }
     Ok(Success::ok(
         "Successfully fetched auth token",
-        LoggedIn {
-            user: user_of(response.user)?,
-            token: response.token,
-            expires_at: response.expires_at.map(|at| at.to_string()),
-        },
+        LoginAnswer::LoggedIn(logged_in(
+            response.user,
+            response.token,
+            response.expires_at,
+        )?),
     ))
 }
 

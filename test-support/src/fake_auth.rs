@@ -5,8 +5,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bookshelf_proto::auth::v1::{
-    BacklogEnd, DisableCurrentUserRequest, DisableCurrentUserResponse, GetCurrentUserRequest,
-    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, LoginRequest,
+    BacklogEnd, ConfirmTotpRequest, ConfirmTotpResponse, DisableCurrentUserRequest,
+    DisableCurrentUserResponse, DisableTotpRequest, DisableTotpResponse, EnrollTotpRequest,
+    EnrollTotpResponse, GetCurrentUserRequest, GetCurrentUserResponse, GetSigningKeysRequest,
+    GetSigningKeysResponse, Heartbeat, LoginMfaRequest, LoginMfaResponse, LoginRequest,
     LoginResponse, RegisterRequest, RegisterResponse, UpdateCurrentUserRequest,
     UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse, WatchRevocationsRequest,
     WatchRevocationsResponse,
@@ -165,6 +167,34 @@ impl AuthService for FakeAuthApi {
         _request: Request<GetSigningKeysRequest>,
     ) -> Result<Response<GetSigningKeysResponse>, Status> {
         Ok(Response::new(GetSigningKeysResponse::default()))
+    }
+
+    async fn enroll_totp(
+        &self,
+        _request: Request<EnrollTotpRequest>,
+    ) -> Result<Response<EnrollTotpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn confirm_totp(
+        &self,
+        _request: Request<ConfirmTotpRequest>,
+    ) -> Result<Response<ConfirmTotpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn disable_totp(
+        &self,
+        _request: Request<DisableTotpRequest>,
+    ) -> Result<Response<DisableTotpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn login_mfa(
+        &self,
+        _request: Request<LoginMfaRequest>,
+    ) -> Result<Response<LoginMfaResponse>, Status> {
+        Err(Status::unimplemented("fake"))
     }
 
     type WatchRevocationsStream = ReceiverStream<Result<WatchRevocationsResponse, Status>>;
