@@ -16,4 +16,5 @@ mod leaks;
 mod openapi;
 mod ownership;
 mod races;
+mod second_factor;
 mod slow_clients;
