@@ -96,13 +96,26 @@ impl TotpSecret {
 }
 
 /// Six decimal digits, as an authenticator app shows them (spaces ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TotpCode(String);
 
 /// A recovery code as issued: lower-case base32 in groups of four, compared without
 /// its dashes, spaces or case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RecoveryCode(String);
+
+/// A code or token is a credential while it lasts: printing one shows none of it.
+macro_rules! redacted_debug {
+    ($($name:ident),*) => {$(
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    )*};
+}
+
+redacted_debug!(TotpCode, RecoveryCode, MfaToken);
 
 impl RecoveryCode {
     /// A new random code.
@@ -186,7 +199,7 @@ impl SecondFactor {
 
 /// The opaque token a login with a second factor answers instead of an access token.
 /// Only its digest is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MfaToken(String);
 
 impl MfaToken {
