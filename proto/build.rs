@@ -5,8 +5,9 @@ use std::{env, path::PathBuf};
 
 const PROTOS: &[&str] = &["auth/v1/auth.proto", "library/v1/library.proto"];
 
-/// Messages that carry a plaintext password or a refresh token: their `Debug` is
-/// written by hand in `src/lib.rs`, so that printing one never shows it.
+/// Messages that carry a plaintext password, a refresh token, a second-factor code or
+/// a secret: their `Debug` is written by hand in `src/lib.rs`, so that printing one
+/// never shows it.
 const SECRET_BEARING: &[&str] = &[
     ".auth.v1.LoginRequest",
     ".auth.v1.RegisterRequest",
@@ -14,6 +15,12 @@ const SECRET_BEARING: &[&str] = &[
     ".auth.v1.RefreshTokenRequest",
     ".auth.v1.RefreshTokenResponse",
     ".auth.v1.ChangePasswordRequest",
+    ".auth.v1.LoginMfaRequest",
+    ".auth.v1.LoginMfaResponse",
+    ".auth.v1.ConfirmTotpRequest",
+    ".auth.v1.DisableTotpRequest",
+    ".auth.v1.EnrollTotpResponse",
+    ".auth.v1.ConfirmTotpResponse",
 ];
 
 /// Cover chunks decode as slices of the received buffer and encode from the sender's

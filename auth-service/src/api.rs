@@ -3,15 +3,16 @@
 use std::{pin::Pin, sync::Arc};
 
 use bookshelf_proto::auth::v1::{
-    BacklogEnd, ChangePasswordRequest, ChangePasswordResponse, DisableCurrentUserRequest,
-    DisableCurrentUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
-    GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, ListSessionsRequest,
-    ListSessionsResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
-    RevokeSessionRequest, RevokeSessionResponse, UpdateCurrentUserRequest,
-    UpdateCurrentUserResponse, User, VerifyTokenRequest, VerifyTokenResponse,
-    WatchRevocationsRequest, WatchRevocationsResponse, auth_service_server::AuthService,
-    watch_revocations_response::Marker,
+    BacklogEnd, ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest,
+    ConfirmTotpResponse, DisableCurrentUserRequest, DisableCurrentUserResponse, DisableTotpRequest,
+    DisableTotpResponse, EnrollTotpRequest, EnrollTotpResponse, GetCurrentUserRequest,
+    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat,
+    ListSessionsRequest, ListSessionsResponse, LoginMfaRequest, LoginMfaResponse, LoginRequest,
+    LoginResponse, LogoutRequest, LogoutResponse, RefreshTokenRequest, RefreshTokenResponse,
+    RegisterRequest, RegisterResponse, RevokeSessionRequest, RevokeSessionResponse,
+    UpdateCurrentUserRequest, UpdateCurrentUserResponse, User, VerifyTokenRequest,
+    VerifyTokenResponse, WatchRevocationsRequest, WatchRevocationsResponse,
+    auth_service_server::AuthService, watch_revocations_response::Marker,
 };
 use bookshelf_runtime::{
     client_address::{client_address, limit_key},
@@ -28,11 +29,12 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::{self, Email, Password, UserName},
     error::AuthError,
+    keyring::KeyRing,
     passwords::{PasswordError, Passwords},
     revocations::{FeedEvent, RevocationFeed},
+    sealing::SealingKey,
     session_api::CurrentCaller,
-    sessions::Lifetimes,
-    signing::SigningKey,
+    sessions::{ClientSeen, Lifetimes},
     store::{Revocation, Store, UserRecord},
     throttle::{self, Throttle},
 };
@@ -41,7 +43,12 @@ use crate::{
 pub struct AuthApi {
     pub(crate) store: Store,
     pub(crate) passwords: Passwords,
-    pub(crate) signing_key: Arc<SigningKey>,
+    /// The key set: the key that signs, and those that verify.
+    pub(crate) keys: KeyRing,
+    /// Seals TOTP secrets at rest.
+    pub(crate) sealing: Arc<SealingKey>,
+    /// How long a login's `mfa_token` waits for its code.
+    pub(crate) mfa_token_ttl_ms: i64,
     pub(crate) verifier: Verifier,
     pub(crate) throttle: Throttle,
     /// The time tokens are issued at and accounts created and disabled at.
@@ -94,6 +101,22 @@ fn marker_message(marker: Marker) -> WatchRevocationsResponse {
         marker: Some(marker),
         ..Default::default()
     }
+}
+
+/// What a login that passed every factor answers, whichever RPC completed it.
+pub(crate) struct CompletedLogin {
+    /// The signed token.
+    pub token: String,
+    /// When it expires.
+    pub expires_at: Option<prost_types::Timestamp>,
+    /// The account it speaks for.
+    pub user: Option<User>,
+    /// The opaque secret that `RefreshToken` exchanges for new tokens, once.
+    pub refresh_token: String,
+    /// The session the login opened.
+    pub session_id: String,
+    /// When the refresh token stops being accepted.
+    pub refresh_expires_at: Option<prost_types::Timestamp>,
 }
 
 type RevocationStream =
@@ -187,13 +210,36 @@ impl AuthApi {
             _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.succeeded(attempt).await?;
-        let grant = self.open_session(&user.id, &client).await?;
+        if let Some(second_step) = self.await_second_factor(&user).await? {
+            return Ok(second_step);
+        }
+        let completed = self.complete_login(&user, &client).await?;
+        Ok(LoginResponse {
+            token: completed.token,
+            expires_at: completed.expires_at,
+            user: completed.user,
+            refresh_token: completed.refresh_token,
+            session_id: completed.session_id,
+            refresh_expires_at: completed.refresh_expires_at,
+            ..Default::default()
+        })
+    }
+
+    /// A login that has passed every factor (a password, and a code where the account
+    /// has a second factor): the one place such a login opens its session and is
+    /// granted its tokens, for `Login` and `LoginMfa` alike.
+    pub(crate) async fn complete_login(
+        &self,
+        user: &UserRecord,
+        client: &ClientSeen,
+    ) -> Result<CompletedLogin, AuthError> {
+        let grant = self.open_session(&user.id, client).await?;
         // The access line names the user; nothing else is logged per request.
         tracing::Span::current().record("user_id", user.id.as_str());
-        Ok(LoginResponse {
+        Ok(CompletedLogin {
             token: grant.token.token,
             expires_at: Some(timestamp(grant.token.expires_at as i64 * 1000)),
-            user: Some(user_message(&user)),
+            user: Some(user_message(user)),
             refresh_token: grant.refresh_token.expose().to_owned(),
             session_id: grant.session_id,
             refresh_expires_at: Some(timestamp(grant.refresh_expires_at)),
@@ -319,8 +365,48 @@ impl AuthService for AuthApi {
         _request: Request<GetSigningKeysRequest>,
     ) -> Result<Response<GetSigningKeysResponse>, Status> {
         Ok(Response::new(GetSigningKeysResponse {
-            keys: vec![self.signing_key.public_key().to_signing_key()],
+            keys: self
+                .keys
+                .published()
+                .iter()
+                .map(|key| key.to_signing_key())
+                .collect(),
         }))
+    }
+
+    async fn enroll_totp(
+        &self,
+        request: Request<EnrollTotpRequest>,
+    ) -> Result<Response<EnrollTotpResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        Ok(Response::new(self.enroll_totp(&user).await?))
+    }
+
+    async fn confirm_totp(
+        &self,
+        request: Request<ConfirmTotpRequest>,
+    ) -> Result<Response<ConfirmTotpResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        Ok(Response::new(
+            self.confirm_totp(&user, &request.get_ref().code).await?,
+        ))
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<DisableTotpRequest>,
+    ) -> Result<Response<DisableTotpResponse>, Status> {
+        let user = self.current_user(&request).await?;
+        Ok(Response::new(
+            self.disable_totp(&user, &request.get_ref().code).await?,
+        ))
+    }
+
+    async fn login_mfa(
+        &self,
+        request: Request<LoginMfaRequest>,
+    ) -> Result<Response<LoginMfaResponse>, Status> {
+        Ok(Response::new(self.login_mfa(request).await?))
     }
 
     type WatchRevocationsStream = RevocationStream;

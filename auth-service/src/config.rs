@@ -26,10 +26,26 @@ pub struct Config {
     /// Folder for the embedded default's database and generated signing key.
     #[arg(long, env = "AUTH_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
-    /// The Ed25519 signing key as PKCS#8 PEM. Without it, one is generated on first
-    /// start and kept in the data folder (mode 0600).
+    /// An Ed25519 signing key as PKCS#8 PEM, added to the key set in the database if
+    /// the set has never held it: the first key of an empty set, or, changed later,
+    /// a rotation. Without it the first key is generated on first start and kept in
+    /// the data folder (mode 0600).
     #[arg(long, env = "AUTH_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<SecretString>,
+    /// The key (base64 of 32 bytes) that seals private signing keys and TOTP secrets
+    /// in the database (AES-256-GCM). Replicas sharing a database need the same one.
+    /// Without it one is generated on first start and kept in the data folder as
+    /// `encryption-key` (mode 0600).
+    #[arg(long, env = "AUTH_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<SecretString>,
+    /// How long a rotated-in signing key is published before it signs, in seconds:
+    /// longer than replicas and followers take to read the keys again, so none meets
+    /// a token naming a key it does not know yet.
+    #[arg(long, env = "AUTH_SIGNING_KEY_ACTIVATION_SECS", default_value_t = 120)]
+    pub signing_key_activation_secs: u64,
+    /// How often the key set is read from the database, in milliseconds.
+    #[arg(long, env = "AUTH_SIGNING_KEYS_REFRESH_MS", default_value_t = 10_000)]
+    pub signing_keys_refresh_ms: u64,
     /// Token lifetime in seconds.
     #[arg(long, env = "AUTH_TOKEN_TTL_SECS", default_value_t = 24 * 60 * 60)]
     pub token_ttl_secs: u64,
@@ -52,6 +68,16 @@ pub struct Config {
     /// within the window, over every email.
     #[arg(long, env = "AUTH_MAX_ATTEMPTS_PER_ADDRESS", default_value_t = 100)]
     pub max_attempts_per_address: u32,
+    /// Second-factor codes that may be offered for one account within the throttle
+    /// window, at login, confirmation and disabling together.
+    #[arg(long, env = "AUTH_MFA_MAX_GUESSES_PER_ACCOUNT", default_value_t = 10)]
+    pub mfa_max_guesses_per_account: u32,
+    /// Second-factor codes that may be offered with one `mfa_token`.
+    #[arg(long, env = "AUTH_MFA_MAX_GUESSES_PER_TOKEN", default_value_t = 5)]
+    pub mfa_max_guesses_per_token: u32,
+    /// How long a login's `mfa_token` waits for its code, in seconds.
+    #[arg(long, env = "AUTH_MFA_TOKEN_TTL_SECS", default_value_t = 300)]
+    pub mfa_token_ttl_secs: u64,
     /// The throttle window in seconds.
     #[arg(long, env = "AUTH_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
@@ -130,12 +156,18 @@ impl Config {
             database_url: None,
             data_dir,
             signing_key: None,
+            encryption_key: None,
+            signing_key_activation_secs: 120,
+            signing_keys_refresh_ms: 10_000,
             token_ttl_secs: 24 * 60 * 60,
             refresh_token_ttl_secs: DEFAULT_REFRESH_TTL_SECS,
             session_max_secs: DEFAULT_SESSION_MAX_SECS,
             login_max_failures: 5,
             login_max_failures_per_email: 25,
             max_attempts_per_address: 100,
+            mfa_max_guesses_per_account: 10,
+            mfa_max_guesses_per_token: 5,
+            mfa_token_ttl_secs: 300,
             login_window_secs: 15 * 60,
             trusted_forwarders: Vec::new(),
             hash_concurrency: None,
@@ -158,6 +190,8 @@ impl Config {
             per_email_and_address: self.login_max_failures,
             per_email: self.login_max_failures_per_email,
             per_address: self.max_attempts_per_address,
+            codes_per_account: self.mfa_max_guesses_per_account,
+            codes_per_token: self.mfa_max_guesses_per_token,
             window: Duration::from_secs(self.login_window_secs),
         }
     }
@@ -178,6 +212,16 @@ impl Config {
     /// How often the revocation feed sends a heartbeat.
     pub fn revocation_heartbeat(&self) -> Duration {
         Duration::from_millis(self.revocation_heartbeat_ms)
+    }
+
+    /// How long a rotated-in signing key is published before it signs.
+    pub fn signing_key_activation(&self) -> Duration {
+        Duration::from_secs(self.signing_key_activation_secs)
+    }
+
+    /// How often the key set is read from the database.
+    pub fn signing_keys_refresh(&self) -> Duration {
+        Duration::from_millis(self.signing_keys_refresh_ms)
     }
 
     /// The token lifetime.

@@ -1,15 +1,16 @@
 //! The errors of the auth API and their one mapping to `tonic::Status`.
 
-use std::time::Duration;
-
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use bookshelf_proto::auth::v1::error_info;
 use bookshelf_runtime::errors::{FieldViolation, database, internal, invalid_argument};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{passwords::PasswordError, signing::KeyError, store::StoreError};
+use crate::{
+    passwords::PasswordError, sealing::SealError, signing::KeyError, store::StoreError,
+    totp::TotpError,
+};
 
 /// Everything an auth RPC can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +42,30 @@ pub enum AuthError {
     /// The current password given to change it is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// A second-factor code is wrong, replayed or already spent.
+    #[error("invalid code")]
+    InvalidCode,
+    /// The `mfa_token` is unknown, expired or spent.
+    #[error("invalid or expired mfa token")]
+    InvalidMfaToken,
+    /// The caller already has a confirmed TOTP factor.
+    #[error("TOTP already enabled")]
+    TotpAlreadyEnabled,
+    /// No TOTP enrolment is waiting for its first code.
+    #[error("no TOTP enrolment in progress")]
+    NoPendingTotp,
+    /// The caller has no confirmed TOTP factor.
+    #[error("TOTP is not enabled")]
+    TotpNotEnabled,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A TOTP value could not be made.
+    #[error(transparent)]
+    Totp(#[from] TotpError),
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] SealError),
     /// Hashing failed.
     #[error(transparent)]
     Password(#[from] PasswordError),
@@ -56,6 +78,14 @@ impl From<FieldViolation> for AuthError {
     fn from(violation: FieldViolation) -> Self {
         Self::InvalidArgument(vec![violation])
     }
+}
+
+/// UNAUTHENTICATED for a second factor, with the reason that tells it from a refused
+/// access token.
+fn second_step_refused(reason: &str, message: &str) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, error_info::DOMAIN, HashMap::new());
+    Status::with_error_details(Code::Unauthenticated, message, details)
 }
 
 impl From<AuthError> for Status {
@@ -84,6 +114,18 @@ impl From<AuthError> for Status {
                 );
                 Status::with_error_details(Code::Unauthenticated, "wrong password", details)
             }
+            AuthError::InvalidCode => second_step_refused(error_info::INVALID_CODE, "invalid code"),
+            AuthError::InvalidMfaToken => second_step_refused(
+                error_info::INVALID_MFA_TOKEN,
+                "invalid or expired mfa token",
+            ),
+            AuthError::TotpAlreadyEnabled => Status::already_exists("TOTP already enabled"),
+            AuthError::NoPendingTotp => {
+                Status::failed_precondition("no TOTP enrolment in progress")
+            }
+            AuthError::TotpNotEnabled => Status::failed_precondition("TOTP is not enabled"),
+            AuthError::Totp(error) => internal(&error),
+            AuthError::Seal(error) => internal(&error),
             AuthError::Store(StoreError::EmailTaken) => {
                 Status::already_exists("email already registered")
             }

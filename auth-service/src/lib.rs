@@ -3,7 +3,12 @@
 //! - [`config`]: the one configuration struct.
 //! - [`domain`]: names, emails and passwords, validated at the edge.
 //! - [`passwords`]: hashing on a bounded pool of its own threads.
-//! - [`signing`]: the private key and the tokens it issues.
+//! - [`signing`]: one private key and the tokens it signs.
+//! - [`keyring`]: the key set in the database: which key signs, which verify, rotation.
+//! - [`sealing`]: secrets sealed at rest with the configured encryption key.
+//! - [`totp`]: second-factor values (TOTP secrets and codes, recovery codes,
+//!   `mfa_token`s); [`mfa`] what the database keeps of them; [`second_factor`] their
+//!   RPCs.
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`throttle`]: guess limits per email, per client address and both, reserved in
 //!   the database ([`reservations`]) before any password is hashed.
@@ -21,16 +26,21 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod keyring;
+pub mod mfa;
 pub mod passwords;
 #[cfg(test)]
 mod properties;
 pub mod reservations;
 pub mod revocations;
+pub mod sealing;
+pub mod second_factor;
 pub mod session_api;
 pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod throttle;
+pub mod totp;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -39,15 +49,21 @@ use bookshelf_runtime::{
     connections::{self, GrpcLimits},
     db, grpc,
 };
-use bookshelf_tokens::{TokenInterceptor, Verifier};
+use bookshelf_tokens::{KeySet, TokenInterceptor, Verifier};
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
 
 pub use config::Config;
 
 use crate::{
-    api::AuthApi, passwords::Passwords, revocations::RevocationFeed, signing::SigningKey,
-    store::Store, throttle::Throttle,
+    api::AuthApi,
+    keyring::{KeyRecord, KeyRing, KeySettings, Seed},
+    passwords::Passwords,
+    revocations::RevocationFeed,
+    sealing::SealingKey,
+    signing::SigningKey,
+    store::Store,
+    throttle::Throttle,
 };
 
 /// Why the service could not start or stopped with an error.
@@ -59,6 +75,9 @@ pub enum StartError {
     /// The signing key could not be loaded or made.
     #[error(transparent)]
     Key(#[from] signing::KeyError),
+    /// The encryption key could not be loaded or made.
+    #[error(transparent)]
+    Seal(#[from] sealing::SealError),
     /// The revocation feed could not read where it starts.
     #[error("reading the last revocation failed")]
     Revocations(#[from] store::StoreError),
@@ -70,6 +89,58 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
+/// The database and what sealing and scheduling keys need, opened for the service
+/// or for an operator command.
+struct Opened {
+    database_url: String,
+    on_postgres: bool,
+    store: Store,
+    settings: KeySettings,
+}
+
+impl Opened {
+    async fn open(config: &Config) -> Result<Self, StartError> {
+        let database_url = match &config.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => db::sqlite_url(&config.data_dir, "auth.db"),
+        };
+        let database = db::connect(&database_url, &sqlx::migrate!()).await?;
+        let on_postgres = database.backend == db::Backend::Postgres;
+        if on_postgres && config.encryption_key.is_none() {
+            // A shared database suggests replicas, and each would make an encryption
+            // key of its own, unable to open what the others sealed.
+            tracing::warn!(
+                "no AUTH_ENCRYPTION_KEY: this replica seals keys with the one in its own \
+                 data folder; replicas sharing a database need one, set \
+                 AUTH_ENCRYPTION_KEY on each"
+            );
+        }
+        let sealing = SealingKey::configured_or_file(
+            config.encryption_key.as_ref(),
+            &config.data_dir.join("encryption-key"),
+        )?;
+        Ok(Self {
+            store: Store::new(database.pool, on_postgres),
+            database_url,
+            on_postgres,
+            settings: KeySettings {
+                sealing: Arc::new(sealing),
+                ttl: config.token_ttl(),
+                activation: config.signing_key_activation(),
+                clock: config.clock.clone(),
+            },
+        })
+    }
+}
+
+/// Adds a new signing key to the set in the configured database, to sign once the
+/// activation delay has passed; every replica reading that database picks it up.
+/// The operator's `rotate-signing-key` command.
+pub async fn rotate_signing_key(config: &Config) -> Result<KeyRecord, StartError> {
+    let opened = Opened::open(config).await?;
+    Ok(keyring::rotate(&opened.store, &opened.settings).await?)
+}
+
 /// A built auth service, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -79,31 +150,22 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the database, loads the key and prepares the service on `listener`.
+    /// Opens the database, loads the keys and prepares the service on `listener`.
     pub async fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
-        let database_url = match &config.database_url {
-            Some(url) => url.expose_secret().to_owned(),
-            None => db::sqlite_url(&config.data_dir, "auth.db"),
+        let Opened {
+            database_url,
+            on_postgres,
+            store,
+            settings,
+        } = Opened::open(config).await?;
+        let seed = match &config.signing_key {
+            Some(pem) => Seed::Configured(SigningKey::from_pem(pem.expose_secret())?),
+            None => Seed::File(config.data_dir.join("signing-key.pem")),
         };
-        let database = db::connect(&database_url, &sqlx::migrate!()).await?;
-        let ttl = config.token_ttl();
-        let on_postgres = database.backend == db::Backend::Postgres;
-        let signing_key = match &config.signing_key {
-            Some(pem) => SigningKey::from_pem(pem.expose_secret(), ttl)?,
-            None => {
-                if on_postgres {
-                    // A shared database suggests replicas, and each would make a key
-                    // of its own, whose tokens the others' followers refuse.
-                    tracing::warn!(
-                        "no AUTH_SIGNING_KEY: this replica signs with the key in its own \
-                         data folder; replicas sharing a database need one key, set \
-                         AUTH_SIGNING_KEY on each"
-                    );
-                }
-                SigningKey::load_or_generate(&config.data_dir.join("signing-key.pem"), ttl)?
-            }
-        };
-        let store = Store::new(database.pool.clone(), on_postgres);
+        let keys = KeyRing::open(store.clone(), &settings, seed).await?;
+        let verifier = Verifier::new(KeySet::from_public_keys(&keys.published()))
+            .with_clock(config.clock.clone());
+        keys.keep_fresh(verifier.clone(), config.signing_keys_refresh());
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -111,12 +173,14 @@ impl Application {
         let api = AuthApi {
             shutting_down: shutdown_seen,
             passwords: Passwords::with_max_waiting(concurrency, config.hash_queue_depth),
-            verifier: Verifier::new(signing_key.key_set()).with_clock(config.clock.clone()),
-            signing_key: Arc::new(signing_key),
+            verifier,
+            keys,
+            sealing: settings.sealing.clone(),
+            mfa_token_ttl_ms: (config.mfa_token_ttl_secs * 1000) as i64,
             throttle: Throttle::new(
                 store.clone(),
                 config.allowances(),
-                database.backend == db::Backend::Sqlite,
+                !on_postgres,
                 config.clock.clone(),
             ),
             clock: config.clock.clone(),
@@ -130,7 +194,7 @@ impl Application {
                 on_postgres.then_some(database_url.as_str()),
             )
             .await?,
-            token_ttl_ms: ttl.as_millis() as i64,
+            token_ttl_ms: config.token_ttl().as_millis() as i64,
             lifetimes: config.lifetimes(),
             store,
         };

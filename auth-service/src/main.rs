@@ -1,14 +1,45 @@
 //! The auth service binary: configuration, logs, metrics, listener, serve until
-//! SIGINT/SIGTERM.
+//! SIGINT/SIGTERM; or, given a command, one operator task on the configured database.
 
 use auth_service::{Application, Config};
 use bookshelf_runtime::{metrics, shutdown, telemetry};
 use clap::Parser;
 
+/// The service's configuration, and an optional operator command.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "auth-service",
+    version,
+    about = "Bookshelf's users and tokens over gRPC"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Operator tasks that run once and exit instead of serving.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Adds a new signing key to the key set in the database. Every replica publishes
+    /// it at once and signs with it after AUTH_SIGNING_KEY_ACTIVATION_SECS; the old
+    /// key verifies until its last token has expired.
+    RotateSigningKey,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let Cli { config, command } = Cli::parse();
     let _logs = telemetry::init(config.log_format);
+    if let Some(Command::RotateSigningKey) = command {
+        let key = auth_service::rotate_signing_key(&config).await?;
+        println!(
+            "new signing key {} signs from {} (ms since the epoch)",
+            key.public.kid, key.activates_at
+        );
+        return Ok(());
+    }
     tracing::info!(?config, "starting auth-service");
     // Before the service is built, so that the handles it registers record.
     if let Some(address) = metrics::start(config.metrics_listen).await? {

@@ -83,15 +83,11 @@ impl AuthApi {
         user_id: &str,
         session_id: String,
         refresh_token: RefreshToken,
-        now: i64,
         expiries: Expiries,
     ) -> Result<Grant, AuthError> {
-        let token = self.signing_key.issue(
-            user_id,
-            &session_id,
-            (now / 1000) as u64,
-            (expiries.access / 1000) as u64,
-        )?;
+        let token = self
+            .keys
+            .issue(user_id, &session_id, (expiries.access / 1000) as u64)?;
         Ok(Grant {
             session_id,
             token,
@@ -120,13 +116,7 @@ impl AuthApi {
                 self.lifetimes,
             )
             .await?;
-        self.grant(
-            user_id,
-            id.as_str().to_owned(),
-            refresh_token,
-            now,
-            expiries,
-        )
+        self.grant(user_id, id.as_str().to_owned(), refresh_token, expiries)
     }
 
     pub(crate) async fn refresh_token(
@@ -160,7 +150,7 @@ impl AuthApi {
             } => {
                 self.throttle.succeeded(attempt).await?;
                 tracing::Span::current().record("user_id", user_id.as_str());
-                let grant = self.grant(&user_id, session_id, replacement, now, expiries)?;
+                let grant = self.grant(&user_id, session_id, replacement, expiries)?;
                 Ok(RefreshTokenResponse {
                     token: grant.token.token,
                     expires_at: Some(timestamp(grant.token.expires_at as i64 * 1000)),

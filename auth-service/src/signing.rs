@@ -1,8 +1,8 @@
-//! The private signing key and the tokens it issues: EdDSA with a `kid`, never a
-//! shared secret, and never a default key (one is generated, mode 0600, if none is
-//! configured).
+//! One private signing key and the tokens it signs: EdDSA with a `kid`, never a
+//! shared secret, and never a default key. Which key signs when, and which verify,
+//! is the [`crate::keyring`]'s business.
 
-use std::{io::Write, path::Path, time::Duration};
+use std::{io::Write, path::Path};
 
 use base64::{
     Engine,
@@ -18,7 +18,7 @@ use ring::{
 const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const PEM_END: &str = "-----END PRIVATE KEY-----";
 
-/// Why the signing key could not be loaded, made or used. Never carries key material.
+/// Why a signing key could not be loaded, made, stored or used. Never carries key material.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The configured key is not a PKCS#8 PEM Ed25519 private key.
@@ -30,14 +30,23 @@ pub enum KeyError {
     /// Signing a token failed.
     #[error("cannot sign a token")]
     Sign(#[from] jsonwebtoken::errors::Error),
+    /// The key set could not be read or written.
+    #[error("cannot read or write the signing keys")]
+    Store(#[from] crate::store::StoreError),
+    /// A private key could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] crate::sealing::SealError),
+    /// No key this replica can open is the one to sign with.
+    #[error("no signing key available")]
+    NoKey,
 }
 
-/// Writes a new key file at `path` whole or not at all: into a temporary file of mode
+/// Writes a new secret file at `path` whole or not at all: into a temporary file of mode
 /// 0600 beside it, synced, then linked into place without replacing a file another
 /// process may have put there meanwhile (that is `AlreadyExists`). A crash at any
 /// point leaves either no key file or a complete one, never a torn key that would
 /// stop the service from starting.
-fn write_new_key_file(path: &Path, pem: &[u8]) -> std::io::Result<()> {
+fn write_new_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -45,12 +54,34 @@ fn write_new_key_file(path: &Path, pem: &[u8]) -> std::io::Result<()> {
     bookshelf_runtime::files::private_dir(folder)?;
     // `tempfile` creates its files with mode 0600.
     let mut file = tempfile::NamedTempFile::new_in(folder)?;
-    file.write_all(pem)?;
+    file.write_all(contents)?;
     file.as_file().sync_all()?;
     file.persist_noclobber(path).map_err(|error| error.error)?;
     // The new name is durable only once the folder itself is synced.
     std::fs::File::open(folder)?.sync_all()?;
     Ok(())
+}
+
+/// The text of the secret file at `path`, or, when there is none, `make`'s, written
+/// there first (mode 0600). Should another process sharing the folder write one at
+/// the same moment, the file that won is read and used.
+pub(crate) fn load_or_create_secret_file<E: From<std::io::Error>>(
+    path: &Path,
+    make: impl FnOnce() -> Result<String, E>,
+) -> Result<String, E> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => return Ok(text),
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+        Err(_) => {}
+    }
+    let text = make()?;
+    match write_new_secret_file(path, text.as_bytes()) {
+        Ok(()) => Ok(text),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(path)?)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// An issued token and its expiry.
@@ -62,11 +93,13 @@ pub struct IssuedToken {
     pub expires_at: u64,
 }
 
-/// The Ed25519 key that signs every token. Its `Debug` shows only the key id.
+/// One Ed25519 private key. Its `Debug` shows only the key id.
+#[derive(Clone)]
 pub struct SigningKey {
     encoding: EncodingKey,
+    /// The PKCS#8 document, kept to seal it into the database.
+    pkcs8: Vec<u8>,
     public: PublicKey,
-    ttl: Duration,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -79,7 +112,7 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Loads a PKCS#8 PEM Ed25519 private key.
-    pub fn from_pem(pem: &str, ttl: Duration) -> Result<Self, KeyError> {
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let body: String = pem
             .trim()
             .strip_prefix(PEM_BEGIN)
@@ -88,52 +121,52 @@ impl SigningKey {
             .split_whitespace()
             .collect();
         let der = STANDARD.decode(body).map_err(|_| KeyError::Malformed)?;
-        Self::from_pkcs8(&der, ttl)
+        Self::from_pkcs8(&der)
     }
 
-    fn from_pkcs8(der: &[u8], ttl: Duration) -> Result<Self, KeyError> {
+    /// Loads a PKCS#8 DER Ed25519 private key.
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
         let pair =
             Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| KeyError::Malformed)?;
         let public_bytes = pair.public_key().as_ref();
         let digest = ring::digest::digest(&ring::digest::SHA256, public_bytes);
         Ok(Self {
             encoding: EncodingKey::from_ed_der(der),
+            pkcs8: der.to_vec(),
             public: PublicKey {
                 kid: URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]),
                 x: URL_SAFE_NO_PAD.encode(public_bytes),
             },
-            ttl,
         })
     }
 
-    /// Loads the key kept at `path`, or makes one and keeps it there, readable by the
-    /// owner only (mode 0600): the embedded default, so no default secret exists.
-    pub fn load_or_generate(path: &Path, ttl: Duration) -> Result<Self, KeyError> {
-        match std::fs::read_to_string(path) {
-            Ok(pem) => return Self::from_pem(&pem, ttl),
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
-            Err(_) => {}
-        }
-        match Self::generate_into(path, ttl) {
-            // Another process sharing the folder made one first: use that one.
-            Err(KeyError::Io(error)) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::from_pem(&std::fs::read_to_string(path)?, ttl)
-            }
-            made => made,
-        }
-    }
-
-    fn generate_into(path: &Path, ttl: Duration) -> Result<Self, KeyError> {
+    /// A new random key.
+    pub fn generate() -> Result<Self, KeyError> {
         let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| KeyError::Malformed)?;
-        let key = Self::from_pkcs8(document.as_ref(), ttl)?;
-        let pem = format!(
-            "{PEM_BEGIN}\n{}\n{PEM_END}\n",
-            STANDARD.encode(document.as_ref())
-        );
-        write_new_key_file(path, pem.as_bytes())?;
-        tracing::info!(kid = %key.public.kid, "generated a new signing key");
-        Ok(key)
+        Self::from_pkcs8(document.as_ref())
+    }
+
+    /// The key in PKCS#8 PEM form, as `AUTH_SIGNING_KEY` takes it.
+    pub fn to_pem(&self) -> String {
+        format!("{PEM_BEGIN}\n{}\n{PEM_END}\n", STANDARD.encode(&self.pkcs8))
+    }
+
+    /// The PKCS#8 DER document.
+    pub(crate) fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// Loads the key kept at `path`, or makes one and keeps it there, readable by the
+    /// owner only (mode 0600): the embedded default's first key, so no default
+    /// secret exists.
+    pub fn load_or_generate(path: &Path) -> Result<Self, KeyError> {
+        let pem = load_or_create_secret_file(path, || {
+            let key = Self::generate()?;
+            tracing::info!(kid = %key.public.kid, "generated a new signing key");
+            Ok::<_, KeyError>(key.to_pem())
+        })?;
+        Self::from_pem(&pem)
     }
 
     /// The public half, as published by `GetSigningKeys`.
@@ -147,8 +180,7 @@ impl SigningKey {
     }
 
     /// Signs a token for `user_id` in session `session_id`, valid from `now` until
-    /// `expires_at` (seconds since the epoch), and never longer than the configured
-    /// lifetime.
+    /// `expires_at` (seconds since the epoch).
     pub fn issue(
         &self,
         user_id: &str,
@@ -156,7 +188,6 @@ impl SigningKey {
         now: u64,
         expires_at: u64,
     ) -> Result<IssuedToken, KeyError> {
-        let expires_at = expires_at.min(now + self.ttl.as_secs());
         let claims = Claims {
             sub: user_id.to_owned(),
             iss: ISSUER.to_owned(),

@@ -14,6 +14,10 @@
 //! - per client address, over every email and registration: one client spraying a
 //!   password over many accounts, or registering them in bulk.
 //!
+//! Second-factor codes are guesses too, reserved the same way before they are
+//! checked: per account (every code offered for it, at login, confirmation or
+//! disabling) and per `mfa_token` (one login's second step).
+//!
 //! A success gives its own attempt back and clears its email-and-address limit; the
 //! other attempts in the ceilings stay, so succeeding at one's own account never buys
 //! more guesses at another's.
@@ -54,6 +58,10 @@ pub struct Allowances {
     pub per_email: u32,
     /// Failed logins and registrations per client address.
     pub per_address: u32,
+    /// Second-factor codes per account.
+    pub codes_per_account: u32,
+    /// Second-factor codes per `mfa_token`.
+    pub codes_per_token: u32,
     /// The window they are counted over.
     pub window: Duration,
 }
@@ -126,6 +134,22 @@ impl Throttle {
             key: format!("address:{address}"),
             max: self.allowances.per_address,
         }];
+        self.reserve(&limits, None).await
+    }
+
+    /// Reserves a guess at a second-factor code for `user_id`, within the login that
+    /// `challenge` (an `mfa_token` digest) names, if any.
+    pub async fn code(&self, user_id: &str, challenge: Option<&str>) -> Result<Attempt, AuthError> {
+        let mut limits = vec![Limit {
+            key: format!("code:{user_id}"),
+            max: self.allowances.codes_per_account,
+        }];
+        if let Some(challenge) = challenge {
+            limits.push(Limit {
+                key: format!("mfa-token:{challenge}"),
+                max: self.allowances.codes_per_token,
+            });
+        }
         self.reserve(&limits, None).await
     }
 

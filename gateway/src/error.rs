@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use bookshelf_proto::library::v1::error_info;
+use bookshelf_proto::{auth::v1::error_info as auth_error_info, library::v1::error_info};
 
 use crate::envelope::failure;
 
@@ -31,6 +31,12 @@ pub enum ApiError {
     /// Email and password do not match an active account.
     #[error("Error fetching auth token!, invalid email or password")]
     InvalidCredentials,
+    /// A second-factor code is wrong, replayed or already spent.
+    #[error("Invalid code")]
+    InvalidCode,
+    /// An `mfa_token` is unknown, expired or already spent.
+    #[error("Invalid or expired mfa_token")]
+    InvalidMfaToken,
     /// The body, or a part of it, is larger than allowed.
     #[error(transparent)]
     TooLarge(#[from] TooLarge),
@@ -206,6 +212,16 @@ impl IntoResponse for ApiError {
                 "Error fetching auth token!, invalid email or password",
                 json!("Unauthorized"),
             ),
+            Self::InvalidCode => failure(
+                StatusCode::UNAUTHORIZED,
+                "Invalid code",
+                json!("Unauthorized"),
+            ),
+            Self::InvalidMfaToken => failure(
+                StatusCode::UNAUTHORIZED,
+                "Invalid or expired mfa_token, log in again",
+                json!("Unauthorized"),
+            ),
             Self::TooLarge(what) => failure(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &what.to_string(),
@@ -292,7 +308,18 @@ fn backend_response(status: &tonic::Status) -> Response {
             Some(fields) => ApiError::InvalidFields(fields).into_response(),
             None => ApiError::from(BadBody::InvalidData).into_response(),
         },
+        (Code::Unauthenticated, Some(auth_error_info::INVALID_CODE)) => {
+            ApiError::InvalidCode.into_response()
+        }
+        (Code::Unauthenticated, Some(auth_error_info::INVALID_MFA_TOKEN)) => {
+            ApiError::InvalidMfaToken.into_response()
+        }
         (Code::Unauthenticated, _) => ApiError::InvalidToken.into_response(),
+        (Code::FailedPrecondition, _) => failure(
+            StatusCode::BAD_REQUEST,
+            status.message(),
+            json!("Bad Request"),
+        ),
         (Code::PermissionDenied, _) => {
             failure(StatusCode::FORBIDDEN, "Forbidden", json!("Forbidden"))
         }

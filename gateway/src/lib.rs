@@ -4,7 +4,7 @@
 //!
 //! - [`config`]: the one configuration struct.
 //! - [`backends`]: the gRPC clients, deadlines, and what every call carries.
-//! - [`users`], [`sessions`], [`books`], [`covers`], [`meta`]: the routes.
+//! - [`users`], [`sessions`], [`mfa`], [`books`], [`covers`], [`meta`]: the routes.
 //! - [`uploads`]: multipart forms streamed into client-streaming calls.
 //! - [`extract`], [`envelope`], [`error`]: bodies in, bodies out, and the one mapping of
 //!   errors (gRPC statuses included) to HTTP.
@@ -25,6 +25,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod meta;
+pub mod mfa;
 pub mod openapi;
 pub mod request_id;
 pub mod server;
@@ -117,6 +118,21 @@ pub fn router(state: AppState, max_json_bytes: usize) -> Router {
         router,
         "/users/password",
         axum::routing::put(sessions::change_password).layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/login/mfa",
+        post(mfa::login).layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/mfa/totp",
+        post(mfa::enroll).delete(mfa::disable).layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/mfa/totp/confirm",
+        post(mfa::confirm).layer(json_limit),
     );
     router = both(
         router,

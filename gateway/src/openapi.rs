@@ -12,7 +12,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{books, covers, meta, sessions, users};
+use crate::{books, covers, meta, mfa, sessions, users};
 
 /// Where the description is served.
 pub const DESCRIPTION_PATH: &str = "/openapi.json";
@@ -43,6 +43,10 @@ pub const BEARER: &str = "bearer";
         sessions::list,
         sessions::revoke,
         sessions::change_password,
+        mfa::enroll,
+        mfa::confirm,
+        mfa::disable,
+        mfa::login,
         books::create,
         books::list,
         books::get,

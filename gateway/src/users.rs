@@ -1,4 +1,5 @@
-//! `/users/...`: register, login, profile, rename, disable.
+//! `/users/...`: register, login, profile, rename, disable (the second factor's
+//! routes are in `mfa`).
 
 use axum::{
     extract::State,
@@ -209,6 +210,56 @@ pub struct LoggedIn {
     session_id: String,
 }
 
+/// What the auth service answers for a login that passed every factor, whichever
+/// step completed it.
+pub struct Granted {
+    /// The account.
+    pub user: Option<User>,
+    /// The bearer token.
+    pub token: String,
+    /// When the token expires.
+    pub expires_at: Option<prost_types::Timestamp>,
+    /// The session's refresh token.
+    pub refresh_token: String,
+    /// When the refresh token expires.
+    pub refresh_expires_at: Option<prost_types::Timestamp>,
+    /// The session the login opened.
+    pub session_id: String,
+}
+
+/// The answer of a login that passed every factor, from the auth service's fields.
+pub fn logged_in(granted: Granted) -> Result<LoggedIn, ApiError> {
+    Ok(LoggedIn {
+        user: user_of(granted.user)?,
+        token: granted.token,
+        expires_at: granted.expires_at.map(|at| at.to_string()),
+        refresh_token: granted.refresh_token,
+        refresh_expires_at: granted.refresh_expires_at.map(|at| at.to_string()),
+        session_id: granted.session_id,
+    })
+}
+
+/// The login answer for an account with a second factor: no token yet, and no `Debug`
+/// (the `mfa_token` is a secret while it lasts).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MfaRequired {
+    /// Always true.
+    mfa_required: bool,
+    /// Send it with a code to `POST /users/login/mfa`; single-use, short-lived.
+    mfa_token: String,
+}
+
+/// What `POST /users/login` answers.
+/// No `Debug`: both kinds hold a secret.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    /// The password was all the account needs.
+    LoggedIn(LoggedIn),
+    /// The account needs a second factor.
+    MfaRequired(MfaRequired),
+}
+
 fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
     user.map(UserJson::from).ok_or(Internal::MissingUser.into())
 }
@@ -254,7 +305,7 @@ pub async fn register(
     summary = "Log in for a token and a refresh token (a new session)",
     request_body(content = openapi::Credentials, content_type = "application/json"),
     responses(
-        (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
+        (status = 200, description = "The user and a bearer token, or, for an account with a second factor, `mfa_required` and the `mfa_token` for `POST /users/login/mfa`", body = Envelope<LoginAnswer>),
         openapi::JsonBodyFailures,
         (status = 401, description = "Invalid email or password", body = Failure),
         (status = 429, description = "Too many attempts; see `Retry-After`", body = Failure),
@@ -266,7 +317,7 @@ pub async fn login(
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Success<LoggedIn>, ApiError> {
+) -> Result<Success<LoginAnswer>, ApiError> {
     let credentials = Credentials::try_from(body)?;
     let backends = &state.backends;
     let message = LoginRequest {
@@ -284,16 +335,25 @@ pub async fn login(
             }
             other => other,
         })?;
+    if response.mfa_required {
+        return Ok(Success::ok(
+            "A second factor is required",
+            LoginAnswer::MfaRequired(MfaRequired {
+                mfa_required: true,
+                mfa_token: response.mfa_token,
+            }),
+        ));
+    }
     Ok(Success::ok(
         "Successfully fetched auth token",
-        LoggedIn {
-            user: user_of(response.user)?,
+        LoginAnswer::LoggedIn(logged_in(Granted {
+            user: response.user,
             token: response.token,
-            expires_at: response.expires_at.map(|at| at.to_string()),
+            expires_at: response.expires_at,
             refresh_token: response.refresh_token,
-            refresh_expires_at: response.refresh_expires_at.map(|at| at.to_string()),
+            refresh_expires_at: response.refresh_expires_at,
             session_id: response.session_id,
-        },
+        })?),
     ))
 }
 

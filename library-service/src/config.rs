@@ -72,6 +72,15 @@ pub struct Config {
     /// once nothing has been heard for the maximum outage.
     #[arg(long, env = "LIBRARY_REVOCATION_SILENCE_MS", default_value_t = 3000)]
     pub revocation_silence_ms: u64,
+    /// How often the auth service's signing keys are fetched again, in milliseconds,
+    /// besides whenever a token names a key not yet known: a key the auth service has
+    /// removed stops being trusted within this time.
+    #[arg(
+        long,
+        env = "LIBRARY_SIGNING_KEYS_REFRESH_MS",
+        default_value_t = 60_000
+    )]
+    pub signing_keys_refresh_ms: u64,
     /// Connections open at once; more are closed as soon as they are accepted. By
     /// default three quarters of the open-file limit.
     #[arg(long, env = "LIBRARY_GRPC_MAX_CONNECTIONS")]
@@ -155,6 +164,7 @@ impl Config {
             revocation_max_outage_ms: 5000,
             decode_concurrency: None,
             revocation_silence_ms: 3000,
+            signing_keys_refresh_ms: 60_000,
             grpc_max_connections: None,
             grpc_max_streams: 256,
             grpc_handshake_timeout_ms: 10_000,
@@ -205,6 +215,11 @@ impl Config {
     /// How long the revocation feed may be silent before it is reconnected.
     pub fn revocation_silence(&self) -> Duration {
         Duration::from_millis(self.revocation_silence_ms)
+    }
+
+    /// How often the signing keys are fetched again.
+    pub fn signing_keys_refresh(&self) -> Duration {
+        Duration::from_millis(self.signing_keys_refresh_ms)
     }
 
     /// How long the revocation feed may be down.

@@ -144,7 +144,11 @@ impl Application {
                 verifier.clone(),
                 config.revocation_silence(),
             )),
-            tokio::spawn(follow::refresh_keys_on_demand(auth, verifier.clone())),
+            tokio::spawn(follow::refresh_keys(
+                auth,
+                verifier.clone(),
+                config.signing_keys_refresh(),
+            )),
             tokio::spawn(sweeper.every(config.sweep_interval())),
         ];
 

@@ -20,6 +20,41 @@ pub mod auth {
             }
         }
 
+        /// Writes `name`'s `Debug` with every field redacted: second-factor codes,
+        /// secrets and `mfa_token`s are as good as a password while they last.
+        macro_rules! redacted_debug {
+            ($($name:ident),* $(,)?) => {$(
+                impl std::fmt::Debug for $name {
+                    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.debug_struct(stringify!($name)).finish_non_exhaustive()
+                    }
+                }
+            )*};
+        }
+
+        redacted_debug!(
+            LoginMfaRequest,
+            LoginMfaResponse,
+            ConfirmTotpRequest,
+            DisableTotpRequest,
+            EnrollTotpResponse,
+            ConfirmTotpResponse,
+        );
+
+        /// The `google.rpc.ErrorInfo` the auth service attaches to a refusal that
+        /// callers tell apart by more than its code: clients match the reason, never
+        /// the message text.
+        pub mod error_info {
+            /// The domain of every reason below.
+            pub const DOMAIN: &str = "auth.bookshelf";
+            /// A second-factor code is wrong, replayed or already spent.
+            pub const INVALID_CODE: &str = "INVALID_CODE";
+            /// An `mfa_token` is unknown, expired or spent.
+            pub const INVALID_MFA_TOKEN: &str = "INVALID_MFA_TOKEN";
+            /// `ChangePassword`'s current password is wrong (the token itself is fine).
+            pub const WRONG_PASSWORD: &str = "WRONG_PASSWORD";
+        }
+
         impl std::fmt::Debug for RegisterRequest {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct("RegisterRequest")
@@ -39,6 +74,8 @@ pub mod auth {
                     .field("refresh_token", &"<redacted>")
                     .field("session_id", &self.session_id)
                     .field("refresh_expires_at", &self.refresh_expires_at)
+                    .field("mfa_required", &self.mfa_required)
+                    .field("mfa_token", &"<redacted>")
                     .finish()
             }
         }
@@ -69,15 +106,6 @@ pub mod auth {
                     .field("new_password", &"<redacted>")
                     .finish()
             }
-        }
-
-        /// The `google.rpc.ErrorInfo` the auth service attaches to a refusal that
-        /// callers tell apart by more than its code.
-        pub mod error_info {
-            /// The domain of every reason below.
-            pub const DOMAIN: &str = "auth.bookshelf";
-            /// `ChangePassword`'s current password is wrong (the token itself is fine).
-            pub const WRONG_PASSWORD: &str = "WRONG_PASSWORD";
         }
     }
 }

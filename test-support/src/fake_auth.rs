@@ -5,14 +5,15 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bookshelf_proto::auth::v1::{
-    BacklogEnd, ChangePasswordRequest, ChangePasswordResponse, DisableCurrentUserRequest,
-    DisableCurrentUserResponse, GetCurrentUserRequest, GetCurrentUserResponse,
-    GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat, ListSessionsRequest,
-    ListSessionsResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
-    RevokeSessionRequest, RevokeSessionResponse, UpdateCurrentUserRequest,
-    UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse, WatchRevocationsRequest,
-    WatchRevocationsResponse,
+    BacklogEnd, ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest,
+    ConfirmTotpResponse, DisableCurrentUserRequest, DisableCurrentUserResponse, DisableTotpRequest,
+    DisableTotpResponse, EnrollTotpRequest, EnrollTotpResponse, GetCurrentUserRequest,
+    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat,
+    ListSessionsRequest, ListSessionsResponse, LoginMfaRequest, LoginMfaResponse, LoginRequest,
+    LoginResponse, LogoutRequest, LogoutResponse, RefreshTokenRequest, RefreshTokenResponse,
+    RegisterRequest, RegisterResponse, RevokeSessionRequest, RevokeSessionResponse,
+    UpdateCurrentUserRequest, UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse,
+    WatchRevocationsRequest, WatchRevocationsResponse,
     auth_service_server::{AuthService, AuthServiceServer},
     watch_revocations_response::Marker,
 };
@@ -218,6 +219,34 @@ impl AuthService for FakeAuthApi {
         &self,
         _request: Request<ChangePasswordRequest>,
     ) -> Result<Response<ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn enroll_totp(
+        &self,
+        _request: Request<EnrollTotpRequest>,
+    ) -> Result<Response<EnrollTotpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn confirm_totp(
+        &self,
+        _request: Request<ConfirmTotpRequest>,
+    ) -> Result<Response<ConfirmTotpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn disable_totp(
+        &self,
+        _request: Request<DisableTotpRequest>,
+    ) -> Result<Response<DisableTotpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn login_mfa(
+        &self,
+        _request: Request<LoginMfaRequest>,
+    ) -> Result<Response<LoginMfaResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
 

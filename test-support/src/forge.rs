@@ -2,7 +2,7 @@
 
 use std::{
     path::Path,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -46,8 +46,7 @@ impl Forger {
     /// The key kept in a PKCS#8 PEM file, as the auth service generates it.
     pub fn from_key_file(path: &Path) -> Self {
         let pem = std::fs::read_to_string(path).expect("the generated signing key");
-        let key = auth_service::signing::SigningKey::from_pem(&pem, Duration::from_secs(3600))
-            .expect("a valid key");
+        let key = auth_service::signing::SigningKey::from_pem(&pem).expect("a valid key");
         let public_key = URL_SAFE_NO_PAD
             .decode(&key.public_key().x)
             .expect("base64url");
@@ -80,6 +79,21 @@ impl Forger {
             "nbf": now,
             "exp": now + 3600,
         })
+    }
+
+    /// The `kid` a token's header names.
+    pub fn kid_of(token: &str) -> String {
+        jsonwebtoken::decode_header(token)
+            .expect("a token header")
+            .kid
+            .expect("a kid")
+    }
+
+    /// Claims of a token for `user_id` that stays within its lifetime for `days`.
+    pub fn long_lived_claims(user_id: &str, days: u64) -> Value {
+        let mut claims = Self::claims(user_id);
+        claims["exp"] = json!(now() + days * 24 * 60 * 60);
+        claims
     }
 
     /// An EdDSA token with this forger's `kid` and the given claims.

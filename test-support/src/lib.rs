@@ -26,6 +26,7 @@
 //! - [`bearer`], [`forwarded_from`], [`register`], [`register_and_login`]: typed
 //!   client helpers.
 //! - [`manual_clock`]: time that passes only when the test says so.
+//! - [`totp`]: TOTP codes computed apart from the service, and enrolment.
 #![forbid(unsafe_code)]
 
 pub mod buckets;
@@ -46,6 +47,7 @@ mod servers;
 pub mod sockets;
 pub mod stack;
 mod test_stack;
+pub mod totp;
 
 pub use database::TestDatabase;
 pub use eventually::eventually;

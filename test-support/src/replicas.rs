@@ -49,9 +49,12 @@ impl Replicas {
             TestDatabase::create_on(scratch.path(), "library", Some(&postgres)).await,
         ]);
 
-        // Without one shared key each auth replica would make its own, and a token
-        // issued by one would be refused by the other's library.
-        let mut shared = vec![("AUTH_SIGNING_KEY".to_owned(), signing_key_pem())];
+        // One first signing key, and one encryption key so that each replica opens
+        // the keys the other adds to the set.
+        let mut shared = vec![
+            ("AUTH_SIGNING_KEY".to_owned(), signing_key_pem()),
+            ("AUTH_ENCRYPTION_KEY".to_owned(), encryption_key()),
+        ];
         shared.extend(bucket.process_env());
         shared.extend(
             env.iter()
@@ -92,6 +95,15 @@ impl Replicas {
 
 fn temporary() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary folder")
+}
+
+/// A new encryption key as the auth service reads it from `AUTH_ENCRYPTION_KEY`.
+pub fn encryption_key() -> String {
+    use secrecy::ExposeSecret;
+    auth_service::sealing::SealingKey::generate_base64()
+        .expect("randomness")
+        .expose_secret()
+        .to_owned()
 }
 
 /// A new Ed25519 signing key as the auth service reads it from `AUTH_SIGNING_KEY`:

@@ -7,7 +7,7 @@ use bookshelf_proto::auth::v1::{
     LoginRequest, RegisterRequest, User, auth_service_client::AuthServiceClient,
 };
 use bookshelf_runtime::clock::{Clock, ClockHand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tonic::{Request, transport::Channel};
@@ -109,17 +109,51 @@ impl TestAuth {
     }
 
     /// Another replica of this service: its own data folder and port, this one's
-    /// database and signing key, as replicas are run; `adjust` changes the rest.
+    /// database, first signing key and encryption key, as replicas are run; `adjust`
+    /// changes the rest.
     pub async fn replica_with(&self, adjust: impl FnOnce(&mut Config)) -> TestAuth {
         let pem = std::fs::read_to_string(self.dir.path().join("signing-key.pem"))
             .expect("the generated signing key");
+        let encryption_key = match &self.config.encryption_key {
+            Some(key) => key.expose_secret().to_owned(),
+            None => std::fs::read_to_string(self.dir.path().join("encryption-key"))
+                .expect("the generated encryption key"),
+        };
         let database_url = self.database.url.clone();
         TestAuth::spawn_with(|config| {
             config.database_url = Some(SecretString::from(database_url));
             config.signing_key = Some(SecretString::from(pem));
+            config.encryption_key = Some(SecretString::from(encryption_key));
             adjust(config);
         })
         .await
+    }
+
+    /// Rotates the signing key as the operator's command does, on this service's
+    /// database and with its configuration: the new key's `kid`.
+    pub async fn rotate_signing_key(&self) -> String {
+        auth_service::rotate_signing_key(&self.config)
+            .await
+            .expect("the rotation")
+            .public
+            .kid
+    }
+
+    /// The `kid`s `GetSigningKeys` answers, sorted.
+    pub async fn published_kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self
+            .client()
+            .await
+            .get_signing_keys(bookshelf_proto::auth::v1::GetSigningKeysRequest {})
+            .await
+            .expect("the signing keys")
+            .into_inner()
+            .keys
+            .into_iter()
+            .map(|key| key.kid)
+            .collect();
+        kids.sort();
+        kids
     }
 
     /// (Re)starts the server, on a fresh port the first time and on the same one after.

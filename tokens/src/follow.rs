@@ -1,6 +1,8 @@
 //! Keeps a service's [`Verifier`] in step with the auth service: the signing keys from
-//! `GetSigningKeys` (refetched when a token names an unknown `kid`) and the revoked
-//! users and ended sessions from a `WatchRevocations` subscription, reconnecting with backoff, and
+//! `GetSigningKeys` (refetched when a token names an unknown `kid`, and on an interval
+//! so that a key the auth service removed stops being trusted) and the revoked users
+//! and ended sessions from a `WatchRevocations` subscription, reconnecting with
+//! backoff, and
 //! treating a silent feed as a lost one.
 
 use std::time::Duration;
@@ -35,7 +37,8 @@ fn tokens_expire_at(message: &WatchRevocationsResponse) -> u64 {
     seconds.max(0) as u64
 }
 
-/// Fetches the signing keys once and installs them.
+/// Fetches the signing keys once and installs them in place of the ones before: a key
+/// missing from the answer is no longer trusted.
 pub async fn fetch_keys(
     client: &mut AuthServiceClient<Channel>,
     verifier: &Verifier,
@@ -49,12 +52,24 @@ pub async fn fetch_keys(
     Ok(())
 }
 
-/// Refetches the keys whenever the verifier meets an unknown `kid`. Runs until the
-/// task is dropped.
-pub async fn refresh_keys_on_demand(mut client: AuthServiceClient<Channel>, verifier: Verifier) {
+/// Refetches the keys whenever the verifier meets an unknown `kid` (a key added by a
+/// rotation), at most once per [`KEY_REFETCH_GAP`], and at least every `every` (a key
+/// removed once its tokens have expired). Runs until the task is dropped.
+///
+/// A failed fetch keeps the keys fetched before: they may include a key removed
+/// since, but only while the auth service cannot be reached, and then the revocation
+/// feed goes silent too and every token is refused until it is back.
+pub async fn refresh_keys(
+    mut client: AuthServiceClient<Channel>,
+    verifier: Verifier,
+    every: Duration,
+) {
     let wanted = verifier.key_refresh();
     loop {
-        wanted.notified().await;
+        tokio::select! {
+            _ = wanted.notified() => {}
+            _ = tokio::time::sleep(every) => {}
+        }
         if let Err(status) = fetch_keys(&mut client, &verifier).await {
             tracing::warn!(code = ?status.code(), "refetching signing keys failed");
         }

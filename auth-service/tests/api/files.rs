@@ -1,5 +1,6 @@
 //! The embedded default's files are the service user's alone: the data folder 0700,
-//! the SQLite database and its journals and the generated signing key 0600, whatever
+//! the SQLite database and its journals, the generated signing key and encryption key
+//! 0600, whatever
 //! the process umask lets other files be.
 
 use std::{os::unix::fs::PermissionsExt, path::Path};
@@ -23,7 +24,8 @@ async fn the_data_folder_and_its_secrets_are_private() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(&config, listener).await.unwrap();
     assert_eq!(mode(&data), 0o700, "the data folder");
-    for file in ["auth.db", "signing-key.pem"] {
+    const SECRETS: [&str; 2] = ["signing-key.pem", "encryption-key"];
+    for file in ["auth.db"].into_iter().chain(SECRETS) {
         assert_eq!(mode(&data.join(file)), 0o600, "{file}");
     }
     let wal = data.join("auth.db-wal");
@@ -33,7 +35,7 @@ async fn the_data_folder_and_its_secrets_are_private() {
     let leftovers: Vec<_> = std::fs::read_dir(&data)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .filter(|name| !name.starts_with("auth.db") && name != "signing-key.pem")
+        .filter(|name| !name.starts_with("auth.db") && !SECRETS.contains(&name.as_str()))
         .collect();
     assert!(
         leftovers.is_empty(),

@@ -16,5 +16,6 @@ mod leaks;
 mod openapi;
 mod ownership;
 mod races;
+mod second_factor;
 mod sessions;
 mod slow_clients;

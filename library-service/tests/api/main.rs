@@ -7,6 +7,7 @@ mod books;
 mod cover_fuzz;
 mod covers;
 mod hostile_uploads;
+mod keys;
 mod ownership;
 mod quotas;
 mod tokens;

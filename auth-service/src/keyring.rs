@@ -1,0 +1,467 @@
+//! The signing key set, kept in the auth database so that every replica sharing it
+//! signs and publishes the same keys.
+//!
+//! Each key has a time it starts signing (`activates_at`). The key that signs is the
+//! newest one whose time has come; a rotation adds a key whose time is a little
+//! ahead ([`crate::Config::signing_key_activation`]), so that it is published to
+//! every replica and every follower before any token names it. A key is retired when
+//! its successor starts signing, and it stays published until the last token it
+//! signed has expired (retirement, plus the token lifetime, plus the verifiers'
+//! leeway); then it drops out of `GetSigningKeys`, and followers that refetch stop
+//! trusting it.
+//!
+//! Rows are never deleted, only their private half (erased once retired): a
+//! configured key that was rotated away is then recognised, and not made current
+//! again by a replica restarting with its old configuration.
+//!
+//! Each replica reads the table every [`crate::Config::signing_keys_refresh`], and
+//! the schedule is a pure function of the rows and the time, so replicas agree
+//! without talking to each other.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock, Weak},
+    time::Duration,
+};
+
+use bookshelf_runtime::clock::Clock;
+use bookshelf_tokens::{KeySet, PublicKey, Verifier, claims::LEEWAY_SECS};
+use sqlx::{Row, any::AnyRow};
+
+use crate::{
+    sealing::SealingKey,
+    signing::{IssuedToken, KeyError, SigningKey},
+    store::{Store, StoreError},
+};
+
+/// One key of the set as the table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The public half.
+    pub public: PublicKey,
+    /// The private half, sealed; erased once the key is retired.
+    pub sealed_private: Option<String>,
+    /// When the key was added, ms since the epoch.
+    pub created_at: i64,
+    /// When it starts signing, ms since the epoch.
+    pub activates_at: i64,
+}
+
+impl KeyRecord {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            public: PublicKey {
+                kid: row.try_get("kid")?,
+                x: row.try_get("public_key")?,
+            },
+            sealed_private: row.try_get("sealed_private_key")?,
+            created_at: row.try_get("created_at")?,
+            activates_at: row.try_get("activates_at")?,
+        })
+    }
+}
+
+/// Which keys sign and verify at one moment: a function of the rows and the time.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// In signing order: by `activates_at`, then `kid`, the same on every replica.
+    records: Vec<KeyRecord>,
+}
+
+impl Schedule {
+    /// The schedule of `records`, in any order.
+    pub fn new(mut records: Vec<KeyRecord>) -> Self {
+        records
+            .sort_by(|a, b| (a.activates_at, &a.public.kid).cmp(&(b.activates_at, &b.public.kid)));
+        Self { records }
+    }
+
+    /// The index of the key that signs at `now` (ms): the newest whose time has come,
+    /// or the earliest when none has.
+    fn current_index(&self, now: i64) -> Option<usize> {
+        let started = self.records.iter().rposition(|r| r.activates_at <= now);
+        started.or((!self.records.is_empty()).then_some(0))
+    }
+
+    /// The key that signs at `now`.
+    pub fn current(&self, now: i64) -> Option<&KeyRecord> {
+        self.current_index(now).map(|index| &self.records[index])
+    }
+
+    /// When the key at `index` stopped signing, if it has by `now`.
+    fn retired_at(&self, index: usize, now: i64) -> Option<i64> {
+        let current = self.current_index(now)?;
+        (index < current).then(|| self.records[index + 1].activates_at)
+    }
+
+    /// The keys that verify at `now`: every key not yet retired, and every retired
+    /// one that a token still within its `ttl` (and the leeway) may name.
+    pub fn published(&self, now: i64, ttl: Duration) -> Vec<&KeyRecord> {
+        let kept_for = (ttl.as_millis() as i64) + (LEEWAY_SECS as i64) * 1000;
+        (0..self.records.len())
+            .filter(|&index| {
+                self.retired_at(index, now)
+                    .is_none_or(|retired| retired + kept_for > now)
+            })
+            .map(|index| &self.records[index])
+            .collect()
+    }
+
+    /// The keys retired for longer than the leeway by `now` whose private half is
+    /// still stored: no replica, even one whose clock is behind, signs with them.
+    fn erasable(&self, now: i64) -> Vec<&str> {
+        let leeway = (LEEWAY_SECS as i64) * 1000;
+        (0..self.records.len())
+            .filter(|&index| {
+                self.records[index].sealed_private.is_some()
+                    && self
+                        .retired_at(index, now)
+                        .is_some_and(|retired| retired + leeway < now)
+            })
+            .map(|index| self.records[index].public.kid.as_str())
+            .collect()
+    }
+
+    /// When a key added at `now` with an `activation` delay starts signing: after
+    /// every key already there, so a rotation never goes back in the order.
+    fn next_activation(&self, now: i64, activation: Duration) -> i64 {
+        let after = now + activation.as_millis() as i64;
+        self.records
+            .last()
+            .map_or(after, |last| after.max(last.activates_at + 1))
+    }
+
+    fn contains(&self, kid: &str) -> bool {
+        self.records.iter().any(|r| r.public.kid == kid)
+    }
+}
+
+const KEY_COLUMNS: &str = "kid, public_key, sealed_private_key, created_at, activates_at";
+
+impl Store {
+    /// Every key of the set.
+    pub async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM signing_keys"))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(KeyRecord::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Adds a key; a key already there (the same configured key added by two
+    /// replicas at once) is left as it is.
+    pub async fn insert_signing_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, \
+             activates_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&record.public.kid)
+        .bind(&record.public.x)
+        .bind(&record.sealed_private)
+        .bind(record.created_at)
+        .bind(record.activates_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Erases the private half of a retired key.
+    async fn erase_private_key(&self, kid: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE signing_keys SET sealed_private_key = NULL WHERE kid = $1")
+            .bind(kid)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+/// What the ring last read, and the private keys it opened.
+struct Loaded {
+    schedule: Schedule,
+    private: HashMap<String, Arc<SigningKey>>,
+}
+
+/// A replica's view of the key set: signs with the current key, publishes the keys
+/// that verify, and reads the table again on an interval. Cheap to clone.
+#[derive(Clone)]
+pub struct KeyRing {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    loaded: RwLock<Loaded>,
+    store: Store,
+    sealing: Arc<SealingKey>,
+    ttl: Duration,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing").finish_non_exhaustive()
+    }
+}
+
+/// The key a replica starts with when it finds the set without it.
+#[derive(Debug)]
+pub enum Seed {
+    /// `AUTH_SIGNING_KEY`: added if the set has never held it, signing at once when
+    /// the set is empty and after the activation delay otherwise (a configuration
+    /// change is a rotation).
+    Configured(SigningKey),
+    /// No configured key: the key file of the data folder, made there if missing,
+    /// used only when the set is empty.
+    File(std::path::PathBuf),
+}
+
+/// What a key set needs to be opened or rotated.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// Seals the private keys.
+    pub sealing: Arc<SealingKey>,
+    /// The token lifetime.
+    pub ttl: Duration,
+    /// How far ahead of its first signature a rotated-in key is published.
+    pub activation: Duration,
+    /// The time keys are added and scheduled at.
+    pub clock: Clock,
+}
+
+/// Adds a new key to the set that starts signing after the activation delay, and
+/// returns it. Every replica reading the set picks it up.
+pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, KeyError> {
+    let schedule = Schedule::new(store.signing_keys().await?);
+    add_key(store, settings, &schedule, SigningKey::generate()?).await
+}
+
+async fn add_key(
+    store: &Store,
+    settings: &KeySettings,
+    schedule: &Schedule,
+    key: SigningKey,
+) -> Result<KeyRecord, KeyError> {
+    let now = settings.clock.now_ms();
+    let activates_at = if schedule.records.is_empty() {
+        now
+    } else {
+        schedule.next_activation(now, settings.activation)
+    };
+    let record = KeyRecord {
+        public: key.public_key().clone(),
+        sealed_private: Some(settings.sealing.seal(key.pkcs8(), &key.public_key().kid)?),
+        created_at: now,
+        activates_at,
+    };
+    store.insert_signing_key(&record).await?;
+    tracing::info!(kid = %record.public.kid, activates_at, "signing key added");
+    Ok(record)
+}
+
+impl KeyRing {
+    /// Opens the set in `store`, first adding the `seed` key where it applies.
+    pub async fn open(store: Store, settings: &KeySettings, seed: Seed) -> Result<Self, KeyError> {
+        let schedule = Schedule::new(store.signing_keys().await?);
+        // A configured key is known to this replica whatever sealed it in the table.
+        let mut private = HashMap::new();
+        if let Seed::Configured(key) = &seed {
+            private.insert(key.public_key().kid.clone(), Arc::new(key.clone()));
+        }
+        let seed = match seed {
+            Seed::Configured(key) if !schedule.contains(&key.public_key().kid) => Some(key),
+            Seed::Configured(key) => {
+                let now = settings.clock.now_ms();
+                if schedule.current(now).map(|r| &r.public.kid) != Some(&key.public_key().kid) {
+                    tracing::warn!(
+                        kid = %key.public_key().kid,
+                        "AUTH_SIGNING_KEY names a key that no longer signs; the newest key \
+                         in the database signs"
+                    );
+                }
+                None
+            }
+            Seed::File(path) if schedule.records.is_empty() => {
+                Some(SigningKey::load_or_generate(&path)?)
+            }
+            Seed::File(_) => None,
+        };
+        if let Some(key) = seed {
+            let kid = key.public_key().kid.clone();
+            add_key(&store, settings, &schedule, key.clone()).await?;
+            private.insert(kid, Arc::new(key));
+        }
+        let ring = Self {
+            inner: Arc::new(Inner {
+                loaded: RwLock::new(Loaded {
+                    schedule: Schedule::new(Vec::new()),
+                    private,
+                }),
+                store,
+                sealing: settings.sealing.clone(),
+                ttl: settings.ttl,
+                clock: settings.clock.clone(),
+            }),
+        };
+        ring.reload().await?;
+        // A replica that cannot open the key it should sign with must not start.
+        ring.signer()?;
+        Ok(ring)
+    }
+
+    /// Reads the set again, opening the private keys not opened yet, and erases the
+    /// private half of keys retired long enough ago.
+    pub async fn reload(&self) -> Result<(), KeyError> {
+        let schedule = Schedule::new(self.inner.store.signing_keys().await?);
+        let now = self.inner.clock.now_ms();
+        let mut opened = Vec::new();
+        {
+            let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
+            for record in &schedule.records {
+                let kid = &record.public.kid;
+                let Some(sealed) = &record.sealed_private else {
+                    continue;
+                };
+                if loaded.private.contains_key(kid) {
+                    continue;
+                }
+                // A key this replica cannot open (sealed with another encryption key)
+                // is still published; should it become the one to sign, logins fail
+                // here rather than sign with a key the others have retired.
+                match self.inner.sealing.open(sealed, kid) {
+                    Ok(der) => opened.push((kid.clone(), Arc::new(SigningKey::from_pkcs8(&der)?))),
+                    Err(error) => tracing::error!(%kid, %error, "cannot open a signing key"),
+                }
+            }
+        }
+        for kid in schedule.erasable(now) {
+            self.inner.store.erase_private_key(kid).await?;
+        }
+        let mut loaded = self.inner.loaded.write().expect("key ring lock poisoned");
+        loaded.private.extend(opened);
+        // Keys whose private half has been erased never sign again: forget them here too.
+        loaded.private.retain(|kid, _| {
+            schedule
+                .records
+                .iter()
+                .any(|r| &r.public.kid == kid && r.sealed_private.is_some())
+        });
+        loaded.schedule = schedule;
+        Ok(())
+    }
+
+    /// The key that signs now.
+    pub fn signer(&self) -> Result<Arc<SigningKey>, KeyError> {
+        let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
+        let current = loaded
+            .schedule
+            .current(self.inner.clock.now_ms())
+            .ok_or(KeyError::NoKey)?;
+        loaded
+            .private
+            .get(&current.public.kid)
+            .cloned()
+            .ok_or(KeyError::NoKey)
+    }
+
+    /// Signs a token for `user_id` in session `session_id`, valid from now until
+    /// `expires_at` (seconds since the epoch) and never past the token lifetime.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        expires_at: u64,
+    ) -> Result<IssuedToken, KeyError> {
+        let now = self.inner.clock.now_secs();
+        let expires_at = expires_at.min(now + self.inner.ttl.as_secs());
+        self.signer()?.issue(user_id, session_id, now, expires_at)
+    }
+
+    /// The public keys that verify tokens now.
+    pub fn published(&self) -> Vec<PublicKey> {
+        let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
+        loaded
+            .schedule
+            .published(self.inner.clock.now_ms(), self.inner.ttl)
+            .into_iter()
+            .map(|record| record.public.clone())
+            .collect()
+    }
+
+    /// Reads the set every `interval` and gives `verifier` the keys that verify
+    /// whenever they change (a key added, or one whose tokens have all expired), until
+    /// every other handle of the ring is dropped.
+    pub fn keep_fresh(&self, verifier: Verifier, interval: Duration) {
+        let ring: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut trusted = Vec::new();
+            // The server has stopped once every other handle is gone.
+            while let Some(inner) = ring.upgrade() {
+                let ring = KeyRing { inner };
+                if let Err(error) = ring.reload().await {
+                    tracing::warn!(%error, "reading the signing keys failed");
+                }
+                let published = ring.published();
+                if published != trusted {
+                    verifier.set_keys(KeySet::from_public_keys(&published));
+                    trusted = published;
+                }
+                drop(ring);
+                tokio::time::sleep(interval).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(3600);
+
+    fn record(kid: &str, activates_at: i64) -> KeyRecord {
+        KeyRecord {
+            public: PublicKey {
+                kid: kid.into(),
+                x: String::new(),
+            },
+            sealed_private: Some(String::new()),
+            created_at: 0,
+            activates_at,
+        }
+    }
+
+    fn kids(records: Vec<&KeyRecord>) -> Vec<&str> {
+        records.iter().map(|r| r.public.kid.as_str()).collect()
+    }
+
+    #[test]
+    fn the_newest_key_whose_time_has_come_signs() {
+        let schedule = Schedule::new(vec![record("b", 1000), record("a", 0)]);
+        assert_eq!(schedule.current(999).unwrap().public.kid, "a");
+        assert_eq!(schedule.current(1000).unwrap().public.kid, "b");
+    }
+
+    #[test]
+    fn a_key_is_published_before_it_signs_and_until_its_last_token_expires() {
+        let schedule = Schedule::new(vec![record("a", 0), record("b", 1000)]);
+        assert_eq!(kids(schedule.published(500, TTL)), ["a", "b"]);
+        let gone_at = 1000 + TTL.as_millis() as i64 + LEEWAY_SECS as i64 * 1000;
+        assert_eq!(kids(schedule.published(gone_at - 1, TTL)), ["a", "b"]);
+        assert_eq!(kids(schedule.published(gone_at, TTL)), ["b"]);
+    }
+
+    #[test]
+    fn only_keys_retired_past_the_leeway_are_erased() {
+        let schedule = Schedule::new(vec![record("a", 0), record("b", 1000)]);
+        assert!(schedule.erasable(1000).is_empty());
+        assert_eq!(schedule.erasable(1001 + LEEWAY_SECS as i64 * 1000), ["a"]);
+    }
+
+    #[test]
+    fn a_rotation_never_goes_back_in_the_order() {
+        let schedule = Schedule::new(vec![record("a", 0), record("b", 10_000)]);
+        let next = schedule.next_activation(100, Duration::from_secs(1));
+        assert_eq!(next, 10_001);
+    }
+}

@@ -1,0 +1,103 @@
+//! The second factor over REST: enrolment, a login answering `mfa_required`, the
+//! second step with a TOTP code computed apart from the service or a recovery code,
+//! and disabling, each in the envelope.
+
+use bookshelf_runtime::clock::Clock;
+use bookshelf_test_support::{TestStack, strong_password, totp};
+use reqwest::Method;
+use serde_json::json;
+
+fn now() -> u64 {
+    Clock::system().now_secs()
+}
+
+#[tokio::test]
+async fn a_totp_factor_is_enrolled_required_at_login_and_disabled_over_rest() {
+    let stack = TestStack::spawn().await;
+    let (user, rest) = stack.rest().signed_up("Two Factor").await;
+    let email = user["email"].as_str().unwrap().to_owned();
+
+    let enrolment = rest.json(Method::POST, "/users/mfa/totp", json!({})).await;
+    assert_eq!(enrolment.status, 200, "{:?}", enrolment.body);
+    assert!(enrolment.is_envelope());
+    let secret = enrolment.data()["secret"].as_str().unwrap().to_owned();
+    assert!(
+        enrolment.data()["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let wrong = rest
+        .json(
+            Method::POST,
+            "/users/mfa/totp/confirm",
+            json!({"code": totp::wrong_code(&secret, now())}),
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{:?}", wrong.body);
+    assert_eq!(wrong.message(), "Invalid code");
+    let confirmed = rest
+        .json(
+            Method::POST,
+            "/users/mfa/totp/confirm",
+            json!({"code": totp::code(&secret, now())}),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+    let recovery: Vec<String> = confirmed.data()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    let login = stack.rest().login(&email, &strong_password()).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.data()["mfa_required"], true);
+    assert!(login.data().get("token").is_none());
+    let mfa_token = login.data()["mfa_token"].as_str().unwrap().to_owned();
+    let second_step = |code: String| {
+        let rest = stack.rest();
+        let mfa_token = mfa_token.clone();
+        async move {
+            rest.json(
+                Method::POST,
+                "/users/login/mfa",
+                json!({"mfa_token": mfa_token, "code": code}),
+            )
+            .await
+        }
+    };
+    // The confirming code's step is spent; the next step's code is within the drift.
+    let replayed = second_step(totp::code(&secret, now() - 30)).await;
+    assert_eq!(replayed.status, 401, "{:?}", replayed.body);
+    let logged_in = second_step(totp::code(&secret, now() + 30)).await;
+    assert_eq!(logged_in.status, 200, "{:?}", logged_in.body);
+    assert_eq!(logged_in.data()["email"], email.as_str());
+    let token = logged_in.data()["token"].as_str().unwrap().to_owned();
+    let spent = second_step(recovery[0].clone()).await;
+    assert_eq!(spent.status, 401, "{:?}", spent.body);
+    assert_eq!(
+        spent.message(),
+        "Invalid or expired mfa_token, log in again"
+    );
+
+    let signed_in = stack.rest().with_token(&token);
+    assert_eq!(signed_in.get("/users/").await.status, 200);
+    let missing = signed_in
+        .json(Method::DELETE, "/users/mfa/totp", json!({}))
+        .await;
+    assert_eq!(missing.status, 400, "{:?}", missing.body);
+    assert!(missing.body["error"]["code"].is_string());
+    let disabled = signed_in
+        .json(
+            Method::DELETE,
+            "/users/mfa/totp",
+            json!({"code": recovery[1]}),
+        )
+        .await;
+    assert_eq!(disabled.status, 204, "{:?}", disabled.body);
+    let login = stack.rest().login(&email, &strong_password()).await;
+    assert!(login.data()["token"].is_string(), "{:?}", login.body);
+}
