@@ -1,5 +1,9 @@
 # Builds the three Bookshelf binaries once; docker-compose.yml runs one per container.
 FROM rust:1.95-bookworm AS build
+# libjpeg-turbo, which decodes JPEG covers, is built from source with CMake and NASM.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends cmake nasm \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p auth-service -p library-service -p gateway --bins
