@@ -81,22 +81,28 @@ print("%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF)
 ' "$1" "$2"
 }
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"; }
-enrolment=$("$grpcurl" -plaintext -H "authorization: Bearer $token" "$auth" auth.v1.AuthService/EnrollTotp)
-expect '"otpauthUrl": "otpauth://totp/Bookshelf:ada%40example.com' "$enrolment"
+# A user of its own, so the flows after this one log in with a password alone.
+"$grpcurl" -plaintext -d '{"name": "Grace Hopper", "email": "grace@example.com", "password": "Sup3r-Secret!"}' \
+  "$auth" auth.v1.AuthService/Register >/dev/null
+grace_login=$("$grpcurl" -plaintext -d '{"email": "grace@example.com", "password": "Sup3r-Secret!"}' \
+  "$auth" auth.v1.AuthService/Login)
+grace_token=$(field token <<<"$grace_login")
+enrolment=$("$grpcurl" -plaintext -H "authorization: Bearer $grace_token" "$auth" auth.v1.AuthService/EnrollTotp)
+expect '"otpauthUrl": "otpauth://totp/Bookshelf:grace%40example.com' "$enrolment"
 secret=$(field secret <<<"$enrolment")
-confirmed=$("$grpcurl" -plaintext -H "authorization: Bearer $token" -d "{\"code\": \"$(totp "$secret" 0)\"}" \
+confirmed=$("$grpcurl" -plaintext -H "authorization: Bearer $grace_token" -d "{\"code\": \"$(totp "$secret" 0)\"}" \
   "$auth" auth.v1.AuthService/ConfirmTotp)
 expect '"recoveryCodes"' "$confirmed"
-login=$("$grpcurl" -plaintext -d '{"email": "ada@example.com", "password": "Sup3r-Secret!"}' \
+first_step=$("$grpcurl" -plaintext -d '{"email": "grace@example.com", "password": "Sup3r-Secret!"}' \
   "$auth" auth.v1.AuthService/Login)
-expect '"mfaRequired": true' "$login"
-mfa_token=$(field mfaToken <<<"$login")
+expect '"mfaRequired": true' "$first_step"
+mfa_token=$(field mfaToken <<<"$first_step")
 # The confirming code's step is spent; the next step's code is within the drift.
 second=$("$grpcurl" -plaintext -d "{\"mfa_token\": \"$mfa_token\", \"code\": \"$(totp "$secret" 1)\"}" \
   "$auth" auth.v1.AuthService/LoginMfa)
-token=$(field token <<<"$second")
-expect '"name": "Ada Lovelace"' \
-  "$("$grpcurl" -plaintext -H "authorization: Bearer $token" "$auth" auth.v1.AuthService/GetCurrentUser)"
+expect '"refreshToken"' "$second"
+expect '"name": "Grace Hopper"' \
+  "$("$grpcurl" -plaintext -H "authorization: Bearer $(field token <<<"$second")" "$auth" auth.v1.AuthService/GetCurrentUser)"
 if "$grpcurl" -plaintext -d "{\"mfa_token\": \"$mfa_token\", \"code\": \"$(totp "$secret" 1)\"}" \
   "$auth" auth.v1.AuthService/LoginMfa >/dev/null 2>&1; then
   fail "a spent mfa_token and a used code were accepted again"
