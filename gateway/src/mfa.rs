@@ -166,6 +166,7 @@ pub async fn disable(
 #[utoipa::path(
     post,
     path = "/users/login/mfa",
+    operation_id = "login_mfa",
     tag = "users",
     summary = "A login's second step: the mfa_token and a code, for a token",
     request_body(content = SecondStep, content_type = "application/json"),
