@@ -119,6 +119,33 @@ pub(crate) struct CompletedLogin {
     pub refresh_expires_at: Option<prost_types::Timestamp>,
 }
 
+impl From<CompletedLogin> for LoginResponse {
+    fn from(completed: CompletedLogin) -> Self {
+        Self {
+            token: completed.token,
+            expires_at: completed.expires_at,
+            user: completed.user,
+            refresh_token: completed.refresh_token,
+            session_id: completed.session_id,
+            refresh_expires_at: completed.refresh_expires_at,
+            ..Default::default()
+        }
+    }
+}
+
+impl From<CompletedLogin> for LoginMfaResponse {
+    fn from(completed: CompletedLogin) -> Self {
+        Self {
+            token: completed.token,
+            expires_at: completed.expires_at,
+            user: completed.user,
+            refresh_token: completed.refresh_token,
+            session_id: completed.session_id,
+            refresh_expires_at: completed.refresh_expires_at,
+        }
+    }
+}
+
 type RevocationStream =
     Pin<Box<dyn Stream<Item = Result<WatchRevocationsResponse, Status>> + Send + 'static>>;
 
@@ -213,16 +240,7 @@ impl AuthApi {
         if let Some(second_step) = self.await_second_factor(&user).await? {
             return Ok(second_step);
         }
-        let completed = self.complete_login(&user, &client).await?;
-        Ok(LoginResponse {
-            token: completed.token,
-            expires_at: completed.expires_at,
-            user: completed.user,
-            refresh_token: completed.refresh_token,
-            session_id: completed.session_id,
-            refresh_expires_at: completed.refresh_expires_at,
-            ..Default::default()
-        })
+        Ok(self.complete_login(&user, &client).await?.into())
     }
 
     /// A login that has passed every factor (a password, and a code where the account

@@ -3,7 +3,9 @@
 use std::{collections::HashMap, time::Duration};
 
 use bookshelf_proto::auth::v1::error_info;
-use bookshelf_runtime::errors::{FieldViolation, database, internal, invalid_argument};
+use bookshelf_runtime::errors::{
+    FieldViolation, database, internal, invalid_argument, sqlite_read,
+};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -130,6 +132,7 @@ impl From<AuthError> for Status {
                 Status::already_exists("email already registered")
             }
             AuthError::Store(StoreError::Database(error)) => database(&error),
+            AuthError::Store(StoreError::Read(error)) => sqlite_read(&error),
             AuthError::Password(PasswordError::Busy { retry_after }) => Status::with_error_details(
                 Code::Unavailable,
                 "too many logins at once; try again shortly",

@@ -120,7 +120,7 @@ impl Opened {
             &config.data_dir.join("encryption-key"),
         )?;
         Ok(Self {
-            store: Store::new(database.pool, on_postgres),
+            store: Store::new(database),
             database_url,
             on_postgres,
             settings: KeySettings {

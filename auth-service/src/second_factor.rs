@@ -129,15 +129,7 @@ impl AuthApi {
             .await?
             .filter(UserRecord::is_active)
             .ok_or(AuthError::InvalidMfaToken)?;
-        let completed = self.complete_login(&user, &client).await?;
-        Ok(LoginMfaResponse {
-            token: completed.token,
-            expires_at: completed.expires_at,
-            user: completed.user,
-            refresh_token: completed.refresh_token,
-            session_id: completed.session_id,
-            refresh_expires_at: completed.refresh_expires_at,
-        })
+        Ok(self.complete_login(&user, &client).await?.into())
     }
 
     /// Begins (or begins again) `user`'s TOTP enrolment.

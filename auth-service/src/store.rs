@@ -3,7 +3,10 @@
 
 use std::future::Future;
 
-use bookshelf_runtime::db::is_unique_violation;
+use bookshelf_runtime::{
+    db::{Database, is_unique_violation},
+    sqlite_reads::{self, OptionalExtension, SqliteReads, params},
+};
 use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::domain::{Email, UserName};
@@ -39,6 +42,19 @@ impl UserRecord {
             password_hash: row.try_get("password_hash")?,
             created_at: row.try_get("created_at")?,
             disabled_at: row.try_get("disabled_at")?,
+        })
+    }
+
+    /// The same, from a row of the SQLite read path, which has the columns in
+    /// `USER_COLUMNS` order.
+    fn from_sqlite_row(row: &sqlite_reads::Row<'_>) -> sqlite_reads::rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            email: row.get(2)?,
+            password_hash: row.get(3)?,
+            created_at: row.get(4)?,
+            disabled_at: row.get(5)?,
         })
     }
 }
@@ -129,23 +145,35 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A read on the SQLite read path failed.
+    #[error("database read error")]
+    Read(#[from] sqlite_reads::rusqlite::Error),
 }
 
 const USER_COLUMNS: &str = "id, name, email, password_hash, created_at, disabled_at";
+
+/// One user by id, on every authenticated call.
+const USER_BY_ID: &str =
+    "SELECT id, name, email, password_hash, created_at, disabled_at FROM users WHERE id = $1";
 
 /// Queries on the auth database, identical on SQLite and PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    reads: Option<SqliteReads>,
     /// Whether a disable notifies the other replicas (PostgreSQL).
     notifies: bool,
 }
 
 impl Store {
-    /// A store on a migrated pool; `notifies` on PostgreSQL, whose replicas listen
-    /// for revocations rather than poll for them.
-    pub fn new(pool: AnyPool, notifies: bool) -> Self {
-        Self { pool, notifies }
+    /// A store on a migrated database; it notifies on PostgreSQL, whose replicas
+    /// listen for revocations rather than poll for them.
+    pub fn new(database: Database) -> Self {
+        Self {
+            notifies: database.backend == bookshelf_runtime::db::Backend::Postgres,
+            pool: database.pool,
+            reads: database.reads,
+        }
     }
 
     /// Tells every listening replica that the revocation log grew (an account
@@ -209,7 +237,15 @@ impl Store {
 
     /// The user with `id`.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        if let Some(reads) = &self.reads {
+            return Ok(reads.read(|connection| {
+                connection
+                    .prepare_cached(USER_BY_ID)?
+                    .query_row(params![id], UserRecord::from_sqlite_row)
+                    .optional()
+            })?);
+        }
+        let row = sqlx::query(USER_BY_ID)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -324,5 +360,10 @@ impl Store {
     /// `sessions`).
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The SQLite read path, when the database is an SQLite file.
+    pub(crate) fn sqlite_reads(&self) -> Option<&SqliteReads> {
+        self.reads.as_ref()
     }
 }

@@ -12,6 +12,7 @@
 mod floors;
 mod hostile;
 mod load;
+mod reads;
 mod report;
 mod rss;
 mod scenarios;
@@ -45,6 +46,9 @@ enum Command {
     /// Token refreshes, then reads with no ended session and with many in the
     /// followers.
     Sessions(sessions::SessionSettings),
+    /// Reads as shipped (default configuration) beside the floors, with wrk: the
+    /// table of medians and whether each goal is met.
+    Reads(reads::ReadSettings),
     /// A bare axum server (started by the harness itself).
     FloorHttp {
         /// Port to listen on.
@@ -74,6 +78,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Sessions(settings) => {
             sessions::run(&settings).await?.print();
+            Ok(())
+        }
+        Command::Reads(settings) => {
+            if !reads::run(&settings).await? {
+                eprintln!("not every goal is met");
+            }
             Ok(())
         }
         Command::FloorHttp { port } => floors::serve_http(port).await,

@@ -55,21 +55,21 @@ impl Settings {
     }
 }
 
-async fn channel(address: &str) -> anyhow::Result<Channel> {
+pub(crate) async fn channel(address: &str) -> anyhow::Result<Channel> {
     Ok(tonic::transport::Endpoint::from_shared(address.to_owned())?
         .tcp_nodelay(true)
         .connect()
         .await?)
 }
 
-fn spawn_self(args: &[&str]) -> anyhow::Result<Child> {
+pub(crate) fn spawn_self(args: &[&str]) -> anyhow::Result<Child> {
     Ok(tokio::process::Command::new(std::env::current_exe()?)
         .args(args)
         .kill_on_drop(true)
         .spawn()?)
 }
 
-async fn wait_for_port(port: u16) {
+pub(crate) async fn wait_for_port(port: u16) {
     for _ in 0..500 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

@@ -71,12 +71,14 @@ struct Received<T> {
 }
 
 impl LibraryApi {
-    /// Takes one of the uploader's in-flight slots, or refuses at once.
-    fn start_upload(&self, uploader: &Uploader) -> Result<UploadSlot, LibraryError> {
+    /// Takes one of the uploader's in-flight slots once one is free, or refuses at
+    /// once if its account's line is full.
+    async fn start_upload(&self, uploader: &Uploader) -> Result<UploadSlot, LibraryError> {
         self.in_flight
-            .try_start(&uploader.owner)
+            .start(&uploader.owner)
+            .await
             .ok_or(LibraryError::TooManyUploads {
-                limit: self.in_flight.limit(),
+                limit: self.in_flight.capacity(),
             })
     }
 
@@ -131,7 +133,7 @@ impl LibraryApi {
         stream: impl Stream<Item = Result<Part<M>, Status>> + Unpin,
         parse: impl FnOnce(M) -> Result<T, LibraryError>,
     ) -> Result<Received<T>, LibraryError> {
-        let slot = self.start_upload(&uploader)?;
+        let slot = self.start_upload(&uploader).await?;
         let mut stream = stream;
         let metadata = self.uploads.read_metadata(&mut stream).await?;
         let fields = parse(metadata)?;

@@ -115,10 +115,20 @@ pub struct Config {
     /// set no deadline.
     #[arg(long, env = "LIBRARY_UPLOAD_IDLE_TIMEOUT_MS", default_value_t = 30_000)]
     pub upload_idle_timeout_ms: u64,
-    /// Uploads one account may have in flight at once (per replica); more are refused
-    /// with RESOURCE_EXHAUSTED.
+    /// Uploads one account may have in flight at once (per replica); more wait in
+    /// line for a slot.
     #[arg(long, env = "LIBRARY_MAX_UPLOADS_PER_ACCOUNT", default_value_t = 4)]
     pub max_uploads_per_account: usize,
+    /// Uploads one account may have waiting for a slot (per replica), nothing of them
+    /// read; more are refused with RESOURCE_EXHAUSTED. With the default, one account
+    /// holds at most a quarter of the streams of a connection (the gateway sends every
+    /// upload over one).
+    #[arg(
+        long,
+        env = "LIBRARY_MAX_WAITING_UPLOADS_PER_ACCOUNT",
+        default_value_t = 60
+    )]
+    pub max_waiting_uploads_per_account: usize,
     /// Cover bytes all uploads together may hold in memory while they are received;
     /// uploads past it are read no further until others finish. Never less than one
     /// cover at the cap.
@@ -172,6 +182,7 @@ impl Config {
             grpc_keepalive_timeout_ms: 5_000,
             upload_idle_timeout_ms: 30_000,
             max_uploads_per_account: 4,
+            max_waiting_uploads_per_account: 60,
             upload_memory_bytes: 128 * 1024 * 1024,
             max_books_per_account: 5000,
             max_cover_storage_per_account: 1024 * 1024 * 1024,

@@ -2,7 +2,9 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use bookshelf_runtime::errors::{FieldViolation, database, internal, invalid_argument};
+use bookshelf_runtime::errors::{
+    FieldViolation, database, internal, invalid_argument, sqlite_read,
+};
 use bookshelf_tokens::TokenError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -44,10 +46,10 @@ pub enum LibraryError {
     /// The client's stream sent nothing for this long.
     #[error("upload stream idle for {0:?}")]
     Idle(Duration),
-    /// The caller already has this many uploads in flight.
+    /// The caller already has this many uploads in flight or waiting.
     #[error("too many uploads in flight")]
     TooManyUploads {
-        /// The most uploads in flight per account.
+        /// The most uploads in flight and waiting per account.
         limit: usize,
     },
     /// The caller's token no longer holds (checked again before an upload commits).
@@ -137,7 +139,7 @@ impl From<LibraryError> for Status {
                 bookshelf_runtime::metrics::refused("uploads_in_flight");
                 exhausted(
                     error_info::TOO_MANY_UPLOADS,
-                    format!("an account may have at most {limit} uploads in flight"),
+                    format!("an account may have at most {limit} uploads in flight or waiting"),
                     Some(Duration::from_secs(1)),
                 )
             }
@@ -147,6 +149,7 @@ impl From<LibraryError> for Status {
             }
             LibraryError::Store(StoreError::QuotaExceeded(exceeded)) => quota_status(exceeded),
             LibraryError::Store(StoreError::Database(error)) => database(&error),
+            LibraryError::Store(StoreError::Read(error)) => sqlite_read(&error),
             LibraryError::Storage(error) => internal(&error),
             LibraryError::Task(error) => internal(&error),
             LibraryError::Decoders(error) => internal(&error),

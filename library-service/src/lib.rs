@@ -108,7 +108,7 @@ impl Application {
             None => db::sqlite_url(&config.data_dir, "library.db"),
         };
         let database = db::connect(&database_url, &sqlx::migrate!()).await?;
-        let store = Store::new(database.pool, config.quota());
+        let store = Store::new(database, config.quota());
         let covers: Arc<dyn CoverStore> = match config.cover_location() {
             CoverLocation::Folder(dir) => Arc::new(LocalCovers::open(&dir)?),
             CoverLocation::Bucket { bucket, prefix } => Arc::new(BucketCovers::connect(
@@ -159,7 +159,10 @@ impl Application {
             store,
             covers,
             decoders: WorkerPool::new("covers", concurrency, 0),
-            in_flight: InFlight::new(config.max_uploads_per_account),
+            in_flight: InFlight::new(
+                config.max_uploads_per_account,
+                config.max_waiting_uploads_per_account,
+            ),
             uploads: UploadRules::new(
                 config.max_cover_bytes,
                 config.upload_idle_timeout(),

@@ -2,7 +2,10 @@
 
 use std::collections::HashSet;
 
-use bookshelf_runtime::db::is_unique_violation;
+use bookshelf_runtime::{
+    db::{Database, is_unique_violation},
+    sqlite_reads::{self, OptionalExtension, SqliteReads, params},
+};
 use sqlx::{AnyPool, Row, any::AnyRow};
 
 use crate::{
@@ -54,6 +57,31 @@ impl BookRecord {
             cover,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    /// The same, from a row of the SQLite read path, which has the columns in
+    /// `BOOK_COLUMNS` order.
+    fn from_sqlite_row(row: &sqlite_reads::Row<'_>) -> sqlite_reads::rusqlite::Result<Self> {
+        let cover = match row.get::<_, Option<CoverId>>(5)? {
+            Some(id) => Some(StoredCover {
+                reference: CoverRef {
+                    id,
+                    content_type: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                },
+                bytes: row.get(7)?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            id: row.get(0)?,
+            owner_id: row.get(1)?,
+            title: row.get(2)?,
+            description: row.get(3)?,
+            category: row.get(4)?,
+            cover,
+            created_at: row.get(8)?,
+            updated_at: row.get(9)?,
         })
     }
 
@@ -147,6 +175,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A read on the SQLite read path failed.
+    #[error("database read error")]
+    Read(#[from] sqlite_reads::rusqlite::Error),
 }
 
 fn unique_to_title_taken(error: sqlx::Error) -> StoreError {
@@ -160,6 +191,18 @@ fn unique_to_title_taken(error: sqlx::Error) -> StoreError {
 const BOOK_COLUMNS: &str = "id, owner_id, title, description, category, cover_id, \
                             cover_content_type, cover_bytes, created_at, updated_at";
 
+/// One book of its owner.
+const GET_BOOK: &str = "SELECT id, owner_id, title, description, category, cover_id, \
+                        cover_content_type, cover_bytes, created_at, updated_at \
+                        FROM books WHERE id = $1 AND owner_id = $2";
+
+/// A page of an owner's books, optionally of one category, in creation order.
+const LIST_BOOKS: &str = "SELECT id, owner_id, title, description, category, cover_id, \
+                          cover_content_type, cover_bytes, created_at, updated_at \
+                          FROM books WHERE owner_id = $1 AND ($2 = '' OR category = $2) \
+                          AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
+                          ORDER BY created_at, id LIMIT $5";
+
 /// Queries on the library database, identical on SQLite and PostgreSQL. Every query
 /// about a book names its owner, so no call can reach another user's book.
 ///
@@ -171,15 +214,20 @@ const BOOK_COLUMNS: &str = "id, owner_id, title, description, category, cover_id
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    reads: Option<SqliteReads>,
     quota: Quota,
 }
 
 type Transaction = sqlx::Transaction<'static, sqlx::Any>;
 
 impl Store {
-    /// A store on a migrated pool, enforcing `quota` on every owner.
-    pub fn new(pool: AnyPool, quota: Quota) -> Self {
-        Self { pool, quota }
+    /// A store on a migrated database, enforcing `quota` on every owner.
+    pub fn new(database: Database, quota: Quota) -> Self {
+        Self {
+            pool: database.pool,
+            reads: database.reads,
+            quota,
+        }
     }
 
     /// Counts `books` more books and `cover_bytes` more cover bytes against the owner's
@@ -267,13 +315,22 @@ impl Store {
         owner_id: &UserId,
         id: &BookId,
     ) -> Result<Option<BookRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {BOOK_COLUMNS} FROM books WHERE id = $1 AND owner_id = $2"
-        ))
-        .bind(id)
-        .bind(owner_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        if let Some(reads) = &self.reads {
+            return Ok(reads.read(|connection| {
+                connection
+                    .prepare_cached(GET_BOOK)?
+                    .query_row(
+                        params![id.as_str(), owner_id.as_str()],
+                        BookRecord::from_sqlite_row,
+                    )
+                    .optional()
+            })?);
+        }
+        let row = sqlx::query(GET_BOOK)
+            .bind(id)
+            .bind(owner_id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(BookRecord::from_row).transpose()?)
     }
 
@@ -286,19 +343,28 @@ impl Store {
         start: Option<&PageStart>,
         limit: i64,
     ) -> Result<Vec<BookRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {BOOK_COLUMNS} FROM books \
-             WHERE owner_id = $1 AND ($2 = '' OR category = $2) \
-             AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
-             ORDER BY created_at, id LIMIT $5"
-        ))
-        .bind(owner_id)
-        .bind(category.map_or("", |category| category.as_str()))
-        .bind(start.map_or(i64::MIN, |start| start.created_at))
-        .bind(start.map_or("", |start| start.id.as_str()))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let category = category.map_or("", |category| category.as_str());
+        let after_time = start.map_or(i64::MIN, |start| start.created_at);
+        let after_id = start.map_or("", |start| start.id.as_str());
+        if let Some(reads) = &self.reads {
+            return Ok(reads.read(|connection| {
+                connection
+                    .prepare_cached(LIST_BOOKS)?
+                    .query_map(
+                        params![owner_id.as_str(), category, after_time, after_id, limit],
+                        BookRecord::from_sqlite_row,
+                    )?
+                    .collect()
+            })?);
+        }
+        let rows = sqlx::query(LIST_BOOKS)
+            .bind(owner_id)
+            .bind(category)
+            .bind(after_time)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .iter()
             .map(BookRecord::from_row)

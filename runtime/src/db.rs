@@ -10,7 +10,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
-use crate::files;
+use crate::{files, sqlite_reads::SqliteReads};
 
 /// Which database a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct Database {
     pub pool: AnyPool,
     /// The backend behind the pool.
     pub backend: Backend,
+    /// On an SQLite file, the hot reads' path that skips the pool's thread hand-off.
+    pub reads: Option<SqliteReads>,
 }
 
 /// Why the database could not be opened.
@@ -62,13 +64,13 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
     } else {
         return Err(DbError::UnsupportedUrl);
     };
-    if backend == Backend::Sqlite
-        && let Some(path) = url
-            .strip_prefix("sqlite://")
-            .and_then(|rest| rest.split('?').next())
-            .filter(|path| !path.is_empty() && *path != ":memory:")
-    {
-        private_sqlite_files(Path::new(path)).map_err(DbError::DataDir)?;
+    let sqlite_file = url
+        .strip_prefix("sqlite://")
+        .and_then(|rest| rest.split('?').next())
+        .filter(|path| !path.is_empty() && *path != ":memory:")
+        .map(Path::new);
+    if let Some(path) = sqlite_file {
+        private_sqlite_files(path).map_err(DbError::DataDir)?;
     }
     let options = AnyConnectOptions::from_str(url)
         .map_err(DbError::Connect)?
@@ -101,7 +103,12 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
         .map_err(DbError::Connect)?;
     migrations.run(&pool).await.map_err(DbError::Migrate)?;
     crate::metrics::watch_pool(&pool, &pool_name(url));
-    Ok(Database { pool, backend })
+    let reads = sqlite_file.map(SqliteReads::new);
+    Ok(Database {
+        pool,
+        backend,
+        reads,
+    })
 }
 
 /// The name a pool's metrics carry: its database's (the SQLite file's stem, or the

@@ -71,3 +71,21 @@ pub fn database(error: &sqlx::Error) -> Status {
         internal(error)
     }
 }
+
+/// The status for a failed read on the SQLite read path: UNAVAILABLE while the file is
+/// locked past the read's patience (a recovery or checkpoint), INTERNAL for anything
+/// else; logged like [`database`].
+pub fn sqlite_read(error: &rusqlite::Error) -> Status {
+    let locked = error.sqlite_error_code().is_some_and(|code| {
+        matches!(
+            code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        )
+    });
+    if locked {
+        tracing::warn!(%error, "database unavailable");
+        Status::unavailable("the database is unavailable; try again shortly")
+    } else {
+        internal(error)
+    }
+}

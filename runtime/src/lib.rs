@@ -13,6 +13,7 @@
 //! - [`metrics`]: the Prometheus recorder, every series' name, and `/metrics` on a
 //!   management listener.
 //! - [`shutdown`]: the SIGINT/SIGTERM future.
+//! - [`sqlite_reads`]: the hot reads on SQLite, on the request's own thread.
 //! - [`telemetry`]: `tracing` set up once per process, text or JSON, off the request
 //!   path.
 //! - [`trace_context`]: the W3C `traceparent` that ties one request's hops together.
@@ -29,6 +30,7 @@ pub mod files;
 pub mod grpc;
 pub mod metrics;
 pub mod shutdown;
+pub mod sqlite_reads;
 pub mod telemetry;
 pub mod trace_context;
 pub mod workers;

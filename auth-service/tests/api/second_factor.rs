@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bookshelf_proto::auth::v1::{
     ConfirmTotpRequest, DisableTotpRequest, EnrollTotpRequest, GetCurrentUserRequest,
-    LoginMfaRequest, LoginRequest, LoginResponse, auth_service_client::AuthServiceClient,
+    LoginMfaRequest, LoginRequest, LoginResponse, RefreshTokenRequest,
+    auth_service_client::AuthServiceClient,
 };
 use bookshelf_runtime::clock::Clock;
 use bookshelf_test_support::{
@@ -156,6 +157,21 @@ async fn enrolment_takes_effect_only_once_confirmed_and_then_logins_need_a_code(
         .get_current_user(bearer(GetCurrentUserRequest {}, &issued.token))
         .await
         .expect("the token works");
+    // The login opened a session like a password login: its refresh token is
+    // exchanged for new tokens.
+    assert!(!issued.session_id.is_empty() && issued.refresh_expires_at.is_some());
+    let refreshed = client
+        .refresh_token(RefreshTokenRequest {
+            refresh_token: issued.refresh_token.clone(),
+        })
+        .await
+        .expect("the refresh token works")
+        .into_inner();
+    assert_ne!(refreshed.refresh_token, issued.refresh_token);
+    client
+        .get_current_user(bearer(GetCurrentUserRequest {}, &refreshed.token))
+        .await
+        .expect("the refreshed token works");
 }
 
 #[tokio::test]

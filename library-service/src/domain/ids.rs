@@ -7,7 +7,22 @@
 
 use std::{borrow::Borrow, fmt};
 
+use bookshelf_runtime::sqlite_reads::rusqlite::types::{FromSql, FromSqlResult, ValueRef};
 use bookshelf_tokens::Caller;
+
+/// Each id is read back from the SQLite read path as it was written, like sqlx's
+/// transparent decoding does on every other path.
+macro_rules! read_back_as_written {
+    ($($id:ident),*) => {$(
+        impl FromSql for $id {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                String::column_result(value).map(Self)
+            }
+        }
+    )*};
+}
+
+read_back_as_written!(BookId, UserId, CoverId);
 
 /// A book id: a UUID in its canonical hyphenated, lower-case form, so every spelling
 /// a client may send names the same row.

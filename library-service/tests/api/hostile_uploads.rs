@@ -43,9 +43,13 @@ async fn a_stalled_stream_without_a_deadline_is_cancelled_and_leaves_nothing() {
 }
 
 #[tokio::test]
-async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
+async fn an_account_cannot_have_more_uploads_in_flight_and_waiting_than_its_limit() {
     let auth = TestAuth::spawn().await;
-    let library = TestLibrary::spawn_with(&auth, |config| config.max_uploads_per_account = 3).await;
+    let library = TestLibrary::spawn_with(&auth, |config| {
+        config.max_uploads_per_account = 3;
+        config.max_waiting_uploads_per_account = 2;
+    })
+    .await;
     let (_, token) = register_and_login(&mut auth.client().await).await;
     let client = library.client().await;
     let cover = jpeg(60, 60);
@@ -60,13 +64,16 @@ async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
         }
     }))
     .await;
-    eventually("the uploads past the limit to be refused", || async {
-        let refused = uploads
-            .iter()
-            .filter(|(upload, _)| upload.answer.is_finished())
-            .count();
-        (refused >= 5).then_some(())
-    })
+    eventually(
+        "the uploads past the limit and the line to be refused",
+        || async {
+            let refused = uploads
+                .iter()
+                .filter(|(upload, _)| upload.answer.is_finished())
+                .count();
+            (refused >= 3).then_some(())
+        },
+    )
     .await;
     let mut held = Vec::new();
     for (upload, cover) in uploads {
@@ -79,7 +86,7 @@ async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
             held.push((upload, cover));
         }
     }
-    assert_eq!(held.len(), 3, "exactly the limit stays in flight");
+    assert_eq!(held.len(), 5, "the limit in flight and the line waiting");
 
     // Another account is not held up by them.
     let (_, other) = register_and_login(&mut auth.client().await).await;
@@ -92,13 +99,15 @@ async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
     .await
     .unwrap();
 
-    // The held uploads finish normally, and their slots are free again afterwards.
-    for (upload, cover) in held {
+    // Every held upload, waiting ones included, finishes normally once it is sent
+    // whole, and the account's places are free again afterwards.
+    let finished_uploads = held.into_iter().map(|(upload, cover)| async move {
         upload.send(Part::Chunk(cover[10..].to_vec().into())).await;
         upload.send(Part::Finished(finished(&cover))).await;
         drop(upload.sender);
         upload.answer.await.unwrap().unwrap();
-    }
+    });
+    futures::future::join_all(finished_uploads).await;
     create_book(
         &mut client.clone(),
         &token,
@@ -107,7 +116,7 @@ async fn an_account_cannot_have_more_uploads_in_flight_than_its_limit() {
     )
     .await
     .unwrap();
-    assert_eq!(library.books(&token).await.len(), 4);
+    assert_eq!(library.books(&token).await.len(), 6);
 }
 
 #[tokio::test]

@@ -149,7 +149,11 @@ async fn an_upload_cancelled_before_its_end_is_refused_even_if_it_decodes() {
     let auth = TestAuth::spawn().await;
     // One upload at a time: the next one is accepted only once the server is done
     // with the cancelled one, which is how the test knows it is.
-    let library = TestLibrary::spawn_with(&auth, |config| config.max_uploads_per_account = 1).await;
+    let library = TestLibrary::spawn_with(&auth, |config| {
+        config.max_uploads_per_account = 1;
+        config.max_waiting_uploads_per_account = 0;
+    })
+    .await;
     let (_, token) = register_and_login(&mut auth.client().await).await;
     // A whole image, then padding that would have gone on: what arrived decodes.
     let mut sent = image(ImageFormat::Png, 60, 60);
