@@ -1,6 +1,7 @@
 //! Uploads through the gateway from callers who do not play fair: one account's
-//! stalled uploads must not delay anyone else's, an account's uploads in flight and
-//! its quotas are refused with 429 and their reason, the unpaged listing is bounded,
+//! stalled uploads must not delay anyone else's, an account's uploads past its slots
+//! wait in a bounded line, past it and past its quotas they are refused with 429 and
+//! their reason, the unpaged listing is bounded,
 //! and a cover that merely looks like an image is 400, not 413.
 
 use std::time::{Duration, Instant};
@@ -15,8 +16,13 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn stalled_uploads_of_one_account_do_not_delay_another_users_upload() {
-    // Two decoding threads, as on a small machine.
-    let stack = TestStack::spawn_with(&[("LIBRARY_DECODE_CONCURRENCY", "2")]).await;
+    // Two decoding threads, as on a small machine; no line for uploads past an
+    // account's slots, so the next one is refused rather than kept waiting.
+    let stack = TestStack::spawn_with(&[
+        ("LIBRARY_DECODE_CONCURRENCY", "2"),
+        ("LIBRARY_MAX_WAITING_UPLOADS_PER_ACCOUNT", "0"),
+    ])
+    .await;
     let rest = Rest::new(&stack.http);
     let (_, mallory) = rest.signed_up("Mallory Stall").await;
     let cover = jpeg(200, 200);
@@ -71,6 +77,37 @@ async fn stalled_uploads_of_one_account_do_not_delay_another_users_upload() {
         drop(sender);
         let _ = answer.await;
     }
+}
+
+#[tokio::test]
+async fn uploads_past_an_accounts_slots_wait_their_turn_instead_of_being_refused() {
+    let stack = TestStack::spawn_with(&[
+        ("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "2"),
+        ("LIBRARY_MAX_WAITING_UPLOADS_PER_ACCOUNT", "14"),
+    ])
+    .await;
+    let (_, me) = Rest::new(&stack.http).signed_up("Ada Import").await;
+    let cover = jpeg(300, 200);
+    // Sixteen at once from one account, as an import would send them: two in flight,
+    // the rest in line, none refused.
+    let uploads = (0..16).map(|index| {
+        let form = book_form(
+            &[
+                ("title", &format!("Imported {index}")),
+                ("category", "poetry"),
+            ],
+            Some(("cover.jpg", cover.clone())),
+        );
+        me.form(Method::POST, "/books/", form)
+    });
+    let statuses: Vec<u16> = futures::future::join_all(uploads)
+        .await
+        .iter()
+        .map(|answer| answer.status)
+        .collect();
+    assert_eq!(statuses, vec![201; 16]);
+    let listed = me.get("/books/").await;
+    assert_eq!(listed.data().as_array().map(Vec::len), Some(16));
 }
 
 #[tokio::test]
