@@ -14,6 +14,9 @@ use bookshelf_runtime::{
 use clap::Parser;
 use tokio::{net::TcpListener, sync::watch};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Where the stack keeps its data and which ports it takes.
 #[derive(Debug, Parser)]
 #[command(

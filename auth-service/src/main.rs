@@ -5,6 +5,9 @@ use auth_service::{Application, Config};
 use bookshelf_runtime::{metrics, shutdown, telemetry};
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The service's configuration, and an optional operator command.
 #[derive(Debug, clap::Parser)]
 #[command(

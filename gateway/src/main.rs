@@ -5,6 +5,9 @@ use bookshelf_runtime::{metrics, shutdown, telemetry};
 use clap::Parser;
 use gateway::{Application, Config};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
