@@ -11,7 +11,7 @@ use std::io::Cursor;
 
 use image::{
     DynamicImage, ImageFormat, ImageReader, Limits,
-    codecs::{gif::GifEncoder, jpeg::JpegEncoder, png::PngEncoder, webp::WebPEncoder},
+    codecs::{gif::GifEncoder, png::PngEncoder, webp::WebPEncoder},
 };
 
 /// The largest side of a thumbnail, as the tutorial made them.
@@ -183,9 +183,14 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 fn encode(image: &DynamicImage, format: CoverFormat) -> image::ImageResult<Vec<u8>> {
     let mut out = Vec::new();
     match format {
-        CoverFormat::Jpeg => image
-            .to_rgb8()
-            .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 85))?,
+        CoverFormat::Jpeg => {
+            out = scaled_jpeg::encode(&image.to_rgb8(), 85).map_err(|error| {
+                image::ImageError::Encoding(image::error::EncodingError::new(
+                    image::ImageFormat::Jpeg.into(),
+                    error,
+                ))
+            })?;
+        }
         CoverFormat::Png => image
             .to_rgba8()
             .write_with_encoder(PngEncoder::new(&mut out))?,
@@ -260,7 +265,7 @@ mod tests {
             ])
         });
         let mut out = Vec::new();
-        JpegEncoder::new_with_quality(&mut out, 92)
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
             .encode_image(&pixels)
             .unwrap();
         out
