@@ -138,14 +138,8 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
     }
     let binary = match &settings.binary {
         Some(binary) => binary.clone(),
-        None => std::env::current_exe()?.with_file_name("bookshelf"),
+        None => one_command_binary()?,
     };
-    if !binary.exists() {
-        bail!(
-            "{} is missing: `cargo build --release --bin bookshelf` first",
-            binary.display()
-        );
-    }
     let data = tempfile::tempdir()?;
     let (http, library) = (free_port(), free_port());
     let child = Command::new(&binary)
@@ -169,6 +163,21 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
         http_url,
         format!("http://127.0.0.1:{library}"),
     ))
+}
+
+/// The one-command binary of this harness's profile, built (or brought up to date)
+/// now rather than in the middle of a measurement.
+fn one_command_binary() -> anyhow::Result<std::path::PathBuf> {
+    let binary = std::env::current_exe()?.with_file_name("bookshelf");
+    let mut build = std::process::Command::new("cargo");
+    build.args(["build", "--quiet", "--bin", "bookshelf"]);
+    if binary.parent().is_some_and(|dir| dir.ends_with("release")) {
+        build.arg("--release");
+    }
+    if !build.status()?.success() {
+        bail!("building the one-command stack failed");
+    }
+    Ok(binary)
 }
 
 /// Measures, prints the table and returns whether every goal was met.
