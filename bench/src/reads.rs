@@ -10,14 +10,13 @@ use std::{process::Stdio, time::Duration};
 
 use anyhow::{Context, bail};
 use bookshelf_proto::library::v1::{GetBookRequest, library_service_client::LibraryServiceClient};
-use bookshelf_test_support::{Rest, Stack, bearer, rest::book_form, stack::free_port};
-use reqwest::Method;
+use bookshelf_test_support::{Rest, Stack, bearer, stack::free_port};
 use tokio::process::Command;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
     load,
-    scenarios::{channel, photo, spawn_self, wait_for_port},
+    scenarios::{channel, seed_reader, spawn_self, wait_for_port},
 };
 
 /// How long, how hard and on what.
@@ -189,26 +188,8 @@ pub async fn run(settings: &ReadSettings) -> anyhow::Result<bool> {
     wait_for_port(grpc_port).await;
     let (running, http, library_url) = start_stack(settings).await?;
 
-    // One user with ten books.
-    let (_, me) = Rest::new(&http).signed_up("Bench Reader").await;
-    let cover = photo(320, 240, 80);
-    let mut book_id = String::new();
-    for index in 0..10 {
-        let created = me
-            .form(
-                Method::POST,
-                "/books/",
-                book_form(
-                    &[("title", &format!("Seed {index}")), ("category", "science")],
-                    Some(("seed.jpg", cover.clone())),
-                ),
-            )
-            .await;
-        book_id = created.data()["_id"]
-            .as_str()
-            .context("a seeded book")?
-            .to_owned();
-    }
+    let (_, me, book_ids) = seed_reader(&Rest::new(&http)).await;
+    let book_id = book_ids.first().context("a seeded book")?.clone();
     let token = me.token.clone().context("a token")?;
     let health = HealthClient::new(channel(&format!("http://127.0.0.1:{grpc_port}")).await?);
     let library = LibraryServiceClient::new(channel(&library_url).await?);

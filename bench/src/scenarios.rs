@@ -191,29 +191,8 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     let mut stack = Stack::spawn_on(settings.postgres.as_deref(), &env).await;
     startup(&mut stack, &mut report).await?;
 
-    // Seed: one user with ten books.
     let rest = Rest::new(&stack.http);
-    let (user, me) = rest.signed_up("Bench Reader").await;
-    let small = photo(320, 240, 80);
-    let mut book_ids = Vec::new();
-    for index in 0..10 {
-        let created = me
-            .form(
-                Method::POST,
-                "/books/",
-                book_form(
-                    &[("title", &format!("Seed {index}")), ("category", "science")],
-                    Some(("seed.jpg", small.clone())),
-                ),
-            )
-            .await;
-        book_ids.push(
-            created.data()["_id"]
-                .as_str()
-                .expect("a seeded book")
-                .to_owned(),
-        );
-    }
+    let (user, me, book_ids) = seed_reader(&rest).await;
     let token = me.token.clone().expect("a token");
     let book_id = book_ids[0].clone();
     let authorization = format!("Bearer {token}");
@@ -390,6 +369,33 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     // f: revocation.
     revocation(settings, &rest, &stack, &mut report).await;
     Ok(report)
+}
+
+/// Signs up one reader and gives them ten books with small covers: the account, its
+/// client and the books' ids, in creation order.
+pub(crate) async fn seed_reader(rest: &Rest) -> (serde_json::Value, Rest, Vec<String>) {
+    let (user, me) = rest.signed_up("Bench Reader").await;
+    let cover = photo(320, 240, 80);
+    let mut book_ids = Vec::new();
+    for index in 0..10 {
+        let created = me
+            .form(
+                Method::POST,
+                "/books/",
+                book_form(
+                    &[("title", &format!("Seed {index}")), ("category", "science")],
+                    Some(("seed.jpg", cover.clone())),
+                ),
+            )
+            .await;
+        book_ids.push(
+            created.data()["_id"]
+                .as_str()
+                .expect("a seeded book")
+                .to_owned(),
+        );
+    }
+    (user, me, book_ids)
 }
 
 /// g: each service restarted alone: time until it serves, and its memory once idle.

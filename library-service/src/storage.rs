@@ -4,12 +4,10 @@
 
 use std::{
     collections::HashSet,
-    io,
+    io::{self, Write},
     path::{Path, PathBuf},
     sync::Arc,
 };
-
-use tokio::io::AsyncWriteExt;
 
 use crate::{
     domain::{CoverId, CoverRef},
@@ -130,17 +128,24 @@ impl CoverStore for LocalCovers {
     async fn put(&self, id: &CoverId, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(id)?;
         let temporary = self.dir.join(format!("{TEMPORARY_PREFIX}{}", id.as_str()));
-        let write = async {
-            let mut file = tokio::fs::File::create(&temporary).await?;
-            file.write_all(bytes).await?;
-            file.sync_all().await?;
-            tokio::fs::rename(&temporary, &path).await
-        };
-        let result = write.await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&temporary).await;
-        }
-        result
+        let bytes = bytes.to_vec();
+        // One blocking task for the whole write: each `tokio::fs` call would be a
+        // hand-off to a blocking thread and back of its own, four per cover.
+        tokio::task::spawn_blocking(move || {
+            let write = || {
+                let mut file = std::fs::File::create(&temporary)?;
+                file.write_all(&bytes)?;
+                file.sync_all()?;
+                std::fs::rename(&temporary, &path)
+            };
+            let result = write();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&temporary);
+            }
+            result
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 
     async fn get(&self, id: &CoverId) -> io::Result<Option<Vec<u8>>> {

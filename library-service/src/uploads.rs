@@ -140,13 +140,12 @@ impl UploadRules {
 }
 
 /// A received cover, kept as the chunks it arrived in (slices of the received
-/// frames: no copy, no spare capacity while it waits to be decoded), with its share of the memory budget and a running
-/// SHA-256 of its bytes.
+/// frames: no copy, no spare capacity while it waits to be decoded), with its share
+/// of the memory budget.
 pub struct Upload {
     chunks: Vec<Bytes>,
     len: usize,
     memory: Option<OwnedSemaphorePermit>,
-    digest: ring::digest::Context,
 }
 
 impl Upload {
@@ -155,12 +154,10 @@ impl Upload {
             chunks: Vec::new(),
             len: 0,
             memory: None,
-            digest: ring::digest::Context::new(&ring::digest::SHA256),
         }
     }
 
     fn push(&mut self, chunk: Bytes, memory: Option<OwnedSemaphorePermit>) {
-        self.digest.update(&chunk);
         self.len += chunk.len();
         self.chunks.push(chunk);
         self.memory = match (self.memory.take(), memory) {
@@ -187,7 +184,12 @@ impl Upload {
         if finished.sha256.is_empty() {
             return Ok(());
         }
-        let digest = self.digest.clone().finish();
+        // Computed only when the client sent one to compare with.
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        for chunk in &self.chunks {
+            digest.update(chunk);
+        }
+        let digest = digest.finish();
         if finished.sha256.as_slice() != digest.as_ref() {
             return Err(FieldViolation::new(
                 FINISHED_FIELD,
