@@ -23,7 +23,8 @@
 //! - [`hostile`]: hostile text for every text field.
 //! - [`covers`]: what a stack's cover folder holds, against its books.
 //! - [`leaks`]: the check that no internals reach an answer or a log.
-//! - [`bearer`], [`forwarded_from`], [`register`], [`register_and_login`]: typed
+//! - [`bearer`], [`forwarded_from`], [`register`], [`password_login`],
+//!   [`register_and_login`]: typed
 //!   client helpers.
 //! - [`manual_clock`]: time that passes only when the test says so.
 //! - [`totp`]: TOTP codes computed apart from the service, and enrolment.
@@ -57,7 +58,8 @@ pub use library::TestLibrary;
 pub use replicas::Replicas;
 pub use rest::Rest;
 pub use servers::{
-    TestAuth, bearer, forwarded_from, manual_clock, register, register_and_login, strong_password,
+    TestAuth, bearer, forwarded_from, manual_clock, password_login, register, register_and_login,
+    strong_password,
 };
 pub use stack::{Service, Stack};
 pub use test_stack::TestStack;

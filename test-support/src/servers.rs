@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use auth_service::{Application, Config};
 use bookshelf_proto::auth::v1::{
-    LoginRequest, RegisterRequest, User, auth_service_client::AuthServiceClient,
+    LoginRequest, LoginResponse, RegisterRequest, User, auth_service_client::AuthServiceClient,
 };
 use bookshelf_runtime::clock::{Clock, ClockHand};
 use secrecy::{ExposeSecret, SecretString};
@@ -63,6 +63,19 @@ pub async fn register(client: &mut AuthServiceClient<Channel>, email: &str) -> U
         .into_inner()
         .user
         .expect("a user")
+}
+
+/// Logs in `email` with [`strong_password`]: a new session, or the second factor's
+/// first step for an account that has one.
+pub async fn password_login(client: &mut AuthServiceClient<Channel>, email: &str) -> LoginResponse {
+    client
+        .login(LoginRequest {
+            email: email.to_owned(),
+            password: strong_password(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
 }
 
 /// The real auth service, in-process on a free port, with its own data folder and
@@ -203,14 +216,6 @@ impl TestAuth {
 pub async fn register_and_login(client: &mut AuthServiceClient<Channel>) -> (User, String) {
     let email = format!("reader-{}@example.com", uuid::Uuid::new_v4().simple());
     let user = register(client, &email).await;
-    let token = client
-        .login(LoginRequest {
-            email,
-            password: strong_password(),
-        })
-        .await
-        .expect("login")
-        .into_inner()
-        .token;
+    let token = password_login(client, &email).await.token;
     (user, token)
 }

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use bookshelf_proto::auth::v1::{GetCurrentUserRequest, LoginRequest};
+use bookshelf_proto::auth::v1::GetCurrentUserRequest;
 use bookshelf_runtime::clock::Clock;
 use bookshelf_test_support::{
-    Forger, TestAuth, bearer, eventually, manual_clock, register, strong_password,
+    Forger, TestAuth, bearer, eventually, manual_clock, password_login, register,
 };
 use bookshelf_tokens::claims::LEEWAY_SECS;
 use tonic::Code;
@@ -24,16 +24,7 @@ fn settings(clock: &Clock) -> impl FnOnce(&mut auth_service::Config) {
 }
 
 async fn login(auth: &TestAuth, email: &str) -> String {
-    auth.client()
-        .await
-        .login(LoginRequest {
-            email: email.to_owned(),
-            password: strong_password(),
-        })
-        .await
-        .expect("login")
-        .into_inner()
-        .token
+    password_login(&mut auth.client().await, email).await.token
 }
 
 async fn accepted(auth: &TestAuth, token: &str) -> Result<(), Code> {

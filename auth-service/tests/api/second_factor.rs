@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use bookshelf_proto::auth::v1::{
     ConfirmTotpRequest, DisableTotpRequest, EnrollTotpRequest, GetCurrentUserRequest,
-    LoginMfaRequest, LoginRequest, LoginResponse, RefreshTokenRequest,
-    auth_service_client::AuthServiceClient,
+    LoginMfaRequest, RefreshTokenRequest,
 };
 use bookshelf_runtime::clock::Clock;
 use bookshelf_test_support::{
-    TestAuth, bearer, manual_clock, register, strong_password,
+    TestAuth, bearer, manual_clock, password_login, register,
     totp::{code, enrol, wrong_code},
 };
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 struct Enrolled {
     auth: TestAuth,
@@ -48,17 +47,6 @@ async fn enrolled_with(adjust: impl FnOnce(&mut auth_service::Config)) -> Enroll
         secret,
         recovery_codes,
     }
-}
-
-async fn password_login(client: &mut AuthServiceClient<Channel>, email: &str) -> LoginResponse {
-    client
-        .login(LoginRequest {
-            email: email.to_owned(),
-            password: strong_password(),
-        })
-        .await
-        .expect("the password is right")
-        .into_inner()
 }
 
 impl Enrolled {

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use bookshelf_proto::auth::v1::{
     ChangePasswordRequest, DisableCurrentUserRequest, GetCurrentUserRequest, ListSessionsRequest,
-    LoginRequest, LoginResponse, LogoutRequest, RefreshTokenRequest, RefreshTokenResponse,
-    RevokeSessionRequest, VerifyTokenRequest, WatchRevocationsRequest,
-    auth_service_client::AuthServiceClient, error_info,
+    LoginRequest, LogoutRequest, RefreshTokenRequest, RefreshTokenResponse, RevokeSessionRequest,
+    VerifyTokenRequest, WatchRevocationsRequest, auth_service_client::AuthServiceClient,
+    error_info,
 };
-use bookshelf_test_support::{TestAuth, bearer, manual_clock, register, strong_password};
+use bookshelf_test_support::{
+    TestAuth, bearer, manual_clock, password_login, register, strong_password,
+};
 use tokio::time::timeout;
 use tonic::{Code, Request, transport::Channel};
 use tonic_types::StatusExt;
@@ -20,18 +22,6 @@ async fn new_user(client: &mut AuthServiceClient<Channel>) -> String {
     let email = format!("reader-{}@example.com", uuid::Uuid::new_v4().simple());
     register(client, &email).await;
     email
-}
-
-/// Logs in `email` with the strong password: a new session.
-async fn login(client: &mut AuthServiceClient<Channel>, email: &str) -> LoginResponse {
-    client
-        .login(LoginRequest {
-            email: email.to_owned(),
-            password: strong_password(),
-        })
-        .await
-        .expect("login")
-        .into_inner()
 }
 
 async fn refresh(
@@ -62,7 +52,7 @@ async fn a_session_lives_from_login_through_refreshes_to_logout() {
     let auth = TestAuth::spawn().await;
     let mut client = auth.client().await;
     let email = new_user(&mut client).await;
-    let phone = login(&mut client, &email).await;
+    let phone = password_login(&mut client, &email).await;
     assert!(!phone.session_id.is_empty());
     assert_eq!(phone.refresh_token.len(), 43, "32 random bytes, base64url");
     assert!(phone.refresh_expires_at.unwrap().seconds > phone.expires_at.unwrap().seconds);
@@ -82,7 +72,7 @@ async fn a_session_lives_from_login_through_refreshes_to_logout() {
     assert_eq!(verified.user_id, phone.user.as_ref().unwrap().id);
 
     // A second login is a second session; each sees itself as current.
-    let laptop = login(&mut client, &email).await;
+    let laptop = password_login(&mut client, &email).await;
     let listed = client
         .list_sessions(bearer(ListSessionsRequest {}, &laptop.token))
         .await
@@ -132,7 +122,7 @@ async fn a_spent_refresh_token_presented_again_ends_the_whole_session() {
     let auth = TestAuth::spawn().await;
     let mut client = auth.client().await;
     let email = new_user(&mut client).await;
-    let login = login(&mut client, &email).await;
+    let login = password_login(&mut client, &email).await;
     let first = refresh(&mut client, &login.refresh_token).await.unwrap();
     let second = refresh(&mut client, &first.refresh_token).await.unwrap();
     assert!(is_accepted(&mut client, &second.token).await);
@@ -159,7 +149,7 @@ async fn concurrent_refreshes_of_one_token_give_exactly_one_success() {
     let auth = TestAuth::spawn().await;
     let mut client = auth.client().await;
     let email = new_user(&mut client).await;
-    let login = login(&mut client, &email).await;
+    let login = password_login(&mut client, &email).await;
     let attempts: Vec<_> = (0..16)
         .map(|_| {
             let mut client = client.clone();
@@ -182,8 +172,8 @@ async fn changing_the_password_ends_every_other_session() {
     let auth = TestAuth::spawn().await;
     let mut client = auth.client().await;
     let email = new_user(&mut client).await;
-    let here = login(&mut client, &email).await;
-    let elsewhere = login(&mut client, &email).await;
+    let here = password_login(&mut client, &email).await;
+    let elsewhere = password_login(&mut client, &email).await;
     let change = |current: &str, new: &str| {
         bearer(
             ChangePasswordRequest {
@@ -248,10 +238,10 @@ async fn sessions_are_the_callers_own_and_end_with_the_account() {
     let auth = TestAuth::spawn().await;
     let mut client = auth.client().await;
     let ada_email = new_user(&mut client).await;
-    let ada = login(&mut client, &ada_email).await;
+    let ada = password_login(&mut client, &ada_email).await;
     let email = new_user(&mut client).await;
-    let grace = login(&mut client, &email).await;
-    let grace_elsewhere = login(&mut client, &email).await;
+    let grace = password_login(&mut client, &email).await;
+    let grace_elsewhere = password_login(&mut client, &email).await;
     for not_hers in [
         ada.session_id.as_str(),
         "not-a-uuid",
@@ -302,8 +292,8 @@ async fn refresh_tokens_expire_and_sessions_end_at_their_absolute_lifetime() {
     .await;
     let mut client = auth.client().await;
     let email = new_user(&mut client).await;
-    let idle = login(&mut client, &email).await;
-    let active = login(&mut client, &email).await;
+    let idle = password_login(&mut client, &email).await;
+    let active = password_login(&mut client, &email).await;
 
     // A day and a bit later the idle session's refresh token has expired; the active
     // one, refreshed every 20 hours, lives on until the session's end.
@@ -337,7 +327,7 @@ async fn subscribers_hear_of_an_ended_session_with_when_its_tokens_expire() {
     let auth = TestAuth::spawn().await;
     let mut client = auth.client().await;
     let email = new_user(&mut client).await;
-    let login = login(&mut client, &email).await;
+    let login = password_login(&mut client, &email).await;
     let mut feed = client
         .watch_revocations(WatchRevocationsRequest::default())
         .await
@@ -381,7 +371,7 @@ async fn refreshing_with_made_up_tokens_is_throttled_per_client() {
     let auth = TestAuth::spawn_with(|config| config.max_attempts_per_address = 4).await;
     let mut client = auth.client().await;
     let email = new_user(&mut client).await;
-    let login = login(&mut client, &email).await;
+    let login = password_login(&mut client, &email).await;
     // Successes give their attempt back, so refreshing often is never throttled.
     let mut latest = login.refresh_token;
     for _ in 0..5 {
