@@ -204,4 +204,39 @@ done
 [[ -n $refused ]] || fail "the library still accepts a logged-out session's token after a second"
 "$grpcurl" -plaintext -H "authorization: Bearer $other_token" "$library" library.v1.LibraryService/ListBooks >/dev/null \
   || fail "the other session was refused"
+# From a third session: end the other one by its id, then change the password.
+third=$("$grpcurl" -plaintext -d '{"email": "ada@example.com", "password": "Sup3r-Secret!"}' \
+  "$auth" auth.v1.AuthService/Login)
+third_token=$(field token <<<"$third")
+other_id=$(field sessionId <<<"$other")
+"$grpcurl" -plaintext -H "authorization: Bearer $third_token" -d "{\"session_id\": \"$other_id\"}" \
+  "$auth" auth.v1.AuthService/RevokeSession >/dev/null
+expect "NotFound" "$("$grpcurl" -plaintext -H "authorization: Bearer $third_token" -d "{\"session_id\": \"$other_id\"}" \
+  "$auth" auth.v1.AuthService/RevokeSession 2>&1 || true)"
+refused=
+for _ in $(seq 1 10); do
+  if ! "$grpcurl" -plaintext -H "authorization: Bearer $other_token" "$library" library.v1.LibraryService/ListBooks >/dev/null 2>&1; then
+    refused=yes; break
+  fi
+  sleep 0.1
+done
+[[ -n $refused ]] || fail "the library still accepts a revoked session's token after a second"
+fourth=$("$grpcurl" -plaintext -d '{"email": "ada@example.com", "password": "Sup3r-Secret!"}' \
+  "$auth" auth.v1.AuthService/Login)
+changed=$("$grpcurl" -plaintext -H "authorization: Bearer $third_token" \
+  -d '{"current_password": "Sup3r-Secret!", "new_password": "N3w-Secret-Phrase!"}' \
+  "$auth" auth.v1.AuthService/ChangePassword)
+expect '"endedSessions": 1' "$changed"
+"$grpcurl" -plaintext -H "authorization: Bearer $third_token" "$auth" auth.v1.AuthService/GetCurrentUser >/dev/null \
+  || fail "the session that changed the password was ended"
+if "$grpcurl" -plaintext -H "authorization: Bearer $(field token <<<"$fourth")" \
+  "$auth" auth.v1.AuthService/GetCurrentUser >/dev/null 2>&1; then
+  fail "another session survived the password change"
+fi
+if "$grpcurl" -plaintext -d '{"email": "ada@example.com", "password": "Sup3r-Secret!"}' \
+  "$auth" auth.v1.AuthService/Login >/dev/null 2>&1; then
+  fail "the old password still logs in"
+fi
+"$grpcurl" -plaintext -d '{"email": "ada@example.com", "password": "N3w-Secret-Phrase!"}' \
+  "$auth" auth.v1.AuthService/Login >/dev/null || fail "the new password does not log in"
 echo "grpcurl smoke: sessions ok"

@@ -175,16 +175,17 @@ impl AuthApi {
         user_id: &str,
         session_id: Option<&str>,
     ) -> Result<UserRecord, AuthError> {
-        let user = match self.store.user_by_id(user_id).await? {
-            Some(user) if user.is_active() => user,
-            _ => return Err(AuthError::InactiveUser),
+        // Both reads at once: on PostgreSQL they share one round trip.
+        let session_open = async {
+            match session_id {
+                Some(session_id) => self.store.session_is_open(session_id, user_id).await,
+                None => Ok(true),
+            }
         };
-        if let Some(session_id) = session_id
-            && !self.store.session_is_open(session_id, user_id).await?
-        {
-            return Err(AuthError::InactiveUser);
+        match tokio::try_join!(self.store.user_by_id(user_id), session_open)? {
+            (Some(user), true) if user.is_active() => Ok(user),
+            _ => Err(AuthError::InactiveUser),
         }
-        Ok(user)
     }
 
     /// The key the client of `request` is limited under: its forwarded address when

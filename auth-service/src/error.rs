@@ -4,7 +4,7 @@ use std::{collections::HashMap, time::Duration};
 
 use bookshelf_proto::auth::v1::error_info;
 use bookshelf_runtime::errors::{
-    FieldViolation, database, internal, invalid_argument, sqlite_read,
+    FieldViolation, database, internal, invalid_argument, postgres_read, sqlite_read,
 };
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -133,6 +133,7 @@ impl From<AuthError> for Status {
             }
             AuthError::Store(StoreError::Database(error)) => database(&error),
             AuthError::Store(StoreError::Read(error)) => sqlite_read(&error),
+            AuthError::Store(StoreError::PostgresRead(error)) => postgres_read(&error),
             AuthError::Password(PasswordError::Busy { retry_after }) => Status::with_error_details(
                 Code::Unavailable,
                 "too many logins at once; try again shortly",

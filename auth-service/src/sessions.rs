@@ -9,7 +9,7 @@
 //! Ending sessions appends them to the revocation log in the same transaction, so the
 //! feed tells every follower; an ended session's refresh tokens are deleted with it.
 
-use bookshelf_runtime::sqlite_reads::params;
+use bookshelf_runtime::{db::Reads, sqlite_reads::params};
 use bookshelf_tokens::claims::LEEWAY_SECS;
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
@@ -329,19 +329,17 @@ impl Store {
     pub async fn session_is_open(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
         const OPEN_SESSION: &str =
             "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL";
-        if let Some(reads) = self.sqlite_reads() {
-            return Ok(reads.read(|connection| {
+        match self.reads() {
+            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
                 connection
                     .prepare_cached(OPEN_SESSION)?
                     .exists(params![id, user_id])
-            })?);
+            })?),
+            Reads::Postgres(reads) => Ok(reads
+                .query_opt(OPEN_SESSION, &[&id, &user_id])
+                .await?
+                .is_some()),
         }
-        let row = sqlx::query(OPEN_SESSION)
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.is_some())
     }
 
     /// `user_id`'s sessions still open at `now`, newest first: not ended, not past

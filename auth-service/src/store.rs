@@ -4,8 +4,9 @@
 use std::future::Future;
 
 use bookshelf_runtime::{
-    db::{Database, is_unique_violation},
-    sqlite_reads::{self, OptionalExtension, SqliteReads, params},
+    db::{Database, Reads, is_unique_violation},
+    postgres_reads::{self, tokio_postgres},
+    sqlite_reads::{self, OptionalExtension, params},
 };
 use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
@@ -42,6 +43,19 @@ impl UserRecord {
             password_hash: row.try_get("password_hash")?,
             created_at: row.try_get("created_at")?,
             disabled_at: row.try_get("disabled_at")?,
+        })
+    }
+
+    /// The same, from a row of the PostgreSQL read path, which has the columns in
+    /// `USER_COLUMNS` order.
+    fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            email: row.try_get(2)?,
+            password_hash: row.try_get(3)?,
+            created_at: row.try_get(4)?,
+            disabled_at: row.try_get(5)?,
         })
     }
 
@@ -148,6 +162,9 @@ pub enum StoreError {
     /// A read on the SQLite read path failed.
     #[error("database read error")]
     Read(#[from] sqlite_reads::rusqlite::Error),
+    /// A read on the PostgreSQL read path failed.
+    #[error("database read error")]
+    PostgresRead(#[from] tokio_postgres::Error),
 }
 
 const USER_COLUMNS: &str = "id, name, email, password_hash, created_at, disabled_at";
@@ -160,7 +177,7 @@ const USER_BY_ID: &str =
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    reads: Option<SqliteReads>,
+    reads: Reads,
     /// Whether a disable notifies the other replicas (PostgreSQL).
     notifies: bool,
 }
@@ -237,19 +254,20 @@ impl Store {
 
     /// The user with `id`.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        if let Some(reads) = &self.reads {
-            return Ok(reads.read(|connection| {
+        match &self.reads {
+            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
                 connection
                     .prepare_cached(USER_BY_ID)?
                     .query_row(params![id], UserRecord::from_sqlite_row)
                     .optional()
-            })?);
+            })?),
+            Reads::Postgres(reads) => Ok(reads
+                .query_opt(USER_BY_ID, &[&id])
+                .await?
+                .as_ref()
+                .map(UserRecord::from_postgres_row)
+                .transpose()?),
         }
-        let row = sqlx::query(USER_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
     }
 
     /// Renames an active user; `None` if there is no such active user.
@@ -362,8 +380,8 @@ impl Store {
         &self.pool
     }
 
-    /// The SQLite read path, when the database is an SQLite file.
-    pub(crate) fn sqlite_reads(&self) -> Option<&SqliteReads> {
-        self.reads.as_ref()
+    /// The hot reads' own path, for the ones kept beside their own module.
+    pub(crate) fn reads(&self) -> &Reads {
+        &self.reads
     }
 }

@@ -15,7 +15,7 @@ use bookshelf_proto::library::v1::{
 };
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
@@ -362,26 +362,25 @@ pub async fn list(
             break;
         }
     }
-    let mut body = json!({
-        "message": "successfully retrieved all books",
-        "data": books,
-        "error": Value::Null,
-    });
-    if !cursor.is_empty() {
-        body["next_cursor"] = json!(cursor);
-    }
+    let body = BookList {
+        message: "successfully retrieved all books",
+        data: books,
+        error: None,
+        next_cursor: (!cursor.is_empty()).then_some(cursor),
+    };
     Ok(axum::Json(body).into_response())
 }
 
-/// `GET /books/`'s answer.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+/// `GET /books/`'s answer, serialized straight from the books rather than through a
+/// JSON value tree.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BookList {
-    message: String,
+    message: &'static str,
     data: Vec<BookJson>,
     /// Always null on success.
     error: Option<String>,
     /// Present while more books remain: pass it as `cursor` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
 

@@ -3,8 +3,9 @@
 use std::collections::HashSet;
 
 use bookshelf_runtime::{
-    db::{Database, is_unique_violation},
-    sqlite_reads::{self, OptionalExtension, SqliteReads, params},
+    db::{Database, Reads, is_unique_violation},
+    postgres_reads::{self, tokio_postgres},
+    sqlite_reads::{self, OptionalExtension, params},
 };
 use sqlx::{AnyPool, Row, any::AnyRow};
 
@@ -57,6 +58,31 @@ impl BookRecord {
             cover,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    /// The same, from a row of the PostgreSQL read path, which has the columns in
+    /// `BOOK_COLUMNS` order.
+    fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, tokio_postgres::Error> {
+        let cover = match row.try_get::<_, Option<CoverId>>(5)? {
+            Some(id) => Some(StoredCover {
+                reference: CoverRef {
+                    id,
+                    content_type: row.try_get::<_, Option<String>>(6)?.unwrap_or_default(),
+                },
+                bytes: row.try_get(7)?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            id: row.try_get(0)?,
+            owner_id: row.try_get(1)?,
+            title: row.try_get(2)?,
+            description: row.try_get(3)?,
+            category: row.try_get(4)?,
+            cover,
+            created_at: row.try_get(8)?,
+            updated_at: row.try_get(9)?,
         })
     }
 
@@ -178,6 +204,9 @@ pub enum StoreError {
     /// A read on the SQLite read path failed.
     #[error("database read error")]
     Read(#[from] sqlite_reads::rusqlite::Error),
+    /// A read on the PostgreSQL read path failed.
+    #[error("database read error")]
+    PostgresRead(#[from] tokio_postgres::Error),
 }
 
 fn unique_to_title_taken(error: sqlx::Error) -> StoreError {
@@ -214,7 +243,7 @@ const LIST_BOOKS: &str = "SELECT id, owner_id, title, description, category, cov
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    reads: Option<SqliteReads>,
+    reads: Reads,
     quota: Quota,
 }
 
@@ -315,8 +344,8 @@ impl Store {
         owner_id: &UserId,
         id: &BookId,
     ) -> Result<Option<BookRecord>, StoreError> {
-        if let Some(reads) = &self.reads {
-            return Ok(reads.read(|connection| {
+        match &self.reads {
+            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
                 connection
                     .prepare_cached(GET_BOOK)?
                     .query_row(
@@ -324,14 +353,14 @@ impl Store {
                         BookRecord::from_sqlite_row,
                     )
                     .optional()
-            })?);
+            })?),
+            Reads::Postgres(reads) => Ok(reads
+                .query_opt(GET_BOOK, &[&id.as_str(), &owner_id.as_str()])
+                .await?
+                .as_ref()
+                .map(BookRecord::from_postgres_row)
+                .transpose()?),
         }
-        let row = sqlx::query(GET_BOOK)
-            .bind(id)
-            .bind(owner_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(BookRecord::from_row).transpose()?)
     }
 
     /// Up to `limit` of the owner's books after `start` (from the first without one),
@@ -346,8 +375,8 @@ impl Store {
         let category = category.map_or("", |category| category.as_str());
         let after_time = start.map_or(i64::MIN, |start| start.created_at);
         let after_id = start.map_or("", |start| start.id.as_str());
-        if let Some(reads) = &self.reads {
-            return Ok(reads.read(|connection| {
+        match &self.reads {
+            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
                 connection
                     .prepare_cached(LIST_BOOKS)?
                     .query_map(
@@ -355,20 +384,23 @@ impl Store {
                         BookRecord::from_sqlite_row,
                     )?
                     .collect()
-            })?);
+            })?),
+            Reads::Postgres(reads) => Ok(reads
+                .query(
+                    LIST_BOOKS,
+                    &[
+                        &owner_id.as_str(),
+                        &category,
+                        &after_time,
+                        &after_id,
+                        &limit,
+                    ],
+                )
+                .await?
+                .iter()
+                .map(BookRecord::from_postgres_row)
+                .collect::<Result<_, _>>()?),
         }
-        let rows = sqlx::query(LIST_BOOKS)
-            .bind(owner_id)
-            .bind(category)
-            .bind(after_time)
-            .bind(after_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(BookRecord::from_row)
-            .collect::<Result<_, _>>()?)
     }
 
     /// Applies `update` to the owner's book `id`; `None` if there is no such book, or

@@ -10,7 +10,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
-use crate::{files, sqlite_reads::SqliteReads};
+use crate::{files, postgres_reads::PostgresReads, sqlite_reads::SqliteReads};
 
 /// Which database a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,20 @@ pub struct Database {
     pub pool: AnyPool,
     /// The backend behind the pool.
     pub backend: Backend,
-    /// On an SQLite file, the hot reads' path that skips the pool's thread hand-off.
-    pub reads: Option<SqliteReads>,
+    /// The hot reads' own path beside the pool.
+    pub reads: Reads,
+}
+
+/// The path the hot reads take instead of the pool: one that does not hand each
+/// statement to another thread (SQLite), or that pipelines reads on shared
+/// connections (PostgreSQL). Writes, and reads inside a write's transaction, use the
+/// pool.
+#[derive(Debug, Clone)]
+pub enum Reads {
+    /// Read-only connections used on the caller's thread.
+    Sqlite(SqliteReads),
+    /// Pipelined connections shared by every read in flight.
+    Postgres(PostgresReads),
 }
 
 /// Why the database could not be opened.
@@ -38,6 +50,13 @@ pub enum DbError {
     /// The URL is neither `sqlite:` nor `postgres:`.
     #[error("unsupported database URL scheme (use sqlite: or postgres:)")]
     UnsupportedUrl,
+    /// An SQLite URL without a file: each pooled connection would see a database of
+    /// its own.
+    #[error("an SQLite database needs a file (an in-memory one is not supported)")]
+    NoSqliteFile,
+    /// The PostgreSQL URL is not one the read connections understand.
+    #[error("cannot use the PostgreSQL URL for the read connections")]
+    PostgresReads(#[source] tokio_postgres::Error),
     /// The data folder or the SQLite file could not be created.
     #[error("cannot create the data folder or the database file")]
     DataDir(#[source] std::io::Error),
@@ -64,14 +83,14 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
     } else {
         return Err(DbError::UnsupportedUrl);
     };
-    let sqlite_file = url
-        .strip_prefix("sqlite://")
-        .and_then(|rest| rest.split('?').next())
-        .filter(|path| !path.is_empty() && *path != ":memory:")
-        .map(Path::new);
-    if let Some(path) = sqlite_file {
-        private_sqlite_files(path).map_err(DbError::DataDir)?;
-    }
+    let sqlite_file = match backend {
+        Backend::Sqlite => {
+            let path = sqlite_path(url).ok_or(DbError::NoSqliteFile)?;
+            private_sqlite_files(path).map_err(DbError::DataDir)?;
+            Some(path)
+        }
+        Backend::Postgres => None,
+    };
     let options = AnyConnectOptions::from_str(url)
         .map_err(DbError::Connect)?
         .log_statements(tracing::log::LevelFilter::Trace)
@@ -103,12 +122,24 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
         .map_err(DbError::Connect)?;
     migrations.run(&pool).await.map_err(DbError::Migrate)?;
     crate::metrics::watch_pool(&pool, &pool_name(url));
-    let reads = sqlite_file.map(SqliteReads::new);
+    let reads = match sqlite_file {
+        Some(path) => Reads::Sqlite(SqliteReads::new(path)),
+        None => Reads::Postgres(PostgresReads::new(url).map_err(DbError::PostgresReads)?),
+    };
     Ok(Database {
         pool,
         backend,
         reads,
     })
+}
+
+/// The file an SQLite URL names (`sqlite://path` or `sqlite:path`, options after
+/// `?`), unless it names none or an in-memory database.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
 /// The name a pool's metrics carry: its database's (the SQLite file's stem, or the
@@ -150,4 +181,23 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|db| db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sqlite_url_names_its_file_in_either_spelling() {
+        let file = |url| sqlite_path(url).map(Path::to_owned);
+        assert_eq!(
+            file("sqlite:///var/lib/bookshelf/auth.db?mode=rwc"),
+            Some("/var/lib/bookshelf/auth.db".into())
+        );
+        assert_eq!(file("sqlite://data/auth.db"), Some("data/auth.db".into()));
+        assert_eq!(file("sqlite:auth.db"), Some("auth.db".into()));
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://"), None);
+        assert_eq!(file("postgres://localhost/auth"), None);
+    }
 }

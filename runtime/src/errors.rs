@@ -89,3 +89,21 @@ pub fn sqlite_read(error: &rusqlite::Error) -> Status {
         internal(error)
     }
 }
+
+/// The status for a failed read on the PostgreSQL read path: UNAVAILABLE when the
+/// connection could not be opened or was lost, or the server is shutting down or
+/// refusing connections, INTERNAL for anything else; logged like [`database`].
+pub fn postgres_read(error: &tokio_postgres::Error) -> Status {
+    let unreachable = error.is_closed()
+        || error.code().is_some_and(|code| {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P")
+        })
+        || std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>());
+    if unreachable {
+        tracing::warn!(%error, "database unavailable");
+        Status::unavailable("the database is unavailable; try again shortly")
+    } else {
+        internal(error)
+    }
+}

@@ -5,13 +5,15 @@
 //! - [`clock`]: wall-clock time as tokens and the databases carry it, movable by tests.
 //! - [`connections`]: the bounds a gRPC server puts on its connections (a cap,
 //!   handshake timeout, keepalive, streams per connection).
-//! - [`db`]: a sqlx pool on SQLite (the embedded default) or PostgreSQL, migrated.
+//! - [`db`]: a sqlx pool on SQLite (the embedded default) or PostgreSQL, migrated,
+//!   and the hot reads' own path beside it.
 //! - [`files`]: the data folder and files only the service's user may read.
 //! - [`errors`]: the statuses every service answers alike (field violations, internal).
 //! - [`grpc`]: health, reflection (v1 and v1alpha, error details included) and the
 //!   access layer (logs and metrics of every call).
 //! - [`metrics`]: the Prometheus recorder, every series' name, and `/metrics` on a
 //!   management listener.
+//! - [`postgres_reads`]: the hot reads on PostgreSQL, pipelined on shared connections.
 //! - [`shutdown`]: the SIGINT/SIGTERM future.
 //! - [`sqlite_reads`]: the hot reads on SQLite, on the request's own thread.
 //! - [`telemetry`]: `tracing` set up once per process, text or JSON, off the request
@@ -29,6 +31,7 @@ pub mod errors;
 pub mod files;
 pub mod grpc;
 pub mod metrics;
+pub mod postgres_reads;
 pub mod shutdown;
 pub mod sqlite_reads;
 pub mod telemetry;

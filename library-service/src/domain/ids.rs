@@ -7,16 +7,31 @@
 
 use std::{borrow::Borrow, fmt};
 
-use bookshelf_runtime::sqlite_reads::rusqlite::types::{FromSql, FromSqlResult, ValueRef};
+use bookshelf_runtime::{
+    postgres_reads::tokio_postgres::types as postgres, sqlite_reads::rusqlite::types as sqlite,
+};
 use bookshelf_tokens::Caller;
 
-/// Each id is read back from the SQLite read path as it was written, like sqlx's
-/// transparent decoding does on every other path.
+/// Each id is read back from the read paths as it was written, like sqlx's
+/// transparent decoding does on the pool.
 macro_rules! read_back_as_written {
     ($($id:ident),*) => {$(
-        impl FromSql for $id {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        impl sqlite::FromSql for $id {
+            fn column_result(value: sqlite::ValueRef<'_>) -> sqlite::FromSqlResult<Self> {
                 String::column_result(value).map(Self)
+            }
+        }
+
+        impl<'a> postgres::FromSql<'a> for $id {
+            fn from_sql(
+                kind: &postgres::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                String::from_sql(kind, raw).map(Self)
+            }
+
+            fn accepts(kind: &postgres::Type) -> bool {
+                <String as postgres::FromSql>::accepts(kind)
             }
         }
     )*};

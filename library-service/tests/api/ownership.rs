@@ -123,3 +123,66 @@ async fn a_cover_is_served_to_its_owner_and_by_name_alone() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn concurrent_reads_of_two_owners_each_answer_their_own_caller() {
+    let auth = TestAuth::spawn().await;
+    let library = TestLibrary::spawn(&auth).await;
+    let mut client = library.client().await;
+    let mut owners = Vec::new();
+    let mut books = Vec::new();
+    let names = ["first", "second"];
+    for owner in names {
+        let (_, token) = register_and_login(&mut auth.client().await).await;
+        for number in 0..6 {
+            let title = format!("{owner} {number}");
+            let book = create_book(&mut client, &token, new_book(&title, "poetry"), &jpeg(8, 8))
+                .await
+                .unwrap();
+            books.push((owners.len(), book));
+        }
+        owners.push(token);
+    }
+
+    // Every read in flight at once, so reads of both owners share the database
+    // connections (and, on PostgreSQL, one pipeline) at the same time.
+    let reads = (0..240).map(|call| {
+        let mut client = client.clone();
+        let reader = call % owners.len();
+        let token = owners[reader].clone();
+        let (owner, book) = books[call % books.len()].clone();
+        async move {
+            if call % 5 == 0 {
+                let listed = client
+                    .list_books(bearer(ListBooksRequest::default(), &token))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .books;
+                let prefix = format!("{} ", names[reader]);
+                assert_eq!(listed.len(), 6, "a list holds its caller's books only");
+                assert!(
+                    listed
+                        .iter()
+                        .all(|listed| listed.title.starts_with(&prefix))
+                );
+                return;
+            }
+            let answer = client
+                .get_book(bearer(
+                    GetBookRequest {
+                        id: book.id.clone(),
+                    },
+                    &token,
+                ))
+                .await;
+            if owner == reader {
+                let read = answer.unwrap().into_inner().book.unwrap();
+                assert_eq!((read.id, read.title), (book.id, book.title));
+            } else {
+                assert_eq!(answer.unwrap_err().code(), Code::NotFound);
+            }
+        }
+    });
+    futures::future::join_all(reads).await;
+}
