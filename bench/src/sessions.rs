@@ -15,7 +15,8 @@ use std::{
 };
 
 use bookshelf_proto::library::v1::{GetBookRequest, library_service_client::LibraryServiceClient};
-use bookshelf_test_support::{Rest, Service, Stack, bearer, strong_password};
+use bookshelf_runtime::metrics::ENDED_SESSIONS_REMEMBERED;
+use bookshelf_test_support::{Rest, Service, Stack, bearer, scrape::Scrape, strong_password};
 use sqlx::{AnyConnection, Connection};
 
 use crate::{
@@ -155,9 +156,7 @@ pub async fn run(settings: &SessionSettings) -> anyhow::Result<Report> {
     };
     let before: [(String, Stats); 2] = reads("no ended session").await;
     end_sessions(&stack, settings.ended_sessions).await?;
-    // The followers read the log within a poll (SQLite) or at once (PostgreSQL, which
-    // is notified); give both far more than that.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    remembered_by_the_library(&stack, settings.ended_sessions).await?;
     let after = reads(&format!("{} ended sessions", settings.ended_sessions)).await;
     for (what, stats) in before.into_iter().chain(after) {
         report.push(Row {
@@ -173,6 +172,23 @@ pub async fn run(settings: &SessionSettings) -> anyhow::Result<Report> {
         settings.ended_sessions
     ));
     Ok(report)
+}
+
+/// Waits until the library remembers at least `count` ended sessions, as its metrics
+/// report, so the second read run measures a follower that holds them all.
+async fn remembered_by_the_library(stack: &Stack, count: usize) -> anyhow::Result<()> {
+    let url = stack.metrics_url(Service::Library);
+    for _ in 0..300 {
+        let remembered = Scrape::fetch(&url)
+            .await
+            .value(ENDED_SESSIONS_REMEMBERED, &[])
+            .unwrap_or_default();
+        if remembered >= count as f64 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the library did not report {count} ended sessions within 30 s")
 }
 
 /// Appends `count` ended sessions, whose tokens expire in a day, to the auth

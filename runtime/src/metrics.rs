@@ -36,6 +36,8 @@ pub const WORKER_QUEUE_DEPTH: &str = "bookshelf_worker_queue_depth";
 pub const WORKER_QUEUE_WAIT: &str = "bookshelf_worker_queue_wait_seconds";
 /// 1 while the revocation feed is connected, 0 while it is not.
 pub const REVOCATION_FEED_UP: &str = "bookshelf_revocation_feed_up";
+/// Ended sessions a follower remembers until their last token expires.
+pub const ENDED_SESSIONS_REMEMBERED: &str = "bookshelf_revocation_ended_sessions";
 /// Time from a revocation to its arrival through the feed.
 pub const REVOCATION_FEED_LAG: &str = "bookshelf_revocation_feed_lag_seconds";
 /// Requests refused to protect the service or other users: label `reason`.
@@ -171,6 +173,10 @@ fn describe() {
         REVOCATION_FEED_UP,
         "1 while the revocation feed from the auth service is connected."
     );
+    describe_gauge!(
+        ENDED_SESSIONS_REMEMBERED,
+        "Ended sessions remembered until their last token expires."
+    );
     describe_histogram!(
         REVOCATION_FEED_LAG,
         Unit::Seconds,
@@ -249,6 +255,12 @@ pub fn revocation_arrived(revoked_at: Option<&prost_types::Timestamp>) {
     let revoked_ms = revoked_at.seconds * 1000 + i64::from(revoked_at.nanos) / 1_000_000;
     let lag_ms = (crate::clock::Clock::system().now_ms() - revoked_ms).max(0);
     metrics::histogram!(REVOCATION_FEED_LAG).record(lag_ms as f64 / 1000.0);
+}
+
+/// Records how many ended sessions the follower remembers: its memory of them is
+/// bounded by the sessions ended within one token lifetime.
+pub fn ended_sessions_remembered(count: usize) {
+    metrics::gauge!(ENDED_SESSIONS_REMEMBERED).set(count as f64);
 }
 
 /// Records whether the revocation feed is connected.

@@ -31,7 +31,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections to one PostgreSQL database, each shared by every read in flight.
 #[derive(Debug, Clone)]
 pub struct PostgresReads {
-    config: Config,
+    config: Arc<Config>,
     slots: Arc<[Slot]>,
     next: Arc<AtomicUsize>,
 }
@@ -59,7 +59,7 @@ impl PostgresReads {
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("bookshelf-reads");
         Ok(Self {
-            config,
+            config: Arc::new(config),
             slots: (0..CONNECTIONS).map(|_| Slot::default()).collect(),
             next: Arc::default(),
         })

@@ -130,6 +130,9 @@ pub async fn follow_revocations(
                         Some(Marker::Heartbeat(_)) => {
                             revocations.heard();
                             revocations.forget_expired();
+                            bookshelf_runtime::metrics::ended_sessions_remembered(
+                                revocations.ended_sessions(),
+                            );
                         }
                         None => {
                             if message.session_id.is_empty() {
@@ -137,6 +140,9 @@ pub async fn follow_revocations(
                             } else {
                                 revocations
                                     .end_session(&message.session_id, tokens_expire_at(&message));
+                                bookshelf_runtime::metrics::ended_sessions_remembered(
+                                    revocations.ended_sessions(),
+                                );
                             }
                             revocations.heard();
                             bookshelf_runtime::metrics::revocation_arrived(
