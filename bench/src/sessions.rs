@@ -48,7 +48,10 @@ pub async fn run(settings: &SessionSettings) -> anyhow::Result<Report> {
         Duration::from_secs(settings.duration_secs),
     );
     bookshelf_test_support::stack::binaries();
-    let env = bookshelf_test_support::stack::LOAD_ENV;
+    let mut env = bookshelf_test_support::stack::LOAD_ENV.to_vec();
+    // The library's own start-up lines name its metrics address, which the wait for
+    // the ended sessions reads.
+    env.push(("RUST_LOG", "warn,library_service=info"));
     let stack = Stack::spawn_on(settings.postgres.as_deref(), &env).await;
     let mut report = Report::default();
     let rest = Rest::new(&stack.http);
