@@ -26,6 +26,7 @@ use crate::{
     error::{ApiError, BadBody, Internal},
     extract::path_id,
     openapi::{self, Envelope, Failure},
+    timestamps::rfc3339,
     uploads::{TextFields, UploadCall, multipart, stream_form},
 };
 
@@ -61,8 +62,8 @@ impl BookJson {
             category: book.category,
             image_url,
             user_id: book.user_id,
-            created_at: book.created_at.map(|at| at.to_string()),
-            updated_at: book.updated_at.map(|at| at.to_string()),
+            created_at: book.created_at.map(rfc3339),
+            updated_at: book.updated_at.map(rfc3339),
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod server;
 pub mod sessions;
+pub mod timestamps;
 pub mod uploads;
 pub mod users;
 

@@ -22,6 +22,7 @@ use crate::{
     error::ApiError,
     extract::JsonBody,
     openapi::{self, Envelope, Failure},
+    timestamps::rfc3339,
 };
 
 /// `POST /users/token`. No `Debug`: it holds a refresh token.
@@ -72,12 +73,12 @@ impl From<Session> for SessionJson {
         let known = |text: String| (!text.is_empty()).then_some(text);
         Self {
             _id: session.id,
-            created_at: session.created_at.map(|at| at.to_string()),
-            last_used_at: session.last_used_at.map(|at| at.to_string()),
+            created_at: session.created_at.map(rfc3339),
+            last_used_at: session.last_used_at.map(rfc3339),
             current: session.current,
             client_address: known(session.client_address),
             user_agent: known(session.user_agent),
-            expires_at: session.expires_at.map(|at| at.to_string()),
+            expires_at: session.expires_at.map(rfc3339),
         }
     }
 }
@@ -160,9 +161,9 @@ pub async fn refresh(
         "Successfully refreshed auth token",
         Refreshed {
             token: response.token,
-            expires_at: response.expires_at.map(|at| at.to_string()),
+            expires_at: response.expires_at.map(rfc3339),
             refresh_token: response.refresh_token,
-            refresh_expires_at: response.refresh_expires_at.map(|at| at.to_string()),
+            refresh_expires_at: response.refresh_expires_at.map(rfc3339),
         },
     ))
 }

@@ -22,6 +22,7 @@ use crate::{
     error::{ApiError, Internal},
     extract::JsonBody,
     openapi::{self, Envelope, Failure},
+    timestamps::rfc3339,
 };
 
 /// A user as the tutorial's clients know it; never a password or hash.
@@ -42,7 +43,7 @@ impl From<User> for UserJson {
             name: user.name,
             email: user.email,
             active: user.active,
-            created_at: user.created_at.map(|at| at.to_string()),
+            created_at: user.created_at.map(rfc3339),
         }
     }
 }
@@ -232,9 +233,9 @@ pub fn logged_in(granted: Granted) -> Result<LoggedIn, ApiError> {
     Ok(LoggedIn {
         user: user_of(granted.user)?,
         token: granted.token,
-        expires_at: granted.expires_at.map(|at| at.to_string()),
+        expires_at: granted.expires_at.map(rfc3339),
         refresh_token: granted.refresh_token,
-        refresh_expires_at: granted.refresh_expires_at.map(|at| at.to_string()),
+        refresh_expires_at: granted.refresh_expires_at.map(rfc3339),
         session_id: granted.session_id,
     })
 }
