@@ -21,8 +21,8 @@ pub fn rfc3339(at: Timestamp) -> String {
     let time = UNIX_EPOCH + Duration::new(at.seconds as u64, nanos);
     let written = match nanos {
         0 => humantime::format_rfc3339_seconds(time),
-        _ if nanos % 1_000_000 == 0 => humantime::format_rfc3339_millis(time),
-        _ if nanos % 1_000 == 0 => humantime::format_rfc3339_micros(time),
+        _ if nanos.is_multiple_of(1_000_000) => humantime::format_rfc3339_millis(time),
+        _ if nanos.is_multiple_of(1_000) => humantime::format_rfc3339_micros(time),
         _ => humantime::format_rfc3339_nanos(time),
     };
     written.to_string()
