@@ -71,8 +71,7 @@ impl PostgresReads {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let connection = self.connection().await?;
-        let statement = connection.prepared(sql).await?;
+        let (connection, statement) = self.prepared(sql).await?;
         connection.client.query(&statement, params).await
     }
 
@@ -82,9 +81,18 @@ impl PostgresReads {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let (connection, statement) = self.prepared(sql).await?;
+        connection.client.query_opt(&statement, params).await
+    }
+
+    /// A shared connection and `sql` prepared on it.
+    async fn prepared(
+        &self,
+        sql: &'static str,
+    ) -> Result<(Arc<Connection>, Statement), tokio_postgres::Error> {
         let connection = self.connection().await?;
         let statement = connection.prepared(sql).await?;
-        connection.client.query_opt(&statement, params).await
+        Ok((connection, statement))
     }
 
     async fn connection(&self) -> Result<Arc<Connection>, tokio_postgres::Error> {
