@@ -5,7 +5,7 @@ use std::future::Future;
 
 use bookshelf_runtime::{
     db::{Database, Reads, is_unique_violation},
-    postgres_reads::{self, tokio_postgres},
+    postgres_reads,
     sqlite_reads::{self, OptionalExtension, params},
 };
 use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
@@ -48,7 +48,7 @@ impl UserRecord {
 
     /// The same, from a row of the PostgreSQL read path, which has the columns in
     /// `USER_COLUMNS` order.
-    fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, tokio_postgres::Error> {
+    fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, postgres_reads::ReadError> {
         Ok(Self {
             id: row.try_get(0)?,
             name: row.try_get(1)?,
@@ -164,7 +164,7 @@ pub enum StoreError {
     Read(#[from] sqlite_reads::rusqlite::Error),
     /// A read on the PostgreSQL read path failed.
     #[error("database read error")]
-    PostgresRead(#[from] tokio_postgres::Error),
+    PostgresRead(#[from] postgres_reads::ReadError),
 }
 
 const USER_COLUMNS: &str = "id, name, email, password_hash, created_at, disabled_at";

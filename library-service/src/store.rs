@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use bookshelf_runtime::{
     db::{Database, Reads, is_unique_violation},
-    postgres_reads::{self, tokio_postgres},
+    postgres_reads,
     sqlite_reads::{self, OptionalExtension, params},
 };
 use sqlx::{AnyPool, Row, any::AnyRow};
@@ -63,7 +63,7 @@ impl BookRecord {
 
     /// The same, from a row of the PostgreSQL read path, which has the columns in
     /// `BOOK_COLUMNS` order.
-    fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, tokio_postgres::Error> {
+    fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, postgres_reads::ReadError> {
         let cover = match row.try_get::<_, Option<CoverId>>(5)? {
             Some(id) => Some(StoredCover {
                 reference: CoverRef {
@@ -206,7 +206,7 @@ pub enum StoreError {
     Read(#[from] sqlite_reads::rusqlite::Error),
     /// A read on the PostgreSQL read path failed.
     #[error("database read error")]
-    PostgresRead(#[from] tokio_postgres::Error),
+    PostgresRead(#[from] postgres_reads::ReadError),
 }
 
 fn unique_to_title_taken(error: sqlx::Error) -> StoreError {

@@ -1,5 +1,6 @@
 //! Statuses every service answers the same way.
 
+use crate::postgres_reads::ReadError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -91,15 +92,21 @@ pub fn sqlite_read(error: &rusqlite::Error) -> Status {
 }
 
 /// The status for a failed read on the PostgreSQL read path: UNAVAILABLE when the
-/// connection could not be opened or was lost, or the server is shutting down or
-/// refusing connections, INTERNAL for anything else; logged like [`database`].
-pub fn postgres_read(error: &tokio_postgres::Error) -> Status {
-    let unreachable = error.is_closed()
-        || error.code().is_some_and(|code| {
-            let code = code.code();
-            code.starts_with("08") || code.starts_with("57P")
-        })
-        || std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>());
+/// connection could not be opened, was lost or went silent, or the server is shutting
+/// down or refusing connections, INTERNAL for anything else; logged like [`database`].
+pub fn postgres_read(error: &ReadError) -> Status {
+    let unreachable = match error {
+        ReadError::NoAnswer(_) => true,
+        ReadError::Postgres(error) => {
+            error.is_closed()
+                || error.code().is_some_and(|code| {
+                    let code = code.code();
+                    code.starts_with("08") || code.starts_with("57P")
+                })
+                || std::error::Error::source(error)
+                    .is_some_and(|cause| cause.is::<std::io::Error>())
+        }
+    };
     if unreachable {
         tracing::warn!(%error, "database unavailable");
         Status::unavailable("the database is unavailable; try again shortly")

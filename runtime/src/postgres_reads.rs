@@ -8,6 +8,12 @@
 //! written as soon as it is asked, and the backend answers a burst of them in one
 //! wake-up. Statements are prepared once per connection. The hot reads go through
 //! here on PostgreSQL; writes, and their transactions, stay on sqlx.
+//!
+//! A server that goes silent without closing (a stopped process, a partitioned
+//! network) would hold every read on its connection until the kernel gave the socket
+//! up, many minutes later. Each read therefore has [`ANSWER_TIMEOUT`]: past it the read
+//! fails as unavailable and its connection is retired, so the reads after it open a
+//! new one instead of queueing behind the silence.
 
 use std::{
     collections::HashMap,
@@ -25,8 +31,25 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 /// wake-up, and a second keeps reads going while one connection is being replaced.
 const CONNECTIONS: usize = 2;
 
-/// How long opening a read connection may take before the read fails as unavailable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read may wait for its answer, opening a connection included. The hot
+/// reads are single rows and pages of a few dozen, answered in well under a
+/// millisecond; seconds without an answer mean the server or the network has gone.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a read connection may sit idle before the kernel checks that its peer is
+/// still there, so a connection to a vanished server is found between reads too.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// Why a read on the PostgreSQL read path failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// PostgreSQL answered with an error, or the connection failed.
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No answer came within [`ANSWER_TIMEOUT`].
+    #[error("PostgreSQL gave no answer within {0:?}")]
+    NoAnswer(Duration),
+}
 
 /// Read connections to one PostgreSQL database, each shared by every read in flight.
 #[derive(Debug, Clone)]
@@ -56,7 +79,8 @@ impl PostgresReads {
     /// Connections open on first use.
     pub fn new(url: &str) -> Result<Self, tokio_postgres::Error> {
         let mut config: Config = url.parse()?;
-        config.connect_timeout(CONNECT_TIMEOUT);
+        config.connect_timeout(ANSWER_TIMEOUT);
+        config.keepalives_idle(KEEPALIVE_IDLE);
         config.application_name("bookshelf-reads");
         Ok(Self {
             config: Arc::new(config),
@@ -70,9 +94,12 @@ impl PostgresReads {
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let (connection, statement) = self.prepared(sql).await?;
-        connection.client.query(&statement, params).await
+    ) -> Result<Vec<Row>, ReadError> {
+        self.answer(
+            async |client, statement| client.query(statement, params).await,
+            sql,
+        )
+        .await
     }
 
     /// The row `sql` answers with `params`, if any.
@@ -80,23 +107,40 @@ impl PostgresReads {
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, tokio_postgres::Error> {
-        let (connection, statement) = self.prepared(sql).await?;
-        connection.client.query_opt(&statement, params).await
+    ) -> Result<Option<Row>, ReadError> {
+        self.answer(
+            async |client, statement| client.query_opt(statement, params).await,
+            sql,
+        )
+        .await
     }
 
-    /// A shared connection and `sql` prepared on it.
-    async fn prepared(
+    /// What `ask` gets from `sql` prepared on a shared connection, within
+    /// [`ANSWER_TIMEOUT`]; a connection that lets it pass is retired.
+    async fn answer<T>(
         &self,
+        ask: impl AsyncFnOnce(&Client, &Statement) -> Result<T, tokio_postgres::Error>,
         sql: &'static str,
-    ) -> Result<(Arc<Connection>, Statement), tokio_postgres::Error> {
-        let connection = self.connection().await?;
-        let statement = connection.prepared(sql).await?;
-        Ok((connection, statement))
+    ) -> Result<T, ReadError> {
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let connection = tokio::time::timeout_at(deadline, self.connection(slot))
+            .await
+            .map_err(|_| ReadError::NoAnswer(ANSWER_TIMEOUT))??;
+        let answer = async {
+            let statement = connection.prepared(sql).await?;
+            ask(&connection.client, &statement).await
+        };
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => {
+                slot.retire(&connection);
+                Err(ReadError::NoAnswer(ANSWER_TIMEOUT))
+            }
+        }
     }
 
-    async fn connection(&self) -> Result<Arc<Connection>, tokio_postgres::Error> {
-        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+    async fn connection(&self, slot: &Slot) -> Result<Arc<Connection>, tokio_postgres::Error> {
         if let Some(open) = slot.live() {
             return Ok(open);
         }
@@ -127,6 +171,19 @@ impl Slot {
             .as_ref()
             .filter(|open| !open.client.is_closed())
             .cloned()
+    }
+
+    /// Takes `connection` out of use, unless it was replaced already. Reads still in
+    /// flight on it keep it until they end; the next read opens a new one.
+    fn retire(&self, connection: &Arc<Connection>) {
+        let mut open = self.open.lock().expect("read slot lock poisoned");
+        if open
+            .as_ref()
+            .is_some_and(|open| Arc::ptr_eq(open, connection))
+        {
+            tracing::warn!(timeout = ?ANSWER_TIMEOUT, "a read connection to PostgreSQL went silent; replacing it");
+            *open = None;
+        }
     }
 }
 

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use sqlx::{Connection, Executor, PgConnection};
 
+use crate::Relay;
+
 /// The variable naming a PostgreSQL server (an admin URL) to run tests against.
 pub const POSTGRES_VARIABLE: &str = "BOOKSHELF_TEST_POSTGRES";
 
@@ -61,6 +63,25 @@ impl TestDatabase {
     /// Whether the tests run on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
+    }
+
+    /// On PostgreSQL, a [`Relay`] to the server and the URL of this database through
+    /// it; `None` on SQLite, which has no server to fall silent.
+    pub async fn relayed(&self) -> Option<(Relay, String)> {
+        self.postgres.as_ref()?;
+        let mut url = reqwest::Url::parse(&self.url).expect("a PostgreSQL URL");
+        let server = tokio::net::lookup_host((
+            url.host_str().expect("a PostgreSQL server"),
+            url.port().unwrap_or(5432),
+        ))
+        .await
+        .expect("the PostgreSQL server's address")
+        .next()
+        .expect("an address of the PostgreSQL server");
+        let relay = Relay::to(server).await;
+        url.set_host(Some("127.0.0.1")).expect("a host");
+        url.set_port(Some(relay.addr.port())).expect("a port");
+        Some((relay, url.into()))
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`fake_auth`]: a stand-in auth service whose revocation feed the test writes.
 //! - [`sockets`]: raw TCP clients that stall mid-header, mid-body or mid-connection.
 //! - [`rest`]: a typed REST client of the gateway.
+//! - [`Relay`]: a TCP relay to a server that can fall silent without closing.
 //! - [`scrape`]: Prometheus metrics read back, and checked by `promtool` when asked.
 //! - [`Forger`]: tokens signed with any header, claims and key, for attacks, and
 //!   [`forged_tokens`], every kind of forged token a verifier must refuse.
@@ -40,6 +41,7 @@ pub mod hostile;
 pub mod images;
 pub mod leaks;
 pub mod library;
+mod relay;
 pub mod replicas;
 pub mod rest;
 mod running;
@@ -55,6 +57,7 @@ pub use eventually::eventually;
 pub use fake_auth::FakeAuth;
 pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
+pub use relay::Relay;
 pub use replicas::Replicas;
 pub use rest::Rest;
 pub use servers::{

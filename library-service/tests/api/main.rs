@@ -10,5 +10,6 @@ mod hostile_uploads;
 mod keys;
 mod ownership;
 mod quotas;
+mod silent_database;
 mod tokens;
 mod unfinished_uploads;

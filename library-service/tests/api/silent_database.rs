@@ -1,0 +1,89 @@
+//! A PostgreSQL server that falls silent without closing its connections (a stopped
+//! process, a partitioned network): reads in flight fail as UNAVAILABLE within a bound
+//! instead of hanging with their callers, and the library recovers by itself once the
+//! server answers again.
+
+use std::time::{Duration, Instant};
+
+use bookshelf_proto::library::v1::GetBookRequest;
+use bookshelf_runtime::postgres_reads::ANSWER_TIMEOUT;
+use bookshelf_test_support::{
+    TestAuth, TestLibrary, bearer, eventually,
+    images::jpeg,
+    library::{create_book, new_book},
+    register_and_login,
+};
+use secrecy::SecretString;
+use tonic::Code;
+
+/// Reads at once when the server falls silent, over one client connection, as the
+/// gateway sends them.
+const READS_IN_FLIGHT: usize = 32;
+
+#[tokio::test]
+async fn reads_on_a_silent_postgres_fail_as_unavailable_within_a_bound_and_recover() {
+    let auth = TestAuth::spawn().await;
+    let mut library = TestLibrary::spawn(&auth).await;
+    let Some((relay, relayed_url)) = library.database.relayed().await else {
+        // Only PostgreSQL has a server to fall silent; CI runs this suite on it too.
+        return;
+    };
+    library.stop().await;
+    library.config.database_url = Some(SecretString::from(relayed_url));
+    library.start().await;
+
+    let (_, token) = register_and_login(&mut auth.client().await).await;
+    let client = library.client().await;
+    let book = create_book(
+        &mut client.clone(),
+        &token,
+        new_book("Kept", "poetry"),
+        &jpeg(40, 40),
+    )
+    .await
+    .expect("a book created through the relay");
+    // No deadline on these calls: the bound must come from the library itself.
+    let read = || {
+        let mut client = client.clone();
+        let request = bearer(
+            GetBookRequest {
+                id: book.id.clone(),
+            },
+            &token,
+        );
+        async move { client.get_book(request).await }
+    };
+    let before = read()
+        .await
+        .expect("a read before the silence")
+        .into_inner();
+    assert_eq!(before.book.map(|book| book.id), Some(book.id.clone()));
+
+    relay.fall_silent();
+    let started = Instant::now();
+    let answers = tokio::time::timeout(
+        ANSWER_TIMEOUT + Duration::from_secs(5),
+        futures::future::join_all((0..READS_IN_FLIGHT).map(|_| read())),
+    )
+    .await
+    .expect("reads on a silent server end within the bound, not with the caller");
+    for answer in answers {
+        let status = answer.expect_err("no read answers while the server is silent");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    }
+    assert!(
+        started.elapsed() >= ANSWER_TIMEOUT,
+        "the reads waited for their answer first: {:?}",
+        started.elapsed()
+    );
+
+    relay.resume();
+    eventually("reads to answer again once the server does", || async {
+        read()
+            .await
+            .ok()
+            .and_then(|answer| answer.into_inner().book)
+            .filter(|answer| answer.id == book.id)
+    })
+    .await;
+}
