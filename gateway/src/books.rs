@@ -22,7 +22,7 @@ use tonic::transport::Channel;
 use crate::{
     AppState,
     backends::{request, require_token},
-    envelope::Success,
+    envelope::{self, Success},
     error::{ApiError, BadBody, Internal},
     extract::path_id,
     openapi::{self, Envelope, Failure},
@@ -318,7 +318,6 @@ pub async fn list(
     headers: HeaderMap,
     query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     require_token(&headers)?;
     let Query(query) = query.map_err(|_| BadBody::MalformedQuery)?;
     let category = query.get("category").cloned().unwrap_or_default();
@@ -369,7 +368,8 @@ pub async fn list(
         error: None,
         next_cursor: (!cursor.is_empty()).then_some(cursor),
     };
-    Ok(axum::Json(body).into_response())
+    let capacity = envelope::ONE_BOOK_BYTES * (body.data.len() + 1);
+    Ok(envelope::json(StatusCode::OK, &body, capacity))
 }
 
 /// `GET /books/`'s answer, serialized straight from the books rather than through a

@@ -170,13 +170,13 @@ fn decode_whole(
 /// here. Inside scan data a 0xFF byte is always followed by 0x00 or a restart marker,
 /// so this search cannot be fooled by pixel data.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    // A SIMD search: the last start-of-scan marker of a baseline photo sits near the
-    // front, so this reads nearly the whole file.
-    let marker = |code: u8| memchr::memmem::rfind(bytes, &[0xFF, code]);
-    match (marker(0xDA), marker(0xD9)) {
-        (Some(last_scan), Some(end)) => end > last_scan,
-        _ => false,
-    }
+    // Searched from the end: the end-of-image marker of a whole file is its last two
+    // bytes, so only a cut-off file is read through. (Searching back for the last
+    // start-of-scan instead read nearly every byte of every photo.)
+    let Some(end) = memchr::memmem::rfind(bytes, &[0xFF, 0xD9]) else {
+        return false;
+    };
+    memchr::memmem::find(&bytes[end..], &[0xFF, 0xDA]).is_none()
 }
 
 /// Encodes pixels only: nothing of the upload's metadata (EXIF, comments) survives.
@@ -224,6 +224,50 @@ mod tests {
         assert_eq!((thumbnail.width, thumbnail.height), (150, 75));
         let small = make_thumbnail(&png(40, 20), DecodeLimits::default()).unwrap();
         assert_eq!((small.width, small.height), (40, 20), "never upscaled");
+    }
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let pixels = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8])
+        });
+        let mut out = Vec::new();
+        DynamicImage::ImageRgb8(pixels)
+            .write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_cut_off_jpeg_is_refused_even_when_it_embeds_a_whole_one() {
+        // A camera's preview: a whole JPEG, end marker included, inside an APP1
+        // segment ahead of the photo's own scan.
+        let preview = jpeg(16, 16);
+        let photo = jpeg(300, 200);
+        let mut segment = vec![0xFF, 0xE1];
+        segment.extend_from_slice(&((preview.len() + 2 + 6) as u16).to_be_bytes());
+        segment.extend_from_slice(b"Exif\0\0");
+        segment.extend_from_slice(&preview);
+        let mut whole = photo[..2].to_vec();
+        whole.extend_from_slice(&segment);
+        whole.extend_from_slice(&photo[2..]);
+        assert!(jpeg_is_complete(&whole));
+        assert!(make_thumbnail(&whole, DecodeLimits::default()).is_ok());
+
+        for cut in [whole.len() - 1, whole.len() - 100, whole.len() / 2] {
+            assert!(!jpeg_is_complete(&whole[..cut]), "cut at {cut}");
+            assert_eq!(
+                make_thumbnail(&whole[..cut], DecodeLimits::default()).unwrap_err(),
+                CoverError::Corrupt,
+                "cut at {cut}"
+            );
+        }
+        // Cut before the photo's scan, the preview's end marker is the last one; the
+        // photo's header does not decode.
+        let before_the_scan = 2 + segment.len() + 100;
+        assert_eq!(
+            make_thumbnail(&whole[..before_the_scan], DecodeLimits::default()).unwrap_err(),
+            CoverError::Corrupt
+        );
     }
 
     #[test]
