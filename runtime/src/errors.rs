@@ -96,7 +96,7 @@ pub fn sqlite_read(error: &rusqlite::Error) -> Status {
 /// down or refusing connections, INTERNAL for anything else; logged like [`database`].
 pub fn postgres_read(error: &ReadError) -> Status {
     let unreachable = match error {
-        ReadError::NoAnswer(_) => true,
+        ReadError::NoAnswer => true,
         ReadError::Postgres(error) => {
             error.is_closed()
                 || error.code().is_some_and(|code| {

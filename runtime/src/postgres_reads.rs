@@ -47,8 +47,8 @@ pub enum ReadError {
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
     /// No answer came within [`ANSWER_TIMEOUT`].
-    #[error("PostgreSQL gave no answer within {0:?}")]
-    NoAnswer(Duration),
+    #[error("PostgreSQL gave no answer within {:?}", ANSWER_TIMEOUT)]
+    NoAnswer,
 }
 
 /// Read connections to one PostgreSQL database, each shared by every read in flight.
@@ -79,7 +79,6 @@ impl PostgresReads {
     /// Connections open on first use.
     pub fn new(url: &str) -> Result<Self, tokio_postgres::Error> {
         let mut config: Config = url.parse()?;
-        config.connect_timeout(ANSWER_TIMEOUT);
         config.keepalives_idle(KEEPALIVE_IDLE);
         config.application_name("bookshelf-reads");
         Ok(Self {
@@ -126,7 +125,7 @@ impl PostgresReads {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
         let connection = tokio::time::timeout_at(deadline, self.connection(slot))
             .await
-            .map_err(|_| ReadError::NoAnswer(ANSWER_TIMEOUT))??;
+            .map_err(|_| ReadError::NoAnswer)??;
         let answer = async {
             let statement = connection.prepared(sql).await?;
             ask(&connection.client, &statement).await
@@ -135,7 +134,7 @@ impl PostgresReads {
             Ok(answer) => Ok(answer?),
             Err(_) => {
                 slot.retire(&connection);
-                Err(ReadError::NoAnswer(ANSWER_TIMEOUT))
+                Err(ReadError::NoAnswer)
             }
         }
     }

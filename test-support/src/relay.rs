@@ -1,8 +1,14 @@
 //! A TCP relay between a service and a server it depends on, which can fall silent:
-//! both sockets stay open and no byte passes, as when the server's process is stopped
-//! or the network between them drops packets without a reset.
+//! sockets stay open and no byte passes, as when the server's process is stopped, or
+//! a connection's path drops packets without a reset.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -18,8 +24,25 @@ use tokio::{
 pub struct Relay {
     /// Where to connect instead of the target.
     pub addr: SocketAddr,
-    passing: watch::Sender<bool>,
+    silence: watch::Sender<Silence>,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicU64>,
     accepting: JoinHandle<()>,
+}
+
+/// Which connections pass no byte. Connections are numbered in the order accepted.
+#[derive(Debug, Clone, Copy, Default)]
+struct Silence {
+    /// Every connection, open or new.
+    all: bool,
+    /// The connections numbered below this one.
+    before: u64,
+}
+
+impl Silence {
+    fn holds(&self, connection: u64) -> bool {
+        self.all || connection < self.before
+    }
 }
 
 impl Relay {
@@ -29,11 +52,13 @@ impl Relay {
             .await
             .expect("a relay port");
         let addr = listener.local_addr().expect("the relay's address");
-        let (passing, _) = watch::channel(true);
-        let gate = passing.clone();
+        let (silence, _) = watch::channel(Silence::default());
+        let gate = silence.clone();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&accepted);
         let accepting = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let gate = gate.subscribe();
+                let (number, gate) = (counted.fetch_add(1, Ordering::SeqCst), gate.subscribe());
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(target).await else {
                         return;
@@ -41,27 +66,35 @@ impl Relay {
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
                     tokio::join!(
-                        pass(client_read, server_write, gate.clone()),
-                        pass(server_read, client_write, gate),
+                        pass(client_read, server_write, number, gate.clone()),
+                        pass(server_read, client_write, number, gate),
                     );
                 });
             }
         });
         Self {
             addr,
-            passing,
+            silence,
+            accepted,
             accepting,
         }
     }
 
     /// Stops passing bytes, on open connections and new ones, closing none.
     pub fn fall_silent(&self) {
-        self.passing.send_replace(false);
+        self.silence.send_modify(|silence| silence.all = true);
     }
 
-    /// Passes bytes again, those held while silent first.
+    /// Stops passing bytes on the connections open now, closing none; new ones pass.
+    pub fn strand_open_connections(&self) {
+        let accepted = self.accepted.load(Ordering::SeqCst);
+        self.silence
+            .send_modify(|silence| silence.before = silence.before.max(accepted));
+    }
+
+    /// Passes bytes on every connection again, those held while silent first.
     pub fn resume(&self) {
-        self.passing.send_replace(true);
+        self.silence.send_replace(Silence::default());
     }
 }
 
@@ -71,19 +104,31 @@ impl Drop for Relay {
     }
 }
 
-/// Copies `from` to `to` while the relay passes bytes; a read that arrives just as it
-/// falls silent is held until it resumes.
-async fn pass(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut passing: watch::Receiver<bool>) {
+/// Copies `from` to `to` while connection `number` is not held silent; a read that
+/// arrives just as it falls silent is held until it may pass.
+async fn pass(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    number: u64,
+    mut silence: watch::Receiver<Silence>,
+) {
     let mut buffer = vec![0; 16 * 1024];
     loop {
-        if passing.wait_for(|passing| *passing).await.is_err() {
+        if silence
+            .wait_for(|silence| !silence.holds(number))
+            .await
+            .is_err()
+        {
             return;
         }
         let read = match from.read(&mut buffer).await {
             Ok(0) | Err(_) => return,
             Ok(read) => read,
         };
-        if passing.wait_for(|passing| *passing).await.is_err()
+        if silence
+            .wait_for(|silence| !silence.holds(number))
+            .await
+            .is_err()
             || to.write_all(&buffer[..read]).await.is_err()
         {
             return;

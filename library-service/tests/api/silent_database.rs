@@ -1,7 +1,7 @@
 //! A PostgreSQL server that falls silent without closing its connections (a stopped
 //! process, a partitioned network): reads in flight fail as UNAVAILABLE within a bound
-//! instead of hanging with their callers, and the library recovers by itself once the
-//! server answers again.
+//! instead of hanging with their callers, and the library recovers by itself: once the
+//! server answers again, and, when only the open connections went silent, on new ones.
 
 use std::time::{Duration, Instant};
 
@@ -86,4 +86,32 @@ async fn reads_on_a_silent_postgres_fail_as_unavailable_within_a_bound_and_recov
             .filter(|answer| answer.id == book.id)
     })
     .await;
+
+    // Reads in flight go round the library's read connections, so a burst opens all.
+    let burst = futures::future::join_all((0..READS_IN_FLIGHT).map(|_| read())).await;
+    assert!(burst.iter().all(Result::is_ok), "{burst:?}");
+
+    // Only the connections open now fall silent (a path that lost them); the server
+    // still takes new ones. The reads caught on them fail as before, and the library
+    // replaces those connections rather than keep queueing behind them: the next
+    // reads answer with the stranded connections still silent.
+    relay.strand_open_connections();
+    let stranded = tokio::time::timeout(
+        ANSWER_TIMEOUT + Duration::from_secs(5),
+        futures::future::join_all((0..READS_IN_FLIGHT).map(|_| read())),
+    )
+    .await
+    .expect("reads on stranded connections end within the bound");
+    for answer in stranded {
+        let status = answer.expect_err("no read answers on a stranded connection");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    }
+    let after = futures::future::join_all((0..READS_IN_FLIGHT).map(|_| read())).await;
+    for answer in after {
+        let answer = answer.expect("reads on new connections answer");
+        assert_eq!(
+            answer.into_inner().book.map(|book| book.id),
+            Some(book.id.clone())
+        );
+    }
 }
