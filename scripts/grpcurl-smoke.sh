@@ -17,7 +17,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# ready_address LOG: the address a service started on port 0 logged as ready on.
+ready_address() {
+  for _ in $(seq 1 100); do
+    if grep -q " ready address=" "$1"; then
+      grep -oE ' ready address=[0-9.:]+' "$1" | head -n 1 | cut -d= -f2
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "no ready address in $1: $(tail -n 20 "$1")"
+}
 fail() { echo "grpcurl smoke: FAILED: $*" >&2; exit 1; }
 expect() { # expect NEEDLE TEXT...
   local needle=$1; shift
@@ -33,10 +43,12 @@ wait_ready() { # wait_ready ADDRESS
 
 "$grpcurl" -version >/dev/null 2>&1 || "$grpcurl" -version
 
-auth="127.0.0.1:$(free_port)"
-AUTH_LISTEN=$auth AUTH_DATA_DIR="$work/auth" AUTH_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=warn \
-  AUTH_SIGNING_KEYS_REFRESH_MS=100 "$bins/auth-service" &
+# Port 0: each service takes a free port and logs it, so none can be lost to another
+# socket between a check and the bind.
+AUTH_LISTEN=127.0.0.1:0 AUTH_DATA_DIR="$work/auth" AUTH_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=info \
+  NO_COLOR=1 AUTH_SIGNING_KEYS_REFRESH_MS=100 "$bins/auth-service" >"$work/auth.log" 2>&1 &
 pids+=($!)
+auth=$(ready_address "$work/auth.log")
 wait_ready "$auth"
 
 services=$("$grpcurl" -plaintext "$auth" list)
@@ -122,11 +134,11 @@ expect '"name": "Ada Lovelace"' \
   "$("$grpcurl" -plaintext -H "authorization: Bearer $token" "$auth" auth.v1.AuthService/GetCurrentUser)"
 echo "grpcurl smoke: key rotation ok"
 
-library="127.0.0.1:$(free_port)"
-LIBRARY_LISTEN=$library LIBRARY_DATA_DIR="$work/library" AUTH_URL="http://$auth" \
-  LIBRARY_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=warn \
-  "$bins/library-service" &
+LIBRARY_LISTEN=127.0.0.1:0 LIBRARY_DATA_DIR="$work/library" AUTH_URL="http://$auth" \
+  LIBRARY_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=info NO_COLOR=1 \
+  "$bins/library-service" >"$work/library.log" 2>&1 &
 pids+=($!)
+library=$(ready_address "$work/library.log")
 wait_ready "$library"
 
 services=$("$grpcurl" -plaintext "$library" list)

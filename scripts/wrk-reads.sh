@@ -12,16 +12,18 @@ bin=$1
 label=$2
 shift 2
 work=$(mktemp -d)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-http=$(port)
-env BOOKSHELF_DATA_DIR="$work" BOOKSHELF_HTTP_PORT="$http" BOOKSHELF_AUTH_PORT="$(port)" \
-  BOOKSHELF_LIBRARY_PORT="$(port)" GATEWAY_METRICS_LISTEN=127.0.0.1:0 \
+env BOOKSHELF_DATA_DIR="$work" BOOKSHELF_HTTP_PORT=0 BOOKSHELF_AUTH_PORT=0 \
+  BOOKSHELF_LIBRARY_PORT=0 GATEWAY_METRICS_LISTEN=127.0.0.1:0 \
   AUTH_METRICS_LISTEN=127.0.0.1:0 LIBRARY_METRICS_LISTEN=127.0.0.1:0 "$@" \
   "$bin" >"$work/stack.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-api=http://127.0.0.1:$http
-for _ in $(seq 1 100); do curl -sf "$api/healthz" >/dev/null && break; sleep 0.2; done
+api=
+for _ in $(seq 1 100); do
+  api=$(grep -oE 'REST gateway +http://[0-9.:]+' "$work/stack.log" | grep -oE 'http://[0-9.:]+' || true)
+  [[ -n $api ]] && curl -sf "$api/healthz" >/dev/null && break
+  sleep 0.2
+done
 curl -s -X POST "$api/users/" -H 'Content-Type: application/json' \
   -d '{"name": "Ada Lovelace", "email": "ada@example.com", "password": "Sup3r-Secret!"}' >/dev/null
 token=$(curl -s -X POST "$api/users/login" -H 'Content-Type: application/json' \

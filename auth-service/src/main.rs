@@ -1,6 +1,7 @@
 //! The auth service binary: configuration, logs, metrics, listener, serve until
 //! SIGINT/SIGTERM; or, given a command, one operator task on the configured database.
 
+use anyhow::Context;
 use auth_service::{Application, Config};
 use bookshelf_runtime::{metrics, shutdown, telemetry};
 use clap::Parser;
@@ -48,7 +49,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(address) = metrics::start(config.metrics_listen).await? {
         tracing::info!(%address, "metrics at /metrics");
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let app = Application::build(&config, listener).await?;
     tracing::info!(address = %app.local_addr()?, "auth-service ready");
     app.run_until(shutdown::signal()).await?;

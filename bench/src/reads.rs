@@ -10,7 +10,7 @@ use std::{process::Stdio, time::Duration};
 
 use anyhow::{Context, bail};
 use bookshelf_proto::library::v1::{GetBookRequest, library_service_client::LibraryServiceClient};
-use bookshelf_test_support::{Rest, Stack, bearer, stack::free_port};
+use bookshelf_test_support::{ReservedPort, Rest, Stack, bearer};
 use tokio::process::Command;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -140,11 +140,12 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
         None => one_command_binary()?,
     };
     let data = tempfile::tempdir()?;
-    let (http, library) = (free_port(), free_port());
+    let ports: [ReservedPort; 3] = Default::default();
+    let [http, auth, library] = ports.each_ref().map(ReservedPort::number);
     let child = Command::new(&binary)
         .env("BOOKSHELF_DATA_DIR", data.path())
         .env("BOOKSHELF_HTTP_PORT", http.to_string())
-        .env("BOOKSHELF_AUTH_PORT", free_port().to_string())
+        .env("BOOKSHELF_AUTH_PORT", auth.to_string())
         .env("BOOKSHELF_LIBRARY_PORT", library.to_string())
         .env("GATEWAY_METRICS_LISTEN", "127.0.0.1:0")
         .env("AUTH_METRICS_LISTEN", "127.0.0.1:0")
@@ -158,7 +159,7 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
     let http_url = format!("http://127.0.0.1:{http}");
     bookshelf_test_support::rest::wait_healthy(&http_url).await;
     Ok((
-        Box::new((child, data)),
+        Box::new((child, data, ports)),
         http_url,
         format!("http://127.0.0.1:{library}"),
     ))
@@ -181,11 +182,12 @@ fn one_command_binary() -> anyhow::Result<std::path::PathBuf> {
 
 /// Measures, prints the table and returns whether every goal was met.
 pub async fn run(settings: &ReadSettings) -> anyhow::Result<bool> {
-    let (http_port, grpc_port) = (free_port(), free_port());
+    let floor_ports: [ReservedPort; 2] = Default::default();
+    let [http_port, grpc_port] = floor_ports.each_ref().map(ReservedPort::number);
     let _http_floor = spawn_self(&["floor-http", "--port", &http_port.to_string()])?;
     let _grpc_floor = spawn_self(&["floor-grpc", "--port", &grpc_port.to_string()])?;
-    wait_for_port(http_port).await;
-    wait_for_port(grpc_port).await;
+    wait_for_port(http_port).await?;
+    wait_for_port(grpc_port).await?;
     let (running, http, library_url) = start_stack(settings).await?;
 
     let (_, me, book_ids) = seed_reader(&Rest::new(&http)).await;

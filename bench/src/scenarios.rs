@@ -13,7 +13,7 @@ use bookshelf_proto::{
     },
 };
 use bookshelf_test_support::{
-    Rest, Service, Stack, bearer, buckets::TestBucket, rest::book_form, stack::free_port,
+    ReservedPort, Rest, Service, Stack, bearer, buckets::TestBucket, rest::book_form,
     strong_password,
 };
 use reqwest::Method;
@@ -69,16 +69,18 @@ pub(crate) fn spawn_self(args: &[&str]) -> anyhow::Result<Child> {
         .spawn()?)
 }
 
-pub(crate) async fn wait_for_port(port: u16) {
+/// Waits until something accepts connections on the loopback `port`.
+pub(crate) async fn wait_for_port(port: u16) -> anyhow::Result<()> {
     for _ in 0..500 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return;
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    anyhow::bail!("nothing listens on port {port} after 5 s")
 }
 
 /// A JPEG of about `target_bytes`: noise over a gradient, so it compresses like a photo.
@@ -127,11 +129,12 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     bookshelf_test_support::stack::binaries();
 
     // Floors, each in its own process.
-    let (http_port, grpc_port) = (free_port(), free_port());
+    let floor_ports: [ReservedPort; 2] = Default::default();
+    let [http_port, grpc_port] = floor_ports.each_ref().map(ReservedPort::number);
     let http_floor_process = spawn_self(&["floor-http", "--port", &http_port.to_string()])?;
     let grpc_floor_process = spawn_self(&["floor-grpc", "--port", &grpc_port.to_string()])?;
-    wait_for_port(http_port).await;
-    wait_for_port(grpc_port).await;
+    wait_for_port(http_port).await?;
+    wait_for_port(grpc_port).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -400,48 +403,22 @@ pub(crate) async fn seed_reader(rest: &Rest) -> (serde_json::Value, Rest, Vec<St
 
 /// g: each service restarted alone: time until it serves, and its memory once idle.
 async fn startup(stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
     for service in [Service::Auth, Service::Library, Service::Gateway] {
         stack.kill(service).await;
         let started = Instant::now();
         stack.start(service);
-        let ready = match service {
-            Service::Gateway => {
-                let client = reqwest::Client::new();
-                loop {
-                    if client
-                        .get(format!("{}/healthz", stack.http))
-                        .send()
-                        .await
-                        .is_ok()
-                    {
-                        break started.elapsed();
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+        let ready = loop {
+            if serves(&http, stack, service).await {
+                break started.elapsed();
             }
-            Service::Auth | Service::Library => {
-                let address = match service {
-                    Service::Auth => stack.auth,
-                    _ => stack.library,
-                };
-                let name = match service {
-                    Service::Auth => "auth.v1.AuthService",
-                    _ => "library.v1.LibraryService",
-                };
-                loop {
-                    if let Ok(channel) = channel(&format!("http://{address}")).await {
-                        let answer = HealthClient::new(channel)
-                            .check(HealthCheckRequest {
-                                service: name.into(),
-                            })
-                            .await;
-                        if matches!(answer, Ok(answer) if answer.get_ref().status == 1) {
-                            break started.elapsed();
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+            if let Some((exited, status)) = stack.exited() {
+                anyhow::bail!("{} exited ({status}) on restart", exited.binary());
             }
+            if started.elapsed() > bookshelf_test_support::eventually::DEADLINE {
+                anyhow::bail!("{} did not serve after a restart", service.binary());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         };
         tokio::time::sleep(Duration::from_secs(1)).await;
         let idle = stack.pid(service).map(rss::current_mib).unwrap_or_default();
@@ -453,6 +430,28 @@ async fn startup(stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
     }
     stack.wait_healthy().await;
     Ok(())
+}
+
+/// Whether a service answers now: the gateway any `/healthz`, a backend a health check
+/// that says it serves.
+async fn serves(http: &reqwest::Client, stack: &Stack, service: Service) -> bool {
+    let (address, name) = match service {
+        Service::Gateway => {
+            let answer = http.get(format!("{}/healthz", stack.http)).send().await;
+            return answer.is_ok();
+        }
+        Service::Auth => (stack.auth, "auth.v1.AuthService"),
+        Service::Library => (stack.library, "library.v1.LibraryService"),
+    };
+    let Ok(channel) = channel(&format!("http://{address}")).await else {
+        return false;
+    };
+    let answer = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: name.into(),
+        })
+        .await;
+    matches!(answer, Ok(answer) if answer.get_ref().status == 1)
 }
 
 /// The time of one argon2id verification with the service's parameters, and how many

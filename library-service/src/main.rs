@@ -1,6 +1,7 @@
 //! The library service binary: configuration, logs, metrics, listener, serve until
 //! SIGINT/SIGTERM.
 
+use anyhow::Context;
 use bookshelf_runtime::{metrics, shutdown, telemetry};
 use clap::Parser;
 use library_service::{Application, Config};
@@ -17,7 +18,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(address) = metrics::start(config.metrics_listen).await? {
         tracing::info!(%address, "metrics at /metrics");
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let app = Application::build(&config, listener).await?;
     tracing::info!(address = %app.local_addr()?, "library-service ready");
     app.run_until(shutdown::signal()).await?;

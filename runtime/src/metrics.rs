@@ -102,8 +102,13 @@ pub enum MetricsError {
     #[error("cannot install the metrics recorder")]
     Install(#[from] BuildError),
     /// The management listener could not be bound.
-    #[error("cannot listen for metrics")]
-    Listen(#[from] std::io::Error),
+    #[error("cannot listen for metrics on {address}")]
+    Listen {
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why not.
+        source: std::io::Error,
+    },
 }
 
 /// The process-wide Prometheus recorder, installed on first use with latency
@@ -314,8 +319,9 @@ pub async fn start(listen: MetricsListen) -> Result<Option<SocketAddr>, MetricsE
         return Ok(None);
     };
     let handle = recorder()?.clone();
-    let listener = TcpListener::bind(address).await?;
-    let address = listener.local_addr()?;
+    let listen_error = |source| MetricsError::Listen { address, source };
+    let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+    let address = listener.local_addr().map_err(listen_error)?;
     tokio::spawn(async move {
         if let Err(error) = serve(listener, handle).await {
             tracing::error!(%error, "the metrics listener failed");

@@ -13,6 +13,8 @@
 //!   pause or restart one of them, or read what a process logs and serves as metrics.
 //! - [`Replicas`]: two such stacks on one PostgreSQL database per service, one S3
 //!   bucket and one signing key, as replicas run in production.
+//! - [`ports`]: loopback ports reserved for child processes that are told their
+//!   address before they start.
 //! - [`eventually`]: waiting for a condition with a deadline rather than a sleep.
 //! - [`fake_auth`]: a stand-in auth service whose revocation feed the test writes.
 //! - [`sockets`]: raw TCP clients that stall mid-header, mid-body or mid-connection.
@@ -41,6 +43,7 @@ pub mod hostile;
 pub mod images;
 pub mod leaks;
 pub mod library;
+pub mod ports;
 mod relay;
 pub mod replicas;
 pub mod rest;
@@ -57,6 +60,7 @@ pub use eventually::eventually;
 pub use fake_auth::FakeAuth;
 pub use forge::{Forger, forged_tokens};
 pub use library::TestLibrary;
+pub use ports::ReservedPort;
 pub use relay::Relay;
 pub use replicas::Replicas;
 pub use rest::Rest;

@@ -238,10 +238,14 @@ pub fn slow_upload(
 /// serve.
 pub async fn wait_healthy(base: &str) {
     let client = reqwest::Client::new();
-    let url = format!("{base}/healthz");
     crate::eventually("the stack to become healthy", || async {
-        let response = client.get(&url).send().await.ok()?;
-        response.status().is_success().then_some(())
+        is_healthy(&client, base).await.then_some(())
     })
     .await;
+}
+
+/// Whether the gateway at `base` answers `/healthz` with success now.
+pub async fn is_healthy(client: &reqwest::Client, base: &str) -> bool {
+    let response = client.get(format!("{base}/healthz")).send().await;
+    response.is_ok_and(|response| response.status().is_success())
 }

@@ -1,7 +1,7 @@
-//! The three real binaries as child processes on free ports, for end-to-end tests.
+//! The three real binaries as child processes on reserved ports, for end-to-end tests.
 
 use std::{
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::Stdio,
     sync::{Arc, OnceLock},
@@ -11,7 +11,7 @@ use std::{
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use crate::{TestDatabase, eventually};
+use crate::{TestDatabase, eventually, ports::ReservedPort};
 
 /// One of the stack's processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,14 +81,6 @@ pub const LOAD_ENV: [(&str, &str); 3] = [
     ("LIBRARY_MAX_BOOKS_PER_ACCOUNT", "10000000"),
 ];
 
-/// A free loopback port (bound, then released for the child to take).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
 /// The stack: auth, library and gateway processes with their own data folders and
 /// databases, and their logs captured to files. Dropping it kills all three.
 pub struct Stack {
@@ -102,6 +94,9 @@ pub struct Stack {
     pub dir: TempDir,
     // The auth and library databases; replicas share them.
     databases: Arc<[TestDatabase; 2]>,
+    // The gateway's, the auth service's and the library's ports, held until the stack
+    // is dropped so that a restarted service finds its port still free.
+    _ports: [ReservedPort; 3],
     children: [Option<Child>; 3],
     extra_env: Vec<(String, String)>,
 }
@@ -136,12 +131,15 @@ impl Stack {
         databases: Arc<[TestDatabase; 2]>,
         env: &[(&str, &str)],
     ) -> Self {
+        let ports: [ReservedPort; 3] = Default::default();
+        let loopback = |port: &ReservedPort| SocketAddr::from(([127, 0, 0, 1], port.number()));
         let mut stack = Self {
-            http: format!("http://127.0.0.1:{}", free_port()),
-            auth: SocketAddr::from(([127, 0, 0, 1], free_port())),
-            library: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            http: format!("http://{}", loopback(&ports[0])),
+            auth: loopback(&ports[1]),
+            library: loopback(&ports[2]),
             dir,
             databases,
+            _ports: ports,
             children: [None, None, None],
             extra_env: env
                 .iter()
@@ -156,7 +154,7 @@ impl Stack {
     }
 
     fn log_path(&self, service: Service) -> PathBuf {
-        self.dir.path().join(format!("{}.log", service.binary()))
+        log_path(self.dir.path(), service)
     }
 
     /// The environment a service is started with.
@@ -261,9 +259,35 @@ impl Stack {
         self.signal(service, "KILL").await;
     }
 
-    /// Polls `/healthz` until both backends serve.
-    pub async fn wait_healthy(&self) {
-        crate::rest::wait_healthy(&self.http).await;
+    /// Polls `/healthz` until both backends serve; panics with its log if one of the
+    /// processes exits first, rather than waiting out the deadline for a dead process.
+    pub async fn wait_healthy(&mut self) {
+        let client = reqwest::Client::new();
+        let Self {
+            http,
+            children,
+            dir,
+            ..
+        } = self;
+        let http = http.as_str();
+        eventually("the stack to become healthy", || {
+            if let Some((service, status)) = exited(children) {
+                let log =
+                    std::fs::read_to_string(log_path(dir.path(), service)).unwrap_or_default();
+                panic!(
+                    "{} exited ({status}) while the stack was starting:\n{log}",
+                    service.binary()
+                );
+            }
+            let healthy = crate::rest::is_healthy(&client, http);
+            async move { healthy.await.then_some(()) }
+        })
+        .await;
+    }
+
+    /// The first service found to have exited, and how, if one has.
+    pub fn exited(&mut self) -> Option<(Service, std::process::ExitStatus)> {
+        exited(&mut self.children)
     }
 
     /// The URL of a service's Prometheus metrics, from the address it logged on its
@@ -317,4 +341,17 @@ impl Stack {
     pub fn is_postgres(&self) -> bool {
         self.databases[0].is_postgres()
     }
+}
+
+fn log_path(dir: &Path, service: Service) -> PathBuf {
+    dir.join(format!("{}.log", service.binary()))
+}
+
+fn exited(children: &mut [Option<Child>; 3]) -> Option<(Service, std::process::ExitStatus)> {
+    [Service::Auth, Service::Library, Service::Gateway]
+        .into_iter()
+        .find_map(|service| {
+            let child = children[service.index()].as_mut()?;
+            Some((service, child.try_wait().ok()??))
+        })
 }

@@ -82,3 +82,24 @@ async fn a_backend_down_is_503_at_once_and_recovers_by_itself() {
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     assert_eq!(me.get("/users/").await.status, 200);
 }
+
+/// A gateway that cannot take its port exits and names it; the wait for the stack
+/// ends there, with that log, rather than at its deadline.
+#[tokio::test]
+async fn a_gateway_whose_port_is_taken_exits_and_says_why() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let address = taken.local_addr().expect("an address").to_string();
+    let started = tokio::spawn(async move {
+        Stack::spawn_with(&[("GATEWAY_LISTEN", &address)]).await;
+    });
+    let failure = started.await.expect_err("the start fails").into_panic();
+    let message = failure
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    let address = taken.local_addr().expect("an address");
+    assert!(message.contains("gateway exited"), "{message}");
+    assert!(
+        message.contains(&format!("cannot listen on {address}")),
+        "{message}"
+    );
+}
