@@ -126,6 +126,16 @@ pub struct Config {
     /// refused at once (UNAVAILABLE, retry shortly) instead of queueing.
     #[arg(long, env = "AUTH_HASH_QUEUE_DEPTH", default_value_t = 64)]
     pub hash_queue_depth: usize,
+    /// How long a session is kept after it ended or reached its absolute end, in
+    /// seconds, for audits; ended sessions are never listed, and a sweep then removes
+    /// it with its refresh tokens.
+    #[arg(long, env = "AUTH_SESSION_RETENTION_SECS", default_value_t = DEFAULT_SESSION_RETENTION_SECS)]
+    pub session_retention_secs: u64,
+    /// How often each replica sweeps the rows that no longer decide anything (spent
+    /// throttle attempts, expired refresh tokens, old sessions and revocations), in
+    /// seconds; it also sweeps soon after start-up.
+    #[arg(long, env = "AUTH_SWEEP_INTERVAL_SECS", default_value_t = 60 * 60)]
+    pub sweep_interval_secs: u64,
     /// The time tokens are issued and verified at and login attempts counted at: the
     /// system's, unless a test moves it. Never a flag.
     #[arg(skip)]
@@ -137,6 +147,9 @@ const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// Ninety days: however active, a session proves the password again each quarter.
 const DEFAULT_SESSION_MAX_SECS: u64 = 90 * 24 * 60 * 60;
+
+/// Thirty days of ended sessions for audits.
+const DEFAULT_SESSION_RETENTION_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// A CIDR network, or a bare address as the network of that one address.
 fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
@@ -180,6 +193,8 @@ impl Config {
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9051))),
             log_format: LogFormat::Text,
             hash_queue_depth: 64,
+            session_retention_secs: DEFAULT_SESSION_RETENTION_SECS,
+            sweep_interval_secs: 60 * 60,
             clock: Clock::system(),
         }
     }
@@ -227,6 +242,11 @@ impl Config {
     /// The token lifetime.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// How often the database is swept.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
     /// The lifetimes of tokens, refresh tokens and sessions.

@@ -39,6 +39,7 @@ pub mod session_api;
 pub mod sessions;
 pub mod signing;
 pub mod store;
+pub mod sweeps;
 pub mod throttle;
 pub mod totp;
 
@@ -63,6 +64,7 @@ use crate::{
     sealing::SealingKey,
     signing::SigningKey,
     store::Store,
+    sweeps::Sweeper,
     throttle::Throttle,
 };
 
@@ -147,6 +149,8 @@ pub struct Application {
     limits: GrpcLimits,
     api: AuthApi,
     shutting_down: watch::Sender<bool>,
+    sweeper: Sweeper,
+    sweep_interval: std::time::Duration,
 }
 
 impl Application {
@@ -201,6 +205,14 @@ impl Application {
         Ok(Self {
             listener,
             limits: config.grpc_limits(),
+            sweeper: Sweeper {
+                store: api.store.clone(),
+                clock: config.clock.clone(),
+                token_ttl: config.token_ttl(),
+                throttle_window: config.allowances().window,
+                session_retention: std::time::Duration::from_secs(config.session_retention_secs),
+            },
+            sweep_interval: config.sweep_interval(),
             api,
             shutting_down,
         })
@@ -217,11 +229,13 @@ impl Application {
         let service = AuthServiceServer::with_interceptor(self.api, interceptor);
         let (_health, standard) = grpc::standard_services::<AuthServiceServer<AuthApi>>().await;
         let shutting_down = self.shutting_down;
+        let sweeps = tokio::spawn(self.sweeper.every(self.sweep_interval));
         let shutdown = async move {
             shutdown.await;
             let _ = shutting_down.send(true);
         };
-        self.limits
+        let served = self
+            .limits
             .server()
             .layer(grpc::trace_layer())
             .add_routes(standard)
@@ -230,7 +244,9 @@ impl Application {
                 connections::incoming(self.listener, self.limits),
                 shutdown,
             )
-            .await?;
+            .await;
+        sweeps.abort();
+        served?;
         Ok(())
     }
 }

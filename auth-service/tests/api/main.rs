@@ -12,4 +12,5 @@ mod operations;
 mod revocation;
 mod second_factor;
 mod sessions;
+mod sweeps;
 mod tokens;

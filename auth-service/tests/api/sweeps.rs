@@ -1,0 +1,162 @@
+//! Sweeps of the auth database: each kind of row goes once it no longer decides
+//! anything, and not a moment before; the revocation numbers keep rising across one.
+
+use std::time::Duration;
+
+use auth_service::{
+    store::Store,
+    sweeps::{Sweeper, Swept},
+};
+use bookshelf_proto::auth::v1::{LoginRequest, LogoutRequest};
+use bookshelf_runtime::db;
+use bookshelf_test_support::{
+    TestAuth, bearer, eventually, manual_clock, register, register_and_login,
+};
+use sqlx::{AnyPool, Row};
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A store on the service's own database, and a pool to count its rows with.
+async fn open(auth: &TestAuth) -> (Store, AnyPool) {
+    let database = db::connect(&auth.database.url, &sqlx::migrate!())
+        .await
+        .expect("the auth database");
+    let pool = database.pool.clone();
+    (Store::new(database), pool)
+}
+
+async fn count(pool: &AnyPool, table: &str) -> i64 {
+    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .expect("a count")
+        .try_get("n")
+        .expect("a number")
+}
+
+async fn last_revocation(pool: &AnyPool) -> i64 {
+    sqlx::query("SELECT MAX(sequence) AS last FROM revocations")
+        .fetch_one(pool)
+        .await
+        .expect("the last revocation")
+        .try_get("last")
+        .expect("a number")
+}
+
+#[tokio::test]
+async fn a_sweep_removes_each_kind_of_row_only_once_it_decides_nothing() {
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock.clone()).await;
+    let mut client = auth.client().await;
+    let (store, pool) = open(&auth).await;
+    let sweeper = Sweeper {
+        store,
+        clock,
+        token_ttl: auth.config.token_ttl(),
+        throttle_window: auth.config.allowances().window,
+        session_retention: Duration::from_secs(auth.config.session_retention_secs),
+    };
+
+    // Two readers log out, one stays logged in, and a stranger guesses a password.
+    for _ in 0..2 {
+        let (_, token) = register_and_login(&mut client).await;
+        client
+            .logout(bearer(LogoutRequest {}, &token))
+            .await
+            .expect("a logout");
+    }
+    register_and_login(&mut client).await;
+    register(&mut client, "guessed@example.com").await;
+    let guess = client
+        .login(LoginRequest {
+            email: "guessed@example.com".into(),
+            password: "Wr0ng-password!".into(),
+        })
+        .await;
+    assert!(guess.is_err());
+    assert_eq!(count(&pool, "sessions").await, 3);
+    assert!(count(&pool, "throttle_attempts").await > 0);
+
+    let nothing = Swept::default();
+    assert_eq!(sweeper.sweep().await.unwrap(), nothing, "all still decides");
+
+    // Past the throttle window the guess no longer counts.
+    hand.advance(auth.config.allowances().window + Duration::from_secs(1));
+    let swept = sweeper.sweep().await.unwrap();
+    assert!(swept.throttle > 0);
+    assert_eq!(
+        Swept {
+            throttle: 0,
+            ..swept
+        },
+        nothing
+    );
+    assert_eq!(count(&pool, "throttle_attempts").await, 0);
+    assert_eq!(count(&pool, "throttle_keys").await, 0);
+
+    // Past the access tokens' lifetime both logouts' tokens have expired: the older
+    // revocation goes, the newest stays so that numbers keep rising.
+    hand.advance(DAY + Duration::from_secs(60));
+    let last = last_revocation(&pool).await;
+    assert_eq!(
+        sweeper.sweep().await.unwrap(),
+        Swept {
+            revocations: 1,
+            ..nothing
+        }
+    );
+    assert_eq!(count(&pool, "revocations").await, 1);
+    assert_eq!(last_revocation(&pool).await, last);
+    let (_, token) = register_and_login(&mut client).await;
+    client
+        .logout(bearer(LogoutRequest {}, &token))
+        .await
+        .expect("a logout after the sweep");
+    assert_eq!(last_revocation(&pool).await, last + 1);
+
+    // Past the retention the three ended sessions go; the staying one outlives its
+    // refresh token (thirty days) but not its absolute end (ninety), so only the token
+    // goes.
+    hand.advance(Duration::from_secs(auth.config.session_retention_secs) + DAY);
+    let swept = sweeper.sweep().await.unwrap();
+    assert_eq!(
+        (swept.sessions, swept.refresh_tokens),
+        (3, 1),
+        "the ended sessions and the staying one's expired refresh token: {swept:?}"
+    );
+    assert_eq!(count(&pool, "sessions").await, 1);
+    assert_eq!(count(&pool, "refresh_tokens").await, 0);
+
+    // Past its absolute end and the retention after it, the staying one goes too.
+    hand.advance(Duration::from_secs(auth.config.session_max_secs));
+    let swept = sweeper.sweep().await.unwrap();
+    assert_eq!(swept.sessions, 1, "{swept:?}");
+    assert_eq!(count(&pool, "sessions").await, 0);
+}
+
+#[tokio::test]
+async fn the_service_sweeps_by_itself_every_interval() {
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| {
+        config.clock = clock;
+        config.sweep_interval_secs = 1;
+    })
+    .await;
+    let mut client = auth.client().await;
+    let (_, pool) = open(&auth).await;
+    register(&mut client, "guessed@example.com").await;
+    let guess = client
+        .login(LoginRequest {
+            email: "guessed@example.com".into(),
+            password: "Wr0ng-password!".into(),
+        })
+        .await;
+    assert!(guess.is_err());
+    assert!(count(&pool, "throttle_keys").await > 0);
+
+    hand.advance(auth.config.allowances().window + Duration::from_secs(1));
+    eventually("the service to sweep the spent throttle rows", || async {
+        (count(&pool, "throttle_keys").await == 0).then_some(())
+    })
+    .await;
+}
