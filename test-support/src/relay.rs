@@ -85,11 +85,14 @@ impl Relay {
         self.silence.send_modify(|silence| silence.all = true);
     }
 
-    /// Stops passing bytes on the connections open now, closing none; new ones pass.
+    /// Stops passing bytes on the connections open now, closing none, for good; new
+    /// ones pass, even after [`Relay::fall_silent`].
     pub fn strand_open_connections(&self) {
         let accepted = self.accepted.load(Ordering::SeqCst);
-        self.silence
-            .send_modify(|silence| silence.before = silence.before.max(accepted));
+        self.silence.send_modify(|silence| {
+            silence.all = false;
+            silence.before = silence.before.max(accepted);
+        });
     }
 
     /// Passes bytes on every connection again, those held while silent first.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use bookshelf_proto::library::v1::GetBookRequest;
+use bookshelf_proto::library::v1::{DeleteBookRequest, GetBookRequest};
 use bookshelf_runtime::postgres_reads::ANSWER_TIMEOUT;
 use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer, eventually,
@@ -114,4 +114,65 @@ async fn reads_on_a_silent_postgres_fail_as_unavailable_within_a_bound_and_recov
             Some(book.id.clone())
         );
     }
+}
+
+/// Writes at once: past the pool's connections, so that every one of them is caught.
+const WRITES_IN_FLIGHT: usize = 32;
+
+#[tokio::test]
+async fn writes_caught_on_stranded_connections_give_the_pool_back_to_new_ones() {
+    let auth = TestAuth::spawn().await;
+    let mut library = TestLibrary::spawn(&auth).await;
+    let Some((relay, relayed_url)) = library.database.relayed().await else {
+        return;
+    };
+    library.stop().await;
+    library.config.database_url = Some(SecretString::from(relayed_url));
+    library.start().await;
+    let (_, token) = register_and_login(&mut auth.client().await).await;
+    let client = library.client().await;
+    // A delete of a book that is not there: a write transaction that answers NOT_FOUND.
+    let delete = |deadline: Option<Duration>| {
+        let mut client = client.clone();
+        let mut request = bearer(
+            DeleteBookRequest {
+                id: uuid::Uuid::new_v4().to_string(),
+            },
+            &token,
+        );
+        if let Some(deadline) = deadline {
+            request.set_timeout(deadline);
+        }
+        async move { client.delete_book(request).await }
+    };
+    let burst =
+        |deadline| futures::future::join_all((0..WRITES_IN_FLIGHT).map(|_| delete(deadline)));
+    for answer in burst(None).await {
+        assert_eq!(answer.expect_err("no such book").code(), Code::NotFound);
+    }
+
+    // The server falls silent with more writes in flight than the pool has
+    // connections; they give up at their callers' deadline. Then the connections
+    // opened so far lose their path for good, and the server takes new ones.
+    relay.fall_silent();
+    for answer in burst(Some(Duration::from_secs(2))).await {
+        let status = answer.expect_err("no write answers on a silent server");
+        assert!(
+            matches!(
+                status.code(),
+                Code::DeadlineExceeded | Code::Cancelled | Code::Unavailable
+            ),
+            "{status:?}"
+        );
+    }
+    relay.strand_open_connections();
+    // The library gives the caught connections up and writes go on, on new ones.
+    eventually("writes to answer on new connections", || async {
+        let answers = burst(Some(Duration::from_secs(2))).await;
+        answers
+            .iter()
+            .all(|answer| matches!(answer, Err(status) if status.code() == Code::NotFound))
+            .then_some(())
+    })
+    .await;
 }
