@@ -165,6 +165,17 @@ async fn writes_caught_on_stranded_connections_give_the_pool_back_to_new_ones() 
             "{status:?}"
         );
     }
+    // A write with no deadline of its own, started on the silent server, is bounded
+    // by the wait for a connection that answers.
+    let unbounded = tokio::time::timeout(Duration::from_secs(15), delete(None))
+        .await
+        .expect("a write on a silent server ends without its caller's deadline");
+    assert_eq!(
+        unbounded
+            .expect_err("no write answers on a silent server")
+            .code(),
+        Code::Unavailable
+    );
     relay.strand_open_connections();
     // The library gives the caught connections up and writes go on, on new ones.
     eventually("writes to answer on new connections", || async {
