@@ -101,3 +101,80 @@ async fn a_totp_factor_is_enrolled_required_at_login_and_disabled_over_rest() {
     let login = stack.rest().login(&email, &strong_password()).await;
     assert!(login.data()["token"].is_string(), "{:?}", login.body);
 }
+
+/// Wrong codes sent at once through the gateway, with several `mfa_token`s of one
+/// account: each token gets its allowance and the account its own, the rest are 429
+/// with the real wait, and the owner's right code then waits too.
+#[tokio::test]
+async fn concurrent_wrong_codes_through_the_gateway_get_no_more_guesses_than_allowed() {
+    let stack = TestStack::spawn_with(&[
+        ("AUTH_MFA_MAX_GUESSES_PER_TOKEN", "3"),
+        ("AUTH_MFA_MAX_GUESSES_PER_ACCOUNT", "8"),
+    ])
+    .await;
+    let (user, rest) = stack.rest().signed_up("Guessed Factor").await;
+    let email = user["email"].as_str().unwrap().to_owned();
+    let secret = rest
+        .json(Method::POST, "/users/mfa/totp", json!({}))
+        .await
+        .data()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let confirmed = rest
+        .json(
+            Method::POST,
+            "/users/mfa/totp/confirm",
+            json!({"code": totp::code(&secret, now())}),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+
+    let mfa_token = || async {
+        let login = stack.rest().login(&email, &strong_password()).await;
+        assert_eq!(login.data()["mfa_required"], true, "{:?}", login.body);
+        login.data()["mfa_token"].as_str().unwrap().to_owned()
+    };
+    let second_step = |mfa_token: String, code: String| {
+        let rest = stack.rest();
+        async move {
+            rest.json(
+                Method::POST,
+                "/users/login/mfa",
+                json!({"mfa_token": mfa_token, "code": code}),
+            )
+            .await
+        }
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(mfa_token().await);
+    }
+    let wrong = totp::wrong_code(&secret, now());
+    let guesses = tokens
+        .iter()
+        .flat_map(|token| (0..12).map(|_| second_step(token.clone(), wrong.clone())));
+    let answers = futures::future::join_all(guesses).await;
+    let count = |status: u16| {
+        answers
+            .iter()
+            .filter(|answer| answer.status == status)
+            .count()
+    };
+    assert_eq!(count(401), 8, "the account's allowance is checked, no more");
+    assert_eq!(count(429), 36 - 8, "the rest wait");
+    assert_eq!(count(401) + count(429), answers.len());
+    for throttled in answers.iter().filter(|answer| answer.status == 429) {
+        assert!(throttled.is_envelope(), "{:?}", throttled.body);
+        assert!(throttled.headers.contains_key(reqwest::header::RETRY_AFTER));
+    }
+
+    let owner = second_step(mfa_token().await, totp::code(&secret, now())).await;
+    assert_eq!(owner.status, 429, "{:?}", owner.body);
+    assert!(
+        owner
+            .data()
+            .get("token")
+            .is_none_or(|token| token.is_null())
+    );
+}
