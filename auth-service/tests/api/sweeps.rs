@@ -7,12 +7,15 @@ use auth_service::{
     store::Store,
     sweeps::{Sweeper, Swept},
 };
-use bookshelf_proto::auth::v1::{LoginRequest, LogoutRequest};
+use bookshelf_proto::auth::v1::{
+    LoginRequest, LogoutRequest, auth_service_client::AuthServiceClient,
+};
 use bookshelf_runtime::db;
 use bookshelf_test_support::{
     TestAuth, bearer, eventually, manual_clock, register, register_and_login,
 };
 use sqlx::{AnyPool, Row};
+use tonic::transport::Channel;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -32,6 +35,19 @@ async fn count(pool: &AnyPool, table: &str) -> i64 {
         .expect("a count")
         .try_get("n")
         .expect("a number")
+}
+
+/// A wrong password for a registered account, which the throttle counts.
+async fn guess_wrong(client: &mut AuthServiceClient<Channel>) {
+    let email = format!("guessed-{}@example.com", uuid::Uuid::new_v4().simple());
+    register(client, &email).await;
+    let guess = client
+        .login(LoginRequest {
+            email,
+            password: "Wr0ng-password!".into(),
+        })
+        .await;
+    assert!(guess.is_err());
 }
 
 async fn last_revocation(pool: &AnyPool) -> i64 {
@@ -66,14 +82,7 @@ async fn a_sweep_removes_each_kind_of_row_only_once_it_decides_nothing() {
             .expect("a logout");
     }
     register_and_login(&mut client).await;
-    register(&mut client, "guessed@example.com").await;
-    let guess = client
-        .login(LoginRequest {
-            email: "guessed@example.com".into(),
-            password: "Wr0ng-password!".into(),
-        })
-        .await;
-    assert!(guess.is_err());
+    guess_wrong(&mut client).await;
     assert_eq!(count(&pool, "sessions").await, 3);
     assert!(count(&pool, "throttle_attempts").await > 0);
 
@@ -144,14 +153,7 @@ async fn the_service_sweeps_by_itself_every_interval() {
     .await;
     let mut client = auth.client().await;
     let (_, pool) = open(&auth).await;
-    register(&mut client, "guessed@example.com").await;
-    let guess = client
-        .login(LoginRequest {
-            email: "guessed@example.com".into(),
-            password: "Wr0ng-password!".into(),
-        })
-        .await;
-    assert!(guess.is_err());
+    guess_wrong(&mut client).await;
     assert!(count(&pool, "throttle_keys").await > 0);
 
     hand.advance(auth.config.allowances().window + Duration::from_secs(1));

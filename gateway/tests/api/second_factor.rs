@@ -3,12 +3,32 @@
 //! and disabling, each in the envelope.
 
 use bookshelf_runtime::clock::Clock;
-use bookshelf_test_support::{TestStack, strong_password, totp};
+use bookshelf_test_support::{Rest, TestStack, rest::Answer, strong_password, totp};
 use reqwest::Method;
 use serde_json::json;
 
 fn now() -> u64 {
     Clock::system().now_secs()
+}
+
+/// Confirms the enrolment under way with `code`.
+async fn confirm(rest: &Rest, code: String) -> Answer {
+    rest.json(
+        Method::POST,
+        "/users/mfa/totp/confirm",
+        json!({ "code": code }),
+    )
+    .await
+}
+
+/// The second step of a login: its `mfa_token` and a code.
+async fn second_step(rest: Rest, mfa_token: String, code: String) -> Answer {
+    rest.json(
+        Method::POST,
+        "/users/login/mfa",
+        json!({"mfa_token": mfa_token, "code": code}),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -27,22 +47,10 @@ async fn a_totp_factor_is_enrolled_required_at_login_and_disabled_over_rest() {
             .unwrap()
             .starts_with("otpauth://totp/")
     );
-    let wrong = rest
-        .json(
-            Method::POST,
-            "/users/mfa/totp/confirm",
-            json!({"code": totp::wrong_code(&secret, now())}),
-        )
-        .await;
+    let wrong = confirm(&rest, totp::wrong_code(&secret, now())).await;
     assert_eq!(wrong.status, 401, "{:?}", wrong.body);
     assert_eq!(wrong.message(), "Invalid code");
-    let confirmed = rest
-        .json(
-            Method::POST,
-            "/users/mfa/totp/confirm",
-            json!({"code": totp::code(&secret, now())}),
-        )
-        .await;
+    let confirmed = confirm(&rest, totp::code(&secret, now())).await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
     let recovery: Vec<String> = confirmed.data()["recovery_codes"]
         .as_array()
@@ -57,18 +65,7 @@ async fn a_totp_factor_is_enrolled_required_at_login_and_disabled_over_rest() {
     assert_eq!(login.data()["mfa_required"], true);
     assert!(login.data().get("token").is_none());
     let mfa_token = login.data()["mfa_token"].as_str().unwrap().to_owned();
-    let second_step = |code: String| {
-        let rest = stack.rest();
-        let mfa_token = mfa_token.clone();
-        async move {
-            rest.json(
-                Method::POST,
-                "/users/login/mfa",
-                json!({"mfa_token": mfa_token, "code": code}),
-            )
-            .await
-        }
-    };
+    let second_step = |code: String| second_step(stack.rest(), mfa_token.clone(), code);
     // The confirming code's step is spent; the next step's code is within the drift.
     let replayed = second_step(totp::code(&secret, now() - 30)).await;
     assert_eq!(replayed.status, 401, "{:?}", replayed.body);
@@ -121,30 +118,13 @@ async fn concurrent_wrong_codes_through_the_gateway_get_no_more_guesses_than_all
         .as_str()
         .unwrap()
         .to_owned();
-    let confirmed = rest
-        .json(
-            Method::POST,
-            "/users/mfa/totp/confirm",
-            json!({"code": totp::code(&secret, now())}),
-        )
-        .await;
+    let confirmed = confirm(&rest, totp::code(&secret, now())).await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
 
     let mfa_token = || async {
         let login = stack.rest().login(&email, &strong_password()).await;
         assert_eq!(login.data()["mfa_required"], true, "{:?}", login.body);
         login.data()["mfa_token"].as_str().unwrap().to_owned()
-    };
-    let second_step = |mfa_token: String, code: String| {
-        let rest = stack.rest();
-        async move {
-            rest.json(
-                Method::POST,
-                "/users/login/mfa",
-                json!({"mfa_token": mfa_token, "code": code}),
-            )
-            .await
-        }
     };
     let mut tokens = Vec::new();
     for _ in 0..3 {
@@ -153,7 +133,7 @@ async fn concurrent_wrong_codes_through_the_gateway_get_no_more_guesses_than_all
     let wrong = totp::wrong_code(&secret, now());
     let guesses = tokens
         .iter()
-        .flat_map(|token| (0..12).map(|_| second_step(token.clone(), wrong.clone())));
+        .flat_map(|token| (0..12).map(|_| second_step(stack.rest(), token.clone(), wrong.clone())));
     let answers = futures::future::join_all(guesses).await;
     let count = |status: u16| {
         answers
@@ -169,7 +149,7 @@ async fn concurrent_wrong_codes_through_the_gateway_get_no_more_guesses_than_all
         assert!(throttled.headers.contains_key(reqwest::header::RETRY_AFTER));
     }
 
-    let owner = second_step(mfa_token().await, totp::code(&secret, now())).await;
+    let owner = second_step(stack.rest(), mfa_token().await, totp::code(&secret, now())).await;
     assert_eq!(owner.status, 429, "{:?}", owner.body);
     assert!(
         owner
