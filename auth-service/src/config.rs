@@ -115,6 +115,11 @@ pub struct Config {
     /// milliseconds.
     #[arg(long, env = "AUTH_GRPC_KEEPALIVE_TIMEOUT_MS", default_value_t = 5_000)]
     pub grpc_keepalive_timeout_ms: u64,
+    /// The longest a call may take, in milliseconds, when its caller sets no shorter
+    /// deadline: past it the call is cancelled, so that none waits for ever on a
+    /// database that has gone silent mid-query.
+    #[arg(long, env = "AUTH_GRPC_CALL_TIMEOUT_MS", default_value_t = 30_000)]
+    pub grpc_call_timeout_ms: u64,
     /// Where Prometheus metrics are served (`GET /metrics`), apart from the API port;
     /// `off` records none.
     #[arg(long, env = "AUTH_METRICS_LISTEN", default_value = "127.0.0.1:9051")]
@@ -190,6 +195,7 @@ impl Config {
             grpc_handshake_timeout_ms: 10_000,
             grpc_keepalive_interval_ms: 10_000,
             grpc_keepalive_timeout_ms: 5_000,
+            grpc_call_timeout_ms: 30_000,
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9051))),
             log_format: LogFormat::Text,
             hash_queue_depth: 64,
@@ -221,6 +227,7 @@ impl Config {
             handshake_timeout: Duration::from_millis(self.grpc_handshake_timeout_ms),
             keepalive_interval: Duration::from_millis(self.grpc_keepalive_interval_ms),
             keepalive_timeout: Duration::from_millis(self.grpc_keepalive_timeout_ms),
+            call_timeout: Duration::from_millis(self.grpc_call_timeout_ms),
         }
     }
 

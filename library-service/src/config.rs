@@ -110,6 +110,11 @@ pub struct Config {
         default_value_t = 5_000
     )]
     pub grpc_keepalive_timeout_ms: u64,
+    /// The longest a call may take, in milliseconds, uploads included, when its caller
+    /// sets no shorter deadline: past it the call is cancelled and nothing of it kept.
+    /// Five minutes lets a 10 MiB cover arrive at 35 KiB/s.
+    #[arg(long, env = "LIBRARY_GRPC_CALL_TIMEOUT_MS", default_value_t = 300_000)]
+    pub grpc_call_timeout_ms: u64,
     /// How long an upload stream may send nothing, in milliseconds, before it is
     /// cancelled and nothing of it stored. Enforced here, so it holds for callers that
     /// set no deadline.
@@ -180,6 +185,7 @@ impl Config {
             grpc_handshake_timeout_ms: 10_000,
             grpc_keepalive_interval_ms: 10_000,
             grpc_keepalive_timeout_ms: 5_000,
+            grpc_call_timeout_ms: 300_000,
             upload_idle_timeout_ms: 30_000,
             max_uploads_per_account: 4,
             max_waiting_uploads_per_account: 60,
@@ -220,6 +226,7 @@ impl Config {
             handshake_timeout: Duration::from_millis(self.grpc_handshake_timeout_ms),
             keepalive_interval: Duration::from_millis(self.grpc_keepalive_interval_ms),
             keepalive_timeout: Duration::from_millis(self.grpc_keepalive_timeout_ms),
+            call_timeout: Duration::from_millis(self.grpc_call_timeout_ms),
         }
     }
 

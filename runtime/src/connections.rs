@@ -47,12 +47,16 @@ pub struct GrpcLimits {
     pub keepalive_interval: Duration,
     /// How long a ping may go unanswered before the connection is dropped.
     pub keepalive_timeout: Duration,
+    /// The longest a call may take, whatever deadline its caller sent, or none: past
+    /// it the call is cancelled and its work dropped.
+    pub call_timeout: Duration,
 }
 
 impl GrpcLimits {
     /// A server builder with these limits; services and layers are added after.
     pub fn server(&self) -> tonic::transport::Server {
         tonic::transport::Server::builder()
+            .timeout(self.call_timeout)
             .max_concurrent_streams(self.max_streams)
             .http2_keepalive_interval(Some(self.keepalive_interval))
             .http2_keepalive_timeout(Some(self.keepalive_timeout))

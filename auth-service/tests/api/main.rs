@@ -12,5 +12,6 @@ mod operations;
 mod revocation;
 mod second_factor;
 mod sessions;
+mod silent_database;
 mod sweeps;
 mod tokens;
