@@ -112,14 +112,12 @@ fn rss_of(stack: &Stack, services: &[Service]) -> Vec<(&'static str, f64)> {
 }
 
 fn reset_rss(stack: &Stack) {
-    for service in [Service::Auth, Service::Library, Service::Gateway] {
+    for service in Service::ALL {
         if let Some(pid) = stack.pid(service) {
             rss::reset_peak(pid);
         }
     }
 }
-
-const ALL: [Service; 3] = [Service::Auth, Service::Library, Service::Gateway];
 
 /// Runs every scenario.
 pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
@@ -226,7 +224,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
             what: what.into(),
             concurrency,
             ratio: Some((stats.rps / composed, "composed floor")),
-            peak_rss: rss_of(&stack, &ALL),
+            peak_rss: rss_of(&stack, &Service::ALL),
             stats,
         });
     }
@@ -404,7 +402,7 @@ pub(crate) async fn seed_reader(rest: &Rest) -> (serde_json::Value, Rest, Vec<St
 /// g: each service restarted alone: time until it serves, and its memory once idle.
 async fn startup(stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    for service in [Service::Auth, Service::Library, Service::Gateway] {
+    for service in Service::ALL {
         stack.kill(service).await;
         let started = Instant::now();
         stack.start(service);

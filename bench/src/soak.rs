@@ -134,7 +134,7 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
         })
         .collect();
 
-    let services = [Service::Auth, Service::Library, Service::Gateway];
+    let services = Service::ALL;
     let mut samples: Vec<(f64, Vec<f64>)> = Vec::new();
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_secs(10)).await;

@@ -207,6 +207,8 @@ fn encode(image: &DynamicImage, format: CoverFormat) -> image::ImageResult<Vec<u
 
 #[cfg(test)]
 mod tests {
+    use bookshelf_test_support::images::jpeg;
+
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
@@ -224,17 +226,6 @@ mod tests {
         assert_eq!((thumbnail.width, thumbnail.height), (150, 75));
         let small = make_thumbnail(&png(40, 20), DecodeLimits::default()).unwrap();
         assert_eq!((small.width, small.height), (40, 20), "never upscaled");
-    }
-
-    fn jpeg(width: u32, height: u32) -> Vec<u8> {
-        let pixels = image::RgbImage::from_fn(width, height, |x, y| {
-            image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8])
-        });
-        let mut out = Vec::new();
-        DynamicImage::ImageRgb8(pixels)
-            .write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
-            .unwrap();
-        out
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tonic::{Status, transport::Channel};
 
 use crate::{
-    TestAuth, TestDatabase, bearer,
+    Relay, TestAuth, TestDatabase, bearer,
     buckets::{TestBucket, TestCovers},
     running::Running,
 };
@@ -126,6 +126,16 @@ impl TestLibrary {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
+    }
+
+    /// Restarts the server with its database reached through a [`Relay`] that the
+    /// test can silence; `None`, and nothing restarted, on SQLite, which has no server.
+    pub async fn relay_database(&mut self) -> Option<Relay> {
+        let (relay, relayed_url) = self.database.relayed().await?;
+        self.stop().await;
+        self.config.database_url = Some(SecretString::from(relayed_url));
+        self.start().await;
+        Some(relay)
     }
 
     /// Waits until the service refuses `token` (a new `ListBooks` fails): the status

@@ -12,7 +12,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tonic::{Request, transport::Channel};
 
-use crate::{TestDatabase, running::Running};
+use crate::{Relay, TestDatabase, running::Running};
 
 /// A password that meets every rule.
 pub fn strong_password() -> String {
@@ -197,6 +197,16 @@ impl TestAuth {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
+    }
+
+    /// Restarts the server with its database reached through a [`Relay`] that the
+    /// test can silence; `None`, and nothing restarted, on SQLite, which has no server.
+    pub async fn relay_database(&mut self) -> Option<Relay> {
+        let (relay, relayed_url) = self.database.relayed().await?;
+        self.stop().await;
+        self.config.database_url = Some(SecretString::from(relayed_url));
+        self.start().await;
+        Some(relay)
     }
 
     /// The `http://` URL of the server.

@@ -25,6 +25,9 @@ pub enum Service {
 }
 
 impl Service {
+    /// All three, in the order they start.
+    pub const ALL: [Self; 3] = [Self::Auth, Self::Library, Self::Gateway];
+
     /// The binary's name.
     pub fn binary(self) -> &'static str {
         match self {
@@ -146,7 +149,7 @@ impl Stack {
                 .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect(),
         };
-        for service in [Service::Auth, Service::Library, Service::Gateway] {
+        for service in Service::ALL {
             stack.start(service);
         }
         stack.wait_healthy().await;
@@ -154,7 +157,7 @@ impl Stack {
     }
 
     fn log_path(&self, service: Service) -> PathBuf {
-        log_path(self.dir.path(), service)
+        self.dir.path().join(format!("{}.log", service.binary()))
     }
 
     /// The environment a service is started with.
@@ -263,23 +266,16 @@ impl Stack {
     /// processes exits first, rather than waiting out the deadline for a dead process.
     pub async fn wait_healthy(&mut self) {
         let client = reqwest::Client::new();
-        let Self {
-            http,
-            children,
-            dir,
-            ..
-        } = self;
-        let http = http.as_str();
+        let http = self.http.clone();
         eventually("the stack to become healthy", || {
-            if let Some((service, status)) = exited(children) {
-                let log =
-                    std::fs::read_to_string(log_path(dir.path(), service)).unwrap_or_default();
+            if let Some((service, status)) = self.exited() {
                 panic!(
-                    "{} exited ({status}) while the stack was starting:\n{log}",
-                    service.binary()
+                    "{} exited ({status}) while the stack was starting:\n{}",
+                    service.binary(),
+                    self.log(service)
                 );
             }
-            let healthy = crate::rest::is_healthy(&client, http);
+            let healthy = crate::rest::is_healthy(&client, &http);
             async move { healthy.await.then_some(()) }
         })
         .await;
@@ -287,7 +283,10 @@ impl Stack {
 
     /// The first service found to have exited, and how, if one has.
     pub fn exited(&mut self) -> Option<(Service, std::process::ExitStatus)> {
-        exited(&mut self.children)
+        Service::ALL.into_iter().find_map(|service| {
+            let child = self.children[service.index()].as_mut()?;
+            Some((service, child.try_wait().ok()??))
+        })
     }
 
     /// The URL of a service's Prometheus metrics, from the address it logged on its
@@ -325,11 +324,7 @@ impl Stack {
 
     /// Everything the three processes logged so far.
     pub fn logs(&self) -> String {
-        [Service::Auth, Service::Library, Service::Gateway]
-            .iter()
-            .map(|service| std::fs::read_to_string(self.log_path(*service)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n")
+        Service::ALL.map(|service| self.log(service)).join("\n")
     }
 
     /// The library's cover folder.
@@ -341,17 +336,4 @@ impl Stack {
     pub fn is_postgres(&self) -> bool {
         self.databases[0].is_postgres()
     }
-}
-
-fn log_path(dir: &Path, service: Service) -> PathBuf {
-    dir.join(format!("{}.log", service.binary()))
-}
-
-fn exited(children: &mut [Option<Child>; 3]) -> Option<(Service, std::process::ExitStatus)> {
-    [Service::Auth, Service::Library, Service::Gateway]
-        .into_iter()
-        .find_map(|service| {
-            let child = children[service.index()].as_mut()?;
-            Some((service, child.try_wait().ok()??))
-        })
 }

@@ -8,34 +8,23 @@ use std::time::{Duration, Instant};
 use bookshelf_proto::library::v1::{DeleteBookRequest, GetBookRequest};
 use bookshelf_runtime::postgres_reads::ANSWER_TIMEOUT;
 use bookshelf_test_support::{
-    Relay, TestAuth, TestLibrary, bearer, eventually,
+    TestAuth, TestLibrary, bearer, eventually,
     images::jpeg,
     library::{create_book, new_book},
     register_and_login,
 };
-use secrecy::SecretString;
 use tonic::Code;
 
 /// Reads at once when the server falls silent, over one client connection, as the
 /// gateway sends them.
 const READS_IN_FLIGHT: usize = 32;
 
-/// A library whose database connections go through a relay, and the relay; none
-/// without PostgreSQL, which alone has a server to fall silent (CI runs this suite on
-/// it too).
-async fn behind_a_relay(auth: &TestAuth) -> Option<(TestLibrary, Relay)> {
-    let mut library = TestLibrary::spawn(auth).await;
-    let (relay, relayed_url) = library.database.relayed().await?;
-    library.stop().await;
-    library.config.database_url = Some(SecretString::from(relayed_url));
-    library.start().await;
-    Some((library, relay))
-}
-
 #[tokio::test]
 async fn reads_on_a_silent_postgres_fail_as_unavailable_within_a_bound_and_recover() {
     let auth = TestAuth::spawn().await;
-    let Some((library, relay)) = behind_a_relay(&auth).await else {
+    let mut library = TestLibrary::spawn(&auth).await;
+    let Some(relay) = library.relay_database().await else {
+        // Only PostgreSQL has a server to fall silent; CI runs this suite on it too.
         return;
     };
 
@@ -129,7 +118,9 @@ const WRITES_IN_FLIGHT: usize = 32;
 #[tokio::test]
 async fn writes_caught_on_stranded_connections_give_the_pool_back_to_new_ones() {
     let auth = TestAuth::spawn().await;
-    let Some((library, relay)) = behind_a_relay(&auth).await else {
+    let mut library = TestLibrary::spawn(&auth).await;
+    let Some(relay) = library.relay_database().await else {
+        // Only PostgreSQL has a server to fall silent; CI runs this suite on it too.
         return;
     };
     let (_, token) = register_and_login(&mut auth.client().await).await;
