@@ -51,13 +51,22 @@ pub struct LogGuard {
     _writer: Option<WorkerGuard>,
 }
 
+/// The most the log thread gathers before writing to stderr.
+const LOG_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`). Lines are
 /// formatted where they happen and written by a background thread; should that thread
 /// fall behind by more than its buffer (128k lines), further lines are dropped rather
 /// than slowing requests down. Calling it twice is harmless: the first setup stays.
 pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The writing thread flushes whenever it has taken every waiting line, so a
+    // buffer turns a burst of lines into one system call and holds nothing back once
+    // the burst is written.
+    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        LOG_BUFFER_BYTES,
+        std::io::stderr(),
+    ));
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let layer = match format {
