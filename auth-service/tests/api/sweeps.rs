@@ -1,19 +1,28 @@
 //! Sweeps of the auth database: each kind of row goes once it no longer decides
-//! anything, and not a moment before; the revocation numbers keep rising across one.
+//! anything, and not a moment before, even with sweeps running beside logins,
+//! refreshes and logouts; the revocation numbers keep rising across one.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use auth_service::{
     store::Store,
     sweeps::{Sweeper, Swept},
 };
 use bookshelf_proto::auth::v1::{
-    LoginRequest, LogoutRequest, auth_service_client::AuthServiceClient,
+    GetCurrentUserRequest, LoginRequest, LogoutRequest, RefreshTokenRequest,
+    auth_service_client::AuthServiceClient,
 };
 use bookshelf_runtime::db;
 use bookshelf_test_support::{
-    TestAuth, bearer, eventually, manual_clock, register, register_and_login,
+    TestAuth, bearer, eventually, manual_clock, password_login, register, register_and_login,
 };
+use futures::future::join_all;
 use sqlx::{AnyPool, Row};
 use tonic::transport::Channel;
 
@@ -161,4 +170,84 @@ async fn the_service_sweeps_by_itself_every_interval() {
         (count(&pool, "throttle_keys").await == 0).then_some(())
     })
     .await;
+}
+
+/// Readers at once, and the token rotations each makes while sweeps run beside them.
+const READERS: usize = 16;
+const ROTATIONS: usize = 4;
+
+#[tokio::test]
+async fn sweeps_running_beside_logins_refreshes_and_logouts_take_nothing_live() {
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock.clone()).await;
+    let mut client = auth.client().await;
+    let (store, pool) = open(&auth).await;
+    let sweeper = Sweeper {
+        store,
+        clock,
+        token_ttl: auth.config.token_ttl(),
+        throttle_window: auth.config.allowances().window,
+        session_retention: Duration::from_secs(auth.config.session_retention_secs),
+    };
+
+    // Two ended sessions, past their retention: the only sessions due.
+    for _ in 0..2 {
+        let (_, token) = register_and_login(&mut client).await;
+        client
+            .logout(bearer(LogoutRequest {}, &token))
+            .await
+            .expect("a logout");
+    }
+    hand.advance(Duration::from_secs(auth.config.session_retention_secs) + DAY);
+    let mut emails = Vec::with_capacity(READERS);
+    for _ in 0..READERS {
+        let email = format!("reader-{}@example.com", uuid::Uuid::new_v4().simple());
+        register(&mut client, &email).await;
+        emails.push(email);
+    }
+
+    let done = Arc::new(AtomicBool::new(false));
+    let sweeping = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut sessions = 0;
+            let mut sweeps = 0;
+            while !done.load(Ordering::Relaxed) {
+                sessions += sweeper.sweep().await.expect("a sweep").sessions;
+                sweeps += 1;
+            }
+            (sessions, sweeps)
+        }
+    });
+    let readers = emails.iter().map(|email| {
+        let mut client = client.clone();
+        async move {
+            let login = password_login(&mut client, email).await;
+            let (mut token, mut refresh_token) = (login.token, login.refresh_token);
+            for _ in 0..ROTATIONS {
+                let rotated = client
+                    .refresh_token(RefreshTokenRequest { refresh_token })
+                    .await
+                    .expect("a live refresh token is never swept")
+                    .into_inner();
+                (token, refresh_token) = (rotated.token, rotated.refresh_token);
+                client
+                    .get_current_user(bearer(GetCurrentUserRequest {}, &token))
+                    .await
+                    .expect("a live session is never swept");
+            }
+            client
+                .logout(bearer(LogoutRequest {}, &token))
+                .await
+                .expect("a logout of a live session");
+        }
+    });
+    join_all(readers).await;
+    done.store(true, Ordering::Relaxed);
+    let (swept_sessions, sweeps) = sweeping.await.expect("the sweeps");
+
+    assert!(sweeps > 1, "the sweeps ran beside the readers: {sweeps}");
+    assert_eq!(swept_sessions, 2, "only the sessions that were due");
+    // The readers' ended sessions are kept for their retention.
+    assert_eq!(count(&pool, "sessions").await, READERS as i64);
 }
