@@ -205,13 +205,7 @@ impl Application {
         Ok(Self {
             listener,
             limits: config.grpc_limits(),
-            sweeper: Sweeper {
-                store: api.store.clone(),
-                clock: config.clock.clone(),
-                token_ttl: config.token_ttl(),
-                throttle_window: config.allowances().window,
-                session_retention: std::time::Duration::from_secs(config.session_retention_secs),
-            },
+            sweeper: Sweeper::new(api.store.clone(), config),
             sweep_interval: config.sweep_interval(),
             api,
             shutting_down,

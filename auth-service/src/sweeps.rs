@@ -20,7 +20,10 @@ use std::time::Duration;
 use bookshelf_runtime::clock::Clock;
 use bookshelf_tokens::claims::LEEWAY_SECS;
 
-use crate::store::{Store, StoreError};
+use crate::{
+    Config,
+    store::{Store, StoreError},
+};
 
 /// What a sweep needs: the database, the time, and the lifetimes its cut-offs follow.
 #[derive(Debug, Clone)]
@@ -57,6 +60,17 @@ impl Swept {
 }
 
 impl Sweeper {
+    /// A sweeper of `store` with the clock and lifetimes `config` gives the service.
+    pub fn new(store: Store, config: &Config) -> Self {
+        Self {
+            store,
+            clock: config.clock.clone(),
+            token_ttl: config.token_ttl(),
+            throttle_window: config.allowances().window,
+            session_retention: Duration::from_secs(config.session_retention_secs),
+        }
+    }
+
     /// One sweep.
     pub async fn sweep(&self) -> Result<Swept, StoreError> {
         let now = self.clock.now_ms();

@@ -28,13 +28,25 @@ use tonic::transport::Channel;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// A store on the service's own database, and a pool to count its rows with.
-async fn open(auth: &TestAuth) -> (Store, AnyPool) {
+/// A sweeper of the service's own database, as the service makes it, and a pool to
+/// count its rows with.
+async fn open(auth: &TestAuth) -> (Sweeper, AnyPool) {
     let database = db::connect(&auth.database.url, &sqlx::migrate!())
         .await
         .expect("the auth database");
     let pool = database.pool.clone();
-    (Store::new(database), pool)
+    (Sweeper::new(Store::new(database), &auth.config), pool)
+}
+
+/// `readers` new readers, each logged in and out again.
+async fn log_in_and_out(client: &mut AuthServiceClient<Channel>, readers: usize) {
+    for _ in 0..readers {
+        let (_, token) = register_and_login(client).await;
+        client
+            .logout(bearer(LogoutRequest {}, &token))
+            .await
+            .expect("a logout");
+    }
 }
 
 async fn count(pool: &AnyPool, table: &str) -> i64 {
@@ -71,25 +83,12 @@ async fn last_revocation(pool: &AnyPool) -> i64 {
 #[tokio::test]
 async fn a_sweep_removes_each_kind_of_row_only_once_it_decides_nothing() {
     let (clock, hand) = manual_clock();
-    let auth = TestAuth::spawn_with(|config| config.clock = clock.clone()).await;
+    let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
     let mut client = auth.client().await;
-    let (store, pool) = open(&auth).await;
-    let sweeper = Sweeper {
-        store,
-        clock,
-        token_ttl: auth.config.token_ttl(),
-        throttle_window: auth.config.allowances().window,
-        session_retention: Duration::from_secs(auth.config.session_retention_secs),
-    };
+    let (sweeper, pool) = open(&auth).await;
 
     // Two readers log out, one stays logged in, and a stranger guesses a password.
-    for _ in 0..2 {
-        let (_, token) = register_and_login(&mut client).await;
-        client
-            .logout(bearer(LogoutRequest {}, &token))
-            .await
-            .expect("a logout");
-    }
+    log_in_and_out(&mut client, 2).await;
     register_and_login(&mut client).await;
     guess_wrong(&mut client).await;
     assert_eq!(count(&pool, "sessions").await, 3);
@@ -179,25 +178,12 @@ const ROTATIONS: usize = 4;
 #[tokio::test]
 async fn sweeps_running_beside_logins_refreshes_and_logouts_take_nothing_live() {
     let (clock, hand) = manual_clock();
-    let auth = TestAuth::spawn_with(|config| config.clock = clock.clone()).await;
+    let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
     let mut client = auth.client().await;
-    let (store, pool) = open(&auth).await;
-    let sweeper = Sweeper {
-        store,
-        clock,
-        token_ttl: auth.config.token_ttl(),
-        throttle_window: auth.config.allowances().window,
-        session_retention: Duration::from_secs(auth.config.session_retention_secs),
-    };
+    let (sweeper, pool) = open(&auth).await;
 
     // Two ended sessions, past their retention: the only sessions due.
-    for _ in 0..2 {
-        let (_, token) = register_and_login(&mut client).await;
-        client
-            .logout(bearer(LogoutRequest {}, &token))
-            .await
-            .expect("a logout");
-    }
+    log_in_and_out(&mut client, 2).await;
     hand.advance(Duration::from_secs(auth.config.session_retention_secs) + DAY);
     let mut emails = Vec::with_capacity(READERS);
     for _ in 0..READERS {
