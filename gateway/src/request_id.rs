@@ -55,3 +55,28 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     response.headers_mut().insert(REQUEST_ID, id);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::{acceptable, fresh_id};
+
+    #[test]
+    fn fresh_ids_are_distinct_version_4_uuids_the_gateway_would_accept_back() {
+        let ids: HashSet<_> = (0..10_000).map(|_| fresh_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in &ids {
+            let text = id.to_str().expect("ASCII");
+            let uuid = uuid::Uuid::parse_str(text).expect("a UUID");
+            assert_eq!(uuid.get_version(), Some(uuid::Version::Random), "{text}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{text}");
+            assert_eq!(
+                text,
+                uuid.hyphenated().to_string(),
+                "lower-case, hyphenated"
+            );
+            assert!(acceptable(id), "{text}");
+        }
+    }
+}
