@@ -18,6 +18,8 @@ const SECRET_BEARING: &[&str] = &[
     ".auth.v1.LoginMfaRequest",
     ".auth.v1.LoginMfaResponse",
     ".auth.v1.ConfirmTotpRequest",
+    ".auth.v1.DisableCurrentUserRequest",
+    ".auth.v1.EnrollTotpRequest",
     ".auth.v1.DisableTotpRequest",
     ".auth.v1.EnrollTotpResponse",
     ".auth.v1.ConfirmTotpResponse",

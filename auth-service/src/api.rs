@@ -49,6 +49,8 @@ pub struct AuthApi {
     pub(crate) sealing: Arc<SealingKey>,
     /// How long a login's `mfa_token` waits for its code.
     pub(crate) mfa_token_ttl_ms: i64,
+    /// How long a proven factor lets a session change factors or disable its account.
+    pub(crate) recent_sign_in_secs: u64,
     pub(crate) verifier: Verifier,
     pub(crate) throttle: Throttle,
     /// The time tokens are issued at and accounts created and disabled at.
@@ -154,11 +156,12 @@ impl AuthApi {
     /// open: this service reads both from its database rather than from a feed.
     async fn current<T>(&self, request: &Request<T>) -> Result<CurrentCaller, Status> {
         let caller = caller(request)?;
-        self.check_token_owner(&caller.user_id, caller.session_id.as_deref())
+        self.check_token_owner(&caller.user_id, &caller.session_id)
             .await
             .map(|user| CurrentCaller {
                 user,
                 session_id: caller.session_id,
+                auth_time: caller.auth_time,
             })
             .map_err(Status::from)
     }
@@ -168,21 +171,17 @@ impl AuthApi {
         Ok(self.current(request).await?.user)
     }
 
-    /// The account of a token's `sub`, if it is active and the token's session (when
-    /// it names one) is open.
+    /// The account of a token's `sub`, if it is active and the token's session is open.
     async fn check_token_owner(
         &self,
         user_id: &str,
-        session_id: Option<&str>,
+        session_id: &str,
     ) -> Result<UserRecord, AuthError> {
         // Both reads at once: on PostgreSQL they share one round trip.
-        let session_open = async {
-            match session_id {
-                Some(session_id) => self.store.session_is_open(session_id, user_id).await,
-                None => Ok(true),
-            }
-        };
-        match tokio::try_join!(self.store.user_by_id(user_id), session_open)? {
+        match tokio::try_join!(
+            self.store.user_by_id(user_id),
+            self.store.session_is_open(session_id, user_id)
+        )? {
             (Some(user), true) if user.is_active() => Ok(user),
             _ => Err(AuthError::InactiveUser),
         }
@@ -241,28 +240,40 @@ impl AuthApi {
         if let Some(second_step) = self.await_second_factor(&user).await? {
             return Ok(second_step);
         }
-        Ok(self.complete_login(&user, &client).await?.into())
+        // Credentials changed while the password was checked: the old one no longer
+        // opens a session, and the answer is a wrong password's.
+        self.complete_login(&user, user.credential_version, &client)
+            .await?
+            .map(LoginResponse::from)
+            .ok_or(AuthError::InvalidCredentials)
     }
 
     /// A login that has passed every factor (a password, and a code where the account
-    /// has a second factor): the one place such a login opens its session and is
-    /// granted its tokens, for `Login` and `LoginMfa` alike.
+    /// has a second factor), checked against `credential_version`: the one place such
+    /// a login opens its session and is granted its tokens, for `Login` and `LoginMfa`
+    /// alike. `None` when the account's credentials changed since the check.
     pub(crate) async fn complete_login(
         &self,
         user: &UserRecord,
+        credential_version: i64,
         client: &ClientSeen,
-    ) -> Result<CompletedLogin, AuthError> {
-        let grant = self.open_session(&user.id, client).await?;
+    ) -> Result<Option<CompletedLogin>, AuthError> {
+        let Some(grant) = self
+            .open_session(&user.id, credential_version, client)
+            .await?
+        else {
+            return Ok(None);
+        };
         // The access line names the user; nothing else is logged per request.
         tracing::Span::current().record("user_id", user.id.as_str());
-        Ok(CompletedLogin {
+        Ok(Some(CompletedLogin {
             token: grant.token.token,
             expires_at: Some(timestamp(grant.token.expires_at as i64 * 1000)),
             user: Some(user_message(user)),
             refresh_token: grant.refresh_token.expose().to_owned(),
             session_id: grant.session_id,
             refresh_expires_at: Some(timestamp(grant.refresh_expires_at)),
-        })
+        }))
     }
 
     async fn register(
@@ -350,7 +361,11 @@ impl AuthService for AuthApi {
         &self,
         request: Request<DisableCurrentUserRequest>,
     ) -> Result<Response<DisableCurrentUserResponse>, Status> {
-        let user = self.current_user(&request).await?;
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        self.require_recent_sign_in(&caller, &address, &request.get_ref().current_password)
+            .await?;
+        let user = caller.user;
         if !self
             .store
             .disable(&user.id, self.clock.now_ms())
@@ -369,9 +384,7 @@ impl AuthService for AuthApi {
         request: Request<VerifyTokenRequest>,
     ) -> Result<Response<VerifyTokenResponse>, Status> {
         let claims = self.verifier.verify(&request.get_ref().token)?;
-        let user = self
-            .check_token_owner(&claims.sub, claims.sid.as_deref())
-            .await?;
+        let user = self.check_token_owner(&claims.sub, &claims.sid).await?;
         Ok(Response::new(VerifyTokenResponse {
             user_id: user.id,
             active: true,
@@ -397,17 +410,24 @@ impl AuthService for AuthApi {
         &self,
         request: Request<EnrollTotpRequest>,
     ) -> Result<Response<EnrollTotpResponse>, Status> {
-        let user = self.current_user(&request).await?;
-        Ok(Response::new(self.enroll_totp(&user).await?))
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        self.require_recent_sign_in(&caller, &address, &request.get_ref().current_password)
+            .await?;
+        Ok(Response::new(self.enroll_totp(&caller.user).await?))
     }
 
     async fn confirm_totp(
         &self,
         request: Request<ConfirmTotpRequest>,
     ) -> Result<Response<ConfirmTotpResponse>, Status> {
-        let user = self.current_user(&request).await?;
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        let request = request.into_inner();
+        self.require_recent_sign_in(&caller, &address, &request.current_password)
+            .await?;
         Ok(Response::new(
-            self.confirm_totp(&user, &request.get_ref().code).await?,
+            self.confirm_totp(&caller.user, &request.code).await?,
         ))
     }
 
@@ -415,9 +435,13 @@ impl AuthService for AuthApi {
         &self,
         request: Request<DisableTotpRequest>,
     ) -> Result<Response<DisableTotpResponse>, Status> {
-        let user = self.current_user(&request).await?;
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        let request = request.into_inner();
+        self.require_recent_sign_in(&caller, &address, &request.current_password)
+            .await?;
         Ok(Response::new(
-            self.disable_totp(&user, &request.get_ref().code).await?,
+            self.disable_totp(&caller.user, &request.code).await?,
         ))
     }
 

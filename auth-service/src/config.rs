@@ -78,6 +78,11 @@ pub struct Config {
     /// How long a login's `mfa_token` waits for its code, in seconds.
     #[arg(long, env = "AUTH_MFA_TOKEN_TTL_SECS", default_value_t = 300)]
     pub mfa_token_ttl_secs: u64,
+    /// How long after proving a factor (a password or a second factor) a session may
+    /// still change factors or disable its account without proving one again, in
+    /// seconds. Past it such a change needs the current password or a new login.
+    #[arg(long, env = "AUTH_RECENT_SIGN_IN_SECS", default_value_t = 600)]
+    pub recent_sign_in_secs: u64,
     /// The throttle window in seconds.
     #[arg(long, env = "AUTH_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
@@ -186,6 +191,7 @@ impl Config {
             mfa_max_guesses_per_account: 10,
             mfa_max_guesses_per_token: 5,
             mfa_token_ttl_secs: 300,
+            recent_sign_in_secs: 600,
             login_window_secs: 15 * 60,
             trusted_forwarders: Vec::new(),
             hash_concurrency: None,

@@ -44,6 +44,9 @@ pub enum AuthError {
     /// The current password given to change it is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// The change needs a factor proven recently, or the current password.
+    #[error("recent sign-in required")]
+    ReauthenticationRequired,
     /// A second-factor code is wrong, replayed or already spent.
     #[error("invalid code")]
     InvalidCode,
@@ -115,6 +118,19 @@ impl From<AuthError> for Status {
                     HashMap::new(),
                 );
                 Status::with_error_details(Code::Unauthenticated, "wrong password", details)
+            }
+            AuthError::ReauthenticationRequired => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    error_info::REAUTHENTICATION_REQUIRED,
+                    error_info::DOMAIN,
+                    HashMap::new(),
+                );
+                Status::with_error_details(
+                    Code::PermissionDenied,
+                    "this change needs a recent sign-in: log in again, or send current_password",
+                    details,
+                )
             }
             AuthError::InvalidCode => second_step_refused(error_info::INVALID_CODE, "invalid code"),
             AuthError::InvalidMfaToken => second_step_refused(

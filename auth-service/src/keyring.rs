@@ -364,17 +364,20 @@ impl KeyRing {
             .ok_or(KeyError::NoKey)
     }
 
-    /// Signs a token for `user_id` in session `session_id`, valid from now until
-    /// `expires_at` (seconds since the epoch) and never past the token lifetime.
+    /// Signs a token for `user_id` in session `session_id`, which last proved a factor
+    /// at `auth_time`, valid from now until `expires_at` (seconds since the epoch) and
+    /// never past the token lifetime.
     pub fn issue(
         &self,
         user_id: &str,
         session_id: &str,
+        auth_time: u64,
         expires_at: u64,
     ) -> Result<IssuedToken, KeyError> {
         let now = self.inner.clock.now_secs();
         let expires_at = expires_at.min(now + self.inner.ttl.as_secs());
-        self.signer()?.issue(user_id, session_id, now, expires_at)
+        self.signer()?
+            .issue(user_id, session_id, auth_time, now, expires_at)
     }
 
     /// The public keys that verify tokens now.

@@ -17,6 +17,8 @@
 //!   sessions).
 //! - [`api`]: the `auth.v1.AuthService` implementation, with its session RPCs in
 //!   [`session_api`]; [`error`] its one status mapping.
+//! - [`recent_sign_in`]: what a token alone may not do (change a factor, disable the
+//!   account) without a recently proven factor or the current password.
 //! - `properties` (tests only): property tests of the values parsed at the edge.
 //!
 //! Token verification itself lives in `bookshelf-tokens`, shared with every service.
@@ -31,6 +33,7 @@ pub mod mfa;
 pub mod passwords;
 #[cfg(test)]
 mod properties;
+pub mod recent_sign_in;
 pub mod reservations;
 pub mod revocations;
 pub mod sealing;
@@ -181,6 +184,7 @@ impl Application {
             keys,
             sealing: settings.sealing.clone(),
             mfa_token_ttl_ms: (config.mfa_token_ttl_secs * 1000) as i64,
+            recent_sign_in_secs: config.recent_sign_in_secs,
             throttle: Throttle::new(
                 store.clone(),
                 config.allowances(),

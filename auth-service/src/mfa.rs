@@ -8,7 +8,7 @@
 
 use sqlx::Row;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, change_credentials};
 
 /// A user's TOTP factor.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct TotpFactor {
 pub struct Challenge {
     /// The user whose password was right.
     pub user_id: String,
+    /// The user's credential version that the password was checked against.
+    pub credential_version: i64,
 }
 
 impl Store {
@@ -107,6 +109,7 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
         }
+        change_credentials(&mut transaction, user_id).await?;
         transaction.commit().await?;
         Ok(true)
     }
@@ -156,16 +159,18 @@ impl Store {
             .bind(user_id)
             .execute(&mut *transaction)
             .await?;
+        change_credentials(&mut transaction, user_id).await?;
         transaction.commit().await?;
         Ok(())
     }
 
-    /// Records a login waiting for its second factor until `expires_at` (ms), and
-    /// forgets those that expired before `now`.
+    /// Records a login waiting for its second factor until `expires_at` (ms), checked
+    /// against `credential_version`, and forgets those that expired before `now`.
     pub async fn insert_challenge(
         &self,
         digest: &str,
         user_id: &str,
+        credential_version: i64,
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
@@ -173,19 +178,23 @@ impl Store {
             .bind(now)
             .execute(self.pool())
             .await?;
-        sqlx::query("INSERT INTO mfa_challenges (digest, user_id, expires_at) VALUES ($1, $2, $3)")
-            .bind(digest)
-            .bind(user_id)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO mfa_challenges (digest, user_id, credential_version, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(digest)
+        .bind(user_id)
+        .bind(credential_version)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     /// The unspent, unexpired login waiting under `digest`.
     pub async fn challenge(&self, digest: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
         let row = sqlx::query(
-            "SELECT user_id FROM mfa_challenges \
+            "SELECT user_id, credential_version FROM mfa_challenges \
              WHERE digest = $1 AND used_at IS NULL AND expires_at > $2",
         )
         .bind(digest)
@@ -195,6 +204,7 @@ impl Store {
         row.map(|row| {
             Ok(Challenge {
                 user_id: row.try_get("user_id")?,
+                credential_version: row.try_get("credential_version")?,
             })
         })
         .transpose()

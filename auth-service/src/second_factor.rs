@@ -75,7 +75,13 @@ impl AuthApi {
         let token = MfaToken::generate()?;
         let now = self.clock.now_ms();
         self.store
-            .insert_challenge(&token.digest(), &user.id, now, now + self.mfa_token_ttl_ms)
+            .insert_challenge(
+                &token.digest(),
+                &user.id,
+                user.credential_version,
+                now,
+                now + self.mfa_token_ttl_ms,
+            )
             .await?;
         Ok(Some(LoginResponse {
             mfa_required: true,
@@ -111,7 +117,7 @@ impl AuthApi {
         // Counted before the code is checked, so concurrent guesses cannot all pass.
         let attempt = self
             .throttle
-            .code(&challenge.user_id, Some(&digest))
+            .login_code(&challenge.user_id, &digest)
             .await?;
         // A wrong code leaves its attempt counted.
         self.spend_code(&challenge.user_id, &code).await?;
@@ -129,7 +135,11 @@ impl AuthApi {
             .await?
             .filter(UserRecord::is_active)
             .ok_or(AuthError::InvalidMfaToken)?;
-        Ok(self.complete_login(&user, &client).await?.into())
+        // Credentials changed since the password step: that step no longer counts.
+        self.complete_login(&user, challenge.credential_version, &client)
+            .await?
+            .map(LoginMfaResponse::from)
+            .ok_or(AuthError::InvalidMfaToken)
     }
 
     /// Begins (or begins again) `user`'s TOTP enrolment.
@@ -167,7 +177,7 @@ impl AuthApi {
             .await?
             .filter(|factor| !factor.confirmed)
             .ok_or(AuthError::NoPendingTotp)?;
-        let attempt = self.throttle.code(&user.id, None).await?;
+        let attempt = self.throttle.factor_change_code(&user.id).await?;
         let secret = self.open_secret(&user.id, &factor.sealed_secret)?;
         let step = secret
             .matching_step(&code, self.clock.now_secs())?
@@ -209,7 +219,7 @@ impl AuthApi {
         if !enabled {
             return Err(AuthError::TotpNotEnabled);
         }
-        let attempt = self.throttle.code(&user.id, None).await?;
+        let attempt = self.throttle.factor_change_code(&user.id).await?;
         self.spend_code(&user.id, &code).await?;
         self.throttle.succeeded(attempt).await?;
         self.store.remove_totp(&user.id).await?;

@@ -16,11 +16,9 @@ use crate::{
     api::AuthApi,
     domain::{Password, RefreshToken, SessionId},
     error::AuthError,
-    passwords::PasswordError,
     sessions::{ClientSeen, Ending, Expiries, Rotation, SessionRecord},
     signing::IssuedToken,
     store::UserRecord,
-    throttle,
 };
 
 /// What a login or a refresh hands its client.
@@ -35,30 +33,17 @@ pub(crate) struct Grant {
     pub refresh_expires_at: i64,
 }
 
-/// The caller an RPC acts for: its active account and, when its token names one, its
-/// open session.
+/// The caller an RPC acts for: its active account, its open session, and when it last
+/// proved a factor (its token's `auth_time`, seconds since the epoch).
 pub(crate) struct CurrentCaller {
     pub user: UserRecord,
-    pub session_id: Option<String>,
+    pub session_id: String,
+    pub auth_time: u64,
 }
 
-impl CurrentCaller {
-    /// The caller's session, which logging out needs: a token signed before sessions
-    /// existed has none, and its client must log in again to get one.
-    fn session(&self) -> Result<&str, AuthError> {
-        self.session_id.as_deref().ok_or_else(|| {
-            FieldViolation::new(
-                "authorization",
-                "the token belongs to no session; log in again",
-            )
-            .into()
-        })
-    }
-}
-
-fn session_message(session: SessionRecord, current: Option<&str>) -> Session {
+fn session_message(session: SessionRecord, current: &str) -> Session {
     Session {
-        current: current == Some(session.id.as_str()),
+        current: current == session.id,
         id: session.id,
         created_at: Some(timestamp(session.created_at)),
         last_used_at: Some(timestamp(session.last_used_at)),
@@ -82,12 +67,16 @@ impl AuthApi {
         &self,
         user_id: &str,
         session_id: String,
+        authenticated_at_ms: i64,
         refresh_token: RefreshToken,
         expiries: Expiries,
     ) -> Result<Grant, AuthError> {
-        let token = self
-            .keys
-            .issue(user_id, &session_id, (expiries.access / 1000) as u64)?;
+        let token = self.keys.issue(
+            user_id,
+            &session_id,
+            authenticated_at_ms.div_euclid(1000) as u64,
+            (expiries.access / 1000) as u64,
+        )?;
         Ok(Grant {
             session_id,
             token,
@@ -96,27 +85,35 @@ impl AuthApi {
         })
     }
 
-    /// Opens a session for `user_id`, which just proved its password.
+    /// Opens a session for `user_id`, which just proved its factors against
+    /// `credential_version`; `None` when the account's credentials changed (or it was
+    /// disabled) since they were read, so the proof no longer counts.
     pub(crate) async fn open_session(
         &self,
         user_id: &str,
+        credential_version: i64,
         client: &ClientSeen,
-    ) -> Result<Grant, AuthError> {
+    ) -> Result<Option<Grant>, AuthError> {
         let id = SessionId::generate();
         let refresh_token = RefreshToken::generate();
         let now = self.clock.now_ms();
-        let expiries = self
+        let Some(expiries) = self
             .store
             .open_session(
                 &id,
                 user_id,
+                credential_version,
                 client,
                 &refresh_token.digest(),
                 now,
                 self.lifetimes,
             )
-            .await?;
-        self.grant(user_id, id.as_str().to_owned(), refresh_token, expiries)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.grant(user_id, id.as_str().to_owned(), now, refresh_token, expiries)
+            .map(Some)
     }
 
     pub(crate) async fn refresh_token(
@@ -147,10 +144,12 @@ impl AuthApi {
                 session_id,
                 user_id,
                 expiries,
+                authenticated_at,
             } => {
                 self.throttle.succeeded(attempt).await?;
                 tracing::Span::current().record("user_id", user_id.as_str());
-                let grant = self.grant(&user_id, session_id, replacement, expiries)?;
+                let grant =
+                    self.grant(&user_id, session_id, authenticated_at, replacement, expiries)?;
                 Ok(RefreshTokenResponse {
                     token: grant.token.token,
                     expires_at: Some(timestamp(grant.token.expires_at as i64 * 1000)),
@@ -171,10 +170,13 @@ impl AuthApi {
     }
 
     pub(crate) async fn logout(&self, caller: CurrentCaller) -> Result<(), AuthError> {
-        let session = caller.session()?;
         let ended = self
             .store
-            .end_sessions(&caller.user.id, Ending::One(session), self.clock.now_ms())
+            .end_sessions(
+                &caller.user.id,
+                Ending::One(&caller.session_id),
+                self.clock.now_ms(),
+            )
             .await?;
         if ended == 0 {
             return Err(AuthError::InactiveUser);
@@ -191,11 +193,10 @@ impl AuthApi {
             .store
             .open_sessions(&caller.user.id, self.clock.now_ms())
             .await?;
-        let current = caller.session_id.as_deref();
         Ok(ListSessionsResponse {
             sessions: sessions
                 .into_iter()
-                .map(|session| session_message(session, current))
+                .map(|session| session_message(session, &caller.session_id))
                 .collect(),
         })
     }
@@ -232,40 +233,16 @@ impl AuthApi {
         let new_password = Password::parse(&request.new_password).map_err(|violation| {
             AuthError::from(FieldViolation::new("new_password", violation.description))
         })?;
-        let _admitted = self.admit()?;
         // A wrong current password is a guess at the account, counted as a login's is.
-        let email = crate::domain::Email::parse(&caller.user.email).ok();
-        let attempt = self
-            .throttle
-            .login(&throttle::key(&caller.user.email, email.as_ref()), address)
+        self.prove_password(&caller.user, address, &request.current_password)
             .await?;
-        let offered = Password::offered(&request.current_password);
-        let matches = match offered {
-            Some(offered) => {
-                let stored = Some(caller.user.password_hash.clone());
-                match self.passwords.verify(offered, stored).await {
-                    Ok(matches) => matches,
-                    Err(busy @ PasswordError::Busy { .. }) => {
-                        self.throttle.not_made(attempt).await?;
-                        return Err(busy.into());
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            None => false,
-        };
-        if !matches {
-            // The attempt stays counted.
-            return Err(AuthError::WrongPassword);
-        }
-        self.throttle.succeeded(attempt).await?;
         let hash = self.passwords.hash(new_password).await?;
         let ended = self
             .store
             .change_password(
                 &caller.user.id,
                 &hash,
-                caller.session_id.as_deref(),
+                Some(&caller.session_id),
                 self.clock.now_ms(),
             )
             .await?

@@ -15,7 +15,7 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use crate::{
     domain::SessionId,
-    store::{Store, StoreError, append_revocation, retrying_sequence},
+    store::{Store, StoreError, append_revocation, end_pending_logins, retrying_sequence},
 };
 
 /// How long tokens, refresh tokens and sessions last, in milliseconds.
@@ -100,6 +100,8 @@ pub enum Rotation {
         user_id: String,
         /// What the new tokens may live until.
         expiries: Expiries,
+        /// When the session last proved a factor: the new token's `auth_time`.
+        authenticated_at: i64,
     },
     /// The token had been spent before: its session is now ended.
     Reused {
@@ -121,35 +123,47 @@ pub enum Ending<'a> {
 
 impl Store {
     /// Opens session `id` for `user_id` at `now`, with its first refresh token
-    /// (`refresh_digest`): the expiries of the first tokens.
+    /// (`refresh_digest`): the expiries of the first tokens. `None` when the account
+    /// is disabled or its credentials changed since the login read `credential_version`:
+    /// the check and the insert are one statement, and on PostgreSQL the user's row
+    /// stays share-locked until the commit, so a change either waits for the session
+    /// (and then ends it) or is seen by it (and no session opens).
+    #[allow(clippy::too_many_arguments)]
     pub async fn open_session(
         &self,
         id: &SessionId,
         user_id: &str,
+        credential_version: i64,
         client: &ClientSeen,
         refresh_digest: &str,
         now: i64,
         lifetimes: Lifetimes,
-    ) -> Result<Expiries, StoreError> {
+    ) -> Result<Option<Expiries>, StoreError> {
         let session_end = now + lifetimes.session_ms;
         let expiries = lifetimes.at(now, session_end);
         let mut transaction = self.pool().begin().await?;
-        sqlx::query(
+        let inserted = sqlx::query(&format!(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
-             user_agent, expires_at, refresh_expires_at, tokens_expire_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+             user_agent, expires_at, refresh_expires_at, tokens_expire_at, authenticated_at) \
+             SELECT $1, id, $3, $3, $4, $5, $6, $7, $8, $3 FROM users \
+             WHERE id = $2 AND credential_version = $9 AND disabled_at IS NULL{}",
+            self.share_lock()
+        ))
         .bind(id.as_str())
         .bind(user_id)
-        .bind(now)
         .bind(now)
         .bind(client.address.as_deref())
         .bind(client.user_agent.as_deref())
         .bind(session_end)
         .bind(expiries.refresh)
         .bind(expiries.access)
+        .bind(credential_version)
         .execute(&mut *transaction)
         .await?;
+        if inserted.rows_affected() == 0 {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
         insert_refresh_token(
             &mut transaction,
             refresh_digest,
@@ -158,7 +172,7 @@ impl Store {
         )
         .await?;
         transaction.commit().await?;
-        Ok(expiries)
+        Ok(Some(expiries))
     }
 
     /// Spends the refresh token whose digest is `old` and records `new` in its place,
@@ -191,8 +205,8 @@ impl Store {
         };
         let session_id: String = spent.try_get("session_id")?;
         let session = sqlx::query(
-            "SELECT sessions.user_id, sessions.expires_at, sessions.tokens_expire_at \
-             FROM sessions JOIN users ON users.id = sessions.user_id \
+            "SELECT sessions.user_id, sessions.expires_at, sessions.tokens_expire_at, \
+             sessions.authenticated_at FROM sessions JOIN users ON users.id = sessions.user_id \
              WHERE sessions.id = $1 AND sessions.ended_at IS NULL \
              AND users.disabled_at IS NULL",
         )
@@ -206,6 +220,7 @@ impl Store {
         let user_id: String = session.try_get("user_id")?;
         let session_end: i64 = session.try_get("expires_at")?;
         let tokens_expire_at: i64 = session.try_get("tokens_expire_at")?;
+        let authenticated_at: i64 = session.try_get("authenticated_at")?;
         if session_end <= now {
             transaction.rollback().await?;
             return Ok(Rotation::Refused);
@@ -245,6 +260,7 @@ impl Store {
             session_id,
             user_id,
             expiries,
+            authenticated_at,
         })
     }
 
@@ -305,7 +321,8 @@ impl Store {
         let changed = retrying_sequence(|| async {
             let mut transaction = self.pool().begin().await?;
             let updated = sqlx::query(
-                "UPDATE users SET password_hash = $1 WHERE id = $2 AND disabled_at IS NULL",
+                "UPDATE users SET password_hash = $1, credential_version = credential_version + 1 \
+                 WHERE id = $2 AND disabled_at IS NULL",
             )
             .bind(password_hash)
             .bind(user_id)
@@ -314,6 +331,7 @@ impl Store {
             if updated.rows_affected() == 0 {
                 return Ok(None);
             }
+            end_pending_logins(&mut transaction, user_id).await?;
             let ended = end_within(&mut transaction, user_id, Ending::AllBut(keep), now).await?;
             transaction.commit().await?;
             Ok(Some(ended))

@@ -179,12 +179,13 @@ impl SigningKey {
         KeySet::from_public_keys([&self.public])
     }
 
-    /// Signs a token for `user_id` in session `session_id`, valid from `now` until
-    /// `expires_at` (seconds since the epoch).
+    /// Signs a token for `user_id` in session `session_id`, which last proved a factor
+    /// at `auth_time`, valid from `now` until `expires_at` (seconds since the epoch).
     pub fn issue(
         &self,
         user_id: &str,
         session_id: &str,
+        auth_time: u64,
         now: u64,
         expires_at: u64,
     ) -> Result<IssuedToken, KeyError> {
@@ -195,7 +196,8 @@ impl SigningKey {
             iat: now,
             nbf: now,
             exp: expires_at,
-            sid: Some(session_id.to_owned()),
+            sid: session_id.to_owned(),
+            auth_time,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.public.kid.clone());

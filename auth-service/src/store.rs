@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use bookshelf_runtime::{
-    db::{Database, Reads, is_unique_violation},
+    db::{Backend, Database, Reads, is_unique_violation},
     postgres_reads,
     sqlite_reads::{self, OptionalExtension, params},
 };
@@ -27,6 +27,9 @@ pub struct UserRecord {
     pub created_at: i64,
     /// When the account was disabled, ms since the epoch.
     pub disabled_at: Option<i64>,
+    /// Moves on with every change of the account's factors and with its disabling: a
+    /// login opens its session only while the version its check read is current.
+    pub credential_version: i64,
 }
 
 impl UserRecord {
@@ -43,6 +46,7 @@ impl UserRecord {
             password_hash: row.try_get("password_hash")?,
             created_at: row.try_get("created_at")?,
             disabled_at: row.try_get("disabled_at")?,
+            credential_version: row.try_get("credential_version")?,
         })
     }
 
@@ -56,6 +60,7 @@ impl UserRecord {
             password_hash: row.try_get(3)?,
             created_at: row.try_get(4)?,
             disabled_at: row.try_get(5)?,
+            credential_version: row.try_get(6)?,
         })
     }
 
@@ -69,6 +74,7 @@ impl UserRecord {
             password_hash: row.get(3)?,
             created_at: row.get(4)?,
             disabled_at: row.get(5)?,
+            credential_version: row.get(6)?,
         })
     }
 }
@@ -150,6 +156,29 @@ pub(crate) async fn append_revocation(
     Ok(())
 }
 
+/// Moves `user_id`'s credential version on, inside the caller's transaction: every
+/// login checked against the old version, whether its session is about to open or its
+/// second step is awaited, can no longer complete.
+pub(crate) async fn change_credentials(
+    connection: &mut AnyConnection,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET credential_version = credential_version + 1 WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut *connection)
+        .await?;
+    end_pending_logins(connection, user_id).await
+}
+
+/// Forgets `user_id`'s logins that wait for their second step.
+pub(crate) async fn end_pending_logins(connection: &mut AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1")
+        .bind(user_id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -167,19 +196,27 @@ pub enum StoreError {
     PostgresRead(#[from] postgres_reads::ReadError),
 }
 
-const USER_COLUMNS: &str = "id, name, email, password_hash, created_at, disabled_at";
+/// A user's columns, in the order the read paths map them by position; a macro so
+/// that the constant queries below are built from the one list.
+macro_rules! user_columns {
+    () => {
+        "id, name, email, password_hash, created_at, disabled_at, credential_version"
+    };
+}
+
+const USER_COLUMNS: &str = user_columns!();
 
 /// One user by id, on every authenticated call.
-const USER_BY_ID: &str =
-    "SELECT id, name, email, password_hash, created_at, disabled_at FROM users WHERE id = $1";
+const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 
 /// Queries on the auth database, identical on SQLite and PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     reads: Reads,
-    /// Whether a disable notifies the other replicas (PostgreSQL).
-    notifies: bool,
+    /// Which database: PostgreSQL notifies the other replicas of a revocation, and
+    /// takes row locks where SQLite's single writer needs none.
+    backend: Backend,
 }
 
 impl Store {
@@ -187,9 +224,18 @@ impl Store {
     /// listen for revocations rather than poll for them.
     pub fn new(database: Database) -> Self {
         Self {
-            notifies: database.backend == bookshelf_runtime::db::Backend::Postgres,
+            backend: database.backend,
             pool: database.pool,
             reads: database.reads,
+        }
+    }
+
+    /// What a read that must hold a row unchanged until its transaction ends appends:
+    /// a shared row lock on PostgreSQL; nothing on SQLite, whose writer is alone.
+    pub(crate) fn share_lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
         }
     }
 
@@ -199,7 +245,7 @@ impl Store {
     /// here: should the notification fail, replicas still read it at their next
     /// heartbeat.
     pub(crate) async fn notify_revoked(&self) {
-        if !self.notifies {
+        if self.backend != Backend::Postgres {
             return;
         }
         let notified = sqlx::query("SELECT pg_notify($1, '')")
@@ -299,15 +345,18 @@ impl Store {
 
     async fn try_disable(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
         let mut transaction = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *transaction)
-                .await?;
+        let updated = sqlx::query(
+            "UPDATE users SET disabled_at = $1, credential_version = credential_version + 1 \
+             WHERE id = $2 AND disabled_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *transaction)
+        .await?;
         if updated.rows_affected() == 0 {
             return Ok(false);
         }
+        end_pending_logins(&mut transaction, id).await?;
         // The account's revocation covers every token of its sessions: they end
         // without an event each, and their refresh tokens go.
         sqlx::query(

@@ -15,8 +15,9 @@
 //!   password over many accounts, or registering them in bulk.
 //!
 //! Second-factor codes are guesses too, reserved the same way before they are
-//! checked: per account (every code offered for it, at login, confirmation or
-//! disabling) and per `mfa_token` (one login's second step).
+//! checked: per account and per `mfa_token` at a login's second step, and per
+//! account, under a key of their own, when a factor is confirmed or removed (those
+//! need a token, which must not be able to spend the login's allowance).
 //!
 //! A success gives its own attempt back and clears its email-and-address limit; the
 //! other attempts in the ceilings stay, so succeeding at one's own account never buys
@@ -137,19 +138,30 @@ impl Throttle {
         self.reserve(&limits, None).await
     }
 
-    /// Reserves a guess at a second-factor code for `user_id`, within the login that
-    /// `challenge` (an `mfa_token` digest) names, if any.
-    pub async fn code(&self, user_id: &str, challenge: Option<&str>) -> Result<Attempt, AuthError> {
-        let mut limits = vec![Limit {
-            key: format!("code:{user_id}"),
-            max: self.allowances.codes_per_account,
-        }];
-        if let Some(challenge) = challenge {
-            limits.push(Limit {
+    /// Reserves a guess at a second-factor code for `user_id` in a login's second
+    /// step, within the login that `challenge` (an `mfa_token` digest) names.
+    pub async fn login_code(&self, user_id: &str, challenge: &str) -> Result<Attempt, AuthError> {
+        let limits = [
+            Limit {
+                key: format!("code:{user_id}"),
+                max: self.allowances.codes_per_account,
+            },
+            Limit {
                 key: format!("mfa-token:{challenge}"),
                 max: self.allowances.codes_per_token,
-            });
-        }
+            },
+        ];
+        self.reserve(&limits, None).await
+    }
+
+    /// Reserves a guess at a second-factor code for `user_id` when confirming or
+    /// removing a factor. Counted apart from the login's second step, so that a
+    /// stolen token spending these guesses cannot lock the owner out of logging in.
+    pub async fn factor_change_code(&self, user_id: &str) -> Result<Attempt, AuthError> {
+        let limits = [Limit {
+            key: format!("code-change:{user_id}"),
+            max: self.allowances.codes_per_account,
+        }];
         self.reserve(&limits, None).await
     }
 

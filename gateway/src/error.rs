@@ -55,6 +55,10 @@ pub enum ApiError {
     /// The current password given to change it is wrong.
     #[error("Current password is wrong")]
     WrongPassword,
+    /// The change needs a factor proven recently: a new login, or the current
+    /// password in the body.
+    #[error("This change needs a recent sign-in: log in again, or send current_password")]
+    ReauthenticationRequired,
     /// No such route.
     #[error("Endpoint Not Found")]
     RouteNotFound,
@@ -248,6 +252,11 @@ impl IntoResponse for ApiError {
                 "Current password is wrong",
                 json!("Unauthorized"),
             ),
+            Self::ReauthenticationRequired => failure(
+                StatusCode::FORBIDDEN,
+                "This change needs a recent sign-in: log in again, or send current_password",
+                json!(auth_error_info::REAUTHENTICATION_REQUIRED),
+            ),
             Self::RouteNotFound => failure(
                 StatusCode::NOT_FOUND,
                 "Endpoint Not Found",
@@ -314,12 +323,18 @@ fn backend_response(status: &tonic::Status) -> Response {
         (Code::Unauthenticated, Some(auth_error_info::INVALID_MFA_TOKEN)) => {
             ApiError::InvalidMfaToken.into_response()
         }
+        (Code::Unauthenticated, Some(auth_error_info::WRONG_PASSWORD)) => {
+            ApiError::WrongPassword.into_response()
+        }
         (Code::Unauthenticated, _) => ApiError::InvalidToken.into_response(),
         (Code::FailedPrecondition, _) => failure(
             StatusCode::BAD_REQUEST,
             status.message(),
             json!("Bad Request"),
         ),
+        (Code::PermissionDenied, Some(auth_error_info::REAUTHENTICATION_REQUIRED)) => {
+            ApiError::ReauthenticationRequired.into_response()
+        }
         (Code::PermissionDenied, _) => {
             failure(StatusCode::FORBIDDEN, "Forbidden", json!("Forbidden"))
         }

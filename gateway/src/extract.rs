@@ -4,6 +4,7 @@
 
 use axum::{
     Json,
+    body::{Body, Bytes},
     extract::{
         FromRequest, Path, Request,
         rejection::{JsonRejection, PathRejection},
@@ -39,6 +40,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             }
             Err(_) => Err(BadBody::Unreadable.into()),
         }
+    }
+}
+
+/// A JSON body of type `T` that a client may leave out: no body at all reads as
+/// `T::default()` (so `DELETE /users/` without a body keeps working as the tutorial
+/// sends it), while a body that is there is held to every rule of [`JsonBody`].
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::from(TooLarge::Body),
+                _ => BadBody::Unreadable.into(),
+            })?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        let request = Request::from_parts(parts, Body::from(bytes));
+        let JsonBody(value) = JsonBody::from_request(request, state).await?;
+        Ok(Self(value))
     }
 }
 

@@ -18,9 +18,9 @@ use crate::{
     client_address::forward_client,
     envelope::Success,
     error::ApiError,
-    extract::JsonBody,
+    extract::{JsonBody, OptionalJsonBody},
     openapi::{self, Envelope, Failure},
-    users::{Granted, LoggedIn, logged_in},
+    users::{Granted, LoggedIn, RecentSignIn, logged_in},
 };
 
 /// A new TOTP secret, for an authenticator app.
@@ -44,14 +44,20 @@ pub struct RecoveryCodes {
 }
 
 /// A code: six digits from the authenticator app, or (where a route says so) a
-/// recovery code. No `Debug`: it is a credential while it lasts.
+/// recovery code; and the current password when the token's sign-in is not recent.
+/// No `Debug`: both are credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeBody {
     /// The code.
     #[serde(default)]
     #[schema(required = true, example = "123456")]
     code: String,
+    /// The account's password: needed only when the token's sign-in is older than the
+    /// recent-sign-in window (403 `REAUTHENTICATION_REQUIRED` otherwise).
+    #[serde(default)]
+    current_password: String,
 }
+
 
 /// `POST /users/login/mfa`. No `Debug`: it holds credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -71,21 +77,30 @@ pub struct SecondStep {
     path = "/users/mfa/totp",
     tag = "users",
     summary = "Begin TOTP enrolment: a secret for an authenticator app, not yet required",
+    request_body(content = Option<RecentSignIn>, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The secret and its otpauth URL", body = Envelope<Enrolment>),
         openapi::TokenFailures,
+        (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 409, description = "TOTP is already enabled", body = Failure),
         openapi::ServiceFailures,
     ),
 )]
 pub async fn enroll(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
+    body: Result<OptionalJsonBody<RecentSignIn>, ApiError>,
 ) -> Result<Success<Enrolment>, ApiError> {
     require_token(&headers)?;
+    let OptionalJsonBody(body) = body?;
     let backends = &state.backends;
-    let call = backends.unary_request(EnrollTotpRequest {}, Some(&headers));
+    let message = EnrollTotpRequest {
+        current_password: body.current_password,
+    };
+    let mut call = backends.unary_request(message, Some(&headers));
+    forward_client(&mut call, client, &headers);
     let response = backends
         .unary(backends.auth.clone().enroll_totp(call))
         .await?;
@@ -109,19 +124,26 @@ pub async fn enroll(
         (status = 200, description = "Enabled; the recovery codes, shown once", body = Envelope<RecoveryCodes>),
         openapi::TokenFailures,
         openapi::JsonBodyFailures,
+        (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
         openapi::ServiceFailures,
     ),
 )]
 pub async fn confirm(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Result<JsonBody<CodeBody>, ApiError>,
 ) -> Result<Success<RecoveryCodes>, ApiError> {
     require_token(&headers)?;
     let JsonBody(body) = body?;
     let backends = &state.backends;
-    let call = backends.unary_request(ConfirmTotpRequest { code: body.code }, Some(&headers));
+    let message = ConfirmTotpRequest {
+        code: body.code,
+        current_password: body.current_password,
+    };
+    let mut call = backends.unary_request(message, Some(&headers));
+    forward_client(&mut call, client, &headers);
     let response = backends
         .unary(backends.auth.clone().confirm_totp(call))
         .await?;
@@ -144,19 +166,26 @@ pub async fn confirm(
         (status = 204, description = "TOTP is off"),
         openapi::TokenFailures,
         openapi::JsonBodyFailures,
+        (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
         openapi::ServiceFailures,
     ),
 )]
 pub async fn disable(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Result<JsonBody<CodeBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     require_token(&headers)?;
     let JsonBody(body) = body?;
     let backends = &state.backends;
-    let call = backends.unary_request(DisableTotpRequest { code: body.code }, Some(&headers));
+    let message = DisableTotpRequest {
+        code: body.code,
+        current_password: body.current_password,
+    };
+    let mut call = backends.unary_request(message, Some(&headers));
+    forward_client(&mut call, client, &headers);
     backends
         .unary(backends.auth.clone().disable_totp(call))
         .await?;

@@ -7,12 +7,11 @@ use axum::{
 };
 use bookshelf_proto::auth::v1::{
     ChangePasswordRequest, ListSessionsRequest, LogoutRequest, RefreshTokenRequest,
-    RevokeSessionRequest, Session, error_info,
+    RevokeSessionRequest, Session,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 use crate::{
     AppState,
@@ -292,17 +291,7 @@ pub async fn change_password(
     forward_client(&mut call, client, &headers);
     let response = backends
         .unary(backends.auth.clone().change_password(call))
-        .await
-        .map_err(|error| match error {
-            ApiError::Backend(status)
-                if status
-                    .get_details_error_info()
-                    .is_some_and(|info| info.reason == error_info::WRONG_PASSWORD) =>
-            {
-                ApiError::WrongPassword
-            }
-            other => other,
-        })?;
+        .await?;
     Ok(Success::ok(
         "Successfully changed password",
         PasswordChanged {

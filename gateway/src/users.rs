@@ -20,10 +20,20 @@ use crate::{
     client_address::{ClientAddress, forward_client},
     envelope::Success,
     error::{ApiError, Internal},
-    extract::JsonBody,
+    extract::{JsonBody, OptionalJsonBody},
     openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
 };
+
+/// What a change that needs a recent sign-in may carry: the current password, needed
+/// only when the token's sign-in is older than the recent-sign-in window. An empty
+/// body is an empty password. No `Debug`: it holds a credential.
+#[derive(Default, Deserialize, utoipa::ToSchema)]
+pub struct RecentSignIn {
+    /// The account's password.
+    #[serde(default)]
+    pub(crate) current_password: String,
+}
 
 /// A user as the tutorial's clients know it; never a password or hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -423,20 +433,32 @@ pub async fn rename(
     path = "/users/",
     tag = "users",
     summary = "Disable the caller's account; its tokens stop working within a second",
+    description = "Needs a recent sign-in: a token from a login within the recent-sign-in \
+        window (10 minutes by default), or the current password in the body.",
+    request_body(content = Option<RecentSignIn>, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Disabled"),
         openapi::TokenFailures,
+        (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
+        (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Failure),
         openapi::ServiceFailures,
     ),
 )]
 pub async fn disable(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
+    body: Result<OptionalJsonBody<RecentSignIn>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     require_token(&headers)?;
+    let OptionalJsonBody(body) = body?;
     let backends = &state.backends;
-    let call = backends.unary_request(DisableCurrentUserRequest {}, Some(&headers));
+    let message = DisableCurrentUserRequest {
+        current_password: body.current_password,
+    };
+    let mut call = backends.unary_request(message, Some(&headers));
+    forward_client(&mut call, client, &headers);
     backends
         .unary(backends.auth.clone().disable_current_user(call))
         .await?;

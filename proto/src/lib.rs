@@ -33,6 +33,8 @@ pub mod auth {
         }
 
         redacted_debug!(
+            DisableCurrentUserRequest,
+            EnrollTotpRequest,
             LoginMfaRequest,
             LoginMfaResponse,
             ConfirmTotpRequest,
@@ -53,6 +55,9 @@ pub mod auth {
             pub const INVALID_MFA_TOKEN: &str = "INVALID_MFA_TOKEN";
             /// `ChangePassword`'s current password is wrong (the token itself is fine).
             pub const WRONG_PASSWORD: &str = "WRONG_PASSWORD";
+            /// The change asked for needs a recent sign-in: log in again, or send the
+            /// current password with it.
+            pub const REAUTHENTICATION_REQUIRED: &str = "REAUTHENTICATION_REQUIRED";
         }
 
         impl std::fmt::Debug for RegisterRequest {

@@ -78,6 +78,8 @@ impl Forger {
             "iat": now,
             "nbf": now,
             "exp": now + 3600,
+            "sid": uuid::Uuid::new_v4().to_string(),
+            "auth_time": now,
         })
     }
 

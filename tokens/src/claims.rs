@@ -27,10 +27,14 @@ pub struct Claims {
     /// Expiry, seconds since the epoch.
     pub exp: u64,
     /// The session the token was issued to (a login, and the refreshes after it).
-    /// Tokens signed before sessions existed have none; they end with their account
-    /// or their lifetime.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    /// Required: a token that names no session could not be ended by logging out.
+    pub sid: String,
+    /// When the holder last proved a factor (a password, a passkey or a second
+    /// factor), seconds since the epoch; a refresh carries it over unchanged. Changes
+    /// that take over or end an account ask that it be recent. Absent reads as 0:
+    /// never recent.
+    #[serde(default)]
+    pub auth_time: u64,
 }
 
 impl Claims {
@@ -69,7 +73,8 @@ mod tests {
             iat: nbf,
             nbf,
             exp,
-            sid: None,
+            sid: "session".into(),
+            auth_time: nbf,
         }
     }
 
@@ -85,6 +90,21 @@ mod tests {
         let claims = lifetime(NOW, NOW + 3600);
         assert!(claims.valid_at(NOW - LEEWAY_SECS));
         assert!(!claims.valid_at(NOW - LEEWAY_SECS - 1));
+    }
+
+    #[test]
+    fn a_token_without_a_session_does_not_decode() {
+        let mut claims = serde_json::to_value(lifetime(NOW, NOW + 60)).expect("claims");
+        claims.as_object_mut().expect("an object").remove("sid");
+        assert!(serde_json::from_value::<Claims>(claims).is_err());
+    }
+
+    #[test]
+    fn a_token_without_auth_time_was_never_recently_authenticated() {
+        let mut claims = serde_json::to_value(lifetime(NOW, NOW + 60)).expect("claims");
+        claims.as_object_mut().expect("an object").remove("auth_time");
+        let claims: Claims = serde_json::from_value(claims).expect("claims");
+        assert_eq!(claims.auth_time, 0);
     }
 
     #[test]

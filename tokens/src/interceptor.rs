@@ -9,16 +9,20 @@ use crate::{TokenError, Verifier};
 pub struct Caller {
     /// The user id from the token's `sub`.
     pub user_id: String,
-    /// The session from the token's `sid`, when it names one.
-    pub session_id: Option<String>,
+    /// The session from the token's `sid`.
+    pub session_id: String,
+    /// The token's `auth_time`: when a factor was last proven, seconds since the epoch.
+    pub auth_time: u64,
 }
 
 impl Caller {
-    /// A caller of no particular session.
+    /// A caller known only by its user id, as values built without a token (in the
+    /// library's own checks) name one.
     pub fn user(user_id: impl Into<String>) -> Self {
         Self {
             user_id: user_id.into(),
-            session_id: None,
+            session_id: String::new(),
+            auth_time: 0,
         }
     }
 }
@@ -74,6 +78,7 @@ impl TokenInterceptor {
         Ok(Caller {
             user_id: claims.sub,
             session_id: claims.sid,
+            auth_time: claims.auth_time,
         })
     }
 }

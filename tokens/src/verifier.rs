@@ -136,9 +136,7 @@ impl Verifier {
             if revocations.is_revoked(&claims.sub) {
                 return Err(TokenError::Revoked);
             }
-            if let Some(sid) = &claims.sid
-                && revocations.is_session_ended(sid)
-            {
+            if revocations.is_session_ended(&claims.sid) {
                 return Err(TokenError::SessionEnded);
             }
         }
