@@ -147,6 +147,14 @@ pub enum TestCovers {
 }
 
 impl TestCovers {
+    /// Where the library keeps these covers, as it is configured.
+    pub fn location(&self) -> CoverLocation {
+        match self {
+            Self::Folder(dir) => CoverLocation::Folder(dir.clone()),
+            Self::Bucket(bucket) => bucket.location(),
+        }
+    }
+
     /// The names of the stored covers (and of any partial write).
     pub async fn names(&self) -> BTreeSet<String> {
         match self {
