@@ -162,7 +162,8 @@ async fn sweeps_of_a_shared_bucket_take_only_our_orphans_under_our_prefix() {
     two_replicas_sweep(move |config| ours.configure(config), shared).await;
 }
 
-/// `s3://bucket`: the covers at the bucket's top level, beside everything else in it.
+/// `s3://bucket`: the covers at the bucket's top level, beside everything else in it;
+/// when `BOOKSHELF_TEST_S3` names a server.
 #[tokio::test]
 async fn sweeps_of_a_whole_bucket_take_only_our_orphans_at_its_top_level() {
     let Some(bucket) = TestBucket::create_if_configured().await else {
