@@ -1,16 +1,18 @@
 //! Covers in an S3-compatible bucket, and where covers are kept.
 
-use std::{collections::HashSet, io, path::PathBuf, str::FromStr};
+use std::{collections::HashSet, fmt, io, path::PathBuf, str::FromStr};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use object_store::{
     ObjectStore, ObjectStoreExt, PutPayload,
     aws::{AmazonS3, AmazonS3Builder},
     path::Path as ObjectPath,
 };
 
-use crate::{domain::CoverId, storage::CoverStore};
+use crate::{
+    domain::CoverId,
+    storage::{CoverStore, checked_name},
+};
 
 /// Where covers are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,18 @@ impl FromStr for CoverLocation {
     }
 }
 
+/// The location as it is configured, with a trailing slash on a prefix: what a sweep
+/// looks through.
+impl fmt::Display for CoverLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Folder(dir) => write!(f, "{}", dir.display()),
+            Self::Bucket { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}/"),
+            Self::Bucket { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}/"),
+        }
+    }
+}
+
 /// Covers as objects in an S3-compatible bucket, under a prefix. A cover is a
 /// thumbnail of at most 150x150 (tens of kilobytes), so each is written with one PUT,
 /// which S3 makes visible all at once or not at all, and read whole.
@@ -83,8 +97,19 @@ impl BucketCovers {
         })
     }
 
-    fn key(&self, id: &CoverId) -> ObjectPath {
-        self.prefix.clone().join(id.as_str())
+    fn key(&self, id: &CoverId) -> io::Result<ObjectPath> {
+        Ok(self.prefix.clone().join(checked_name(id)?))
+    }
+
+    /// The cover an object is, if it is named exactly like one and sits directly under
+    /// the prefix; anything else in the bucket is not ours.
+    fn cover_of(&self, location: &ObjectPath) -> Option<CoverId> {
+        let mut below = location.prefix_match(&self.prefix)?;
+        let name = below.next()?;
+        if below.next().is_some() {
+            return None;
+        }
+        CoverId::parse(name.as_ref())
     }
 }
 
@@ -100,14 +125,14 @@ impl CoverStore for BucketCovers {
     async fn put(&self, id: &CoverId, bytes: &[u8]) -> io::Result<()> {
         let payload = PutPayload::from(Bytes::copy_from_slice(bytes));
         self.store
-            .put(&self.key(id), payload)
+            .put(&self.key(id)?, payload)
             .await
             .map(drop)
             .map_err(io_error)
     }
 
     async fn get(&self, id: &CoverId) -> io::Result<Option<Vec<u8>>> {
-        match self.store.get(&self.key(id)).await {
+        match self.store.get(&self.key(id)?).await {
             Ok(object) => Ok(Some(object.bytes().await.map_err(io_error)?.to_vec())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(io_error(error)),
@@ -115,22 +140,29 @@ impl CoverStore for BucketCovers {
     }
 
     async fn delete(&self, id: &CoverId) -> io::Result<()> {
-        match self.store.delete(&self.key(id)).await {
+        match self.store.delete(&self.key(id)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(io_error(error)),
         }
     }
 
     async fn sweep(&self, keep: &HashSet<CoverId>, older_than_ms: i64) -> io::Result<usize> {
-        let mut objects = self.store.list(Some(&self.prefix));
+        // One level, as covers are written: objects in "folders" under the prefix, like
+        // everything outside it, belong to someone else.
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map_err(io_error)?;
         let mut removed = 0;
-        while let Some(object) = objects.next().await {
-            let object = object.map_err(io_error)?;
-            let name = object.location.filename().unwrap_or_default();
-            if keep.contains(name) || object.last_modified.timestamp_millis() >= older_than_ms {
+        for object in listing.objects {
+            let Some(id) = self.cover_of(&object.location) else {
+                continue;
+            };
+            if keep.contains(&id) || object.last_modified.timestamp_millis() >= older_than_ms {
                 continue;
             }
-            match self.store.delete(&object.location).await {
+            match self.store.delete(&self.key(&id)?).await {
                 Ok(()) => removed += 1,
                 // Another replica's sweep took it first.
                 Err(object_store::Error::NotFound { .. }) => {}

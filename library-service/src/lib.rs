@@ -109,7 +109,20 @@ impl Application {
         };
         let database = db::connect(&database_url, &sqlx::migrate!()).await?;
         let store = Store::new(database, config.quota());
-        let covers: Arc<dyn CoverStore> = match config.cover_location() {
+        let location = config.cover_location();
+        tracing::info!(
+            %location,
+            "sweeps remove only covers named as this service names them, directly under \
+             this location and unreferenced by any book; nothing else there is touched"
+        );
+        if matches!(&location, CoverLocation::Bucket { prefix, .. } if prefix.is_empty()) {
+            tracing::warn!(
+                %location,
+                "covers at the top level of the bucket: another deployment keeping covers \
+                 there would have them swept by this one; give each deployment its own prefix"
+            );
+        }
+        let covers: Arc<dyn CoverStore> = match location {
             CoverLocation::Folder(dir) => Arc::new(LocalCovers::open(&dir)?),
             CoverLocation::Bucket { bucket, prefix } => Arc::new(BucketCovers::connect(
                 &bucket,

@@ -110,16 +110,45 @@ impl LocalCovers {
     }
 
     fn path(&self, id: &CoverId) -> io::Result<PathBuf> {
-        // Ids are chosen by the server and checked when parsed; this refuses anything
-        // else that could leave the folder all the same, as the last line of defence.
-        let name = id.as_str();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad cover name",
-            ));
+        Ok(self.dir.join(checked_name(id)?))
+    }
+}
+
+/// The name cover `id` is stored under. Ids are chosen by the server and checked when
+/// parsed, but one read back from the database is not parsed again: this refuses any
+/// name a sweep would not recognise as a cover (one that could leave the folder or
+/// prefix among them), as the last line of defence.
+pub(crate) fn checked_name(id: &CoverId) -> io::Result<&str> {
+    let name = id.as_str();
+    if !CoverId::is_cover_name(name) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad cover name",
+        ));
+    }
+    Ok(name)
+}
+
+/// What a file directly in the folder is to the sweep, by its name alone: a cover, a
+/// partial write of one, or something that is not ours and is never removed.
+enum FolderEntry {
+    Cover(CoverId),
+    Partial,
+    Foreign,
+}
+
+impl FolderEntry {
+    fn of(name: &std::ffi::OsStr) -> Self {
+        let Some(name) = name.to_str() else {
+            return Self::Foreign;
+        };
+        if let Some(id) = CoverId::parse(name) {
+            return Self::Cover(id);
         }
-        Ok(self.dir.join(name))
+        match name.strip_prefix(TEMPORARY_PREFIX) {
+            Some(id) if CoverId::is_cover_name(id) => Self::Partial,
+            _ => Self::Foreign,
+        }
     }
 }
 
@@ -127,7 +156,9 @@ impl LocalCovers {
 impl CoverStore for LocalCovers {
     async fn put(&self, id: &CoverId, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(id)?;
-        let temporary = self.dir.join(format!("{TEMPORARY_PREFIX}{}", id.as_str()));
+        let temporary = self
+            .dir
+            .join(format!("{TEMPORARY_PREFIX}{}", checked_name(id)?));
         let bytes = bytes.to_vec();
         // One blocking task for the whole write: each `tokio::fs` call would be a
         // hand-off to a blocking thread and back of its own, four per cover.
@@ -167,7 +198,12 @@ impl CoverStore for LocalCovers {
         let mut removed = 0;
         let mut entries = tokio::fs::read_dir(&self.dir).await?;
         while let Some(entry) = entries.next_entry().await? {
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let kept = match FolderEntry::of(&entry.file_name()) {
+                FolderEntry::Cover(id) => keep.contains(&id),
+                FolderEntry::Partial => false,
+                FolderEntry::Foreign => continue,
+            };
+            // Not followed: a link or a folder named like a cover is not one.
             let metadata = match entry.metadata().await {
                 Ok(metadata) => metadata,
                 // Another replica's sweep took it since the folder was listed.
@@ -178,7 +214,7 @@ impl CoverStore for LocalCovers {
                 .modified()?
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |since| since.as_millis() as i64);
-            if keep.contains(name.as_str()) || !metadata.is_file() || changed_ms >= older_than_ms {
+            if kept || !metadata.is_file() || changed_ms >= older_than_ms {
                 continue;
             }
             match tokio::fs::remove_file(entry.path()).await {

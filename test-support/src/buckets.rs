@@ -3,7 +3,11 @@
 //! or MinIO); without it, covers stay in a folder. And [`TestCovers`], what a test
 //! reads of a library's covers on either store.
 
-use std::{collections::BTreeSet, path::PathBuf, sync::Arc};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use futures::StreamExt;
 use library_service::{
@@ -15,15 +19,17 @@ use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path
 /// The variable that names the S3-compatible server the tests may use.
 pub const S3_VARIABLE: &str = "BOOKSHELF_TEST_S3";
 
-/// The prefix of the covers' keys in a test bucket.
+/// The prefix of the covers' keys in a test bucket, unless a test picks another.
 const PREFIX: &str = "covers";
 
 /// A bucket made for one test, left behind on the test server (it holds only
-/// thumbnails, and the server is the test run's own).
+/// thumbnails, and the server is the test run's own), and the prefix a library keeps
+/// its covers under in it.
 #[derive(Debug, Clone)]
 pub struct TestBucket {
     endpoint: String,
     name: String,
+    prefix: String,
 }
 
 impl TestBucket {
@@ -38,6 +44,7 @@ impl TestBucket {
         let bucket = Self {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             name: format!("bookshelf-test-{}", uuid::Uuid::new_v4().simple()),
+            prefix: PREFIX.to_owned(),
         };
         // A plain PUT creates a bucket on a local server that checks no signature;
         // the object-store client has no call for it.
@@ -54,11 +61,21 @@ impl TestBucket {
         bucket
     }
 
-    /// Where a library keeps its covers in this bucket: `s3://bucket/covers`.
+    /// The same bucket with covers under `prefix` (no leading or trailing slash; empty
+    /// for the bucket's top level), as another deployment sharing it would have them.
+    pub fn with_prefix(&self, prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// Where a library keeps its covers in this bucket: `s3://bucket/covers` unless
+    /// [`Self::with_prefix`] chose another prefix.
     pub fn location(&self) -> CoverLocation {
         CoverLocation::Bucket {
             bucket: self.name.clone(),
-            prefix: PREFIX.to_owned(),
+            prefix: self.prefix.clone(),
         }
     }
 
@@ -82,7 +99,7 @@ impl TestBucket {
         [
             (
                 "LIBRARY_COVER_STORE",
-                format!("s3://{}/{PREFIX}", self.name),
+                format!("s3://{}/{}", self.name, self.prefix),
             ),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ALLOW_HTTP", "true".to_owned()),
@@ -111,7 +128,12 @@ impl TestBucket {
 
     /// The library's cover store over this bucket.
     pub fn cover_store(&self) -> BucketCovers {
-        BucketCovers::connect(&self.name, PREFIX, &self.options()).expect("a cover store")
+        BucketCovers::connect(&self.name, &self.prefix, &self.options()).expect("a cover store")
+    }
+
+    /// The key of `name`, a path relative to the prefix that may have folders of its own.
+    fn key(&self, name: &str) -> ObjectPath {
+        ObjectPath::from_iter(self.prefix.split('/').chain(name.split('/')))
     }
 }
 
@@ -125,12 +147,20 @@ pub enum TestCovers {
 }
 
 impl TestCovers {
+    /// Where the library keeps these covers, as it is configured.
+    pub fn location(&self) -> CoverLocation {
+        match self {
+            Self::Folder(dir) => CoverLocation::Folder(dir.clone()),
+            Self::Bucket(bucket) => bucket.location(),
+        }
+    }
+
     /// The names of the stored covers (and of any partial write).
     pub async fn names(&self) -> BTreeSet<String> {
         match self {
             Self::Folder(dir) => crate::covers::cover_files(dir),
             Self::Bucket(bucket) => {
-                let prefix = ObjectPath::from(PREFIX);
+                let prefix = ObjectPath::from(bucket.prefix.as_str());
                 bucket
                     .client()
                     .list(Some(&prefix))
@@ -148,19 +178,75 @@ impl TestCovers {
         }
     }
 
-    /// Stores `bytes` under `name` behind the service's back, as a crash or another
-    /// replica would leave it.
-    pub async fn put_behind_the_back(&self, name: &str, bytes: &[u8]) {
+    /// Every file or object at any depth under the store's folder or prefix, as a path
+    /// relative to it (`x/name` for one in a subfolder), sorted.
+    pub async fn everything(&self) -> BTreeSet<String> {
         match self {
-            Self::Folder(dir) => std::fs::write(dir.join(name), bytes).expect("a file"),
+            Self::Folder(dir) => {
+                let mut found = BTreeSet::new();
+                files_under(dir, "", &mut found);
+                found
+            }
             Self::Bucket(bucket) => {
-                let key = ObjectPath::from(PREFIX).join(name);
+                let prefix = ObjectPath::from(bucket.prefix.as_str());
                 bucket
                     .client()
-                    .put(&key, bytes.to_vec().into())
+                    .list(Some(&prefix))
+                    .map(|object| {
+                        let location = object.expect("listing the test bucket").location;
+                        let relative = location
+                            .prefix_match(&prefix)
+                            .expect("listed under the prefix");
+                        relative
+                            .map(|part| part.as_ref().to_owned())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                    .collect()
+                    .await
+            }
+        }
+    }
+
+    /// Stores `bytes` under `name` behind the service's back, as a crash, another
+    /// replica or anything else sharing the store would leave it; `name` is relative
+    /// to the folder or prefix and may go into subfolders (`x/name`).
+    pub async fn put_behind_the_back(&self, name: &str, bytes: &[u8]) {
+        match self {
+            Self::Folder(dir) => {
+                let path = dir.join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).expect("a folder");
+                }
+                std::fs::write(path, bytes).expect("a file");
+            }
+            Self::Bucket(bucket) => {
+                bucket
+                    .client()
+                    .put(&bucket.key(name), bytes.to_vec().into())
                     .await
                     .expect("an object");
             }
+        }
+    }
+}
+
+fn files_under(dir: &Path, relative: &str, found: &mut BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let entry = entry.expect("a folder entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if relative.is_empty() {
+            name
+        } else {
+            format!("{relative}/{name}")
+        };
+        if entry.file_type().expect("a file type").is_dir() {
+            files_under(&entry.path(), &path, found);
+        } else {
+            found.insert(path);
         }
     }
 }

@@ -4,6 +4,16 @@ use std::{collections::BTreeSet, path::Path};
 
 use crate::{Rest, TestStack, eventually};
 
+/// A fresh name the library could have chosen for a cover: 64 lower-case hexadecimal
+/// digits, as a crash or another replica would leave one behind.
+pub fn cover_name() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 /// The names of the files in a cover folder.
 pub fn cover_files(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)

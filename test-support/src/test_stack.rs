@@ -113,6 +113,11 @@ impl TestStack {
             .expect("connect to the library service")
     }
 
+    /// The library's covers, in its folder or its bucket.
+    pub fn covers(&self) -> &TestCovers {
+        &self.covers
+    }
+
     /// The names of the library's stored covers, in its folder or its bucket.
     pub async fn cover_names(&self) -> BTreeSet<String> {
         self.covers.names().await

@@ -111,19 +111,25 @@ pub struct CoverId(String);
 impl CoverId {
     /// A fresh, unguessable id for a cover about to be stored.
     pub fn random() -> Self {
-        Self(format!(
+        let name = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
-        ))
+        );
+        Self::parse(&name).expect("two simple UUIDs are 64 lower-case hex digits")
     }
 
     /// Parses an id this service could have chosen. Anything else names no cover, and
-    /// never reaches the database or the disk.
+    /// never reaches the database or the disk. The one definition of a cover's name:
+    /// what a client may ask for, what a store writes under, and all a sweep may
+    /// remove, so a store shared with anything else loses nothing that is not ours.
     pub fn parse(raw: &str) -> Option<Self> {
-        let chosen_here =
-            raw.len() == 64 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        chosen_here.then(|| Self(raw.to_owned()))
+        Self::is_cover_name(raw).then(|| Self(raw.to_owned()))
+    }
+
+    /// Whether `name` is exactly an id this service chooses: 64 lower-case hex digits.
+    pub fn is_cover_name(name: &str) -> bool {
+        name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
 
     /// The id as stored, answered and used as a file name.
@@ -171,5 +177,25 @@ mod tests {
         assert_eq!(BookId::parse(book.as_str()), Some(book));
         let cover = CoverId::random();
         assert_eq!(CoverId::parse(cover.as_str()), Some(cover));
+    }
+
+    #[test]
+    fn cover_names_are_exactly_64_lower_case_hex_digits() {
+        let name = CoverId::random().as_str().to_owned();
+        let with_first = |c: char| format!("{c}{}", &name[1..]);
+        for other in [
+            with_first('g'),
+            with_first('A'),
+            with_first('/'),
+            name[..63].to_owned(),
+            format!("{name}0"),
+            format!("{name}\n"),
+            format!("x/{name}"),
+            format!(".partial-{name}"),
+            format!("{}\u{e9}", &name[..62]),
+            String::new(),
+        ] {
+            assert!(CoverId::parse(&other).is_none(), "{other:?} parsed");
+        }
     }
 }

@@ -10,6 +10,7 @@ mod hostile_uploads;
 mod keys;
 mod ownership;
 mod quotas;
+mod shared_stores;
 mod silent_database;
 mod tokens;
 mod unfinished_uploads;
