@@ -112,8 +112,14 @@ impl AuthApi {
         else {
             return Ok(None);
         };
-        self.grant(user_id, id.as_str().to_owned(), now, refresh_token, expiries)
-            .map(Some)
+        self.grant(
+            user_id,
+            id.as_str().to_owned(),
+            now,
+            refresh_token,
+            expiries,
+        )
+        .map(Some)
     }
 
     pub(crate) async fn refresh_token(
@@ -148,8 +154,13 @@ impl AuthApi {
             } => {
                 self.throttle.succeeded(attempt).await?;
                 tracing::Span::current().record("user_id", user_id.as_str());
-                let grant =
-                    self.grant(&user_id, session_id, authenticated_at, replacement, expiries)?;
+                let grant = self.grant(
+                    &user_id,
+                    session_id,
+                    authenticated_at,
+                    replacement,
+                    expiries,
+                )?;
                 Ok(RefreshTokenResponse {
                     token: grant.token.token,
                     expires_at: Some(timestamp(grant.token.expires_at as i64 * 1000)),

@@ -171,7 +171,10 @@ pub(crate) async fn change_credentials(
 }
 
 /// Forgets `user_id`'s logins that wait for their second step.
-pub(crate) async fn end_pending_logins(connection: &mut AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn end_pending_logins(
+    connection: &mut AnyConnection,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1")
         .bind(user_id)
         .execute(connection)

@@ -38,7 +38,7 @@ async fn every_failed_login_takes_about_as_long() {
     let (active, _) = register_and_login(&mut client).await;
     let (disabled, token) = register_and_login(&mut client).await;
     client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
         .await
         .unwrap();
     let kinds = [

@@ -58,7 +58,6 @@ pub struct CodeBody {
     current_password: String,
 }
 
-
 /// `POST /users/login/mfa`. No `Debug`: it holds credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SecondStep {

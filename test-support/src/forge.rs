@@ -83,6 +83,19 @@ impl Forger {
         })
     }
 
+    /// Claims a valid token in the session of `token` (a real one) would carry: its
+    /// user and session, newly issued. The auth service accepts a token only in an
+    /// open session of its user, so a token forged for it must name one.
+    pub fn claims_in_session_of(token: &str) -> Value {
+        let payload = token.split('.').nth(1).expect("a JWT has a payload");
+        let real: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+                .expect("JSON claims");
+        let mut claims = Self::claims(real["sub"].as_str().expect("a sub"));
+        claims["sid"] = real["sid"].clone();
+        claims
+    }
+
     /// The `kid` a token's header names.
     pub fn kid_of(token: &str) -> String {
         jsonwebtoken::decode_header(token)
@@ -91,9 +104,10 @@ impl Forger {
             .expect("a kid")
     }
 
-    /// Claims of a token for `user_id` that stays within its lifetime for `days`.
-    pub fn long_lived_claims(user_id: &str, days: u64) -> Value {
-        let mut claims = Self::claims(user_id);
+    /// Claims of a token in the session of `token` (a real one) that stays within its
+    /// lifetime for `days`.
+    pub fn long_lived_claims(token: &str, days: u64) -> Value {
+        let mut claims = Self::claims_in_session_of(token);
         claims["exp"] = json!(now() + days * 24 * 60 * 60);
         claims
     }

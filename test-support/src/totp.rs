@@ -47,7 +47,7 @@ pub async fn enrol(
     clock: &Clock,
 ) -> (String, Vec<String>) {
     let secret = client
-        .enroll_totp(bearer(EnrollTotpRequest {}, token))
+        .enroll_totp(bearer(EnrollTotpRequest::default(), token))
         .await
         .expect("enrolment")
         .into_inner()
@@ -56,6 +56,7 @@ pub async fn enrol(
         .confirm_totp(bearer(
             ConfirmTotpRequest {
                 code: code(&secret, clock.now_secs()),
+                ..Default::default()
             },
             token,
         ))

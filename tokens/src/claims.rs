@@ -102,7 +102,10 @@ mod tests {
     #[test]
     fn a_token_without_auth_time_was_never_recently_authenticated() {
         let mut claims = serde_json::to_value(lifetime(NOW, NOW + 60)).expect("claims");
-        claims.as_object_mut().expect("an object").remove("auth_time");
+        claims
+            .as_object_mut()
+            .expect("an object")
+            .remove("auth_time");
         let claims: Claims = serde_json::from_value(claims).expect("claims");
         assert_eq!(claims.auth_time, 0);
     }

@@ -48,7 +48,7 @@ async fn a_rotated_key_signs_after_its_delay_and_the_old_one_verifies_until_its_
     let old_token = login(&first, &email).await;
     assert_eq!(Forger::kid_of(&old_token), old.kid);
     // Signed by the old key, but far from expiry: only the key's removal refuses it.
-    let long_lived = old.sign(&Forger::long_lived_claims(&user.id, 30));
+    let long_lived = old.sign(&Forger::long_lived_claims(&old_token, 30));
 
     let new_kid = first.rotate_signing_key().await;
     let mut both = vec![old.kid.clone(), new_kid.clone()];

@@ -45,7 +45,10 @@ async fn unknown_email_wrong_password_and_disabled_account_get_one_answer() {
     let (user, token) = register_and_login(&mut client).await;
     let (disabled, disabled_token) = register_and_login(&mut client).await;
     client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &disabled_token))
+        .disable_current_user(bearer(
+            DisableCurrentUserRequest::default(),
+            &disabled_token,
+        ))
         .await
         .unwrap();
     let answers = [

@@ -4,11 +4,13 @@
 mod accounts;
 mod adversarial;
 mod connections;
+mod credential_changes;
 mod files;
 mod guessing;
 mod keys;
 mod login;
 mod operations;
+mod recent_sign_in;
 mod revocation;
 mod second_factor;
 mod sessions;

@@ -28,7 +28,7 @@ async fn a_disabled_users_tokens_are_refused_at_once() {
     let mut client = auth.client().await;
     let (_, token) = register_and_login(&mut client).await;
     client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
         .await
         .unwrap();
     let status = client
@@ -54,7 +54,7 @@ async fn a_disabled_users_tokens_are_refused_at_once() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     let status = client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -72,7 +72,7 @@ async fn subscribers_receive_revocations_live_and_late_subscribers_the_backlog()
         .unwrap()
         .into_inner();
     client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
         .await
         .unwrap();
     let revoked = timeout(Duration::from_secs(1), next_revocation(&mut live))
@@ -120,7 +120,7 @@ async fn a_revocation_on_one_replica_reaches_the_subscribers_of_another() {
         .unwrap()
         .into_inner();
     on_first
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
         .await
         .unwrap();
     let revoked = timeout(Duration::from_secs(1), next_revocation(&mut feed))
@@ -212,7 +212,7 @@ async fn revocations_are_numbered_by_the_database_and_a_follower_resumes_after_t
             replica
                 .client()
                 .await
-                .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+                .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
                 .await
                 .expect("disabled")
         }

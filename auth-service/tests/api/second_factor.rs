@@ -86,7 +86,7 @@ async fn enrolment_takes_effect_only_once_confirmed_and_then_logins_need_a_code(
     let token = password_login(&mut client, &email).await.token;
 
     let enrolment = client
-        .enroll_totp(bearer(EnrollTotpRequest {}, &token))
+        .enroll_totp(bearer(EnrollTotpRequest::default(), &token))
         .await
         .expect("enrolment")
         .into_inner();
@@ -107,6 +107,7 @@ async fn enrolment_takes_effect_only_once_confirmed_and_then_logins_need_a_code(
         .confirm_totp(bearer(
             ConfirmTotpRequest {
                 code: wrong_code(&enrolment.secret, clock.now_secs()),
+                ..Default::default()
             },
             &token,
         ))
@@ -117,6 +118,7 @@ async fn enrolment_takes_effect_only_once_confirmed_and_then_logins_need_a_code(
         .confirm_totp(bearer(
             ConfirmTotpRequest {
                 code: code(&enrolment.secret, clock.now_secs()),
+                ..Default::default()
             },
             &token,
         ))
@@ -125,7 +127,7 @@ async fn enrolment_takes_effect_only_once_confirmed_and_then_logins_need_a_code(
         .into_inner();
     assert_eq!(confirmed.recovery_codes.len(), 10);
     let again = client
-        .enroll_totp(bearer(EnrollTotpRequest {}, &token))
+        .enroll_totp(bearer(EnrollTotpRequest::default(), &token))
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists);
@@ -286,6 +288,7 @@ async fn disabling_needs_a_current_code_and_then_the_password_suffices() {
         .disable_totp(bearer(
             DisableTotpRequest {
                 code: wrong_code(&enrolled.secret, enrolled.clock.now_secs()),
+                ..Default::default()
             },
             &token,
         ))
@@ -296,6 +299,7 @@ async fn disabling_needs_a_current_code_and_then_the_password_suffices() {
         .disable_totp(bearer(
             DisableTotpRequest {
                 code: enrolled.code_now(),
+                ..Default::default()
             },
             &token,
         ))
@@ -307,10 +311,51 @@ async fn disabling_needs_a_current_code_and_then_the_password_suffices() {
         .disable_totp(bearer(
             DisableTotpRequest {
                 code: enrolled.code_now(),
+                ..Default::default()
             },
             &token,
         ))
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_token_guessing_codes_at_disable_cannot_lock_the_owner_out_of_logging_in() {
+    let enrolled = enrolled_with(|config| config.mfa_max_guesses_per_account = 4).await;
+    let thief = enrolled
+        .second_step(&enrolled.mfa_token().await, &enrolled.code_now())
+        .await
+        .expect("logged in");
+    enrolled.hand.advance(Duration::from_secs(30));
+    let wrong = wrong_code(&enrolled.secret, enrolled.clock.now_secs());
+    // Sixteen guesses at once with the token alone: four are checked, the rest wait.
+    let guesses = (0..16).map(|_| {
+        let (auth, thief, wrong) = (&enrolled.auth, &thief, wrong.clone());
+        async move {
+            auth.client()
+                .await
+                .disable_totp(bearer(
+                    DisableTotpRequest {
+                        code: wrong,
+                        ..Default::default()
+                    },
+                    thief,
+                ))
+                .await
+                .unwrap_err()
+                .code()
+        }
+    });
+    let outcomes = futures::future::join_all(guesses).await;
+    let checked = outcomes
+        .iter()
+        .filter(|code| **code == Code::Unauthenticated)
+        .count();
+    assert_eq!(checked, 4, "{outcomes:?}");
+    // The owner's login is counted apart and still goes through.
+    let owner = enrolled
+        .second_step(&enrolled.mfa_token().await, &enrolled.code_now())
+        .await;
+    assert!(owner.is_ok(), "the owner's second step answered {owner:?}");
 }

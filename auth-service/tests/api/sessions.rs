@@ -271,7 +271,7 @@ async fn sessions_are_the_callers_own_and_end_with_the_account() {
     assert!(!is_accepted(&mut client, &grace_elsewhere.token).await);
 
     client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &grace.token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &grace.token))
         .await
         .unwrap();
     let status = refresh(&mut client, &grace.refresh_token)

@@ -25,7 +25,7 @@ async fn every_kind_of_forged_token_is_refused() {
     let mut client = auth.client().await;
     let (user, token) = register_and_login(&mut client).await;
     let real = Forger::real(&auth);
-    let claims = Forger::claims(&user.id);
+    let claims = Forger::claims_in_session_of(&token);
     let now = bookshelf_test_support::Forger::claims("x")["iat"]
         .as_u64()
         .unwrap();

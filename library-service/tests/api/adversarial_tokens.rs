@@ -130,7 +130,7 @@ async fn tokens_of_disabled_and_never_existing_users() {
     // Disabled: refused everywhere within a second, with no call to the auth service.
     let (_, leaving) = register_and_login(&mut auth_client).await;
     auth_client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &leaving))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &leaving))
         .await
         .unwrap();
     within(

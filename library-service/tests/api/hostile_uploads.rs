@@ -131,7 +131,7 @@ async fn an_upload_whose_account_is_disabled_mid_stream_is_refused_at_commit() {
 
     auth.client()
         .await
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
         .await
         .unwrap();
     // Once the library refuses the token for new calls, the upload begun before ends.

@@ -26,8 +26,8 @@ async fn a_follower_takes_new_keys_without_a_restart_and_drops_removed_ones() {
     })
     .await;
     let mut client = auth.client().await;
-    let (user, old_token) = register_and_login(&mut client).await;
-    let long_lived = Forger::real(&auth).sign(&Forger::long_lived_claims(&user.id, 30));
+    let (_, old_token) = register_and_login(&mut client).await;
+    let long_lived = Forger::real(&auth).sign(&Forger::long_lived_claims(&old_token, 30));
     library.books(&old_token).await;
 
     let new_kid = auth.rotate_signing_key().await;

@@ -73,7 +73,7 @@ async fn a_disabled_users_token_is_refused_within_a_second() {
         .await
         .expect("accepted before");
     auth_client
-        .disable_current_user(bearer(DisableCurrentUserRequest {}, &token))
+        .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
         .await
         .unwrap();
     within(
