@@ -12,7 +12,7 @@ use std::{
 
 use bookshelf_proto::auth::v1::{
     ChangePasswordRequest, GetCurrentUserRequest, LoginMfaRequest, LoginRequest,
-    RefreshTokenRequest,
+    RefreshTokenRequest, error_info,
 };
 use bookshelf_test_support::eventually::within;
 use bookshelf_test_support::{
@@ -20,6 +20,7 @@ use bookshelf_test_support::{
     totp::{code, enrol},
 };
 use tonic::Code;
+use tonic_types::StatusExt;
 
 const NEW_PASSWORD: &str = "N3w-Horse-Battery!";
 
@@ -147,7 +148,7 @@ async fn no_login_with_the_old_password_outlives_the_change() {
 
 #[tokio::test]
 async fn a_second_step_awaited_since_before_a_change_cannot_complete() {
-    let (clock, _hand) = manual_clock();
+    let (clock, hand) = manual_clock();
     let configured = clock.clone();
     let auth = TestAuth::spawn_with(|config| config.clock = configured).await;
     let mut client = auth.client().await;
@@ -155,6 +156,8 @@ async fn a_second_step_awaited_since_before_a_change_cannot_complete() {
     register(&mut client, &email).await;
     let owner = password_login(&mut client, &email).await.token;
     let (secret, _) = enrol(&mut client, &owner, &clock).await;
+    // The confirming code's step is spent: the codes below are of later ones.
+    hand.advance(Duration::from_secs(30));
     // A login with the old password waits for its code; then the password changes.
     let pending = password_login(&mut client, &email).await;
     assert!(pending.mfa_required);
@@ -171,9 +174,29 @@ async fn a_second_step_awaited_since_before_a_change_cannot_complete() {
     let refused = client
         .login_mfa(LoginMfaRequest {
             mfa_token: pending.mfa_token,
-            code: code(&secret, clock.now_secs() + 30),
+            code: code(&secret, clock.now_secs()),
         })
         .await
         .expect_err("the old password's second step");
     assert_eq!(refused.code(), Code::Unauthenticated);
+    assert_eq!(
+        refused.get_details_error_info().map(|info| info.reason),
+        Some(error_info::INVALID_MFA_TOKEN.to_owned())
+    );
+    // The code itself was good: the new password's login completes with it.
+    let pending = client
+        .login(LoginRequest {
+            email,
+            password: NEW_PASSWORD.into(),
+        })
+        .await
+        .expect("the new password")
+        .into_inner();
+    client
+        .login_mfa(LoginMfaRequest {
+            mfa_token: pending.mfa_token,
+            code: code(&secret, clock.now_secs()),
+        })
+        .await
+        .expect("the new password's second step");
 }
