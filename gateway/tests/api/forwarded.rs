@@ -66,13 +66,17 @@ async fn a_direct_client_naming_a_fresh_address_each_time_still_meets_the_limit(
                     .json(&json!({"email": unique_email(), "password": "Summer2024!"})),
             )
             .await;
-        assert_eq!(failed_login.status, 429, "{header}: logins share the allowance");
+        assert_eq!(
+            failed_login.status, 429,
+            "{header}: logins share the allowance"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_header_that_no_listed_proxy_may_set_is_warned_about_at_start_up() {
-    let stack = TestStack::spawn_with(&[("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for")]).await;
+    let stack =
+        TestStack::spawn_with(&[("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for")]).await;
     let logs = stack.logs();
     let warning = logs
         .lines()
