@@ -4,6 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use crate::server::ConnectionLimits;
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
+use ipnet::IpNet;
 
 /// How the gateway runs. It holds no secret.
 #[derive(Debug, Clone, clap::Parser)]
@@ -89,11 +90,27 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     /// The header a reverse proxy in front sets to the client's address (such as
-    /// `x-forwarded-for`; its rightmost entry is taken). Unset, the socket peer is the
-    /// client: set it only behind a proxy that sets that header on every request,
-    /// or clients could name any address they like.
+    /// `x-forwarded-for` or `x-real-ip`), believed only from `trusted_proxies`. Unset,
+    /// the socket peer is the client.
     #[arg(long, env = "GATEWAY_CLIENT_ADDRESS_HEADER")]
     pub client_address_header: Option<http::HeaderName>,
+    /// The proxies (addresses or CIDR networks, comma-separated; a bare address is
+    /// that one address) whose `client_address_header` names the client. From any
+    /// other peer the header is ignored and the peer is the client, so a client that
+    /// reaches the gateway directly cannot pick the address it is limited under. Empty
+    /// by default: the header is never believed.
+    #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// A CIDR network, or a bare address as the network of that one address.
+fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>().or_else(|error| {
+        raw.parse::<std::net::IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| error)
+    })
 }
 
 impl Config {
@@ -119,6 +136,7 @@ impl Config {
             metrics_listen: MetricsListen::On(SocketAddr::from(([127, 0, 0, 1], 9080))),
             log_format: LogFormat::Text,
             client_address_header: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -62,8 +62,8 @@ pub struct Shared {
     pub max_cover_bytes: usize,
     /// Most books an unpaged listing answers at once.
     pub max_unpaged_books: usize,
-    /// The header naming the client's address, set by a trusted proxy in front.
-    pub client_address_header: Option<axum::http::HeaderName>,
+    /// Where each request's client address is read from.
+    pub client_addresses: client_address::AddressSource,
 }
 
 impl std::ops::Deref for AppState {
@@ -188,6 +188,23 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
+/// The configured source of client addresses, with a warning when its header could
+/// never be believed.
+fn client_addresses(config: &Config) -> client_address::AddressSource {
+    let source = client_address::AddressSource::new(
+        config.client_address_header.clone(),
+        config.trusted_proxies.clone(),
+    );
+    if let Some(header) = source.header_never_believed() {
+        tracing::warn!(
+            %header,
+            "GATEWAY_CLIENT_ADDRESS_HEADER is set but GATEWAY_TRUSTED_PROXIES lists no \
+             proxy, so the header is never believed and each client is its socket peer"
+        );
+    }
+    source
+}
+
 /// A built gateway, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -203,7 +220,7 @@ impl Application {
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             max_cover_bytes: config.max_cover_bytes,
             max_unpaged_books: config.max_unpaged_books.max(1),
-            client_address_header: config.client_address_header.clone(),
+            client_addresses: client_addresses(config),
         }));
         Ok(Self {
             listener,

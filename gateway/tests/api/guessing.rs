@@ -97,6 +97,7 @@ async fn behind_a_proxy_its_header_names_the_client() {
     let stack = TestStack::spawn_with(&[
         ("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "5"),
         ("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for"),
+        ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1"),
     ])
     .await;
     let rest = Rest::new(&stack.http);
