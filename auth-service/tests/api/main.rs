@@ -9,6 +9,7 @@ mod guessing;
 mod keys;
 mod login;
 mod operations;
+mod races;
 mod revocation;
 mod second_factor;
 mod sessions;
