@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use bookshelf_proto::auth::v1::{
-    GetCurrentUserRequest, ListSessionsRequest, LoginResponse, LogoutRequest,
-    RefreshTokenRequest, auth_service_client::AuthServiceClient,
+    GetCurrentUserRequest, ListSessionsRequest, LoginResponse, LogoutRequest, RefreshTokenRequest,
+    auth_service_client::AuthServiceClient,
 };
 use bookshelf_test_support::{TestAuth, bearer, forwarded_from, password_login, register};
 use futures::{StreamExt, future::join_all};
@@ -133,7 +133,11 @@ async fn refreshes_racing_logouts_end_every_session_without_failing() {
         2 * SESSIONS,
         open.len() - 1,
     );
-    assert_eq!(open, [observer.session_id.as_str()], "only the observer's is open");
+    assert_eq!(
+        open,
+        [observer.session_id.as_str()],
+        "only the observer's is open"
+    );
 
     // Rotated then ended, or ended: either way nothing of the session passes.
     for (session, rotation) in sessions.iter().zip(&rotations) {
