@@ -63,7 +63,7 @@ impl Store {
         let mut limits = limits.to_vec();
         limits.sort_by(|a, b| a.key.cmp(&b.key));
         limits.dedup_by(|a, b| a.key == b.key);
-        Ok(retrying(|| self.try_reserve(attempt_id, &limits, now, window_ms)).await?)
+        retrying(|| self.try_reserve(attempt_id, &limits, now, window_ms)).await
     }
 
     /// One run of [`Store::reserve`]'s transaction, with `limits` sorted by key.
