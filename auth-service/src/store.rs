@@ -454,3 +454,6 @@ impl Store {
         &self.reads
     }
 }
+
+#[cfg(test)]
+mod tests;
