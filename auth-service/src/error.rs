@@ -76,8 +76,8 @@ pub enum AuthError {
     Key(#[from] KeyError),
 }
 
-/// How long a client told of contention waits before trying again: long past the
-/// retries the transaction already had.
+/// How long a client told of contention is asked to wait: the service has retried
+/// already, so the crowd it met needs a moment to thin out.
 const CONTENDED_RETRY_AFTER: Duration = Duration::from_millis(500);
 
 impl From<FieldViolation> for AuthError {
