@@ -79,6 +79,10 @@ pub enum AuthError {
     Key(#[from] KeyError),
 }
 
+/// How long a client told of contention is asked to wait: the service has retried
+/// already, so the crowd it met needs a moment to thin out.
+const CONTENDED_RETRY_AFTER: Duration = Duration::from_millis(500);
+
 impl From<FieldViolation> for AuthError {
     fn from(violation: FieldViolation) -> Self {
         Self::InvalidArgument(vec![violation])
@@ -148,6 +152,14 @@ impl From<AuthError> for Status {
                 Status::already_exists("email already registered")
             }
             AuthError::Store(StoreError::Database(error)) => database(&error),
+            AuthError::Store(StoreError::Contended(error)) => {
+                tracing::warn!(%error, "a transaction lost to concurrent ones at every try");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "too much contention; try again shortly",
+                    ErrorDetails::with_retry_info(Some(CONTENDED_RETRY_AFTER)),
+                )
+            }
             AuthError::Store(StoreError::Read(error)) => sqlite_read(&error),
             AuthError::Store(StoreError::PostgresRead(error)) => postgres_read(&error),
             AuthError::Password(PasswordError::Busy { retry_after }) => Status::with_error_details(

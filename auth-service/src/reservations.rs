@@ -7,11 +7,13 @@
 //! reservations of a key, on any replica, take turns, and each statement after it sees
 //! what the previous holder committed. On SQLite the transaction's first statement is
 //! a write, so it takes the database's one write lock before reading anything: it
-//! waits its turn (busy timeout) instead of failing midway.
+//! waits its turn (busy timeout) instead of failing midway. A refusal rolls back, so
+//! it writes nothing; and one already certain from a read without locks
+//! ([`Store::refusal`]) never takes the locks at all.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, retrying};
 
 /// One limit an attempt must fit under: at most `max` attempts per window under `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,19 @@ pub enum Reserved {
 }
 
 impl Store {
+    /// Whether some one of `limits` is full at `now` (ms): the time an attempt may be
+    /// made again, if so. It only reads, and locks nothing, so that a client turned
+    /// away costs no writer's turn; [`Store::reserve`] checks again under its locks.
+    pub async fn refusal(
+        &self,
+        limits: &[Limit],
+        now: i64,
+        window_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        Ok(refused_until(&mut connection, limits, now - window_ms, window_ms).await?)
+    }
+
     /// Counts attempt `attempt_id` under every one of `limits` at `now` (ms), or under
     /// none if any is full; attempts older than `window_ms` no longer count.
     pub async fn reserve(
@@ -48,9 +63,20 @@ impl Store {
         let mut limits = limits.to_vec();
         limits.sort_by(|a, b| a.key.cmp(&b.key));
         limits.dedup_by(|a, b| a.key == b.key);
+        retrying(|| self.try_reserve(attempt_id, &limits, now, window_ms)).await
+    }
+
+    /// One run of [`Store::reserve`]'s transaction, with `limits` sorted by key.
+    async fn try_reserve(
+        &self,
+        attempt_id: &str,
+        limits: &[Limit],
+        now: i64,
+        window_ms: i64,
+    ) -> Result<Reserved, sqlx::Error> {
         let since = now - window_ms;
         let mut transaction = self.pool().begin().await?;
-        for limit in &limits {
+        for limit in limits {
             sqlx::query(
                 "INSERT INTO throttle_keys (key, touched_at) VALUES ($1, $2) \
                  ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at",
@@ -60,36 +86,20 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
-        let mut refused_until = None::<i64>;
-        for limit in &limits {
+        for limit in limits {
             sqlx::query("DELETE FROM throttle_attempts WHERE key = $1 AND attempted_at <= $2")
                 .bind(&limit.key)
                 .bind(since)
                 .execute(&mut *transaction)
                 .await?;
-            let times: Vec<i64> = sqlx::query(
-                "SELECT attempted_at FROM throttle_attempts WHERE key = $1 \
-                 ORDER BY attempted_at",
-            )
-            .bind(&limit.key)
-            .fetch_all(&mut *transaction)
-            .await?
-            .iter()
-            .map(|row| row.try_get("attempted_at"))
-            .collect::<Result<_, _>>()?;
-            let max = limit.max as usize;
-            if times.len() >= max {
-                // Room comes back when enough of the oldest attempts leave the window
-                // for one more to fit.
-                let frees_at = times[times.len() - max] + window_ms;
-                refused_until = Some(refused_until.map_or(frees_at, |until| until.max(frees_at)));
-            }
         }
-        if let Some(until) = refused_until {
-            transaction.commit().await?;
+        if let Some(until) = refused_until(&mut transaction, limits, since, window_ms).await? {
+            // A refusal leaves no trace: not the keys it brought, nor its touch of the
+            // others, which would let a client at its limit keep adding rows.
+            transaction.rollback().await?;
             return Ok(Reserved::Refused { until });
         }
-        for limit in &limits {
+        for limit in limits {
             sqlx::query(
                 "INSERT INTO throttle_attempts (key, attempt_id, attempted_at) \
                  VALUES ($1, $2, $3)",
@@ -119,4 +129,35 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// When the fullest of `limits` has room again, if any is full: attempts after `since`
+/// count, and room comes back when enough of the oldest leave the window for one more
+/// to fit.
+async fn refused_until(
+    connection: &mut AnyConnection,
+    limits: &[Limit],
+    since: i64,
+    window_ms: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut refused_until = None::<i64>;
+    for limit in limits {
+        let times: Vec<i64> = sqlx::query(
+            "SELECT attempted_at FROM throttle_attempts WHERE key = $1 AND attempted_at > $2 \
+             ORDER BY attempted_at",
+        )
+        .bind(&limit.key)
+        .bind(since)
+        .fetch_all(&mut *connection)
+        .await?
+        .iter()
+        .map(|row| row.try_get("attempted_at"))
+        .collect::<Result<_, _>>()?;
+        let max = limit.max as usize;
+        if times.len() >= max {
+            let frees_at = times[times.len() - max] + window_ms;
+            refused_until = Some(refused_until.map_or(frees_at, |until| until.max(frees_at)));
+        }
+    }
+    Ok(refused_until)
 }

@@ -8,6 +8,11 @@
 //!
 //! Ending sessions appends them to the revocation log in the same transaction, so the
 //! feed tells every follower; an ended session's refresh tokens are deleted with it.
+//!
+//! Every transaction that writes both locks the session row before its refresh tokens
+//! (on PostgreSQL; an SQLite writer holds the whole database), so a refresh and an end
+//! of the same session take turns instead of deadlocking; what contention is left is
+//! retried whole by [`retrying`].
 
 use bookshelf_runtime::{db::Reads, sqlite_reads::params};
 use bookshelf_tokens::claims::LEEWAY_SECS;
@@ -15,7 +20,7 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use crate::{
     domain::SessionId,
-    store::{Store, StoreError, append_revocation, end_pending_logins, retrying_sequence},
+    store::{Store, StoreError, append_revocation, end_pending_logins, retrying},
 };
 
 /// How long tokens, refresh tokens and sessions last, in milliseconds.
@@ -185,10 +190,39 @@ impl Store {
         now: i64,
         lifetimes: Lifetimes,
     ) -> Result<Rotation, StoreError> {
+        let rotated = retrying(|| self.try_rotate(old, new, client, now, lifetimes)).await?;
+        match rotated {
+            Some(rotation) => Ok(rotation),
+            None => self.refused_or_reused(old, now).await,
+        }
+    }
+
+    /// One run of [`Self::rotate_refresh_token`]'s transaction: `None` when `old` was
+    /// not there to spend.
+    async fn try_rotate(
+        &self,
+        old: &str,
+        new: &str,
+        client: &ClientSeen,
+        now: i64,
+        lifetimes: Lifetimes,
+    ) -> Result<Option<Rotation>, sqlx::Error> {
         let mut transaction = self.pool().begin().await?;
-        // The one statement that decides concurrent refreshes: it takes the row's lock
-        // (PostgreSQL) or the database's write lock (SQLite) first, and only one
-        // refresh finds the token unspent.
+        if self.locks_rows() {
+            // The session before its refresh tokens, the order in which every end of
+            // a session takes them too: a refresh beside a logout of the same session
+            // then waits for it rather than deadlocking with it. (An SQLite writer
+            // holds the whole database from the spending statement on.)
+            sqlx::query(
+                "SELECT id FROM sessions WHERE id = \
+                 (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) FOR UPDATE",
+            )
+            .bind(old)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        }
+        // The one statement that decides concurrent refreshes: only one refresh finds
+        // the token unspent.
         let spent = sqlx::query(
             "UPDATE refresh_tokens SET spent_at = $1 \
              WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $3 \
@@ -201,7 +235,7 @@ impl Store {
         .await?;
         let Some(spent) = spent else {
             transaction.rollback().await?;
-            return self.refused_or_reused(old, now).await;
+            return Ok(None);
         };
         let session_id: String = spent.try_get("session_id")?;
         let session = sqlx::query(
@@ -215,7 +249,7 @@ impl Store {
         .await?;
         let Some(session) = session else {
             transaction.rollback().await?;
-            return Ok(Rotation::Refused);
+            return Ok(Some(Rotation::Refused));
         };
         let user_id: String = session.try_get("user_id")?;
         let session_end: i64 = session.try_get("expires_at")?;
@@ -223,7 +257,7 @@ impl Store {
         let authenticated_at: i64 = session.try_get("authenticated_at")?;
         if session_end <= now {
             transaction.rollback().await?;
-            return Ok(Rotation::Refused);
+            return Ok(Some(Rotation::Refused));
         }
         let expiries = lifetimes.at(now, session_end);
         // A concurrent end of the session makes this match nothing: the refresh then
@@ -245,7 +279,7 @@ impl Store {
         .await?;
         if updated.rows_affected() == 0 {
             transaction.rollback().await?;
-            return Ok(Rotation::Refused);
+            return Ok(Some(Rotation::Refused));
         }
         insert_refresh_token(&mut transaction, new, &session_id, expiries.refresh).await?;
         // Spent tokens past their own expiry would be refused anyway: forget them, so
@@ -256,12 +290,12 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
-        Ok(Rotation::Rotated {
+        Ok(Some(Rotation::Rotated {
             session_id,
             user_id,
             expiries,
             authenticated_at,
-        })
+        }))
     }
 
     /// Why refresh token `digest` was not spent: reused (and its session now ended)
@@ -296,7 +330,7 @@ impl Store {
         which: Ending<'_>,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let (ended, announced) = retrying_sequence(|| async {
+        let (ended, announced) = retrying(|| async {
             let mut transaction = self.pool().begin().await?;
             let ended = end_within(&mut transaction, user_id, which, now).await?;
             transaction.commit().await?;
@@ -318,7 +352,7 @@ impl Store {
         keep: Option<&str>,
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
-        let changed = retrying_sequence(|| async {
+        let changed = retrying(|| async {
             let mut transaction = self.pool().begin().await?;
             let updated = sqlx::query(
                 "UPDATE users SET password_hash = $1, credential_version = credential_version + 1 \

@@ -1,7 +1,7 @@
 //! The auth database: users, and the log of revocations the feed reads (sessions are
 //! queried in `sessions`, the throttle's tables in `reservations`).
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use bookshelf_runtime::{
     db::{Backend, Database, Reads, is_unique_violation},
@@ -108,33 +108,78 @@ impl Revocation {
 
 const REVOCATION_COLUMNS: &str = "sequence, user_id, session_id, revoked_at, tokens_expire_at";
 
-/// How many times a transaction that appends a revocation is retried when a concurrent
-/// one took the same sequence number; each retry reads the number that one committed,
-/// so a few always suffice.
-const SEQUENCE_ATTEMPTS: usize = 16;
+/// How many times a transaction that appends a revocation is run in all while
+/// concurrent ones take the sequence number it read; each retry reads the number one
+/// of them committed.
+const SEQUENCE_ATTEMPTS: u32 = 16;
 
-/// Runs `transaction` again while it fails on a sequence number another writer took
-/// first (a unique violation), up to [`SEQUENCE_ATTEMPTS`] times.
-pub(crate) async fn retrying_sequence<T, Attempt>(
+/// How many times a transaction is run in all while PostgreSQL picks it as a
+/// deadlock's victim or cannot serialize it. The lock order every transaction here
+/// keeps (a user, then its sessions, then their refresh tokens) leaves such failures
+/// rare; a few retries ride out the rest.
+const CONTENDED_ATTEMPTS: u32 = 5;
+
+/// The longest wait before the first retry; it doubles for each one after, up to
+/// [`LONGEST_BACKOFF_MS`]. Each wait is a random part of it, so that the transactions
+/// that collided do not collide again in step.
+const FIRST_BACKOFF_MS: u64 = 2;
+
+/// The longest wait before any one retry.
+const LONGEST_BACKOFF_MS: u64 = 64;
+
+/// Whether `error` failed a transaction only because of concurrent ones, so that the
+/// same transaction run again from its start may well succeed: SQLSTATE 40P01
+/// (deadlock detected) or 40001 (serialization failure).
+pub(crate) fn is_contention(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+/// Runs `transaction` (one whole transaction, from its `BEGIN`) again, after a short
+/// random wait, while it fails on a revocation sequence number another writer took
+/// first (a unique violation), up to [`SEQUENCE_ATTEMPTS`] times, or on contention
+/// ([`is_contention`]), up to [`CONTENDED_ATTEMPTS`] times. Every write transaction
+/// that locks rows another one may lock too goes through here. Still failing after
+/// that, it is [`StoreError::Contended`]: the request may be made again.
+pub(crate) async fn retrying<T, Attempt>(
     mut transaction: impl FnMut() -> Attempt,
-) -> Result<T, sqlx::Error>
+) -> Result<T, StoreError>
 where
     Attempt: Future<Output = Result<T, sqlx::Error>>,
 {
-    let mut attempt = 0;
+    let mut sequence_clashes = 0;
+    let mut contentions = 0;
     loop {
-        attempt += 1;
-        match transaction().await {
-            Err(error) if is_unique_violation(&error) && attempt < SEQUENCE_ATTEMPTS => {}
-            done => return done,
-        }
+        let retries = match transaction().await {
+            Ok(done) => return Ok(done),
+            Err(error) if is_unique_violation(&error) => {
+                sequence_clashes += 1;
+                if sequence_clashes == SEQUENCE_ATTEMPTS {
+                    return Err(StoreError::Contended(error));
+                }
+                sequence_clashes
+            }
+            Err(error) if is_contention(&error) => {
+                contentions += 1;
+                if contentions == CONTENDED_ATTEMPTS {
+                    return Err(StoreError::Contended(error));
+                }
+                tracing::debug!(%error, contentions, "retrying a contended transaction");
+                contentions
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let longest = (FIRST_BACKOFF_MS << (retries - 1)).min(LONGEST_BACKOFF_MS);
+        tokio::time::sleep(Duration::from_millis(rand::random_range(1..=longest))).await;
     }
 }
 
 /// Appends a revocation to the log with the next sequence number, inside the caller's
 /// transaction. The number is read and written in one statement; the primary key
 /// refuses a number another writer took meanwhile (the caller then retries the whole
-/// transaction, see [`retrying_sequence`]), so numbers increase in commit order on
+/// transaction, see [`retrying`]), so numbers increase in commit order on
 /// every backend.
 pub(crate) async fn append_revocation(
     connection: &mut AnyConnection,
@@ -190,13 +235,27 @@ pub enum StoreError {
     EmailTaken,
     /// The database failed.
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    /// The transaction lost to concurrent ones ([`is_contention`]) every time it ran:
+    /// nothing is wrong with the request, which may be made again.
+    #[error("database contention")]
+    Contended(#[source] sqlx::Error),
     /// A read on the SQLite read path failed.
     #[error("database read error")]
     Read(#[from] sqlite_reads::rusqlite::Error),
     /// A read on the PostgreSQL read path failed.
     #[error("database read error")]
     PostgresRead(#[from] postgres_reads::ReadError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_contention(&error) {
+            Self::Contended(error)
+        } else {
+            Self::Database(error)
+        }
+    }
 }
 
 /// A user's columns, in the order the read paths map them by position; a macro so
@@ -218,7 +277,8 @@ pub struct Store {
     pool: AnyPool,
     reads: Reads,
     /// Which database: PostgreSQL notifies the other replicas of a revocation, and
-    /// takes row locks where SQLite's single writer needs none.
+    /// its writers lock rows (so must take them in one order), where an SQLite writer
+    /// holds the whole database from its first write on.
     backend: Backend,
 }
 
@@ -284,7 +344,7 @@ impl Store {
             if is_unique_violation(&error) {
                 StoreError::EmailTaken
             } else {
-                StoreError::Database(error)
+                StoreError::from(error)
             }
         })?;
         Ok(UserRecord::from_row(&row)?)
@@ -339,7 +399,7 @@ impl Store {
     /// Disables an active user, ends its sessions and appends the revocation to the
     /// log; false if there is no such active user.
     pub async fn disable(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let disabled = retrying_sequence(|| self.try_disable(id, now)).await?;
+        let disabled = retrying(|| self.try_disable(id, now)).await?;
         if disabled {
             self.notify_revoked().await;
         }
@@ -361,7 +421,13 @@ impl Store {
         }
         end_pending_logins(&mut transaction, id).await?;
         // The account's revocation covers every token of its sessions: they end
-        // without an event each, and their refresh tokens go.
+        // without an event each, and their refresh tokens go (sessions first, the
+        // order every writer locks them in).
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
         sqlx::query(
             "DELETE FROM refresh_tokens WHERE session_id IN \
              (SELECT id FROM sessions WHERE user_id = $1)",
@@ -369,11 +435,6 @@ impl Store {
         .bind(id)
         .execute(&mut *transaction)
         .await?;
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
         append_revocation(&mut transaction, id, None, now, None).await?;
         transaction.commit().await?;
         Ok(true)
@@ -432,8 +493,16 @@ impl Store {
         &self.pool
     }
 
+    /// Whether writers lock rows (PostgreSQL), and so must take them in one order.
+    pub(crate) fn locks_rows(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
     /// The hot reads' own path, for the ones kept beside their own module.
     pub(crate) fn reads(&self) -> &Reads {
         &self.reads
     }
 }
+
+#[cfg(test)]
+mod tests;

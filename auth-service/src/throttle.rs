@@ -181,6 +181,12 @@ impl Throttle {
     ) -> Result<Attempt, AuthError> {
         let id = uuid::Uuid::new_v4().to_string();
         let window = self.allowances.window.as_millis() as i64;
+        // A client already at a limit is turned away before it waits in line, so a
+        // flood of refused attempts holds up no one else's reservation.
+        let now = self.clock.now_ms();
+        if let Some(until) = self.store.refusal(limits, now, window).await? {
+            return Err(refused(until, now));
+        }
         let _turn = match &self.serial {
             Some(serial) => Some(serial.lock().await),
             None => None,
@@ -188,9 +194,7 @@ impl Throttle {
         let now = self.clock.now_ms();
         match self.store.reserve(&id, limits, now, window).await? {
             Reserved::Granted => Ok(Attempt { id, clears }),
-            Reserved::Refused { until } => Err(AuthError::Throttled {
-                retry_after: Duration::from_millis((until - now).max(1) as u64),
-            }),
+            Reserved::Refused { until } => Err(refused(until, now)),
         }
     }
 
@@ -204,5 +208,12 @@ impl Throttle {
     /// An attempt that was never evaluated (no capacity to hash it): it no longer counts.
     pub async fn not_made(&self, attempt: Attempt) -> Result<(), AuthError> {
         Ok(self.store.release(&attempt.id, &[]).await?)
+    }
+}
+
+/// The refusal of an attempt at `now` that may be made again at `until` (ms).
+fn refused(until: i64, now: i64) -> AuthError {
+    AuthError::Throttled {
+        retry_after: Duration::from_millis((until - now).max(1) as u64),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{AnyConnection, Connection, Executor, PgConnection, Row};
 
 use crate::Relay;
 
@@ -63,6 +63,23 @@ impl TestDatabase {
     /// Whether the tests run on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
+    }
+
+    /// How many rows `table` holds, read over a connection of its own, apart from
+    /// whatever pool the service under test keeps.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let mut connection = AnyConnection::connect(&self.url)
+            .await
+            .expect("a connection to the test database");
+        let count = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(&mut connection)
+            .await
+            .expect("a count")
+            .try_get("n")
+            .expect("a number");
+        let _ = connection.close().await;
+        count
     }
 
     /// On PostgreSQL, a [`Relay`] to the server and the URL of this database through

@@ -7,6 +7,7 @@ use bookshelf_proto::auth::v1::{
     LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient,
 };
 use bookshelf_test_support::{TestAuth, forwarded_from, register, strong_password};
+use futures::StreamExt;
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 
@@ -181,4 +182,46 @@ async fn a_direct_caller_cannot_claim_other_addresses() {
         "counted under the caller's own address, whatever it claims: {codes:?}"
     );
     assert_eq!(count(&codes, Code::ResourceExhausted), 15, "{codes:?}");
+}
+
+#[tokio::test]
+async fn refused_attempts_write_nothing() {
+    let auth = TestAuth::spawn_with(|config| config.max_attempts_per_address = 3).await;
+    let client = auth.client().await;
+    let codes = all_at_once(
+        &client,
+        (0..3).map(|_| Request::new(login(&unique_email(), "Summer2024!"))),
+    )
+    .await;
+    assert_eq!(count(&codes, Code::Unauthenticated), 3, "{codes:?}");
+    let tables = ["throttle_keys", "throttle_attempts"];
+    let mut before = Vec::new();
+    for table in tables {
+        before.push(auth.database.count_rows(table).await);
+    }
+
+    // A fresh email each time: every attempt would otherwise add keys of its own.
+    let refusals = futures::stream::iter(0..5_000)
+        .map(|_| {
+            let mut client = client.clone();
+            async move {
+                match client.login(login(&unique_email(), "Summer2024!")).await {
+                    Ok(_) => Code::Ok,
+                    Err(status) => status.code(),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<Code>>()
+        .await;
+    assert_eq!(
+        count(&refusals, Code::ResourceExhausted),
+        5_000,
+        "the address is at its limit"
+    );
+    let mut after = Vec::new();
+    for table in tables {
+        after.push(auth.database.count_rows(table).await);
+    }
+    assert_eq!(after, before, "rows of {tables:?} before and after");
 }

@@ -43,7 +43,7 @@ async fn a_rotated_key_signs_after_its_delay_and_the_old_one_verifies_until_its_
     let second = first.replica_with(settings(&clock)).await;
     let replicas = [&first, &second];
     let email = format!("rotating-{}@example.com", uuid::Uuid::new_v4().simple());
-    let user = register(&mut first.client().await, &email).await;
+    register(&mut first.client().await, &email).await;
     let old = Forger::real(&first);
     let old_token = login(&first, &email).await;
     assert_eq!(Forger::kid_of(&old_token), old.kid);

@@ -10,6 +10,7 @@ mod guessing;
 mod keys;
 mod login;
 mod operations;
+mod races;
 mod recent_sign_in;
 mod revocation;
 mod second_factor;

@@ -23,7 +23,7 @@ fn with(mut claims: Value, claim: &str, value: Value) -> Value {
 async fn every_kind_of_forged_token_is_refused() {
     let auth = TestAuth::spawn().await;
     let mut client = auth.client().await;
-    let (user, token) = register_and_login(&mut client).await;
+    let (_, token) = register_and_login(&mut client).await;
     let real = Forger::real(&auth);
     let claims = Forger::claims_in_session_of(&token);
     let now = bookshelf_test_support::Forger::claims("x")["iat"]
