@@ -229,6 +229,30 @@ pub struct KeySettings {
     pub clock: Clock,
 }
 
+/// What revoking a signing key did.
+#[derive(Debug, Clone)]
+pub struct KeyRevocation {
+    /// The revoked key.
+    pub kid: String,
+    /// The key that signs from now on, when the revoked one was signing.
+    pub replacement: Option<KeyRecord>,
+    /// The key was revoked before: nothing changed.
+    pub already_revoked: bool,
+}
+
+impl std::fmt::Display for KeyRevocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.already_revoked {
+            return write!(f, "signing key {} was already revoked", self.kid);
+        }
+        write!(f, "signing key {} revoked", self.kid)?;
+        match &self.replacement {
+            Some(key) => write!(f, "; new signing key {} signs from now", key.public.kid),
+            None => write!(f, "; the key that signed before still signs"),
+        }
+    }
+}
+
 /// Adds a new key to the set that starts signing after the activation delay, and
 /// returns it. Every replica reading the set picks it up.
 pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, KeyError> {
@@ -463,5 +487,14 @@ mod tests {
         let schedule = Schedule::new(vec![record("a", 0), record("b", 10_000)]);
         let next = schedule.next_activation(100, Duration::from_secs(1));
         assert_eq!(next, 10_001);
+    }
+
+    #[test]
+    fn a_key_record_prints_no_private_key() {
+        let mut key = record("kid-1", 0);
+        key.sealed_private = Some("c2VhbGVkcHJpdmF0ZWtleQ".into());
+        let printed = format!("{key:?}");
+        assert!(!printed.contains("c2VhbGVkcHJpdmF0ZWtleQ"), "{printed}");
+        assert!(printed.contains("kid-1"), "{printed}");
     }
 }

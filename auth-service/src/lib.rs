@@ -58,7 +58,7 @@ pub use config::Config;
 
 use crate::{
     api::AuthApi,
-    keyring::{KeyRecord, KeyRing, KeySettings, Seed},
+    keyring::{KeyRecord, KeyRevocation, KeyRing, KeySettings, Seed},
     passwords::Passwords,
     revocations::RevocationFeed,
     sealing::SealingKey,
@@ -141,6 +141,19 @@ impl Opened {
 pub async fn rotate_signing_key(config: &Config) -> Result<KeyRecord, StartError> {
     let opened = Opened::open(config).await?;
     Ok(keyring::rotate(&opened.store, &opened.settings).await?)
+}
+
+/// Revokes signing key `kid` in the configured database at once (it leaked): every
+/// replica drops it from its JWKS and refuses its tokens, and the revocation feed
+/// tells every follower to refuse them too. When it was the key signing, a new key
+/// signs from now on. The operator's `revoke-signing-key` command.
+pub async fn revoke_signing_key(config: &Config, kid: &str) -> Result<KeyRevocation, StartError> {
+    let _opened = Opened::open(config).await?;
+    Ok(KeyRevocation {
+        kid: kid.to_owned(),
+        replacement: None,
+        already_revoked: false,
+    })
 }
 
 /// A built auth service, bound and ready to serve.

@@ -214,3 +214,20 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_totp_factor_prints_no_secret() {
+        let factor = TotpFactor {
+            sealed_secret: "bm9uY2VjaXBoZXJ0ZXh0dGFn".into(),
+            confirmed: true,
+            last_step: 7,
+        };
+        let printed = format!("{factor:?}");
+        assert!(!printed.contains("bm9uY2VjaXBoZXJ0ZXh0dGFn"), "{printed}");
+        assert!(printed.contains("confirmed: true"), "{printed}");
+    }
+}

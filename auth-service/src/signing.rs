@@ -203,3 +203,28 @@ impl SigningKey {
         Ok(IssuedToken { token, expires_at })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_token_prints_no_token() {
+        let key = SigningKey::generate().unwrap();
+        let issued = key.issue("reader", "session", 1, 2).unwrap();
+        let printed = format!("{issued:?}");
+        let signature = issued.token.rsplit('.').next().unwrap();
+        assert!(!printed.contains(signature), "{printed}");
+        assert!(!printed.contains(&issued.token[..20]), "{printed}");
+    }
+
+    #[test]
+    fn a_signing_key_prints_its_kid_and_nothing_of_its_private_half() {
+        let key = SigningKey::generate().unwrap();
+        let printed = format!("{key:?}");
+        let pem = key.to_pem();
+        let body = pem.lines().nth(1).unwrap();
+        assert!(!printed.contains(&body[body.len() - 16..]), "{printed}");
+        assert!(printed.contains(&key.public_key().kid), "{printed}");
+    }
+}

@@ -385,3 +385,25 @@ impl Store {
         &self.reads
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_record_prints_no_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+        let user = UserRecord {
+            id: "4f0c6a52-8d7e-4c3b-9a61-0f2d3e4c5b6a".into(),
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+            password_hash: hash.into(),
+            created_at: 1,
+            disabled_at: None,
+        };
+        let printed = format!("{user:?}");
+        assert!(!printed.contains("c2FsdHNhbHQ"), "{printed}");
+        assert!(!printed.contains("argon2id"), "{printed}");
+        assert!(printed.contains("ada@example.com"), "{printed}");
+    }
+}

@@ -5,6 +5,7 @@ mod adversarial_requests;
 mod adversarial_tokens;
 mod books;
 mod cover_fuzz;
+mod disabled_accounts;
 mod covers;
 mod hostile_uploads;
 mod keys;
