@@ -93,6 +93,7 @@ fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
         marker: None,
         session_id,
         tokens_expire_at: revocation.tokens_expire_at.map(timestamp),
+        revoked_key_id: String::new(),
     }
 }
 
