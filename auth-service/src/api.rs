@@ -79,11 +79,13 @@ fn user_message(user: &UserRecord) -> User {
     }
 }
 
-/// A revocation as the feed sends it. An ended session leaves `user_id` empty, so a
-/// follower that predates sessions, reading only `user_id`, revokes no account for it.
+/// A revocation as the feed sends it. An ended session or a revoked key leaves
+/// `user_id` empty, so a follower that predates them, reading only `user_id`, revokes
+/// no account for it.
 fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
     let (user_id, session_id) = match revocation.session_id {
         Some(session_id) => (String::new(), session_id),
+        None if revocation.key_id.is_some() => (String::new(), String::new()),
         None => (revocation.user_id, String::new()),
     };
     WatchRevocationsResponse {
@@ -93,7 +95,7 @@ fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
         marker: None,
         session_id,
         tokens_expire_at: revocation.tokens_expire_at.map(timestamp),
-        revoked_key_id: String::new(),
+        revoked_key_id: revocation.key_id.unwrap_or_default(),
     }
 }
 
@@ -354,7 +356,7 @@ impl AuthService for AuthApi {
         let user = self.current_user(&request).await?;
         if !self
             .store
-            .disable(&user.id, self.clock.now_ms())
+            .disable(&user.id, self.clock.now_ms(), self.token_ttl_ms)
             .await
             .map_err(AuthError::from)?
         {

@@ -14,9 +14,15 @@
 //! configured key that was rotated away is then recognised, and not made current
 //! again by a replica restarting with its old configuration.
 //!
-//! Each replica reads the table every [`crate::Config::signing_keys_refresh`], and
-//! the schedule is a pure function of the rows and the time, so replicas agree
-//! without talking to each other.
+//! A key that leaked is revoked ([`revoke`]): its private half is erased, it is never
+//! published or used again, and the revocation goes into the revocation log in the
+//! same transaction, so every replica's feed tells every follower to refuse its
+//! tokens. Were it signing, a new key signs from the same moment.
+//!
+//! Each replica reads the table every [`crate::Config::signing_keys_refresh`], and at
+//! once when its revocation feed reports a revoked key; the schedule is a pure
+//! function of the rows and the time, so replicas agree without talking to each
+//! other.
 
 use std::{
     collections::HashMap,
@@ -29,13 +35,14 @@ use bookshelf_tokens::{KeySet, PublicKey, Verifier, claims::LEEWAY_SECS};
 use sqlx::{Row, any::AnyRow};
 
 use crate::{
+    revocations::{FeedEvent, RevocationFeed},
     sealing::SealingKey,
     signing::{IssuedToken, KeyError, SigningKey},
-    store::{Store, StoreError},
+    store::{Store, StoreError, append_key_revocation, retrying_sequence},
 };
 
-/// One key of the set as the table holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One key of the set as the table holds it. Its `Debug` leaves the private half out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     /// The public half.
     pub public: PublicKey,
@@ -45,6 +52,19 @@ pub struct KeyRecord {
     pub created_at: i64,
     /// When it starts signing, ms since the epoch.
     pub activates_at: i64,
+    /// When it was revoked, ms since the epoch: it never signs or verifies again.
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("public", &self.public)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyRecord {
@@ -57,6 +77,7 @@ impl KeyRecord {
             sealed_private: row.try_get("sealed_private_key")?,
             created_at: row.try_get("created_at")?,
             activates_at: row.try_get("activates_at")?,
+            revoked_at: row.try_get("revoked_at")?,
         })
     }
 }
@@ -64,16 +85,24 @@ impl KeyRecord {
 /// Which keys sign and verify at one moment: a function of the rows and the time.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    /// In signing order: by `activates_at`, then `kid`, the same on every replica.
+    /// The keys not revoked, in signing order: by `activates_at`, then `kid`, the
+    /// same on every replica.
     records: Vec<KeyRecord>,
+    /// The revoked keys' ids: out of the schedule altogether.
+    revoked: Vec<String>,
 }
 
 impl Schedule {
     /// The schedule of `records`, in any order.
-    pub fn new(mut records: Vec<KeyRecord>) -> Self {
+    pub fn new(records: Vec<KeyRecord>) -> Self {
+        let (revoked, mut records): (Vec<_>, Vec<_>) =
+            records.into_iter().partition(|r| r.revoked_at.is_some());
         records
             .sort_by(|a, b| (a.activates_at, &a.public.kid).cmp(&(b.activates_at, &b.public.kid)));
-        Self { records }
+        Self {
+            records,
+            revoked: revoked.into_iter().map(|r| r.public.kid).collect(),
+        }
     }
 
     /// The index of the key that signs at `now` (ms): the newest whose time has come,
@@ -131,12 +160,19 @@ impl Schedule {
             .map_or(after, |last| after.max(last.activates_at + 1))
     }
 
+    /// Whether the set has ever held `kid`, revoked or not.
     fn contains(&self, kid: &str) -> bool {
-        self.records.iter().any(|r| r.public.kid == kid)
+        self.records.iter().any(|r| r.public.kid == kid) || self.revoked.iter().any(|r| r == kid)
+    }
+
+    /// Whether the set has never held a key.
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.revoked.is_empty()
     }
 }
 
-const KEY_COLUMNS: &str = "kid, public_key, sealed_private_key, created_at, activates_at";
+const KEY_COLUMNS: &str =
+    "kid, public_key, sealed_private_key, created_at, activates_at, revoked_at";
 
 impl Store {
     /// Every key of the set.
@@ -165,6 +201,59 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Revokes key `kid` at `now`, erasing its private half, adds `replacement` when
+    /// one must take over, and appends the revocation to the log, all in one
+    /// transaction; false (and nothing changed) if it was revoked already.
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        replacement: Option<&KeyRecord>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let revoked =
+            retrying_sequence(|| self.try_revoke_signing_key(kid, replacement, now)).await?;
+        if revoked {
+            self.notify_revoked().await;
+        }
+        Ok(revoked)
+    }
+
+    async fn try_revoke_signing_key(
+        &self,
+        kid: &str,
+        replacement: Option<&KeyRecord>,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let mut transaction = self.pool().begin().await?;
+        let updated = sqlx::query(
+            "UPDATE signing_keys SET revoked_at = $1, sealed_private_key = NULL \
+             WHERE kid = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&mut *transaction)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(record) = replacement {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, \
+                 activates_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&record.public.kid)
+            .bind(&record.public.x)
+            .bind(&record.sealed_private)
+            .bind(record.created_at)
+            .bind(record.activates_at)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        append_key_revocation(&mut transaction, kid, now).await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     /// Erases the private half of a retired key.
@@ -260,6 +349,72 @@ pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, 
     add_key(store, settings, &schedule, SigningKey::generate()?).await
 }
 
+/// Revokes key `kid` at once, for a key that leaked: see the module's documentation.
+/// When it is the key signing now, a new key signs from now on: leaving the set
+/// without one would stop every login.
+///
+/// A replica that has not read the set again yet may still sign with the key for a
+/// moment (until its feed reports the revocation, well within a second); followers
+/// refuse tokens by the key that signed them, not by when, so those are refused too.
+pub async fn revoke(
+    store: &Store,
+    settings: &KeySettings,
+    kid: &str,
+) -> Result<KeyRevocation, KeyError> {
+    let now = settings.clock.now_ms();
+    let records = store.signing_keys().await?;
+    let revoked = records
+        .iter()
+        .find(|r| r.public.kid == kid)
+        .ok_or(KeyError::UnknownKey)?;
+    let already = KeyRevocation {
+        kid: kid.to_owned(),
+        replacement: None,
+        already_revoked: true,
+    };
+    if revoked.revoked_at.is_some() {
+        return Ok(already);
+    }
+    let after = revoked.activates_at;
+    let schedule = Schedule::new(records.clone());
+    let replacement = if schedule.current(now).is_some_and(|r| r.public.kid == kid) {
+        // It signs after the revoked key and before any rotation already scheduled.
+        Some(new_record(settings, &SigningKey::generate()?, now.max(after + 1))?)
+    } else {
+        None
+    };
+    if !store
+        .revoke_signing_key(kid, replacement.as_ref(), now)
+        .await?
+    {
+        return Ok(already);
+    }
+    tracing::warn!(
+        %kid,
+        replacement = replacement.as_ref().map(|r| r.public.kid.as_str()),
+        "signing key revoked"
+    );
+    Ok(KeyRevocation {
+        kid: kid.to_owned(),
+        replacement,
+        already_revoked: false,
+    })
+}
+
+fn new_record(
+    settings: &KeySettings,
+    key: &SigningKey,
+    activates_at: i64,
+) -> Result<KeyRecord, KeyError> {
+    Ok(KeyRecord {
+        public: key.public_key().clone(),
+        sealed_private: Some(settings.sealing.seal(key.pkcs8(), &key.public_key().kid)?),
+        created_at: settings.clock.now_ms(),
+        activates_at,
+        revoked_at: None,
+    })
+}
+
 async fn add_key(
     store: &Store,
     settings: &KeySettings,
@@ -272,12 +427,7 @@ async fn add_key(
     } else {
         schedule.next_activation(now, settings.activation)
     };
-    let record = KeyRecord {
-        public: key.public_key().clone(),
-        sealed_private: Some(settings.sealing.seal(key.pkcs8(), &key.public_key().kid)?),
-        created_at: now,
-        activates_at,
-    };
+    let record = new_record(settings, &key, activates_at)?;
     store.insert_signing_key(&record).await?;
     tracing::info!(kid = %record.public.kid, activates_at, "signing key added");
     Ok(record)
@@ -305,7 +455,7 @@ impl KeyRing {
                 }
                 None
             }
-            Seed::File(path) if schedule.records.is_empty() => {
+            Seed::File(path) if schedule.is_empty() => {
                 Some(SigningKey::load_or_generate(&path)?)
             }
             Seed::File(_) => None,
@@ -412,11 +562,20 @@ impl KeyRing {
             .collect()
     }
 
-    /// Reads the set every `interval` and gives `verifier` the keys that verify
-    /// whenever they change (a key added, or one whose tokens have all expired), until
-    /// every other handle of the ring is dropped.
-    pub fn keep_fresh(&self, verifier: Verifier, interval: Duration) {
+    /// The keys revoked, as last read.
+    pub fn revoked(&self) -> Vec<String> {
+        let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
+        loaded.schedule.revoked.clone()
+    }
+
+    /// Reads the set every `interval`, and at once when `feed` reports a revoked key,
+    /// and gives `verifier` the keys that verify whenever they change (a key added,
+    /// revoked, or one whose tokens have all expired), until every other handle of the
+    /// ring is dropped. A revoked key is refused by `verifier` as soon as the feed
+    /// reports it, before the set is read again.
+    pub fn keep_fresh(&self, verifier: Verifier, interval: Duration, feed: &RevocationFeed) {
         let ring: Weak<Inner> = Arc::downgrade(&self.inner);
+        let mut events = feed.subscribe();
         tokio::spawn(async move {
             let mut trusted = Vec::new();
             // The server has stopped once every other handle is gone.
@@ -425,15 +584,49 @@ impl KeyRing {
                 if let Err(error) = ring.reload().await {
                     tracing::warn!(%error, "reading the signing keys failed");
                 }
+                for kid in ring.revoked() {
+                    verifier.revoke_key(&kid);
+                }
                 let published = ring.published();
                 if published != trusted {
                     verifier.set_keys(KeySet::from_public_keys(&published));
                     trusted = published;
                 }
                 drop(ring);
-                tokio::time::sleep(interval).await;
+                if !next_reload(&mut events, &verifier, interval).await {
+                    return;
+                }
             }
         });
+    }
+}
+
+/// Waits until the key set should be read again: `interval` has passed, or `events`
+/// reported a revoked key (refused by `verifier` at once) or may have missed one.
+/// False once the feed has closed, with the server.
+async fn next_reload(
+    events: &mut tokio::sync::broadcast::Receiver<FeedEvent>,
+    verifier: &Verifier,
+    interval: Duration,
+) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    let due = tokio::time::sleep(interval);
+    tokio::pin!(due);
+    loop {
+        tokio::select! {
+            _ = &mut due => return true,
+            event = events.recv() => match event {
+                Ok(FeedEvent::Revoked(revocation)) => {
+                    if let Some(kid) = revocation.key_id {
+                        verifier.revoke_key(&kid);
+                        return true;
+                    }
+                }
+                Ok(FeedEvent::Heartbeat) => {}
+                Err(RecvError::Lagged(_)) => return true,
+                Err(RecvError::Closed) => return false,
+            },
+        }
     }
 }
 
@@ -452,6 +645,7 @@ mod tests {
             sealed_private: Some(String::new()),
             created_at: 0,
             activates_at,
+            revoked_at: None,
         }
     }
 

@@ -148,12 +148,8 @@ pub async fn rotate_signing_key(config: &Config) -> Result<KeyRecord, StartError
 /// tells every follower to refuse them too. When it was the key signing, a new key
 /// signs from now on. The operator's `revoke-signing-key` command.
 pub async fn revoke_signing_key(config: &Config, kid: &str) -> Result<KeyRevocation, StartError> {
-    let _opened = Opened::open(config).await?;
-    Ok(KeyRevocation {
-        kid: kid.to_owned(),
-        replacement: None,
-        already_revoked: false,
-    })
+    let opened = Opened::open(config).await?;
+    Ok(keyring::revoke(&opened.store, &opened.settings, kid).await?)
 }
 
 /// A built auth service, bound and ready to serve.
@@ -182,7 +178,13 @@ impl Application {
         let keys = KeyRing::open(store.clone(), &settings, seed).await?;
         let verifier = Verifier::new(KeySet::from_public_keys(&keys.published()))
             .with_clock(config.clock.clone());
-        keys.keep_fresh(verifier.clone(), config.signing_keys_refresh());
+        let revocations = RevocationFeed::start(
+            store.clone(),
+            config.revocation_heartbeat(),
+            on_postgres.then_some(database_url.as_str()),
+        )
+        .await?;
+        keys.keep_fresh(verifier.clone(), config.signing_keys_refresh(), &revocations);
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -205,12 +207,7 @@ impl Application {
                 concurrency + config.hash_queue_depth,
             )),
             trusted_forwarders: config.trusted_forwarders.clone(),
-            revocations: RevocationFeed::start(
-                store.clone(),
-                config.revocation_heartbeat(),
-                on_postgres.then_some(database_url.as_str()),
-            )
-            .await?,
+            revocations,
             token_ttl_ms: config.token_ttl().as_millis() as i64,
             lifetimes: config.lifetimes(),
             store,

@@ -10,8 +10,8 @@ use sqlx::Row;
 
 use crate::store::{Store, StoreError};
 
-/// A user's TOTP factor.
-#[derive(Debug, Clone)]
+/// A user's TOTP factor. Its `Debug` leaves the secret out, sealed as it is.
+#[derive(Clone)]
 pub struct TotpFactor {
     /// The secret, sealed for this user.
     pub sealed_secret: String,
@@ -19,6 +19,15 @@ pub struct TotpFactor {
     pub confirmed: bool,
     /// The last step a code was accepted at (0 before any).
     pub last_step: i64,
+}
+
+impl std::fmt::Debug for TotpFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpFactor")
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A login waiting for its second factor.

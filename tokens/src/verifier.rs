@@ -1,7 +1,7 @@
 //! [`Verifier`]: the single check every token goes through.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -21,7 +21,13 @@ const VERIFIED_CAPACITY: usize = 10_000;
 #[derive(Default)]
 struct Trusted {
     keys: KeySet,
-    verified: HashMap<String, Claims>,
+    verified: HashMap<String, Verified>,
+}
+
+/// A token whose signature checked: the key that signed it, and what it says.
+struct Verified {
+    kid: String,
+    claims: Claims,
 }
 
 /// Why a token was refused.
@@ -42,6 +48,9 @@ pub enum TokenError {
     /// The token's session has ended (logout, revoked, password changed).
     #[error("session ended")]
     SessionEnded,
+    /// The key that signed the token has been revoked (it leaked).
+    #[error("signing key revoked")]
+    KeyRevoked,
     /// The revocation feed is down beyond its bound: no token can be trusted.
     #[error("revocation feed unavailable")]
     Unavailable,
@@ -52,6 +61,9 @@ pub enum TokenError {
 #[derive(Clone)]
 pub struct Verifier {
     trusted: Arc<RwLock<Trusted>>,
+    /// Keys revoked in an emergency: their tokens are refused even while a key set
+    /// fetched from a replica that has not heard yet still lists them.
+    revoked_keys: Arc<RwLock<HashSet<String>>>,
     revocations: Option<Arc<Revocations>>,
     /// Woken when a token names an unknown `kid`, so the keys get refetched.
     key_refresh: Arc<Notify>,
@@ -68,6 +80,7 @@ impl Verifier {
                 keys,
                 verified: HashMap::new(),
             })),
+            revoked_keys: Arc::default(),
             revocations: None,
             key_refresh: Arc::default(),
             clock: Clock::system(),
@@ -94,6 +107,27 @@ impl Verifier {
             keys,
             verified: HashMap::new(),
         };
+    }
+
+    /// Refuses every token signed by key `kid` from now on, whatever key set is
+    /// given later: the key leaked, so a token naming it proves nothing, whenever
+    /// it says it was signed.
+    pub fn revoke_key(&self, kid: &str) {
+        let newly = self
+            .revoked_keys
+            .write()
+            .expect("revoked keys lock poisoned")
+            .insert(kid.to_owned());
+        if newly {
+            tracing::warn!(%kid, "signing key revoked: its tokens are refused");
+        }
+    }
+
+    fn is_key_revoked(&self, kid: &str) -> bool {
+        self.revoked_keys
+            .read()
+            .expect("revoked keys lock poisoned")
+            .contains(kid)
     }
 
     /// The revocation set, if this verifier follows one.
@@ -128,10 +162,13 @@ impl Verifier {
         if token.is_empty() || token.len() > 4096 {
             return Err(TokenError::Invalid);
         }
-        let claims = match self.remembered(token) {
-            Some(claims) => claims,
+        let (kid, claims) = match self.remembered(token) {
+            Some(remembered) => remembered,
             None => self.check_signature(token)?,
         };
+        if self.is_key_revoked(&kid) {
+            return Err(TokenError::KeyRevoked);
+        }
         if let Some(revocations) = &self.revocations {
             if revocations.is_revoked(&claims.sub) {
                 return Err(TokenError::Revoked);
@@ -145,21 +182,25 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// The claims of a token verified before, if they still hold now.
-    fn remembered(&self, token: &str) -> Option<Claims> {
+    /// The key and claims of a token verified before, if its claims still hold now.
+    fn remembered(&self, token: &str) -> Option<(String, Claims)> {
         let trusted = self.trusted.read().expect("key set lock poisoned");
-        let claims = trusted.verified.get(token)?;
-        // The time checks are the only ones whose answer changes; redo them.
-        claims
+        let verified = trusted.verified.get(token)?;
+        // The time checks are the only ones of the claims whose answer changes; redo them.
+        verified
+            .claims
             .valid_at(self.clock.now_secs())
-            .then(|| claims.clone())
+            .then(|| (verified.kid.clone(), verified.claims.clone()))
     }
 
     /// The full check: a trusted `kid`, the signature, the pinned algorithm, the
     /// required claims and the lifetime. A token that passes is remembered.
-    fn check_signature(&self, token: &str) -> Result<Claims, TokenError> {
+    fn check_signature(&self, token: &str) -> Result<(String, Claims), TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.ok_or(TokenError::Invalid)?;
+        if self.is_key_revoked(&kid) {
+            return Err(TokenError::KeyRevoked);
+        }
         let claims = {
             let trusted = self.trusted.read().expect("key set lock poisoned");
             let Some(key) = trusted.keys.get(&kid) else {
@@ -179,8 +220,12 @@ impl Verifier {
             if trusted.verified.len() >= VERIFIED_CAPACITY {
                 trusted.verified.clear();
             }
-            trusted.verified.insert(token.to_owned(), claims.clone());
+            let verified = Verified {
+                kid: kid.clone(),
+                claims: claims.clone(),
+            };
+            trusted.verified.insert(token.to_owned(), verified);
         }
-        Ok(claims)
+        Ok((kid, claims))
     }
 }
