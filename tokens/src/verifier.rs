@@ -229,3 +229,60 @@ impl Verifier {
         Ok((kid, claims))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    use super::*;
+    use crate::{AUDIENCE, ISSUER, PublicKey};
+
+    /// A fresh key named `kid`: its public half and its private half.
+    fn key(kid: &str) -> (PublicKey, EncodingKey) {
+        let document = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(document.as_ref()).unwrap();
+        let public = PublicKey {
+            kid: kid.into(),
+            x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        };
+        (public, EncodingKey::from_ed_der(document.as_ref()))
+    }
+
+    /// A token for `sub` signed by `key` as `kid`, valid for an hour.
+    fn token(kid: &str, key: &EncodingKey, sub: &str) -> String {
+        let now = Clock::system().now_secs();
+        let claims = Claims {
+            sub: sub.into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            nbf: now,
+            exp: now + 3600,
+            sid: None,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    #[test]
+    fn a_revoked_keys_tokens_are_refused_though_remembered_or_listed_again() {
+        let (leaked, leaked_private) = key("leaked");
+        let (other, other_private) = key("other");
+        let remembered = token("leaked", &leaked_private, "reader");
+        let verifier = Verifier::new(KeySet::from_public_keys([&leaked, &other]));
+        assert!(verifier.verify(&remembered).is_ok());
+
+        verifier.revoke_key("leaked");
+        assert_eq!(verifier.verify(&remembered), Err(TokenError::KeyRevoked));
+        // A key set fetched from a replica that has not heard of the revocation yet,
+        // and a token such a replica signed after it.
+        verifier.set_keys(KeySet::from_public_keys([&leaked, &other]));
+        let signed_later = token("leaked", &leaked_private, "another reader");
+        assert_eq!(verifier.verify(&remembered), Err(TokenError::KeyRevoked));
+        assert_eq!(verifier.verify(&signed_later), Err(TokenError::KeyRevoked));
+        assert!(verifier.verify(&token("other", &other_private, "reader")).is_ok());
+    }
+}
