@@ -60,7 +60,8 @@ pub struct AuthApi {
     /// The gateways whose forwarded client address is believed.
     pub(crate) trusted_forwarders: Vec<IpNet>,
     pub(crate) revocations: RevocationFeed,
-    /// Token lifetime: how far back a new subscriber's backlog of revocations goes.
+    /// Token lifetime: how long a disable's revocation lasts at the least, and how far
+    /// back a new subscriber's backlog goes for disables recorded without an expiry.
     pub(crate) token_ttl_ms: i64,
     /// How long tokens, refresh tokens and sessions last.
     pub(crate) lifetimes: Lifetimes,

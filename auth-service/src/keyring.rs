@@ -14,7 +14,7 @@
 //! configured key that was rotated away is then recognised, and not made current
 //! again by a replica restarting with its old configuration.
 //!
-//! A key that leaked is revoked ([`revoke`]): its private half is erased, it is never
+//! A key that leaked is revoked ([`crate::key_revocation`]): its private half is erased, it is never
 //! published or used again, and the revocation goes into the revocation log in the
 //! same transaction, so every replica's feed tells every follower to refuse its
 //! tokens. Were it signing, a new key signs from the same moment.
@@ -38,7 +38,7 @@ use crate::{
     revocations::{FeedEvent, RevocationFeed},
     sealing::SealingKey,
     signing::{IssuedToken, KeyError, SigningKey},
-    store::{Store, StoreError, append_key_revocation, retrying_sequence},
+    store::{Store, StoreError},
 };
 
 /// One key of the set as the table holds it. Its `Debug` leaves the private half out.
@@ -203,59 +203,6 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes key `kid` at `now`, erasing its private half, adds `replacement` when
-    /// one must take over, and appends the revocation to the log, all in one
-    /// transaction; false (and nothing changed) if it was revoked already.
-    async fn revoke_signing_key(
-        &self,
-        kid: &str,
-        replacement: Option<&KeyRecord>,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let revoked =
-            retrying_sequence(|| self.try_revoke_signing_key(kid, replacement, now)).await?;
-        if revoked {
-            self.notify_revoked().await;
-        }
-        Ok(revoked)
-    }
-
-    async fn try_revoke_signing_key(
-        &self,
-        kid: &str,
-        replacement: Option<&KeyRecord>,
-        now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let mut transaction = self.pool().begin().await?;
-        let updated = sqlx::query(
-            "UPDATE signing_keys SET revoked_at = $1, sealed_private_key = NULL \
-             WHERE kid = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(kid)
-        .execute(&mut *transaction)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Some(record) = replacement {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, \
-                 activates_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&record.public.kid)
-            .bind(&record.public.x)
-            .bind(&record.sealed_private)
-            .bind(record.created_at)
-            .bind(record.activates_at)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        append_key_revocation(&mut transaction, kid, now).await?;
-        transaction.commit().await?;
-        Ok(true)
-    }
-
     /// Erases the private half of a retired key.
     async fn erase_private_key(&self, kid: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE signing_keys SET sealed_private_key = NULL WHERE kid = $1")
@@ -318,30 +265,6 @@ pub struct KeySettings {
     pub clock: Clock,
 }
 
-/// What revoking a signing key did.
-#[derive(Debug, Clone)]
-pub struct KeyRevocation {
-    /// The revoked key.
-    pub kid: String,
-    /// The key that signs from now on, when the revoked one was signing.
-    pub replacement: Option<KeyRecord>,
-    /// The key was revoked before: nothing changed.
-    pub already_revoked: bool,
-}
-
-impl std::fmt::Display for KeyRevocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.already_revoked {
-            return write!(f, "signing key {} was already revoked", self.kid);
-        }
-        write!(f, "signing key {} revoked", self.kid)?;
-        match &self.replacement {
-            Some(key) => write!(f, "; new signing key {} signs from now", key.public.kid),
-            None => write!(f, "; the key that signed before still signs"),
-        }
-    }
-}
-
 /// Adds a new key to the set that starts signing after the activation delay, and
 /// returns it. Every replica reading the set picks it up.
 pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, KeyError> {
@@ -349,59 +272,8 @@ pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, 
     add_key(store, settings, &schedule, SigningKey::generate()?).await
 }
 
-/// Revokes key `kid` at once, for a key that leaked: see the module's documentation.
-/// When it is the key signing now, a new key signs from now on: leaving the set
-/// without one would stop every login.
-///
-/// A replica that has not read the set again yet may still sign with the key for a
-/// moment (until its feed reports the revocation, well within a second); followers
-/// refuse tokens by the key that signed them, not by when, so those are refused too.
-pub async fn revoke(
-    store: &Store,
-    settings: &KeySettings,
-    kid: &str,
-) -> Result<KeyRevocation, KeyError> {
-    let now = settings.clock.now_ms();
-    let records = store.signing_keys().await?;
-    let revoked = records
-        .iter()
-        .find(|r| r.public.kid == kid)
-        .ok_or(KeyError::UnknownKey)?;
-    let already = KeyRevocation {
-        kid: kid.to_owned(),
-        replacement: None,
-        already_revoked: true,
-    };
-    if revoked.revoked_at.is_some() {
-        return Ok(already);
-    }
-    let after = revoked.activates_at;
-    let schedule = Schedule::new(records.clone());
-    let replacement = if schedule.current(now).is_some_and(|r| r.public.kid == kid) {
-        // It signs after the revoked key and before any rotation already scheduled.
-        Some(new_record(settings, &SigningKey::generate()?, now.max(after + 1))?)
-    } else {
-        None
-    };
-    if !store
-        .revoke_signing_key(kid, replacement.as_ref(), now)
-        .await?
-    {
-        return Ok(already);
-    }
-    tracing::warn!(
-        %kid,
-        replacement = replacement.as_ref().map(|r| r.public.kid.as_str()),
-        "signing key revoked"
-    );
-    Ok(KeyRevocation {
-        kid: kid.to_owned(),
-        replacement,
-        already_revoked: false,
-    })
-}
-
-fn new_record(
+/// A new key's row, its private half sealed, to start signing at `activates_at`.
+pub(crate) fn new_record(
     settings: &KeySettings,
     key: &SigningKey,
     activates_at: i64,
@@ -446,7 +318,13 @@ impl KeyRing {
             Seed::Configured(key) if !schedule.contains(&key.public_key().kid) => Some(key),
             Seed::Configured(key) => {
                 let now = settings.clock.now_ms();
-                if schedule.current(now).map(|r| &r.public.kid) != Some(&key.public_key().kid) {
+                let kid = &key.public_key().kid;
+                if schedule.revoked.contains(kid) {
+                    tracing::warn!(
+                        %kid,
+                        "AUTH_SIGNING_KEY names a revoked key; it never signs again, replace it"
+                    );
+                } else if schedule.current(now).map(|r| &r.public.kid) != Some(kid) {
                     tracing::warn!(
                         kid = %key.public_key().kid,
                         "AUTH_SIGNING_KEY names a key that no longer signs; the newest key \
@@ -455,9 +333,7 @@ impl KeyRing {
                 }
                 None
             }
-            Seed::File(path) if schedule.is_empty() => {
-                Some(SigningKey::load_or_generate(&path)?)
-            }
+            Seed::File(path) if schedule.is_empty() => Some(SigningKey::load_or_generate(&path)?),
             Seed::File(_) => None,
         };
         if let Some(key) = seed {

@@ -4,7 +4,8 @@
 //! - [`domain`]: names, emails and passwords, validated at the edge.
 //! - [`passwords`]: hashing on a bounded pool of its own threads.
 //! - [`signing`]: one private key and the tokens it signs.
-//! - [`keyring`]: the key set in the database: which key signs, which verify, rotation.
+//! - [`keyring`]: the key set in the database: which key signs, which verify, rotation;
+//!   [`key_revocation`] the emergency revocation of a key that leaked.
 //! - [`sealing`]: secrets sealed at rest with the configured encryption key.
 //! - [`totp`]: second-factor values (TOTP secrets and codes, recovery codes,
 //!   `mfa_token`s); [`mfa`] what the database keeps of them; [`second_factor`] their
@@ -26,6 +27,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod key_revocation;
 pub mod keyring;
 pub mod mfa;
 pub mod passwords;
@@ -58,7 +60,8 @@ pub use config::Config;
 
 use crate::{
     api::AuthApi,
-    keyring::{KeyRecord, KeyRevocation, KeyRing, KeySettings, Seed},
+    key_revocation::KeyRevocation,
+    keyring::{KeyRecord, KeyRing, KeySettings, Seed},
     passwords::Passwords,
     revocations::RevocationFeed,
     sealing::SealingKey,
@@ -149,7 +152,7 @@ pub async fn rotate_signing_key(config: &Config) -> Result<KeyRecord, StartError
 /// signs from now on. The operator's `revoke-signing-key` command.
 pub async fn revoke_signing_key(config: &Config, kid: &str) -> Result<KeyRevocation, StartError> {
     let opened = Opened::open(config).await?;
-    Ok(keyring::revoke(&opened.store, &opened.settings, kid).await?)
+    Ok(key_revocation::revoke(&opened.store, &opened.settings, kid).await?)
 }
 
 /// A built auth service, bound and ready to serve.
@@ -184,7 +187,11 @@ impl Application {
             on_postgres.then_some(database_url.as_str()),
         )
         .await?;
-        keys.keep_fresh(verifier.clone(), config.signing_keys_refresh(), &revocations);
+        keys.keep_fresh(
+            verifier.clone(),
+            config.signing_keys_refresh(),
+            &revocations,
+        );
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });

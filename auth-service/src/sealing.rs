@@ -163,6 +163,9 @@ mod tests {
         let encoded = SealingKey::generate_base64().unwrap();
         let key = SealingKey::from_base64(encoded.expose_secret()).unwrap();
         let printed = format!("{key:?}");
-        assert!(!printed.contains(&encoded.expose_secret()[..16]), "{printed}");
+        assert!(
+            !printed.contains(&encoded.expose_secret()[..16]),
+            "{printed}"
+        );
     }
 }

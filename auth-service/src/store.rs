@@ -350,7 +350,12 @@ impl Store {
         Ok(disabled)
     }
 
-    async fn try_disable(&self, id: &str, now: i64, token_ttl_ms: i64) -> Result<bool, sqlx::Error> {
+    async fn try_disable(
+        &self,
+        id: &str,
+        now: i64,
+        token_ttl_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
         let mut transaction = self.pool.begin().await?;
         let updated =
             sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
@@ -361,13 +366,12 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Ok(false);
         }
-        let newest: Option<i64> = sqlx::query(
-            "SELECT MAX(tokens_expire_at) AS newest FROM sessions WHERE user_id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *transaction)
-        .await?
-        .try_get("newest")?;
+        let newest: Option<i64> =
+            sqlx::query("SELECT MAX(tokens_expire_at) AS newest FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .fetch_one(&mut *transaction)
+                .await?
+                .try_get("newest")?;
         let tokens_expire_at = newest.unwrap_or(i64::MIN).max(now + token_ttl_ms);
         // The account's revocation covers every token of its sessions: they end
         // without an event each, and their refresh tokens go.

@@ -284,7 +284,10 @@ mod tests {
         let secret = TotpSecret::generate().unwrap();
         let printed = format!("{secret:?}");
         assert!(!printed.contains(&secret.base32()), "{printed}");
-        assert!(!printed.contains(&format!("{:?}", secret.as_bytes())[1..10]), "{printed}");
+        assert!(
+            !printed.contains(&format!("{:?}", secret.as_bytes())[1..10]),
+            "{printed}"
+        );
 
         let recovery = recovery_codes().unwrap().remove(0);
         let totp = SecondFactor::parse("123456").unwrap();

@@ -283,6 +283,10 @@ mod tests {
         let signed_later = token("leaked", &leaked_private, "another reader");
         assert_eq!(verifier.verify(&remembered), Err(TokenError::KeyRevoked));
         assert_eq!(verifier.verify(&signed_later), Err(TokenError::KeyRevoked));
-        assert!(verifier.verify(&token("other", &other_private, "reader")).is_ok());
+        assert!(
+            verifier
+                .verify(&token("other", &other_private, "reader"))
+                .is_ok()
+        );
     }
 }

@@ -4,16 +4,13 @@
 use std::time::Duration;
 
 use bookshelf_proto::auth::v1::DisableCurrentUserRequest;
-use bookshelf_test_support::{
-    TestAuth, TestLibrary, bearer, manual_clock, register_and_login,
-};
+use bookshelf_test_support::{TestAuth, TestLibrary, bearer, manual_clock, register_and_login};
 use tonic::Code;
 
 const HOUR: u64 = 60 * 60;
 
 #[tokio::test]
-async fn a_disabled_account_stays_refused_behind_a_replica_started_later_with_a_shorter_lifetime()
-{
+async fn a_disabled_account_stays_refused_behind_a_replica_started_later_with_a_shorter_lifetime() {
     let (clock, hand) = manual_clock();
     let long_clock = clock.clone();
     let first = TestAuth::spawn_with(|config| {

@@ -68,7 +68,9 @@ async fn a_revoked_signing_key_is_refused_everywhere_within_a_second_and_a_new_k
     let email = format!("leaked-{}@example.com", uuid::Uuid::new_v4().simple());
     let user = register(&mut first.client().await, &email).await;
     let leaked = Forger::real(&first);
-    let token = password_login(&mut first.client().await, &email).await.token;
+    let token = password_login(&mut first.client().await, &email)
+        .await
+        .token;
     assert_eq!(Forger::kid_of(&token), leaked.kid);
     // Anyone holding the leaked key can sign tokens of their own choosing.
     let forged = leaked.sign(&Forger::long_lived_claims(&user.id, 30));
@@ -82,9 +84,11 @@ async fn a_revoked_signing_key_is_refused_everywhere_within_a_second_and_a_new_k
     let bound = Duration::from_secs(1);
     for token in [&token, &forged] {
         for auth in [&first, &second] {
-            within(bound, "the auth service to refuse the revoked key", || async {
-                (auth.answer(token).await == Err(Code::Unauthenticated)).then_some(())
-            })
+            within(
+                bound,
+                "the auth service to refuse the revoked key",
+                || async { (auth.answer(token).await == Err(Code::Unauthenticated)).then_some(()) },
+            )
             .await;
         }
         within(bound, "the follower to refuse the revoked key", || async {
@@ -112,8 +116,5 @@ async fn a_revoked_signing_key_is_refused_everywhere_within_a_second_and_a_new_k
         .await;
     }
     // Still refused once the follower has fetched the keys again.
-    assert_eq!(
-        library.answer(&forged).await,
-        Err(Code::Unauthenticated)
-    );
+    assert_eq!(library.answer(&forged).await, Err(Code::Unauthenticated));
 }
