@@ -3,7 +3,8 @@
 # kubernetes-validate, strictly: an unknown field (a misspelt key, or one at the wrong
 # depth) fails as a missing required one does. It validates the files the
 # kustomization lists, and fails on a manifest in the folder that it does not list,
-# which `kubectl apply -k` would leave out in silence.
+# which `kubectl apply -k` would leave out in silence. The one-off Jobs under
+# operations/ (run by hand, never applied with the stack) are validated too.
 # Usage: scripts/validate-kubernetes.sh [kubernetes version, default 1.37.0]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +28,7 @@ done
 
 files=()
 while read -r name; do files+=("$manifests/$name"); done <<<"$listed"
+files+=("$manifests"/operations/*.yaml)
 "$venv/bin/kubernetes-validate" --strict --kubernetes-version "$version" "${files[@]}" ||
   fail "see above"
 echo "kubernetes-validate: passed"

@@ -62,7 +62,8 @@ pub struct AuthApi {
     /// The gateways whose forwarded client address is believed.
     pub(crate) trusted_forwarders: Vec<IpNet>,
     pub(crate) revocations: RevocationFeed,
-    /// Token lifetime: how far back a new subscriber's backlog of revocations goes.
+    /// Token lifetime: how long a disable's revocation lasts at the least, and how far
+    /// back a new subscriber's backlog goes for disables recorded without an expiry.
     pub(crate) token_ttl_ms: i64,
     /// How long tokens, refresh tokens and sessions last.
     pub(crate) lifetimes: Lifetimes,
@@ -81,11 +82,13 @@ fn user_message(user: &UserRecord) -> User {
     }
 }
 
-/// A revocation as the feed sends it. An ended session leaves `user_id` empty, so a
-/// follower that predates sessions, reading only `user_id`, revokes no account for it.
+/// A revocation as the feed sends it. An ended session or a revoked key leaves
+/// `user_id` empty, so a follower that predates them, reading only `user_id`, revokes
+/// no account for it.
 fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
     let (user_id, session_id) = match revocation.session_id {
         Some(session_id) => (String::new(), session_id),
+        None if revocation.key_id.is_some() => (String::new(), String::new()),
         None => (revocation.user_id, String::new()),
     };
     WatchRevocationsResponse {
@@ -95,6 +98,7 @@ fn revocation_message(revocation: Revocation) -> WatchRevocationsResponse {
         marker: None,
         session_id,
         tokens_expire_at: revocation.tokens_expire_at.map(timestamp),
+        revoked_key_id: revocation.key_id.unwrap_or_default(),
     }
 }
 
@@ -368,7 +372,7 @@ impl AuthService for AuthApi {
         let user = caller.user;
         if !self
             .store
-            .disable(&user.id, self.clock.now_ms())
+            .disable(&user.id, self.clock.now_ms(), self.token_ttl_ms)
             .await
             .map_err(AuthError::from)?
         {

@@ -14,9 +14,15 @@
 //! configured key that was rotated away is then recognised, and not made current
 //! again by a replica restarting with its old configuration.
 //!
-//! Each replica reads the table every [`crate::Config::signing_keys_refresh`], and
-//! the schedule is a pure function of the rows and the time, so replicas agree
-//! without talking to each other.
+//! A key that leaked is revoked ([`crate::key_revocation`]): its private half is erased, it is never
+//! published or used again, and the revocation goes into the revocation log in the
+//! same transaction, so every replica's feed tells every follower to refuse its
+//! tokens. Were it signing, a new key signs from the same moment.
+//!
+//! Each replica reads the table every [`crate::Config::signing_keys_refresh`], and at
+//! once when its revocation feed reports a revoked key; the schedule is a pure
+//! function of the rows and the time, so replicas agree without talking to each
+//! other.
 
 use std::{
     collections::HashMap,
@@ -29,13 +35,14 @@ use bookshelf_tokens::{KeySet, PublicKey, Verifier, claims::LEEWAY_SECS};
 use sqlx::{Row, any::AnyRow};
 
 use crate::{
+    revocations::{FeedEvent, RevocationFeed},
     sealing::SealingKey,
     signing::{IssuedToken, KeyError, SigningKey},
     store::{Store, StoreError},
 };
 
-/// One key of the set as the table holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One key of the set as the table holds it. Its `Debug` leaves the private half out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     /// The public half.
     pub public: PublicKey,
@@ -45,6 +52,19 @@ pub struct KeyRecord {
     pub created_at: i64,
     /// When it starts signing, ms since the epoch.
     pub activates_at: i64,
+    /// When it was revoked, ms since the epoch: it never signs or verifies again.
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("public", &self.public)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyRecord {
@@ -57,6 +77,7 @@ impl KeyRecord {
             sealed_private: row.try_get("sealed_private_key")?,
             created_at: row.try_get("created_at")?,
             activates_at: row.try_get("activates_at")?,
+            revoked_at: row.try_get("revoked_at")?,
         })
     }
 }
@@ -64,16 +85,24 @@ impl KeyRecord {
 /// Which keys sign and verify at one moment: a function of the rows and the time.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    /// In signing order: by `activates_at`, then `kid`, the same on every replica.
+    /// The keys not revoked, in signing order: by `activates_at`, then `kid`, the
+    /// same on every replica.
     records: Vec<KeyRecord>,
+    /// The revoked keys' ids: out of the schedule altogether.
+    revoked: Vec<String>,
 }
 
 impl Schedule {
     /// The schedule of `records`, in any order.
-    pub fn new(mut records: Vec<KeyRecord>) -> Self {
+    pub fn new(records: Vec<KeyRecord>) -> Self {
+        let (revoked, mut records): (Vec<_>, Vec<_>) =
+            records.into_iter().partition(|r| r.revoked_at.is_some());
         records
             .sort_by(|a, b| (a.activates_at, &a.public.kid).cmp(&(b.activates_at, &b.public.kid)));
-        Self { records }
+        Self {
+            records,
+            revoked: revoked.into_iter().map(|r| r.public.kid).collect(),
+        }
     }
 
     /// The index of the key that signs at `now` (ms): the newest whose time has come,
@@ -131,12 +160,19 @@ impl Schedule {
             .map_or(after, |last| after.max(last.activates_at + 1))
     }
 
+    /// Whether the set has ever held `kid`, revoked or not.
     fn contains(&self, kid: &str) -> bool {
-        self.records.iter().any(|r| r.public.kid == kid)
+        self.records.iter().any(|r| r.public.kid == kid) || self.revoked.iter().any(|r| r == kid)
+    }
+
+    /// Whether the set has never held a key.
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.revoked.is_empty()
     }
 }
 
-const KEY_COLUMNS: &str = "kid, public_key, sealed_private_key, created_at, activates_at";
+const KEY_COLUMNS: &str =
+    "kid, public_key, sealed_private_key, created_at, activates_at, revoked_at";
 
 impl Store {
     /// Every key of the set.
@@ -236,6 +272,21 @@ pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, 
     add_key(store, settings, &schedule, SigningKey::generate()?).await
 }
 
+/// A new key's row, its private half sealed, to start signing at `activates_at`.
+pub(crate) fn new_record(
+    settings: &KeySettings,
+    key: &SigningKey,
+    activates_at: i64,
+) -> Result<KeyRecord, KeyError> {
+    Ok(KeyRecord {
+        public: key.public_key().clone(),
+        sealed_private: Some(settings.sealing.seal(key.pkcs8(), &key.public_key().kid)?),
+        created_at: settings.clock.now_ms(),
+        activates_at,
+        revoked_at: None,
+    })
+}
+
 async fn add_key(
     store: &Store,
     settings: &KeySettings,
@@ -248,12 +299,7 @@ async fn add_key(
     } else {
         schedule.next_activation(now, settings.activation)
     };
-    let record = KeyRecord {
-        public: key.public_key().clone(),
-        sealed_private: Some(settings.sealing.seal(key.pkcs8(), &key.public_key().kid)?),
-        created_at: now,
-        activates_at,
-    };
+    let record = new_record(settings, &key, activates_at)?;
     store.insert_signing_key(&record).await?;
     tracing::info!(kid = %record.public.kid, activates_at, "signing key added");
     Ok(record)
@@ -272,7 +318,13 @@ impl KeyRing {
             Seed::Configured(key) if !schedule.contains(&key.public_key().kid) => Some(key),
             Seed::Configured(key) => {
                 let now = settings.clock.now_ms();
-                if schedule.current(now).map(|r| &r.public.kid) != Some(&key.public_key().kid) {
+                let kid = &key.public_key().kid;
+                if schedule.revoked.contains(kid) {
+                    tracing::warn!(
+                        %kid,
+                        "AUTH_SIGNING_KEY names a revoked key; it never signs again, replace it"
+                    );
+                } else if schedule.current(now).map(|r| &r.public.kid) != Some(kid) {
                     tracing::warn!(
                         kid = %key.public_key().kid,
                         "AUTH_SIGNING_KEY names a key that no longer signs; the newest key \
@@ -281,9 +333,7 @@ impl KeyRing {
                 }
                 None
             }
-            Seed::File(path) if schedule.records.is_empty() => {
-                Some(SigningKey::load_or_generate(&path)?)
-            }
+            Seed::File(path) if schedule.is_empty() => Some(SigningKey::load_or_generate(&path)?),
             Seed::File(_) => None,
         };
         if let Some(key) = seed {
@@ -391,11 +441,20 @@ impl KeyRing {
             .collect()
     }
 
-    /// Reads the set every `interval` and gives `verifier` the keys that verify
-    /// whenever they change (a key added, or one whose tokens have all expired), until
-    /// every other handle of the ring is dropped.
-    pub fn keep_fresh(&self, verifier: Verifier, interval: Duration) {
+    /// The keys revoked, as last read.
+    pub fn revoked(&self) -> Vec<String> {
+        let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
+        loaded.schedule.revoked.clone()
+    }
+
+    /// Reads the set every `interval`, and at once when `feed` reports a revoked key,
+    /// and gives `verifier` the keys that verify whenever they change (a key added,
+    /// revoked, or one whose tokens have all expired), until every other handle of the
+    /// ring is dropped. A revoked key is refused by `verifier` as soon as the feed
+    /// reports it, before the set is read again.
+    pub fn keep_fresh(&self, verifier: Verifier, interval: Duration, feed: &RevocationFeed) {
         let ring: Weak<Inner> = Arc::downgrade(&self.inner);
+        let mut events = feed.subscribe();
         tokio::spawn(async move {
             let mut trusted = Vec::new();
             // The server has stopped once every other handle is gone.
@@ -404,15 +463,49 @@ impl KeyRing {
                 if let Err(error) = ring.reload().await {
                     tracing::warn!(%error, "reading the signing keys failed");
                 }
+                for kid in ring.revoked() {
+                    verifier.revoke_key(&kid);
+                }
                 let published = ring.published();
                 if published != trusted {
                     verifier.set_keys(KeySet::from_public_keys(&published));
                     trusted = published;
                 }
                 drop(ring);
-                tokio::time::sleep(interval).await;
+                if !next_reload(&mut events, &verifier, interval).await {
+                    return;
+                }
             }
         });
+    }
+}
+
+/// Waits until the key set should be read again: `interval` has passed, or `events`
+/// reported a revoked key (refused by `verifier` at once) or may have missed one.
+/// False once the feed has closed, with the server.
+async fn next_reload(
+    events: &mut tokio::sync::broadcast::Receiver<FeedEvent>,
+    verifier: &Verifier,
+    interval: Duration,
+) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    let due = tokio::time::sleep(interval);
+    tokio::pin!(due);
+    loop {
+        tokio::select! {
+            _ = &mut due => return true,
+            event = events.recv() => match event {
+                Ok(FeedEvent::Revoked(revocation)) => {
+                    if let Some(kid) = revocation.key_id {
+                        verifier.revoke_key(&kid);
+                        return true;
+                    }
+                }
+                Ok(FeedEvent::Heartbeat) => {}
+                Err(RecvError::Lagged(_)) => return true,
+                Err(RecvError::Closed) => return false,
+            },
+        }
     }
 }
 
@@ -431,6 +524,7 @@ mod tests {
             sealed_private: Some(String::new()),
             created_at: 0,
             activates_at,
+            revoked_at: None,
         }
     }
 
@@ -466,5 +560,14 @@ mod tests {
         let schedule = Schedule::new(vec![record("a", 0), record("b", 10_000)]);
         let next = schedule.next_activation(100, Duration::from_secs(1));
         assert_eq!(next, 10_001);
+    }
+
+    #[test]
+    fn a_key_record_prints_no_private_key() {
+        let mut key = record("kid-1", 0);
+        key.sealed_private = Some("c2VhbGVkcHJpdmF0ZWtleQ".into());
+        let printed = format!("{key:?}");
+        assert!(!printed.contains("c2VhbGVkcHJpdmF0ZWtleQ"), "{printed}");
+        assert!(printed.contains("kid-1"), "{printed}");
     }
 }

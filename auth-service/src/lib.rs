@@ -4,7 +4,8 @@
 //! - [`domain`]: names, emails and passwords, validated at the edge.
 //! - [`passwords`]: hashing on a bounded pool of its own threads.
 //! - [`signing`]: one private key and the tokens it signs.
-//! - [`keyring`]: the key set in the database: which key signs, which verify, rotation.
+//! - [`keyring`]: the key set in the database: which key signs, which verify, rotation;
+//!   [`key_revocation`] the emergency revocation of a key that leaked.
 //! - [`sealing`]: secrets sealed at rest with the configured encryption key.
 //! - [`totp`]: second-factor values (TOTP secrets and codes, recovery codes,
 //!   `mfa_token`s); [`mfa`] what the database keeps of them; [`second_factor`] their
@@ -28,6 +29,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod key_revocation;
 pub mod keyring;
 pub mod mfa;
 pub mod passwords;
@@ -61,6 +63,7 @@ pub use config::Config;
 
 use crate::{
     api::AuthApi,
+    key_revocation::KeyRevocation,
     keyring::{KeyRecord, KeyRing, KeySettings, Seed},
     passwords::Passwords,
     revocations::RevocationFeed,
@@ -146,6 +149,15 @@ pub async fn rotate_signing_key(config: &Config) -> Result<KeyRecord, StartError
     Ok(keyring::rotate(&opened.store, &opened.settings).await?)
 }
 
+/// Revokes signing key `kid` in the configured database at once (it leaked): every
+/// replica drops it from its JWKS and refuses its tokens, and the revocation feed
+/// tells every follower to refuse them too. When it was the key signing, a new key
+/// signs from now on. The operator's `revoke-signing-key` command.
+pub async fn revoke_signing_key(config: &Config, kid: &str) -> Result<KeyRevocation, StartError> {
+    let opened = Opened::open(config).await?;
+    Ok(key_revocation::revoke(&opened.store, &opened.settings, kid).await?)
+}
+
 /// A built auth service, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -172,7 +184,17 @@ impl Application {
         let keys = KeyRing::open(store.clone(), &settings, seed).await?;
         let verifier = Verifier::new(KeySet::from_public_keys(&keys.published()))
             .with_clock(config.clock.clone());
-        keys.keep_fresh(verifier.clone(), config.signing_keys_refresh());
+        let revocations = RevocationFeed::start(
+            store.clone(),
+            config.revocation_heartbeat(),
+            on_postgres.then_some(database_url.as_str()),
+        )
+        .await?;
+        keys.keep_fresh(
+            verifier.clone(),
+            config.signing_keys_refresh(),
+            &revocations,
+        );
         let concurrency = config.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -196,12 +218,7 @@ impl Application {
                 concurrency + config.hash_queue_depth,
             )),
             trusted_forwarders: config.trusted_forwarders.clone(),
-            revocations: RevocationFeed::start(
-                store.clone(),
-                config.revocation_heartbeat(),
-                on_postgres.then_some(database_url.as_str()),
-            )
-            .await?,
+            revocations,
             token_ttl_ms: config.token_ttl().as_millis() as i64,
             lifetimes: config.lifetimes(),
             store,

@@ -30,19 +30,34 @@ enum Command {
     /// it at once and signs with it after AUTH_SIGNING_KEY_ACTIVATION_SECS; the old
     /// key verifies until its last token has expired.
     RotateSigningKey,
+    /// Revokes a signing key at once, for a key that leaked: it leaves the JWKS of
+    /// every replica, and every service refuses the tokens it signed within a second.
+    /// When it is the key that signs, a new key takes over at once.
+    RevokeSigningKey {
+        /// The `kid` of the key to revoke.
+        kid: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cli { config, command } = Cli::parse();
     let _logs = telemetry::init(config.log_format);
-    if let Some(Command::RotateSigningKey) = command {
-        let key = auth_service::rotate_signing_key(&config).await?;
-        println!(
-            "new signing key {} signs from {} (ms since the epoch)",
-            key.public.kid, key.activates_at
-        );
-        return Ok(());
+    match command {
+        Some(Command::RotateSigningKey) => {
+            let key = auth_service::rotate_signing_key(&config).await?;
+            println!(
+                "new signing key {} signs from {} (ms since the epoch)",
+                key.public.kid, key.activates_at
+            );
+            return Ok(());
+        }
+        Some(Command::RevokeSigningKey { kid }) => {
+            let revocation = auth_service::revoke_signing_key(&config, &kid).await?;
+            println!("{revocation}");
+            return Ok(());
+        }
+        None => {}
     }
     tracing::info!(?config, "starting auth-service");
     // Before the service is built, so that the handles it registers record.

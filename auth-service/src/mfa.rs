@@ -10,8 +10,8 @@ use sqlx::Row;
 
 use crate::store::{Store, StoreError, change_credentials};
 
-/// A user's TOTP factor.
-#[derive(Debug, Clone)]
+/// A user's TOTP factor. Its `Debug` leaves the secret out, sealed as it is.
+#[derive(Clone)]
 pub struct TotpFactor {
     /// The secret, sealed for this user.
     pub sealed_secret: String,
@@ -19,6 +19,15 @@ pub struct TotpFactor {
     pub confirmed: bool,
     /// The last step a code was accepted at (0 before any).
     pub last_step: i64,
+}
+
+impl std::fmt::Debug for TotpFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpFactor")
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A login waiting for its second factor.
@@ -222,5 +231,22 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_totp_factor_prints_no_secret() {
+        let factor = TotpFactor {
+            sealed_secret: "bm9uY2VjaXBoZXJ0ZXh0dGFn".into(),
+            confirmed: true,
+            last_step: 7,
+        };
+        let printed = format!("{factor:?}");
+        assert!(!printed.contains("bm9uY2VjaXBoZXJ0ZXh0dGFn"), "{printed}");
+        assert!(printed.contains("confirmed: true"), "{printed}");
     }
 }

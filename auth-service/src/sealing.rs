@@ -157,4 +157,15 @@ mod tests {
         assert!(SealingKey::from_base64("c2hvcnQ=").is_err());
         assert!(SealingKey::from_base64("not base64 at all!").is_err());
     }
+
+    #[test]
+    fn a_sealing_key_prints_nothing_of_itself() {
+        let encoded = SealingKey::generate_base64().unwrap();
+        let key = SealingKey::from_base64(encoded.expose_secret()).unwrap();
+        let printed = format!("{key:?}");
+        assert!(
+            !printed.contains(&encoded.expose_secret()[..16]),
+            "{printed}"
+        );
+    }
 }

@@ -39,6 +39,9 @@ pub enum KeyError {
     /// No key this replica can open is the one to sign with.
     #[error("no signing key available")]
     NoKey,
+    /// The key set holds no key of that id.
+    #[error("no signing key has that id")]
+    UnknownKey,
 }
 
 /// Writes a new secret file at `path` whole or not at all: into a temporary file of mode
@@ -84,13 +87,22 @@ pub(crate) fn load_or_create_secret_file<E: From<std::io::Error>>(
     }
 }
 
-/// An issued token and its expiry.
-#[derive(Debug, Clone)]
+/// An issued token and its expiry. Its `Debug` shows only the expiry: the token is
+/// a bearer credential.
+#[derive(Clone)]
 pub struct IssuedToken {
     /// The compact JWS.
     pub token: String,
     /// Expiry, seconds since the epoch.
     pub expires_at: u64,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One Ed25519 private key. Its `Debug` shows only the key id.
@@ -203,5 +215,30 @@ impl SigningKey {
         header.kid = Some(self.public.kid.clone());
         let token = encode(&header, &claims, &self.encoding)?;
         Ok(IssuedToken { token, expires_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_token_prints_no_token() {
+        let key = SigningKey::generate().unwrap();
+        let issued = key.issue("reader", "session", 1, 1, 2).unwrap();
+        let printed = format!("{issued:?}");
+        let signature = issued.token.rsplit('.').next().unwrap();
+        assert!(!printed.contains(signature), "{printed}");
+        assert!(!printed.contains(&issued.token[..20]), "{printed}");
+    }
+
+    #[test]
+    fn a_signing_key_prints_its_kid_and_nothing_of_its_private_half() {
+        let key = SigningKey::generate().unwrap();
+        let printed = format!("{key:?}");
+        let pem = key.to_pem();
+        let body = pem.lines().nth(1).unwrap();
+        assert!(!printed.contains(&body[body.len() - 16..]), "{printed}");
+        assert!(printed.contains(&key.public_key().kid), "{printed}");
     }
 }

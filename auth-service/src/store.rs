@@ -12,8 +12,9 @@ use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::domain::{Email, UserName};
 
-/// A stored user, hash included: it never leaves this crate's API layer as is.
-#[derive(Debug, Clone)]
+/// A stored user, hash included: it never leaves this crate's API layer as is, and
+/// its `Debug` leaves the hash out.
+#[derive(Clone)]
 pub struct UserRecord {
     /// The user id (a UUID).
     pub id: String,
@@ -30,6 +31,19 @@ pub struct UserRecord {
     /// Moves on with every change of the account's factors and with its disabling: a
     /// login opens its session only while the version its check read is current.
     pub credential_version: i64,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("created_at", &self.created_at)
+            .field("disabled_at", &self.disabled_at)
+            .field("credential_version", &self.credential_version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserRecord {
@@ -79,16 +93,21 @@ impl UserRecord {
     }
 }
 
-/// A disabled account or an ended session, as the revocation feed reports it.
+/// A disabled account, an ended session or a revoked signing key, as the revocation
+/// feed reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
-    /// The disabled user, or the user whose session ended.
+    /// The disabled user, or the user whose session ended; empty for a key.
     pub user_id: String,
     /// The ended session; `None` when the whole account was disabled.
     pub session_id: Option<String>,
+    /// The revoked signing key, whose every token is refused.
+    pub key_id: Option<String>,
     /// When it happened, ms since the epoch.
     pub revoked_at: i64,
-    /// For an ended session, when its newest token expires (ms since the epoch).
+    /// When the last token it refuses expires (ms since the epoch): an ended session's
+    /// newest token, or the last token a disabled account could have been issued.
+    /// `None` for a key, and for accounts disabled before this was recorded.
     pub tokens_expire_at: Option<i64>,
     /// Its place in the order the database assigned: increasing in commit order.
     pub sequence: i64,
@@ -99,6 +118,7 @@ impl Revocation {
         Ok(Self {
             user_id: row.try_get("user_id")?,
             session_id: row.try_get("session_id")?,
+            key_id: row.try_get("key_id")?,
             revoked_at: row.try_get("revoked_at")?,
             tokens_expire_at: row.try_get("tokens_expire_at")?,
             sequence: row.try_get("sequence")?,
@@ -106,7 +126,17 @@ impl Revocation {
     }
 }
 
-const REVOCATION_COLUMNS: &str = "sequence, user_id, session_id, revoked_at, tokens_expire_at";
+const REVOCATION_COLUMNS: &str =
+    "sequence, user_id, session_id, key_id, revoked_at, tokens_expire_at";
+
+/// Whether a revocation still refuses a token that could pass at some time, given
+/// `$1`, the token lifetime in ms, and `$2`, now less the verifiers' leeway: a revoked
+/// key always (its tokens may have been signed by a replica that had not heard yet,
+/// and a forged token may claim any lifetime), anything else until the last token it
+/// refuses has expired. Accounts disabled before that expiry was recorded fall back on
+/// `$1`. Never NULL, so the sweep deletes exactly its complement.
+pub(crate) const LIVE_REVOCATION: &str =
+    "(key_id IS NOT NULL OR COALESCE(tokens_expire_at, revoked_at + $1) >= $2)";
 
 /// How many times a transaction that appends a revocation is run in all while
 /// concurrent ones take the sequence number it read; each retry reads the number one
@@ -224,6 +254,24 @@ pub(crate) async fn end_pending_logins(
         .bind(user_id)
         .execute(connection)
         .await?;
+    Ok(())
+}
+
+/// Appends the revocation of signing key `kid` to the log, inside the caller's
+/// transaction, as [`append_revocation`] does for accounts and sessions.
+pub(crate) async fn append_key_revocation(
+    connection: &mut AnyConnection,
+    kid: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO revocations (sequence, user_id, key_id, revoked_at) \
+         SELECT COALESCE(MAX(sequence), 0) + 1, '', $1, $2 FROM revocations",
+    )
+    .bind(kid)
+    .bind(now)
+    .execute(connection)
+    .await?;
     Ok(())
 }
 
@@ -398,15 +446,26 @@ impl Store {
 
     /// Disables an active user, ends its sessions and appends the revocation to the
     /// log; false if there is no such active user.
-    pub async fn disable(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let disabled = retrying(|| self.try_disable(id, now)).await?;
+    ///
+    /// The revocation keeps, until the last token that could have been issued to the
+    /// account expires, the later of: a token issued now with `token_ttl_ms`, and the
+    /// newest token of any of its sessions, whichever replica (with whichever
+    /// lifetime) issued it. A replica started later with a shorter lifetime then still
+    /// sends it to new subscribers for as long as those tokens live.
+    pub async fn disable(&self, id: &str, now: i64, token_ttl_ms: i64) -> Result<bool, StoreError> {
+        let disabled = retrying(|| self.try_disable(id, now, token_ttl_ms)).await?;
         if disabled {
             self.notify_revoked().await;
         }
         Ok(disabled)
     }
 
-    async fn try_disable(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    async fn try_disable(
+        &self,
+        id: &str,
+        now: i64,
+        token_ttl_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
         let mut transaction = self.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE users SET disabled_at = $1, credential_version = credential_version + 1 \
@@ -420,6 +479,13 @@ impl Store {
             return Ok(false);
         }
         end_pending_logins(&mut transaction, id).await?;
+        let newest: Option<i64> =
+            sqlx::query("SELECT MAX(tokens_expire_at) AS newest FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .fetch_one(&mut *transaction)
+                .await?
+                .try_get("newest")?;
+        let tokens_expire_at = newest.unwrap_or(i64::MIN).max(now + token_ttl_ms);
         // The account's revocation covers every token of its sessions: they end
         // without an event each, and their refresh tokens go (sessions first, the
         // order every writer locks them in).
@@ -435,27 +501,26 @@ impl Store {
         .bind(id)
         .execute(&mut *transaction)
         .await?;
-        append_revocation(&mut transaction, id, None, now, None).await?;
+        append_revocation(&mut transaction, id, None, now, Some(tokens_expire_at)).await?;
         transaction.commit().await?;
         Ok(true)
     }
 
-    /// The revocations whose tokens may still be unexpired at `now` (ms), in sequence
-    /// order: accounts disabled within `token_ttl_ms` before it, and sessions whose
-    /// newest token (with `leeway_ms`) has not expired yet.
+    /// The revocations whose tokens may still pass at `now` (ms), in sequence order:
+    /// every revoked key, and the accounts and sessions whose last token (with
+    /// `leeway_ms`) has not expired yet (see [`LIVE_REVOCATION`]; `token_ttl_ms` only
+    /// for accounts disabled before that expiry was recorded).
     pub async fn live_revocations(
         &self,
         now: i64,
         token_ttl_ms: i64,
         leeway_ms: i64,
     ) -> Result<Vec<Revocation>, StoreError> {
-        // A session's tokens were issued before it ended, so they expire within a
-        // token lifetime of its end: both kinds fall after `since`.
         let rows = sqlx::query(&format!(
-            "SELECT {REVOCATION_COLUMNS} FROM revocations WHERE revoked_at >= $1 \
-             AND (session_id IS NULL OR tokens_expire_at >= $2) ORDER BY sequence"
+            "SELECT {REVOCATION_COLUMNS} FROM revocations WHERE {LIVE_REVOCATION} \
+             ORDER BY sequence"
         ))
-        .bind(now - token_ttl_ms - leeway_ms)
+        .bind(token_ttl_ms)
         .bind(now - leeway_ms)
         .fetch_all(&self.pool)
         .await?;

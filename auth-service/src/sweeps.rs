@@ -11,7 +11,8 @@
 //! - refresh tokens past their expiry: refused already, spent or not;
 //! - sessions ended, or past their absolute end, longer ago than the retention, once
 //!   their last access token has expired too: never listed, never refreshed;
-//! - revocations whose tokens have all expired: followers load only the live ones.
+//! - revocations whose tokens have all expired: followers load only the live ones
+//!   (a revoked signing key's is never swept).
 //!   The newest is always kept, because the next number is one more than the highest
 //!   left, and a follower must never be handed a number it has seen.
 
@@ -22,7 +23,7 @@ use bookshelf_tokens::claims::LEEWAY_SECS;
 
 use crate::{
     Config,
-    store::{Store, StoreError},
+    store::{LIVE_REVOCATION, Store, StoreError},
 };
 
 /// What a sweep needs: the database, the time, and the lifetimes its cut-offs follow.
@@ -75,8 +76,7 @@ impl Sweeper {
     pub async fn sweep(&self) -> Result<Swept, StoreError> {
         let now = self.clock.now_ms();
         let ms = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-        let leeway = LEEWAY_SECS as i64 * 1000;
-        let tokens_expired_before = now - leeway;
+        let tokens_expired_before = now - LEEWAY_SECS as i64 * 1000;
         let pool = self.store.pool();
         let delete = async |sql: &str, cut_offs: &[i64]| -> Result<u64, StoreError> {
             let mut query = sqlx::query(sql);
@@ -118,12 +118,11 @@ impl Sweeper {
 
         // The complement of the live revocations the followers load.
         let revocations = delete(
-            "DELETE FROM revocations WHERE sequence < (SELECT MAX(sequence) FROM revocations) \
-             AND revoked_at < $1 AND (session_id IS NULL OR tokens_expire_at < $2)",
-            &[
-                now.saturating_sub(ms(self.token_ttl) + leeway),
-                tokens_expired_before,
-            ],
+            &format!(
+                "DELETE FROM revocations WHERE sequence < (SELECT MAX(sequence) FROM \
+                 revocations) AND NOT {LIVE_REVOCATION}"
+            ),
+            &[ms(self.token_ttl), tokens_expired_before],
         )
         .await?;
 

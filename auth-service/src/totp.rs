@@ -278,4 +278,27 @@ mod tests {
         assert_eq!(MfaToken::parse(token.as_str()).unwrap(), token);
         assert!(MfaToken::parse("short").is_err());
     }
+
+    #[test]
+    fn secrets_codes_and_mfa_tokens_print_none_of_themselves() {
+        let secret = TotpSecret::generate().unwrap();
+        let printed = format!("{secret:?}");
+        assert!(!printed.contains(&secret.base32()), "{printed}");
+        assert!(
+            !printed.contains(&format!("{:?}", secret.as_bytes())[1..10]),
+            "{printed}"
+        );
+
+        let recovery = recovery_codes().unwrap().remove(0);
+        let totp = SecondFactor::parse("123456").unwrap();
+        let offered = SecondFactor::Recovery(recovery.clone());
+        for printed in [format!("{recovery:?}"), format!("{offered:?}")] {
+            assert!(!printed.contains(&recovery.0), "{printed}");
+        }
+        assert!(!format!("{totp:?}").contains("123456"));
+
+        let token = MfaToken::generate().unwrap();
+        let printed = format!("{token:?}");
+        assert!(!printed.contains(token.as_str()), "{printed}");
+    }
 }

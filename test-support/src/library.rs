@@ -154,6 +154,19 @@ impl TestLibrary {
         .await
     }
 
+    /// How the service answers a `ListBooks` call with `token`: accepted, or the code.
+    pub async fn answer(&self, token: &str) -> Result<(), tonic::Code> {
+        self.client()
+            .await
+            .list_books(bearer(
+                bookshelf_proto::library::v1::ListBooksRequest::default(),
+                token,
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|status| status.code())
+    }
+
     /// The names of the stored covers, sorted.
     pub async fn cover_files(&self) -> Vec<String> {
         self.covers.names().await.into_iter().collect()

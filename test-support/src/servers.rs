@@ -152,6 +152,31 @@ impl TestAuth {
             .kid
     }
 
+    /// Revokes signing key `kid` as the operator's emergency command does, on this
+    /// service's database and with its configuration: the key that signs after it,
+    /// when a new one had to take over.
+    pub async fn revoke_signing_key(&self, kid: &str) -> Option<String> {
+        auth_service::revoke_signing_key(&self.config, kid)
+            .await
+            .expect("the revocation")
+            .replacement
+            .map(|key| key.public.kid)
+    }
+
+    /// How the service answers a `GetCurrentUser` call with `token`: accepted, or the
+    /// code.
+    pub async fn answer(&self, token: &str) -> Result<(), tonic::Code> {
+        self.client()
+            .await
+            .get_current_user(bearer(
+                bookshelf_proto::auth::v1::GetCurrentUserRequest {},
+                token,
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|status| status.code())
+    }
+
     /// The `kid`s `GetSigningKeys` answers, sorted.
     pub async fn published_kids(&self) -> Vec<String> {
         let mut kids: Vec<String> = self

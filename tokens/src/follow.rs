@@ -1,9 +1,8 @@
 //! Keeps a service's [`Verifier`] in step with the auth service: the signing keys from
 //! `GetSigningKeys` (refetched when a token names an unknown `kid`, and on an interval
-//! so that a key the auth service removed stops being trusted) and the revoked users
-//! and ended sessions from a `WatchRevocations` subscription, reconnecting with
-//! backoff, and
-//! treating a silent feed as a lost one.
+//! so that a key the auth service removed stops being trusted) and the revoked users,
+//! ended sessions and revoked keys from a `WatchRevocations` subscription,
+//! reconnecting with backoff, and treating a silent feed as a lost one.
 
 use std::time::Duration;
 
@@ -135,7 +134,12 @@ pub async fn follow_revocations(
                             );
                         }
                         None => {
-                            if message.session_id.is_empty() {
+                            if !message.revoked_key_id.is_empty() {
+                                verifier.revoke_key(&message.revoked_key_id);
+                                // A new key may have taken over at once: fetch it now
+                                // rather than at the first token that names it.
+                                verifier.key_refresh().notify_one();
+                            } else if message.session_id.is_empty() {
                                 revocations.revoke(&message.user_id);
                             } else {
                                 revocations

@@ -34,7 +34,8 @@ impl From<TokenError> for Status {
             TokenError::Invalid
             | TokenError::UnknownKey
             | TokenError::Revoked
-            | TokenError::SessionEnded => Status::unauthenticated("invalid token"),
+            | TokenError::SessionEnded
+            | TokenError::KeyRevoked => Status::unauthenticated("invalid token"),
             TokenError::Unavailable => {
                 Status::unavailable("token revocations cannot be checked right now")
             }

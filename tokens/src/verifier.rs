@@ -1,7 +1,7 @@
 //! [`Verifier`]: the single check every token goes through.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -21,7 +21,13 @@ const VERIFIED_CAPACITY: usize = 10_000;
 #[derive(Default)]
 struct Trusted {
     keys: KeySet,
-    verified: HashMap<String, Claims>,
+    verified: HashMap<String, Verified>,
+}
+
+/// A token whose signature checked: the key that signed it, and what it says.
+struct Verified {
+    kid: String,
+    claims: Claims,
 }
 
 /// Why a token was refused.
@@ -42,6 +48,9 @@ pub enum TokenError {
     /// The token's session has ended (logout, revoked, password changed).
     #[error("session ended")]
     SessionEnded,
+    /// The key that signed the token has been revoked (it leaked).
+    #[error("signing key revoked")]
+    KeyRevoked,
     /// The revocation feed is down beyond its bound: no token can be trusted.
     #[error("revocation feed unavailable")]
     Unavailable,
@@ -52,6 +61,9 @@ pub enum TokenError {
 #[derive(Clone)]
 pub struct Verifier {
     trusted: Arc<RwLock<Trusted>>,
+    /// Keys revoked in an emergency: their tokens are refused even while a key set
+    /// fetched from a replica that has not heard yet still lists them.
+    revoked_keys: Arc<RwLock<HashSet<String>>>,
     revocations: Option<Arc<Revocations>>,
     /// Woken when a token names an unknown `kid`, so the keys get refetched.
     key_refresh: Arc<Notify>,
@@ -68,6 +80,7 @@ impl Verifier {
                 keys,
                 verified: HashMap::new(),
             })),
+            revoked_keys: Arc::default(),
             revocations: None,
             key_refresh: Arc::default(),
             clock: Clock::system(),
@@ -94,6 +107,27 @@ impl Verifier {
             keys,
             verified: HashMap::new(),
         };
+    }
+
+    /// Refuses every token signed by key `kid` from now on, whatever key set is
+    /// given later: the key leaked, so a token naming it proves nothing, whenever
+    /// it says it was signed.
+    pub fn revoke_key(&self, kid: &str) {
+        let newly = self
+            .revoked_keys
+            .write()
+            .expect("revoked keys lock poisoned")
+            .insert(kid.to_owned());
+        if newly {
+            tracing::warn!(%kid, "signing key revoked: its tokens are refused");
+        }
+    }
+
+    fn is_key_revoked(&self, kid: &str) -> bool {
+        self.revoked_keys
+            .read()
+            .expect("revoked keys lock poisoned")
+            .contains(kid)
     }
 
     /// The revocation set, if this verifier follows one.
@@ -128,10 +162,13 @@ impl Verifier {
         if token.is_empty() || token.len() > 4096 {
             return Err(TokenError::Invalid);
         }
-        let claims = match self.remembered(token) {
-            Some(claims) => claims,
+        let (kid, claims) = match self.remembered(token) {
+            Some(remembered) => remembered,
             None => self.check_signature(token)?,
         };
+        if self.is_key_revoked(&kid) {
+            return Err(TokenError::KeyRevoked);
+        }
         if let Some(revocations) = &self.revocations {
             if revocations.is_revoked(&claims.sub) {
                 return Err(TokenError::Revoked);
@@ -143,21 +180,25 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// The claims of a token verified before, if they still hold now.
-    fn remembered(&self, token: &str) -> Option<Claims> {
+    /// The key and claims of a token verified before, if its claims still hold now.
+    fn remembered(&self, token: &str) -> Option<(String, Claims)> {
         let trusted = self.trusted.read().expect("key set lock poisoned");
-        let claims = trusted.verified.get(token)?;
-        // The time checks are the only ones whose answer changes; redo them.
-        claims
+        let verified = trusted.verified.get(token)?;
+        // The time checks are the only ones of the claims whose answer changes; redo them.
+        verified
+            .claims
             .valid_at(self.clock.now_secs())
-            .then(|| claims.clone())
+            .then(|| (verified.kid.clone(), verified.claims.clone()))
     }
 
     /// The full check: a trusted `kid`, the signature, the pinned algorithm, the
     /// required claims and the lifetime. A token that passes is remembered.
-    fn check_signature(&self, token: &str) -> Result<Claims, TokenError> {
+    fn check_signature(&self, token: &str) -> Result<(String, Claims), TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.ok_or(TokenError::Invalid)?;
+        if self.is_key_revoked(&kid) {
+            return Err(TokenError::KeyRevoked);
+        }
         let claims = {
             let trusted = self.trusted.read().expect("key set lock poisoned");
             let Some(key) = trusted.keys.get(&kid) else {
@@ -177,8 +218,74 @@ impl Verifier {
             if trusted.verified.len() >= VERIFIED_CAPACITY {
                 trusted.verified.clear();
             }
-            trusted.verified.insert(token.to_owned(), claims.clone());
+            let verified = Verified {
+                kid: kid.clone(),
+                claims: claims.clone(),
+            };
+            trusted.verified.insert(token.to_owned(), verified);
         }
-        Ok(claims)
+        Ok((kid, claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    use super::*;
+    use crate::{AUDIENCE, ISSUER, PublicKey};
+
+    /// A fresh key named `kid`: its public half and its private half.
+    fn key(kid: &str) -> (PublicKey, EncodingKey) {
+        let document = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(document.as_ref()).unwrap();
+        let public = PublicKey {
+            kid: kid.into(),
+            x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        };
+        (public, EncodingKey::from_ed_der(document.as_ref()))
+    }
+
+    /// A token for `sub` signed by `key` as `kid`, valid for an hour.
+    fn token(kid: &str, key: &EncodingKey, sub: &str) -> String {
+        let now = Clock::system().now_secs();
+        let claims = Claims {
+            sub: sub.into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            nbf: now,
+            exp: now + 3600,
+            sid: "session".into(),
+            auth_time: now,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    #[test]
+    fn a_revoked_keys_tokens_are_refused_though_remembered_or_listed_again() {
+        let (leaked, leaked_private) = key("leaked");
+        let (other, other_private) = key("other");
+        let remembered = token("leaked", &leaked_private, "reader");
+        let verifier = Verifier::new(KeySet::from_public_keys([&leaked, &other]));
+        assert!(verifier.verify(&remembered).is_ok());
+
+        verifier.revoke_key("leaked");
+        assert_eq!(verifier.verify(&remembered), Err(TokenError::KeyRevoked));
+        // A key set fetched from a replica that has not heard of the revocation yet,
+        // and a token such a replica signed after it.
+        verifier.set_keys(KeySet::from_public_keys([&leaked, &other]));
+        let signed_later = token("leaked", &leaked_private, "another reader");
+        assert_eq!(verifier.verify(&remembered), Err(TokenError::KeyRevoked));
+        assert_eq!(verifier.verify(&signed_later), Err(TokenError::KeyRevoked));
+        assert!(
+            verifier
+                .verify(&token("other", &other_private, "reader"))
+                .is_ok()
+        );
     }
 }

@@ -12,7 +12,7 @@ use sqlx::error::{DatabaseError, ErrorKind};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use super::{CONTENDED_ATTEMPTS, SEQUENCE_ATTEMPTS, StoreError, retrying};
+use super::{CONTENDED_ATTEMPTS, SEQUENCE_ATTEMPTS, StoreError, UserRecord, retrying};
 use crate::error::AuthError;
 
 /// A database error with only an SQLSTATE, as PostgreSQL reports a deadlock's victim.
@@ -110,4 +110,22 @@ async fn other_failures_are_not_run_again_and_stay_internal() {
     assert_eq!(runs, 1);
     assert!(matches!(error, StoreError::Database(_)));
     assert_eq!(Status::from(AuthError::Store(error)).code(), Code::Internal);
+}
+
+#[test]
+fn a_user_record_prints_no_password_hash() {
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    let user = UserRecord {
+        id: "4f0c6a52-8d7e-4c3b-9a61-0f2d3e4c5b6a".into(),
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        password_hash: hash.into(),
+        created_at: 1,
+        disabled_at: None,
+        credential_version: 0,
+    };
+    let printed = format!("{user:?}");
+    assert!(!printed.contains("c2FsdHNhbHQ"), "{printed}");
+    assert!(!printed.contains("argon2id"), "{printed}");
+    assert!(printed.contains("ada@example.com"), "{printed}");
 }

@@ -6,6 +6,7 @@ mod adversarial_tokens;
 mod books;
 mod cover_fuzz;
 mod covers;
+mod disabled_accounts;
 mod hostile_uploads;
 mod keys;
 mod ownership;
