@@ -100,8 +100,7 @@ impl Store {
         replacement: Option<&KeyRecord>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let revoked =
-            retrying(|| self.try_revoke_signing_key(kid, replacement, now)).await?;
+        let revoked = retrying(|| self.try_revoke_signing_key(kid, replacement, now)).await?;
         if revoked {
             self.notify_revoked().await;
         }

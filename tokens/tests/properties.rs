@@ -41,6 +41,7 @@ fn valid_claims() -> Value {
     json!({
         "sub": "67e55044-10b1-426f-9247-bb680e5fe0c8", "iss": "bookshelf-auth",
         "aud": "bookshelf", "iat": now, "nbf": now, "exp": now + 3600,
+        "sid": "0f8e2c1a-5b7d-4e3f-9a2b-6c4d8e0f1a3b", "auth_time": now,
     })
 }
 
@@ -72,7 +73,16 @@ fn any_json() -> impl Strategy<Value = Value> {
 
 /// A claim replaced by a hostile value, or removed.
 fn broken_claims() -> impl Strategy<Value = Value> {
-    let claim = prop::sample::select(vec!["sub", "iss", "aud", "iat", "nbf", "exp"]);
+    let claim = prop::sample::select(vec![
+        "sub",
+        "iss",
+        "aud",
+        "iat",
+        "nbf",
+        "exp",
+        "sid",
+        "auth_time",
+    ]);
     (claim, prop::option::of(any_json())).prop_map(|(claim, value)| {
         let mut claims = valid_claims();
         match value {
@@ -97,6 +107,9 @@ fn still_valid(claims: &Value) -> bool {
         && time("iat").is_some()
         && time("nbf").is_some_and(|nbf| (nbf as i64) <= now + leeway)
         && time("exp").is_some_and(|exp| (exp as i64) > now - leeway)
+        && text("sid").is_some()
+        // `auth_time` may be left out (then never recent), not mistyped.
+        && claims.get("auth_time").is_none_or(|value| value.as_u64().is_some())
 }
 
 proptest! {

@@ -17,6 +17,7 @@ mod leaks;
 mod openapi;
 mod ownership;
 mod races;
+mod recent_sign_in;
 mod second_factor;
 mod sessions;
 mod slow_clients;
