@@ -206,6 +206,10 @@ pub fn forged_tokens(real: &Forger, user_id: &str, issued: &str) -> Vec<(&'stati
         ("missing sub", real.sign(&without("sub"))),
         ("empty sub", real.sign(&with("sub", json!("")))),
         ("missing exp", real.sign(&without("exp"))),
+        // No released version issued a token without a session: it could not be
+        // ended by logging out, so none is accepted.
+        ("missing sid", real.sign(&without("sid"))),
+        ("sid as a number", real.sign(&with("sid", json!(7)))),
         (
             "exp as a string",
             real.sign(&with("exp", json!((now + 3600).to_string()))),
