@@ -36,7 +36,7 @@ use crate::{
     session_api::CurrentCaller,
     sessions::{ClientSeen, Lifetimes},
     store::{Revocation, Store, UserRecord},
-    throttle::{self, Throttle},
+    throttle::{self, Attempt, Throttle},
 };
 
 /// The state every RPC shares.
@@ -207,6 +207,29 @@ impl AuthApi {
             .map_err(|_| PasswordError::from(WorkError::Busy).into())
     }
 
+    /// Whether `offered` is the password hashed in `stored` (checked against a dummy
+    /// hash when there is none, in the same time), for an `attempt` counted already,
+    /// which comes back for the caller to settle. A hash that could not even be queued
+    /// evaluated no guess: its attempt is given back and the caller told to retry.
+    pub(crate) async fn verify_counted(
+        &self,
+        offered: &str,
+        stored: Option<String>,
+        attempt: Attempt,
+    ) -> Result<(bool, Attempt), AuthError> {
+        let Some(offered) = Password::offered(offered) else {
+            return Ok((false, attempt));
+        };
+        match self.passwords.verify(offered, stored).await {
+            Ok(matches) => Ok((matches, attempt)),
+            Err(busy @ PasswordError::Busy { .. }) => {
+                self.throttle.not_made(attempt).await?;
+                Err(busy.into())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
     async fn login(&self, request: Request<LoginRequest>) -> Result<LoginResponse, AuthError> {
         let address = self.client_key(&request);
         let client = self.client_seen(&request);
@@ -222,19 +245,10 @@ impl AuthApi {
             Some(email) => self.store.user_by_email(email).await?,
             None => None,
         };
-        let password = Password::offered(&request.password);
         let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
-        let matches = match password {
-            Some(password) => match self.passwords.verify(password, stored_hash).await {
-                Ok(matches) => matches,
-                Err(busy @ PasswordError::Busy { .. }) => {
-                    self.throttle.not_made(attempt).await?;
-                    return Err(busy.into());
-                }
-                Err(error) => return Err(error.into()),
-            },
-            None => false,
-        };
+        let (matches, attempt) = self
+            .verify_counted(&request.password, stored_hash, attempt)
+            .await?;
         let user = match user {
             Some(user) if matches && user.is_active() => user,
             // The attempt stays counted.

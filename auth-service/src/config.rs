@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bookshelf_runtime::clock::Clock;
 use bookshelf_runtime::connections::{self, GrpcLimits};
-use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
+use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
 use ipnet::IpNet;
 use secrecy::SecretString;
 
@@ -160,16 +160,6 @@ const DEFAULT_SESSION_MAX_SECS: u64 = 90 * 24 * 60 * 60;
 
 /// Thirty days of ended sessions for audits.
 const DEFAULT_SESSION_RETENTION_SECS: u64 = 30 * 24 * 60 * 60;
-
-/// A CIDR network, or a bare address as the network of that one address.
-fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
-    let raw = raw.trim();
-    raw.parse::<IpNet>().or_else(|error| {
-        raw.parse::<std::net::IpAddr>()
-            .map(IpNet::from)
-            .map_err(|_| error)
-    })
-}
 
 impl Config {
     /// The defaults, with nothing read from flags or the environment: for embedding.

@@ -8,12 +8,7 @@
 //! under the same guess limits, so a thief cannot use these calls to guess it faster.
 
 use crate::{
-    api::AuthApi,
-    domain::{Email, Password},
-    error::AuthError,
-    passwords::PasswordError,
-    session_api::CurrentCaller,
-    store::UserRecord,
+    api::AuthApi, domain::Email, error::AuthError, session_api::CurrentCaller, store::UserRecord,
     throttle,
 };
 
@@ -54,20 +49,8 @@ impl AuthApi {
             .throttle
             .login(&throttle::key(&user.email, email.as_ref()), address)
             .await?;
-        let matches = match Password::offered(offered) {
-            Some(offered) => {
-                let stored = Some(user.password_hash.clone());
-                match self.passwords.verify(offered, stored).await {
-                    Ok(matches) => matches,
-                    Err(busy @ PasswordError::Busy { .. }) => {
-                        self.throttle.not_made(attempt).await?;
-                        return Err(busy.into());
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            None => false,
-        };
+        let stored = Some(user.password_hash.clone());
+        let (matches, attempt) = self.verify_counted(offered, stored, attempt).await?;
         if !matches {
             // The attempt stays counted.
             return Err(AuthError::WrongPassword);

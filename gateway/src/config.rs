@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use crate::server::ConnectionLimits;
-use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
+use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
 use ipnet::IpNet;
 
 /// How the gateway runs. It holds no secret.
@@ -101,16 +101,6 @@ pub struct Config {
     /// by default: the header is never believed.
     #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]
     pub trusted_proxies: Vec<IpNet>,
-}
-
-/// A CIDR network, or a bare address as the network of that one address.
-fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
-    let raw = raw.trim();
-    raw.parse::<IpNet>().or_else(|error| {
-        raw.parse::<std::net::IpAddr>()
-            .map(IpNet::from)
-            .map_err(|_| error)
-    })
 }
 
 impl Config {

@@ -16,6 +16,15 @@ use tonic::{Request, metadata::MetadataValue};
 /// The metadata key that carries the client's address from the gateway.
 pub const CLIENT_ADDRESS: &str = "x-client-address";
 
+/// A CIDR network, or a bare address as the network of that one address: how the
+/// lists of trusted peers (`AUTH_TRUSTED_FORWARDERS`, `GATEWAY_TRUSTED_PROXIES`) are
+/// written.
+pub fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|error| raw.parse::<IpAddr>().map(IpNet::from).map_err(|_| error))
+}
+
 /// The metadata key that carries the client's `User-Agent` from the gateway.
 pub const CLIENT_USER_AGENT: &str = "x-client-user-agent";
 

@@ -12,14 +12,14 @@ use std::{
 
 use bookshelf_proto::auth::v1::{
     ChangePasswordRequest, GetCurrentUserRequest, LoginMfaRequest, LoginRequest,
-    RefreshTokenRequest, error_info,
+    RefreshTokenRequest, auth_service_client::AuthServiceClient, error_info,
 };
 use bookshelf_test_support::eventually::within;
 use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer, manual_clock, password_login, register, strong_password,
     totp::{code, enrol},
 };
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 
 const NEW_PASSWORD: &str = "N3w-Horse-Battery!";
@@ -28,6 +28,20 @@ const NEW_PASSWORD: &str = "N3w-Horse-Battery!";
 struct Opened {
     token: String,
     refresh_token: String,
+}
+
+/// Changes the password of the holder of `token` to [`NEW_PASSWORD`].
+async fn change_password(client: &mut AuthServiceClient<Channel>, token: &str) {
+    client
+        .change_password(bearer(
+            ChangePasswordRequest {
+                current_password: strong_password(),
+                new_password: NEW_PASSWORD.into(),
+            },
+            token,
+        ))
+        .await
+        .expect("the change");
 }
 
 #[tokio::test]
@@ -80,16 +94,7 @@ async fn no_login_with_the_old_password_outlives_the_change() {
     })
     .await;
 
-    client
-        .change_password(bearer(
-            ChangePasswordRequest {
-                current_password: strong_password(),
-                new_password: NEW_PASSWORD.into(),
-            },
-            &owner,
-        ))
-        .await
-        .expect("the change");
+    change_password(&mut client, &owner).await;
     // The logins under way when it answered finish, then no more start.
     stop.store(true, Ordering::SeqCst);
     for client in clients {
@@ -161,16 +166,7 @@ async fn a_second_step_awaited_since_before_a_change_cannot_complete() {
     // A login with the old password waits for its code; then the password changes.
     let pending = password_login(&mut client, &email).await;
     assert!(pending.mfa_required);
-    client
-        .change_password(bearer(
-            ChangePasswordRequest {
-                current_password: strong_password(),
-                new_password: NEW_PASSWORD.into(),
-            },
-            &owner,
-        ))
-        .await
-        .expect("the change");
+    change_password(&mut client, &owner).await;
     let refused = client
         .login_mfa(LoginMfaRequest {
             mfa_token: pending.mfa_token,

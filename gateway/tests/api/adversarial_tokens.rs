@@ -42,7 +42,7 @@ async fn forged_and_malformed_tokens_are_401_on_every_service() {
     assert_eq!(genuine.get("/books/").await.status, 200);
 
     let forged = forged_tokens(&real, user["_id"].as_str().unwrap(), &issued);
-    assert_eq!(forged.len(), 20);
+    assert_eq!(forged.len(), 22);
     for (kind, token) in &forged {
         for answer in protected_answers(&rest.with_token(token)).await {
             assert_eq!(answer.status, 401, "{kind}: {:?}", answer.body);

@@ -103,3 +103,20 @@ async fn a_gateway_whose_port_is_taken_exits_and_says_why() {
         "{message}"
     );
 }
+
+/// An operator reading the library's start-up log knows which folder or prefix the
+/// sweeps remove covers from, and that they leave everything else there alone.
+#[tokio::test]
+async fn the_library_says_at_start_up_where_its_sweeps_look() {
+    let stack = Stack::spawn().await;
+    let folder = stack.cover_dir().display().to_string();
+    let log = stack
+        .wait_for_log(Service::Library, |log| log.contains("sweeps remove only"))
+        .await;
+    let line = log
+        .lines()
+        .find(|line| line.contains("sweeps remove only"))
+        .expect("the line waited for");
+    assert!(line.contains(&folder), "{line}");
+    assert!(line.contains("directly under"), "{line}");
+}

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use bookshelf_test_support::{
-    TestAuth, TestLibrary, TestStack,
+    TestAuth, TestLibrary,
     buckets::{TestBucket, TestCovers},
     covers::cover_name,
     images::jpeg,
@@ -183,18 +183,4 @@ async fn sweeps_of_a_whole_bucket_take_only_our_orphans_at_its_top_level() {
         outside,
     };
     two_replicas_sweep(move |config| ours.configure(config), shared).await;
-}
-
-/// An operator reading the start-up log knows which folder or prefix the sweeps
-/// remove covers from, and that they leave everything else there alone.
-#[tokio::test]
-async fn start_up_says_where_the_sweeps_look() {
-    let stack = TestStack::spawn().await;
-    let location = stack.covers().location().to_string();
-    let logs = stack.logs();
-    let line = logs
-        .lines()
-        .find(|line| line.contains("sweeps") && line.contains(&format!("location={location}")))
-        .unwrap_or_else(|| panic!("no line names where sweeps look ({location}):\n{logs}"));
-    assert!(line.contains("directly under"), "{line}");
 }
