@@ -81,6 +81,7 @@ pub struct SecondStep {
     responses(
         (status = 200, description = "The secret and its otpauth URL", body = Envelope<Enrolment>),
         openapi::TokenFailures,
+        openapi::JsonBodyFailures,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 409, description = "TOTP is already enabled", body = Failure),
         openapi::ServiceFailures,

@@ -440,6 +440,7 @@ pub async fn rename(
     responses(
         (status = 204, description = "Disabled"),
         openapi::TokenFailures,
+        openapi::JsonBodyFailures,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Failure),
         openapi::ServiceFailures,
