@@ -100,7 +100,10 @@ pub fn gateway(
 /// The variables the stack reads for its parts but overrides, with what it does
 /// instead: set, they are reported at start-up rather than ignored in silence.
 pub const OVERRIDDEN: [(&str, &str); 2] = [
-    ("AUTH_URL", "the library and the gateway use this stack's auth service"),
+    (
+        "AUTH_URL",
+        "the library and the gateway use this stack's auth service",
+    ),
     (
         "LIBRARY_URL",
         "the gateway uses this stack's library service",

@@ -2,28 +2,28 @@
 //! and `GATEWAY_*` variables as the three binaries: the README's tables hold for both.
 
 use std::{
+    path::Path,
     process::Stdio,
     time::{Duration, SystemTime},
 };
 
-use bookshelf_test_support::{
-    ReservedPort, TestDatabase, eventually, rest::Rest, strong_password,
-};
+use bookshelf_test_support::{ReservedPort, TestDatabase, eventually, rest::Rest, strong_password};
 use reqwest::Method;
 use serde_json::json;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-/// The one-command binary, started with nothing but `env` (and `NO_COLOR`), its output
-/// captured.
-fn start(env: &[(&str, String)]) -> Child {
+/// The one-command binary, started with nothing but `env` (and `NO_COLOR`), what it
+/// prints and logs written to `output`.
+fn start(env: &[(&str, String)], output: &Path) -> Child {
+    let output = std::fs::File::create(output).expect("an output file");
     Command::new(env!("CARGO_BIN_EXE_bookshelf"))
         .env_clear()
         .env("NO_COLOR", "1")
         .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(output.try_clone().expect("an output handle"))
+        .stderr(output)
         .kill_on_drop(true)
         .spawn()
         .expect("the bookshelf binary starts")
@@ -59,21 +59,24 @@ async fn wait_healthy(stack: &mut Child, http: &str) {
     .await;
 }
 
-/// What the stack wrote to stderr and how it exited, if it exits within a deadline:
+/// How the stack exited and what it wrote to `output`, if it exits within a deadline:
 /// `None` when it is still running then.
 async fn exit_within(
     mut stack: Child,
+    output: &Path,
     deadline: Duration,
 ) -> Option<(std::process::ExitStatus, String)> {
-    let stderr = stack.stderr.take().expect("stderr is piped");
     let exited = tokio::time::timeout(deadline, stack.wait()).await.ok()?;
     let status = exited.expect("waiting on the stack");
-    let mut text = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::BufReader::new(stderr), &mut text)
-        .await
-        .expect("the stack's stderr");
-    Some((status, text))
+    Some((status, read(output)))
 }
+
+fn read(output: &Path) -> String {
+    std::fs::read_to_string(output).expect("the stack's output")
+}
+
+/// An `AUTH_ENCRYPTION_KEY`: base64 of 32 bytes.
+const ENCRYPTION_KEY: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY=";
 
 async fn register(client: &Rest, email: &str) -> u16 {
     client
@@ -90,9 +93,10 @@ async fn register(client: &Rest, email: &str) -> u16 {
 async fn the_stack_honours_the_services_variables() {
     let data = tempfile::tempdir().expect("a data folder");
     let ports: [ReservedPort; 3] = Default::default();
-    let auth_database = TestDatabase::create(data.path(), "named-auth").await;
-    let library_database = TestDatabase::create(data.path(), "named-library").await;
+    let auth_database = TestDatabase::create(data.path(), "stack_auth").await;
+    let library_database = TestDatabase::create(data.path(), "stack_library").await;
     let mut env = stack_env(&data, &ports);
+    env.retain(|(name, _)| *name != "RUST_LOG");
     env.extend([
         ("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "2".to_owned()),
         ("AUTH_TOKEN_TTL_SECS", "120".to_owned()),
@@ -100,8 +104,11 @@ async fn the_stack_honours_the_services_variables() {
         ("LIBRARY_DATABASE_URL", library_database.url.clone()),
         ("LIBRARY_MAX_BOOKS_PER_ACCOUNT", "1".to_owned()),
         ("GATEWAY_MAX_JSON_BYTES", "1024".to_owned()),
+        ("AUTH_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
+        ("RUST_LOG", "info".to_owned()),
     ]);
-    let mut stack = start(&env);
+    let output = data.path().join("output");
+    let mut stack = start(&env, &output);
     let http = format!("http://127.0.0.1:{}", ports[0].number());
     wait_healthy(&mut stack, &http).await;
     let client = Rest::new(&http);
@@ -127,13 +134,18 @@ async fn the_stack_honours_the_services_variables() {
     );
 
     let signed_in = client.with_token(login.data()["token"].as_str().expect("a token"));
-    signed_in.create_book("The Difference Engine", "fiction").await;
+    signed_in
+        .create_book("The Difference Engine", "science")
+        .await;
     let second = signed_in
         .form(
             Method::POST,
             "/books/",
             bookshelf_test_support::rest::book_form(
-                &[("title", "Sketch of the Analytical Engine"), ("category", "notes")],
+                &[
+                    ("title", "Sketch of the Analytical Engine"),
+                    ("category", "science"),
+                ],
                 Some(("cover.jpg", bookshelf_test_support::images::jpeg(30, 30))),
             ),
         )
@@ -153,6 +165,15 @@ async fn the_stack_honours_the_services_variables() {
     // The accounts are in the databases the variables name, not in the data folder.
     assert_eq!(auth_database.count_rows("users").await, 2);
     assert_eq!(library_database.count_rows("books").await, 1);
+
+    // The start-up print shows the settings each part runs with, and no secret.
+    drop(stack);
+    let printed = read(&output);
+    assert!(
+        printed.contains("max_attempts_per_address: 2") && printed.contains("max_json_bytes: 1024"),
+        "{printed}"
+    );
+    assert!(!printed.contains(ENCRYPTION_KEY), "{printed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,11 +188,16 @@ async fn an_invalid_value_stops_the_stack_naming_its_variable() {
         let ports: [ReservedPort; 3] = Default::default();
         let mut env = stack_env(&data, &ports);
         env.push((variable, value.to_owned()));
-        let stack = start(&env);
-        let Some((status, stderr)) = exit_within(stack, Duration::from_secs(20)).await else {
+        let output = data.path().join("output");
+        let stack = start(&env, &output);
+        let Some((status, stderr)) = exit_within(stack, &output, Duration::from_secs(20)).await
+        else {
             panic!("{variable}={value} is invalid, yet the stack kept running");
         };
-        assert!(!status.success(), "{variable}={value}: exited with {status}");
+        assert!(
+            !status.success(),
+            "{variable}={value}: exited with {status}"
+        );
         assert!(
             stderr.contains(variable) && stderr.contains(value),
             "{variable}={value}: the message does not name the variable and its value:\n{stderr}"
@@ -190,7 +216,7 @@ async fn a_listen_variable_places_the_part_and_contradicting_its_port_is_refused
         "GATEWAY_LISTEN",
         format!("127.0.0.1:{}", gateway_port.number()),
     ));
-    let mut stack = start(&env);
+    let mut stack = start(&env, &data.path().join("output"));
     wait_healthy(
         &mut stack,
         &format!("http://127.0.0.1:{}", gateway_port.number()),
@@ -203,7 +229,9 @@ async fn a_listen_variable_places_the_part_and_contradicting_its_port_is_refused
     let elsewhere = ReservedPort::new();
     let mut env = stack_env(&data, &ports);
     env.push(("AUTH_LISTEN", format!("127.0.0.1:{}", elsewhere.number())));
-    let Some((status, stderr)) = exit_within(start(&env), Duration::from_secs(20)).await else {
+    let output = data.path().join("output");
+    let stack = start(&env, &output);
+    let Some((status, stderr)) = exit_within(stack, &output, Duration::from_secs(20)).await else {
         panic!("AUTH_LISTEN and BOOKSHELF_AUTH_PORT disagree, yet the stack kept running");
     };
     assert!(!status.success());
