@@ -1,72 +1,98 @@
 //! `cargo run --release`: the whole Bookshelf stack on loopback, with the embedded
 //! defaults (SQLite files and covers under `./data`). The auth service, the library
 //! service and the gateway run in this one process but talk real gRPC over TCP, as
-//! they do when deployed apart (each crate has its own binary for that).
+//! they do when deployed apart (each crate has its own binary for that). Each part
+//! reads the same `AUTH_*`, `LIBRARY_*` and `GATEWAY_*` variables as its binary.
 
-use std::{net::SocketAddr, path::PathBuf};
+mod settings;
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use bookshelf_runtime::{
-    metrics::{self, MetricsListen},
-    shutdown,
-    telemetry::{self, LogFormat},
-};
-use clap::Parser;
+use bookshelf_runtime::{metrics, shutdown, telemetry};
+use clap::{CommandFactory, FromArgMatches};
 use tokio::{net::TcpListener, sync::watch};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Where the stack keeps its data and which ports it takes.
-#[derive(Debug, Parser)]
+/// Where the stack keeps its data and which ports it takes. Everything else is each
+/// part's own setting, read from the variables its binary reads.
+#[derive(Debug, clap::Parser)]
 #[command(
     name = "bookshelf",
     version,
-    about = "Runs the whole Bookshelf stack on loopback"
+    about = "Runs the whole Bookshelf stack on loopback",
+    after_help = "Each part also reads its binary's variables (AUTH_*, LIBRARY_*, GATEWAY_*, \
+                  LOG_FORMAT): see the README's Configuration."
 )]
 struct Options {
     /// Folder for the SQLite files, the signing key and the covers.
     #[arg(long, env = "BOOKSHELF_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Port of the REST gateway.
+    /// Port of the REST gateway, on loopback, unless GATEWAY_LISTEN names an address.
     #[arg(long, env = "BOOKSHELF_HTTP_PORT", default_value_t = 8080)]
     http_port: u16,
-    /// Port of the auth service.
+    /// Port of the auth service, on loopback, unless AUTH_LISTEN names an address.
     #[arg(long, env = "BOOKSHELF_AUTH_PORT", default_value_t = 50051)]
     auth_port: u16,
-    /// Port of the library service.
+    /// Port of the library service, on loopback, unless LIBRARY_LISTEN names an
+    /// address.
     #[arg(long, env = "BOOKSHELF_LIBRARY_PORT", default_value_t = 50052)]
     library_port: u16,
-    /// Where the gateway's metrics are served; `off` for none. The three parts share
-    /// one process here, so each of the three listeners serves the same metrics.
-    #[arg(long, env = "GATEWAY_METRICS_LISTEN", default_value = "127.0.0.1:9080")]
-    gateway_metrics_listen: MetricsListen,
-    /// Where the auth service's metrics are served; `off` for none.
-    #[arg(long, env = "AUTH_METRICS_LISTEN", default_value = "127.0.0.1:9051")]
-    auth_metrics_listen: MetricsListen,
-    /// Where the library service's metrics are served; `off` for none.
-    #[arg(long, env = "LIBRARY_METRICS_LISTEN", default_value = "127.0.0.1:9052")]
-    library_metrics_listen: MetricsListen,
-    /// Log lines as `text` (coloured only on a terminal) or `json`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
-    log_format: LogFormat,
 }
 
-async fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+async fn bind(address: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port} for the {what}"))
+        .with_context(|| format!("cannot listen on {address} for the {what}"))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let options = Options::parse();
-    let _logs = telemetry::init(options.log_format);
+    let matches = Options::command().get_matches();
+    let options = Options::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let given = |id: &str| settings::given(matches.value_source(id));
+    let settings::Parts {
+        auth: mut auth_config,
+        library: mut library_config,
+        gateway_listen,
+    } = settings::parts(&settings::StackChoices {
+        data_dir: &options.data_dir,
+        ports: [
+            (options.auth_port, given("auth_port")),
+            (options.library_port, given("library_port")),
+            (options.http_port, given("http_port")),
+        ],
+    })?;
+    // One process, one log: LOG_FORMAT is read by every part alike.
+    let _logs = telemetry::init(auth_config.log_format);
+    for (variable, instead) in settings::OVERRIDDEN {
+        if std::env::var_os(variable).is_some() {
+            tracing::warn!("{variable} is not read by the one-command stack: {instead}");
+        }
+    }
+
+    let auth_listener = bind(auth_config.listen, "auth service").await?;
+    let library_listener = bind(library_config.listen, "library service").await?;
+    let http_listener = bind(gateway_listen, "gateway").await?;
+    auth_config.listen = auth_listener.local_addr()?;
+    library_config.listen = library_listener.local_addr()?;
+    let auth_url = settings::http_url(auth_config.listen);
+    let library_url = settings::http_url(library_config.listen);
+    library_config.auth_url = auth_url.clone();
+    let gateway_config = settings::gateway(
+        http_listener.local_addr()?,
+        auth_url.clone(),
+        library_url.clone(),
+    )?;
+    let http_url = settings::http_url(gateway_config.listen);
+
     let mut metrics_urls = Vec::new();
     for listen in [
-        options.gateway_metrics_listen,
-        options.auth_metrics_listen,
-        options.library_metrics_listen,
+        gateway_config.metrics_listen,
+        auth_config.metrics_listen,
+        library_config.metrics_listen,
     ] {
         if let Some(address) = metrics::start(listen)
             .await
@@ -75,24 +101,9 @@ async fn main() -> anyhow::Result<()> {
             metrics_urls.push(format!("http://{address}/metrics"));
         }
     }
-    let auth_listener = bind(options.auth_port, "auth service").await?;
-    let library_listener = bind(options.library_port, "library service").await?;
-    let http_listener = bind(options.http_port, "gateway").await?;
-    let auth_url = format!("http://{}", auth_listener.local_addr()?);
-    let library_url = format!("http://{}", library_listener.local_addr()?);
-    let public_url = format!("http://{}", http_listener.local_addr()?);
-
-    let mut auth_config = auth_service::Config::embedded(options.data_dir.join("auth"));
-    // The gateway reaches the auth service on loopback and forwards each client's
-    // address; the auth port listens on loopback only, so no one else can.
-    auth_config.trusted_forwarders = vec![
-        ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
-        ipnet::IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
-    ];
-    let library_config =
-        library_service::Config::embedded(options.data_dir.join("library"), auth_url.clone());
-    let gateway_config =
-        gateway::Config::embedded(auth_url.clone(), library_url.clone(), public_url.clone());
+    tracing::info!(config = ?auth_config, "starting the auth service");
+    tracing::info!(config = ?library_config, "starting the library service");
+    tracing::info!(config = ?gateway_config, "starting the gateway");
     let auth = auth_service::Application::build(&auth_config, auth_listener).await?;
     let library = library_service::Application::build(&library_config, library_listener).await?;
     let gateway = gateway::Application::build(&gateway_config, http_listener)?;
@@ -113,7 +124,10 @@ async fn main() -> anyhow::Result<()> {
         "Bookshelf is running (data in {}):",
         options.data_dir.display()
     );
-    println!("  REST gateway      {public_url}");
+    println!("  REST gateway      {http_url}");
+    if gateway_config.public_url != http_url {
+        println!("  public URL        {}", gateway_config.public_url);
+    }
     println!("  auth service      {auth_url}   (gRPC, reflection on)");
     println!("  library service   {library_url}   (gRPC, reflection on)");
     if !metrics_urls.is_empty() {
@@ -122,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("Try:");
     println!(
-        "  curl -s -X POST {public_url}/users/ -H 'Content-Type: application/json' \\\n    \
+        "  curl -s -X POST {http_url}/users/ -H 'Content-Type: application/json' \\\n    \
          -d '{{\"name\": \"Ada Lovelace\", \"email\": \"ada@example.com\", \"password\": \"Sup3r-Secret!\"}}'"
     );
     println!();

@@ -8,10 +8,13 @@ use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemet
 use ipnet::IpNet;
 use secrecy::SecretString;
 
+/// The binary's name, which clap shows in messages.
+const NAME: &str = "auth-service";
+
 /// How the auth service runs. Printing it shows no secret.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
-    name = "auth-service",
+    name = NAME,
     version,
     about = "Bookshelf's users and tokens over gRPC"
 )]
@@ -199,6 +202,20 @@ impl Config {
             sweep_interval_secs: 60 * 60,
             clock: Clock::system(),
         }
+    }
+
+    /// The configuration the environment gives, read as the binary reads it but from no
+    /// flags (whoever embeds the service has flags of its own), with `defaults`, such
+    /// as [`Config::embedded`] adjusted by the embedder, for every setting whose
+    /// variable is unset. An invalid value is an error, as it is for the binary.
+    pub fn from_env_with(mut defaults: Self) -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        // Without clap's own defaults, only the variables that are set reach the
+        // matches, and `defaults` keeps every other value.
+        let command = Self::command().mut_args(|arg| arg.default_value(None));
+        let matches = command.try_get_matches_from([NAME])?;
+        defaults.update_from_arg_matches(&matches)?;
+        Ok(defaults)
     }
 
     /// The throttle's allowances.

@@ -6,10 +6,13 @@ use crate::server::ConnectionLimits;
 use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
 use ipnet::IpNet;
 
+/// The binary's name, which clap shows in messages.
+const NAME: &str = "gateway";
+
 /// How the gateway runs. It holds no secret.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
-    name = "gateway",
+    name = NAME,
     version,
     about = "Bookshelf's REST API over its gRPC services"
 )]
@@ -128,6 +131,20 @@ impl Config {
             client_address_header: None,
             trusted_proxies: Vec::new(),
         }
+    }
+
+    /// The configuration the environment gives, read as the binary reads it but from no
+    /// flags (whoever embeds the service has flags of its own), with `defaults`, such
+    /// as [`Config::embedded`] adjusted by the embedder, for every setting whose
+    /// variable is unset. An invalid value is an error, as it is for the binary.
+    pub fn from_env_with(mut defaults: Self) -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        // Without clap's own defaults, only the variables that are set reach the
+        // matches, and `defaults` keeps every other value.
+        let command = Self::command().mut_args(|arg| arg.default_value(None));
+        let matches = command.try_get_matches_from([NAME])?;
+        defaults.update_from_arg_matches(&matches)?;
+        Ok(defaults)
     }
 
     /// The deadline of a backend call.

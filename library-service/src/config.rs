@@ -21,10 +21,13 @@ pub const OBJECT_STORE_VARIABLES: [&str; 7] = [
     "AWS_ALLOW_HTTP",
 ];
 
+/// The binary's name, which clap shows in messages.
+const NAME: &str = "library-service";
+
 /// How the library service runs. Printing it shows no secret.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
-    name = "library-service",
+    name = NAME,
     version,
     about = "Bookshelf's books and covers over gRPC"
 )]
@@ -196,6 +199,20 @@ impl Config {
             log_format: LogFormat::Text,
             clock: Clock::system(),
         }
+    }
+
+    /// The configuration the environment gives, read as the binary reads it but from no
+    /// flags (whoever embeds the service has flags of its own), with `defaults`, such
+    /// as [`Config::embedded`] adjusted by the embedder, for every setting whose
+    /// variable is unset. An invalid value is an error, as it is for the binary.
+    pub fn from_env_with(mut defaults: Self) -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        // Without clap's own defaults, only the variables that are set reach the
+        // matches, and `defaults` keeps every other value.
+        let command = Self::command().mut_args(|arg| arg.default_value(None));
+        let matches = command.try_get_matches_from([NAME])?;
+        defaults.update_from_arg_matches(&matches)?;
+        Ok(defaults)
     }
 
     /// Where covers are kept: the configured store, or the folder `covers/` in the
