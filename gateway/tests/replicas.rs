@@ -162,9 +162,11 @@ async fn a_library_replica_killed_mid_traffic_loses_nothing(
     let [first, second] = loops;
     let answers = [first.answers().await, second.answers().await];
 
+    // A call cut by the kill may come back from the HTTP/2 layer as a cancelled
+    // stream, which the gateway answers 504 like a deadline: refused all the same.
     for answer in &answers[0] {
         assert!(
-            matches!(answer.status, 201 | 502 | 503),
+            matches!(answer.status, 201 | 502 | 503 | 504),
             "through the restarted replica, created or refused: {} {:?}",
             answer.status,
             answer.body
