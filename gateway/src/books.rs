@@ -238,6 +238,7 @@ pub async fn update(
 #[utoipa::path(
     get,
     path = "/books/{id}",
+    operation_id = "get_book",
     tag = "books",
     summary = "One of the caller's books",
     params(("id" = String, Path, description = "The book's `_id`")),
@@ -299,6 +300,7 @@ pub async fn delete(
 #[utoipa::path(
     get,
     path = "/books/",
+    operation_id = "list_books",
     tag = "books",
     summary = "The caller's books, all at once or by page",
     params(ListQuery),

@@ -24,6 +24,7 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 #[utoipa::path(
     get,
     path = "/covers/{name}",
+    operation_id = "get_cover",
     tag = "books",
     summary = "A cover thumbnail, by the name in a book's `image_url`",
     params(("name" = String, Path, description = "The cover's name: 64 hexadecimal digits")),

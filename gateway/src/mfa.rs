@@ -158,6 +158,7 @@ pub async fn confirm(
 #[utoipa::path(
     delete,
     path = "/users/mfa/totp",
+    operation_id = "disable_totp",
     tag = "users",
     summary = "Turn TOTP off, with a current code or an unused recovery code",
     request_body(content = CodeBody, content_type = "application/json"),

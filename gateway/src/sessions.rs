@@ -193,6 +193,7 @@ pub async fn logout(
 #[utoipa::path(
     get,
     path = "/users/sessions",
+    operation_id = "list_sessions",
     tag = "sessions",
     summary = "The caller's open sessions, newest first",
     security(("bearer" = [])),

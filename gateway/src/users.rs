@@ -431,6 +431,7 @@ pub async fn rename(
 #[utoipa::path(
     delete,
     path = "/users/",
+    operation_id = "disable_account",
     tag = "users",
     summary = "Disable the caller's account; its tokens stop working within a second",
     description = "Needs a recent sign-in: a token from a login within the recent-sign-in \

@@ -52,6 +52,19 @@ async fn the_description_covers_every_route_and_only_real_ones() {
     );
     assert!(api["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");
 
+    // Client generators name a method after each operationId: one used twice makes
+    // them fail or overwrite one operation with the other.
+    let mut operation_ids = BTreeSet::new();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let id = operation["operationId"].as_str().expect("an operationId");
+            assert!(
+                operation_ids.insert(id.to_owned()),
+                "{method} {path} reuses the operationId {id}"
+            );
+        }
+    }
+
     let client = reqwest::Client::new();
     let all = [
         Method::GET,
