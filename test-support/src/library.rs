@@ -141,21 +141,15 @@ impl TestLibrary {
     /// Waits until the service refuses `token` (a new `ListBooks` fails): the status
     /// it answers.
     pub async fn until_refused(&self, token: &str, what: &str) -> Status {
-        crate::eventually(what, || async {
-            self.client()
-                .await
-                .list_books(bearer(
-                    bookshelf_proto::library::v1::ListBooksRequest::default(),
-                    token,
-                ))
-                .await
-                .err()
-        })
-        .await
+        crate::eventually(what, || async { self.list_books(token).await.err() }).await
     }
 
     /// How the service answers a `ListBooks` call with `token`: accepted, or the code.
     pub async fn answer(&self, token: &str) -> Result<(), tonic::Code> {
+        self.list_books(token).await.map_err(|status| status.code())
+    }
+
+    async fn list_books(&self, token: &str) -> Result<(), Status> {
         self.client()
             .await
             .list_books(bearer(
@@ -163,8 +157,7 @@ impl TestLibrary {
                 token,
             ))
             .await
-            .map(|_| ())
-            .map_err(|status| status.code())
+            .map(drop)
     }
 
     /// The names of the stored covers, sorted.
