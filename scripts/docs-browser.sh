@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The /docs page in a real browser: Debian's Chromium driven by playwright-core (no
-# browser download), against the one-command stack on a fresh data folder.
+# browser download), against the one-command stack (a running one, or its own).
 # Usage: scripts/docs-browser.sh [target/debug]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +13,7 @@ fi
 
 source "$root/scripts/one-command-stack.sh"
 
-start_stack "$bins"
+use_stack "$bins"
 sign_up "$api" docs@example.com 'Sup3r-Secret!'
 # The script is run from the tools folder so that Node finds playwright-core there.
 cp "$root/scripts/docs-browser.mjs" "$tools/"

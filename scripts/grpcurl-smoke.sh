@@ -1,55 +1,24 @@
 #!/usr/bin/env bash
-# Drives the built service binaries with the real grpcurl, as a user would from the
-# README: list, describe, health, then a register -> login -> current user flow, books,
-# sessions (refresh, reuse, list, password, logout), a second factor enrolled and used,
-# and a signing key rotated.
+# Drives the services of the one-command stack (a running one, or its own) with the
+# real grpcurl, as a user would from the README: list, describe, health, then a
+# register -> login -> current user flow, books, sessions (refresh, reuse, list,
+# password, logout), a second factor enrolled and used, and a signing key rotated.
 # Usage: scripts/grpcurl-smoke.sh [target/debug]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bins=${1:-$root/target/debug}
 grpcurl="$root/scripts/grpcurl.sh"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# ready_address LOG: the address a service started on port 0 logged as ready on.
-ready_address() {
-  for _ in $(seq 1 100); do
-    if grep -q " ready address=" "$1"; then
-      grep -oE ' ready address=[0-9.:]+' "$1" | head -n 1 | cut -d= -f2
-      return 0
-    fi
-    sleep 0.1
-  done
-  fail "no ready address in $1: $(tail -n 20 "$1")"
-}
+source "$root/scripts/one-command-stack.sh"
 fail() { echo "grpcurl smoke: FAILED: $*" >&2; exit 1; }
 expect() { # expect NEEDLE TEXT...
   local needle=$1; shift
   grep -qF -- "$needle" <<<"$*" || fail "expected '$needle' in: $*"
 }
-wait_ready() { # wait_ready ADDRESS
-  for _ in $(seq 1 100); do
-    if "$grpcurl" -plaintext "$1" grpc.health.v1.Health/Check >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  fail "nothing serving at $1"
-}
 
 "$grpcurl" -version >/dev/null 2>&1 || "$grpcurl" -version
-
-# Port 0: each service takes a free port and logs it, so none can be lost to another
-# socket between a check and the bind.
-AUTH_LISTEN=127.0.0.1:0 AUTH_DATA_DIR="$work/auth" AUTH_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=info \
-  NO_COLOR=1 AUTH_SIGNING_KEYS_REFRESH_MS=100 "$bins/auth-service" >"$work/auth.log" 2>&1 &
-pids+=($!)
-auth=$(ready_address "$work/auth.log")
-wait_ready "$auth"
+use_stack "$bins" || fail "no stack"
+files=$(mktemp -d)
+trap 'rm -rf "$files"; stop_stack' EXIT
 
 services=$("$grpcurl" -plaintext "$auth" list)
 expect auth.v1.AuthService "$services"
@@ -123,7 +92,7 @@ echo "grpcurl smoke: second factor ok"
 
 # A rotation by the operator's command: the running service publishes the new key.
 keys_before=$("$grpcurl" -plaintext "$auth" auth.v1.AuthService/GetSigningKeys | grep -c '"kid"')
-AUTH_DATA_DIR="$work/auth" RUST_LOG=warn "$bins/auth-service" rotate-signing-key >/dev/null
+AUTH_DATA_DIR="$auth_data" RUST_LOG=warn "$bins/auth-service" rotate-signing-key >/dev/null
 for _ in $(seq 1 100); do
   keys=$("$grpcurl" -plaintext "$auth" auth.v1.AuthService/GetSigningKeys | grep -c '"kid"')
   [ "$keys" -gt "$keys_before" ] && break
@@ -134,20 +103,13 @@ expect '"name": "Ada Lovelace"' \
   "$("$grpcurl" -plaintext -H "authorization: Bearer $token" "$auth" auth.v1.AuthService/GetCurrentUser)"
 echo "grpcurl smoke: key rotation ok"
 
-LIBRARY_LISTEN=127.0.0.1:0 LIBRARY_DATA_DIR="$work/library" AUTH_URL="http://$auth" \
-  LIBRARY_METRICS_LISTEN=127.0.0.1:0 RUST_LOG=info NO_COLOR=1 \
-  "$bins/library-service" >"$work/library.log" 2>&1 &
-pids+=($!)
-library=$(ready_address "$work/library.log")
-wait_ready "$library"
-
 services=$("$grpcurl" -plaintext "$library" list)
 expect library.v1.LibraryService "$services"
 expect "rpc CreateBook ( stream .library.v1.CreateBookRequest ) returns ( .library.v1.CreateBookResponse );" \
   "$("$grpcurl" -plaintext "$library" describe library.v1.LibraryService)"
 
 # A 300x200 PNG written by hand, then streamed as metadata + one chunk, as the README shows.
-python3 - "$work/cover.png" <<'PY'
+python3 - "$files/cover.png" <<'PY'
 import struct, sys, zlib
 width, height = 300, 200
 rows = b"".join(b"\0" + b"".join(bytes((x % 256, y % 256, 128)) for x in range(width)) for y in range(height))
@@ -162,17 +124,17 @@ for _ in $(seq 1 50); do
   "$grpcurl" -plaintext -H "authorization: Bearer $token" "$library" library.v1.LibraryService/ListBooks >/dev/null 2>&1 && break
   sleep 0.1
 done
-cover_bytes=$(stat -c %s "$work/cover.png")
-cover_sha=$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())' "$work/cover.png")
+cover_bytes=$(stat -c %s "$files/cover.png")
+cover_sha=$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())' "$files/cover.png")
 # Without the finished message the upload is refused and nothing is stored.
 if unfinished=$( { echo '{"metadata": {"title": "Cut", "description": "", "category": "science"}}'
-                   printf '{"chunk": "%s"}' "$(base64 -w0 "$work/cover.png")"; } |
+                   printf '{"chunk": "%s"}' "$(base64 -w0 "$files/cover.png")"; } |
   "$grpcurl" -plaintext -H "authorization: Bearer $token" -d @ "$library" library.v1.LibraryService/CreateBook 2>&1); then
   fail "an upload without its finished message was accepted: $unfinished"
 fi
 expect "InvalidArgument" "$unfinished"
 created=$( { echo '{"metadata": {"title": "Dune", "description": "Spice", "category": "science"}}'
-             printf '{"chunk": "%s"}' "$(base64 -w0 "$work/cover.png")"
+             printf '{"chunk": "%s"}' "$(base64 -w0 "$files/cover.png")"
              printf '{"finished": {"cover_bytes": %d, "sha256": "%s"}}' "$cover_bytes" "$cover_sha"; } |
   "$grpcurl" -plaintext -H "authorization: Bearer $token" -d @ "$library" library.v1.LibraryService/CreateBook)
 expect '"coverContentType": "image/png"' "$created"

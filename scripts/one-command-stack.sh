@@ -1,24 +1,41 @@
-# Sourced by the scripts that drive the one-command stack: `start_stack BIN_DIR`
-# starts `bookshelf` on free ports with its data in a temporary folder `work` and sets
-# `api` to the gateway's URL; the stack stops and the folder goes when the script
-# exits. Metrics are off and logs go to $work/stack.log.
+# Sourced by the scripts that drive the one-command stack from outside. `use_stack
+# BIN_DIR` joins the stack that scripts/clients.sh started (named by the BOOKSHELF_STACK_*
+# variables it exports) or, run alone, starts `bookshelf` on free ports with its data in
+# a temporary folder, stopped and removed when the script exits. Either way it sets
+# `api` (the gateway's URL), `auth` and `library` (the gRPC services' host:port),
+# `auth_data` (the auth service's data folder) and `stack_log`. Metrics are off.
 stack_pid=
-work=
+stack_dir=
+use_stack() {
+  if [[ -n ${BOOKSHELF_STACK_API:-} ]]; then
+    api=$BOOKSHELF_STACK_API auth=$BOOKSHELF_STACK_AUTH library=$BOOKSHELF_STACK_LIBRARY
+    auth_data=$BOOKSHELF_STACK_AUTH_DATA stack_log=$BOOKSHELF_STACK_LOG
+    return 0
+  fi
+  start_stack "$1"
+}
 start_stack() {
-  local bins=$1
-  work=$(mktemp -d)
+  local bins=$1 out
+  stack_dir=$(mktemp -d)
   trap stop_stack EXIT
-  BOOKSHELF_DATA_DIR="$work/data" BOOKSHELF_HTTP_PORT=0 BOOKSHELF_AUTH_PORT=0 \
+  out=$stack_dir/stack.out stack_log=$stack_dir/stack.log auth_data=$stack_dir/data/auth
+  # Keys reloaded every 100 ms, so a rotation by the operator's command shows at once.
+  BOOKSHELF_DATA_DIR="$stack_dir/data" BOOKSHELF_HTTP_PORT=0 BOOKSHELF_AUTH_PORT=0 \
     BOOKSHELF_LIBRARY_PORT=0 GATEWAY_METRICS_LISTEN=off AUTH_METRICS_LISTEN=off \
-    LIBRARY_METRICS_LISTEN=off RUST_LOG=warn "$bins/bookshelf" >"$work/stack.out" 2>"$work/stack.log" &
+    LIBRARY_METRICS_LISTEN=off AUTH_SIGNING_KEYS_REFRESH_MS=100 RUST_LOG=warn \
+    "$bins/bookshelf" >"$out" 2>"$stack_log" &
   stack_pid=$!
   api=
   for _ in $(seq 1 200); do
-    api=$(grep -oE 'REST gateway +http://[0-9.:]+' "$work/stack.out" | grep -oE 'http://[0-9.:]+' || true)
-    [[ -n $api ]] && curl -fs "$api/healthz" >/dev/null && return 0
+    api=$(grep -oE 'REST gateway +http://[0-9.:]+' "$out" | grep -oE 'http://[0-9.:]+' || true)
+    if [[ -n $api ]] && curl -fs "$api/healthz" >/dev/null; then
+      auth=$(grep -oE 'auth service +http://[0-9.:]+' "$out" | grep -oE '[0-9.]+:[0-9]+$')
+      library=$(grep -oE 'library service +http://[0-9.:]+' "$out" | grep -oE '[0-9.]+:[0-9]+$')
+      return 0
+    fi
     sleep 0.1
   done
-  echo "the stack did not start: $(cat "$work/stack.log")" >&2
+  echo "the stack did not start: $(cat "$stack_log")" >&2
   return 1
 }
 stop_stack() {
@@ -26,7 +43,7 @@ stop_stack() {
     kill "$stack_pid" 2>/dev/null || true
     wait "$stack_pid" 2>/dev/null || true
   fi
-  [[ -n $work ]] && rm -rf "$work"
+  [[ -n $stack_dir ]] && rm -rf "$stack_dir"
   return 0
 }
 # sign_up API EMAIL PASSWORD: registers an account.

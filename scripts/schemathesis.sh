@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the REST API with schemathesis, driven by the gateway's own OpenAPI
-# description: the one-command stack on a fresh data folder, a signed-up user's token
+# description: the one-command stack (a running one, or its own), a signed-up user's token
 # for the protected routes, every check (no 5xx, statuses, content types, headers and
 # bodies as described, invalid data refused), for a fixed time budget.
 #
@@ -23,7 +23,7 @@ fi
 source "$root/scripts/one-command-stack.sh"
 fail() { echo "schemathesis: FAILED: $*" >&2; exit 1; }
 
-start_stack "$bins" || fail "no stack"
+use_stack "$bins" || fail "no stack"
 sign_up "$api" fuzz@example.com 'Sup3r-Secret!'
 token=$(curl -fs -X POST "$api/users/login" -H 'Content-Type: application/json' \
   -d '{"email": "fuzz@example.com", "password": "Sup3r-Secret!"}' |
@@ -36,6 +36,6 @@ token=$(curl -fs -X POST "$api/users/login" -H 'Content-Type: application/json' 
   --max-time "$budget" \
   --seed 1 \
   --request-timeout 30 \
-  || fail "see the report above; the stack's log: $(tail -n 50 "$work/stack.log")"
-if grep -E ' ERROR |panicked' "$work/stack.log"; then fail "the stack logged errors"; fi
+  || fail "see the report above; the stack's log: $(tail -n 50 "$stack_log")"
+if grep -E ' ERROR |panicked' "$stack_log"; then fail "the stack logged errors"; fi
 echo "schemathesis: passed"

@@ -80,6 +80,9 @@ impl BucketCovers {
     /// and then by `options` (keys as object_store names them, e.g. `aws_endpoint`),
     /// which take precedence.
     pub fn connect(bucket: &str, prefix: &str, options: &[(String, String)]) -> io::Result<Self> {
+        // The build carries one crypto provider, ring, and names it for TLS to the
+        // bucket; an error only says another part named it first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         for (key, value) in options {
             let key = key.to_ascii_lowercase().parse().map_err(|_| {
@@ -170,5 +173,24 @@ impl CoverStore for BucketCovers {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's HTTPS client needs a TLS crypto provider, which the build leaves to
+    /// the program to name: without one, building the client panics.
+    #[test]
+    fn a_bucket_behind_https_connects_with_the_builds_one_crypto_provider() {
+        let options = [
+            ("aws_endpoint", "https://s3.example.com"),
+            ("aws_region", "eu-west-1"),
+            ("aws_access_key_id", "key"),
+            ("aws_secret_access_key", "secret"),
+        ]
+        .map(|(key, value)| (key.to_owned(), value.to_owned()));
+        BucketCovers::connect("covers", "shelf", &options).expect("a store for the bucket");
     }
 }

@@ -1,6 +1,7 @@
-//! A TCP relay between a service and a server it depends on, which can fall silent:
-//! sockets stay open and no byte passes, as when the server's process is stopped, or
-//! a connection's path drops packets without a reset.
+//! A TCP relay between a service and a server it depends on, which can fall silent
+//! (sockets stay open and no byte passes, as when the server's process is stopped, or
+//! a connection's path drops packets without a reset) or go down as a restarting server
+//! does (every open connection closed, new ones closed as soon as they are accepted).
 
 use std::{
     net::SocketAddr,
@@ -30,13 +31,16 @@ pub struct Relay {
     accepting: JoinHandle<()>,
 }
 
-/// Which connections pass no byte. Connections are numbered in the order accepted.
+/// Which connections pass no byte, and which are closed. Connections are numbered in
+/// the order accepted.
 #[derive(Debug, Clone, Copy, Default)]
 struct Silence {
     /// Every connection, open or new.
     all: bool,
     /// The connections numbered below this one.
     before: u64,
+    /// Every connection is closed, open or new: the server is down.
+    down: bool,
 }
 
 impl Silence {
@@ -60,6 +64,9 @@ impl Relay {
             while let Ok((client, _)) = listener.accept().await {
                 let (number, gate) = (counted.fetch_add(1, Ordering::SeqCst), gate.subscribe());
                 tokio::spawn(async move {
+                    if gate.borrow().down {
+                        return;
+                    }
                     let Ok(server) = TcpStream::connect(target).await else {
                         return;
                     };
@@ -95,7 +102,14 @@ impl Relay {
         });
     }
 
-    /// Passes bytes on every connection again, those held while silent first.
+    /// Goes down as a restarting server does: closes every open connection and each new
+    /// one as soon as it is accepted, until [`Relay::resume`].
+    pub fn go_down(&self) {
+        self.silence.send_modify(|silence| silence.down = true);
+    }
+
+    /// Passes bytes on every connection again, those held while silent first, and
+    /// keeps new connections open after [`Relay::go_down`].
     pub fn resume(&self) {
         self.silence.send_replace(Silence::default());
     }
@@ -108,12 +122,26 @@ impl Drop for Relay {
 }
 
 /// Copies `from` to `to` while connection `number` is not held silent; a read that
-/// arrives just as it falls silent is held until it may pass.
+/// arrives just as it falls silent is held until it may pass. Returns, closing its
+/// halves, when either side closes or the relay goes down.
 async fn pass(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     number: u64,
     mut silence: watch::Receiver<Silence>,
+) {
+    let mut down = silence.clone();
+    tokio::select! {
+        () = copy(&mut from, &mut to, number, &mut silence) => {}
+        _ = down.wait_for(|silence| silence.down) => {}
+    }
+}
+
+async fn copy(
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
+    number: u64,
+    silence: &mut watch::Receiver<Silence>,
 ) {
     let mut buffer = vec![0; 16 * 1024];
     loop {

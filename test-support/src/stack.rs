@@ -11,7 +11,7 @@ use std::{
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use crate::{TestDatabase, eventually, ports::ReservedPort};
+use crate::{Relay, TestDatabase, eventually, ports::ReservedPort};
 
 /// One of the stack's processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +250,24 @@ impl Stack {
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// Puts the auth service's and the library's databases behind a [`Relay`] each
+    /// (in that order) and restarts both services on them; `None` on SQLite, which has
+    /// no server to go down.
+    pub async fn relay_databases(&mut self) -> Option<[Relay; 2]> {
+        let (auth_relay, auth_url) = self.databases[0].relayed().await?;
+        let (library_relay, library_url) = self.databases[1].relayed().await?;
+        self.extra_env.extend([
+            ("AUTH_DATABASE_URL".to_owned(), auth_url),
+            ("LIBRARY_DATABASE_URL".to_owned(), library_url),
+        ]);
+        for service in [Service::Auth, Service::Library] {
+            self.kill(service).await;
+            self.start(service);
+        }
+        self.wait_healthy().await;
+        Some([auth_relay, library_relay])
     }
 
     /// The process id of a running service.
