@@ -10,8 +10,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    passwords::PasswordError, sealing::SealError, signing::KeyError, store::StoreError,
-    totp::TotpError,
+    domain::second_factor::TotpError, passwords::PasswordError, sealing::SealError,
+    signing::KeyError, store::StoreError,
 };
 
 /// Everything an auth RPC can answer besides success.

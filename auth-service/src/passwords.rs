@@ -27,8 +27,8 @@ pub enum PasswordError {
     Worker(#[source] WorkError),
 }
 
-/// What a caller refused for a full queue is told to wait: about the time the queue
-/// takes to drain at its depth (a few dozen hashes of some tens of milliseconds).
+/// What a caller refused for a full queue is told to wait: about the time a full queue
+/// takes to drain.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl From<WorkError> for PasswordError {

@@ -86,7 +86,7 @@ impl SealingKey {
         if let Some(configured) = configured {
             return Self::from_base64(configured.expose_secret());
         }
-        let encoded = crate::signing::load_or_create_secret_file(path, || {
+        let encoded = crate::secret_file::load_or_create(path, || {
             Ok::<_, SealError>(format!("{}\n", Self::generate_base64()?.expose_secret()))
         })?;
         Self::from_base64(&encoded)

@@ -1,8 +1,8 @@
 //! One private signing key and the tokens it signs: EdDSA with a `kid`, never a
 //! shared secret, and never a default key. Which key signs when, and which verify,
-//! is the [`crate::keyring`]'s business.
+//! is the key ring's business (the service's `keys`).
 
-use std::{io::Write, path::Path};
+use std::path::Path;
 
 use base64::{
     Engine,
@@ -42,49 +42,6 @@ pub enum KeyError {
     /// The key set holds no key of that id.
     #[error("no signing key has that id")]
     UnknownKey,
-}
-
-/// Writes a new secret file at `path` whole or not at all: into a temporary file of mode
-/// 0600 beside it, synced, then linked into place without replacing a file another
-/// process may have put there meanwhile (that is `AlreadyExists`). A crash at any
-/// point leaves either no key file or a complete one, never a torn key that would
-/// stop the service from starting.
-fn write_new_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    bookshelf_runtime::files::private_dir(folder)?;
-    // `tempfile` creates its files with mode 0600.
-    let mut file = tempfile::NamedTempFile::new_in(folder)?;
-    file.write_all(contents)?;
-    file.as_file().sync_all()?;
-    file.persist_noclobber(path).map_err(|error| error.error)?;
-    // The new name is durable only once the folder itself is synced.
-    std::fs::File::open(folder)?.sync_all()?;
-    Ok(())
-}
-
-/// The text of the secret file at `path`, or, when there is none, `make`'s, written
-/// there first (mode 0600). Should another process sharing the folder write one at
-/// the same moment, the file that won is read and used.
-pub(crate) fn load_or_create_secret_file<E: From<std::io::Error>>(
-    path: &Path,
-    make: impl FnOnce() -> Result<String, E>,
-) -> Result<String, E> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => return Ok(text),
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
-        Err(_) => {}
-    }
-    let text = make()?;
-    match write_new_secret_file(path, text.as_bytes()) {
-        Ok(()) => Ok(text),
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)?)
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// An issued token and its expiry. Its `Debug` shows only the expiry: the token is
@@ -173,7 +130,7 @@ impl SigningKey {
     /// owner only (mode 0600): the embedded default's first key, so no default
     /// secret exists.
     pub fn load_or_generate(path: &Path) -> Result<Self, KeyError> {
-        let pem = load_or_create_secret_file(path, || {
+        let pem = crate::secret_file::load_or_create(path, || {
             let key = Self::generate()?;
             tracing::info!(kid = %key.public.kid, "generated a new signing key");
             Ok::<_, KeyError>(key.to_pem())

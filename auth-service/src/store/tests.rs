@@ -12,7 +12,7 @@ use sqlx::error::{DatabaseError, ErrorKind};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use super::{CONTENDED_ATTEMPTS, SEQUENCE_ATTEMPTS, StoreError, UserRecord, retrying};
+use super::{CONTENDED_ATTEMPTS, SEQUENCE_ATTEMPTS, StoreError, retrying, users::UserRecord};
 use crate::error::AuthError;
 
 /// A database error with only an SQLSTATE, as PostgreSQL reports a deadlock's victim.

@@ -7,12 +7,10 @@
 //! current password sent with the change. The password is checked as a login's is,
 //! under the same guess limits, so a thief cannot use these calls to guess it faster.
 
-use crate::{
-    api::AuthApi, domain::Email, error::AuthError, session_api::CurrentCaller, store::UserRecord,
-    throttle,
-};
+use super::{Auth, CurrentCaller, throttle};
+use crate::{domain::Email, error::AuthError, store::users::UserRecord};
 
-impl AuthApi {
+impl Auth {
     /// Lets a factor change or an account disable through when `caller` proved a
     /// factor within the recent-sign-in window, or when `current_password` (empty when
     /// not sent) is the account's password; a password sent is always checked.

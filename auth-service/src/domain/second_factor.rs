@@ -3,7 +3,7 @@
 //! and the `mfa_token` that carries a login from its password to its code.
 //!
 //! Codes are parsed here, at the edge; what the database keeps of them is in
-//! [`crate::mfa`].
+//! the store's `second_factor` tables.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_runtime::errors::FieldViolation;

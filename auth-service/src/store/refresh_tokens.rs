@@ -1,4 +1,5 @@
-//! Sessions in the database: one per login, with the digests of its refresh tokens.
+//! Opening a session with its first refresh token, and rotating refresh tokens
+//! (the `refresh_tokens` table, and the session row each refresh moves on).
 //!
 //! A refresh token is spent by one conditional `UPDATE` (`... WHERE token_hash = $old
 //! AND spent_at IS NULL`): of any number of concurrent refreshes with one token, the
@@ -6,93 +7,16 @@
 //! token stays recorded until it would have expired, so presenting it again is seen
 //! as reuse (two holders of one token: one of them stole it) and ends the session.
 //!
-//! Ending sessions appends them to the revocation log in the same transaction, so the
-//! feed tells every follower; an ended session's refresh tokens are deleted with it.
-//!
-//! Every transaction that writes both locks the session row before its refresh tokens
-//! (on PostgreSQL; an SQLite writer holds the whole database), so a refresh and an end
-//! of the same session take turns instead of deadlocking; what contention is left is
-//! retried whole by [`retrying`].
+//! A refresh locks the session row before its refresh tokens, the order every end of
+//! a session keeps too (see [`super::sessions`]).
 
-use bookshelf_runtime::{db::Reads, sqlite_reads::params};
-use bookshelf_tokens::claims::LEEWAY_SECS;
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use sqlx::{AnyConnection, Row};
 
-use crate::{
-    domain::SessionId,
-    store::{Store, StoreError, append_revocation, end_pending_logins, retrying},
+use super::{Store, StoreError, retrying, sessions::Ending};
+use crate::domain::{
+    SessionId,
+    session::{ClientSeen, Expiries, Lifetimes},
 };
-
-/// How long tokens, refresh tokens and sessions last, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetimes {
-    /// An access token (a JWT).
-    pub access_ms: i64,
-    /// A refresh token, from its issue.
-    pub refresh_ms: i64,
-    /// A session, from its login, however often it is refreshed.
-    pub session_ms: i64,
-}
-
-/// The expiries of what one login or refresh hands out, ms since the epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expiries {
-    /// The access token's `exp`, in whole seconds (as the token carries it) times 1000.
-    pub access: i64,
-    /// The refresh token's.
-    pub refresh: i64,
-}
-
-impl Lifetimes {
-    /// What is handed out at `now` in a session that ends at `session_end`: neither
-    /// outlives the session.
-    pub fn at(&self, now: i64, session_end: i64) -> Expiries {
-        let access = (now + self.access_ms).min(session_end);
-        Expiries {
-            access: access.div_euclid(1000) * 1000,
-            refresh: (now + self.refresh_ms).min(session_end),
-        }
-    }
-}
-
-/// Where a session is used from, as the gateway saw the client.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientSeen {
-    /// The client's address.
-    pub address: Option<String>,
-    /// The client's `User-Agent`.
-    pub user_agent: Option<String>,
-}
-
-/// An open session as its user may see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// The session id (a UUID), the `sid` of its tokens.
-    pub id: String,
-    /// When its login happened, ms since the epoch.
-    pub created_at: i64,
-    /// Its latest login or refresh.
-    pub last_used_at: i64,
-    /// Where it was last used from.
-    pub client: ClientSeen,
-    /// When it ends at the latest.
-    pub expires_at: i64,
-}
-
-impl SessionRecord {
-    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.try_get("id")?,
-            created_at: row.try_get("created_at")?,
-            last_used_at: row.try_get("last_used_at")?,
-            client: ClientSeen {
-                address: row.try_get("client_address")?,
-                user_agent: row.try_get("user_agent")?,
-            },
-            expires_at: row.try_get("expires_at")?,
-        })
-    }
-}
 
 /// What presenting a refresh token came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,15 +39,6 @@ pub enum Rotation {
     },
     /// Unknown, expired, or of an ended session or a disabled account.
     Refused,
-}
-
-/// Which of a user's sessions to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending<'a> {
-    /// This one.
-    One(&'a str),
-    /// Every one but this one (every one with `None`).
-    AllBut(Option<&'a str>),
 }
 
 impl Store {
@@ -322,102 +237,6 @@ impl Store {
             .await?;
         Ok(Rotation::Reused { session_id })
     }
-
-    /// Ends `which` of `user_id`'s open sessions at `now`: how many ended.
-    pub async fn end_sessions(
-        &self,
-        user_id: &str,
-        which: Ending<'_>,
-        now: i64,
-    ) -> Result<u64, StoreError> {
-        let (ended, announced) = retrying(|| async {
-            let mut transaction = self.pool().begin().await?;
-            let ended = end_within(&mut transaction, user_id, which, now).await?;
-            transaction.commit().await?;
-            Ok(ended)
-        })
-        .await?;
-        if announced {
-            self.notify_revoked().await;
-        }
-        Ok(ended)
-    }
-
-    /// Replaces an active user's password hash and ends every session but `keep`, in
-    /// one transaction: `None` if there is no such active user, else how many ended.
-    pub async fn change_password(
-        &self,
-        user_id: &str,
-        password_hash: &str,
-        keep: Option<&str>,
-        now: i64,
-    ) -> Result<Option<u64>, StoreError> {
-        let changed = retrying(|| async {
-            let mut transaction = self.pool().begin().await?;
-            let updated = sqlx::query(
-                "UPDATE users SET password_hash = $1, credential_version = credential_version + 1 \
-                 WHERE id = $2 AND disabled_at IS NULL",
-            )
-            .bind(password_hash)
-            .bind(user_id)
-            .execute(&mut *transaction)
-            .await?;
-            if updated.rows_affected() == 0 {
-                return Ok(None);
-            }
-            end_pending_logins(&mut transaction, user_id).await?;
-            let ended = end_within(&mut transaction, user_id, Ending::AllBut(keep), now).await?;
-            transaction.commit().await?;
-            Ok(Some(ended))
-        })
-        .await?;
-        if let Some((_, true)) = changed {
-            self.notify_revoked().await;
-        }
-        Ok(changed.map(|(ended, _)| ended))
-    }
-
-    /// Whether session `id` of `user_id` is open.
-    pub async fn session_is_open(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
-        const OPEN_SESSION: &str =
-            "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL";
-        match self.reads() {
-            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
-                connection
-                    .prepare_cached(OPEN_SESSION)?
-                    .exists(params![id, user_id])
-            })?),
-            Reads::Postgres(reads) => Ok(reads
-                .query_opt(OPEN_SESSION, &[&id, &user_id])
-                .await?
-                .is_some()),
-        }
-    }
-
-    /// `user_id`'s sessions still open at `now`, newest first: not ended, not past
-    /// their end, and with a refresh token or an access token still valid.
-    pub async fn open_sessions(
-        &self,
-        user_id: &str,
-        now: i64,
-    ) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, created_at, last_used_at, client_address, user_agent, expires_at \
-             FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 \
-             AND (refresh_expires_at > $3 OR tokens_expire_at > $4) \
-             ORDER BY created_at DESC, id",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(SessionRecord::from_row)
-            .collect::<Result<_, _>>()?)
-    }
 }
 
 async fn insert_refresh_token(
@@ -435,50 +254,4 @@ async fn insert_refresh_token(
     .execute(connection)
     .await?;
     Ok(())
-}
-
-/// Ends `which` of `user_id`'s open sessions inside the caller's transaction: how
-/// many ended, and whether any went into the revocation log. Only sessions with a
-/// token that could still pass are announced; the others need no follower's memory.
-async fn end_within(
-    connection: &mut AnyConnection,
-    user_id: &str,
-    which: Ending<'_>,
-    now: i64,
-) -> Result<(u64, bool), sqlx::Error> {
-    let (condition, id) = match which {
-        Ending::One(id) => ("id = $3", id),
-        Ending::AllBut(keep) => ("id <> $3", keep.unwrap_or("")),
-    };
-    let ended = sqlx::query(&format!(
-        "UPDATE sessions SET ended_at = $1 \
-         WHERE user_id = $2 AND ended_at IS NULL AND {condition} \
-         RETURNING id, tokens_expire_at"
-    ))
-    .bind(now)
-    .bind(user_id)
-    .bind(id)
-    .fetch_all(&mut *connection)
-    .await?;
-    let mut announced = false;
-    for row in &ended {
-        let session_id: String = row.try_get("id")?;
-        let tokens_expire_at: i64 = row.try_get("tokens_expire_at")?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE session_id = $1")
-            .bind(&session_id)
-            .execute(&mut *connection)
-            .await?;
-        if tokens_expire_at + LEEWAY_SECS as i64 * 1000 >= now {
-            append_revocation(
-                connection,
-                user_id,
-                Some(&session_id),
-                now,
-                Some(tokens_expire_at),
-            )
-            .await?;
-            announced = true;
-        }
-    }
-    Ok((ended.len() as u64, announced))
 }

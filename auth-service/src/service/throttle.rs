@@ -29,10 +29,13 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_runtime::clock::Clock;
 
 use crate::{
+    config::Allowances,
     domain::Email,
     error::AuthError,
-    reservations::{Limit, Reserved},
-    store::Store,
+    store::{
+        Store,
+        throttle::{Limit, Reserved},
+    },
 };
 
 /// The key a login's attempts are counted under: the address as stored, or, when
@@ -48,23 +51,6 @@ pub fn key(raw: &str, email: Option<&Email>) -> String {
             format!("not-an-email:{}", URL_SAFE_NO_PAD.encode(digest.as_ref()))
         }
     }
-}
-
-/// The allowances, per window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Allowances {
-    /// Login attempts per email from one client address.
-    pub per_email_and_address: u32,
-    /// Login attempts per email from all addresses together.
-    pub per_email: u32,
-    /// Failed logins and registrations per client address.
-    pub per_address: u32,
-    /// Second-factor codes per account.
-    pub codes_per_account: u32,
-    /// Second-factor codes per `mfa_token`.
-    pub codes_per_token: u32,
-    /// The window they are counted over.
-    pub window: Duration,
 }
 
 /// An attempt counted against its limits; give it to [`Throttle::succeeded`] or

@@ -1,6 +1,6 @@
-//! What the database keeps of second factors: each user's TOTP secret (sealed), the
-//! last step a code was accepted at, the recovery codes' digests, and the pending
-//! second steps of logins (`mfa_token` digests).
+//! The second factor's tables: each user's TOTP secret (sealed), the last step a
+//! code was accepted at, the recovery codes' digests, and the pending second steps of
+//! logins (`mfa_token` digests).
 //!
 //! Every "use once" is one conditional `UPDATE` whose affected-row count decides:
 //! two requests with the same code, recovery code or `mfa_token`, on any replica, get
@@ -8,7 +8,7 @@
 
 use sqlx::Row;
 
-use crate::store::{Store, StoreError, change_credentials};
+use super::{Store, StoreError, users::change_credentials};
 
 /// A user's TOTP factor. Its `Debug` leaves the secret out, sealed as it is.
 #[derive(Clone)]

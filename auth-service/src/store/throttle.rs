@@ -1,5 +1,5 @@
-//! Attempts reserved in the database under throttle keys: the one place where the
-//! count of attempts is both checked and raised, atomically on every backend.
+//! The throttle's tables: attempts reserved under throttle keys, the one place where
+//! the count of attempts is both checked and raised, atomically on every backend.
 //!
 //! Reserving locks the row of each key (an upsert, in one sorted order so two
 //! reservations never wait on each other crosswise), then counts and records under
@@ -13,7 +13,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use crate::store::{Store, StoreError, retrying};
+use super::{Store, StoreError, retrying};
 
 /// One limit an attempt must fit under: at most `max` attempts per window under `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@
 //! [`POLL_INTERVAL`]. On PostgreSQL the replica that appends to the log also
 //! notifies the [`CHANNEL`], which every replica listens on, so each reads only when
 //! something happened, plus once per heartbeat to vouch for its view and to catch a
-//! notification lost while its listening connection was down: the reads no longer
-//! grow with the number of replicas times five a second.
+//! notification lost while its listening connection was down, so the reads do not
+//! grow with the number of replicas.
 //!
 //! A heartbeat goes out about once per interval, but only after a poll that succeeded:
 //! while this replica cannot read its database its subscribers hear silence, which
@@ -26,13 +26,13 @@ use std::{
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, broadcast};
 
-use crate::store::{Revocation, Store, StoreError};
+use crate::store::{
+    Store, StoreError,
+    revocations::{CHANNEL, Revocation},
+};
 
 /// How often an SQLite database is read for revocations made by other replicas.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
-
-/// The PostgreSQL notification channel of revocations.
-pub const CHANNEL: &str = "bookshelf_revocations";
 
 /// What the poller publishes to every subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
