@@ -233,7 +233,7 @@ impl Config {
     }
 
     /// The bounds the gRPC server puts on its connections.
-    pub fn grpc_limits(&self) -> GrpcLimits {
+    pub(crate) fn grpc_limits(&self) -> GrpcLimits {
         GrpcLimits {
             max_connections: self
                 .grpc_max_connections
@@ -247,32 +247,32 @@ impl Config {
     }
 
     /// How often the revocation feed sends a heartbeat.
-    pub fn revocation_heartbeat(&self) -> Duration {
+    pub(crate) fn revocation_heartbeat(&self) -> Duration {
         Duration::from_millis(self.revocation_heartbeat_ms)
     }
 
     /// How long a rotated-in signing key is published before it signs.
-    pub fn signing_key_activation(&self) -> Duration {
+    pub(crate) fn signing_key_activation(&self) -> Duration {
         Duration::from_secs(self.signing_key_activation_secs)
     }
 
     /// How often the key set is read from the database.
-    pub fn signing_keys_refresh(&self) -> Duration {
+    pub(crate) fn signing_keys_refresh(&self) -> Duration {
         Duration::from_millis(self.signing_keys_refresh_ms)
     }
 
     /// The token lifetime.
-    pub fn token_ttl(&self) -> Duration {
+    pub(crate) fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
     }
 
     /// How often the database is swept.
-    pub fn sweep_interval(&self) -> Duration {
+    pub(crate) fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
     /// The lifetimes of tokens, refresh tokens and sessions.
-    pub fn lifetimes(&self) -> Lifetimes {
+    pub(crate) fn lifetimes(&self) -> Lifetimes {
         let ms = |secs: u64| (secs.saturating_mul(1000)).min(i64::MAX as u64) as i64;
         Lifetimes {
             access_ms: ms(self.token_ttl_secs),

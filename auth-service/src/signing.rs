@@ -8,7 +8,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use bookshelf_tokens::{AUDIENCE, Claims, ISSUER, KeySet, PublicKey};
+use bookshelf_tokens::{AUDIENCE, Claims, ISSUER, PublicKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use ring::{
     rand::SystemRandom,
@@ -47,7 +47,7 @@ pub enum KeyError {
 /// An issued token and its expiry. Its `Debug` shows only the expiry: the token is
 /// a bearer credential.
 #[derive(Clone)]
-pub struct IssuedToken {
+pub(crate) struct IssuedToken {
     /// The compact JWS.
     pub token: String,
     /// Expiry, seconds since the epoch.
@@ -94,7 +94,7 @@ impl SigningKey {
     }
 
     /// Loads a PKCS#8 DER Ed25519 private key.
-    pub fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
         let pair =
             Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| KeyError::Malformed)?;
         let public_bytes = pair.public_key().as_ref();
@@ -129,7 +129,7 @@ impl SigningKey {
     /// Loads the key kept at `path`, or makes one and keeps it there, readable by the
     /// owner only (mode 0600): the embedded default's first key, so no default
     /// secret exists.
-    pub fn load_or_generate(path: &Path) -> Result<Self, KeyError> {
+    pub(crate) fn load_or_generate(path: &Path) -> Result<Self, KeyError> {
         let pem = crate::secret_file::load_or_create(path, || {
             let key = Self::generate()?;
             tracing::info!(kid = %key.public.kid, "generated a new signing key");
@@ -143,14 +143,9 @@ impl SigningKey {
         &self.public
     }
 
-    /// The key set that verifies this key's tokens.
-    pub fn key_set(&self) -> KeySet {
-        KeySet::from_public_keys([&self.public])
-    }
-
     /// Signs a token for `user_id` in session `session_id`, which last proved a factor
     /// at `auth_time`, valid from `now` until `expires_at` (seconds since the epoch).
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         user_id: &str,
         session_id: &str,

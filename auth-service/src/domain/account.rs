@@ -2,16 +2,45 @@
 //! checked and kept lower-case, passwords of 8 to 128 characters with upper- and
 //! lower-case letters, a digit and a symbol.
 
+use std::fmt;
+
 use bookshelf_runtime::errors::FieldViolation;
 use secrecy::{ExposeSecret, SecretString};
 
+/// A user id: a UUID, given at registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserId(String);
+
+impl UserId {
+    /// A new random id.
+    pub(crate) fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// An id this service gave out, as a row or a token it signed holds it.
+    pub(crate) fn issued(raw: String) -> Self {
+        Self(raw)
+    }
+
+    /// The id as stored.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A display name: 2 to 30 words, printable, at most 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserName(String);
+pub(crate) struct UserName(String);
 
 impl UserName {
     /// Parses a name given in field `field`.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let name = raw.trim();
         let words = name.split_whitespace().count();
         if !(2..=30).contains(&words) {
@@ -32,20 +61,25 @@ impl UserName {
         Ok(Self(name.to_owned()))
     }
 
+    /// A name as the database holds it, parsed when it was written.
+    pub(crate) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     /// The name as stored.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// An email address, trimmed and lower-cased, so that one inbox is one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
+pub(crate) struct Email(String);
 
 impl Email {
     /// Parses an address: `local@domain`, a dotted domain of letters, digits and
     /// hyphens, at most 254 characters (RFC 5321), no spaces or control characters.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let invalid = || FieldViolation::new("email", "must be a valid email address");
         let email = raw.trim().to_lowercase();
         if email.is_empty() || email.len() > 254 {
@@ -75,8 +109,13 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// An address as the database holds it, parsed when it was written.
+    pub(crate) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     /// The address as stored.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -122,8 +161,36 @@ impl Password {
     }
 
     /// The secret itself, for hashing.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
+    }
+}
+
+/// A password's argon2id hash, as a PHC string (`$argon2id$v=19$...`). It is what an
+/// attacker with the database would start from: its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+impl PasswordHash {
+    /// A PHC string, as hashing makes it or the database holds it.
+    pub(crate) fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The PHC string, taken out.
+    pub(crate) fn into_phc(self) -> String {
+        self.0
     }
 }
 

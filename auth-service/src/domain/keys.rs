@@ -34,7 +34,7 @@ impl std::fmt::Debug for KeyRecord {
 
 /// Which keys sign and verify at one moment: a function of the rows and the time.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// The keys not revoked, in signing order: by `activates_at`, then `kid`, the
     /// same on every replica.
     pub(crate) records: Vec<KeyRecord>,
@@ -44,7 +44,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// The schedule of `records`, in any order.
-    pub fn new(records: Vec<KeyRecord>) -> Self {
+    pub(crate) fn new(records: Vec<KeyRecord>) -> Self {
         let (revoked, mut records): (Vec<_>, Vec<_>) =
             records.into_iter().partition(|r| r.revoked_at.is_some());
         records
@@ -63,7 +63,7 @@ impl Schedule {
     }
 
     /// The key that signs at `now`.
-    pub fn current(&self, now: i64) -> Option<&KeyRecord> {
+    pub(crate) fn current(&self, now: i64) -> Option<&KeyRecord> {
         self.current_index(now).map(|index| &self.records[index])
     }
 
@@ -75,7 +75,7 @@ impl Schedule {
 
     /// The keys that verify at `now`: every key not yet retired, and every retired
     /// one that a token still within its `ttl` (and the leeway) may name.
-    pub fn published(&self, now: i64, ttl: Duration) -> Vec<&KeyRecord> {
+    pub(crate) fn published(&self, now: i64, ttl: Duration) -> Vec<&KeyRecord> {
         let kept_for = (ttl.as_millis() as i64) + (LEEWAY_SECS as i64) * 1000;
         (0..self.records.len())
             .filter(|&index| {

@@ -14,11 +14,11 @@ pub(crate) mod second_factor;
 pub(crate) mod session;
 
 pub use account::Password;
-pub(crate) use account::{Email, UserName};
+pub(crate) use account::{Email, PasswordHash, UserId, UserName};
 pub(crate) use session::{RefreshToken, SessionId};
 
 /// Collects the violations of several fields, so a client learns of all at once.
-pub fn collect<A, B, C>(
+pub(crate) fn collect<A, B, C>(
     a: Result<A, FieldViolation>,
     b: Result<B, FieldViolation>,
     c: Result<C, FieldViolation>,

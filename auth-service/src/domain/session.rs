@@ -10,7 +10,7 @@ const REFRESH_TOKEN_BYTES: usize = 32;
 
 /// A refresh token: an opaque secret of 32 random bytes, base64url without padding.
 /// Only its digest is stored, and its `Debug` shows nothing of it.
-pub struct RefreshToken(SecretString);
+pub(crate) struct RefreshToken(SecretString);
 
 impl std::fmt::Debug for RefreshToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -20,7 +20,7 @@ impl std::fmt::Debug for RefreshToken {
 
 impl RefreshToken {
     /// A new token from the system's secure random source.
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
         SystemRandom::new()
             .fill(&mut bytes)
@@ -30,52 +30,74 @@ impl RefreshToken {
 
     /// A token as a client presents it; `None` when it cannot be one this service
     /// made (wrong length or alphabet), which is answered like any unknown token.
-    pub fn presented(raw: &str) -> Option<Self> {
+    pub(crate) fn presented(raw: &str) -> Option<Self> {
         let raw = raw.trim();
         let decoded = URL_SAFE_NO_PAD.decode(raw).ok()?;
         (decoded.len() == REFRESH_TOKEN_BYTES).then(|| Self(SecretString::from(raw)))
     }
 
     /// The token itself, to hand to its client once.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 
     /// What the database keeps: the SHA-256 of the token, base64url. A fast digest is
     /// enough for 256 random bits (nothing to guess, unlike a password), and lets the
     /// digest be the key a token is looked up by.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> RefreshDigest {
         let digest = ring::digest::digest(&ring::digest::SHA256, self.expose().as_bytes());
-        URL_SAFE_NO_PAD.encode(digest.as_ref())
+        RefreshDigest(URL_SAFE_NO_PAD.encode(digest.as_ref()))
+    }
+}
+
+/// The digest of a refresh token: what the database keeps and looks tokens up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RefreshDigest(String);
+
+impl RefreshDigest {
+    /// The digest as stored.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 /// A session id as a client names one: a UUID, kept in its canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionId(String);
+pub(crate) struct SessionId(String);
 
 impl SessionId {
     /// A new random id.
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
     }
 
     /// Parses an id a client sent; `None` when it is no UUID, which names no session.
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         uuid::Uuid::parse_str(raw.trim())
             .ok()
             .map(|id| Self(id.to_string()))
     }
 
+    /// An id this service gave out, as a row or a token it signed holds it.
+    pub(crate) fn issued(raw: String) -> Self {
+        Self(raw)
+    }
+
     /// The id as stored.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
 /// How long tokens, refresh tokens and sessions last, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetimes {
+pub(crate) struct Lifetimes {
     /// An access token (a JWT).
     pub access_ms: i64,
     /// A refresh token, from its issue.
@@ -86,7 +108,7 @@ pub struct Lifetimes {
 
 /// The expiries of what one login or refresh hands out, ms since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expiries {
+pub(crate) struct Expiries {
     /// The access token's `exp`, in whole seconds (as the token carries it) times 1000.
     pub access: i64,
     /// The refresh token's.
@@ -96,7 +118,7 @@ pub struct Expiries {
 impl Lifetimes {
     /// What is handed out at `now` in a session that ends at `session_end`: neither
     /// outlives the session.
-    pub fn at(&self, now: i64, session_end: i64) -> Expiries {
+    pub(crate) fn at(&self, now: i64, session_end: i64) -> Expiries {
         let access = (now + self.access_ms).min(session_end);
         Expiries {
             access: access.div_euclid(1000) * 1000,
@@ -107,7 +129,7 @@ impl Lifetimes {
 
 /// Where a session is used from, as the gateway saw the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientSeen {
+pub(crate) struct ClientSeen {
     /// The client's address.
     pub address: Option<String>,
     /// The client's `User-Agent`.
@@ -124,7 +146,7 @@ mod tests {
         let other = RefreshToken::generate();
         assert_ne!(token.expose(), other.expose());
         assert_eq!(token.expose().len(), 43);
-        assert!(!token.digest().contains(token.expose()));
+        assert!(!token.digest().as_str().contains(token.expose()));
         assert_eq!(
             RefreshToken::presented(token.expose()).unwrap().digest(),
             token.digest()

@@ -14,9 +14,9 @@ use crate::{
 /// An account as the API shows it: never its hash.
 pub(super) fn user_message(user: &UserRecord) -> User {
     User {
-        id: user.id.clone(),
-        name: user.name.clone(),
-        email: user.email.clone(),
+        id: user.id.to_string(),
+        name: user.name.as_str().to_owned(),
+        email: user.email.as_str().to_owned(),
         active: user.is_active(),
         created_at: Some(timestamp(user.created_at)),
     }
@@ -66,7 +66,7 @@ impl From<CompletedLogin> for LoginMfaResponse {
             expires_at: Some(timestamp(grant.token.expires_at as i64 * 1000)),
             user: Some(user_message(&user)),
             refresh_token: grant.refresh_token.expose().to_owned(),
-            session_id: grant.session_id,
+            session_id: grant.session_id.as_str().to_owned(),
             refresh_expires_at: Some(timestamp(grant.refresh_expires_at)),
         }
     }

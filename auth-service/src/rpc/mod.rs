@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{UserName, session::ClientSeen},
+    domain::{SessionId, UserId, UserName, session::ClientSeen},
     error::AuthError,
     service::{Auth, CurrentCaller},
 };
@@ -56,7 +56,11 @@ impl AuthApi {
         let caller = caller(request)?;
         Ok(self
             .auth
-            .current(&caller.user_id, caller.session_id, caller.auth_time)
+            .current(
+                &UserId::issued(caller.user_id),
+                SessionId::issued(caller.session_id),
+                caller.auth_time,
+            )
             .await?)
     }
 
@@ -146,10 +150,10 @@ impl AuthService for AuthApi {
         let claims = self.verifier.verify(&request.get_ref().token)?;
         let user = self
             .auth
-            .check_token_owner(&claims.sub, &claims.sid)
+            .check_token_owner(&UserId::issued(claims.sub), &SessionId::issued(claims.sid))
             .await?;
         Ok(Response::new(VerifyTokenResponse {
-            user_id: user.id,
+            user_id: user.id.to_string(),
             active: true,
             expires_at: Some(timestamp(claims.exp as i64 * 1000)),
         }))

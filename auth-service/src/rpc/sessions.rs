@@ -3,13 +3,13 @@
 use bookshelf_proto::auth::v1::{RefreshTokenResponse, Session};
 use bookshelf_runtime::clock::timestamp;
 
-use crate::{service::sessions::Grant, store::sessions::SessionRecord};
+use crate::{domain::SessionId, service::sessions::Grant, store::sessions::SessionRecord};
 
 /// An open session as its user sees it; `current` is the caller's own session.
-pub(super) fn session_message(session: SessionRecord, current: &str) -> Session {
+pub(super) fn session_message(session: SessionRecord, current: &SessionId) -> Session {
     Session {
-        current: current == session.id,
-        id: session.id,
+        current: *current == session.id,
+        id: session.id.as_str().to_owned(),
         created_at: Some(timestamp(session.created_at)),
         last_used_at: Some(timestamp(session.last_used_at)),
         client_address: session.client.address.unwrap_or_default(),

@@ -2,7 +2,7 @@
 //! it.
 
 use crate::{
-    domain::{Email, Password, UserName, second_factor::MfaToken, session::ClientSeen},
+    domain::{Email, Password, UserId, UserName, second_factor::MfaToken, session::ClientSeen},
     error::AuthError,
     passwords::PasswordError,
     store::users::UserRecord,
@@ -46,7 +46,7 @@ impl Auth {
             Err(error) => return Err(error.into()),
         };
         drop(attempt);
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = UserId::generate();
         let user = self
             .store
             .insert_user(&id, &name, &email, &hash, self.clock.now_ms())

@@ -42,7 +42,7 @@ impl std::fmt::Display for KeyRevocation {
 /// A replica that has not read the set again yet may still sign with the key for a
 /// moment (until its feed reports the revocation, well within a second); followers
 /// refuse tokens by the key that signed them, not by when, so those are refused too.
-pub async fn revoke(
+pub(crate) async fn revoke(
     store: &Store,
     settings: &KeySettings,
     kid: &str,

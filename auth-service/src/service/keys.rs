@@ -50,7 +50,7 @@ struct Loaded {
 /// A replica's view of the key set: signs with the current key, publishes the keys
 /// that verify, and reads the table again on an interval. Cheap to clone.
 #[derive(Clone)]
-pub struct KeyRing {
+pub(crate) struct KeyRing {
     inner: Arc<Inner>,
 }
 
@@ -70,7 +70,7 @@ impl std::fmt::Debug for KeyRing {
 
 /// The key a replica starts with when it finds the set without it.
 #[derive(Debug)]
-pub enum Seed {
+pub(crate) enum Seed {
     /// `AUTH_SIGNING_KEY`: added if the set has never held it, signing at once when
     /// the set is empty and after the activation delay otherwise (a configuration
     /// change is a rotation).
@@ -82,7 +82,7 @@ pub enum Seed {
 
 /// What a key set needs to be opened or rotated.
 #[derive(Debug, Clone)]
-pub struct KeySettings {
+pub(crate) struct KeySettings {
     /// Seals the private keys.
     pub sealing: Arc<SealingKey>,
     /// The token lifetime.
@@ -95,7 +95,7 @@ pub struct KeySettings {
 
 /// Adds a new key to the set that starts signing after the activation delay, and
 /// returns it. Every replica reading the set picks it up.
-pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, KeyError> {
+pub(crate) async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, KeyError> {
     let schedule = Schedule::new(store.signing_keys().await?);
     add_key(store, settings, &schedule, SigningKey::generate()?).await
 }
@@ -135,7 +135,11 @@ async fn add_key(
 
 impl KeyRing {
     /// Opens the set in `store`, first adding the `seed` key where it applies.
-    pub async fn open(store: Store, settings: &KeySettings, seed: Seed) -> Result<Self, KeyError> {
+    pub(crate) async fn open(
+        store: Store,
+        settings: &KeySettings,
+        seed: Seed,
+    ) -> Result<Self, KeyError> {
         let schedule = Schedule::new(store.signing_keys().await?);
         // A configured key is known to this replica whatever sealed it in the table.
         let mut private = HashMap::new();
@@ -189,7 +193,7 @@ impl KeyRing {
 
     /// Reads the set again, opening the private keys not opened yet, and erases the
     /// private half of keys retired long enough ago.
-    pub async fn reload(&self) -> Result<(), KeyError> {
+    pub(crate) async fn reload(&self) -> Result<(), KeyError> {
         let schedule = Schedule::new(self.inner.store.signing_keys().await?);
         let now = self.inner.clock.now_ms();
         let mut opened = Vec::new();
@@ -229,7 +233,7 @@ impl KeyRing {
     }
 
     /// The key that signs now.
-    pub fn signer(&self) -> Result<Arc<SigningKey>, KeyError> {
+    pub(crate) fn signer(&self) -> Result<Arc<SigningKey>, KeyError> {
         let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
         let current = loaded
             .schedule
@@ -245,7 +249,7 @@ impl KeyRing {
     /// Signs a token for `user_id` in session `session_id`, which last proved a factor
     /// at `auth_time`, valid from now until `expires_at` (seconds since the epoch) and
     /// never past the token lifetime.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         user_id: &str,
         session_id: &str,
@@ -259,7 +263,7 @@ impl KeyRing {
     }
 
     /// The public keys that verify tokens now.
-    pub fn published(&self) -> Vec<PublicKey> {
+    pub(crate) fn published(&self) -> Vec<PublicKey> {
         let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
         loaded
             .schedule
@@ -270,7 +274,7 @@ impl KeyRing {
     }
 
     /// The keys revoked, as last read.
-    pub fn revoked(&self) -> Vec<String> {
+    pub(crate) fn revoked(&self) -> Vec<String> {
         let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
         loaded.schedule.revoked.clone()
     }
@@ -280,7 +284,7 @@ impl KeyRing {
     /// revoked, or one whose tokens have all expired), until every other handle of the
     /// ring is dropped. A revoked key is refused by `verifier` as soon as the feed
     /// reports it, before the set is read again.
-    pub fn keep_fresh(&self, verifier: Verifier, interval: Duration, feed: &RevocationFeed) {
+    pub(crate) fn keep_fresh(&self, verifier: Verifier, interval: Duration, feed: &RevocationFeed) {
         let ring: Weak<Inner> = Arc::downgrade(&self.inner);
         let mut events = feed.subscribe();
         tokio::spawn(async move {

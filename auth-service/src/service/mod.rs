@@ -22,7 +22,7 @@ use bookshelf_tokens::claims::LEEWAY_SECS;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
-    domain::{Password, session::Lifetimes},
+    domain::{Password, PasswordHash, SessionId, UserId, session::Lifetimes},
     error::AuthError,
     passwords::{PasswordError, Passwords},
     sealing::SealingKey,
@@ -77,7 +77,7 @@ pub(crate) struct Auth {
 /// last proved a factor (its token's `auth_time`, seconds since the epoch).
 pub(crate) struct CurrentCaller {
     pub user: UserRecord,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub auth_time: u64,
 }
 
@@ -86,8 +86,8 @@ impl Auth {
     /// open: this service reads both from its database rather than from a feed.
     pub(crate) async fn current(
         &self,
-        user_id: &str,
-        session_id: String,
+        user_id: &UserId,
+        session_id: SessionId,
         auth_time: u64,
     ) -> Result<CurrentCaller, AuthError> {
         let user = self.check_token_owner(user_id, &session_id).await?;
@@ -101,8 +101,8 @@ impl Auth {
     /// The account of a token's `sub`, if it is active and the token's session is open.
     pub(crate) async fn check_token_owner(
         &self,
-        user_id: &str,
-        session_id: &str,
+        user_id: &UserId,
+        session_id: &SessionId,
     ) -> Result<UserRecord, AuthError> {
         // Both reads at once: on PostgreSQL they share one round trip.
         match tokio::try_join!(
@@ -130,7 +130,7 @@ impl Auth {
     pub(crate) async fn verify_counted(
         &self,
         offered: &str,
-        stored: Option<String>,
+        stored: Option<PasswordHash>,
         attempt: Attempt,
     ) -> Result<(bool, Attempt), AuthError> {
         let Some(offered) = Password::offered(offered) else {

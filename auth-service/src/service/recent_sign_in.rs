@@ -8,7 +8,7 @@
 //! under the same guess limits, so a thief cannot use these calls to guess it faster.
 
 use super::{Auth, CurrentCaller, throttle};
-use crate::{domain::Email, error::AuthError, store::users::UserRecord};
+use crate::{error::AuthError, store::users::UserRecord};
 
 impl Auth {
     /// Lets a factor change or an account disable through when `caller` proved a
@@ -42,10 +42,12 @@ impl Auth {
         offered: &str,
     ) -> Result<(), AuthError> {
         let _admitted = self.admit()?;
-        let email = Email::parse(&user.email).ok();
         let attempt = self
             .throttle
-            .login(&throttle::key(&user.email, email.as_ref()), address)
+            .login(
+                &throttle::key(user.email.as_str(), Some(&user.email)),
+                address,
+            )
             .await?;
         let stored = Some(user.password_hash.clone());
         let (matches, attempt) = self.verify_counted(offered, stored, attempt).await?;

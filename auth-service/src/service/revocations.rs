@@ -32,11 +32,11 @@ use crate::store::{
 };
 
 /// How often an SQLite database is read for revocations made by other replicas.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What the poller publishes to every subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedEvent {
+pub(crate) enum FeedEvent {
     /// An account was disabled or a session ended.
     Revoked(Revocation),
     /// The last poll of the database succeeded: nothing was missed up to now.
@@ -45,7 +45,7 @@ pub enum FeedEvent {
 
 /// Publishes revocations and heartbeats to live subscribers.
 #[derive(Debug, Clone)]
-pub struct RevocationFeed {
+pub(crate) struct RevocationFeed {
     sender: broadcast::Sender<FeedEvent>,
     poll_now: Arc<Notify>,
 }
@@ -62,7 +62,7 @@ impl RevocationFeed {
     ///
     /// With `notifications` (a PostgreSQL URL), it listens on [`CHANNEL`] and reads
     /// when notified, and otherwise once per heartbeat.
-    pub async fn start(
+    pub(crate) async fn start(
         store: Store,
         heartbeat: Duration,
         notifications: Option<&str>,
@@ -86,13 +86,13 @@ impl RevocationFeed {
     }
 
     /// Live events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
         self.sender.subscribe()
     }
 
     /// Asks for an immediate poll, after this replica disabled an account or ended a
     /// session.
-    pub fn revoked_here(&self) {
+    pub(crate) fn revoked_here(&self) {
         self.poll_now.notify_one();
     }
 

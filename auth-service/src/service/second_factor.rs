@@ -6,6 +6,7 @@
 use super::{Auth, CurrentCaller, accounts::CompletedLogin};
 use crate::{
     domain::{
+        UserId,
         second_factor::{self, MfaToken, RecoveryCode, SecondFactor, TotpSecret},
         session::ClientSeen,
     },
@@ -22,19 +23,19 @@ pub(crate) struct Enrolment {
 }
 
 /// What the sealed TOTP secret of `user_id` is bound to.
-fn secret_context(user_id: &str) -> String {
+fn secret_context(user_id: &UserId) -> String {
     format!("totp:{user_id}")
 }
 
 impl Auth {
-    fn open_secret(&self, user_id: &str, sealed: &str) -> Result<TotpSecret, AuthError> {
+    fn open_secret(&self, user_id: &UserId, sealed: &str) -> Result<TotpSecret, AuthError> {
         let bytes = self.sealing.open(sealed, &secret_context(user_id))?;
         Ok(TotpSecret::from_bytes(bytes))
     }
 
     /// Checks and spends `code` against `user_id`'s confirmed factor: a TOTP code of a
     /// step later than any accepted before, or an unspent recovery code.
-    async fn spend_code(&self, user_id: &str, code: &SecondFactor) -> Result<(), AuthError> {
+    async fn spend_code(&self, user_id: &UserId, code: &SecondFactor) -> Result<(), AuthError> {
         let factor = self
             .store
             .totp_factor(user_id)
@@ -51,7 +52,7 @@ impl Auth {
             }
             SecondFactor::Recovery(code) => {
                 self.store
-                    .use_recovery_code(user_id, &code.digest(user_id), self.clock.now_ms())
+                    .use_recovery_code(user_id, &code.digest(user_id.as_str()), self.clock.now_ms())
                     .await?
             }
         };
@@ -155,7 +156,7 @@ impl Auth {
         }
         Ok(Enrolment {
             secret: secret.base32(),
-            otpauth_url: secret.otpauth_url(&user.email)?,
+            otpauth_url: secret.otpauth_url(user.email.as_str())?,
         })
     }
 
@@ -184,7 +185,10 @@ impl Auth {
             .matching_step(&code, self.clock.now_secs())?
             .ok_or(AuthError::InvalidCode)?;
         let codes = second_factor::recovery_codes()?;
-        let digests: Vec<String> = codes.iter().map(|code| code.digest(&user.id)).collect();
+        let digests: Vec<String> = codes
+            .iter()
+            .map(|code| code.digest(user.id.as_str()))
+            .collect();
         if !self
             .store
             .confirm_totp(

@@ -7,7 +7,7 @@ use bookshelf_runtime::errors::FieldViolation;
 use super::{Auth, CurrentCaller};
 use crate::{
     domain::{
-        Password, RefreshToken, SessionId,
+        Password, RefreshToken, SessionId, UserId,
         session::{ClientSeen, Expiries},
     },
     error::AuthError,
@@ -21,7 +21,7 @@ use crate::{
 /// What a login or a refresh hands its client.
 pub(crate) struct Grant {
     /// The session the tokens belong to.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The signed access token.
     pub token: IssuedToken,
     /// The refresh token, shown to its client once and stored only as a digest.
@@ -33,15 +33,15 @@ pub(crate) struct Grant {
 impl Auth {
     fn grant(
         &self,
-        user_id: &str,
-        session_id: String,
+        user_id: &UserId,
+        session_id: SessionId,
         authenticated_at_ms: i64,
         refresh_token: RefreshToken,
         expiries: Expiries,
     ) -> Result<Grant, AuthError> {
         let token = self.keys.issue(
-            user_id,
-            &session_id,
+            user_id.as_str(),
+            session_id.as_str(),
             authenticated_at_ms.div_euclid(1000) as u64,
             (expiries.access / 1000) as u64,
         )?;
@@ -58,7 +58,7 @@ impl Auth {
     /// disabled) since they were read, so the proof no longer counts.
     pub(crate) async fn open_session(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         credential_version: i64,
         client: &ClientSeen,
     ) -> Result<Option<Grant>, AuthError> {
@@ -80,14 +80,8 @@ impl Auth {
         else {
             return Ok(None);
         };
-        self.grant(
-            user_id,
-            id.as_str().to_owned(),
-            now,
-            refresh_token,
-            expiries,
-        )
-        .map(Some)
+        self.grant(user_id, id, now, refresh_token, expiries)
+            .map(Some)
     }
 
     /// Spends the refresh token `presented` (as the client sent it) for new tokens, for
@@ -182,11 +176,7 @@ impl Auth {
         let id = SessionId::parse(session_id).ok_or(AuthError::SessionNotFound)?;
         let ended = self
             .store
-            .end_sessions(
-                &caller.user.id,
-                Ending::One(id.as_str()),
-                self.clock.now_ms(),
-            )
+            .end_sessions(&caller.user.id, Ending::One(&id), self.clock.now_ms())
             .await?;
         if ended == 0 {
             return Err(AuthError::SessionNotFound);

@@ -33,15 +33,15 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Sweeper {
     /// The auth database.
-    pub store: Store,
+    store: Store,
     /// The time cut-offs are counted back from.
-    pub clock: Clock,
+    clock: Clock,
     /// How long an access token lives.
-    pub token_ttl: Duration,
+    token_ttl: Duration,
     /// The throttle's window.
-    pub throttle_window: Duration,
+    throttle_window: Duration,
     /// How long an ended or expired session is kept for audits.
-    pub session_retention: Duration,
+    session_retention: Duration,
 }
 
 impl Sweeper {
@@ -79,7 +79,7 @@ impl Sweeper {
 
     /// Sweeps now and then every `interval`, for as long as the task runs; a failed
     /// sweep is logged and tried again next time.
-    pub async fn every(self, interval: Duration) {
+    pub(crate) async fn every(self, interval: Duration) {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

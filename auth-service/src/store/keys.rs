@@ -27,7 +27,7 @@ const KEY_COLUMNS: &str =
 
 impl Store {
     /// Every key of the set.
-    pub async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+    pub(crate) async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM signing_keys"))
             .fetch_all(self.pool())
             .await?;
@@ -36,7 +36,7 @@ impl Store {
 
     /// Adds a key; a key already there (the same configured key added by two
     /// replicas at once) is left as it is.
-    pub async fn insert_signing_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+    pub(crate) async fn insert_signing_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, \
              activates_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kid) DO NOTHING",

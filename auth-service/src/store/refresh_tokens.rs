@@ -14,19 +14,19 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError, retrying, sessions::Ending};
 use crate::domain::{
-    SessionId,
-    session::{ClientSeen, Expiries, Lifetimes},
+    SessionId, UserId,
+    session::{ClientSeen, Expiries, Lifetimes, RefreshDigest},
 };
 
 /// What presenting a refresh token came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
+pub(crate) enum Rotation {
     /// The token was spent and `new` recorded in its place.
     Rotated {
         /// The session refreshed.
-        session_id: String,
+        session_id: SessionId,
         /// Its user.
-        user_id: String,
+        user_id: UserId,
         /// What the new tokens may live until.
         expiries: Expiries,
         /// When the session last proved a factor: the new token's `auth_time`.
@@ -35,7 +35,7 @@ pub enum Rotation {
     /// The token had been spent before: its session is now ended.
     Reused {
         /// The session ended.
-        session_id: String,
+        session_id: SessionId,
     },
     /// Unknown, expired, or of an ended session or a disabled account.
     Refused,
@@ -49,13 +49,13 @@ impl Store {
     /// stays share-locked until the commit, so a change either waits for the session
     /// (and then ends it) or is seen by it (and no session opens).
     #[allow(clippy::too_many_arguments)]
-    pub async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         id: &SessionId,
-        user_id: &str,
+        user_id: &UserId,
         credential_version: i64,
         client: &ClientSeen,
-        refresh_digest: &str,
+        refresh_digest: &RefreshDigest,
         now: i64,
         lifetimes: Lifetimes,
     ) -> Result<Option<Expiries>, StoreError> {
@@ -70,7 +70,7 @@ impl Store {
             self.share_lock()
         ))
         .bind(id.as_str())
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(now)
         .bind(client.address.as_deref())
         .bind(client.user_agent.as_deref())
@@ -84,23 +84,17 @@ impl Store {
             transaction.rollback().await?;
             return Ok(None);
         }
-        insert_refresh_token(
-            &mut transaction,
-            refresh_digest,
-            id.as_str(),
-            expiries.refresh,
-        )
-        .await?;
+        insert_refresh_token(&mut transaction, refresh_digest, id, expiries.refresh).await?;
         transaction.commit().await?;
         Ok(Some(expiries))
     }
 
     /// Spends the refresh token whose digest is `old` and records `new` in its place,
     /// at `now`, for the client seen; or says why not. A spent `old` ends its session.
-    pub async fn rotate_refresh_token(
+    pub(crate) async fn rotate_refresh_token(
         &self,
-        old: &str,
-        new: &str,
+        old: &RefreshDigest,
+        new: &RefreshDigest,
         client: &ClientSeen,
         now: i64,
         lifetimes: Lifetimes,
@@ -116,8 +110,8 @@ impl Store {
     /// not there to spend.
     async fn try_rotate(
         &self,
-        old: &str,
-        new: &str,
+        old: &RefreshDigest,
+        new: &RefreshDigest,
         client: &ClientSeen,
         now: i64,
         lifetimes: Lifetimes,
@@ -132,7 +126,7 @@ impl Store {
                 "SELECT id FROM sessions WHERE id = \
                  (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) FOR UPDATE",
             )
-            .bind(old)
+            .bind(old.as_str())
             .fetch_optional(&mut *transaction)
             .await?;
         }
@@ -144,7 +138,7 @@ impl Store {
              RETURNING session_id",
         )
         .bind(now)
-        .bind(old)
+        .bind(old.as_str())
         .bind(now)
         .fetch_optional(&mut *transaction)
         .await?;
@@ -152,21 +146,21 @@ impl Store {
             transaction.rollback().await?;
             return Ok(None);
         };
-        let session_id: String = spent.try_get("session_id")?;
+        let session_id = SessionId::issued(spent.try_get("session_id")?);
         let session = sqlx::query(
             "SELECT sessions.user_id, sessions.expires_at, sessions.tokens_expire_at, \
              sessions.authenticated_at FROM sessions JOIN users ON users.id = sessions.user_id \
              WHERE sessions.id = $1 AND sessions.ended_at IS NULL \
              AND users.disabled_at IS NULL",
         )
-        .bind(&session_id)
+        .bind(session_id.as_str())
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(session) = session else {
             transaction.rollback().await?;
             return Ok(Some(Rotation::Refused));
         };
-        let user_id: String = session.try_get("user_id")?;
+        let user_id = UserId::issued(session.try_get("user_id")?);
         let session_end: i64 = session.try_get("expires_at")?;
         let tokens_expire_at: i64 = session.try_get("tokens_expire_at")?;
         let authenticated_at: i64 = session.try_get("authenticated_at")?;
@@ -189,7 +183,7 @@ impl Store {
         .bind(client.user_agent.as_deref())
         .bind(expiries.refresh)
         .bind(tokens_expire_at.max(expiries.access))
-        .bind(&session_id)
+        .bind(session_id.as_str())
         .execute(&mut *transaction)
         .await?;
         if updated.rows_affected() == 0 {
@@ -200,7 +194,7 @@ impl Store {
         // Spent tokens past their own expiry would be refused anyway: forget them, so
         // a long session keeps only the tokens of one refresh lifetime.
         sqlx::query("DELETE FROM refresh_tokens WHERE session_id = $1 AND expires_at <= $2")
-            .bind(&session_id)
+            .bind(session_id.as_str())
             .bind(now)
             .execute(&mut *transaction)
             .await?;
@@ -215,13 +209,17 @@ impl Store {
 
     /// Why refresh token `digest` was not spent: reused (and its session now ended)
     /// when it is recorded as spent, refused otherwise.
-    async fn refused_or_reused(&self, digest: &str, now: i64) -> Result<Rotation, StoreError> {
+    async fn refused_or_reused(
+        &self,
+        digest: &RefreshDigest,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
         let row = sqlx::query(
             "SELECT sessions.id, sessions.user_id, refresh_tokens.spent_at \
              FROM refresh_tokens JOIN sessions ON sessions.id = refresh_tokens.session_id \
              WHERE refresh_tokens.token_hash = $1",
         )
-        .bind(digest)
+        .bind(digest.as_str())
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else {
@@ -231,8 +229,8 @@ impl Store {
         if spent_at.is_none() {
             return Ok(Rotation::Refused);
         }
-        let session_id: String = row.try_get("id")?;
-        let user_id: String = row.try_get("user_id")?;
+        let session_id = SessionId::issued(row.try_get("id")?);
+        let user_id = UserId::issued(row.try_get("user_id")?);
         self.end_sessions(&user_id, Ending::One(&session_id), now)
             .await?;
         Ok(Rotation::Reused { session_id })
@@ -241,15 +239,15 @@ impl Store {
 
 async fn insert_refresh_token(
     connection: &mut AnyConnection,
-    digest: &str,
-    session_id: &str,
+    digest: &RefreshDigest,
+    session_id: &SessionId,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
     )
-    .bind(digest)
-    .bind(session_id)
+    .bind(digest.as_str())
+    .bind(session_id.as_str())
     .bind(expires_at)
     .execute(connection)
     .await?;

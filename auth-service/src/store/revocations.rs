@@ -5,14 +5,15 @@ use bookshelf_runtime::db::Backend;
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{Store, StoreError};
+use crate::domain::{SessionId, UserId};
 
 /// The PostgreSQL notification channel of revocations.
-pub const CHANNEL: &str = "bookshelf_revocations";
+pub(crate) const CHANNEL: &str = "bookshelf_revocations";
 
 /// A disabled account, an ended session or a revoked signing key, as the revocation
 /// feed reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revocation {
+pub(crate) struct Revocation {
     /// The disabled user, or the user whose session ended; empty for a key.
     pub user_id: String,
     /// The ended session; `None` when the whole account was disabled.
@@ -61,8 +62,8 @@ pub(crate) const LIVE_REVOCATION: &str =
 /// every backend.
 pub(crate) async fn append_revocation(
     connection: &mut AnyConnection,
-    user_id: &str,
-    session_id: Option<&str>,
+    user_id: &UserId,
+    session_id: Option<&SessionId>,
     now: i64,
     tokens_expire_at: Option<i64>,
 ) -> Result<(), sqlx::Error> {
@@ -70,8 +71,8 @@ pub(crate) async fn append_revocation(
         "INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at) \
          SELECT COALESCE(MAX(sequence), 0) + 1, $1, $2, $3, $4 FROM revocations",
     )
-    .bind(user_id)
-    .bind(session_id)
+    .bind(user_id.as_str())
+    .bind(session_id.map(SessionId::as_str))
     .bind(now)
     .bind(tokens_expire_at)
     .execute(connection)
@@ -120,7 +121,7 @@ impl Store {
     /// every revoked key, and the accounts and sessions whose last token (with
     /// `leeway_ms`) has not expired yet (see [`LIVE_REVOCATION`]; `token_ttl_ms` only
     /// for accounts disabled before that expiry was recorded).
-    pub async fn live_revocations(
+    pub(crate) async fn live_revocations(
         &self,
         now: i64,
         token_ttl_ms: i64,
@@ -141,7 +142,10 @@ impl Store {
     }
 
     /// Revocations with a sequence number above `after`, in sequence order.
-    pub async fn revocations_after(&self, after: i64) -> Result<Vec<Revocation>, StoreError> {
+    pub(crate) async fn revocations_after(
+        &self,
+        after: i64,
+    ) -> Result<Vec<Revocation>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {REVOCATION_COLUMNS} FROM revocations WHERE sequence > $1 ORDER BY sequence"
         ))
@@ -155,7 +159,7 @@ impl Store {
     }
 
     /// The highest revocation sequence number so far (0 before any).
-    pub async fn last_revocation_sequence(&self) -> Result<i64, StoreError> {
+    pub(crate) async fn last_revocation_sequence(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(sequence), 0) AS last FROM revocations")
             .fetch_one(&self.pool)
             .await?;

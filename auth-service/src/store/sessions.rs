@@ -14,13 +14,13 @@ use bookshelf_tokens::claims::LEEWAY_SECS;
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{Store, StoreError, retrying, revocations::append_revocation};
-use crate::domain::session::ClientSeen;
+use crate::domain::{SessionId, UserId, session::ClientSeen};
 
 /// An open session as its user may see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
+pub(crate) struct SessionRecord {
     /// The session id (a UUID), the `sid` of its tokens.
-    pub id: String,
+    pub id: SessionId,
     /// When its login happened, ms since the epoch.
     pub created_at: i64,
     /// Its latest login or refresh.
@@ -31,10 +31,15 @@ pub struct SessionRecord {
     pub expires_at: i64,
 }
 
+/// The columns of `sessions` a [`SessionRecord`] is read from.
+const SESSION_COLUMNS: &str =
+    "id, created_at, last_used_at, client_address, user_agent, expires_at";
+
 impl SessionRecord {
+    /// A session from a row of [`SESSION_COLUMNS`].
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
+            id: SessionId::issued(row.try_get("id")?),
             created_at: row.try_get("created_at")?,
             last_used_at: row.try_get("last_used_at")?,
             client: ClientSeen {
@@ -48,18 +53,18 @@ impl SessionRecord {
 
 /// Which of a user's sessions to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending<'a> {
+pub(crate) enum Ending<'a> {
     /// This one.
-    One(&'a str),
+    One(&'a SessionId),
     /// Every one but this one (every one with `None`).
-    AllBut(Option<&'a str>),
+    AllBut(Option<&'a SessionId>),
 }
 
 impl Store {
     /// Ends `which` of `user_id`'s open sessions at `now`: how many ended.
-    pub async fn end_sessions(
+    pub(crate) async fn end_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         which: Ending<'_>,
         now: i64,
     ) -> Result<u64, StoreError> {
@@ -77,7 +82,12 @@ impl Store {
     }
 
     /// Whether session `id` of `user_id` is open.
-    pub async fn session_is_open(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn session_is_open(
+        &self,
+        id: &SessionId,
+        user_id: &UserId,
+    ) -> Result<bool, StoreError> {
+        let (id, user_id) = (id.as_str(), user_id.as_str());
         const OPEN_SESSION: &str =
             "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL";
         match self.reads() {
@@ -95,18 +105,18 @@ impl Store {
 
     /// `user_id`'s sessions still open at `now`, newest first: not ended, not past
     /// their end, and with a refresh token or an access token still valid.
-    pub async fn open_sessions(
+    pub(crate) async fn open_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         now: i64,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, created_at, last_used_at, client_address, user_agent, expires_at \
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} \
              FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 \
              AND (refresh_expires_at > $3 OR tokens_expire_at > $4) \
-             ORDER BY created_at DESC, id",
-        )
-        .bind(user_id)
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(user_id.as_str())
         .bind(now)
         .bind(now)
         .bind(now)
@@ -124,13 +134,13 @@ impl Store {
 /// token that could still pass are announced; the others need no follower's memory.
 pub(super) async fn end_within(
     connection: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
     which: Ending<'_>,
     now: i64,
 ) -> Result<(u64, bool), sqlx::Error> {
     let (condition, id) = match which {
-        Ending::One(id) => ("id = $3", id),
-        Ending::AllBut(keep) => ("id <> $3", keep.unwrap_or("")),
+        Ending::One(id) => ("id = $3", id.as_str()),
+        Ending::AllBut(keep) => ("id <> $3", keep.map_or("", SessionId::as_str)),
     };
     let ended = sqlx::query(&format!(
         "UPDATE sessions SET ended_at = $1 \
@@ -138,16 +148,16 @@ pub(super) async fn end_within(
          RETURNING id, tokens_expire_at"
     ))
     .bind(now)
-    .bind(user_id)
+    .bind(user_id.as_str())
     .bind(id)
     .fetch_all(&mut *connection)
     .await?;
     let mut announced = false;
     for row in &ended {
-        let session_id: String = row.try_get("id")?;
+        let session_id = SessionId::issued(row.try_get("id")?);
         let tokens_expire_at: i64 = row.try_get("tokens_expire_at")?;
         sqlx::query("DELETE FROM refresh_tokens WHERE session_id = $1")
-            .bind(&session_id)
+            .bind(session_id.as_str())
             .execute(&mut *connection)
             .await?;
         if tokens_expire_at + LEEWAY_SECS as i64 * 1000 >= now {

@@ -13,20 +13,20 @@ use super::{
     revocations::append_revocation,
     sessions::{Ending, end_within},
 };
-use crate::domain::{Email, UserName};
+use crate::domain::{Email, PasswordHash, SessionId, UserId, UserName};
 
 /// A stored user, hash included: it never leaves this crate's API layer as is, and
 /// its `Debug` leaves the hash out.
 #[derive(Clone)]
-pub struct UserRecord {
+pub(crate) struct UserRecord {
     /// The user id (a UUID).
-    pub id: String,
+    pub id: UserId,
     /// The display name.
-    pub name: String,
+    pub name: UserName,
     /// The lower-case email.
-    pub email: String,
-    /// The argon2id PHC string.
-    pub password_hash: String,
+    pub email: Email,
+    /// The password's hash.
+    pub password_hash: PasswordHash,
     /// Registration time, ms since the epoch.
     pub created_at: i64,
     /// When the account was disabled, ms since the epoch.
@@ -51,53 +51,52 @@ impl std::fmt::Debug for UserRecord {
 
 impl UserRecord {
     /// Whether the account may still log in and use its tokens.
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.disabled_at.is_none()
     }
 
+    /// A user from a row of [`USER_COLUMNS`].
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            email: row.try_get("email")?,
-            password_hash: row.try_get("password_hash")?,
+            id: UserId::issued(row.try_get("id")?),
+            name: UserName::stored(row.try_get("name")?),
+            email: Email::stored(row.try_get("email")?),
+            password_hash: PasswordHash::from_phc(row.try_get("password_hash")?),
             created_at: row.try_get("created_at")?,
             disabled_at: row.try_get("disabled_at")?,
             credential_version: row.try_get("credential_version")?,
         })
     }
 
-    /// The same, from a row of the PostgreSQL read path, which has the columns in
-    /// `USER_COLUMNS` order.
+    /// The same, from the PostgreSQL read path.
     fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, postgres_reads::ReadError> {
         Ok(Self {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            email: row.try_get(2)?,
-            password_hash: row.try_get(3)?,
-            created_at: row.try_get(4)?,
-            disabled_at: row.try_get(5)?,
-            credential_version: row.try_get(6)?,
+            id: UserId::issued(row.try_get("id")?),
+            name: UserName::stored(row.try_get("name")?),
+            email: Email::stored(row.try_get("email")?),
+            password_hash: PasswordHash::from_phc(row.try_get("password_hash")?),
+            created_at: row.try_get("created_at")?,
+            disabled_at: row.try_get("disabled_at")?,
+            credential_version: row.try_get("credential_version")?,
         })
     }
 
-    /// The same, from a row of the SQLite read path, which has the columns in
-    /// `USER_COLUMNS` order.
+    /// The same, from the SQLite read path.
     fn from_sqlite_row(row: &sqlite_reads::Row<'_>) -> sqlite_reads::rusqlite::Result<Self> {
         Ok(Self {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            email: row.get(2)?,
-            password_hash: row.get(3)?,
-            created_at: row.get(4)?,
-            disabled_at: row.get(5)?,
-            credential_version: row.get(6)?,
+            id: UserId::issued(row.get("id")?),
+            name: UserName::stored(row.get("name")?),
+            email: Email::stored(row.get("email")?),
+            password_hash: PasswordHash::from_phc(row.get("password_hash")?),
+            created_at: row.get("created_at")?,
+            disabled_at: row.get("disabled_at")?,
+            credential_version: row.get("credential_version")?,
         })
     }
 }
 
-/// A user's columns, in the order the read paths map them by position; a macro so
-/// that the constant queries below are built from the one list.
+/// The columns of `users`, as every read lists them; a macro so that the constant
+/// queries below are built from the one list.
 macro_rules! user_columns {
     () => {
         "id, name, email, password_hash, created_at, disabled_at, credential_version"
@@ -114,10 +113,10 @@ const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE 
 /// second step is awaited, can no longer complete.
 pub(crate) async fn change_credentials(
     connection: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET credential_version = credential_version + 1 WHERE id = $1")
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&mut *connection)
         .await?;
     end_pending_logins(connection, user_id).await
@@ -126,10 +125,10 @@ pub(crate) async fn change_credentials(
 /// Forgets `user_id`'s logins that wait for their second step.
 pub(crate) async fn end_pending_logins(
     connection: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1")
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(connection)
         .await?;
     Ok(())
@@ -137,22 +136,22 @@ pub(crate) async fn end_pending_logins(
 
 impl Store {
     /// Inserts a new user; the unique constraint on `email` decides races.
-    pub async fn insert_user(
+    pub(crate) async fn insert_user(
         &self,
-        id: &str,
+        id: &UserId,
         name: &UserName,
         email: &Email,
-        password_hash: &str,
+        password_hash: &PasswordHash,
         now: i64,
     ) -> Result<UserRecord, StoreError> {
         let row = sqlx::query(&format!(
             "INSERT INTO users (id, name, email, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
         ))
-        .bind(id)
+        .bind(id.as_str())
         .bind(name.as_str())
         .bind(email.as_str())
-        .bind(password_hash)
+        .bind(password_hash.as_str())
         .bind(now)
         .fetch_one(&self.pool)
         .await
@@ -167,7 +166,10 @@ impl Store {
     }
 
     /// The user registered under `email`.
-    pub async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+    pub(crate) async fn user_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
         ))
@@ -178,16 +180,16 @@ impl Store {
     }
 
     /// The user with `id`.
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub(crate) async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
         match &self.reads {
             Reads::Sqlite(reads) => Ok(reads.read(|connection| {
                 connection
                     .prepare_cached(USER_BY_ID)?
-                    .query_row(params![id], UserRecord::from_sqlite_row)
+                    .query_row(params![id.as_str()], UserRecord::from_sqlite_row)
                     .optional()
             })?),
             Reads::Postgres(reads) => Ok(reads
-                .query_opt(USER_BY_ID, &[&id])
+                .query_opt(USER_BY_ID, &[&id.as_str()])
                 .await?
                 .as_ref()
                 .map(UserRecord::from_postgres_row)
@@ -196,9 +198,9 @@ impl Store {
     }
 
     /// Renames an active user; `None` if there is no such active user.
-    pub async fn rename(
+    pub(crate) async fn rename(
         &self,
-        id: &str,
+        id: &UserId,
         name: &UserName,
     ) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(&format!(
@@ -206,7 +208,7 @@ impl Store {
              RETURNING {USER_COLUMNS}"
         ))
         .bind(name.as_str())
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
@@ -220,7 +222,12 @@ impl Store {
     /// newest token of any of its sessions, whichever replica (with whichever
     /// lifetime) issued it. A replica started later with a shorter lifetime then still
     /// sends it to new subscribers for as long as those tokens live.
-    pub async fn disable(&self, id: &str, now: i64, token_ttl_ms: i64) -> Result<bool, StoreError> {
+    pub(crate) async fn disable(
+        &self,
+        id: &UserId,
+        now: i64,
+        token_ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
         let disabled = retrying(|| self.try_disable(id, now, token_ttl_ms)).await?;
         if disabled {
             self.notify_revoked().await;
@@ -230,7 +237,7 @@ impl Store {
 
     async fn try_disable(
         &self,
-        id: &str,
+        id: &UserId,
         now: i64,
         token_ttl_ms: i64,
     ) -> Result<bool, sqlx::Error> {
@@ -240,7 +247,7 @@ impl Store {
              WHERE id = $2 AND disabled_at IS NULL",
         )
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&mut *transaction)
         .await?;
         if updated.rows_affected() == 0 {
@@ -249,7 +256,7 @@ impl Store {
         end_pending_logins(&mut transaction, id).await?;
         let newest: Option<i64> =
             sqlx::query("SELECT MAX(tokens_expire_at) AS newest FROM sessions WHERE user_id = $1")
-                .bind(id)
+                .bind(id.as_str())
                 .fetch_one(&mut *transaction)
                 .await?
                 .try_get("newest")?;
@@ -259,14 +266,14 @@ impl Store {
         // order every writer locks them in).
         sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
             .bind(now)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *transaction)
             .await?;
         sqlx::query(
             "DELETE FROM refresh_tokens WHERE session_id IN \
              (SELECT id FROM sessions WHERE user_id = $1)",
         )
-        .bind(id)
+        .bind(id.as_str())
         .execute(&mut *transaction)
         .await?;
         append_revocation(&mut transaction, id, None, now, Some(tokens_expire_at)).await?;
@@ -276,11 +283,11 @@ impl Store {
 
     /// Replaces an active user's password hash and ends every session but `keep`, in
     /// one transaction: `None` if there is no such active user, else how many ended.
-    pub async fn change_password(
+    pub(crate) async fn change_password(
         &self,
-        user_id: &str,
-        password_hash: &str,
-        keep: Option<&str>,
+        user_id: &UserId,
+        password_hash: &PasswordHash,
+        keep: Option<&SessionId>,
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
         let changed = retrying(|| async {
@@ -289,8 +296,8 @@ impl Store {
                 "UPDATE users SET password_hash = $1, credential_version = credential_version + 1 \
                  WHERE id = $2 AND disabled_at IS NULL",
             )
-            .bind(password_hash)
-            .bind(user_id)
+            .bind(password_hash.as_str())
+            .bind(user_id.as_str())
             .execute(&mut *transaction)
             .await?;
             if updated.rows_affected() == 0 {
