@@ -8,6 +8,8 @@ use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemet
 use ipnet::IpNet;
 use secrecy::SecretString;
 
+use crate::domain::session::Lifetimes;
+
 /// The binary's name, which clap shows in messages.
 const NAME: &str = "auth-service";
 
@@ -219,8 +221,8 @@ impl Config {
     }
 
     /// The throttle's allowances.
-    pub fn allowances(&self) -> crate::throttle::Allowances {
-        crate::throttle::Allowances {
+    pub fn allowances(&self) -> Allowances {
+        Allowances {
             per_email_and_address: self.login_max_failures,
             per_email: self.login_max_failures_per_email,
             per_address: self.max_attempts_per_address,
@@ -231,7 +233,7 @@ impl Config {
     }
 
     /// The bounds the gRPC server puts on its connections.
-    pub fn grpc_limits(&self) -> GrpcLimits {
+    pub(crate) fn grpc_limits(&self) -> GrpcLimits {
         GrpcLimits {
             max_connections: self
                 .grpc_max_connections
@@ -245,37 +247,54 @@ impl Config {
     }
 
     /// How often the revocation feed sends a heartbeat.
-    pub fn revocation_heartbeat(&self) -> Duration {
+    pub(crate) fn revocation_heartbeat(&self) -> Duration {
         Duration::from_millis(self.revocation_heartbeat_ms)
     }
 
     /// How long a rotated-in signing key is published before it signs.
-    pub fn signing_key_activation(&self) -> Duration {
+    pub(crate) fn signing_key_activation(&self) -> Duration {
         Duration::from_secs(self.signing_key_activation_secs)
     }
 
     /// How often the key set is read from the database.
-    pub fn signing_keys_refresh(&self) -> Duration {
+    pub(crate) fn signing_keys_refresh(&self) -> Duration {
         Duration::from_millis(self.signing_keys_refresh_ms)
     }
 
     /// The token lifetime.
-    pub fn token_ttl(&self) -> Duration {
+    pub(crate) fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
     }
 
     /// How often the database is swept.
-    pub fn sweep_interval(&self) -> Duration {
+    pub(crate) fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
     /// The lifetimes of tokens, refresh tokens and sessions.
-    pub fn lifetimes(&self) -> crate::sessions::Lifetimes {
+    pub(crate) fn lifetimes(&self) -> Lifetimes {
         let ms = |secs: u64| (secs.saturating_mul(1000)).min(i64::MAX as u64) as i64;
-        crate::sessions::Lifetimes {
+        Lifetimes {
             access_ms: ms(self.token_ttl_secs),
             refresh_ms: ms(self.refresh_token_ttl_secs),
             session_ms: ms(self.session_max_secs),
         }
     }
+}
+
+/// The allowances, per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowances {
+    /// Login attempts per email from one client address.
+    pub per_email_and_address: u32,
+    /// Login attempts per email from all addresses together.
+    pub per_email: u32,
+    /// Failed logins and registrations per client address.
+    pub per_address: u32,
+    /// Second-factor codes per account.
+    pub codes_per_account: u32,
+    /// Second-factor codes per `mfa_token`.
+    pub codes_per_token: u32,
+    /// The window they are counted over.
+    pub window: Duration,
 }

@@ -10,19 +10,16 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    passwords::PasswordError, sealing::SealError, signing::KeyError, store::StoreError,
-    totp::TotpError,
+    domain::second_factor::TotpError, passwords::PasswordError, sealing::SealError,
+    signing::KeyError, store::StoreError,
 };
 
 /// Everything an auth RPC can answer besides success.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// Fields failed validation.
     #[error("invalid request")]
     InvalidArgument(Vec<FieldViolation>),
-    /// The email is already registered.
-    #[error("email already registered")]
-    EmailTaken,
     /// Unknown email, wrong password or disabled account: deliberately one answer.
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -101,7 +98,6 @@ impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::InvalidArgument(violations) => invalid_argument(&violations),
-            AuthError::EmailTaken => Status::already_exists("email already registered"),
             AuthError::InvalidCredentials => Status::unauthenticated("invalid email or password"),
             AuthError::Throttled { retry_after } => {
                 bookshelf_runtime::metrics::refused("login_throttled");

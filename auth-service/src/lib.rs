@@ -1,52 +1,40 @@
 //! Bookshelf's auth service: users, argon2id password hashes and EdDSA tokens, over gRPC.
 //!
-//! - [`config`]: the one configuration struct.
-//! - [`domain`]: names, emails and passwords, validated at the edge.
-//! - [`passwords`]: hashing on a bounded pool of its own threads.
-//! - [`signing`]: one private key and the tokens it signs.
-//! - [`keyring`]: the key set in the database: which key signs, which verify, rotation;
-//!   [`key_revocation`] the emergency revocation of a key that leaked.
-//! - [`sealing`]: secrets sealed at rest with the configured encryption key.
-//! - [`totp`]: second-factor values (TOTP secrets and codes, recovery codes,
-//!   `mfa_token`s); [`mfa`] what the database keeps of them; [`second_factor`] their
-//!   RPCs.
-//! - [`store`]: the database (SQLite or PostgreSQL).
-//! - [`throttle`]: guess limits per email, per client address and both, reserved in
-//!   the database ([`reservations`]) before any password is hashed.
-//! - [`sessions`]: a session per login, its refresh tokens, and how sessions end.
-//! - [`revocations`]: the feed behind `WatchRevocations` (disabled accounts and ended
-//!   sessions).
-//! - [`api`]: the `auth.v1.AuthService` implementation, with its session RPCs in
-//!   [`session_api`]; [`error`] its one status mapping.
-//! - [`recent_sign_in`]: what a token alone may not do (change a factor, disable the
-//!   account) without a recently proven factor or the current password.
-//! - `properties` (tests only): property tests of the values parsed at the edge.
+//! Layers, each importing only those before it:
+//!
+//! - [`domain`]: values parsed once at the edge (names, emails, passwords, session
+//!   ids, refresh tokens, second-factor codes) and the rules that need no database:
+//!   session lifetimes, the signing key schedule.
+//! - [`store`]: the database (SQLite or PostgreSQL), one file per group of tables;
+//!   all the SQL is there.
+//! - [`service`]: the use cases (accounts and login, sessions, the second factor,
+//!   recent sign-in, the signing key ring, the revocation feed, guess limits, sweeps).
+//! - [`rpc`]: the `auth.v1.AuthService` implementation, where messages become domain
+//!   values and back.
+//! - this file: [`Application`], which wires them together and serves.
+//!
+//! Beside them: [`config`], the one configuration struct; [`error`], the one error
+//! and its status mapping; [`passwords`], hashing on a bounded pool of its own
+//! threads; [`signing`], one private key and the tokens it signs; [`sealing`], secrets
+//! sealed at rest with the configured encryption key; [`secret_file`], the key files
+//! of the data folder; `properties` (tests only), property tests of the values parsed
+//! at the edge.
 //!
 //! Token verification itself lives in `bookshelf-tokens`, shared with every service.
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod config;
 pub mod domain;
-pub mod error;
-pub mod key_revocation;
-pub mod keyring;
-pub mod mfa;
+pub(crate) mod error;
 pub mod passwords;
 #[cfg(test)]
 mod properties;
-pub mod recent_sign_in;
-pub mod reservations;
-pub mod revocations;
+pub(crate) mod rpc;
 pub mod sealing;
-pub mod second_factor;
-pub mod session_api;
-pub mod sessions;
+pub(crate) mod secret_file;
+pub(crate) mod service;
 pub mod signing;
-pub mod store;
-pub mod sweeps;
-pub mod throttle;
-pub mod totp;
+pub(crate) mod store;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -60,18 +48,21 @@ use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
 
 pub use config::Config;
+pub use domain::keys::KeyRecord;
+pub use service::{key_revocation::KeyRevocation, sweeps::Sweeper};
+pub use store::{Store, sweeps::Swept};
 
 use crate::{
-    api::AuthApi,
-    key_revocation::KeyRevocation,
-    keyring::{KeyRecord, KeyRing, KeySettings, Seed},
     passwords::Passwords,
-    revocations::RevocationFeed,
+    rpc::AuthApi,
     sealing::SealingKey,
+    service::{
+        Auth, key_revocation,
+        keys::{self, KeyRing, KeySettings, Seed},
+        revocations::RevocationFeed,
+        throttle::Throttle,
+    },
     signing::SigningKey,
-    store::Store,
-    sweeps::Sweeper,
-    throttle::Throttle,
 };
 
 /// Why the service could not start or stopped with an error.
@@ -146,7 +137,7 @@ impl Opened {
 /// The operator's `rotate-signing-key` command.
 pub async fn rotate_signing_key(config: &Config) -> Result<KeyRecord, StartError> {
     let opened = Opened::open(config).await?;
-    Ok(keyring::rotate(&opened.store, &opened.settings).await?)
+    Ok(keys::rotate(&opened.store, &opened.settings).await?)
 }
 
 /// Revokes signing key `kid` in the configured database at once (it leaked): every
@@ -199,10 +190,8 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
         let (shutting_down, shutdown_seen) = watch::channel(false);
-        let api = AuthApi {
-            shutting_down: shutdown_seen,
+        let auth = Auth {
             passwords: Passwords::with_max_waiting(concurrency, config.hash_queue_depth),
-            verifier,
             keys,
             sealing: settings.sealing.clone(),
             mfa_token_ttl_ms: (config.mfa_token_ttl_secs * 1000) as i64,
@@ -217,16 +206,21 @@ impl Application {
             admissions: Arc::new(tokio::sync::Semaphore::new(
                 concurrency + config.hash_queue_depth,
             )),
-            trusted_forwarders: config.trusted_forwarders.clone(),
             revocations,
             token_ttl_ms: config.token_ttl().as_millis() as i64,
             lifetimes: config.lifetimes(),
             store,
         };
+        let api = AuthApi {
+            auth,
+            verifier,
+            trusted_forwarders: config.trusted_forwarders.clone(),
+            shutting_down: shutdown_seen,
+        };
         Ok(Self {
             listener,
             limits: config.grpc_limits(),
-            sweeper: Sweeper::new(api.store.clone(), config),
+            sweeper: Sweeper::new(api.auth.store.clone(), config),
             sweep_interval: config.sweep_interval(),
             api,
             shutting_down,

@@ -8,7 +8,7 @@ use argon2::{
 };
 use bookshelf_runtime::workers::{WorkError, WorkerPool};
 
-use crate::domain::Password;
+use crate::domain::{Password, PasswordHash as StoredHash};
 
 /// Why hashing failed; never the password's fault, always the server's.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +27,8 @@ pub enum PasswordError {
     Worker(#[source] WorkError),
 }
 
-/// What a caller refused for a full queue is told to wait: about the time the queue
-/// takes to drain at its depth (a few dozen hashes of some tens of milliseconds).
+/// What a caller refused for a full queue is told to wait: about the time a full queue
+/// takes to drain.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl From<WorkError> for PasswordError {
@@ -138,7 +138,7 @@ impl Passwords {
     }
 
     /// Like [`Passwords::new`], refusing hashes at once while `max_waiting` wait.
-    pub fn with_max_waiting(concurrency: usize, max_waiting: usize) -> Self {
+    pub(crate) fn with_max_waiting(concurrency: usize, max_waiting: usize) -> Self {
         let dummy_hash =
             phc_string(b"not a password of anyone").expect("hashing a constant succeeds");
         // Made on the caller's thread, which hashes nothing else: give its memory back.
@@ -155,8 +155,8 @@ impl Passwords {
     }
 
     /// The PHC string of `password`, with a fresh salt.
-    pub async fn hash(&self, password: Password) -> Result<String, PasswordError> {
-        self.run(move || phc_string(password.expose().as_bytes()))
+    pub async fn hash(&self, password: Password) -> Result<StoredHash, PasswordError> {
+        self.run(move || phc_string(password.expose().as_bytes()).map(StoredHash::from_phc))
             .await
     }
 
@@ -165,10 +165,10 @@ impl Passwords {
     pub async fn verify(
         &self,
         password: Password,
-        stored: Option<String>,
+        stored: Option<StoredHash>,
     ) -> Result<bool, PasswordError> {
         let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let hash = stored.map_or_else(|| self.dummy_hash.to_string(), StoredHash::into_phc);
         let matches = self
             .run(move || matches(password.expose().as_bytes(), &hash))
             .await?;

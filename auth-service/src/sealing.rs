@@ -16,7 +16,7 @@ use ring::{
 use secrecy::{ExposeSecret, SecretString};
 
 /// The length of the sealing key in bytes (AES-256).
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 
 /// Why a sealing key could not be loaded or a value not opened. Never carries
 /// key material or plaintext.
@@ -49,7 +49,7 @@ impl std::fmt::Debug for SealingKey {
 
 impl SealingKey {
     /// A key from its base64 form (standard alphabet, padding optional).
-    pub fn from_base64(encoded: &str) -> Result<Self, SealError> {
+    pub(crate) fn from_base64(encoded: &str) -> Result<Self, SealError> {
         let trimmed = encoded.trim().trim_end_matches('=');
         let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(trimmed)
@@ -79,21 +79,21 @@ impl SealingKey {
 
     /// The configured key, or else the one kept in the file at `path`, made there
     /// (mode 0600) on first start: the embedded default, like the signing key.
-    pub fn configured_or_file(
+    pub(crate) fn configured_or_file(
         configured: Option<&SecretString>,
         path: &Path,
     ) -> Result<Self, SealError> {
         if let Some(configured) = configured {
             return Self::from_base64(configured.expose_secret());
         }
-        let encoded = crate::signing::load_or_create_secret_file(path, || {
+        let encoded = crate::secret_file::load_or_create(path, || {
             Ok::<_, SealError>(format!("{}\n", Self::generate_base64()?.expose_secret()))
         })?;
         Self::from_base64(&encoded)
     }
 
     /// Seals `plaintext`, bound to `context` (what it belongs to).
-    pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, SealError> {
+    pub(crate) fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -112,7 +112,7 @@ impl SealingKey {
     }
 
     /// Opens what [`seal`](Self::seal) made for the same `context`.
-    pub fn open(&self, stored: &str, context: &str) -> Result<Vec<u8>, SealError> {
+    pub(crate) fn open(&self, stored: &str, context: &str) -> Result<Vec<u8>, SealError> {
         let bytes = STANDARD.decode(stored).map_err(|_| SealError::Unopenable)?;
         if bytes.len() < NONCE_LEN {
             return Err(SealError::Unopenable);

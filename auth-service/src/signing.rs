@@ -1,14 +1,14 @@
 //! One private signing key and the tokens it signs: EdDSA with a `kid`, never a
 //! shared secret, and never a default key. Which key signs when, and which verify,
-//! is the [`crate::keyring`]'s business.
+//! is the key ring's business (the service's `keys`).
 
-use std::{io::Write, path::Path};
+use std::path::Path;
 
 use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use bookshelf_tokens::{AUDIENCE, Claims, ISSUER, KeySet, PublicKey};
+use bookshelf_tokens::{AUDIENCE, Claims, ISSUER, PublicKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use ring::{
     rand::SystemRandom,
@@ -44,53 +44,10 @@ pub enum KeyError {
     UnknownKey,
 }
 
-/// Writes a new secret file at `path` whole or not at all: into a temporary file of mode
-/// 0600 beside it, synced, then linked into place without replacing a file another
-/// process may have put there meanwhile (that is `AlreadyExists`). A crash at any
-/// point leaves either no key file or a complete one, never a torn key that would
-/// stop the service from starting.
-fn write_new_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    bookshelf_runtime::files::private_dir(folder)?;
-    // `tempfile` creates its files with mode 0600.
-    let mut file = tempfile::NamedTempFile::new_in(folder)?;
-    file.write_all(contents)?;
-    file.as_file().sync_all()?;
-    file.persist_noclobber(path).map_err(|error| error.error)?;
-    // The new name is durable only once the folder itself is synced.
-    std::fs::File::open(folder)?.sync_all()?;
-    Ok(())
-}
-
-/// The text of the secret file at `path`, or, when there is none, `make`'s, written
-/// there first (mode 0600). Should another process sharing the folder write one at
-/// the same moment, the file that won is read and used.
-pub(crate) fn load_or_create_secret_file<E: From<std::io::Error>>(
-    path: &Path,
-    make: impl FnOnce() -> Result<String, E>,
-) -> Result<String, E> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => return Ok(text),
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
-        Err(_) => {}
-    }
-    let text = make()?;
-    match write_new_secret_file(path, text.as_bytes()) {
-        Ok(()) => Ok(text),
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)?)
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
 /// An issued token and its expiry. Its `Debug` shows only the expiry: the token is
 /// a bearer credential.
 #[derive(Clone)]
-pub struct IssuedToken {
+pub(crate) struct IssuedToken {
     /// The compact JWS.
     pub token: String,
     /// Expiry, seconds since the epoch.
@@ -137,7 +94,7 @@ impl SigningKey {
     }
 
     /// Loads a PKCS#8 DER Ed25519 private key.
-    pub fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
         let pair =
             Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| KeyError::Malformed)?;
         let public_bytes = pair.public_key().as_ref();
@@ -172,8 +129,8 @@ impl SigningKey {
     /// Loads the key kept at `path`, or makes one and keeps it there, readable by the
     /// owner only (mode 0600): the embedded default's first key, so no default
     /// secret exists.
-    pub fn load_or_generate(path: &Path) -> Result<Self, KeyError> {
-        let pem = load_or_create_secret_file(path, || {
+    pub(crate) fn load_or_generate(path: &Path) -> Result<Self, KeyError> {
+        let pem = crate::secret_file::load_or_create(path, || {
             let key = Self::generate()?;
             tracing::info!(kid = %key.public.kid, "generated a new signing key");
             Ok::<_, KeyError>(key.to_pem())
@@ -186,14 +143,9 @@ impl SigningKey {
         &self.public
     }
 
-    /// The key set that verifies this key's tokens.
-    pub fn key_set(&self) -> KeySet {
-        KeySet::from_public_keys([&self.public])
-    }
-
     /// Signs a token for `user_id` in session `session_id`, which last proved a factor
     /// at `auth_time`, valid from `now` until `expires_at` (seconds since the epoch).
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         user_id: &str,
         session_id: &str,

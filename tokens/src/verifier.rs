@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 use crate::{Claims, KeySet, Revocations, claims};
 
 /// Tokens remembered as verified. A client sends the same token with every call for
-/// hours, so checking its signature once (tens of microseconds) and a map lookup after
-/// makes the hot path cheap. Bounded: the map is emptied when full.
+/// hours, so checking its signature once and a map lookup after makes the hot path
+/// cheap. Bounded: the map is emptied when full.
 const VERIFIED_CAPACITY: usize = 10_000;
 
 /// The keys, and the tokens they have verified: replaced together, so a token is never

@@ -12,8 +12,11 @@ use sqlx::error::{DatabaseError, ErrorKind};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use super::{CONTENDED_ATTEMPTS, SEQUENCE_ATTEMPTS, StoreError, UserRecord, retrying};
-use crate::error::AuthError;
+use super::{CONTENDED_ATTEMPTS, SEQUENCE_ATTEMPTS, StoreError, retrying, users::UserRecord};
+use crate::{
+    domain::{Email, PasswordHash, UserId, UserName},
+    error::AuthError,
+};
 
 /// A database error with only an SQLSTATE, as PostgreSQL reports a deadlock's victim.
 #[derive(Debug)]
@@ -116,10 +119,10 @@ async fn other_failures_are_not_run_again_and_stay_internal() {
 fn a_user_record_prints_no_password_hash() {
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
     let user = UserRecord {
-        id: "4f0c6a52-8d7e-4c3b-9a61-0f2d3e4c5b6a".into(),
-        name: "Ada Lovelace".into(),
-        email: "ada@example.com".into(),
-        password_hash: hash.into(),
+        id: UserId::issued("4f0c6a52-8d7e-4c3b-9a61-0f2d3e4c5b6a".into()),
+        name: UserName::stored("Ada Lovelace".into()),
+        email: Email::stored("ada@example.com".into()),
+        password_hash: PasswordHash::from_phc(hash.into()),
         created_at: 1,
         disabled_at: None,
         credential_version: 0,

@@ -10,10 +10,7 @@ use std::{
     time::Duration,
 };
 
-use auth_service::{
-    store::Store,
-    sweeps::{Sweeper, Swept},
-};
+use auth_service::{Store, Sweeper, Swept};
 use bookshelf_proto::auth::v1::{
     GetCurrentUserRequest, LoginRequest, LogoutRequest, RefreshTokenRequest,
     auth_service_client::AuthServiceClient,

@@ -7,12 +7,10 @@
 //! current password sent with the change. The password is checked as a login's is,
 //! under the same guess limits, so a thief cannot use these calls to guess it faster.
 
-use crate::{
-    api::AuthApi, domain::Email, error::AuthError, session_api::CurrentCaller, store::UserRecord,
-    throttle,
-};
+use super::{Auth, CurrentCaller, throttle};
+use crate::{error::AuthError, store::users::UserRecord};
 
-impl AuthApi {
+impl Auth {
     /// Lets a factor change or an account disable through when `caller` proved a
     /// factor within the recent-sign-in window, or when `current_password` (empty when
     /// not sent) is the account's password; a password sent is always checked.
@@ -44,10 +42,12 @@ impl AuthApi {
         offered: &str,
     ) -> Result<(), AuthError> {
         let _admitted = self.admit()?;
-        let email = Email::parse(&user.email).ok();
         let attempt = self
             .throttle
-            .login(&throttle::key(&user.email, email.as_ref()), address)
+            .login(
+                &throttle::key(user.email.as_str(), Some(&user.email)),
+                address,
+            )
             .await?;
         let stored = Some(user.password_hash.clone());
         let (matches, attempt) = self.verify_counted(offered, stored, attempt).await?;

@@ -29,17 +29,20 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_runtime::clock::Clock;
 
 use crate::{
-    domain::Email,
+    config::Allowances,
+    domain::{Email, UserId},
     error::AuthError,
-    reservations::{Limit, Reserved},
-    store::Store,
+    store::{
+        Store,
+        throttle::{Limit, Reserved},
+    },
 };
 
 /// The key a login's attempts are counted under: the address as stored, or, when
 /// `raw` is no address at all (it then matches no account, but is throttled all the
 /// same), a digest of it. The digest is short ASCII whatever the client sent (NUL
 /// bytes, which PostgreSQL text refuses, or kilobytes, past what an index entry holds).
-pub fn key(raw: &str, email: Option<&Email>) -> String {
+pub(crate) fn key(raw: &str, email: Option<&Email>) -> String {
     match email {
         Some(email) => email.as_str().to_owned(),
         None => {
@@ -50,29 +53,12 @@ pub fn key(raw: &str, email: Option<&Email>) -> String {
     }
 }
 
-/// The allowances, per window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Allowances {
-    /// Login attempts per email from one client address.
-    pub per_email_and_address: u32,
-    /// Login attempts per email from all addresses together.
-    pub per_email: u32,
-    /// Failed logins and registrations per client address.
-    pub per_address: u32,
-    /// Second-factor codes per account.
-    pub codes_per_account: u32,
-    /// Second-factor codes per `mfa_token`.
-    pub codes_per_token: u32,
-    /// The window they are counted over.
-    pub window: Duration,
-}
-
 /// An attempt counted against its limits; give it to [`Throttle::succeeded`] or
 /// [`Throttle::not_made`] when either applies, or simply drop it (a failure stays
 /// counted).
 #[derive(Debug)]
 #[must_use = "a reserved attempt is given back on success"]
-pub struct Attempt {
+pub(crate) struct Attempt {
     id: String,
     /// The limit a success clears.
     clears: Option<String>,
@@ -80,7 +66,7 @@ pub struct Attempt {
 
 /// Reserves attempts at login, refresh, password change and registration.
 #[derive(Debug, Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     store: Store,
     allowances: Allowances,
     /// On SQLite, reservations take turns here: the database has one writer anyway,
@@ -95,7 +81,12 @@ pub struct Throttle {
 impl Throttle {
     /// A throttle with `allowances`, counted in `store` at the times `clock` tells;
     /// `single_writer` when the database is SQLite.
-    pub fn new(store: Store, allowances: Allowances, single_writer: bool, clock: Clock) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        allowances: Allowances,
+        single_writer: bool,
+        clock: Clock,
+    ) -> Self {
         Self {
             store,
             allowances,
@@ -107,7 +98,7 @@ impl Throttle {
     /// Reserves a login attempt at the account under `email_key` by the client at
     /// `address` (a [`bookshelf_runtime::client_address::limit_key`]), or says how
     /// long until one is allowed.
-    pub async fn login(&self, email_key: &str, address: &str) -> Result<Attempt, AuthError> {
+    pub(crate) async fn login(&self, email_key: &str, address: &str) -> Result<Attempt, AuthError> {
         let allowances = self.allowances;
         let pair = format!("login:{email_key}|{address}");
         let limits = [
@@ -130,7 +121,7 @@ impl Throttle {
     /// Reserves a refresh by the client at `address`, counted with its failed logins:
     /// a success gives it back, so only refresh tokens that fail count, and a client
     /// presenting stolen or made-up ones is held back like one guessing passwords.
-    pub async fn refresh(&self, address: &str) -> Result<Attempt, AuthError> {
+    pub(crate) async fn refresh(&self, address: &str) -> Result<Attempt, AuthError> {
         let limits = [Limit {
             key: format!("address:{address}"),
             max: self.allowances.per_address,
@@ -140,7 +131,11 @@ impl Throttle {
 
     /// Reserves a guess at a second-factor code for `user_id` in a login's second
     /// step, within the login that `challenge` (an `mfa_token` digest) names.
-    pub async fn login_code(&self, user_id: &str, challenge: &str) -> Result<Attempt, AuthError> {
+    pub(crate) async fn login_code(
+        &self,
+        user_id: &UserId,
+        challenge: &str,
+    ) -> Result<Attempt, AuthError> {
         let limits = [
             Limit {
                 key: format!("code:{user_id}"),
@@ -157,7 +152,7 @@ impl Throttle {
     /// Reserves a guess at a second-factor code for `user_id` when confirming or
     /// removing a factor. Counted apart from the login's second step, so that a
     /// stolen token spending these guesses cannot lock the owner out of logging in.
-    pub async fn factor_change_code(&self, user_id: &str) -> Result<Attempt, AuthError> {
+    pub(crate) async fn factor_change_code(&self, user_id: &UserId) -> Result<Attempt, AuthError> {
         let limits = [Limit {
             key: format!("code-change:{user_id}"),
             max: self.allowances.codes_per_account,
@@ -166,7 +161,7 @@ impl Throttle {
     }
 
     /// Reserves a registration by the client at `address`.
-    pub async fn register(&self, address: &str) -> Result<Attempt, AuthError> {
+    pub(crate) async fn register(&self, address: &str) -> Result<Attempt, AuthError> {
         let limits = [Limit {
             key: format!("address:{address}"),
             max: self.allowances.per_address,
@@ -200,13 +195,13 @@ impl Throttle {
 
     /// A successful login: its attempt no longer counts, nor do earlier ones by the
     /// same client at the same account.
-    pub async fn succeeded(&self, attempt: Attempt) -> Result<(), AuthError> {
+    pub(crate) async fn succeeded(&self, attempt: Attempt) -> Result<(), AuthError> {
         let clears: Vec<&str> = attempt.clears.as_deref().into_iter().collect();
         Ok(self.store.release(&attempt.id, &clears).await?)
     }
 
     /// An attempt that was never evaluated (no capacity to hash it): it no longer counts.
-    pub async fn not_made(&self, attempt: Attempt) -> Result<(), AuthError> {
+    pub(crate) async fn not_made(&self, attempt: Attempt) -> Result<(), AuthError> {
         Ok(self.store.release(&attempt.id, &[]).await?)
     }
 }

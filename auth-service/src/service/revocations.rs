@@ -11,8 +11,8 @@
 //! [`POLL_INTERVAL`]. On PostgreSQL the replica that appends to the log also
 //! notifies the [`CHANNEL`], which every replica listens on, so each reads only when
 //! something happened, plus once per heartbeat to vouch for its view and to catch a
-//! notification lost while its listening connection was down: the reads no longer
-//! grow with the number of replicas times five a second.
+//! notification lost while its listening connection was down, so the reads do not
+//! grow with the number of replicas.
 //!
 //! A heartbeat goes out about once per interval, but only after a poll that succeeded:
 //! while this replica cannot read its database its subscribers hear silence, which
@@ -26,17 +26,17 @@ use std::{
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, broadcast};
 
-use crate::store::{Revocation, Store, StoreError};
+use crate::store::{
+    Store, StoreError,
+    revocations::{CHANNEL, Revocation},
+};
 
 /// How often an SQLite database is read for revocations made by other replicas.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
-
-/// The PostgreSQL notification channel of revocations.
-pub const CHANNEL: &str = "bookshelf_revocations";
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What the poller publishes to every subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedEvent {
+pub(crate) enum FeedEvent {
     /// An account was disabled or a session ended.
     Revoked(Revocation),
     /// The last poll of the database succeeded: nothing was missed up to now.
@@ -45,7 +45,7 @@ pub enum FeedEvent {
 
 /// Publishes revocations and heartbeats to live subscribers.
 #[derive(Debug, Clone)]
-pub struct RevocationFeed {
+pub(crate) struct RevocationFeed {
     sender: broadcast::Sender<FeedEvent>,
     poll_now: Arc<Notify>,
 }
@@ -62,7 +62,7 @@ impl RevocationFeed {
     ///
     /// With `notifications` (a PostgreSQL URL), it listens on [`CHANNEL`] and reads
     /// when notified, and otherwise once per heartbeat.
-    pub async fn start(
+    pub(crate) async fn start(
         store: Store,
         heartbeat: Duration,
         notifications: Option<&str>,
@@ -86,13 +86,13 @@ impl RevocationFeed {
     }
 
     /// Live events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
         self.sender.subscribe()
     }
 
     /// Asks for an immediate poll, after this replica disabled an account or ended a
     /// session.
-    pub fn revoked_here(&self) {
+    pub(crate) fn revoked_here(&self) {
         self.poll_now.notify_one();
     }
 

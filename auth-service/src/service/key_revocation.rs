@@ -2,12 +2,13 @@
 //! and its private half erased, the revocation is appended to the revocation log, and,
 //! were it signing, a new key that signs from the same moment is added, all in one
 //! transaction. Every replica's feed then reports it, so every verifier refuses the
-//! key's tokens and every key ring reads the set again (see [`crate::keyring`]).
+//! key's tokens and every key ring reads the set again (see [`super::keys`]).
 
+use super::keys::{KeySettings, new_record};
 use crate::{
-    keyring::{KeyRecord, KeySettings, Schedule, new_record},
+    domain::keys::{KeyRecord, Schedule},
     signing::{KeyError, SigningKey},
-    store::{Store, StoreError, append_key_revocation, retrying},
+    store::Store,
 };
 
 /// What revoking a signing key did.
@@ -41,7 +42,7 @@ impl std::fmt::Display for KeyRevocation {
 /// A replica that has not read the set again yet may still sign with the key for a
 /// moment (until its feed reports the revocation, well within a second); followers
 /// refuse tokens by the key that signed them, not by when, so those are refused too.
-pub async fn revoke(
+pub(crate) async fn revoke(
     store: &Store,
     settings: &KeySettings,
     kid: &str,
@@ -88,58 +89,4 @@ pub async fn revoke(
         replacement,
         already_revoked: false,
     })
-}
-
-impl Store {
-    /// Revokes key `kid` at `now`, erasing its private half, adds `replacement` when
-    /// one must take over, and appends the revocation to the log, all in one
-    /// transaction; false (and nothing changed) if it was revoked already.
-    async fn revoke_signing_key(
-        &self,
-        kid: &str,
-        replacement: Option<&KeyRecord>,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let revoked = retrying(|| self.try_revoke_signing_key(kid, replacement, now)).await?;
-        if revoked {
-            self.notify_revoked().await;
-        }
-        Ok(revoked)
-    }
-
-    async fn try_revoke_signing_key(
-        &self,
-        kid: &str,
-        replacement: Option<&KeyRecord>,
-        now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let mut transaction = self.pool().begin().await?;
-        let updated = sqlx::query(
-            "UPDATE signing_keys SET revoked_at = $1, sealed_private_key = NULL \
-             WHERE kid = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(kid)
-        .execute(&mut *transaction)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Some(record) = replacement {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, \
-                 activates_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&record.public.kid)
-            .bind(&record.public.x)
-            .bind(&record.sealed_private)
-            .bind(record.created_at)
-            .bind(record.activates_at)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        append_key_revocation(&mut transaction, kid, now).await?;
-        transaction.commit().await?;
-        Ok(true)
-    }
 }

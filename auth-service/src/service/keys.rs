@@ -3,7 +3,7 @@
 //!
 //! Each key has a time it starts signing (`activates_at`). The key that signs is the
 //! newest one whose time has come; a rotation adds a key whose time is a little
-//! ahead ([`crate::Config::signing_key_activation`]), so that it is published to
+//! ahead ([`crate::config::Config::signing_key_activation`]), so that it is published to
 //! every replica and every follower before any token names it. A key is retired when
 //! its successor starts signing, and it stays published until the last token it
 //! signed has expired (retirement, plus the token lifetime, plus the verifiers'
@@ -14,12 +14,12 @@
 //! configured key that was rotated away is then recognised, and not made current
 //! again by a replica restarting with its old configuration.
 //!
-//! A key that leaked is revoked ([`crate::key_revocation`]): its private half is erased, it is never
+//! A key that leaked is revoked ([`super::key_revocation`]): its private half is erased, it is never
 //! published or used again, and the revocation goes into the revocation log in the
 //! same transaction, so every replica's feed tells every follower to refuse its
 //! tokens. Were it signing, a new key signs from the same moment.
 //!
-//! Each replica reads the table every [`crate::Config::signing_keys_refresh`], and at
+//! Each replica reads the table every [`crate::config::Config::signing_keys_refresh`], and at
 //! once when its revocation feed reports a revoked key; the schedule is a pure
 //! function of the rows and the time, so replicas agree without talking to each
 //! other.
@@ -31,187 +31,15 @@ use std::{
 };
 
 use bookshelf_runtime::clock::Clock;
-use bookshelf_tokens::{KeySet, PublicKey, Verifier, claims::LEEWAY_SECS};
-use sqlx::{Row, any::AnyRow};
+use bookshelf_tokens::{KeySet, PublicKey, Verifier};
 
+use super::revocations::{FeedEvent, RevocationFeed};
 use crate::{
-    revocations::{FeedEvent, RevocationFeed},
+    domain::keys::{KeyRecord, Schedule},
     sealing::SealingKey,
     signing::{IssuedToken, KeyError, SigningKey},
-    store::{Store, StoreError},
+    store::Store,
 };
-
-/// One key of the set as the table holds it. Its `Debug` leaves the private half out.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyRecord {
-    /// The public half.
-    pub public: PublicKey,
-    /// The private half, sealed; erased once the key is retired.
-    pub sealed_private: Option<String>,
-    /// When the key was added, ms since the epoch.
-    pub created_at: i64,
-    /// When it starts signing, ms since the epoch.
-    pub activates_at: i64,
-    /// When it was revoked, ms since the epoch: it never signs or verifies again.
-    pub revoked_at: Option<i64>,
-}
-
-impl std::fmt::Debug for KeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRecord")
-            .field("public", &self.public)
-            .field("created_at", &self.created_at)
-            .field("activates_at", &self.activates_at)
-            .field("revoked_at", &self.revoked_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KeyRecord {
-    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            public: PublicKey {
-                kid: row.try_get("kid")?,
-                x: row.try_get("public_key")?,
-            },
-            sealed_private: row.try_get("sealed_private_key")?,
-            created_at: row.try_get("created_at")?,
-            activates_at: row.try_get("activates_at")?,
-            revoked_at: row.try_get("revoked_at")?,
-        })
-    }
-}
-
-/// Which keys sign and verify at one moment: a function of the rows and the time.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    /// The keys not revoked, in signing order: by `activates_at`, then `kid`, the
-    /// same on every replica.
-    records: Vec<KeyRecord>,
-    /// The revoked keys' ids: out of the schedule altogether.
-    revoked: Vec<String>,
-}
-
-impl Schedule {
-    /// The schedule of `records`, in any order.
-    pub fn new(records: Vec<KeyRecord>) -> Self {
-        let (revoked, mut records): (Vec<_>, Vec<_>) =
-            records.into_iter().partition(|r| r.revoked_at.is_some());
-        records
-            .sort_by(|a, b| (a.activates_at, &a.public.kid).cmp(&(b.activates_at, &b.public.kid)));
-        Self {
-            records,
-            revoked: revoked.into_iter().map(|r| r.public.kid).collect(),
-        }
-    }
-
-    /// The index of the key that signs at `now` (ms): the newest whose time has come,
-    /// or the earliest when none has.
-    fn current_index(&self, now: i64) -> Option<usize> {
-        let started = self.records.iter().rposition(|r| r.activates_at <= now);
-        started.or((!self.records.is_empty()).then_some(0))
-    }
-
-    /// The key that signs at `now`.
-    pub fn current(&self, now: i64) -> Option<&KeyRecord> {
-        self.current_index(now).map(|index| &self.records[index])
-    }
-
-    /// When the key at `index` stopped signing, if it has by `now`.
-    fn retired_at(&self, index: usize, now: i64) -> Option<i64> {
-        let current = self.current_index(now)?;
-        (index < current).then(|| self.records[index + 1].activates_at)
-    }
-
-    /// The keys that verify at `now`: every key not yet retired, and every retired
-    /// one that a token still within its `ttl` (and the leeway) may name.
-    pub fn published(&self, now: i64, ttl: Duration) -> Vec<&KeyRecord> {
-        let kept_for = (ttl.as_millis() as i64) + (LEEWAY_SECS as i64) * 1000;
-        (0..self.records.len())
-            .filter(|&index| {
-                self.retired_at(index, now)
-                    .is_none_or(|retired| retired + kept_for > now)
-            })
-            .map(|index| &self.records[index])
-            .collect()
-    }
-
-    /// The keys retired for longer than the leeway by `now` whose private half is
-    /// still stored: no replica, even one whose clock is behind, signs with them.
-    fn erasable(&self, now: i64) -> Vec<&str> {
-        let leeway = (LEEWAY_SECS as i64) * 1000;
-        (0..self.records.len())
-            .filter(|&index| {
-                self.records[index].sealed_private.is_some()
-                    && self
-                        .retired_at(index, now)
-                        .is_some_and(|retired| retired + leeway < now)
-            })
-            .map(|index| self.records[index].public.kid.as_str())
-            .collect()
-    }
-
-    /// When a key added at `now` with an `activation` delay starts signing: after
-    /// every key already there, so a rotation never goes back in the order.
-    fn next_activation(&self, now: i64, activation: Duration) -> i64 {
-        let after = now + activation.as_millis() as i64;
-        self.records
-            .last()
-            .map_or(after, |last| after.max(last.activates_at + 1))
-    }
-
-    /// Whether the set has ever held `kid`, revoked or not.
-    fn contains(&self, kid: &str) -> bool {
-        self.records.iter().any(|r| r.public.kid == kid) || self.revoked.iter().any(|r| r == kid)
-    }
-
-    /// Whether the set has never held a key.
-    fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.revoked.is_empty()
-    }
-}
-
-const KEY_COLUMNS: &str =
-    "kid, public_key, sealed_private_key, created_at, activates_at, revoked_at";
-
-impl Store {
-    /// Every key of the set.
-    pub async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM signing_keys"))
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .iter()
-            .map(KeyRecord::from_row)
-            .collect::<Result<_, _>>()?)
-    }
-
-    /// Adds a key; a key already there (the same configured key added by two
-    /// replicas at once) is left as it is.
-    pub async fn insert_signing_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, \
-             activates_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kid) DO NOTHING",
-        )
-        .bind(&record.public.kid)
-        .bind(&record.public.x)
-        .bind(&record.sealed_private)
-        .bind(record.created_at)
-        .bind(record.activates_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Erases the private half of a retired key.
-    async fn erase_private_key(&self, kid: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE signing_keys SET sealed_private_key = NULL WHERE kid = $1")
-            .bind(kid)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-}
 
 /// What the ring last read, and the private keys it opened.
 struct Loaded {
@@ -222,7 +50,7 @@ struct Loaded {
 /// A replica's view of the key set: signs with the current key, publishes the keys
 /// that verify, and reads the table again on an interval. Cheap to clone.
 #[derive(Clone)]
-pub struct KeyRing {
+pub(crate) struct KeyRing {
     inner: Arc<Inner>,
 }
 
@@ -242,7 +70,7 @@ impl std::fmt::Debug for KeyRing {
 
 /// The key a replica starts with when it finds the set without it.
 #[derive(Debug)]
-pub enum Seed {
+pub(crate) enum Seed {
     /// `AUTH_SIGNING_KEY`: added if the set has never held it, signing at once when
     /// the set is empty and after the activation delay otherwise (a configuration
     /// change is a rotation).
@@ -254,7 +82,7 @@ pub enum Seed {
 
 /// What a key set needs to be opened or rotated.
 #[derive(Debug, Clone)]
-pub struct KeySettings {
+pub(crate) struct KeySettings {
     /// Seals the private keys.
     pub sealing: Arc<SealingKey>,
     /// The token lifetime.
@@ -267,7 +95,7 @@ pub struct KeySettings {
 
 /// Adds a new key to the set that starts signing after the activation delay, and
 /// returns it. Every replica reading the set picks it up.
-pub async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, KeyError> {
+pub(crate) async fn rotate(store: &Store, settings: &KeySettings) -> Result<KeyRecord, KeyError> {
     let schedule = Schedule::new(store.signing_keys().await?);
     add_key(store, settings, &schedule, SigningKey::generate()?).await
 }
@@ -307,7 +135,11 @@ async fn add_key(
 
 impl KeyRing {
     /// Opens the set in `store`, first adding the `seed` key where it applies.
-    pub async fn open(store: Store, settings: &KeySettings, seed: Seed) -> Result<Self, KeyError> {
+    pub(crate) async fn open(
+        store: Store,
+        settings: &KeySettings,
+        seed: Seed,
+    ) -> Result<Self, KeyError> {
         let schedule = Schedule::new(store.signing_keys().await?);
         // A configured key is known to this replica whatever sealed it in the table.
         let mut private = HashMap::new();
@@ -361,7 +193,7 @@ impl KeyRing {
 
     /// Reads the set again, opening the private keys not opened yet, and erases the
     /// private half of keys retired long enough ago.
-    pub async fn reload(&self) -> Result<(), KeyError> {
+    pub(crate) async fn reload(&self) -> Result<(), KeyError> {
         let schedule = Schedule::new(self.inner.store.signing_keys().await?);
         let now = self.inner.clock.now_ms();
         let mut opened = Vec::new();
@@ -401,7 +233,7 @@ impl KeyRing {
     }
 
     /// The key that signs now.
-    pub fn signer(&self) -> Result<Arc<SigningKey>, KeyError> {
+    pub(crate) fn signer(&self) -> Result<Arc<SigningKey>, KeyError> {
         let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
         let current = loaded
             .schedule
@@ -417,7 +249,7 @@ impl KeyRing {
     /// Signs a token for `user_id` in session `session_id`, which last proved a factor
     /// at `auth_time`, valid from now until `expires_at` (seconds since the epoch) and
     /// never past the token lifetime.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         user_id: &str,
         session_id: &str,
@@ -431,7 +263,7 @@ impl KeyRing {
     }
 
     /// The public keys that verify tokens now.
-    pub fn published(&self) -> Vec<PublicKey> {
+    pub(crate) fn published(&self) -> Vec<PublicKey> {
         let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
         loaded
             .schedule
@@ -442,7 +274,7 @@ impl KeyRing {
     }
 
     /// The keys revoked, as last read.
-    pub fn revoked(&self) -> Vec<String> {
+    pub(crate) fn revoked(&self) -> Vec<String> {
         let loaded = self.inner.loaded.read().expect("key ring lock poisoned");
         loaded.schedule.revoked.clone()
     }
@@ -452,7 +284,7 @@ impl KeyRing {
     /// revoked, or one whose tokens have all expired), until every other handle of the
     /// ring is dropped. A revoked key is refused by `verifier` as soon as the feed
     /// reports it, before the set is read again.
-    pub fn keep_fresh(&self, verifier: Verifier, interval: Duration, feed: &RevocationFeed) {
+    pub(crate) fn keep_fresh(&self, verifier: Verifier, interval: Duration, feed: &RevocationFeed) {
         let ring: Weak<Inner> = Arc::downgrade(&self.inner);
         let mut events = feed.subscribe();
         tokio::spawn(async move {
@@ -506,68 +338,5 @@ async fn next_reload(
                 Err(RecvError::Closed) => return false,
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TTL: Duration = Duration::from_secs(3600);
-
-    fn record(kid: &str, activates_at: i64) -> KeyRecord {
-        KeyRecord {
-            public: PublicKey {
-                kid: kid.into(),
-                x: String::new(),
-            },
-            sealed_private: Some(String::new()),
-            created_at: 0,
-            activates_at,
-            revoked_at: None,
-        }
-    }
-
-    fn kids(records: Vec<&KeyRecord>) -> Vec<&str> {
-        records.iter().map(|r| r.public.kid.as_str()).collect()
-    }
-
-    #[test]
-    fn the_newest_key_whose_time_has_come_signs() {
-        let schedule = Schedule::new(vec![record("b", 1000), record("a", 0)]);
-        assert_eq!(schedule.current(999).unwrap().public.kid, "a");
-        assert_eq!(schedule.current(1000).unwrap().public.kid, "b");
-    }
-
-    #[test]
-    fn a_key_is_published_before_it_signs_and_until_its_last_token_expires() {
-        let schedule = Schedule::new(vec![record("a", 0), record("b", 1000)]);
-        assert_eq!(kids(schedule.published(500, TTL)), ["a", "b"]);
-        let gone_at = 1000 + TTL.as_millis() as i64 + LEEWAY_SECS as i64 * 1000;
-        assert_eq!(kids(schedule.published(gone_at - 1, TTL)), ["a", "b"]);
-        assert_eq!(kids(schedule.published(gone_at, TTL)), ["b"]);
-    }
-
-    #[test]
-    fn only_keys_retired_past_the_leeway_are_erased() {
-        let schedule = Schedule::new(vec![record("a", 0), record("b", 1000)]);
-        assert!(schedule.erasable(1000).is_empty());
-        assert_eq!(schedule.erasable(1001 + LEEWAY_SECS as i64 * 1000), ["a"]);
-    }
-
-    #[test]
-    fn a_rotation_never_goes_back_in_the_order() {
-        let schedule = Schedule::new(vec![record("a", 0), record("b", 10_000)]);
-        let next = schedule.next_activation(100, Duration::from_secs(1));
-        assert_eq!(next, 10_001);
-    }
-
-    #[test]
-    fn a_key_record_prints_no_private_key() {
-        let mut key = record("kid-1", 0);
-        key.sealed_private = Some("c2VhbGVkcHJpdmF0ZWtleQ".into());
-        let printed = format!("{key:?}");
-        assert!(!printed.contains("c2VhbGVkcHJpdmF0ZWtleQ"), "{printed}");
-        assert!(printed.contains("kid-1"), "{printed}");
     }
 }

@@ -3,7 +3,7 @@
 //! and the `mfa_token` that carries a login from its password to its code.
 //!
 //! Codes are parsed here, at the edge; what the database keeps of them is in
-//! [`crate::mfa`].
+//! the store's `second_factor` tables.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_runtime::errors::FieldViolation;
@@ -11,11 +11,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 /// The issuer an authenticator app shows beside the account.
-pub const ISSUER: &str = "Bookshelf";
+pub(crate) const ISSUER: &str = "Bookshelf";
 /// Seconds per step.
-pub const STEP_SECS: u64 = 30;
+pub(crate) const STEP_SECS: u64 = 30;
 /// Recovery codes issued at confirmation.
-pub const RECOVERY_CODES: usize = 10;
+pub(crate) const RECOVERY_CODES: usize = 10;
 /// Bytes of a TOTP secret: 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
 /// Characters of a recovery code, without its dashes: 80 bits of base32.
@@ -24,7 +24,7 @@ const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 /// Why a second-factor value could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum TotpError {
+pub(crate) enum TotpError {
     /// The system's random source failed.
     #[error("no randomness available")]
     Random,
@@ -42,7 +42,7 @@ fn random<const N: usize>() -> Result<[u8; N], TotpError> {
 }
 
 /// A user's TOTP secret, in the clear: only in memory, never logged.
-pub struct TotpSecret(Vec<u8>);
+pub(crate) struct TotpSecret(Vec<u8>);
 
 impl std::fmt::Debug for TotpSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,17 +52,17 @@ impl std::fmt::Debug for TotpSecret {
 
 impl TotpSecret {
     /// A new random secret.
-    pub fn generate() -> Result<Self, TotpError> {
+    pub(crate) fn generate() -> Result<Self, TotpError> {
         Ok(Self(random::<SECRET_BYTES>()?.to_vec()))
     }
 
     /// A secret from its raw bytes, as opened from the database.
-    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }
 
     /// The raw bytes, to be sealed.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
@@ -79,30 +79,34 @@ impl TotpSecret {
     }
 
     /// The secret in base32, as an authenticator app takes it typed in.
-    pub fn base32(&self) -> String {
+    pub(crate) fn base32(&self) -> String {
         Secret::new(self.0.clone().into_boxed_slice()).to_base32()
     }
 
     /// The `otpauth://totp/...` URL an authenticator app reads from a QR code.
-    pub fn otpauth_url(&self, account: &str) -> Result<String, TotpError> {
+    pub(crate) fn otpauth_url(&self, account: &str) -> Result<String, TotpError> {
         Ok(self.generator(account)?.to_url()?)
     }
 
     /// The step (seconds since the epoch / 30) at which `code` is right at `now`
     /// (seconds), within one step either way; `None` when it matches none.
-    pub fn matching_step(&self, code: &TotpCode, now: u64) -> Result<Option<u64>, TotpError> {
+    pub(crate) fn matching_step(
+        &self,
+        code: &TotpCode,
+        now: u64,
+    ) -> Result<Option<u64>, TotpError> {
         Ok(self.generator("")?.check(&code.0, now))
     }
 }
 
 /// Six decimal digits, as an authenticator app shows them (spaces ignored).
 #[derive(Clone, PartialEq, Eq)]
-pub struct TotpCode(String);
+pub(crate) struct TotpCode(String);
 
 /// A recovery code as issued: lower-case base32 in groups of four, compared without
 /// its dashes, spaces or case.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RecoveryCode(String);
+pub(crate) struct RecoveryCode(String);
 
 /// A code or token is a credential while it lasts: printing one shows none of it.
 macro_rules! redacted_debug {
@@ -130,7 +134,7 @@ impl RecoveryCode {
     }
 
     /// The code as shown to the user: `abcd-efgh-ijkl-mnop`.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         self.0
             .as_bytes()
             .chunks(4)
@@ -141,7 +145,7 @@ impl RecoveryCode {
 
     /// What the database keeps: a digest bound to the user. The code carries 80 random
     /// bits, so a plain digest cannot be searched back to it.
-    pub fn digest(&self, user_id: &str) -> String {
+    pub(crate) fn digest(&self, user_id: &str) -> String {
         let mut input = user_id.as_bytes().to_vec();
         input.push(0);
         input.extend_from_slice(self.0.as_bytes());
@@ -150,7 +154,7 @@ impl RecoveryCode {
 }
 
 /// Ten new recovery codes.
-pub fn recovery_codes() -> Result<Vec<RecoveryCode>, TotpError> {
+pub(crate) fn recovery_codes() -> Result<Vec<RecoveryCode>, TotpError> {
     (0..RECOVERY_CODES)
         .map(|_| RecoveryCode::generate())
         .collect()
@@ -158,7 +162,7 @@ pub fn recovery_codes() -> Result<Vec<RecoveryCode>, TotpError> {
 
 /// What a user offers as a second factor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecondFactor {
+pub(crate) enum SecondFactor {
     /// A code from the authenticator app.
     Totp(TotpCode),
     /// One of the recovery codes.
@@ -167,7 +171,7 @@ pub enum SecondFactor {
 
 impl SecondFactor {
     /// Parses a code: six digits, or a recovery code.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let compact: String = raw
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
@@ -186,7 +190,7 @@ impl SecondFactor {
     }
 
     /// Parses a code that must come from the authenticator app.
-    pub fn parse_totp(raw: &str) -> Result<TotpCode, FieldViolation> {
+    pub(crate) fn parse_totp(raw: &str) -> Result<TotpCode, FieldViolation> {
         match Self::parse(raw)? {
             Self::Totp(code) => Ok(code),
             Self::Recovery(_) => Err(FieldViolation::new(
@@ -200,16 +204,16 @@ impl SecondFactor {
 /// The opaque token a login with a second factor answers instead of an access token.
 /// Only its digest is stored.
 #[derive(Clone, PartialEq, Eq)]
-pub struct MfaToken(String);
+pub(crate) struct MfaToken(String);
 
 impl MfaToken {
     /// A new random token (256 bits).
-    pub fn generate() -> Result<Self, TotpError> {
+    pub(crate) fn generate() -> Result<Self, TotpError> {
         Ok(Self(URL_SAFE_NO_PAD.encode(random::<32>()?)))
     }
 
     /// Parses a token as a client sends it back.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let raw = raw.trim();
         if raw.len() == 43 && URL_SAFE_NO_PAD.decode(raw).is_ok() {
             Ok(Self(raw.to_owned()))
@@ -222,12 +226,12 @@ impl MfaToken {
     }
 
     /// The token, to send to the client.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// What the database keeps of it.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         URL_SAFE_NO_PAD.encode(ring::digest::digest(
             &ring::digest::SHA256,
             self.0.as_bytes(),

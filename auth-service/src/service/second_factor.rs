@@ -1,36 +1,41 @@
-//! The second factor's RPCs: TOTP enrolment, confirmation and removal, and a login's
+//! The second factor: TOTP enrolment, confirmation and removal, and a login's
 //! second step. Every code offered is reserved under the throttle before it is
 //! checked, and every code, recovery code and `mfa_token` is spent by one
 //! conditional update, so neither concurrency nor replicas make one count twice.
 
-use bookshelf_proto::auth::v1::{
-    ConfirmTotpResponse, DisableTotpResponse, EnrollTotpResponse, LoginMfaRequest,
-    LoginMfaResponse, LoginResponse,
-};
-
-use tonic::Request;
-
+use super::{Auth, CurrentCaller, accounts::CompletedLogin};
 use crate::{
-    api::AuthApi,
+    domain::{
+        UserId,
+        second_factor::{self, MfaToken, RecoveryCode, SecondFactor, TotpSecret},
+        session::ClientSeen,
+    },
     error::AuthError,
-    store::UserRecord,
-    totp::{self, MfaToken, SecondFactor, TotpSecret},
+    store::users::UserRecord,
 };
+
+/// A TOTP enrolment begun: what the user's authenticator app takes.
+pub(crate) struct Enrolment {
+    /// The secret in base32, to type in.
+    pub secret: String,
+    /// The `otpauth://` URL, to scan.
+    pub otpauth_url: String,
+}
 
 /// What the sealed TOTP secret of `user_id` is bound to.
-fn secret_context(user_id: &str) -> String {
+fn secret_context(user_id: &UserId) -> String {
     format!("totp:{user_id}")
 }
 
-impl AuthApi {
-    fn open_secret(&self, user_id: &str, sealed: &str) -> Result<TotpSecret, AuthError> {
+impl Auth {
+    fn open_secret(&self, user_id: &UserId, sealed: &str) -> Result<TotpSecret, AuthError> {
         let bytes = self.sealing.open(sealed, &secret_context(user_id))?;
         Ok(TotpSecret::from_bytes(bytes))
     }
 
     /// Checks and spends `code` against `user_id`'s confirmed factor: a TOTP code of a
     /// step later than any accepted before, or an unspent recovery code.
-    async fn spend_code(&self, user_id: &str, code: &SecondFactor) -> Result<(), AuthError> {
+    async fn spend_code(&self, user_id: &UserId, code: &SecondFactor) -> Result<(), AuthError> {
         let factor = self
             .store
             .totp_factor(user_id)
@@ -47,7 +52,7 @@ impl AuthApi {
             }
             SecondFactor::Recovery(code) => {
                 self.store
-                    .use_recovery_code(user_id, &code.digest(user_id), self.clock.now_ms())
+                    .use_recovery_code(user_id, &code.digest(user_id.as_str()), self.clock.now_ms())
                     .await?
             }
         };
@@ -63,7 +68,7 @@ impl AuthApi {
     pub(crate) async fn await_second_factor(
         &self,
         user: &UserRecord,
-    ) -> Result<Option<LoginResponse>, AuthError> {
+    ) -> Result<Option<MfaToken>, AuthError> {
         let required = self
             .store
             .totp_factor(&user.id)
@@ -83,31 +88,17 @@ impl AuthApi {
                 now + self.mfa_token_ttl_ms,
             )
             .await?;
-        Ok(Some(LoginResponse {
-            mfa_required: true,
-            mfa_token: token.as_str().to_owned(),
-            ..Default::default()
-        }))
+        Ok(Some(token))
     }
 
-    /// A login's second step.
+    /// A login's second step: `code` for the login waiting under `token`, by the
+    /// client seen as `client`.
     pub(crate) async fn login_mfa(
         &self,
-        request: Request<LoginMfaRequest>,
-    ) -> Result<LoginMfaResponse, AuthError> {
-        let client = self.client_seen(&request);
-        let request = request.into_inner();
-        let (token, code) = match (
-            MfaToken::parse(&request.mfa_token),
-            SecondFactor::parse(&request.code),
-        ) {
-            (Ok(token), Ok(code)) => (token, code),
-            (token, code) => {
-                return Err(AuthError::InvalidArgument(
-                    [token.err(), code.err()].into_iter().flatten().collect(),
-                ));
-            }
-        };
+        token: MfaToken,
+        code: SecondFactor,
+        client: &ClientSeen,
+    ) -> Result<CompletedLogin, AuthError> {
         let digest = token.digest();
         let challenge = self
             .store
@@ -136,17 +127,22 @@ impl AuthApi {
             .filter(UserRecord::is_active)
             .ok_or(AuthError::InvalidMfaToken)?;
         // Credentials changed since the password step: that step no longer counts.
-        self.complete_login(&user, challenge.credential_version, &client)
+        self.complete_login(user, challenge.credential_version, client)
             .await?
-            .map(LoginMfaResponse::from)
             .ok_or(AuthError::InvalidMfaToken)
     }
 
-    /// Begins (or begins again) `user`'s TOTP enrolment.
+    /// Begins (or begins again) `caller`'s TOTP enrolment, given a recent sign-in or
+    /// `current_password`.
     pub(crate) async fn enroll_totp(
         &self,
-        user: &UserRecord,
-    ) -> Result<EnrollTotpResponse, AuthError> {
+        caller: &CurrentCaller,
+        address: &str,
+        current_password: &str,
+    ) -> Result<Enrolment, AuthError> {
+        self.require_recent_sign_in(caller, address, current_password)
+            .await?;
+        let user = &caller.user;
         let secret = TotpSecret::generate()?;
         let sealed = self
             .sealing
@@ -158,18 +154,24 @@ impl AuthApi {
         {
             return Err(AuthError::TotpAlreadyEnabled);
         }
-        Ok(EnrollTotpResponse {
+        Ok(Enrolment {
             secret: secret.base32(),
-            otpauth_url: secret.otpauth_url(&user.email)?,
+            otpauth_url: secret.otpauth_url(user.email.as_str())?,
         })
     }
 
-    /// Confirms `user`'s pending enrolment with a current code.
+    /// Confirms `caller`'s pending enrolment with a current code, given a recent
+    /// sign-in or `current_password`: the new recovery codes.
     pub(crate) async fn confirm_totp(
         &self,
-        user: &UserRecord,
+        caller: &CurrentCaller,
+        address: &str,
+        current_password: &str,
         code: &str,
-    ) -> Result<ConfirmTotpResponse, AuthError> {
+    ) -> Result<Vec<RecoveryCode>, AuthError> {
+        self.require_recent_sign_in(caller, address, current_password)
+            .await?;
+        let user = &caller.user;
         let code = SecondFactor::parse_totp(code)?;
         let factor = self
             .store
@@ -182,8 +184,11 @@ impl AuthApi {
         let step = secret
             .matching_step(&code, self.clock.now_secs())?
             .ok_or(AuthError::InvalidCode)?;
-        let codes = totp::recovery_codes()?;
-        let digests: Vec<String> = codes.iter().map(|code| code.digest(&user.id)).collect();
+        let codes = second_factor::recovery_codes()?;
+        let digests: Vec<String> = codes
+            .iter()
+            .map(|code| code.digest(user.id.as_str()))
+            .collect();
         if !self
             .store
             .confirm_totp(
@@ -198,18 +203,22 @@ impl AuthApi {
             return Err(AuthError::NoPendingTotp);
         }
         self.throttle.succeeded(attempt).await?;
-        Ok(ConfirmTotpResponse {
-            recovery_codes: codes.iter().map(|code| code.display()).collect(),
-        })
+        Ok(codes)
     }
 
-    /// Removes `user`'s factor, given a current code or an unspent recovery code: a
-    /// user who lost the device can still turn it off.
+    /// Removes `caller`'s factor, given a recent sign-in or `current_password`, and a
+    /// current code or an unspent recovery code: a user who lost the device can still
+    /// turn it off.
     pub(crate) async fn disable_totp(
         &self,
-        user: &UserRecord,
+        caller: &CurrentCaller,
+        address: &str,
+        current_password: &str,
         code: &str,
-    ) -> Result<DisableTotpResponse, AuthError> {
+    ) -> Result<(), AuthError> {
+        self.require_recent_sign_in(caller, address, current_password)
+            .await?;
+        let user = &caller.user;
         let code = SecondFactor::parse(code)?;
         let enabled = self
             .store
@@ -223,6 +232,6 @@ impl AuthApi {
         self.spend_code(&user.id, &code).await?;
         self.throttle.succeeded(attempt).await?;
         self.store.remove_totp(&user.id).await?;
-        Ok(DisableTotpResponse {})
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
-//! What the database keeps of second factors: each user's TOTP secret (sealed), the
-//! last step a code was accepted at, the recovery codes' digests, and the pending
-//! second steps of logins (`mfa_token` digests).
+//! The second factor's tables: each user's TOTP secret (sealed), the last step a
+//! code was accepted at, the recovery codes' digests, and the pending second steps of
+//! logins (`mfa_token` digests).
 //!
 //! Every "use once" is one conditional `UPDATE` whose affected-row count decides:
 //! two requests with the same code, recovery code or `mfa_token`, on any replica, get
@@ -8,51 +8,57 @@
 
 use sqlx::Row;
 
-use crate::store::{Store, StoreError, change_credentials};
+use super::{Store, StoreError, users::change_credentials};
+use crate::domain::UserId;
 
 /// A user's TOTP factor. Its `Debug` leaves the secret out, sealed as it is.
 #[derive(Clone)]
-pub struct TotpFactor {
+pub(crate) struct TotpFactor {
     /// The secret, sealed for this user.
     pub sealed_secret: String,
     /// Whether a code has confirmed it: only then is it required at login.
     pub confirmed: bool,
-    /// The last step a code was accepted at (0 before any).
-    pub last_step: i64,
 }
 
 impl std::fmt::Debug for TotpFactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TotpFactor")
             .field("confirmed", &self.confirmed)
-            .field("last_step", &self.last_step)
             .finish_non_exhaustive()
     }
 }
 
 /// A login waiting for its second factor.
 #[derive(Debug, Clone)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// The user whose password was right.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The user's credential version that the password was checked against.
     pub credential_version: i64,
 }
 
+/// The columns of `totp_factors` a [`TotpFactor`] is read from.
+const TOTP_COLUMNS: &str = "sealed_secret, confirmed_at";
+
+/// The columns of `mfa_challenges` a [`Challenge`] is read from.
+const CHALLENGE_COLUMNS: &str = "user_id, credential_version";
+
 impl Store {
     /// The TOTP factor of `user_id`, confirmed or pending.
-    pub async fn totp_factor(&self, user_id: &str) -> Result<Option<TotpFactor>, StoreError> {
-        let row = sqlx::query(
-            "SELECT sealed_secret, confirmed_at, last_step FROM totp_factors WHERE user_id = $1",
-        )
-        .bind(user_id)
+    pub(crate) async fn totp_factor(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<TotpFactor>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOTP_COLUMNS} FROM totp_factors WHERE user_id = $1"
+        ))
+        .bind(user_id.as_str())
         .fetch_optional(self.pool())
         .await?;
         row.map(|row| {
             Ok(TotpFactor {
                 sealed_secret: row.try_get("sealed_secret")?,
                 confirmed: row.try_get::<Option<i64>, _>("confirmed_at")?.is_some(),
-                last_step: row.try_get("last_step")?,
             })
         })
         .transpose()
@@ -61,9 +67,9 @@ impl Store {
 
     /// Starts (or restarts) an enrolment with a new sealed secret; false when the user
     /// already has a confirmed factor, which an enrolment never replaces.
-    pub async fn begin_totp(
+    pub(crate) async fn begin_totp(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         sealed_secret: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -73,7 +79,7 @@ impl Store {
              SET sealed_secret = EXCLUDED.sealed_secret, created_at = EXCLUDED.created_at, \
              last_step = 0 WHERE totp_factors.confirmed_at IS NULL",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(sealed_secret)
         .bind(now)
         .execute(self.pool())
@@ -85,9 +91,9 @@ impl Store {
     /// and replaces the user's recovery codes with `recovery_digests`, in one
     /// transaction; false when that enrolment is no longer pending (confirmed by a
     /// concurrent request, or restarted with another secret).
-    pub async fn confirm_totp(
+    pub(crate) async fn confirm_totp(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         sealed_secret: &str,
         step: i64,
         recovery_digests: &[String],
@@ -100,7 +106,7 @@ impl Store {
         )
         .bind(now)
         .bind(step)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(sealed_secret)
         .execute(&mut *transaction)
         .await?;
@@ -108,12 +114,12 @@ impl Store {
             return Ok(false);
         }
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *transaction)
             .await?;
         for digest in recovery_digests {
             sqlx::query("INSERT INTO recovery_codes (user_id, digest) VALUES ($1, $2)")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(digest)
                 .execute(&mut *transaction)
                 .await?;
@@ -125,13 +131,17 @@ impl Store {
 
     /// Records that a code of `step` was accepted for `user_id`'s confirmed factor;
     /// false when a code of this step or a later one already was (a replay).
-    pub async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+    pub(crate) async fn use_totp_step(
+        &self,
+        user_id: &UserId,
+        step: i64,
+    ) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE totp_factors SET last_step = $1 \
              WHERE user_id = $2 AND last_step < $1 AND confirmed_at IS NOT NULL",
         )
         .bind(step)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected() == 1)
@@ -139,9 +149,9 @@ impl Store {
 
     /// Spends one of `user_id`'s recovery codes; false when it is not one of them or
     /// was spent already.
-    pub async fn use_recovery_code(
+    pub(crate) async fn use_recovery_code(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         digest: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -150,7 +160,7 @@ impl Store {
              WHERE user_id = $2 AND digest = $3 AND used_at IS NULL",
         )
         .bind(now)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(digest)
         .execute(self.pool())
         .await?;
@@ -158,14 +168,14 @@ impl Store {
     }
 
     /// Removes `user_id`'s factor and recovery codes.
-    pub async fn remove_totp(&self, user_id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn remove_totp(&self, user_id: &UserId) -> Result<(), StoreError> {
         let mut transaction = self.pool().begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *transaction)
             .await?;
         sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *transaction)
             .await?;
         change_credentials(&mut transaction, user_id).await?;
@@ -175,10 +185,10 @@ impl Store {
 
     /// Records a login waiting for its second factor until `expires_at` (ms), checked
     /// against `credential_version`, and forgets those that expired before `now`.
-    pub async fn insert_challenge(
+    pub(crate) async fn insert_challenge(
         &self,
         digest: &str,
-        user_id: &str,
+        user_id: &UserId,
         credential_version: i64,
         now: i64,
         expires_at: i64,
@@ -192,7 +202,7 @@ impl Store {
              VALUES ($1, $2, $3, $4)",
         )
         .bind(digest)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(credential_version)
         .bind(expires_at)
         .execute(self.pool())
@@ -201,18 +211,22 @@ impl Store {
     }
 
     /// The unspent, unexpired login waiting under `digest`.
-    pub async fn challenge(&self, digest: &str, now: i64) -> Result<Option<Challenge>, StoreError> {
-        let row = sqlx::query(
-            "SELECT user_id, credential_version FROM mfa_challenges \
-             WHERE digest = $1 AND used_at IS NULL AND expires_at > $2",
-        )
+    pub(crate) async fn challenge(
+        &self,
+        digest: &str,
+        now: i64,
+    ) -> Result<Option<Challenge>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM mfa_challenges \
+             WHERE digest = $1 AND used_at IS NULL AND expires_at > $2"
+        ))
         .bind(digest)
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
         row.map(|row| {
             Ok(Challenge {
-                user_id: row.try_get("user_id")?,
+                user_id: UserId::issued(row.try_get("user_id")?),
                 credential_version: row.try_get("credential_version")?,
             })
         })
@@ -221,7 +235,7 @@ impl Store {
     }
 
     /// Spends the login waiting under `digest`; false when it was spent or expired.
-    pub async fn spend_challenge(&self, digest: &str, now: i64) -> Result<bool, StoreError> {
+    pub(crate) async fn spend_challenge(&self, digest: &str, now: i64) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE mfa_challenges SET used_at = $1 \
              WHERE digest = $2 AND used_at IS NULL AND expires_at > $1",
@@ -243,7 +257,6 @@ mod tests {
         let factor = TotpFactor {
             sealed_secret: "bm9uY2VjaXBoZXJ0ZXh0dGFn".into(),
             confirmed: true,
-            last_step: 7,
         };
         let printed = format!("{factor:?}");
         assert!(!printed.contains("bm9uY2VjaXBoZXJ0ZXh0dGFn"), "{printed}");

@@ -1,5 +1,5 @@
-//! Attempts reserved in the database under throttle keys: the one place where the
-//! count of attempts is both checked and raised, atomically on every backend.
+//! The throttle's tables: attempts reserved under throttle keys, the one place where
+//! the count of attempts is both checked and raised, atomically on every backend.
 //!
 //! Reserving locks the row of each key (an upsert, in one sorted order so two
 //! reservations never wait on each other crosswise), then counts and records under
@@ -13,11 +13,11 @@
 
 use sqlx::{AnyConnection, Row};
 
-use crate::store::{Store, StoreError, retrying};
+use super::{Store, StoreError, retrying};
 
 /// One limit an attempt must fit under: at most `max` attempts per window under `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limit {
+pub(crate) struct Limit {
     /// What is counted: an email, an email and address, an address.
     pub key: String,
     /// Attempts allowed per window.
@@ -26,7 +26,7 @@ pub struct Limit {
 
 /// What a reservation found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reserved {
+pub(crate) enum Reserved {
     /// The attempt is counted under every limit and may go ahead.
     Granted,
     /// Some limit is full; nothing was counted. The attempt may be made again at this
@@ -41,7 +41,7 @@ impl Store {
     /// Whether some one of `limits` is full at `now` (ms): the time an attempt may be
     /// made again, if so. It only reads, and locks nothing, so that a client turned
     /// away costs no writer's turn; [`Store::reserve`] checks again under its locks.
-    pub async fn refusal(
+    pub(crate) async fn refusal(
         &self,
         limits: &[Limit],
         now: i64,
@@ -53,7 +53,7 @@ impl Store {
 
     /// Counts attempt `attempt_id` under every one of `limits` at `now` (ms), or under
     /// none if any is full; attempts older than `window_ms` no longer count.
-    pub async fn reserve(
+    pub(crate) async fn reserve(
         &self,
         attempt_id: &str,
         limits: &[Limit],
@@ -116,7 +116,7 @@ impl Store {
 
     /// Gives back every count of attempt `attempt_id` and forgets all attempts under
     /// `clear` (the keys a success clears).
-    pub async fn release(&self, attempt_id: &str, clear: &[&str]) -> Result<(), StoreError> {
+    pub(crate) async fn release(&self, attempt_id: &str, clear: &[&str]) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM throttle_attempts WHERE attempt_id = $1")
             .bind(attempt_id)
             .execute(self.pool())

@@ -1,20 +1,46 @@
-//! The validated values of the auth domain, parsed once at the edge: passwords of 8
-//! to 128 characters with upper- and lower-case letters, a digit and a symbol; names
-//! of 2 to 30 words; emails checked and kept lower-case; refresh tokens and session
-//! ids.
+//! An account's values, parsed once at the edge: names of 2 to 30 words, emails
+//! checked and kept lower-case, passwords of 8 to 128 characters with upper- and
+//! lower-case letters, a digit and a symbol.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use std::fmt;
+
 use bookshelf_runtime::errors::FieldViolation;
-use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
+
+/// A user id: a UUID, given at registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserId(String);
+
+impl UserId {
+    /// A new random id.
+    pub(crate) fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// An id this service gave out, as a row or a token it signed holds it.
+    pub(crate) fn issued(raw: String) -> Self {
+        Self(raw)
+    }
+
+    /// The id as stored.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A display name: 2 to 30 words, printable, at most 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserName(String);
+pub(crate) struct UserName(String);
 
 impl UserName {
     /// Parses a name given in field `field`.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let name = raw.trim();
         let words = name.split_whitespace().count();
         if !(2..=30).contains(&words) {
@@ -35,20 +61,25 @@ impl UserName {
         Ok(Self(name.to_owned()))
     }
 
+    /// A name as the database holds it, parsed when it was written.
+    pub(crate) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     /// The name as stored.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// An email address, trimmed and lower-cased, so that one inbox is one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
+pub(crate) struct Email(String);
 
 impl Email {
     /// Parses an address: `local@domain`, a dotted domain of letters, digits and
     /// hyphens, at most 254 characters (RFC 5321), no spaces or control characters.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let invalid = || FieldViolation::new("email", "must be a valid email address");
         let email = raw.trim().to_lowercase();
         if email.is_empty() || email.len() > 254 {
@@ -78,8 +109,13 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// An address as the database holds it, parsed when it was written.
+    pub(crate) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     /// The address as stored.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -125,88 +161,36 @@ impl Password {
     }
 
     /// The secret itself, for hashing.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 }
 
-/// The random bytes of a refresh token: 256 bits, beyond any guessing.
-const REFRESH_TOKEN_BYTES: usize = 32;
+/// A password's argon2id hash, as a PHC string (`$argon2id$v=19$...`). It is what an
+/// attacker with the database would start from: its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
 
-/// A refresh token: an opaque secret of 32 random bytes, base64url without padding.
-/// Only its digest is stored, and its `Debug` shows nothing of it.
-pub struct RefreshToken(SecretString);
-
-impl std::fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshToken(<redacted>)")
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
     }
 }
 
-impl RefreshToken {
-    /// A new token from the system's secure random source.
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .expect("the system's random source works");
-        Self(SecretString::from(URL_SAFE_NO_PAD.encode(bytes)))
+impl PasswordHash {
+    /// A PHC string, as hashing makes it or the database holds it.
+    pub(crate) fn from_phc(phc: String) -> Self {
+        Self(phc)
     }
 
-    /// A token as a client presents it; `None` when it cannot be one this service
-    /// made (wrong length or alphabet), which is answered like any unknown token.
-    pub fn presented(raw: &str) -> Option<Self> {
-        let raw = raw.trim();
-        let decoded = URL_SAFE_NO_PAD.decode(raw).ok()?;
-        (decoded.len() == REFRESH_TOKEN_BYTES).then(|| Self(SecretString::from(raw)))
-    }
-
-    /// The token itself, to hand to its client once.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-
-    /// What the database keeps: the SHA-256 of the token, base64url. A fast digest is
-    /// enough for 256 random bits (nothing to guess, unlike a password), and lets the
-    /// digest be the key a token is looked up by.
-    pub fn digest(&self) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, self.expose().as_bytes());
-        URL_SAFE_NO_PAD.encode(digest.as_ref())
-    }
-}
-
-/// A session id as a client names one: a UUID, kept in its canonical form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionId(String);
-
-impl SessionId {
-    /// A new random id.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
-    }
-
-    /// Parses an id a client sent; `None` when it is no UUID, which names no session.
-    pub fn parse(raw: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(raw.trim())
-            .ok()
-            .map(|id| Self(id.to_string()))
-    }
-
-    /// The id as stored.
-    pub fn as_str(&self) -> &str {
+    /// The PHC string.
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
-}
 
-/// Collects the violations of several fields, so a client learns of all at once.
-pub fn collect<A, B, C>(
-    a: Result<A, FieldViolation>,
-    b: Result<B, FieldViolation>,
-    c: Result<C, FieldViolation>,
-) -> Result<(A, B, C), Vec<FieldViolation>> {
-    match (a, b, c) {
-        (Ok(a), Ok(b), Ok(c)) => Ok((a, b, c)),
-        (a, b, c) => Err([a.err(), b.err(), c.err()].into_iter().flatten().collect()),
+    /// The PHC string, taken out.
+    pub(crate) fn into_phc(self) -> String {
+        self.0
     }
 }
 
@@ -240,36 +224,6 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
-    }
-
-    #[test]
-    fn refresh_tokens_are_random_and_only_their_digest_is_kept() {
-        let token = RefreshToken::generate();
-        let other = RefreshToken::generate();
-        assert_ne!(token.expose(), other.expose());
-        assert_eq!(token.expose().len(), 43);
-        assert!(!token.digest().contains(token.expose()));
-        assert_eq!(
-            RefreshToken::presented(token.expose()).unwrap().digest(),
-            token.digest()
-        );
-        assert!(!format!("{token:?}").contains(token.expose()));
-        for bad in [
-            "",
-            "short",
-            &"A".repeat(44),
-            &format!("{}!", &token.expose()[1..]),
-        ] {
-            assert!(RefreshToken::presented(bad).is_none(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn session_ids_are_uuids() {
-        let id = SessionId::generate();
-        assert_eq!(SessionId::parse(id.as_str()), Some(id));
-        assert!(SessionId::parse("not-a-session").is_none());
-        assert!(SessionId::parse("").is_none());
     }
 
     #[test]

@@ -1,0 +1,306 @@
+//! `auth.v1.AuthService`: the gRPC edge, where requests become domain values, the
+//! service does the work, and its answers become messages again.
+//!
+//! The one `AuthService` implementation is here; each group's conversions between
+//! messages and domain values are in its own file: [`accounts`], [`sessions`],
+//! [`second_factor`], [`keys`], [`revocation_feed`]. Errors become statuses through
+//! the one mapping in [`crate::error`].
+
+use bookshelf_proto::auth::v1::{
+    ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest, ConfirmTotpResponse,
+    DisableCurrentUserRequest, DisableCurrentUserResponse, DisableTotpRequest, DisableTotpResponse,
+    EnrollTotpRequest, EnrollTotpResponse, GetCurrentUserRequest, GetCurrentUserResponse,
+    GetSigningKeysRequest, GetSigningKeysResponse, ListSessionsRequest, ListSessionsResponse,
+    LoginMfaRequest, LoginMfaResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
+    RevokeSessionRequest, RevokeSessionResponse, UpdateCurrentUserRequest,
+    UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse, WatchRevocationsRequest,
+    auth_service_server::AuthService,
+};
+use bookshelf_runtime::{
+    client_address::{client_address, client_user_agent, limit_key},
+    clock::timestamp,
+};
+use bookshelf_tokens::{Verifier, interceptor::caller};
+use ipnet::IpNet;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{SessionId, UserId, UserName, session::ClientSeen},
+    error::AuthError,
+    service::{Auth, CurrentCaller},
+};
+
+mod accounts;
+mod keys;
+mod revocation_feed;
+mod second_factor;
+mod sessions;
+
+/// The gRPC service: the use cases, and what only the edge needs.
+pub(crate) struct AuthApi {
+    pub auth: Auth,
+    pub verifier: Verifier,
+    /// The gateways whose forwarded client address is believed.
+    pub trusted_forwarders: Vec<IpNet>,
+    /// Becomes true when the server starts shutting down: endless revocation streams
+    /// then end, so the server can drain and exit.
+    pub shutting_down: watch::Receiver<bool>,
+}
+
+impl AuthApi {
+    /// The active user a request's token speaks for, and its session, which must be
+    /// open.
+    async fn current<T>(&self, request: &Request<T>) -> Result<CurrentCaller, Status> {
+        let caller = caller(request)?;
+        Ok(self
+            .auth
+            .current(
+                &UserId::issued(caller.user_id),
+                SessionId::issued(caller.session_id),
+                caller.auth_time,
+            )
+            .await?)
+    }
+
+    /// The key the client of `request` is limited under: its forwarded address when
+    /// a trusted gateway sent it, else the peer's.
+    fn client_key<T>(&self, request: &Request<T>) -> String {
+        client_address(request, &self.trusted_forwarders)
+            .map_or_else(|| "unknown".to_owned(), limit_key)
+    }
+
+    /// Where `request` comes from, as its session records it.
+    fn client_seen<T>(&self, request: &Request<T>) -> ClientSeen {
+        ClientSeen {
+            address: client_address(request, &self.trusted_forwarders)
+                .map(|address| address.to_string()),
+            user_agent: client_user_agent(request, &self.trusted_forwarders),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        let address = self.client_key(&request);
+        let (name, email, password) = accounts::new_account(request.get_ref())?;
+        let user = self.auth.register(&address, name, email, password).await?;
+        Ok(Response::new(RegisterResponse {
+            user: Some(accounts::user_message(&user)),
+        }))
+    }
+
+    async fn login(
+        &self,
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
+        let address = self.client_key(&request);
+        let client = self.client_seen(&request);
+        let request = request.into_inner();
+        let outcome = self
+            .auth
+            .login(&request.email, &request.password, &address, &client)
+            .await?;
+        Ok(Response::new(outcome.into()))
+    }
+
+    async fn get_current_user(
+        &self,
+        request: Request<GetCurrentUserRequest>,
+    ) -> Result<Response<GetCurrentUserResponse>, Status> {
+        let caller = self.current(&request).await?;
+        Ok(Response::new(GetCurrentUserResponse {
+            user: Some(accounts::user_message(&caller.user)),
+        }))
+    }
+
+    async fn update_current_user(
+        &self,
+        request: Request<UpdateCurrentUserRequest>,
+    ) -> Result<Response<UpdateCurrentUserResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let name = UserName::parse(&request.get_ref().name).map_err(AuthError::from)?;
+        let updated = self.auth.rename(&caller, &name).await?;
+        Ok(Response::new(UpdateCurrentUserResponse {
+            user: Some(accounts::user_message(&updated)),
+        }))
+    }
+
+    async fn disable_current_user(
+        &self,
+        request: Request<DisableCurrentUserRequest>,
+    ) -> Result<Response<DisableCurrentUserResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        self.auth
+            .disable(caller, &address, &request.get_ref().current_password)
+            .await?;
+        Ok(Response::new(DisableCurrentUserResponse {}))
+    }
+
+    async fn verify_token(
+        &self,
+        request: Request<VerifyTokenRequest>,
+    ) -> Result<Response<VerifyTokenResponse>, Status> {
+        let claims = self.verifier.verify(&request.get_ref().token)?;
+        let user = self
+            .auth
+            .check_token_owner(&UserId::issued(claims.sub), &SessionId::issued(claims.sid))
+            .await?;
+        Ok(Response::new(VerifyTokenResponse {
+            user_id: user.id.to_string(),
+            active: true,
+            expires_at: Some(timestamp(claims.exp as i64 * 1000)),
+        }))
+    }
+
+    async fn get_signing_keys(
+        &self,
+        _request: Request<GetSigningKeysRequest>,
+    ) -> Result<Response<GetSigningKeysResponse>, Status> {
+        Ok(Response::new(keys::signing_keys_message(
+            &self.auth.keys.published(),
+        )))
+    }
+
+    async fn enroll_totp(
+        &self,
+        request: Request<EnrollTotpRequest>,
+    ) -> Result<Response<EnrollTotpResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        let enrolment = self
+            .auth
+            .enroll_totp(&caller, &address, &request.get_ref().current_password)
+            .await?;
+        Ok(Response::new(enrolment.into()))
+    }
+
+    async fn confirm_totp(
+        &self,
+        request: Request<ConfirmTotpRequest>,
+    ) -> Result<Response<ConfirmTotpResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        let request = request.into_inner();
+        let codes = self
+            .auth
+            .confirm_totp(&caller, &address, &request.current_password, &request.code)
+            .await?;
+        Ok(Response::new(second_factor::recovery_codes_message(&codes)))
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<DisableTotpRequest>,
+    ) -> Result<Response<DisableTotpResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        let request = request.into_inner();
+        self.auth
+            .disable_totp(&caller, &address, &request.current_password, &request.code)
+            .await?;
+        Ok(Response::new(DisableTotpResponse {}))
+    }
+
+    async fn login_mfa(
+        &self,
+        request: Request<LoginMfaRequest>,
+    ) -> Result<Response<LoginMfaResponse>, Status> {
+        let client = self.client_seen(&request);
+        let (token, code) = second_factor::second_step(request.get_ref())?;
+        let completed = self.auth.login_mfa(token, code, &client).await?;
+        Ok(Response::new(completed.into()))
+    }
+
+    type WatchRevocationsStream = revocation_feed::RevocationStream;
+
+    async fn watch_revocations(
+        &self,
+        request: Request<WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        // Subscribe before reading the backlog, so nothing falls between the two.
+        let live = self.auth.revocations.subscribe();
+        let after = request.get_ref().after_sequence;
+        let backlog = self.auth.revocation_backlog(after).await?;
+        Ok(Response::new(revocation_feed::stream(
+            backlog,
+            after,
+            live,
+            self.shutting_down.clone(),
+        )))
+    }
+
+    async fn refresh_token(
+        &self,
+        request: Request<RefreshTokenRequest>,
+    ) -> Result<Response<RefreshTokenResponse>, Status> {
+        let address = self.client_key(&request);
+        let client = self.client_seen(&request);
+        let grant = self
+            .auth
+            .refresh(&request.get_ref().refresh_token, &address, &client)
+            .await?;
+        Ok(Response::new(grant.into()))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let caller = self.current(&request).await?;
+        self.auth.logout(caller).await?;
+        Ok(Response::new(LogoutResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let sessions = self.auth.list_sessions(&caller).await?;
+        Ok(Response::new(ListSessionsResponse {
+            sessions: sessions
+                .into_iter()
+                .map(|session| sessions::session_message(session, &caller.session_id))
+                .collect(),
+        }))
+    }
+
+    async fn revoke_session(
+        &self,
+        request: Request<RevokeSessionRequest>,
+    ) -> Result<Response<RevokeSessionResponse>, Status> {
+        let caller = self.current(&request).await?;
+        self.auth
+            .revoke_session(caller, &request.get_ref().session_id)
+            .await?;
+        Ok(Response::new(RevokeSessionResponse {}))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let caller = self.current(&request).await?;
+        let address = self.client_key(&request);
+        let request = request.into_inner();
+        let ended = self
+            .auth
+            .change_password(
+                caller,
+                &address,
+                &request.current_password,
+                &request.new_password,
+            )
+            .await?;
+        Ok(Response::new(ChangePasswordResponse {
+            ended_sessions: i32::try_from(ended).unwrap_or(i32::MAX),
+        }))
+    }
+}

@@ -1,0 +1,153 @@
+//! Accounts: registering one, logging in with its password, renaming it, disabling
+//! it.
+
+use crate::{
+    domain::{Email, Password, UserId, UserName, second_factor::MfaToken, session::ClientSeen},
+    error::AuthError,
+    passwords::PasswordError,
+    store::users::UserRecord,
+};
+
+use super::{Auth, CurrentCaller, sessions::Grant, throttle};
+
+/// A login that passed every factor: its tokens and the account they speak for.
+pub(crate) struct CompletedLogin {
+    pub grant: Grant,
+    pub user: UserRecord,
+}
+
+/// What a right password leads to.
+pub(crate) enum LoginOutcome {
+    /// A session, open.
+    Completed(CompletedLogin),
+    /// The account has a second factor: the token its second step must bring back.
+    SecondFactorRequired(MfaToken),
+}
+
+impl Auth {
+    /// Registers an account for the client limited under `address`.
+    pub(crate) async fn register(
+        &self,
+        address: &str,
+        name: UserName,
+        email: Email,
+        password: Password,
+    ) -> Result<UserRecord, AuthError> {
+        let _admitted = self.admit()?;
+        // A registration counts against its client's allowance whatever its outcome:
+        // a taken email (409) tells whether an address has an account.
+        let attempt = self.throttle.register(address).await?;
+        let hash = match self.passwords.hash(password).await {
+            Ok(hash) => hash,
+            Err(busy @ PasswordError::Busy { .. }) => {
+                self.throttle.not_made(attempt).await?;
+                return Err(busy.into());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        drop(attempt);
+        let id = UserId::generate();
+        let user = self
+            .store
+            .insert_user(&id, &name, &email, &hash, self.clock.now_ms())
+            .await?;
+        // The access line names the user; nothing else is logged per request.
+        tracing::Span::current().record("user_id", user.id.as_str());
+        Ok(user)
+    }
+
+    /// A login with `email` and `password` as the client sent them, by the client
+    /// limited under `address` and seen as `client`.
+    pub(crate) async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        address: &str,
+        client: &ClientSeen,
+    ) -> Result<LoginOutcome, AuthError> {
+        // An unparsable email or an overlong password cannot match any account; they are
+        // answered like any wrong credentials, after the same work.
+        let parsed = Email::parse(email).ok();
+        let throttle_key = throttle::key(email, parsed.as_ref());
+        let _admitted = self.admit()?;
+        // Counted before the hash, so concurrent guesses cannot all pass one check.
+        let attempt = self.throttle.login(&throttle_key, address).await?;
+        let user = match &parsed {
+            Some(email) => self.store.user_by_email(email).await?,
+            None => None,
+        };
+        let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+        let (matches, attempt) = self.verify_counted(password, stored_hash, attempt).await?;
+        let user = match user {
+            Some(user) if matches && user.is_active() => user,
+            // The attempt stays counted.
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        self.throttle.succeeded(attempt).await?;
+        if let Some(token) = self.await_second_factor(&user).await? {
+            return Ok(LoginOutcome::SecondFactorRequired(token));
+        }
+        // Credentials changed while the password was checked: the old one no longer
+        // opens a session, and the answer is a wrong password's.
+        let version = user.credential_version;
+        self.complete_login(user, version, client)
+            .await?
+            .map(LoginOutcome::Completed)
+            .ok_or(AuthError::InvalidCredentials)
+    }
+
+    /// A login that has passed every factor (a password, and a code where the account
+    /// has a second factor), checked against `credential_version`: the one place such
+    /// a login opens its session and is granted its tokens, for `Login` and `LoginMfa`
+    /// alike. `None` when the account's credentials changed since the check.
+    pub(crate) async fn complete_login(
+        &self,
+        user: UserRecord,
+        credential_version: i64,
+        client: &ClientSeen,
+    ) -> Result<Option<CompletedLogin>, AuthError> {
+        let Some(grant) = self
+            .open_session(&user.id, credential_version, client)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // The access line names the user; nothing else is logged per request.
+        tracing::Span::current().record("user_id", user.id.as_str());
+        Ok(Some(CompletedLogin { grant, user }))
+    }
+
+    /// Renames `caller`'s account.
+    pub(crate) async fn rename(
+        &self,
+        caller: &CurrentCaller,
+        name: &UserName,
+    ) -> Result<UserRecord, AuthError> {
+        self.store
+            .rename(&caller.user.id, name)
+            .await?
+            .ok_or(AuthError::InactiveUser)
+    }
+
+    /// Disables `caller`'s account, given a recent sign-in or `current_password`.
+    pub(crate) async fn disable(
+        &self,
+        caller: CurrentCaller,
+        address: &str,
+        current_password: &str,
+    ) -> Result<(), AuthError> {
+        self.require_recent_sign_in(&caller, address, current_password)
+            .await?;
+        let user = caller.user;
+        if !self
+            .store
+            .disable(&user.id, self.clock.now_ms(), self.token_ttl_ms)
+            .await?
+        {
+            return Err(AuthError::InactiveUser);
+        }
+        self.revocations.revoked_here();
+        tracing::debug!(user_id = %user.id, "account disabled");
+        Ok(())
+    }
+}

@@ -1,0 +1,181 @@
+//! The auth database (SQLite or PostgreSQL): every SQL statement of the service, one
+//! file per group of tables, each reading its rows from one list of columns.
+//!
+//! - [`users`]: accounts, and disabling one.
+//! - [`sessions`]: sessions, which are open, and how they end.
+//! - [`refresh_tokens`]: opening a session with its first refresh token, rotating
+//!   refresh tokens.
+//! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
+//! - [`keys`]: the signing key set.
+//! - [`throttle`]: attempts reserved under the guess limits.
+//! - [`revocations`]: the log the revocation feed reads.
+//! - [`sweeps`]: deleting the rows that no longer decide anything.
+//!
+//! Here too: [`Store`] itself, its one error, and [`retrying`], which runs a
+//! transaction again when it loses to concurrent ones.
+
+use std::{future::Future, time::Duration};
+
+use bookshelf_runtime::{
+    db::{Backend, Database, Reads, is_unique_violation},
+    postgres_reads, sqlite_reads,
+};
+use sqlx::AnyPool;
+
+pub(crate) mod keys;
+pub(crate) mod refresh_tokens;
+pub(crate) mod revocations;
+pub(crate) mod second_factor;
+pub(crate) mod sessions;
+pub(crate) mod sweeps;
+pub(crate) mod throttle;
+pub(crate) mod users;
+
+/// How many times a transaction that appends a revocation is run in all while
+/// concurrent ones take the sequence number it read; each retry reads the number one
+/// of them committed.
+const SEQUENCE_ATTEMPTS: u32 = 16;
+
+/// How many times a transaction is run in all while PostgreSQL picks it as a
+/// deadlock's victim or cannot serialize it. The lock order every transaction here
+/// keeps (a user, then its sessions, then their refresh tokens) leaves such failures
+/// rare; a few retries ride out the rest.
+const CONTENDED_ATTEMPTS: u32 = 5;
+
+/// The longest wait before the first retry; it doubles for each one after, up to
+/// [`LONGEST_BACKOFF_MS`]. Each wait is a random part of it, so that the transactions
+/// that collided do not collide again in step.
+const FIRST_BACKOFF_MS: u64 = 2;
+
+/// The longest wait before any one retry.
+const LONGEST_BACKOFF_MS: u64 = 64;
+
+/// Whether `error` failed a transaction only because of concurrent ones, so that the
+/// same transaction run again from its start may well succeed: SQLSTATE 40P01
+/// (deadlock detected) or 40001 (serialization failure).
+pub(crate) fn is_contention(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+/// Runs `transaction` (one whole transaction, from its `BEGIN`) again, after a short
+/// random wait, while it fails on a revocation sequence number another writer took
+/// first (a unique violation), up to [`SEQUENCE_ATTEMPTS`] times, or on contention
+/// ([`is_contention`]), up to [`CONTENDED_ATTEMPTS`] times. Every write transaction
+/// that locks rows another one may lock too goes through here. Still failing after
+/// that, it is [`StoreError::Contended`]: the request may be made again.
+pub(crate) async fn retrying<T, Attempt>(
+    mut transaction: impl FnMut() -> Attempt,
+) -> Result<T, StoreError>
+where
+    Attempt: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut sequence_clashes = 0;
+    let mut contentions = 0;
+    loop {
+        let retries = match transaction().await {
+            Ok(done) => return Ok(done),
+            Err(error) if is_unique_violation(&error) => {
+                sequence_clashes += 1;
+                if sequence_clashes == SEQUENCE_ATTEMPTS {
+                    return Err(StoreError::Contended(error));
+                }
+                sequence_clashes
+            }
+            Err(error) if is_contention(&error) => {
+                contentions += 1;
+                if contentions == CONTENDED_ATTEMPTS {
+                    return Err(StoreError::Contended(error));
+                }
+                tracing::debug!(%error, contentions, "retrying a contended transaction");
+                contentions
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let longest = (FIRST_BACKOFF_MS << (retries - 1)).min(LONGEST_BACKOFF_MS);
+        tokio::time::sleep(Duration::from_millis(rand::random_range(1..=longest))).await;
+    }
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The email is already registered.
+    #[error("email already registered")]
+    EmailTaken,
+    /// The database failed.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    /// The transaction lost to concurrent ones ([`is_contention`]) every time it ran:
+    /// nothing is wrong with the request, which may be made again.
+    #[error("database contention")]
+    Contended(#[source] sqlx::Error),
+    /// A read on the SQLite read path failed.
+    #[error("database read error")]
+    Read(#[from] sqlite_reads::rusqlite::Error),
+    /// A read on the PostgreSQL read path failed.
+    #[error("database read error")]
+    PostgresRead(#[from] postgres_reads::ReadError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_contention(&error) {
+            Self::Contended(error)
+        } else {
+            Self::Database(error)
+        }
+    }
+}
+
+/// Queries on the auth database, identical on SQLite and PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    reads: Reads,
+    /// Which database: PostgreSQL notifies the other replicas of a revocation, and
+    /// its writers lock rows (so must take them in one order), where an SQLite writer
+    /// holds the whole database from its first write on.
+    backend: Backend,
+}
+
+impl Store {
+    /// A store on a migrated database; it notifies on PostgreSQL, whose replicas
+    /// listen for revocations rather than poll for them.
+    pub fn new(database: Database) -> Self {
+        Self {
+            backend: database.backend,
+            pool: database.pool,
+            reads: database.reads,
+        }
+    }
+
+    /// What a read that must hold a row unchanged until its transaction ends appends:
+    /// a shared row lock on PostgreSQL; nothing on SQLite, whose writer is alone.
+    pub(crate) fn share_lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// The pool, for the queries of each table group.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether writers lock rows (PostgreSQL), and so must take them in one order.
+    pub(crate) fn locks_rows(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// The hot reads' own path.
+    pub(crate) fn reads(&self) -> &Reads {
+        &self.reads
+    }
+}
+
+#[cfg(test)]
+mod tests;

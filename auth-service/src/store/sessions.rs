@@ -1,0 +1,176 @@
+//! The `sessions` table: a session per login, whether it is open, which are, and
+//! how they end ([`super::refresh_tokens`] opens them and rotates their tokens).
+//!
+//! Ending sessions appends them to the revocation log in the same transaction, so the
+//! feed tells every follower; an ended session's refresh tokens are deleted with it.
+//!
+//! Every transaction that writes both locks the session row before its refresh tokens
+//! (on PostgreSQL; an SQLite writer holds the whole database), so a refresh and an end
+//! of the same session take turns instead of deadlocking; what contention is left is
+//! retried whole by [`retrying`].
+
+use bookshelf_runtime::{db::Reads, sqlite_reads::params};
+use bookshelf_tokens::claims::LEEWAY_SECS;
+use sqlx::{AnyConnection, Row, any::AnyRow};
+
+use super::{Store, StoreError, retrying, revocations::append_revocation};
+use crate::domain::{SessionId, UserId, session::ClientSeen};
+
+/// An open session as its user may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionRecord {
+    /// The session id (a UUID), the `sid` of its tokens.
+    pub id: SessionId,
+    /// When its login happened, ms since the epoch.
+    pub created_at: i64,
+    /// Its latest login or refresh.
+    pub last_used_at: i64,
+    /// Where it was last used from.
+    pub client: ClientSeen,
+    /// When it ends at the latest.
+    pub expires_at: i64,
+}
+
+/// The columns of `sessions` a [`SessionRecord`] is read from.
+const SESSION_COLUMNS: &str =
+    "id, created_at, last_used_at, client_address, user_agent, expires_at";
+
+impl SessionRecord {
+    /// A session from a row of [`SESSION_COLUMNS`].
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: SessionId::issued(row.try_get("id")?),
+            created_at: row.try_get("created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            client: ClientSeen {
+                address: row.try_get("client_address")?,
+                user_agent: row.try_get("user_agent")?,
+            },
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+}
+
+/// Which of a user's sessions to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending<'a> {
+    /// This one.
+    One(&'a SessionId),
+    /// Every one but this one (every one with `None`).
+    AllBut(Option<&'a SessionId>),
+}
+
+impl Store {
+    /// Ends `which` of `user_id`'s open sessions at `now`: how many ended.
+    pub(crate) async fn end_sessions(
+        &self,
+        user_id: &UserId,
+        which: Ending<'_>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let (ended, announced) = retrying(|| async {
+            let mut transaction = self.pool().begin().await?;
+            let ended = end_within(&mut transaction, user_id, which, now).await?;
+            transaction.commit().await?;
+            Ok(ended)
+        })
+        .await?;
+        if announced {
+            self.notify_revoked().await;
+        }
+        Ok(ended)
+    }
+
+    /// Whether session `id` of `user_id` is open.
+    pub(crate) async fn session_is_open(
+        &self,
+        id: &SessionId,
+        user_id: &UserId,
+    ) -> Result<bool, StoreError> {
+        let (id, user_id) = (id.as_str(), user_id.as_str());
+        const OPEN_SESSION: &str =
+            "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL";
+        match self.reads() {
+            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
+                connection
+                    .prepare_cached(OPEN_SESSION)?
+                    .exists(params![id, user_id])
+            })?),
+            Reads::Postgres(reads) => Ok(reads
+                .query_opt(OPEN_SESSION, &[&id, &user_id])
+                .await?
+                .is_some()),
+        }
+    }
+
+    /// `user_id`'s sessions still open at `now`, newest first: not ended, not past
+    /// their end, and with a refresh token or an access token still valid.
+    pub(crate) async fn open_sessions(
+        &self,
+        user_id: &UserId,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} \
+             FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 \
+             AND (refresh_expires_at > $3 OR tokens_expire_at > $4) \
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(user_id.as_str())
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(SessionRecord::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+/// Ends `which` of `user_id`'s open sessions inside the caller's transaction: how
+/// many ended, and whether any went into the revocation log. Only sessions with a
+/// token that could still pass are announced; the others need no follower's memory.
+pub(super) async fn end_within(
+    connection: &mut AnyConnection,
+    user_id: &UserId,
+    which: Ending<'_>,
+    now: i64,
+) -> Result<(u64, bool), sqlx::Error> {
+    let (condition, id) = match which {
+        Ending::One(id) => ("id = $3", id.as_str()),
+        Ending::AllBut(keep) => ("id <> $3", keep.map_or("", SessionId::as_str)),
+    };
+    let ended = sqlx::query(&format!(
+        "UPDATE sessions SET ended_at = $1 \
+         WHERE user_id = $2 AND ended_at IS NULL AND {condition} \
+         RETURNING id, tokens_expire_at"
+    ))
+    .bind(now)
+    .bind(user_id.as_str())
+    .bind(id)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut announced = false;
+    for row in &ended {
+        let session_id = SessionId::issued(row.try_get("id")?);
+        let tokens_expire_at: i64 = row.try_get("tokens_expire_at")?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE session_id = $1")
+            .bind(session_id.as_str())
+            .execute(&mut *connection)
+            .await?;
+        if tokens_expire_at + LEEWAY_SECS as i64 * 1000 >= now {
+            append_revocation(
+                connection,
+                user_id,
+                Some(&session_id),
+                now,
+                Some(tokens_expire_at),
+            )
+            .await?;
+            announced = true;
+        }
+    }
+    Ok((ended.len() as u64, announced))
+}
