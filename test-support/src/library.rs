@@ -7,7 +7,7 @@ use bookshelf_proto::library::v1::{
     create_book_request, library_service_client::LibraryServiceClient, update_book_request,
 };
 use bookshelf_tokens::Revocations;
-use library_service::{Application, Config, buckets::CoverLocation};
+use library_service::{Application, Config, storage::CoverLocation};
 use secrecy::SecretString;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
