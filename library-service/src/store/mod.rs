@@ -9,8 +9,9 @@
 //!   quota in the same transaction as the book that changes it.
 //!
 //! Writes go through sqlx. The hot reads (one book, a page of books) go through the
-//! runtime's read paths instead, rusqlite on SQLite and tokio-postgres on PostgreSQL,
-//! which answer them faster than sqlx's pool.
+//! runtime's read paths instead, rusqlite on SQLite and tokio-postgres on PostgreSQL:
+//! they keep the read path off sqlx's pool, which lends every query a connection of
+//! its own (the runtime's `sqlite_reads` and `postgres_reads` say why that matters).
 
 mod books;
 mod columns;
