@@ -2,8 +2,8 @@
 //! upload, the parts of its stream, and a stored book as the API answers it.
 
 use bookshelf_proto::library::v1::{
-    Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, create_book_request,
-    update_book_request,
+    Book, BookChanges, CoverPart, CreateBookRequest, NewBook, UpdateBookRequest, cover_part,
+    create_book_request, update_book_request,
 };
 use bookshelf_runtime::clock::timestamp;
 use bookshelf_tokens::interceptor::caller;
@@ -63,6 +63,15 @@ impl Uploader {
     }
 }
 
+/// A cover's part of an upload stream, the same in `CreateBook` and `UpdateBook`.
+fn cover_part<M>(cover: CoverPart) -> Part<M> {
+    match cover.part {
+        Some(cover_part::Part::Chunk(chunk)) => Part::Chunk(chunk),
+        Some(cover_part::Part::Finished(finished)) => Part::Finished(finished),
+        None => Part::Empty,
+    }
+}
+
 /// A message of an upload stream, `CreateBook`'s or `UpdateBook`'s: what the one
 /// upload path needs to know of each.
 pub(super) trait UploadMessage {
@@ -82,8 +91,7 @@ impl UploadMessage for CreateBookRequest {
     fn into_part(self) -> Part<NewBook> {
         match self.part {
             Some(create_book_request::Part::Metadata(metadata)) => Part::Metadata(metadata),
-            Some(create_book_request::Part::Chunk(chunk)) => Part::Chunk(chunk),
-            Some(create_book_request::Part::Finished(finished)) => Part::Finished(finished),
+            Some(create_book_request::Part::Cover(cover)) => cover_part(cover),
             None => Part::Empty,
         }
     }
@@ -101,8 +109,7 @@ impl UploadMessage for UpdateBookRequest {
     fn into_part(self) -> Part<BookChanges> {
         match self.part {
             Some(update_book_request::Part::Metadata(metadata)) => Part::Metadata(metadata),
-            Some(update_book_request::Part::Chunk(chunk)) => Part::Chunk(chunk),
-            Some(update_book_request::Part::Finished(finished)) => Part::Finished(finished),
+            Some(update_book_request::Part::Cover(cover)) => cover_part(cover),
             None => Part::Empty,
         }
     }
