@@ -28,8 +28,7 @@ const SECRET_BEARING: &[&str] = &[
 /// Cover chunks decode as slices of the received buffer and encode from the sender's
 /// buffer, so a cover's bytes are not copied once more per hop.
 const COVER_CHUNKS: &[&str] = &[
-    ".library.v1.CreateBookRequest.chunk",
-    ".library.v1.UpdateBookRequest.chunk",
+    ".library.v1.CoverPart.chunk",
     ".library.v1.GetCoverResponse.chunk",
 ];
 

@@ -128,14 +128,14 @@ cover_bytes=$(stat -c %s "$files/cover.png")
 cover_sha=$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())' "$files/cover.png")
 # Without the finished message the upload is refused and nothing is stored.
 if unfinished=$( { echo '{"metadata": {"title": "Cut", "description": "", "category": "science"}}'
-                   printf '{"chunk": "%s"}' "$(base64 -w0 "$files/cover.png")"; } |
+                   printf '{"cover": {"chunk": "%s"}}' "$(base64 -w0 "$files/cover.png")"; } |
   "$grpcurl" -plaintext -H "authorization: Bearer $token" -d @ "$library" library.v1.LibraryService/CreateBook 2>&1); then
   fail "an upload without its finished message was accepted: $unfinished"
 fi
 expect "InvalidArgument" "$unfinished"
 created=$( { echo '{"metadata": {"title": "Dune", "description": "Spice", "category": "science"}}'
-             printf '{"chunk": "%s"}' "$(base64 -w0 "$files/cover.png")"
-             printf '{"finished": {"cover_bytes": %d, "sha256": "%s"}}' "$cover_bytes" "$cover_sha"; } |
+             printf '{"cover": {"chunk": "%s"}}' "$(base64 -w0 "$files/cover.png")"
+             printf '{"cover": {"finished": {"cover_bytes": %d, "sha256": "%s"}}}' "$cover_bytes" "$cover_sha"; } |
   "$grpcurl" -plaintext -H "authorization: Bearer $token" -d @ "$library" library.v1.LibraryService/CreateBook)
 expect '"coverContentType": "image/png"' "$created"
 book_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["book"]["id"])' <<<"$created")

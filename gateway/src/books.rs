@@ -9,8 +9,8 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use bookshelf_proto::library::v1::{
-    Book, BookChanges, CreateBookRequest, DeleteBookRequest, GetBookRequest, ListBooksRequest,
-    NewBook, UpdateBookRequest, UploadFinished, create_book_request,
+    Book, BookChanges, CoverPart, CreateBookRequest, DeleteBookRequest, GetBookRequest,
+    ListBooksRequest, NewBook, UpdateBookRequest, UploadFinished, cover_part, create_book_request,
     library_service_client::LibraryServiceClient, update_book_request,
 };
 use bytes::Bytes;
@@ -96,13 +96,17 @@ impl UploadCall for Create {
 
     fn chunk(bytes: Bytes) -> CreateBookRequest {
         CreateBookRequest {
-            part: Some(create_book_request::Part::Chunk(bytes)),
+            part: Some(create_book_request::Part::Cover(CoverPart {
+                part: Some(cover_part::Part::Chunk(bytes)),
+            })),
         }
     }
 
     fn finished(finished: UploadFinished) -> CreateBookRequest {
         CreateBookRequest {
-            part: Some(create_book_request::Part::Finished(finished)),
+            part: Some(create_book_request::Part::Cover(CoverPart {
+                part: Some(cover_part::Part::Finished(finished)),
+            })),
         }
     }
 
@@ -139,13 +143,17 @@ impl UploadCall for Update {
 
     fn chunk(bytes: Bytes) -> UpdateBookRequest {
         UpdateBookRequest {
-            part: Some(update_book_request::Part::Chunk(bytes)),
+            part: Some(update_book_request::Part::Cover(CoverPart {
+                part: Some(cover_part::Part::Chunk(bytes)),
+            })),
         }
     }
 
     fn finished(finished: UploadFinished) -> UpdateBookRequest {
         UpdateBookRequest {
-            part: Some(update_book_request::Part::Finished(finished)),
+            part: Some(update_book_request::Part::Cover(CoverPart {
+                part: Some(cover_part::Part::Finished(finished)),
+            })),
         }
     }
 

@@ -7,7 +7,7 @@ use bookshelf_runtime::connections::{self, GrpcLimits};
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
-use crate::buckets::CoverLocation;
+use crate::storage::CoverLocation;
 
 /// The environment variables the S3-compatible cover store reads, besides the flags
 /// below: set by an operator, read by the object-store client.
@@ -224,17 +224,17 @@ impl Config {
     }
 
     /// How old a cover without a book must be before a sweep removes it.
-    pub fn sweep_grace(&self) -> Duration {
+    pub(crate) fn sweep_grace(&self) -> Duration {
         Duration::from_secs(self.sweep_grace_secs)
     }
 
     /// How often the store is swept.
-    pub fn sweep_interval(&self) -> Duration {
+    pub(crate) fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval_secs.max(1))
     }
 
     /// The bounds the gRPC server puts on its connections.
-    pub fn grpc_limits(&self) -> GrpcLimits {
+    pub(crate) fn grpc_limits(&self) -> GrpcLimits {
         GrpcLimits {
             max_connections: self
                 .grpc_max_connections
@@ -248,27 +248,27 @@ impl Config {
     }
 
     /// How long the revocation feed may be silent before it is reconnected.
-    pub fn revocation_silence(&self) -> Duration {
+    pub(crate) fn revocation_silence(&self) -> Duration {
         Duration::from_millis(self.revocation_silence_ms)
     }
 
     /// How often the signing keys are fetched again.
-    pub fn signing_keys_refresh(&self) -> Duration {
+    pub(crate) fn signing_keys_refresh(&self) -> Duration {
         Duration::from_millis(self.signing_keys_refresh_ms)
     }
 
     /// How long the revocation feed may be down.
-    pub fn revocation_max_outage(&self) -> Duration {
+    pub(crate) fn revocation_max_outage(&self) -> Duration {
         Duration::from_millis(self.revocation_max_outage_ms)
     }
 
     /// How long an upload stream may send nothing.
-    pub fn upload_idle_timeout(&self) -> Duration {
+    pub(crate) fn upload_idle_timeout(&self) -> Duration {
         Duration::from_millis(self.upload_idle_timeout_ms)
     }
 
     /// What one account may store.
-    pub fn quota(&self) -> crate::store::Quota {
+    pub(crate) fn quota(&self) -> crate::store::Quota {
         crate::store::Quota {
             max_books: i64::from(self.max_books_per_account),
             max_cover_bytes: i64::try_from(self.max_cover_storage_per_account).unwrap_or(i64::MAX),

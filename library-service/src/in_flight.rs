@@ -17,7 +17,7 @@ use crate::domain::UserId;
 
 /// The uploads each account has in flight, or waiting, on this replica.
 #[derive(Debug, Clone)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     limit: usize,
     line: usize,
     accounts: Arc<Mutex<HashMap<UserId, Account>>>,
@@ -34,7 +34,7 @@ struct Account {
 impl InFlight {
     /// Allows `limit` uploads in flight per account (at least one), and `line` more
     /// waiting for a slot.
-    pub fn new(limit: usize, line: usize) -> Self {
+    pub(crate) fn new(limit: usize, line: usize) -> Self {
         Self {
             limit: limit.max(1),
             line,
@@ -43,7 +43,7 @@ impl InFlight {
     }
 
     /// The most uploads an account may have in flight and waiting together.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.limit + self.line
     }
 
@@ -51,7 +51,7 @@ impl InFlight {
     /// its line is full. Places are counted under one lock, so concurrent calls never
     /// pass the bound together, and a caller that stops waiting (its client went away)
     /// gives its place back.
-    pub async fn start(&self, account: &UserId) -> Option<UploadSlot> {
+    pub(crate) async fn start(&self, account: &UserId) -> Option<UploadSlot> {
         let (mut slot, slots) = {
             let mut accounts = self.accounts.lock().expect("in-flight lock poisoned");
             let entry = accounts.entry(account.clone()).or_insert_with(|| Account {
@@ -82,7 +82,7 @@ impl InFlight {
 /// One upload's place: in line until it holds a slot, then in flight. Dropping it
 /// (the upload ended, however, or its caller stopped waiting) frees both.
 #[derive(Debug)]
-pub struct UploadSlot {
+pub(crate) struct UploadSlot {
     account: UserId,
     accounts: Arc<Mutex<HashMap<UserId, Account>>>,
     permit: Option<OwnedSemaphorePermit>,

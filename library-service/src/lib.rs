@@ -1,17 +1,22 @@
 //! Bookshelf's library service: each user's books and their cover images, over gRPC.
 //!
-//! - [`config`]: the one configuration struct.
-//! - [`domain`]: book, owner and cover ids, titles, descriptions and categories,
-//!   parsed from requests at the edge.
-//! - [`uploads`]: reading client-streamed uploads: a size cap, an idle timeout, a
-//!   memory budget in bytes, and the finish message that makes an upload whole.
-//! - [`in_flight`]: how many uploads each account has in flight.
+//! Layers, each importing only those below it:
+//!
+//! - this file: [`Application`], which wires the rest together as [`config`], the
+//!   one configuration struct, says.
+//! - `rpc`: the `library.v1.LibraryService` implementation, one file per group of
+//!   RPCs; requests become domain values there and answers become messages, and its
+//!   one error type has its one mapping to a status. Uploads are read there too: a
+//!   size cap, an idle timeout, a memory budget in bytes, and the finish message that
+//!   makes an upload whole.
+//! - `sweeps`: the removal of covers no book points at, at start-up and then now and
+//!   then.
+//! - `in_flight`: how many uploads each account has in flight or waiting.
+//! - `store`: the database (SQLite or PostgreSQL), all of the service's SQL.
+//! - [`storage`]: where cover files live: a local folder or an S3-compatible bucket.
 //! - [`covers`]: sniffing, bounded decoding and thumbnails.
-//! - [`storage`]: where cover files live (a local folder today).
-//! - [`store`]: the database (SQLite or PostgreSQL).
-//! - [`api`]: the `library.v1.LibraryService` implementation, with its uploads in
-//!   [`book_uploads`] and its listing pages in [`paging`]; [`error`] its one status
-//!   mapping.
+//! - `domain`: book, owner and cover ids, titles, descriptions and categories,
+//!   parsed from requests at the edge.
 //! - `properties` (tests only): property tests of the values parsed at the edge and
 //!   of page tokens.
 //!
@@ -19,21 +24,16 @@
 //! the auth service, so no request waits on the network.
 #![forbid(unsafe_code)]
 
-pub mod api;
-pub mod book_uploads;
-pub mod buckets;
 pub mod config;
 pub mod covers;
-pub mod domain;
-pub mod error;
-pub mod in_flight;
-pub mod paging;
+mod domain;
+mod in_flight;
 #[cfg(test)]
 mod properties;
+mod rpc;
 pub mod storage;
-pub mod store;
-pub mod sweeps;
-pub mod uploads;
+mod store;
+mod sweeps;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -54,14 +54,12 @@ use tonic::{service::interceptor::InterceptedService, transport::Endpoint};
 pub use config::Config;
 
 use crate::{
-    api::LibraryApi,
-    buckets::{BucketCovers, CoverLocation},
     covers::DecodeLimits,
     in_flight::InFlight,
-    storage::{CoverStore, LocalCovers},
+    rpc::{LibraryApi, UploadRules},
+    storage::{BucketCovers, CoverLocation, CoverStore, LocalCovers},
     store::Store,
-    sweeps::Sweeper,
-    uploads::UploadRules,
+    sweeps::{SweepError, Sweeper},
 };
 
 /// Bytes a stream may have in flight before it is read.
@@ -73,12 +71,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] db::DbError),
-    /// The database failed during the start-up sweep.
+    /// The start-up sweep failed.
     #[error("start-up sweep failed")]
-    Sweep(#[from] store::StoreError),
-    /// The cover store failed during the start-up sweep.
-    #[error("start-up sweep of the cover store failed")]
-    CoverStore(#[source] std::io::Error),
+    Sweep(#[from] SweepError),
     /// The auth service URL is not a valid URI.
     #[error("invalid auth service URL")]
     AuthUrl(#[source] tonic::transport::Error),

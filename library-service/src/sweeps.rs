@@ -7,23 +7,37 @@ use std::{sync::Arc, time::Duration};
 
 use bookshelf_runtime::clock::Clock;
 
-use crate::{StartError, storage::CoverStore, store::Store};
+use crate::{
+    storage::CoverStore,
+    store::{Store, StoreError},
+};
+
+/// Why a sweep failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The database failed.
+    #[error("the database failed during a sweep")]
+    Store(#[from] StoreError),
+    /// The cover store failed.
+    #[error("the cover store failed during a sweep")]
+    Covers(#[source] std::io::Error),
+}
 
 /// What a sweep needs: the rows, the covers, and how old an orphan must be.
-pub struct Sweeper {
+pub(crate) struct Sweeper {
     /// The books, which say which covers are kept.
-    pub store: Store,
+    pub(crate) store: Store,
     /// The covers.
-    pub covers: Arc<dyn CoverStore>,
+    pub(crate) covers: Arc<dyn CoverStore>,
     /// Covers changed within this long before a sweep are kept, book or not.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
     /// The time the grace period is counted from.
-    pub clock: Clock,
+    pub(crate) clock: Clock,
 }
 
 impl Sweeper {
     /// One sweep; how many covers it removed.
-    pub async fn sweep(&self) -> Result<usize, StartError> {
+    pub(crate) async fn sweep(&self) -> Result<usize, SweepError> {
         // The cut-off comes before the rows are read: a cover old enough to be taken
         // was written a grace period before the read, and an upload commits its row
         // within moments of writing its cover, so that row is in the read.
@@ -33,7 +47,7 @@ impl Sweeper {
             .covers
             .sweep(&keep, older_than_ms)
             .await
-            .map_err(StartError::CoverStore)?;
+            .map_err(SweepError::Covers)?;
         if removed > 0 {
             tracing::info!(removed, "removed covers no book points at");
         }
@@ -42,7 +56,7 @@ impl Sweeper {
 
     /// Sweeps every `interval`, for as long as the service runs; a failed sweep is
     /// logged and tried again next time.
-    pub async fn every(self, interval: Duration) {
+    pub(crate) async fn every(self, interval: Duration) {
         let mut ticks = tokio::time::interval(interval);
         ticks.tick().await;
         loop {

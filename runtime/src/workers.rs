@@ -118,11 +118,6 @@ impl WorkerPool {
         self.waiting.load(Ordering::Acquire)
     }
 
-    /// Whether a job submitted now would be refused as [`WorkError::Busy`].
-    pub fn is_full(&self) -> bool {
-        self.waiting() >= self.max_waiting
-    }
-
     /// Runs `work` on the pool and waits for its answer without blocking the caller's
     /// thread. Jobs queue when every thread is busy, up to the pool's depth; past it
     /// the answer is [`WorkError::Busy`] at once. Dropping the returned future before

@@ -10,10 +10,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use library_service::{
-    Config,
-    buckets::{BucketCovers, CoverLocation},
-};
+use library_service::{Config, storage::CoverLocation};
 use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path as ObjectPath};
 
 /// The variable that names the S3-compatible server the tests may use.
@@ -124,11 +121,6 @@ impl TestBucket {
             builder = builder.with_config(key.parse().expect("a known option"), value);
         }
         Arc::new(builder.build().expect("a client of the test bucket"))
-    }
-
-    /// The library's cover store over this bucket.
-    pub fn cover_store(&self) -> BucketCovers {
-        BucketCovers::connect(&self.name, &self.prefix, &self.options()).expect("a cover store")
     }
 
     /// The key of `name`, a path relative to the prefix that may have folders of its own.

@@ -3,11 +3,12 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use bookshelf_proto::library::v1::{
-    Book, BookChanges, CreateBookRequest, NewBook, UpdateBookRequest, UploadFinished,
-    create_book_request, library_service_client::LibraryServiceClient, update_book_request,
+    Book, BookChanges, CoverPart, CreateBookRequest, NewBook, UpdateBookRequest, UploadFinished,
+    cover_part, create_book_request, library_service_client::LibraryServiceClient,
+    update_book_request,
 };
 use bookshelf_tokens::Revocations;
-use library_service::{Application, Config, buckets::CoverLocation};
+use library_service::{Application, Config, storage::CoverLocation};
 use secrecy::SecretString;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -208,6 +209,20 @@ pub fn finished(cover: &[u8]) -> UploadFinished {
     }
 }
 
+/// A piece of a cover, as both uploads send it.
+pub fn cover_chunk(bytes: impl Into<bytes::Bytes>) -> CoverPart {
+    CoverPart {
+        part: Some(cover_part::Part::Chunk(bytes.into())),
+    }
+}
+
+/// The end of an upload, as both uploads send it.
+pub fn cover_end(finished: UploadFinished) -> CoverPart {
+    CoverPart {
+        part: Some(cover_part::Part::Finished(finished)),
+    }
+}
+
 /// The whole stream of a `CreateBook` call: the metadata, `cover` in [`CHUNK`]-sized
 /// pieces, and the finish message.
 pub fn create_messages(metadata: NewBook, cover: &[u8]) -> Vec<CreateBookRequest> {
@@ -215,12 +230,12 @@ pub fn create_messages(metadata: NewBook, cover: &[u8]) -> Vec<CreateBookRequest
         part: Some(create_book_request::Part::Metadata(metadata)),
     }];
     messages.extend(cover.chunks(CHUNK).map(|chunk| CreateBookRequest {
-        part: Some(create_book_request::Part::Chunk(
+        part: Some(create_book_request::Part::Cover(cover_chunk(
             bytes::Bytes::copy_from_slice(chunk),
-        )),
+        ))),
     }));
     messages.push(CreateBookRequest {
-        part: Some(create_book_request::Part::Finished(finished(cover))),
+        part: Some(create_book_request::Part::Cover(cover_end(finished(cover)))),
     });
     messages
 }
@@ -295,15 +310,15 @@ pub async fn update_book(
             .unwrap_or_default()
             .chunks(CHUNK)
             .map(|chunk| UpdateBookRequest {
-                part: Some(update_book_request::Part::Chunk(
+                part: Some(update_book_request::Part::Cover(cover_chunk(
                     bytes::Bytes::copy_from_slice(chunk),
-                )),
+                ))),
             }),
     );
     messages.push(UpdateBookRequest {
-        part: Some(update_book_request::Part::Finished(finished(
+        part: Some(update_book_request::Part::Cover(cover_end(finished(
             cover.unwrap_or_default(),
-        ))),
+        )))),
     });
     let response = client
         .update_book(bearer(futures::stream::iter(messages), token))

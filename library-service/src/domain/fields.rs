@@ -1,9 +1,18 @@
 //! A book's own fields (title, description, category), each valid by construction.
+//! Values read back from the database are ones this service wrote, so they are not
+//! parsed again.
 
-use bookshelf_runtime::errors::FieldViolation;
+use bookshelf_runtime::{
+    errors::FieldViolation, postgres_reads::tokio_postgres::types as postgres,
+    sqlite_reads::rusqlite::types as sqlite,
+};
+
+use super::ids::read_back_as_written;
+
+read_back_as_written!(BookTitle, Description);
 
 /// The categories a book may have, as the tutorial lists them.
-pub const CATEGORIES: [&str; 8] = [
+pub(crate) const CATEGORIES: [&str; 8] = [
     "romance",
     "poetry",
     "politics",
@@ -15,12 +24,13 @@ pub const CATEGORIES: [&str; 8] = [
 ];
 
 /// A book title: 1 to 200 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BookTitle(String);
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::Type)]
+#[sqlx(transparent)]
+pub(crate) struct BookTitle(String);
 
 impl BookTitle {
     /// Parses a title.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let title = raw.trim();
         if title.is_empty() || title.chars().count() > 200 {
             return Err(FieldViolation::new("title", "must be 1 to 200 characters"));
@@ -33,21 +43,17 @@ impl BookTitle {
         }
         Ok(Self(title.to_owned()))
     }
-
-    /// The title as stored.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A description: at most 2000 characters; line breaks and tabs are the only control
 /// characters allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Description(String);
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::Type)]
+#[sqlx(transparent)]
+pub(crate) struct Description(String);
 
 impl Description {
     /// Parses a description.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         if raw.chars().count() > 2000 {
             return Err(FieldViolation::new(
                 "description",
@@ -65,20 +71,27 @@ impl Description {
         }
         Ok(Self(raw.trim().to_owned()))
     }
+}
 
-    /// The description as stored.
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl From<BookTitle> for String {
+    fn from(title: BookTitle) -> Self {
+        title.0
+    }
+}
+
+impl From<Description> for String {
+    fn from(description: Description) -> Self {
+        description.0
     }
 }
 
 /// One of [`CATEGORIES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Category(&'static str);
+pub(crate) struct Category(&'static str);
 
 impl Category {
     /// Parses a category, ignoring case and surrounding spaces.
-    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, FieldViolation> {
         let wanted = raw.trim().to_lowercase();
         CATEGORIES
             .iter()
@@ -93,8 +106,61 @@ impl Category {
     }
 
     /// The category as stored.
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         self.0
+    }
+
+    /// The category stored as `stored`, which this service wrote; `None` for a value
+    /// that is none of [`CATEGORIES`], which only a hand-edited row could hold.
+    fn from_stored(stored: &str) -> Option<Self> {
+        CATEGORIES
+            .iter()
+            .find(|category| **category == stored)
+            .map(|category| Self(category))
+    }
+}
+
+/// Why a stored category could not be read back.
+fn unknown_category(stored: &str) -> Box<dyn std::error::Error + Send + Sync> {
+    format!("{stored:?} is not a category").into()
+}
+
+impl sqlx::Type<sqlx::Any> for Category {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+
+    fn compatible(kind: &sqlx::any::AnyTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Any>>::compatible(kind)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Category {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let stored = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+        Self::from_stored(&stored).ok_or_else(|| unknown_category(&stored))
+    }
+}
+
+impl sqlite::FromSql for Category {
+    fn column_result(value: sqlite::ValueRef<'_>) -> sqlite::FromSqlResult<Self> {
+        let stored = value.as_str()?;
+        Self::from_stored(stored)
+            .ok_or_else(|| sqlite::FromSqlError::Other(unknown_category(stored)))
+    }
+}
+
+impl<'a> postgres::FromSql<'a> for Category {
+    fn from_sql(
+        kind: &postgres::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let stored = <&str as postgres::FromSql>::from_sql(kind, raw)?;
+        Self::from_stored(stored).ok_or_else(|| unknown_category(stored))
+    }
+
+    fn accepts(kind: &postgres::Type) -> bool {
+        <&str as postgres::FromSql>::accepts(kind)
     }
 }
 
@@ -104,7 +170,7 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_bounded() {
-        assert_eq!(BookTitle::parse("  Dune ").unwrap().as_str(), "Dune");
+        assert_eq!(String::from(BookTitle::parse("  Dune ").unwrap()), "Dune");
         assert!(BookTitle::parse("   ").is_err());
         assert!(BookTitle::parse(&"x".repeat(201)).is_err());
         assert!(BookTitle::parse("Du\0ne").is_err());

@@ -1,4 +1,4 @@
-//! The names of books, owners and covers. Each is its own type, so a cover id can
+//! The names of books, owners and covers, and a book's reference to its cover. Each is its own type, so a cover id can
 //! never be passed where a book id is meant, and a value from a client becomes one
 //! only by being parsed.
 //!
@@ -12,8 +12,8 @@ use bookshelf_runtime::{
 };
 use bookshelf_tokens::Caller;
 
-/// Each id is read back from the read paths as it was written, like sqlx's
-/// transparent decoding does on the pool.
+/// Each value of text is read back from the read paths as it was written, like
+/// sqlx's transparent decoding does on the pool.
 macro_rules! read_back_as_written {
     ($($id:ident),*) => {$(
         impl sqlite::FromSql for $id {
@@ -37,29 +37,31 @@ macro_rules! read_back_as_written {
     )*};
 }
 
+pub(super) use read_back_as_written;
+
 read_back_as_written!(BookId, UserId, CoverId);
 
 /// A book id: a UUID in its canonical hyphenated, lower-case form, so every spelling
 /// a client may send names the same row.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(transparent)]
-pub struct BookId(String);
+pub(crate) struct BookId(String);
 
 impl BookId {
     /// A fresh id for a new book.
-    pub fn random() -> Self {
+    pub(crate) fn random() -> Self {
         Self(uuid::Uuid::new_v4().hyphenated().to_string())
     }
 
     /// Parses any spelling of a UUID; anything else names no book.
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         uuid::Uuid::parse_str(raw)
             .ok()
             .map(|id| Self(id.hyphenated().to_string()))
     }
 
     /// The id as stored and answered.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -80,11 +82,11 @@ impl From<BookId> for String {
 /// service chose it, so it is taken as it comes, never parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(transparent)]
-pub struct UserId(String);
+pub(crate) struct UserId(String);
 
 impl UserId {
     /// The id as stored and answered.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -106,11 +108,11 @@ impl From<UserId> for String {
 /// whoever knows it may fetch the thumbnail, as an `<img>` tag must.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(transparent)]
-pub struct CoverId(String);
+pub(crate) struct CoverId(String);
 
 impl CoverId {
     /// A fresh, unguessable id for a cover about to be stored.
-    pub fn random() -> Self {
+    pub(crate) fn random() -> Self {
         let name = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -123,17 +125,17 @@ impl CoverId {
     /// never reaches the database or the disk. The one definition of a cover's name:
     /// what a client may ask for, what a store writes under, and all a sweep may
     /// remove, so a store shared with anything else loses nothing that is not ours.
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         Self::is_cover_name(raw).then(|| Self(raw.to_owned()))
     }
 
     /// Whether `name` is exactly an id this service chooses: 64 lower-case hex digits.
-    pub fn is_cover_name(name: &str) -> bool {
+    pub(crate) fn is_cover_name(name: &str) -> bool {
         name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
 
     /// The id as stored, answered and used as a file name.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -154,11 +156,21 @@ impl From<CoverId> for String {
 /// A book's cover as clients see it: which stored thumbnail it is, and the media type
 /// it is served with (the thumbnail's format, chosen when it was made).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoverRef {
+pub(crate) struct CoverRef {
     /// The stored thumbnail.
-    pub id: CoverId,
+    pub(crate) id: CoverId,
     /// Its media type.
-    pub content_type: String,
+    pub(crate) content_type: String,
+}
+
+/// A cover file written to storage, as a book's row records it: the reference clients
+/// see, and the size that counts against its owner's quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredCover {
+    /// Which cover it is and how it is served.
+    pub(crate) reference: CoverRef,
+    /// Its size in bytes.
+    pub(crate) bytes: i64,
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer, eventually,
     hostile::{HOSTILE_TEXTS, must_refuse},
     images::jpeg,
-    library::{create_book, fetch_cover, finished, new_book, update_book},
+    library::{cover_chunk, cover_end, create_book, fetch_cover, finished, new_book, update_book},
     register_and_login,
 };
 use tonic::Code;
@@ -25,7 +25,7 @@ fn metadata(book: NewBook) -> CreateBookRequest {
 
 fn chunk(bytes: Vec<u8>) -> CreateBookRequest {
     CreateBookRequest {
-        part: Some(Part::Chunk(bytes.into())),
+        part: Some(Part::Cover(cover_chunk(bytes))),
     }
 }
 
@@ -225,7 +225,7 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
         (
             "the finish message first",
             vec![CreateBookRequest {
-                part: Some(Part::Finished(finished(&[]))),
+                part: Some(Part::Cover(cover_end(finished(&[])))),
             }],
             Code::InvalidArgument,
         ),
@@ -261,7 +261,7 @@ async fn upload_streams_that_break_the_contract_are_refused_and_leave_nothing() 
         chunk(cover.clone()),
         CreateBookRequest { part: None },
         CreateBookRequest {
-            part: Some(Part::Finished(finished(&cover))),
+            part: Some(Part::Cover(cover_end(finished(&cover)))),
         },
     ];
     let created = client

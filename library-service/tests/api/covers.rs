@@ -9,7 +9,7 @@ use bookshelf_test_support::{
     covers::cover_name,
     eventually,
     images::{gif_bomb, image, inspect, jpeg, png_bomb},
-    library::{create_book, fetch_cover, new_book},
+    library::{cover_chunk, create_book, fetch_cover, new_book},
     register_and_login,
 };
 use image::ImageFormat;
@@ -195,9 +195,9 @@ async fn an_upload_cut_off_mid_stream_leaves_neither_file_nor_row() {
         .unwrap();
     sender
         .send(CreateBookRequest {
-            part: Some(create_book_request::Part::Chunk(
-                cover[..cover.len() / 2].to_vec().into(),
-            )),
+            part: Some(create_book_request::Part::Cover(cover_chunk(
+                cover[..cover.len() / 2].to_vec(),
+            ))),
         })
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use bookshelf_proto::{
 use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer, eventually,
     images::jpeg,
-    library::{OpenUpload, create_book, finished, new_book},
+    library::{OpenUpload, cover_chunk, cover_end, create_book, finished, new_book},
     register_and_login,
 };
 use tonic::Code;
@@ -27,7 +27,7 @@ async fn a_stalled_stream_without_a_deadline_is_cancelled_and_leaves_nothing() {
     let upload =
         OpenUpload::start(&library.client().await, &token, new_book("Stall", "horror")).await;
     upload
-        .send(Part::Chunk(cover[..cover.len() / 2].to_vec().into()))
+        .send(Part::Cover(cover_chunk(cover[..cover.len() / 2].to_vec())))
         .await;
     // The call has no deadline and its stream stays open: only the server's idle
     // timeout can end it.
@@ -59,7 +59,9 @@ async fn an_account_cannot_have_more_uploads_in_flight_and_waiting_than_its_limi
         async move {
             let title = format!("Held {index}");
             let upload = OpenUpload::start(&client, &token, new_book(&title, "poetry")).await;
-            upload.send(Part::Chunk(cover[..10].to_vec().into())).await;
+            upload
+                .send(Part::Cover(cover_chunk(cover[..10].to_vec())))
+                .await;
             (upload, cover)
         }
     }))
@@ -102,8 +104,10 @@ async fn an_account_cannot_have_more_uploads_in_flight_and_waiting_than_its_limi
     // Every held upload, waiting ones included, finishes normally once it is sent
     // whole, and the account's places are free again afterwards.
     let finished_uploads = held.into_iter().map(|(upload, cover)| async move {
-        upload.send(Part::Chunk(cover[10..].to_vec().into())).await;
-        upload.send(Part::Finished(finished(&cover))).await;
+        upload
+            .send(Part::Cover(cover_chunk(cover[10..].to_vec())))
+            .await;
+        upload.send(Part::Cover(cover_end(finished(&cover)))).await;
         drop(upload.sender);
         upload.answer.await.unwrap().unwrap();
     });
@@ -127,7 +131,7 @@ async fn an_upload_whose_account_is_disabled_mid_stream_is_refused_at_commit() {
     let client = library.client().await;
     let cover = jpeg(200, 200);
     let upload = OpenUpload::start(&client, &token, new_book("Late", "thriller")).await;
-    upload.send(Part::Chunk(cover.clone().into())).await;
+    upload.send(Part::Cover(cover_chunk(cover.clone()))).await;
 
     auth.client()
         .await
@@ -138,7 +142,7 @@ async fn an_upload_whose_account_is_disabled_mid_stream_is_refused_at_commit() {
     library
         .until_refused(&token, "the library to learn of the disable")
         .await;
-    upload.send(Part::Finished(finished(&cover))).await;
+    upload.send(Part::Cover(cover_end(finished(&cover)))).await;
     drop(upload.sender);
     let status = upload.answer.await.unwrap().unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");

@@ -7,6 +7,7 @@ mod books;
 mod cover_fuzz;
 mod covers;
 mod disabled_accounts;
+mod earlier_uploads;
 mod hostile_uploads;
 mod keys;
 mod ownership;

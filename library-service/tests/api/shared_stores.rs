@@ -13,7 +13,7 @@ use bookshelf_test_support::{
     library::{create_book, new_book},
     register_and_login,
 };
-use library_service::{Config, buckets::CoverLocation};
+use library_service::{Config, storage::CoverLocation};
 
 /// Names that differ from a cover name by one character, or by a part around it.
 fn look_alikes() -> Vec<String> {

@@ -14,7 +14,9 @@ use bookshelf_proto::library::v1::{
 use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer, eventually,
     images::image,
-    library::{OpenUpload, create_book, create_messages, finished, new_book},
+    library::{
+        OpenUpload, cover_chunk, cover_end, create_book, create_messages, finished, new_book,
+    },
     register_and_login,
 };
 use image::ImageFormat;
@@ -109,7 +111,7 @@ async fn a_wrong_byte_count_or_digest_is_refused_and_stores_nothing() {
     for (kind, end) in wrong {
         let mut messages = create_messages(new_book(kind, "poetry"), &cover);
         *messages.last_mut().unwrap() = CreateBookRequest {
-            part: Some(create_book_request::Part::Finished(end)),
+            part: Some(create_book_request::Part::Cover(cover_end(end))),
         };
         let status = client
             .clone()
@@ -127,10 +129,12 @@ async fn a_wrong_byte_count_or_digest_is_refused_and_stores_nothing() {
     // The digest is optional: the byte count alone finishes an upload.
     let mut messages = create_messages(new_book("Counted", "poetry"), &cover);
     *messages.last_mut().unwrap() = CreateBookRequest {
-        part: Some(create_book_request::Part::Finished(UploadFinished {
-            cover_bytes: cover.len() as u64,
-            sha256: Vec::new(),
-        })),
+        part: Some(create_book_request::Part::Cover(cover_end(
+            UploadFinished {
+                cover_bytes: cover.len() as u64,
+                sha256: Vec::new(),
+            },
+        ))),
     };
     let book = client
         .clone()
@@ -161,7 +165,7 @@ async fn an_upload_cancelled_before_its_end_is_refused_even_if_it_decodes() {
     let client = library.client().await;
     let upload = OpenUpload::start(&client, &token, new_book("Cut short", "poetry")).await;
     upload
-        .send(create_book_request::Part::Chunk(sent.into()))
+        .send(create_book_request::Part::Cover(cover_chunk(sent)))
         .await;
     // The client cancels the call, its stream still open: the server sees a stream
     // that stops without the finish message.
@@ -228,8 +232,8 @@ async fn uploads_cancelled_at_any_moment_leave_no_half_done_work() {
                         id,
                         ..Default::default()
                     }),
-                    update_book_request::Part::Chunk(cover.clone().into()),
-                    update_book_request::Part::Finished(finished(&cover)),
+                    update_book_request::Part::Cover(cover_chunk(cover.clone())),
+                    update_book_request::Part::Cover(cover_end(finished(&cover))),
                 ]
                 .map(|part| UpdateBookRequest { part: Some(part) });
                 let _ = client

@@ -17,20 +17,17 @@ use crate::{
 };
 
 /// The request field that carries the cover, as the REST API names it.
-pub const COVER_FIELD: &str = "cover_image";
+pub(super) const COVER_FIELD: &str = "cover_image";
 
 /// Everything a library RPC can answer besides success.
 #[derive(Debug, thiserror::Error)]
-pub enum LibraryError {
+pub(crate) enum LibraryError {
     /// Fields failed validation.
     #[error("invalid request")]
     InvalidArgument(Vec<FieldViolation>),
     /// No such book among the caller's.
     #[error("book not found")]
     NotFound,
-    /// The caller already has a book of this title.
-    #[error("title already used")]
-    TitleTaken,
     /// The upload passed the byte cap.
     #[error("cover larger than {limit} bytes")]
     CoverTooLarge {
@@ -109,9 +106,6 @@ impl From<LibraryError> for Status {
         match error {
             LibraryError::InvalidArgument(violations) => invalid_argument(&violations),
             LibraryError::NotFound => Status::not_found("book not found"),
-            LibraryError::TitleTaken => {
-                Status::already_exists("you already have a book with this title")
-            }
             LibraryError::CoverTooLarge { limit } => cover_status(
                 Code::ResourceExhausted,
                 error_info::COVER_TOO_LARGE,

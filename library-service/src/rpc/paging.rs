@@ -8,7 +8,7 @@ use bookshelf_runtime::errors::FieldViolation;
 
 use crate::{
     domain::{BookId, Category},
-    store::BookRecord,
+    store::{BookRecord, PageStart},
 };
 
 /// Books per page when the client does not say.
@@ -16,25 +16,15 @@ const DEFAULT_PAGE_SIZE: i64 = 50;
 /// The most books one page may hold.
 const MAX_PAGE_SIZE: i64 = 100;
 
-/// Where a page after the first starts: just after this book, in creation order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageStart {
-    /// Creation time of the last book of the previous page.
-    pub created_at: i64,
-    /// Id of the last book of the previous page, which orders books created in the
-    /// same millisecond.
-    pub id: BookId,
-}
-
 /// A `ListBooks` request, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     /// Only books of this category; `None` for every book.
-    pub category: Option<Category>,
+    pub(super) category: Option<Category>,
     /// Where the page starts; `None` for the first page.
-    pub start: Option<PageStart>,
+    pub(super) start: Option<PageStart>,
     /// The most books the page holds.
-    pub size: i64,
+    size: i64,
 }
 
 impl TryFrom<ListBooksRequest> for ListQuery {
@@ -61,13 +51,13 @@ impl TryFrom<ListBooksRequest> for ListQuery {
 impl ListQuery {
     /// How many books to read: one more than the page holds, to tell whether another
     /// page follows without a second query.
-    pub fn fetch_limit(&self) -> i64 {
+    pub(super) fn fetch_limit(&self) -> i64 {
         self.size + 1
     }
 
     /// The page among `books` (read with [`Self::fetch_limit`]), and the token of the
     /// next page, empty on the last.
-    pub fn page(&self, mut books: Vec<BookRecord>) -> (Vec<BookRecord>, String) {
+    pub(super) fn page(&self, mut books: Vec<BookRecord>) -> (Vec<BookRecord>, String) {
         if books.len() as i64 > self.size {
             books.truncate(self.size as usize);
             let next = books.last().map(page_token).unwrap_or_default();
@@ -79,12 +69,12 @@ impl ListQuery {
 }
 
 /// The token of the page that follows `book`: its (created_at, id), base64url.
-pub fn page_token(book: &BookRecord) -> String {
+pub(crate) fn page_token(book: &BookRecord) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", book.created_at, book.id))
 }
 
 /// Where the page a token names starts; the empty token is the first page (`None`).
-pub fn parse_page_token(token: &str) -> Result<Option<PageStart>, FieldViolation> {
+pub(crate) fn parse_page_token(token: &str) -> Result<Option<PageStart>, FieldViolation> {
     if token.is_empty() {
         return Ok(None);
     }

@@ -13,13 +13,13 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 
-use crate::error::LibraryError;
+use super::error::LibraryError;
 
 /// The request field of the finish message, as field violations name it.
-pub const FINISHED_FIELD: &str = "finished";
+const FINISHED_FIELD: &str = "finished";
 
 /// One message of an upload stream.
-pub enum Part<M> {
+pub(super) enum Part<M> {
     /// The metadata, which must come first and only once.
     Metadata(M),
     /// A piece of the cover.
@@ -32,20 +32,20 @@ pub enum Part<M> {
 
 /// How every upload stream is read.
 #[derive(Debug, Clone)]
-pub struct UploadRules {
+pub(crate) struct UploadRules {
     /// The largest cover accepted, in bytes.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
     /// How long a stream may send nothing before it is cancelled.
-    pub idle: Duration,
+    idle: Duration,
     /// Cover bytes held in memory by every upload together; a chunk is kept only once
     /// its bytes are taken from here, so memory is bounded by bytes, not by streams.
-    pub memory: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
 }
 
 impl UploadRules {
     /// Rules with a memory budget of `memory_bytes`, raised to one whole cover if
     /// smaller, so that a cover at the cap can always be received.
-    pub fn new(max_bytes: usize, idle: Duration, memory_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize, idle: Duration, memory_bytes: usize) -> Self {
         let budget = memory_bytes.max(max_bytes).min(Semaphore::MAX_PERMITS);
         Self {
             max_bytes,
@@ -70,7 +70,7 @@ impl UploadRules {
     }
 
     /// Reads the metadata message that opens an upload.
-    pub async fn read_metadata<M>(
+    pub(super) async fn read_metadata<M>(
         &self,
         stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
     ) -> Result<M, LibraryError> {
@@ -86,7 +86,7 @@ impl UploadRules {
     /// `None` if there were no cover bytes. Stops reading as soon as the total passes
     /// the cap. A stream that ends without the finish message was cut off, whatever
     /// its bytes would decode to, and is refused.
-    pub async fn read_cover<M>(
+    pub(super) async fn read_cover<M>(
         &self,
         stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
     ) -> Result<Option<Upload>, LibraryError> {
@@ -142,7 +142,7 @@ impl UploadRules {
 /// A received cover, kept as the chunks it arrived in (slices of the received
 /// frames: no copy, no spare capacity while it waits to be decoded), with its share
 /// of the memory budget.
-pub struct Upload {
+pub(super) struct Upload {
     chunks: Vec<Bytes>,
     len: usize,
     memory: Option<OwnedSemaphorePermit>,
@@ -202,7 +202,7 @@ impl Upload {
 
     /// The cover as one buffer, made only when it is about to be decoded, and the
     /// share of the memory budget to release once decoding is done with it.
-    pub fn into_parts(self) -> (Vec<u8>, Option<OwnedSemaphorePermit>) {
+    pub(super) fn into_parts(self) -> (Vec<u8>, Option<OwnedSemaphorePermit>) {
         (self.chunks.concat(), self.memory)
     }
 }

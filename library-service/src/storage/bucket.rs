@@ -1,6 +1,6 @@
-//! Covers in an S3-compatible bucket, and where covers are kept.
+//! Covers as objects in an S3-compatible bucket, under a prefix.
 
-use std::{collections::HashSet, fmt, io, path::PathBuf, str::FromStr};
+use std::{collections::HashSet, io};
 
 use bytes::Bytes;
 use object_store::{
@@ -9,68 +9,14 @@ use object_store::{
     path::Path as ObjectPath,
 };
 
-use crate::{
-    domain::CoverId,
-    storage::{CoverStore, checked_name},
-};
-
-/// Where covers are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoverLocation {
-    /// A local folder.
-    Folder(PathBuf),
-    /// An S3-compatible bucket, and the prefix of the covers' keys in it.
-    Bucket {
-        /// The bucket's name.
-        bucket: String,
-        /// Prepended to every key (no leading or trailing slash); may be empty.
-        prefix: String,
-    },
-}
-
-/// An `s3://` location without a bucket name.
-#[derive(Debug, thiserror::Error)]
-#[error("expected a folder or s3://bucket/prefix")]
-pub struct InvalidLocation;
-
-impl FromStr for CoverLocation {
-    type Err = InvalidLocation;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value.strip_prefix("s3://") {
-            Some(rest) => {
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(InvalidLocation);
-                }
-                Ok(Self::Bucket {
-                    bucket: bucket.to_owned(),
-                    prefix: prefix.trim_matches('/').to_owned(),
-                })
-            }
-            None if value.is_empty() => Err(InvalidLocation),
-            None => Ok(Self::Folder(PathBuf::from(value))),
-        }
-    }
-}
-
-/// The location as it is configured, with a trailing slash on a prefix: what a sweep
-/// looks through.
-impl fmt::Display for CoverLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Folder(dir) => write!(f, "{}", dir.display()),
-            Self::Bucket { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}/"),
-            Self::Bucket { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}/"),
-        }
-    }
-}
+use super::cover_store::{CoverStore, checked_name};
+use crate::domain::CoverId;
 
 /// Covers as objects in an S3-compatible bucket, under a prefix. A cover is a
 /// thumbnail of at most 150x150 (tens of kilobytes), so each is written with one PUT,
 /// which S3 makes visible all at once or not at all, and read whole.
 #[derive(Debug)]
-pub struct BucketCovers {
+pub(crate) struct BucketCovers {
     store: AmazonS3,
     prefix: ObjectPath,
 }
@@ -79,7 +25,11 @@ impl BucketCovers {
     /// The bucket `bucket`, configured by the standard `AWS_*` environment variables
     /// and then by `options` (keys as object_store names them, e.g. `aws_endpoint`),
     /// which take precedence.
-    pub fn connect(bucket: &str, prefix: &str, options: &[(String, String)]) -> io::Result<Self> {
+    pub(crate) fn connect(
+        bucket: &str,
+        prefix: &str,
+        options: &[(String, String)],
+    ) -> io::Result<Self> {
         // The build carries one crypto provider, ring, and names it for TLS to the
         // bucket; an error only says another part named it first.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,0 +1,25 @@
+//! The gRPC edge: `library.v1.LibraryService`, where requests become domain values and
+//! answers become messages.
+//!
+//! - [`state`]: [`LibraryApi`], the state every RPC shares.
+//! - [`service`]: the `LibraryService` implementation, handing each RPC to its group.
+//! - [`books`]: `GetBook`, `ListBooks` and `DeleteBook`, with listing pages in
+//!   [`paging`].
+//! - [`covers`]: `GetCover`.
+//! - [`uploads`]: `CreateBook` and `UpdateBook`, one upload path for both, reading
+//!   their streams through [`streams`].
+//! - [`convert`]: messages to domain values and back, and the caller of a request.
+//! - [`error`]: [`LibraryError`](error::LibraryError) and its one mapping to a status.
+
+mod books;
+mod convert;
+mod covers;
+pub(crate) mod error;
+pub(crate) mod paging;
+mod service;
+mod state;
+mod streams;
+mod uploads;
+
+pub(crate) use state::LibraryApi;
+pub(crate) use streams::UploadRules;

@@ -1,0 +1,22 @@
+//! Where cover files live: one small interface, [`CoverStore`], so the rest of the
+//! service does not know which store it writes to; and [`PendingCover`], a file
+//! written ahead of the row that will point at it.
+//!
+//! - [`cover_store`]: the [`CoverStore`] interface, and the names covers are stored
+//!   under.
+//! - [`pending`]: [`PendingCover`].
+//! - [`location`]: where covers are kept, as configured (a folder or a bucket).
+//! - [`folder`]: covers as files in a local folder.
+//! - [`bucket`]: covers as objects in an S3-compatible bucket.
+
+mod bucket;
+mod cover_store;
+mod folder;
+mod location;
+mod pending;
+
+pub(crate) use bucket::BucketCovers;
+pub(crate) use cover_store::CoverStore;
+pub(crate) use folder::LocalCovers;
+pub use location::CoverLocation;
+pub(crate) use pending::PendingCover;

@@ -1,0 +1,250 @@
+//! The `books` table: each book, its fields and its cover's reference, always queried
+//! with its owner.
+
+use std::collections::HashSet;
+
+use bookshelf_runtime::{
+    db::{Reads, is_unique_violation},
+    sqlite_reads::{OptionalExtension, params},
+};
+use sqlx::Row;
+
+use super::{
+    Store, StoreError,
+    columns::book_columns,
+    records::{BookRecord, BookUpdate, CoverOwner, NewBookRecord, PageStart},
+};
+use crate::domain::{BookId, Category, CoverId, UserId};
+
+/// The unique constraint on (owner, title) is the only one a write can break.
+fn unique_to_title_taken(error: sqlx::Error) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::TitleTaken
+    } else {
+        StoreError::Database(error)
+    }
+}
+
+/// One book of its owner.
+const GET_BOOK: &str = concat!(
+    "SELECT ",
+    book_columns!(),
+    " FROM books WHERE id = $1 AND owner_id = $2"
+);
+
+/// A page of an owner's books, optionally of one category, in creation order.
+const LIST_BOOKS: &str = concat!(
+    "SELECT ",
+    book_columns!(),
+    " FROM books WHERE owner_id = $1 AND ($2 = '' OR category = $2) \
+     AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
+     ORDER BY created_at, id LIMIT $5"
+);
+
+/// A new book; created and updated at the same time, `$9`.
+const INSERT_BOOK: &str = concat!(
+    "INSERT INTO books (",
+    book_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+    book_columns!()
+);
+
+/// The fields an update sets (`NULL` keeps a field), applied only while the book's
+/// cover is still the one it replaces (`$9`, empty for none) when it brings a new one.
+const UPDATE_BOOK: &str = concat!(
+    "UPDATE books SET title = COALESCE($1, title), \
+     description = COALESCE($2, description), category = COALESCE($3, category), \
+     cover_id = COALESCE($4, cover_id), \
+     cover_content_type = COALESCE($5, cover_content_type), \
+     cover_bytes = COALESCE($10, cover_bytes), updated_at = $6 \
+     WHERE id = $7 AND owner_id = $8 \
+     AND ($4 IS NULL OR COALESCE(cover_id, '') = $9) RETURNING ",
+    book_columns!()
+);
+
+/// One book of its owner, removed.
+const DELETE_BOOK: &str = concat!(
+    "DELETE FROM books WHERE id = $1 AND owner_id = $2 RETURNING ",
+    book_columns!()
+);
+
+impl Store {
+    /// Inserts a book within its owner's quota; the unique constraint on (owner,
+    /// title) decides races.
+    pub(crate) async fn insert(&self, book: NewBookRecord<'_>) -> Result<BookRecord, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let row = sqlx::query(INSERT_BOOK)
+            .bind(book.id)
+            .bind(book.owner_id)
+            .bind(&book.fields.title)
+            .bind(&book.fields.description)
+            .bind(book.fields.category.as_str())
+            .bind(book.cover.map(|cover| cover.reference.id.clone()))
+            .bind(book.cover.map(|cover| cover.reference.content_type.clone()))
+            .bind(book.cover.map_or(0, |cover| cover.bytes))
+            .bind(book.now)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(unique_to_title_taken)?;
+        let cover_bytes = book.cover.map_or(0, |cover| cover.bytes);
+        self.count(&mut transaction, book.owner_id, 1, cover_bytes)
+            .await?;
+        transaction.commit().await?;
+        Ok(BookRecord::from_written(&row)?)
+    }
+
+    /// The owner's book `id`.
+    pub(crate) async fn get(
+        &self,
+        owner_id: &UserId,
+        id: &BookId,
+    ) -> Result<Option<BookRecord>, StoreError> {
+        match &self.reads {
+            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
+                connection
+                    .prepare_cached(GET_BOOK)?
+                    .query_row(
+                        params![id.as_str(), owner_id.as_str()],
+                        BookRecord::from_sqlite,
+                    )
+                    .optional()
+            })?),
+            Reads::Postgres(reads) => Ok(reads
+                .query_opt(GET_BOOK, &[&id.as_str(), &owner_id.as_str()])
+                .await?
+                .as_ref()
+                .map(BookRecord::from_postgres)
+                .transpose()?),
+        }
+    }
+
+    /// Up to `limit` of the owner's books after `start` (from the first without one),
+    /// in creation order.
+    pub(crate) async fn list(
+        &self,
+        owner_id: &UserId,
+        category: Option<Category>,
+        start: Option<&PageStart>,
+        limit: i64,
+    ) -> Result<Vec<BookRecord>, StoreError> {
+        let category = category.map_or("", |category| category.as_str());
+        let after_time = start.map_or(i64::MIN, |start| start.created_at);
+        let after_id = start.map_or("", |start| start.id.as_str());
+        match &self.reads {
+            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
+                connection
+                    .prepare_cached(LIST_BOOKS)?
+                    .query_map(
+                        params![owner_id.as_str(), category, after_time, after_id, limit],
+                        BookRecord::from_sqlite,
+                    )?
+                    .collect()
+            })?),
+            Reads::Postgres(reads) => Ok(reads
+                .query(
+                    LIST_BOOKS,
+                    &[
+                        &owner_id.as_str(),
+                        &category,
+                        &after_time,
+                        &after_id,
+                        &limit,
+                    ],
+                )
+                .await?
+                .iter()
+                .map(BookRecord::from_postgres)
+                .collect::<Result<_, _>>()?),
+        }
+    }
+
+    /// Applies `update` to the owner's book `id`; `None` if there is no such book, or
+    /// if it has a new cover and the book's cover is no longer the one it replaces. A
+    /// new cover counts against the quota in place of the one it replaces.
+    pub(crate) async fn update(
+        &self,
+        owner_id: &UserId,
+        id: &BookId,
+        update: BookUpdate<'_>,
+        now: i64,
+    ) -> Result<Option<BookRecord>, StoreError> {
+        let replacing = update.replacing.map_or("", |old| old.reference.id.as_str());
+        let replaced_bytes = update.replacing.map_or(0, |old| old.bytes);
+        let mut transaction = self.pool.begin().await?;
+        let row = sqlx::query(UPDATE_BOOK)
+            .bind(update.fields.title.clone())
+            .bind(update.fields.description.clone())
+            .bind(update.fields.category.map(|category| category.as_str()))
+            .bind(update.cover.map(|cover| cover.reference.id.clone()))
+            .bind(
+                update
+                    .cover
+                    .map(|cover| cover.reference.content_type.clone()),
+            )
+            .bind(now)
+            .bind(id)
+            .bind(owner_id)
+            .bind(replacing)
+            .bind(update.cover.map(|cover| cover.bytes))
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(unique_to_title_taken)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if let Some(cover) = update.cover {
+            self.count(&mut transaction, owner_id, 0, cover.bytes - replaced_bytes)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(Some(BookRecord::from_written(&row)?))
+    }
+
+    /// Deletes the owner's book `id` and gives its place back to the quota; its
+    /// record, or `None` if there was no such book.
+    pub(crate) async fn delete(
+        &self,
+        owner_id: &UserId,
+        id: &BookId,
+    ) -> Result<Option<BookRecord>, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let row = sqlx::query(DELETE_BOOK)
+            .bind(id)
+            .bind(owner_id)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(book) = row.as_ref().map(BookRecord::from_written).transpose()? else {
+            return Ok(None);
+        };
+        self.count(&mut transaction, owner_id, -1, -book.cover_bytes())
+            .await?;
+        transaction.commit().await?;
+        Ok(Some(book))
+    }
+
+    /// Who owns cover `id`, and how it is served.
+    pub(crate) async fn cover(&self, id: &CoverId) -> Result<Option<CoverOwner>, StoreError> {
+        let row = sqlx::query("SELECT owner_id, cover_content_type FROM books WHERE cover_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(CoverOwner {
+                owner_id: row.try_get("owner_id")?,
+                content_type: row.try_get("cover_content_type")?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Every cover a row points at.
+    pub(crate) async fn cover_ids(&self) -> Result<HashSet<CoverId>, StoreError> {
+        let rows = sqlx::query("SELECT cover_id FROM books WHERE cover_id IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get("cover_id"))
+            .collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,76 @@
+//! The library database (SQLite or PostgreSQL): all of the service's SQL.
+//!
+//! - [`records`]: the rows as the rest of the service sees them, in domain types,
+//!   and the [`Quota`] the store enforces.
+//! - [`columns`]: the `books` table's columns, listed once, and the one mapping of a
+//!   row to a [`BookRecord`] that all three drivers use.
+//! - [`books`]: queries on the `books` table.
+//! - [`usage`]: the `account_usage` table, each account's use, counted against its
+//!   quota in the same transaction as the book that changes it.
+//!
+//! Writes go through sqlx. The hot reads (one book, a page of books) go through the
+//! runtime's read paths instead, rusqlite on SQLite and tokio-postgres on PostgreSQL:
+//! they keep the read path off sqlx's pool, which lends every query a connection of
+//! its own (the runtime's `sqlite_reads` and `postgres_reads` say why that matters).
+
+mod books;
+mod columns;
+mod records;
+mod usage;
+
+use bookshelf_runtime::{
+    db::{Database, Reads},
+    postgres_reads, sqlite_reads,
+};
+use sqlx::AnyPool;
+
+pub(crate) use records::{BookRecord, BookUpdate, NewBookRecord, PageStart, Quota, QuotaExceeded};
+
+/// Queries on the library database, identical on SQLite and PostgreSQL. Every query
+/// about a book names its owner, so no call can reach another user's book.
+///
+/// Writes that change what an owner stores run in one transaction that changes the
+/// book row first and the owner's `account_usage` row second, always in that order,
+/// so concurrent writes never wait on each other in a cycle; and each transaction's
+/// first statement is a write, so on SQLite it takes the write lock at once rather
+/// than failing to upgrade a read lock mid-way.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pool: AnyPool,
+    reads: Reads,
+    quota: Quota,
+}
+
+impl Store {
+    /// A store on a migrated database, enforcing `quota` on every owner.
+    pub(crate) fn new(database: Database, quota: Quota) -> Self {
+        Self {
+            pool: database.pool,
+            reads: database.reads,
+            quota,
+        }
+    }
+}
+
+/// A write transaction on the pool.
+type Transaction = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The owner already has a book of this title.
+    #[error("title already used by this owner")]
+    TitleTaken,
+    /// The owner's quota does not allow this.
+    #[error("quota exceeded")]
+    QuotaExceeded(QuotaExceeded),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// A read on the SQLite read path failed.
+    #[error("database read error")]
+    Read(#[from] sqlite_reads::rusqlite::Error),
+    /// A read on the PostgreSQL read path failed.
+    #[error("database read error")]
+    PostgresRead(#[from] postgres_reads::ReadError),
+}
