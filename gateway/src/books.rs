@@ -27,7 +27,7 @@ use crate::{
     extract::path_id,
     openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
-    uploads::{TextFields, UploadCall, multipart, stream_form},
+    uploads::{TEXT_FIELDS, TextFields, UploadCall, multipart, stream_form},
 };
 
 /// The most books `limit` may ask for at once.
@@ -82,6 +82,7 @@ struct Create {
 impl UploadCall for Create {
     type Message = CreateBookRequest;
     type Answer = Option<Book>;
+    const NEEDED_FIELDS: &'static [&'static str] = &["title", "category"];
 
     fn metadata(&self, fields: &TextFields) -> CreateBookRequest {
         let field = |name| fields.get(name).cloned().unwrap_or_default();
@@ -125,6 +126,8 @@ struct Update {
 impl UploadCall for Update {
     type Message = UpdateBookRequest;
     type Answer = Option<Book>;
+    // Every field is optional, so any may still follow the cover.
+    const NEEDED_FIELDS: &'static [&'static str] = &TEXT_FIELDS;
 
     fn metadata(&self, fields: &TextFields) -> UpdateBookRequest {
         UpdateBookRequest {
@@ -164,7 +167,7 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
     call: C,
 ) -> Result<BookJson, ApiError> {
     let deadline = state.backends.upload_timeout;
-    let book = tokio::time::timeout(deadline, stream_form(form, state.max_cover_bytes, call))
+    let book = tokio::time::timeout(deadline, stream_form(form, state.max_cover_bytes, &state.held_covers, call))
         .await
         .map_err(|_| ApiError::Deadline)??;
     book_of(book, state)

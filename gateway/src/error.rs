@@ -68,6 +68,9 @@ pub enum ApiError {
     /// A backend answered with a gRPC status.
     #[error("backend call failed: {}", .0.code())]
     Backend(tonic::Status),
+    /// The budget for covers held until their form's fields arrive is spent.
+    #[error("Too many uploads at once, try again shortly")]
+    HoldingFull,
     /// A backend did not answer within its deadline.
     #[error("backend deadline exceeded")]
     Deadline,
@@ -97,9 +100,10 @@ pub enum BadBody {
     /// A form with more than one cover.
     #[error("Send exactly one cover_image")]
     SecondCover,
-    /// A form with a field after its cover, which is streamed as it arrives.
-    #[error("cover_image must be the last field of the form")]
-    FieldAfterCover,
+    /// A text field after a cover that was streamed as it came, because the fields
+    /// its upload needs came before it: the backend already has the book's fields.
+    #[error("{0} came after cover_image, which was already being stored: send it before the cover")]
+    FieldAfterStreamedCover(&'static str),
     /// A query string that does not parse.
     #[error("Malformed query string")]
     MalformedQuery,
@@ -267,6 +271,17 @@ impl IntoResponse for ApiError {
                 "Method Not Allowed",
                 json!("Method Not Allowed"),
             ),
+            Self::HoldingFull => {
+                let mut response = failure(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many uploads at once, try again shortly",
+                    json!("Service Unavailable"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+                response
+            }
             Self::Deadline => failure(
                 StatusCode::GATEWAY_TIMEOUT,
                 "The service took too long to answer",
