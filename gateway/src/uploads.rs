@@ -222,7 +222,10 @@ pub async fn stream_form<C: UploadCall>(
             let Cover::Absent(call) = cover else {
                 return Err(BadBody::SecondCover.into());
             };
-            if !C::NEEDED_FIELDS.iter().all(|needed| fields.contains_key(needed)) {
+            if !C::NEEDED_FIELDS
+                .iter()
+                .all(|needed| fields.contains_key(needed))
+            {
                 let held = HeldCover::read(&mut field, max_cover_bytes, held_budget).await?;
                 cover = Cover::Held(call, held);
                 continue;

@@ -106,7 +106,12 @@ async fn an_oversize_cover_before_the_fields_is_413_and_nothing_is_stored() {
     let at_cap = me.form(Method::POST, "/books/", form).await;
     assert_eq!(at_cap.status, 201, "{:?}", at_cap.body);
     let books = me.get("/books/").await;
-    assert_eq!(books.data().as_array().unwrap().len(), 1, "{:?}", books.body);
+    assert_eq!(
+        books.data().as_array().unwrap().len(),
+        1,
+        "{:?}",
+        books.body
+    );
     assert_covers_match_books(&stack, &me).await;
 }
 
@@ -138,8 +143,7 @@ async fn cover_first_uploads_at_once_each_make_their_own_book() {
 #[tokio::test]
 async fn a_client_that_stalls_in_a_cover_before_the_fields_is_cut_by_the_idle_timeout() {
     let stack =
-        TestStack::spawn_with(&[("GATEWAY_BODY_IDLE_TIMEOUT_MS", &BODY_IDLE_MS.to_string())])
-            .await;
+        TestStack::spawn_with(&[("GATEWAY_BODY_IDLE_TIMEOUT_MS", &BODY_IDLE_MS.to_string())]).await;
     let (_, me) = stack.rest().signed_up("Ada Lovelace").await;
     let token = me.token.clone().expect("a token");
     let boundary = "stalledboundary";
