@@ -149,12 +149,7 @@ pub async fn refresh(
     let response = backends
         .unary(backends.auth.clone().refresh_token(call))
         .await
-        .map_err(|error| match error {
-            ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
-                ApiError::InvalidRefreshToken
-            }
-            other => other,
-        })?;
+        .map_err(|error| error.on_code(Code::Unauthenticated, ApiError::InvalidRefreshToken))?;
     Ok(Success::ok(
         "Successfully refreshed auth token",
         Refreshed {
@@ -246,12 +241,7 @@ pub async fn revoke(
     backends
         .unary(backends.auth.clone().revoke_session(call))
         .await
-        .map_err(|error| match error {
-            ApiError::Backend(status) if status.code() == Code::NotFound => {
-                ApiError::SessionNotFound
-            }
-            other => other,
-        })?;
+        .map_err(|error| error.on_code(Code::NotFound, ApiError::SessionNotFound))?;
     Ok(StatusCode::NO_CONTENT)
 }
 

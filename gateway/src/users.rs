@@ -339,12 +339,7 @@ pub async fn login(
     let response = backends
         .unary(backends.auth.clone().login(call))
         .await
-        .map_err(|error| match error {
-            ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
-                ApiError::InvalidCredentials
-            }
-            other => other,
-        })?;
+        .map_err(|error| error.on_code(Code::Unauthenticated, ApiError::InvalidCredentials))?;
     if response.mfa_required {
         return Ok(Success::ok(
             "A second factor is required",
