@@ -4,7 +4,6 @@
 
 use std::{future::Future, time::Duration};
 
-use axum::http::HeaderMap;
 use bookshelf_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
     library::v1::library_service_client::LibraryServiceClient,
@@ -12,7 +11,7 @@ use bookshelf_proto::{
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::{Config, error::ApiError, request_id};
+use crate::{Config, error::ApiError, extract::BearerToken, request_id};
 
 /// Clients of both services.
 #[derive(Clone)]
@@ -66,8 +65,8 @@ impl Backends {
 
     /// The request of a unary call: `message` with what [`request`] adds, under the
     /// unary deadline.
-    pub fn unary_request<T>(&self, message: T, headers: Option<&HeaderMap>) -> Request<T> {
-        request(message, headers, self.timeout)
+    pub fn unary_request<T>(&self, message: T, token: Option<&BearerToken>) -> Request<T> {
+        request(message, token, self.timeout)
     }
 
     /// Waits for a unary call within the unary deadline: its answer, or the error that
@@ -80,16 +79,14 @@ impl Backends {
     }
 }
 
-/// A backend request carrying `message`, the caller's `Authorization` (when
-/// `headers` has one), the request id, the trace context, and `deadline` as
-/// `grpc-timeout`.
-pub fn request<T>(message: T, headers: Option<&HeaderMap>, deadline: Duration) -> Request<T> {
+/// A backend request carrying `message`, the caller's token (when the route takes
+/// one), the request id, the trace context, and `deadline` as `grpc-timeout`.
+pub fn request<T>(message: T, token: Option<&BearerToken>, deadline: Duration) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(deadline);
     let metadata = request.metadata_mut();
-    if let Some(authorization) = headers
-        .and_then(|headers| headers.get(axum::http::header::AUTHORIZATION))
-        .and_then(|value| MetadataValue::try_from(value.as_bytes()).ok())
+    if let Some(authorization) =
+        token.and_then(|token| MetadataValue::try_from(token.header().as_bytes()).ok())
     {
         metadata.insert("authorization", authorization);
     }
@@ -115,24 +112,5 @@ async fn within<T>(
     match tokio::time::timeout(deadline, call).await {
         Ok(result) => Ok(result?.into_inner()),
         Err(_) => Err(ApiError::Deadline),
-    }
-}
-
-/// The longest `Authorization` header passed on. Tokens are a few hundred bytes; a
-/// longer header holds none, and passing it on would break the backend call (HTTP/2
-/// peers refuse header lists past 16 KiB) instead of refusing the token.
-const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
-
-/// The caller's `Authorization`, which every protected route needs: without one, or
-/// with one that cannot hold a token (too long, not ASCII), the answer is 401 at once,
-/// before any body is read.
-pub fn require_token(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get(axum::http::header::AUTHORIZATION) {
-        None => Err(ApiError::MissingToken),
-        Some(value) if value.is_empty() => Err(ApiError::MissingToken),
-        Some(value) if value.len() > MAX_AUTHORIZATION_BYTES || value.to_str().is_err() => {
-            Err(ApiError::InvalidToken)
-        }
-        Some(_) => Ok(()),
     }
 }

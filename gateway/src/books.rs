@@ -6,7 +6,7 @@ use axum::{
     extract::{
         Multipart, Path, Query, State, multipart::MultipartRejection, rejection::PathRejection,
     },
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
 };
 use bookshelf_proto::library::v1::{
     Book, BookChanges, CoverPart, CreateBookRequest, DeleteBookRequest, GetBookRequest,
@@ -21,13 +21,13 @@ use tonic::transport::Channel;
 
 use crate::{
     AppState,
-    backends::{request, require_token},
+    backends::request,
     envelope::{self, Success},
     error::{ApiError, BadBody, Internal},
-    extract::path_id,
+    extract::{BearerToken, path_id},
     openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
-    uploads::{TextFields, UploadCall, multipart, stream_form},
+    uploads::{TEXT_FIELDS, TextFields, UploadCall, multipart, stream_form},
 };
 
 /// The most books `limit` may ask for at once.
@@ -75,13 +75,14 @@ fn book_of(book: Option<Book>, state: &AppState) -> Result<BookJson, ApiError> {
 
 struct Create {
     client: LibraryServiceClient<Channel>,
-    headers: HeaderMap,
+    token: BearerToken,
     deadline: std::time::Duration,
 }
 
 impl UploadCall for Create {
     type Message = CreateBookRequest;
     type Answer = Option<Book>;
+    const NEEDED_FIELDS: &'static [&'static str] = &["title", "category"];
 
     fn metadata(&self, fields: &TextFields) -> CreateBookRequest {
         let field = |name| fields.get(name).cloned().unwrap_or_default();
@@ -114,7 +115,7 @@ impl UploadCall for Create {
         mut self,
         stream: ReceiverStream<CreateBookRequest>,
     ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
-        let call = request(stream, Some(&self.headers), self.deadline);
+        let call = request(stream, Some(&self.token), self.deadline);
         tokio::spawn(async move { Ok(self.client.create_book(call).await?.into_inner().book) })
     }
 }
@@ -122,13 +123,15 @@ impl UploadCall for Create {
 struct Update {
     id: String,
     client: LibraryServiceClient<Channel>,
-    headers: HeaderMap,
+    token: BearerToken,
     deadline: std::time::Duration,
 }
 
 impl UploadCall for Update {
     type Message = UpdateBookRequest;
     type Answer = Option<Book>;
+    // Every field is optional, so any may still follow the cover.
+    const NEEDED_FIELDS: &'static [&'static str] = &TEXT_FIELDS;
 
     fn metadata(&self, fields: &TextFields) -> UpdateBookRequest {
         UpdateBookRequest {
@@ -161,7 +164,7 @@ impl UploadCall for Update {
         mut self,
         stream: ReceiverStream<UpdateBookRequest>,
     ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
-        let call = request(stream, Some(&self.headers), self.deadline);
+        let call = request(stream, Some(&self.token), self.deadline);
         tokio::spawn(async move { Ok(self.client.update_book(call).await?.into_inner().book) })
     }
 }
@@ -172,9 +175,12 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
     call: C,
 ) -> Result<BookJson, ApiError> {
     let deadline = state.backends.upload_timeout;
-    let book = tokio::time::timeout(deadline, stream_form(form, state.max_cover_bytes, call))
-        .await
-        .map_err(|_| ApiError::Deadline)??;
+    let book = tokio::time::timeout(
+        deadline,
+        stream_form(form, state.max_cover_bytes, &state.held_covers, call),
+    )
+    .await
+    .map_err(|_| ApiError::Deadline)??;
     book_of(book, state)
 }
 
@@ -194,14 +200,13 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Success<BookJson>, ApiError> {
-    require_token(&headers)?;
     let form = multipart(form)?;
     let call = Create {
         client: state.backends.library_uploads.clone(),
-        headers,
+        token,
         deadline: state.backends.upload_timeout,
     };
     let book = upload(&state, form, call).await?;
@@ -226,17 +231,16 @@ pub async fn create(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
     id: Result<Path<String>, PathRejection>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Success<BookJson>, ApiError> {
-    require_token(&headers)?;
     let id = path_id(id)?;
     let form = multipart(form)?;
     let call = Update {
         id,
         client: state.backends.library_uploads.clone(),
-        headers,
+        token,
         deadline: state.backends.upload_timeout,
     };
     let book = upload(&state, form, call).await?;
@@ -260,13 +264,12 @@ pub async fn update(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Success<BookJson>, ApiError> {
-    require_token(&headers)?;
     let id = path_id(id)?;
     let backends = &state.backends;
-    let call = backends.unary_request(GetBookRequest { id }, Some(&headers));
+    let call = backends.unary_request(GetBookRequest { id }, Some(&token));
     let response = backends
         .unary(backends.library.clone().get_book(call))
         .await?;
@@ -292,13 +295,12 @@ pub async fn get(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    require_token(&headers)?;
     let id = path_id(id)?;
     let backends = &state.backends;
-    let call = backends.unary_request(DeleteBookRequest { id }, Some(&headers));
+    let call = backends.unary_request(DeleteBookRequest { id }, Some(&token));
     backends
         .unary(backends.library.clone().delete_book(call))
         .await?;
@@ -325,10 +327,9 @@ pub async fn delete(
 /// beside `data`.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
     query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    require_token(&headers)?;
     let Query(query) = query.map_err(|_| BadBody::MalformedQuery)?;
     let category = query.get("category").cloned().unwrap_or_default();
     let limit = match query.get("limit") {
@@ -357,7 +358,7 @@ pub async fn list(
             page_size: (wanted - books.len()).min(MAX_LIMIT as usize) as i32,
             page_token: cursor,
         };
-        let call = backends.unary_request(page, Some(&headers));
+        let call = backends.unary_request(page, Some(&token));
         let response = backends
             .unary(backends.library.clone().list_books(call))
             .await?;

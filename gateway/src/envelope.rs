@@ -6,7 +6,7 @@ use axum::{
 };
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Room for an answer with one book in its envelope, about 400 bytes, without growing.
 pub const ONE_BOOK_BYTES: usize = 512;
@@ -78,12 +78,42 @@ impl<T: Serialize> IntoResponse for Success<T> {
     }
 }
 
-/// An envelope with no data: the body of every error.
-pub fn failure(status: StatusCode, message: &str, error: Value) -> Response {
-    let body = Body {
-        message,
-        data: Value::Null,
-        error,
-    };
-    json(status, &body, ONE_BOOK_BYTES)
+/// An answer that refuses: `data` is null; `error` says more than the message.
+#[derive(Serialize)]
+pub struct Failure {
+    message: String,
+    /// Always null when refusing.
+    data: (),
+    error: FailureDetail,
+}
+
+/// What a refusal says beyond its message.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum FailureDetail {
+    /// The status's reason phrase, or a reason a client acts on.
+    Reason(&'static str),
+    /// Field -> what is wrong with it.
+    Fields(Map<String, Value>),
+    /// For a 500: the request id to quote.
+    RequestId {
+        /// The request's `x-request-id`.
+        request_id: String,
+    },
+}
+
+impl Failure {
+    /// A refusal saying `message`, and `error` beside it.
+    pub fn new(message: String, error: FailureDetail) -> Self {
+        Self {
+            message,
+            data: (),
+            error,
+        }
+    }
+
+    /// The answer, with `status`.
+    pub fn into_response(self, status: StatusCode) -> Response {
+        json(status, &self, ONE_BOOK_BYTES)
+    }
 }

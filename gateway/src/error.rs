@@ -1,17 +1,18 @@
-//! The gateway's errors and their one mapping to HTTP, including the mapping of gRPC
-//! statuses (as grpc-gateway maps them) and of `google.rpc` details.
+//! The gateway's errors and their one mapping to HTTP: each variant's message is its
+//! `Display`, its status and `error` detail come from one `match` each, and a gRPC
+//! status becomes a variant (as grpc-gateway maps codes, refined by `google.rpc`
+//! details) before it is answered.
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tonic::Code;
-use tonic_types::StatusExt;
 
-use bookshelf_proto::{auth::v1::error_info as auth_error_info, library::v1::error_info};
+use bookshelf_proto::auth::v1::error_info as auth_error_info;
 
-use crate::envelope::failure;
+use crate::envelope::{Failure, FailureDetail};
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +36,7 @@ pub enum ApiError {
     #[error("Invalid code")]
     InvalidCode,
     /// An `mfa_token` is unknown, expired or already spent.
-    #[error("Invalid or expired mfa_token")]
+    #[error("Invalid or expired mfa_token, log in again")]
     InvalidMfaToken,
     /// The body, or a part of it, is larger than allowed.
     #[error(transparent)]
@@ -59,18 +60,58 @@ pub enum ApiError {
     /// password in the body.
     #[error("This change needs a recent sign-in: log in again, or send current_password")]
     ReauthenticationRequired,
+    /// The caller may not do this, for a reason the backend does not name.
+    #[error("Forbidden")]
+    Forbidden,
+    /// What is sent clashes with what exists (a taken email, a title the caller has),
+    /// in the backend's words.
+    #[error("{0}")]
+    Conflict(String),
+    /// The account is not in the state the request needs (TOTP not enrolled, ...), in
+    /// the backend's words.
+    #[error("{0}")]
+    Precondition(String),
+    /// Failed attempts are throttled: try again after `retry_after` seconds.
+    #[error("Too many attempts, try again later")]
+    Throttled {
+        /// Seconds to wait, rounded up.
+        retry_after: u64,
+    },
+    /// A limit of the library (uploads in flight, the quota), in its words; waiting
+    /// helps only when it says how long to wait.
+    #[error("{message}")]
+    LibraryLimit {
+        /// The library's explanation.
+        message: String,
+        /// Seconds to wait, rounded up, when waiting helps.
+        retry_after: Option<u64>,
+    },
     /// No such route.
     #[error("Endpoint Not Found")]
     RouteNotFound,
     /// The route exists, the method does not.
     #[error("Method Not Allowed")]
     MethodNotAllowed,
-    /// A backend answered with a gRPC status.
+    /// The budget for covers held until their form's fields arrive is spent.
+    #[error("Too many uploads at once, try again shortly")]
+    HoldingFull,
+    /// A backend is down or overloaded.
+    #[error("Service unavailable, try again shortly")]
+    Unavailable {
+        /// Seconds to wait, rounded up, when the backend said.
+        retry_after: Option<u64>,
+    },
+    /// The connection to a backend broke mid-call.
+    #[error("The service failed to answer, try again")]
+    BadGateway,
+    /// A backend did not answer within its deadline.
+    #[error("The service took too long to answer")]
+    Deadline,
+    /// A backend answered with a gRPC status not yet read: routes may turn some codes
+    /// into errors of their own (see [`ApiError::on_code`]); the rest are mapped by
+    /// [`backend::from_status`] when answered.
     #[error("backend call failed: {}", .0.code())]
     Backend(tonic::Status),
-    /// A backend did not answer within its deadline.
-    #[error("backend deadline exceeded")]
-    Deadline,
     /// A fault of the gateway's own, or a backend answer that breaks the contract.
     #[error(transparent)]
     Internal(#[from] Internal),
@@ -97,9 +138,10 @@ pub enum BadBody {
     /// A form with more than one cover.
     #[error("Send exactly one cover_image")]
     SecondCover,
-    /// A form with a field after its cover, which is streamed as it arrives.
-    #[error("cover_image must be the last field of the form")]
-    FieldAfterCover,
+    /// A text field after a cover that was streamed as it came, because the fields
+    /// its upload needs came before it: the backend already has the book's fields.
+    #[error("{0} came after cover_image, which was already being stored: send it before the cover")]
+    FieldAfterStreamedCover(&'static str),
     /// A query string that does not parse.
     #[error("Malformed query string")]
     MalformedQuery,
@@ -168,6 +210,15 @@ pub enum Internal {
     /// is safer than letting every client share one allowance.
     #[error("the gateway serves without peer addresses")]
     NoPeerAddress,
+    /// A backend failed with a status no client can act on; its message may carry
+    /// internals, so it is logged and never answered.
+    #[error("a backend failed with {code:?}: {message}")]
+    Backend {
+        /// The status's code.
+        code: Code,
+        /// The status's message.
+        message: String,
+    },
 }
 
 impl From<tonic::Status> for ApiError {
@@ -176,232 +227,103 @@ impl From<tonic::Status> for ApiError {
     }
 }
 
-/// The tutorial's error object from a `google.rpc.BadRequest`: field -> description.
-fn field_errors(status: &tonic::Status) -> Option<Map<String, Value>> {
-    let bad_request = status.get_details_bad_request()?;
-    let mut fields = Map::new();
-    for violation in bad_request.field_violations {
-        fields
-            .entry(violation.field)
-            .or_insert(Value::String(violation.description));
+impl ApiError {
+    /// `replacement` when this is a backend status of `code`, such as a login's
+    /// UNAUTHENTICATED, which means a wrong password rather than a bad token.
+    pub fn on_code(self, code: Code, replacement: ApiError) -> ApiError {
+        match self {
+            Self::Backend(status) if status.code() == code => replacement,
+            other => other,
+        }
     }
-    Some(fields)
+
+    /// The HTTP status of each error.
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::InvalidCredentials
+            | Self::InvalidCode
+            | Self::InvalidMfaToken
+            | Self::InvalidRefreshToken
+            | Self::WrongPassword => StatusCode::UNAUTHORIZED,
+            Self::InvalidFields(_) | Self::BadRequest(_) | Self::Precondition(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotFound | Self::SessionNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::ReauthenticationRequired | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Throttled { .. } | Self::LibraryLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::HoldingFull | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::Deadline => StatusCode::GATEWAY_TIMEOUT,
+            Self::Backend(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds the client should wait before trying again, when waiting helps.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after } => Some(*retry_after),
+            Self::LibraryLimit { retry_after, .. } | Self::Unavailable { retry_after } => {
+                *retry_after
+            }
+            // Held covers leave as soon as their forms end.
+            Self::HoldingFull => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The envelope of this error: its message, and in `error` the field errors, the
+    /// reason a client acts on, or the status's reason phrase.
+    fn failure(&self) -> Failure {
+        let status = self.status();
+        let detail = match self {
+            Self::InvalidFields(fields) => FailureDetail::Fields(fields.clone()),
+            Self::ReauthenticationRequired => {
+                FailureDetail::Reason(auth_error_info::REAUTHENTICATION_REQUIRED)
+            }
+            _ => FailureDetail::Reason(status.canonical_reason().unwrap_or_default()),
+        };
+        Failure::new(self.to_string(), detail)
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match self {
-            Self::MissingToken => failure(
-                StatusCode::UNAUTHORIZED,
-                "Authentication Token is missing!",
-                json!("Unauthorized"),
-            ),
-            Self::InvalidToken => failure(
-                StatusCode::UNAUTHORIZED,
-                "Invalid Authentication token!",
-                json!("Unauthorized"),
-            ),
-            Self::InvalidFields(fields) => failure(
-                StatusCode::BAD_REQUEST,
-                "Invalid data",
-                Value::Object(fields),
-            ),
-            Self::BadRequest(why) => failure(
-                StatusCode::BAD_REQUEST,
-                &why.to_string(),
-                json!("Bad Request"),
-            ),
-            Self::InvalidCredentials => failure(
-                StatusCode::UNAUTHORIZED,
-                "Error fetching auth token!, invalid email or password",
-                json!("Unauthorized"),
-            ),
-            Self::InvalidCode => failure(
-                StatusCode::UNAUTHORIZED,
-                "Invalid code",
-                json!("Unauthorized"),
-            ),
-            Self::InvalidMfaToken => failure(
-                StatusCode::UNAUTHORIZED,
-                "Invalid or expired mfa_token, log in again",
-                json!("Unauthorized"),
-            ),
-            Self::TooLarge(what) => failure(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &what.to_string(),
-                json!("Payload Too Large"),
-            ),
-            Self::UnsupportedMediaType(wanted) => failure(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &wanted.to_string(),
-                json!("Unsupported Media Type"),
-            ),
-            Self::NotFound => failure(StatusCode::NOT_FOUND, "Book not found", json!("Not Found")),
-            Self::InvalidRefreshToken => failure(
-                StatusCode::UNAUTHORIZED,
-                "Invalid refresh token!",
-                json!("Unauthorized"),
-            ),
-            Self::SessionNotFound => failure(
-                StatusCode::NOT_FOUND,
-                "Session not found",
-                json!("Not Found"),
-            ),
-            Self::WrongPassword => failure(
-                StatusCode::UNAUTHORIZED,
-                "Current password is wrong",
-                json!("Unauthorized"),
-            ),
-            Self::ReauthenticationRequired => failure(
-                StatusCode::FORBIDDEN,
-                "This change needs a recent sign-in: log in again, or send current_password",
-                json!(auth_error_info::REAUTHENTICATION_REQUIRED),
-            ),
-            Self::RouteNotFound => failure(
-                StatusCode::NOT_FOUND,
-                "Endpoint Not Found",
-                json!("Not Found"),
-            ),
-            Self::MethodNotAllowed => failure(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method Not Allowed",
-                json!("Method Not Allowed"),
-            ),
-            Self::Deadline => failure(
-                StatusCode::GATEWAY_TIMEOUT,
-                "The service took too long to answer",
-                json!("Gateway Timeout"),
-            ),
-            Self::Backend(status) => backend_response(&status),
-            Self::Internal(fault) => {
-                tracing::error!(%fault, "request failed");
-                internal_error()
-            }
+        let error = match self {
+            Self::Backend(status) => backend::from_status(status),
+            other => other,
+        };
+        if let Self::Internal(fault) = &error {
+            tracing::error!(%fault, "request failed");
+            return internal_error();
         }
-    }
-}
-
-fn backend_response(status: &tonic::Status) -> Response {
-    let reason = status.get_details_error_info().map(|info| info.reason);
-    match (status.code(), reason.as_deref()) {
-        (_, Some(error_info::COVER_TOO_LARGE)) => {
-            ApiError::from(TooLarge::CoverInLibrary(status.message().to_owned())).into_response()
-        }
-        (_, Some(error_info::UNSUPPORTED_IMAGE)) => {
-            ApiError::from(WrongContentType::CoverImage).into_response()
-        }
-        // Limits of the library rather than throttled attempts: the status says which
-        // (the quota reached, the uploads in flight), and waiting helps only when it
-        // says how long to wait.
-        (
-            Code::ResourceExhausted,
-            Some(error_info::TOO_MANY_UPLOADS | error_info::QUOTA_EXCEEDED),
-        ) => {
-            let mut response = failure(
-                StatusCode::TOO_MANY_REQUESTS,
-                status.message(),
-                json!("Too Many Requests"),
-            );
-            if let Some(delay) = status
-                .get_details_retry_info()
-                .and_then(|info| info.retry_delay)
-            {
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(delay.as_secs().max(1)),
-                );
-            }
+        let mut response = error.failure().into_response(error.status());
+        if let Some(seconds) = error.retry_after() {
             response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        (Code::InvalidArgument, _) => match field_errors(status) {
-            Some(fields) => ApiError::InvalidFields(fields).into_response(),
-            None => ApiError::from(BadBody::InvalidData).into_response(),
-        },
-        (Code::Unauthenticated, Some(auth_error_info::INVALID_CODE)) => {
-            ApiError::InvalidCode.into_response()
-        }
-        (Code::Unauthenticated, Some(auth_error_info::INVALID_MFA_TOKEN)) => {
-            ApiError::InvalidMfaToken.into_response()
-        }
-        (Code::Unauthenticated, Some(auth_error_info::WRONG_PASSWORD)) => {
-            ApiError::WrongPassword.into_response()
-        }
-        (Code::Unauthenticated, _) => ApiError::InvalidToken.into_response(),
-        (Code::FailedPrecondition, _) => failure(
-            StatusCode::BAD_REQUEST,
-            status.message(),
-            json!("Bad Request"),
-        ),
-        (Code::PermissionDenied, Some(auth_error_info::REAUTHENTICATION_REQUIRED)) => {
-            ApiError::ReauthenticationRequired.into_response()
-        }
-        (Code::PermissionDenied, _) => {
-            failure(StatusCode::FORBIDDEN, "Forbidden", json!("Forbidden"))
-        }
-        (Code::NotFound, _) => ApiError::NotFound.into_response(),
-        (Code::AlreadyExists, _) => {
-            failure(StatusCode::CONFLICT, status.message(), json!("Conflict"))
-        }
-        (Code::ResourceExhausted, _) => with_retry_after(
-            failure(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts, try again later",
-                json!("Too Many Requests"),
-            ),
-            status,
-        ),
-        (Code::Unavailable, _) => with_retry_after(
-            failure(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable, try again shortly",
-                json!("Service Unavailable"),
-            ),
-            status,
-        ),
-        (Code::DeadlineExceeded | Code::Cancelled, _) => ApiError::Deadline.into_response(),
-        // Made here, not by the backend: the connection broke mid-call (the backend
-        // died). The backend's own statuses never carry a local source error.
-        (Code::Unknown, _) if std::error::Error::source(status).is_some() => failure(
-            StatusCode::BAD_GATEWAY,
-            "The service failed to answer, try again",
-            json!("Bad Gateway"),
-        ),
-        (code, _) => {
-            // The status may carry internals: log it, answer nothing of it.
-            tracing::error!(?code, message = status.message(), "backend failed");
-            internal_error()
-        }
-    }
-}
-
-/// `Retry-After` from the status's `RetryInfo`: the real wait, rounded up to whole
-/// seconds (rounding down would send the client back too early, to be refused
-/// again). A 429 without one says a minute; a 503 without one says nothing.
-fn with_retry_after(mut response: Response, status: &tonic::Status) -> Response {
-    let delay = status
-        .get_details_retry_info()
-        .and_then(|info| info.retry_delay);
-    let seconds = match delay {
-        Some(delay) => Some(delay.as_millis().div_ceil(1000).max(1) as u64),
-        None if response.status() == StatusCode::TOO_MANY_REQUESTS => Some(60),
-        None => None,
-    };
-    if let Some(seconds) = seconds {
         response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
-    response
 }
 
 /// A 500 that says nothing of the cause, only the request id to quote.
-pub fn internal_error() -> Response {
+fn internal_error() -> Response {
     let request_id = crate::request_id::current()
         .and_then(|id| id.to_str().ok().map(str::to_owned))
         .unwrap_or_default();
-    failure(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal error",
-        json!({ "request_id": request_id }),
+    Failure::new(
+        "internal error".to_owned(),
+        FailureDetail::RequestId { request_id },
     )
+    .into_response(StatusCode::INTERNAL_SERVER_ERROR)
 }
+
+mod backend;
+#[cfg(test)]
+mod tests;

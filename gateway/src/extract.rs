@@ -1,19 +1,53 @@
-//! Request extractors whose every rejection is an answer in the envelope: 400 for a
-//! malformed or mistyped body (never axum's bare 422), 415 for a wrong content type,
-//! 413 for an oversized body, 404 for a path id that names nothing.
+//! Request extractors whose every rejection is an answer in the envelope: 401 for a
+//! route's missing token, 400 for a malformed or mistyped body (never axum's bare
+//! 422), 415 for a wrong content type, 413 for an oversized body, 404 for a path id
+//! that names nothing.
 
 use axum::{
     Json,
     body::{Body, Bytes},
     extract::{
-        FromRequest, Path, Request,
+        FromRequest, FromRequestParts, Path, Request,
         rejection::{JsonRejection, PathRejection},
     },
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header::AUTHORIZATION, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, BadBody, TooLarge, WrongContentType};
+
+/// The longest `Authorization` header passed on. Tokens are a few hundred bytes; a
+/// longer header holds none, and passing it on would break the backend call (HTTP/2
+/// peers refuse header lists past 16 KiB) instead of refusing the token.
+const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
+
+/// The caller's `Authorization`, taken by every route that needs a token. Without
+/// one, or with one that cannot hold a token (too long, not ASCII), the answer is 401
+/// at once, before any body is read. The token itself is judged by the services, which
+/// receive it with each call.
+pub struct BearerToken(HeaderValue);
+
+impl BearerToken {
+    /// The header as the client sent it.
+    pub fn header(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.headers.get(AUTHORIZATION) {
+            None => Err(ApiError::MissingToken),
+            Some(value) if value.is_empty() => Err(ApiError::MissingToken),
+            Some(value) if value.len() > MAX_AUTHORIZATION_BYTES || value.to_str().is_err() => {
+                Err(ApiError::InvalidToken)
+            }
+            Some(value) => Ok(Self(value.clone())),
+        }
+    }
+}
 
 /// A JSON body of type `T`.
 pub struct JsonBody<T>(pub T);
@@ -70,7 +104,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
 /// The id of a path such as `/books/{id}`. One that does not even decode (invalid
 /// UTF-8 once percent-decoded) names no book: 404 in the envelope like any unknown id,
-/// not axum's plain-text 400. Handlers check the token first, so they take the
+/// not axum's plain-text 400. Handlers answer a missing token first, so they take the
 /// extraction's result and call this after.
 pub fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(id)| id).map_err(|_| ApiError::NotFound)

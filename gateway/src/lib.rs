@@ -60,6 +60,8 @@ pub struct Shared {
     pub public_url: String,
     /// The cover cap.
     pub max_cover_bytes: usize,
+    /// The bytes all covers held until their form's fields arrive may take at once.
+    pub held_covers: Arc<tokio::sync::Semaphore>,
     /// Most books an unpaged listing answers at once.
     pub max_unpaged_books: usize,
     /// Where each request's client address is read from.
@@ -219,6 +221,12 @@ impl Application {
             backends: Backends::new(config)?,
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             max_cover_bytes: config.max_cover_bytes,
+            held_covers: Arc::new(tokio::sync::Semaphore::new(
+                config
+                    .max_cover_bytes
+                    .saturating_mul(uploads::HELD_COVERS)
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             max_unpaged_books: config.max_unpaged_books.max(1),
             client_addresses: client_addresses(config),
         }));

@@ -13,12 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    backends::require_token,
     client_address::ClientAddress,
     client_address::forward_client,
     envelope::Success,
     error::ApiError,
-    extract::{JsonBody, OptionalJsonBody},
+    extract::{BearerToken, JsonBody, OptionalJsonBody},
     openapi::{self, Envelope, Failure},
     users::{Granted, LoggedIn, RecentSignIn, logged_in},
 };
@@ -90,16 +89,16 @@ pub struct SecondStep {
 pub async fn enroll(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    token: BearerToken,
     headers: HeaderMap,
     body: Result<OptionalJsonBody<RecentSignIn>, ApiError>,
 ) -> Result<Success<Enrolment>, ApiError> {
-    require_token(&headers)?;
     let OptionalJsonBody(body) = body?;
     let backends = &state.backends;
     let message = EnrollTotpRequest {
         current_password: body.current_password,
     };
-    let mut call = backends.unary_request(message, Some(&headers));
+    let mut call = backends.unary_request(message, Some(&token));
     forward_client(&mut call, client, &headers);
     let response = backends
         .unary(backends.auth.clone().enroll_totp(call))
@@ -132,17 +131,17 @@ pub async fn enroll(
 pub async fn confirm(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    token: BearerToken,
     headers: HeaderMap,
     body: Result<JsonBody<CodeBody>, ApiError>,
 ) -> Result<Success<RecoveryCodes>, ApiError> {
-    require_token(&headers)?;
     let JsonBody(body) = body?;
     let backends = &state.backends;
     let message = ConfirmTotpRequest {
         code: body.code,
         current_password: body.current_password,
     };
-    let mut call = backends.unary_request(message, Some(&headers));
+    let mut call = backends.unary_request(message, Some(&token));
     forward_client(&mut call, client, &headers);
     let response = backends
         .unary(backends.auth.clone().confirm_totp(call))
@@ -175,17 +174,17 @@ pub async fn confirm(
 pub async fn disable(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    token: BearerToken,
     headers: HeaderMap,
     body: Result<JsonBody<CodeBody>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
-    require_token(&headers)?;
     let JsonBody(body) = body?;
     let backends = &state.backends;
     let message = DisableTotpRequest {
         code: body.code,
         current_password: body.current_password,
     };
-    let mut call = backends.unary_request(message, Some(&headers));
+    let mut call = backends.unary_request(message, Some(&token));
     forward_client(&mut call, client, &headers);
     backends
         .unary(backends.auth.clone().disable_totp(call))

@@ -15,11 +15,10 @@ use tonic::Code;
 
 use crate::{
     AppState,
-    backends::require_token,
     client_address::{ClientAddress, forward_client},
     envelope::Success,
     error::ApiError,
-    extract::JsonBody,
+    extract::{BearerToken, JsonBody},
     openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
 };
@@ -150,12 +149,7 @@ pub async fn refresh(
     let response = backends
         .unary(backends.auth.clone().refresh_token(call))
         .await
-        .map_err(|error| match error {
-            ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
-                ApiError::InvalidRefreshToken
-            }
-            other => other,
-        })?;
+        .map_err(|error| error.on_code(Code::Unauthenticated, ApiError::InvalidRefreshToken))?;
     Ok(Success::ok(
         "Successfully refreshed auth token",
         Refreshed {
@@ -181,11 +175,10 @@ pub async fn refresh(
 )]
 pub async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
 ) -> Result<StatusCode, ApiError> {
-    require_token(&headers)?;
     let backends = &state.backends;
-    let call = backends.unary_request(LogoutRequest {}, Some(&headers));
+    let call = backends.unary_request(LogoutRequest {}, Some(&token));
     backends.unary(backends.auth.clone().logout(call)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -205,11 +198,10 @@ pub async fn logout(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
 ) -> Result<Success<Vec<SessionJson>>, ApiError> {
-    require_token(&headers)?;
     let backends = &state.backends;
-    let call = backends.unary_request(ListSessionsRequest {}, Some(&headers));
+    let call = backends.unary_request(ListSessionsRequest {}, Some(&token));
     let response = backends
         .unary(backends.auth.clone().list_sessions(call))
         .await?;
@@ -239,21 +231,17 @@ pub async fn list(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    // The path first, as before the token was an extractor: a path that does not
+    // decode is refused as it always was.
     Path(id): Path<String>,
+    token: BearerToken,
 ) -> Result<StatusCode, ApiError> {
-    require_token(&headers)?;
     let backends = &state.backends;
-    let call = backends.unary_request(RevokeSessionRequest { session_id: id }, Some(&headers));
+    let call = backends.unary_request(RevokeSessionRequest { session_id: id }, Some(&token));
     backends
         .unary(backends.auth.clone().revoke_session(call))
         .await
-        .map_err(|error| match error {
-            ApiError::Backend(status) if status.code() == Code::NotFound => {
-                ApiError::SessionNotFound
-            }
-            other => other,
-        })?;
+        .map_err(|error| error.on_code(Code::NotFound, ApiError::SessionNotFound))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,10 +263,10 @@ pub async fn revoke(
 pub async fn change_password(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    token: BearerToken,
     headers: HeaderMap,
     body: Result<JsonBody<PasswordChange>, ApiError>,
 ) -> Result<Success<PasswordChanged>, ApiError> {
-    require_token(&headers)?;
     let JsonBody(body) = body?;
     if body.current_password.is_empty() {
         return Err(required("current_password"));
@@ -288,7 +276,7 @@ pub async fn change_password(
         current_password: body.current_password,
         new_password: body.new_password,
     };
-    let mut call = backends.unary_request(message, Some(&headers));
+    let mut call = backends.unary_request(message, Some(&token));
     forward_client(&mut call, client, &headers);
     let response = backends
         .unary(backends.auth.clone().change_password(call))

@@ -1,10 +1,14 @@
-//! Multipart book forms, streamed: text fields first, then `cover_image`, whose chunks
-//! go into the backend's client stream as they arrive. The cover is never held whole
-//! in memory, and an oversized one is refused as soon as it passes the cap. The stream
-//! ends with the message that says the upload is finished, carrying the byte count and
-//! SHA-256 of what was sent, so the backend checks the cover end to end.
+//! Multipart book forms, with their parts in any order. When the text fields an upload
+//! needs come before `cover_image`, the cover's chunks go into the backend's client
+//! stream as they arrive and it is never held whole in memory. When the cover comes
+//! first (clients that sort fields alphabetically send it so), it is held until the
+//! form ends, within the cover cap and a budget that all held covers share, because the
+//! stream's first message carries the fields. An oversized cover is refused as soon as
+//! it passes the cap either way. The stream ends with the message that says the upload
+//! is finished, carrying the byte count and SHA-256 of what was sent, so the backend
+//! checks the cover end to end.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::extract::{
     Multipart,
@@ -13,7 +17,7 @@ use axum::extract::{
 use axum::http::StatusCode;
 use bookshelf_proto::library::v1::UploadFinished;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, BadBody, Internal, TooLarge, WrongContentType};
@@ -21,7 +25,12 @@ use crate::error::{ApiError, BadBody, Internal, TooLarge, WrongContentType};
 /// The form field that carries the cover.
 pub const COVER_FIELD: &str = "cover_image";
 /// The text fields a book form may carry; any other field is read and ignored.
-const TEXT_FIELDS: [&str; 3] = ["title", "description", "category"];
+pub const TEXT_FIELDS: [&str; 3] = ["title", "description", "category"];
+/// How many covers of the largest size may be held at once, across all requests, while
+/// they wait for the text fields that come after them; past that, a form that would
+/// hold one more is refused with 503 rather than let held covers grow with the number
+/// of clients.
+pub const HELD_COVERS: usize = 8;
 /// The longest text field accepted, in bytes.
 const MAX_TEXT_BYTES: usize = 16 * 1024;
 
@@ -58,6 +67,9 @@ pub trait UploadCall: Send + 'static {
     type Message: Send + 'static;
     /// The answer.
     type Answer: Send + 'static;
+    /// The text fields that must have arrived for a cover to be streamed as it comes;
+    /// a cover before any of them is held until the form ends.
+    const NEEDED_FIELDS: &'static [&'static str];
     /// The metadata message, from the text fields read before the cover.
     fn metadata(&self, fields: &TextFields) -> Self::Message;
     /// A chunk message.
@@ -139,21 +151,85 @@ impl<C: UploadCall> Upload<C> {
     }
 }
 
-/// Reads the form and makes the call, streaming the cover through.
+/// A cover that arrived before the text fields its call needs: its bytes, copied out of
+/// the request's buffers so that what is held is exactly what is counted, and the
+/// share of the gateway's budget for held covers that they take.
+struct HeldCover {
+    chunks: Vec<Bytes>,
+    budget: Option<OwnedSemaphorePermit>,
+}
+
+impl HeldCover {
+    /// Reads the whole cover, refusing it as soon as it passes `max_cover_bytes` or
+    /// the budget shared by every held cover runs out.
+    async fn read(
+        field: &mut Field<'_>,
+        max_cover_bytes: usize,
+        budget: &Arc<Semaphore>,
+    ) -> Result<Self, ApiError> {
+        let mut held = Self {
+            chunks: Vec::new(),
+            budget: None,
+        };
+        let mut size = 0usize;
+        while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+            size += chunk.len();
+            if size > max_cover_bytes {
+                return Err(TooLarge::Cover {
+                    max_bytes: max_cover_bytes,
+                }
+                .into());
+            }
+            let share = u32::try_from(chunk.len())
+                .ok()
+                .and_then(|permits| budget.clone().try_acquire_many_owned(permits).ok())
+                .ok_or(ApiError::HoldingFull)?;
+            match &mut held.budget {
+                Some(taken) => taken.merge(share),
+                None => held.budget = Some(share),
+            }
+            held.chunks.push(Bytes::copy_from_slice(&chunk));
+        }
+        Ok(held)
+    }
+}
+
+/// Where the form's cover is while the rest of the form is read.
+enum Cover<C: UploadCall> {
+    /// Not sent yet; the call is not started.
+    Absent(C),
+    /// Streamed into the call as it arrived: the fields the call needs came first.
+    Streamed(Upload<C>),
+    /// Held until the form ends, since fields the call needs may still follow.
+    Held(C, HeldCover),
+}
+
+/// Reads the form and makes the call. The form's parts may come in any order. A cover
+/// that follows the fields its call needs is streamed through as it arrives; one that
+/// comes before them is held (within the cover cap, and the budget all held covers
+/// share) until the form ends, since the call's first message carries the fields.
 pub async fn stream_form<C: UploadCall>(
     mut form: Multipart,
     max_cover_bytes: usize,
+    held_budget: &Arc<Semaphore>,
     call: C,
 ) -> Result<C::Answer, ApiError> {
     let mut fields = TextFields::new();
-    let mut call = Some(call);
-    let mut started = None;
+    let mut cover = Cover::Absent(call);
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == COVER_FIELD {
-            let Some(call) = call.take() else {
+            let Cover::Absent(call) = cover else {
                 return Err(BadBody::SecondCover.into());
             };
+            if !C::NEEDED_FIELDS
+                .iter()
+                .all(|needed| fields.contains_key(needed))
+            {
+                let held = HeldCover::read(&mut field, max_cover_bytes, held_budget).await?;
+                cover = Cover::Held(call, held);
+                continue;
+            }
             let mut upload = Upload::start(call, &fields).await;
             let mut sent = 0usize;
             while upload.reading {
@@ -174,10 +250,15 @@ pub async fn stream_form<C: UploadCall>(
                 // its answer says why, and the rest of the body is not read.
                 return upload.answer().await;
             }
-            started = Some(upload);
-            break;
+            cover = Cover::Streamed(upload);
+            continue;
         }
         match TEXT_FIELDS.iter().find(|known| **known == name) {
+            // The call's first message is sent: a field after the cover streamed
+            // behind it cannot be part of it any more.
+            Some(known) if matches!(cover, Cover::Streamed(_)) => {
+                return Err(BadBody::FieldAfterStreamedCover(known).into());
+            }
             Some(known) => {
                 let value = read_text(field).await?;
                 fields.insert(known, value);
@@ -188,18 +269,18 @@ pub async fn stream_form<C: UploadCall>(
             }
         }
     }
-    if let Some(field) = form.next_field().await.map_err(form_error)? {
-        let name = field.name().unwrap_or_default();
-        return Err(if name == COVER_FIELD {
-            BadBody::SecondCover
-        } else {
-            BadBody::FieldAfterCover
+    match cover {
+        Cover::Absent(call) => Upload::start(call, &fields).await.finish().await,
+        Cover::Streamed(upload) => upload.finish().await,
+        Cover::Held(call, held) => {
+            let mut upload = Upload::start(call, &fields).await;
+            for chunk in held.chunks {
+                if !upload.reading {
+                    return upload.answer().await;
+                }
+                upload.send_chunk(chunk).await;
+            }
+            upload.finish().await
         }
-        .into());
-    }
-    match (started, call) {
-        (Some(upload), _) => upload.finish().await,
-        (None, Some(call)) => Upload::start(call, &fields).await.finish().await,
-        (None, None) => unreachable!("the call is taken only when the upload starts"),
     }
 }

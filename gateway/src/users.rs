@@ -16,11 +16,10 @@ use tonic::Code;
 
 use crate::{
     AppState,
-    backends::require_token,
     client_address::{ClientAddress, forward_client},
     envelope::Success,
     error::{ApiError, Internal},
-    extract::{JsonBody, OptionalJsonBody},
+    extract::{BearerToken, JsonBody, OptionalJsonBody},
     openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
 };
@@ -340,12 +339,7 @@ pub async fn login(
     let response = backends
         .unary(backends.auth.clone().login(call))
         .await
-        .map_err(|error| match error {
-            ApiError::Backend(status) if status.code() == Code::Unauthenticated => {
-                ApiError::InvalidCredentials
-            }
-            other => other,
-        })?;
+        .map_err(|error| error.on_code(Code::Unauthenticated, ApiError::InvalidCredentials))?;
     if response.mfa_required {
         return Ok(Success::ok(
             "A second factor is required",
@@ -382,11 +376,10 @@ pub async fn login(
 )]
 pub async fn current(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
 ) -> Result<Success<UserJson>, ApiError> {
-    require_token(&headers)?;
     let backends = &state.backends;
-    let call = backends.unary_request(GetCurrentUserRequest {}, Some(&headers));
+    let call = backends.unary_request(GetCurrentUserRequest {}, Some(&token));
     let response = backends
         .unary(backends.auth.clone().get_current_user(call))
         .await?;
@@ -412,13 +405,12 @@ pub async fn current(
 )]
 pub async fn rename(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: BearerToken,
     body: Result<JsonBody<Rename>, ApiError>,
 ) -> Result<Success<UserJson>, ApiError> {
-    require_token(&headers)?;
     let JsonBody(body) = body?;
     let backends = &state.backends;
-    let call = backends.unary_request(UpdateCurrentUserRequest { name: body.name }, Some(&headers));
+    let call = backends.unary_request(UpdateCurrentUserRequest { name: body.name }, Some(&token));
     let response = backends
         .unary(backends.auth.clone().update_current_user(call))
         .await?;
@@ -450,16 +442,16 @@ pub async fn rename(
 pub async fn disable(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    token: BearerToken,
     headers: HeaderMap,
     body: Result<OptionalJsonBody<RecentSignIn>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
-    require_token(&headers)?;
     let OptionalJsonBody(body) = body?;
     let backends = &state.backends;
     let message = DisableCurrentUserRequest {
         current_password: body.current_password,
     };
-    let mut call = backends.unary_request(message, Some(&headers));
+    let mut call = backends.unary_request(message, Some(&token));
     forward_client(&mut call, client, &headers);
     backends
         .unary(backends.auth.clone().disable_current_user(call))

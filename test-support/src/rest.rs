@@ -66,6 +66,20 @@ pub fn book_form(fields: &[(&str, &str)], cover: Option<(&str, Vec<u8>)>) -> mul
     form
 }
 
+/// A multipart book form with its cover first and the text fields after it, the order
+/// of clients that write form fields alphabetically (`cover_image` before `title`).
+pub fn cover_first_form(cover: (&str, Vec<u8>), fields: &[(&str, &str)]) -> multipart::Form {
+    let (file_name, bytes) = cover;
+    let mut form = multipart::Form::new().part(
+        "cover_image",
+        multipart::Part::bytes(bytes).file_name(file_name.to_owned()),
+    );
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    form
+}
+
 /// The gateway at `base`, with an optional token.
 #[derive(Clone)]
 pub struct Rest {

@@ -9,6 +9,7 @@ mod adversarial_tokens;
 mod adversarial_uploads;
 mod errors;
 mod flow;
+mod form_order;
 mod forwarded;
 mod guessing;
 mod hostile_text;
