@@ -1,9 +1,6 @@
 # Builds the three Bookshelf binaries once; docker-compose.yml runs one per container.
-FROM rust:1.95-bookworm AS build
-# libjpeg-turbo, which decodes JPEG covers, is built from source with CMake and NASM.
-RUN apt-get update \
-    && apt-get install --yes --no-install-recommends cmake nasm \
-    && rm -rf /var/lib/apt/lists/*
+FROM rust:1.95.0-bookworm AS build
+# The toolchain of rust-toolchain.toml; its C compiler is all the JPEG decoder needs.
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p auth-service -p library-service -p gateway --bins

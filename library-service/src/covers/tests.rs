@@ -175,20 +175,7 @@ fn jpegs_past_the_limits_are_refused_from_the_header() {
 
 #[test]
 fn progressive_jpegs_take_the_scaled_path_within_the_memory_limit() {
-    let pixels = image::RgbImage::from_fn(800, 600, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, 77])
-    });
-    let mut compressor = turbojpeg::Compressor::new().unwrap();
-    compressor.set_progressive(true).unwrap();
-    let bytes = compressor
-        .compress_to_vec(turbojpeg::Image {
-            pixels: pixels.as_raw().as_slice(),
-            width: 800,
-            pitch: 3 * 800,
-            height: 600,
-            format: turbojpeg::PixelFormat::RGB,
-        })
-        .unwrap();
+    let bytes = scaled_jpeg::tests::progressive(800, 600);
     let roomy = DecodeLimits::default();
     let scaled = scaled_jpeg::decode(&bytes, roomy, fits).unwrap().unwrap();
     assert_eq!((scaled.width(), scaled.height()), (200, 150));
