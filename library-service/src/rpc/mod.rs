@@ -5,7 +5,7 @@
 //! - [`service`]: the `LibraryService` implementation, handing each RPC to its group.
 //! - [`books`]: `GetBook`, `ListBooks` and `DeleteBook`, with listing pages in
 //!   [`paging`].
-//! - [`covers`]: `GetCover`.
+//! - [`covers`] serves `GetCover`.
 //! - [`uploads`]: `CreateBook` and `UpdateBook`, one upload path for both, reading
 //!   their streams through [`streams`].
 //! - [`convert`]: messages to domain values and back, and the caller of a request.
@@ -14,7 +14,7 @@
 mod books;
 mod convert;
 mod covers;
-pub(crate) mod error;
+mod error;
 pub(crate) mod paging;
 mod service;
 mod state;

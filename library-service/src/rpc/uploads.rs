@@ -31,7 +31,7 @@ enum Commit {
     /// Changes to a book, and the book as last read.
     Update {
         edit: BookEdit,
-        previous: BookRecord,
+        previous: Box<BookRecord>,
     },
 }
 
@@ -39,14 +39,11 @@ impl LibraryApi {
     /// `CreateBook` and `UpdateBook`: reads the stream whole (the metadata, parsed
     /// before any cover byte is read, then the cover and the finish message), then
     /// stores the cover and writes the row.
-    pub(super) async fn upload<M: UploadMessage>(
+    pub(super) async fn upload<M: UploadMessage + Send + 'static>(
         &self,
         uploader: Uploader,
         stream: Streaming<M>,
-    ) -> Result<Book, LibraryError>
-    where
-        M: Send + 'static,
-    {
+    ) -> Result<Book, LibraryError> {
         let slot = self.start_upload(&uploader).await?;
         let mut stream = stream.map(|message| message.map(M::into_part));
         let metadata = self.uploads.read_metadata(&mut stream).await?;
@@ -65,7 +62,10 @@ impl LibraryApi {
                     .get(&uploader.owner, &edit.id)
                     .await?
                     .ok_or(LibraryError::NotFound)?;
-                Commit::Update { edit, previous }
+                Commit::Update {
+                    edit,
+                    previous: Box::new(previous),
+                }
             }
         };
         self.to_the_end(move |api| api.finish(uploader, commit, upload, slot))
@@ -134,7 +134,7 @@ impl LibraryApi {
                 };
                 return Ok((self.store.insert(book).await?, None));
             }
-            Commit::Update { edit, previous } => (edit, previous),
+            Commit::Update { edit, previous } => (edit, *previous),
         };
         loop {
             let update = BookUpdate {

@@ -4,7 +4,7 @@
 //!
 //! - [`cover_store`]: the [`CoverStore`] interface, and the names covers are stored
 //!   under.
-//! - [`pending`]: [`PendingCover`].
+//! - [`pending`] holds [`PendingCover`].
 //! - [`location`]: where covers are kept, as configured (a folder or a bucket).
 //! - [`folder`]: covers as files in a local folder.
 //! - [`bucket`]: covers as objects in an S3-compatible bucket.
