@@ -79,6 +79,25 @@ impl Backends {
     }
 }
 
+/// What any route that calls a backend may answer when a part of the service fails.
+impl utoipa::IntoResponses for Backends {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        crate::envelope::described_refusals(&[
+            (
+                500,
+                "A fault of the service; `error` holds the request id to quote",
+            ),
+            (502, "A backend broke off mid-call"),
+            (
+                503,
+                "A backend is down or overloaded; `Retry-After` may say when to try again",
+            ),
+            (504, "A backend did not answer in time"),
+        ])
+    }
+}
+
 /// A backend request carrying `message`, the caller's token (when the route takes
 /// one), the request id, the trace context, and `deadline` as `grpc-timeout`.
 pub fn request<T>(message: T, token: Option<&BearerToken>, deadline: Duration) -> Request<T> {

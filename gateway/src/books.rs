@@ -1,10 +1,9 @@
 //! `/books/...`: create and update (multipart, streamed), list, get, delete.
 
-use std::collections::BTreeMap;
-
 use axum::{
     extract::{
-        Multipart, Path, Query, State, multipart::MultipartRejection, rejection::PathRejection,
+        Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
     },
     http::StatusCode,
 };
@@ -14,20 +13,18 @@ use bookshelf_proto::library::v1::{
     library_service_client::LibraryServiceClient, update_book_request,
 };
 use bytes::Bytes;
-use serde::Serialize;
-use serde_json::{Map, json};
+use serde::{Deserialize, Serialize};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use crate::{
     AppState,
-    backends::request,
-    envelope::{self, Success},
+    backends::{Backends, request},
+    envelope::{self, Envelope, Failure, Success},
     error::{ApiError, BadBody, Internal},
     extract::{BearerToken, path_id},
-    openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
-    uploads::{TEXT_FIELDS, TextFields, UploadCall, multipart, stream_form},
+    uploads::{BookForm, TEXT_FIELDS, TextFields, UploadCall, stream_form},
 };
 
 /// The most books `limit` may ask for at once.
@@ -163,7 +160,7 @@ impl UploadCall for Update {
 
 async fn upload<C: UploadCall<Answer = Option<Book>>>(
     state: &AppState,
-    form: Multipart,
+    form: BookForm,
     call: C,
 ) -> Result<BookJson, ApiError> {
     let deadline = state.backends.upload_timeout;
@@ -181,21 +178,21 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
     path = "/books/",
     tag = "books",
     summary = "Add a book, with an optional cover",
-    request_body(content = openapi::BookForm, content_type = "multipart/form-data"),
+    request_body(content = BookForm, content_type = "multipart/form-data"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new book", body = Envelope<BookJson>),
-        openapi::TokenFailures,
-        openapi::FormFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        BookForm,
+        Backends,
     ),
 )]
 pub async fn create(
     State(state): State<AppState>,
     token: BearerToken,
-    form: Result<Multipart, MultipartRejection>,
+    form: Result<BookForm, ApiError>,
 ) -> Result<Success<BookJson>, ApiError> {
-    let form = multipart(form)?;
+    let form = form?;
     let call = Create {
         client: state.backends.library_uploads.clone(),
         token,
@@ -210,25 +207,25 @@ pub async fn create(
     path = "/books/{id}",
     tag = "books",
     summary = "Change a book's fields or cover",
-    request_body(content = openapi::BookForm, content_type = "multipart/form-data"),
+    request_body(content = BookForm, content_type = "multipart/form-data"),
     params(("id" = String, Path, description = "The book's `_id`")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed book", body = Envelope<BookJson>),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        openapi::FormFailures,
-        openapi::ServiceFailures,
+        BookForm,
+        Backends,
     ),
 )]
 pub async fn update(
     State(state): State<AppState>,
     token: BearerToken,
     id: Result<Path<String>, PathRejection>,
-    form: Result<Multipart, MultipartRejection>,
+    form: Result<BookForm, ApiError>,
 ) -> Result<Success<BookJson>, ApiError> {
     let id = path_id(id)?;
-    let form = multipart(form)?;
+    let form = form?;
     let call = Update {
         id,
         client: state.backends.library_uploads.clone(),
@@ -249,9 +246,9 @@ pub async fn update(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The book", body = Envelope<BookJson>),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn get(
@@ -280,9 +277,9 @@ pub async fn get(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn delete(
@@ -309,9 +306,9 @@ pub async fn delete(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The books; `next_cursor` while more remain", body = BookList),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 400, description = "A malformed query, or `limit` out of range", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 /// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller
@@ -320,28 +317,24 @@ pub async fn delete(
 pub async fn list(
     State(state): State<AppState>,
     token: BearerToken,
-    query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let Query(query) = query.map_err(|_| BadBody::MalformedQuery)?;
-    let category = query.get("category").cloned().unwrap_or_default();
-    let limit = match query.get("limit") {
+    let category = query.category.unwrap_or_default();
+    let limit = match query.limit {
         None => None,
-        Some(raw) => match raw.parse::<i32>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Some(limit),
-            _ => {
-                let mut fields = Map::new();
-                fields.insert(
-                    "limit".into(),
-                    json!(format!("must be a number from 1 to {MAX_LIMIT}")),
-                );
-                return Err(ApiError::InvalidFields(fields));
-            }
-        },
+        Some(Limit::Within(limit)) => Some(limit),
+        Some(Limit::Outside) => {
+            let message = format!("must be a number from 1 to {MAX_LIMIT}");
+            return Err(ApiError::InvalidFields(
+                [("limit".to_owned(), message)].into(),
+            ));
+        }
     };
     // Without `limit`, pages are gathered up to the cap: the answer is held whole in
     // memory, so it must have a bound whatever the caller stores.
     let wanted = limit.map_or(state.max_unpaged_books, |limit| limit as usize);
-    let mut cursor = query.get("cursor").cloned().unwrap_or_default();
+    let mut cursor = query.cursor.unwrap_or_default();
     let backends = &state.backends;
     let mut books = Vec::new();
     loop {
@@ -388,16 +381,32 @@ pub struct BookList {
     next_cursor: Option<String>,
 }
 
-/// `GET /books/`'s query.
-#[derive(utoipa::IntoParams)]
+/// `GET /books/`'s query; other parameters are ignored.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct ListQuery {
     /// Only books of this category.
     category: Option<String>,
     /// Books per page, 1 to 100; without it, every book up to the server's cap.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i32>,
+    #[param(value_type = Option<i32>, minimum = 1, maximum = 100)]
+    limit: Option<Limit>,
     /// The `next_cursor` of the page before.
     cursor: Option<String>,
+}
+
+/// A `limit` as sent: within range, or anything else (out of range, not a number),
+/// which is a field error rather than a malformed query.
+enum Limit {
+    Within(i32),
+    Outside,
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Ok(match raw.parse::<i32>() {
+            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Self::Within(limit),
+            _ => Self::Outside,
+        })
+    }
 }

@@ -13,9 +13,10 @@ use futures::StreamExt;
 
 use crate::{
     AppState,
+    backends::Backends,
+    envelope::Failure,
     error::{ApiError, Internal},
     extract::path_id,
-    openapi::{self, Failure},
 };
 
 /// Cover names never change content, so clients and proxies may keep them for a year.
@@ -36,7 +37,7 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
             (Vec<u8> = "image/webp"),
         )),
         (status = 404, description = "No such cover", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn get(

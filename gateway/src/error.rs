@@ -7,7 +7,8 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
 use tonic::Code;
 
 use bookshelf_proto::auth::v1::error_info as auth_error_info;
@@ -25,7 +26,7 @@ pub enum ApiError {
     InvalidToken,
     /// Field-level problems: the tutorial's error object, field -> message.
     #[error("Invalid data")]
-    InvalidFields(Map<String, Value>),
+    InvalidFields(BTreeMap<String, String>),
     /// The body is not what the route takes (malformed JSON, a bad form, ...).
     #[error(transparent)]
     BadRequest(#[from] BadBody),

@@ -13,8 +13,12 @@ use axum::{
     http::{HeaderValue, StatusCode, header::AUTHORIZATION, request::Parts},
 };
 use serde::de::DeserializeOwned;
+use utoipa::{IntoResponses, openapi::RefOr};
 
-use crate::error::{ApiError, BadBody, TooLarge, WrongContentType};
+use crate::{
+    envelope::described_refusals,
+    error::{ApiError, BadBody, TooLarge, WrongContentType},
+};
 
 /// The longest `Authorization` header passed on. Tokens are a few hundred bytes; a
 /// longer header holds none, and passing it on would break the backend call (HTTP/2
@@ -49,8 +53,27 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     }
 }
 
+impl IntoResponses for BearerToken {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        described_refusals(&[(
+            401,
+            "Token missing, invalid, expired, of a disabled account or of an ended session",
+        )])
+    }
+}
+
 /// A JSON body of type `T`.
 pub struct JsonBody<T>(pub T);
+
+impl<T> IntoResponses for JsonBody<T> {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        described_refusals(&[
+            (400, "Malformed JSON, or field errors in `error`"),
+            (413, "Body too large"),
+            (415, "Content-Type is not application/json"),
+        ])
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -81,6 +104,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// `T::default()` (so `DELETE /users/` without a body keeps working as the tutorial
 /// sends it), while a body that is there is held to every rule of [`JsonBody`].
 pub struct OptionalJsonBody<T>(pub T);
+
+impl<T> IntoResponses for OptionalJsonBody<T> {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        JsonBody::<T>::responses()
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
     type Rejection = ApiError;

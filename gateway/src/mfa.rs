@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
+    backends::Backends,
     client_address::ClientAddress,
     client_address::forward_client,
-    envelope::Success,
+    envelope::{Envelope, Failure, Success},
     error::ApiError,
     extract::{BearerToken, JsonBody, OptionalJsonBody},
-    openapi::{self, Envelope, Failure},
     users::{Granted, LoggedIn, RecentSignIn, logged_in},
 };
 
@@ -79,11 +79,11 @@ pub struct SecondStep {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The secret and its otpauth URL", body = Envelope<Enrolment>),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        OptionalJsonBody<RecentSignIn>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 409, description = "TOTP is already enabled", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn enroll(
@@ -121,11 +121,11 @@ pub async fn enroll(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Enabled; the recovery codes, shown once", body = Envelope<RecoveryCodes>),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        JsonBody<CodeBody>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn confirm(
@@ -164,11 +164,11 @@ pub async fn confirm(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "TOTP is off"),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        JsonBody<CodeBody>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn disable(
@@ -201,10 +201,10 @@ pub async fn disable(
     request_body(content = SecondStep, content_type = "application/json"),
     responses(
         (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
-        openapi::JsonBodyFailures,
+        JsonBody<SecondStep>,
         (status = 401, description = "Wrong, replayed or spent code, or an unknown, expired or spent mfa_token", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn login(

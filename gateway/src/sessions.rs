@@ -10,16 +10,15 @@ use bookshelf_proto::auth::v1::{
     RevokeSessionRequest, Session,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, json};
 use tonic::Code;
 
 use crate::{
     AppState,
+    backends::Backends,
     client_address::{ClientAddress, forward_client},
-    envelope::Success,
+    envelope::{Envelope, Failure, Success},
     error::ApiError,
     extract::{BearerToken, JsonBody},
-    openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
 };
 
@@ -110,9 +109,7 @@ pub struct PasswordChanged {
 /// A required string field that is empty or absent, as the tutorial's field errors
 /// say it.
 fn required(field: &str) -> ApiError {
-    let mut errors = Map::new();
-    errors.insert(field.to_owned(), json!(format!("{field} is required")));
-    ApiError::InvalidFields(errors)
+    ApiError::InvalidFields([(field.to_owned(), format!("{field} is required"))].into())
 }
 
 #[utoipa::path(
@@ -125,10 +122,10 @@ fn required(field: &str) -> ApiError {
     request_body(content = RefreshBody, content_type = "application/json"),
     responses(
         (status = 200, description = "A new token and refresh token", body = Envelope<Refreshed>),
-        openapi::JsonBodyFailures,
+        JsonBody<RefreshBody>,
         (status = 401, description = "Unknown, expired or spent refresh token", body = Failure),
         (status = 429, description = "Too many failed attempts from this address; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn refresh(
@@ -169,8 +166,8 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        openapi::TokenFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        Backends,
     ),
 )]
 pub async fn logout(
@@ -192,8 +189,8 @@ pub async fn logout(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The sessions; `current` marks the caller's", body = Envelope<Vec<SessionJson>>),
-        openapi::TokenFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        Backends,
     ),
 )]
 pub async fn list(
@@ -224,9 +221,9 @@ pub async fn list(
     params(("id" = String, Path, description = "The session's `_id`")),
     responses(
         (status = 204, description = "Ended"),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No open session of the caller has this id", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn revoke(
@@ -254,10 +251,10 @@ pub async fn revoke(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed; how many other sessions ended", body = Envelope<PasswordChanged>),
-        openapi::JsonBodyFailures,
+        JsonBody<PasswordChange>,
         (status = 401, description = "The token is refused, or the current password is wrong", body = Failure),
         (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn change_password(

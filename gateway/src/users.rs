@@ -1,6 +1,8 @@
 //! `/users/...`: register, login, profile, rename, disable (the second factor's
 //! routes are in `mfa`).
 
+use std::collections::BTreeMap;
+
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
@@ -11,16 +13,16 @@ use bookshelf_proto::auth::v1::{
 };
 use bookshelf_runtime::client_address::forward;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tonic::Code;
 
 use crate::{
     AppState,
+    backends::Backends,
     client_address::{ClientAddress, forward_client},
-    envelope::Success,
+    envelope::{Envelope, Failure, Success},
     error::{ApiError, Internal},
     extract::{BearerToken, JsonBody, OptionalJsonBody},
-    openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
 };
 
@@ -84,10 +86,14 @@ pub struct Registration {
 /// `POST /users/login` as sent: each field any JSON value, so that a missing or
 /// mistyped one becomes a field error rather than a bare parse error, and a body that
 /// is not an object lacks both. A field sent twice is refused as malformed JSON, as a
-/// derived struct would. No `Debug`: it holds a plaintext password.
-#[derive(Default)]
+/// derived struct would. No `Debug`: it holds a plaintext password. Described as the
+/// body a client should send.
+#[derive(Default, utoipa::ToSchema)]
+#[schema(as = Credentials)]
 pub struct LoginBody {
+    #[schema(value_type = String, required = true, min_length = 1, example = "ada@example.com")]
     email: Option<Value>,
+    #[schema(value_type = String, required = true, min_length = 1, example = "Sup3r-Secret!")]
     password: Option<Value>,
 }
 
@@ -173,15 +179,15 @@ impl TryFrom<LoginBody> for Credentials {
     type Error = ApiError;
 
     fn try_from(body: LoginBody) -> Result<Self, ApiError> {
-        let mut errors = Map::new();
+        let mut errors = BTreeMap::new();
         let mut field = |name: &str, value: Option<Value>| match value {
             Some(Value::String(value)) if !value.is_empty() => Some(value),
             None | Some(Value::Null) | Some(Value::String(_)) => {
-                errors.insert(name.to_owned(), json!(format!("{name} is required")));
+                errors.insert(name.to_owned(), format!("{name} is required"));
                 None
             }
             Some(_) => {
-                errors.insert(name.to_owned(), json!(format!("{name} must be a string")));
+                errors.insert(name.to_owned(), format!("{name} must be a string"));
                 None
             }
         };
@@ -282,10 +288,10 @@ fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
     request_body(content = Registration, content_type = "application/json"),
     responses(
         (status = 201, description = "Registered", body = Envelope<UserJson>),
-        openapi::JsonBodyFailures,
+        JsonBody<Registration>,
         (status = 409, description = "The email is taken", body = Failure),
         (status = 429, description = "Too many attempts from this address; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn register(
@@ -313,13 +319,13 @@ pub async fn register(
     path = "/users/login",
     tag = "users",
     summary = "Log in for a token and a refresh token (a new session)",
-    request_body(content = openapi::Credentials, content_type = "application/json"),
+    request_body(content = LoginBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The user and a bearer token, or, for an account with a second factor, `mfa_required` and the `mfa_token` for `POST /users/login/mfa`", body = Envelope<LoginAnswer>),
-        openapi::JsonBodyFailures,
+        JsonBody<LoginBody>,
         (status = 401, description = "Invalid email or password", body = Failure),
         (status = 429, description = "Too many attempts; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn login(
@@ -370,8 +376,8 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = Envelope<UserJson>),
-        openapi::TokenFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        Backends,
     ),
 )]
 pub async fn current(
@@ -398,9 +404,9 @@ pub async fn current(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The renamed caller", body = Envelope<UserJson>),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        JsonBody<Rename>,
+        Backends,
     ),
 )]
 pub async fn rename(
@@ -432,11 +438,11 @@ pub async fn rename(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Disabled"),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        OptionalJsonBody<RecentSignIn>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 pub async fn disable(
