@@ -7,24 +7,18 @@ use axum::{
     },
     http::StatusCode,
 };
-use bookshelf_proto::library::v1::{
-    Book, BookChanges, CreateBookRequest, DeleteBookRequest, GetBookRequest, ListBooksRequest,
-    NewBook, UpdateBookRequest, UploadFinished, create_book_request,
-    library_service_client::LibraryServiceClient, update_book_request,
-};
-use bytes::Bytes;
+use bookshelf_proto::library::v1::{Book, DeleteBookRequest, GetBookRequest, ListBooksRequest};
 use serde::{Deserialize, Serialize};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use crate::{
     AppState,
-    backends::{Backends, request},
+    backends::Backends,
+    book_uploads::{Create, Update},
     envelope::{self, Envelope, Failure, Success},
     error::{ApiError, BadBody, Internal},
     extract::{BearerToken, path_id},
     timestamps::rfc3339,
-    uploads::{BookForm, TEXT_FIELDS, TextFields, UploadCall, stream_form},
+    uploads::{BookForm, UploadCall, stream_form},
 };
 
 /// The most books `limit` may ask for at once.
@@ -32,7 +26,7 @@ const MAX_LIMIT: i32 = 100;
 
 /// A book as the tutorial's clients know it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct BookJson {
+pub(crate) struct BookJson {
     _id: String,
     title: String,
     description: String,
@@ -70,94 +64,6 @@ fn book_of(book: Option<Book>, state: &AppState) -> Result<BookJson, ApiError> {
         .ok_or(Internal::MissingBook.into())
 }
 
-struct Create {
-    client: LibraryServiceClient<Channel>,
-    token: BearerToken,
-    deadline: std::time::Duration,
-}
-
-impl UploadCall for Create {
-    type Message = CreateBookRequest;
-    type Answer = Option<Book>;
-    const NEEDED_FIELDS: &'static [&'static str] = &["title", "category"];
-
-    fn metadata(&self, fields: &TextFields) -> CreateBookRequest {
-        let field = |name| fields.get(name).cloned().unwrap_or_default();
-        CreateBookRequest {
-            part: Some(create_book_request::Part::Metadata(NewBook {
-                title: field("title"),
-                description: field("description"),
-                category: field("category"),
-            })),
-        }
-    }
-
-    fn chunk(bytes: Bytes) -> CreateBookRequest {
-        CreateBookRequest {
-            part: Some(create_book_request::Part::Chunk(bytes)),
-        }
-    }
-
-    fn finished(finished: UploadFinished) -> CreateBookRequest {
-        CreateBookRequest {
-            part: Some(create_book_request::Part::Finished(finished)),
-        }
-    }
-
-    fn start(
-        mut self,
-        stream: ReceiverStream<CreateBookRequest>,
-    ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
-        let call = request(stream, Some(&self.token), self.deadline);
-        tokio::spawn(async move { Ok(self.client.create_book(call).await?.into_inner().book) })
-    }
-}
-
-struct Update {
-    id: String,
-    client: LibraryServiceClient<Channel>,
-    token: BearerToken,
-    deadline: std::time::Duration,
-}
-
-impl UploadCall for Update {
-    type Message = UpdateBookRequest;
-    type Answer = Option<Book>;
-    // Every field is optional, so any may still follow the cover.
-    const NEEDED_FIELDS: &'static [&'static str] = &TEXT_FIELDS;
-
-    fn metadata(&self, fields: &TextFields) -> UpdateBookRequest {
-        UpdateBookRequest {
-            part: Some(update_book_request::Part::Metadata(BookChanges {
-                id: self.id.clone(),
-                title: fields.get("title").cloned(),
-                description: fields.get("description").cloned(),
-                category: fields.get("category").cloned(),
-            })),
-        }
-    }
-
-    fn chunk(bytes: Bytes) -> UpdateBookRequest {
-        UpdateBookRequest {
-            part: Some(update_book_request::Part::Chunk(bytes)),
-        }
-    }
-
-    fn finished(finished: UploadFinished) -> UpdateBookRequest {
-        UpdateBookRequest {
-            part: Some(update_book_request::Part::Finished(finished)),
-        }
-    }
-
-    fn start(
-        mut self,
-        stream: ReceiverStream<UpdateBookRequest>,
-    ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
-        let call = request(stream, Some(&self.token), self.deadline);
-        tokio::spawn(async move { Ok(self.client.update_book(call).await?.into_inner().book) })
-    }
-}
-
 async fn upload<C: UploadCall<Answer = Option<Book>>>(
     state: &AppState,
     form: BookForm,
@@ -187,17 +93,13 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
         Backends,
     ),
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     token: BearerToken,
     form: Result<BookForm, ApiError>,
 ) -> Result<Success<BookJson>, ApiError> {
     let form = form?;
-    let call = Create {
-        client: state.backends.library_uploads.clone(),
-        token,
-        deadline: state.backends.upload_timeout,
-    };
+    let call = Create::new(&state.backends, token);
     let book = upload(&state, form, call).await?;
     Ok(Success::created("successfully created a new book", book))
 }
@@ -218,7 +120,7 @@ pub async fn create(
         Backends,
     ),
 )]
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     token: BearerToken,
     id: Result<Path<String>, PathRejection>,
@@ -226,12 +128,7 @@ pub async fn update(
 ) -> Result<Success<BookJson>, ApiError> {
     let id = path_id(id)?;
     let form = form?;
-    let call = Update {
-        id,
-        client: state.backends.library_uploads.clone(),
-        token,
-        deadline: state.backends.upload_timeout,
-    };
+    let call = Update::new(&state.backends, token, id);
     let book = upload(&state, form, call).await?;
     Ok(Success::ok("successfully updated a book", book))
 }
@@ -251,7 +148,7 @@ pub async fn update(
         Backends,
     ),
 )]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     token: BearerToken,
     id: Result<Path<String>, PathRejection>,
@@ -282,7 +179,7 @@ pub async fn get(
         Backends,
     ),
 )]
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     token: BearerToken,
     id: Result<Path<String>, PathRejection>,
@@ -314,7 +211,7 @@ pub async fn delete(
 /// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller
 /// up to the unpaged cap; with it, one page. While more remain, `next_cursor` is
 /// beside `data`.
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     token: BearerToken,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -371,7 +268,7 @@ pub async fn list(
 /// `GET /books/`'s answer, serialized straight from the books rather than through a
 /// JSON value tree.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct BookList {
+pub(crate) struct BookList {
     message: &'static str,
     data: Vec<BookJson>,
     /// Always null on success.
@@ -384,7 +281,7 @@ pub struct BookList {
 /// `GET /books/`'s query; other parameters are ignored.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only books of this category.
     category: Option<String>,
     /// Books per page, 1 to 100; without it, every book up to the server's cap.

@@ -40,7 +40,7 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
         Backends,
     ),
 )]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {

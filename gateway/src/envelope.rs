@@ -15,11 +15,11 @@ use utoipa::{
 };
 
 /// Room for an answer with one book in its envelope, about 400 bytes, without growing.
-pub const ONE_BOOK_BYTES: usize = 512;
+pub(crate) const ONE_BOOK_BYTES: usize = 512;
 
 /// `body` as a JSON answer, written into a buffer of `capacity` bytes. axum's `Json`
 /// starts small and doubles, so a page of books was copied over and over as it grew.
-pub fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response {
+pub(crate) fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response {
     let mut buffer = BytesMut::with_capacity(capacity).writer();
     match serde_json::to_writer(&mut buffer, body) {
         Ok(()) => (
@@ -40,7 +40,7 @@ pub fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Respo
 
 /// A successful answer's body: `data` holds the result; `error` is null.
 #[derive(Serialize, ToSchema)]
-pub struct Envelope<T> {
+pub(crate) struct Envelope<T> {
     message: &'static str,
     data: T,
     /// Always null on success.
@@ -50,7 +50,7 @@ pub struct Envelope<T> {
 
 impl<T> Envelope<T> {
     /// `data`, with `message`.
-    pub fn new(message: &'static str, data: T) -> Self {
+    pub(crate) fn new(message: &'static str, data: T) -> Self {
         Self {
             message,
             data,
@@ -60,14 +60,14 @@ impl<T> Envelope<T> {
 }
 
 /// A successful answer: a status and its envelope.
-pub struct Success<T> {
+pub(crate) struct Success<T> {
     status: StatusCode,
     body: Envelope<T>,
 }
 
 impl<T: Serialize> Success<T> {
     /// 200 with `data`.
-    pub fn ok(message: &'static str, data: T) -> Self {
+    pub(crate) fn ok(message: &'static str, data: T) -> Self {
         Self {
             status: StatusCode::OK,
             body: Envelope::new(message, data),
@@ -75,7 +75,7 @@ impl<T: Serialize> Success<T> {
     }
 
     /// 201 with `data`.
-    pub fn created(message: &'static str, data: T) -> Self {
+    pub(crate) fn created(message: &'static str, data: T) -> Self {
         Self {
             status: StatusCode::CREATED,
             body: Envelope::new(message, data),
@@ -91,7 +91,7 @@ impl<T: Serialize> IntoResponse for Success<T> {
 
 /// An answer that refuses: `data` is null; `error` says more than the message.
 #[derive(Serialize, ToSchema)]
-pub struct Failure {
+pub(crate) struct Failure {
     message: String,
     /// Always null when refusing.
     #[schema(value_type = Option<String>)]
@@ -102,7 +102,7 @@ pub struct Failure {
 /// What a refusal says beyond its message.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-pub enum FailureDetail {
+pub(crate) enum FailureDetail {
     /// The status's reason phrase ("Unauthorized"), or a reason a client acts on.
     Reason(&'static str),
     /// Field -> what is wrong with it.
@@ -116,7 +116,7 @@ pub enum FailureDetail {
 
 impl Failure {
     /// A refusal saying `message`, and `error` beside it.
-    pub fn new(message: String, error: FailureDetail) -> Self {
+    pub(crate) fn new(message: String, error: FailureDetail) -> Self {
         Self {
             message,
             data: (),
@@ -125,7 +125,7 @@ impl Failure {
     }
 
     /// The answer, with `status`.
-    pub fn into_response(self, status: StatusCode) -> Response {
+    pub(crate) fn into_response(self, status: StatusCode) -> Response {
         json(status, &self, ONE_BOOK_BYTES)
     }
 }
@@ -133,7 +133,7 @@ impl Failure {
 /// Refusals as the OpenAPI description lists them, status -> what it means, each with
 /// a [`Failure`] body: for the `IntoResponses` of the extractors and clients that
 /// produce them.
-pub fn described_refusals(refusals: &[(u16, &str)]) -> BTreeMap<String, RefOr<Described>> {
+pub(crate) fn described_refusals(refusals: &[(u16, &str)]) -> BTreeMap<String, RefOr<Described>> {
     refusals
         .iter()
         .map(|(status, description)| {

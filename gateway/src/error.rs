@@ -17,7 +17,7 @@ use crate::envelope::{Failure, FailureDetail};
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request has no `Authorization` header.
     #[error("Authentication Token is missing!")]
     MissingToken,
@@ -120,7 +120,7 @@ pub enum ApiError {
 
 /// Why a body is refused as malformed (400).
 #[derive(Debug, thiserror::Error)]
-pub enum BadBody {
+pub(crate) enum BadBody {
     /// Not JSON at all.
     #[error("Malformed JSON body")]
     MalformedJson,
@@ -153,7 +153,7 @@ pub enum BadBody {
 
 /// What is larger than allowed (413).
 #[derive(Debug, thiserror::Error)]
-pub enum TooLarge {
+pub(crate) enum TooLarge {
     /// The whole body.
     #[error("Request body too large")]
     Body,
@@ -173,7 +173,7 @@ pub enum TooLarge {
 
 /// The content type a route takes, when the request's is another (415).
 #[derive(Debug, thiserror::Error)]
-pub enum WrongContentType {
+pub(crate) enum WrongContentType {
     /// A JSON route.
     #[error("Content-Type must be application/json")]
     Json,
@@ -188,7 +188,7 @@ pub enum WrongContentType {
 /// A fault of the gateway's own, or a backend answer that breaks the contract: a 500
 /// whose cause is logged and never shown.
 #[derive(Debug, thiserror::Error)]
-pub enum Internal {
+pub(crate) enum Internal {
     /// A user call answered without its user.
     #[error("a user response without a user")]
     MissingUser,
@@ -231,7 +231,7 @@ impl From<tonic::Status> for ApiError {
 impl ApiError {
     /// `replacement` when this is a backend status of `code`, such as a login's
     /// UNAUTHENTICATED, which means a wrong password rather than a bad token.
-    pub fn on_code(self, code: Code, replacement: ApiError) -> ApiError {
+    pub(crate) fn on_code(self, code: Code, replacement: ApiError) -> ApiError {
         match self {
             Self::Backend(status) if status.code() == code => replacement,
             other => other,

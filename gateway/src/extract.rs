@@ -29,11 +29,11 @@ const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 /// one, or with one that cannot hold a token (too long, not ASCII), the answer is 401
 /// at once, before any body is read. The token itself is judged by the services, which
 /// receive it with each call.
-pub struct BearerToken(HeaderValue);
+pub(crate) struct BearerToken(HeaderValue);
 
 impl BearerToken {
     /// The header as the client sent it.
-    pub fn header(&self) -> &HeaderValue {
+    pub(crate) fn header(&self) -> &HeaderValue {
         &self.0
     }
 }
@@ -63,7 +63,7 @@ impl IntoResponses for BearerToken {
 }
 
 /// A JSON body of type `T`.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<T> IntoResponses for JsonBody<T> {
     fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
@@ -103,7 +103,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// A JSON body of type `T` that a client may leave out: no body at all reads as
 /// `T::default()` (so `DELETE /users/` without a body keeps working as the tutorial
 /// sends it), while a body that is there is held to every rule of [`JsonBody`].
-pub struct OptionalJsonBody<T>(pub T);
+pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
 
 impl<T> IntoResponses for OptionalJsonBody<T> {
     fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
@@ -135,6 +135,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 /// UTF-8 once percent-decoded) names no book: 404 in the envelope like any unknown id,
 /// not axum's plain-text 400. Handlers answer a missing token first, so they take the
 /// extraction's result and call this after.
-pub fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
 }

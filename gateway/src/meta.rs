@@ -29,7 +29,7 @@ use crate::{
 )]
 /// The auth service's public keys as a plain JWKS (RFC 7517), the form third-party
 /// verifiers fetch, not wrapped in the envelope.
-pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let backends = &state.backends;
     let call = backends.unary_request(GetSigningKeysRequest {}, None);
     let keys = backends
@@ -68,7 +68,7 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     ),
 )]
 /// Each backend's health; 200 when both serve, 503 otherwise.
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     let backends = &state.backends;
     let check = |mut client: tonic_health::pb::health_client::HealthClient<_>, service: &str| {
         let call = backends.unary_request(
@@ -107,13 +107,13 @@ const SERVING: &str = "serving";
 
 /// The key set of `GET /.well-known/jwks.json`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Jwks {
+pub(crate) struct Jwks {
     keys: Vec<Jwk>,
 }
 
 /// One public key (RFC 8037: an Ed25519 key).
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Jwk {
+pub(crate) struct Jwk {
     #[schema(example = "OKP")]
     kty: String,
     #[schema(example = "Ed25519")]
@@ -130,7 +130,7 @@ pub struct Jwk {
 
 /// Each backend's state: `serving`, `not serving` or `unreachable`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     auth: &'static str,
     library: &'static str,
 }
@@ -139,7 +139,7 @@ pub struct Health {
 /// each backend's state in `data`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Health503)]
-pub struct Unhealthy {
+pub(crate) struct Unhealthy {
     #[schema(example = "unhealthy")]
     message: &'static str,
     data: Health,

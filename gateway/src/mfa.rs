@@ -19,12 +19,13 @@ use crate::{
     envelope::{Envelope, Failure, Success},
     error::ApiError,
     extract::{BearerToken, JsonBody, OptionalJsonBody},
-    users::{Granted, LoggedIn, RecentSignIn, logged_in},
+    login::{Granted, LoggedIn, logged_in},
+    users::RecentSignIn,
 };
 
 /// A new TOTP secret, for an authenticator app.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Enrolment {
+pub(crate) struct Enrolment {
     /// The shared secret in base32, to type in.
     #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     secret: String,
@@ -37,7 +38,7 @@ pub struct Enrolment {
 
 /// The recovery codes, shown this once.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RecoveryCodes {
+pub(crate) struct RecoveryCodes {
     /// Ten codes, each accepted once in place of a TOTP code.
     recovery_codes: Vec<String>,
 }
@@ -46,7 +47,7 @@ pub struct RecoveryCodes {
 /// recovery code; and the current password when the token's sign-in is not recent.
 /// No `Debug`: both are credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct CodeBody {
+pub(crate) struct CodeBody {
     /// The code.
     #[serde(default)]
     #[schema(required = true, example = "123456")]
@@ -59,7 +60,7 @@ pub struct CodeBody {
 
 /// `POST /users/login/mfa`. No `Debug`: it holds credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct SecondStep {
+pub(crate) struct SecondStep {
     /// What `POST /users/login` answered.
     #[serde(default)]
     #[schema(required = true)]
@@ -86,7 +87,7 @@ pub struct SecondStep {
         Backends,
     ),
 )]
-pub async fn enroll(
+pub(crate) async fn enroll(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,
@@ -128,7 +129,7 @@ pub async fn enroll(
         Backends,
     ),
 )]
-pub async fn confirm(
+pub(crate) async fn confirm(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,
@@ -171,7 +172,7 @@ pub async fn confirm(
         Backends,
     ),
 )]
-pub async fn disable(
+pub(crate) async fn disable(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,
@@ -207,7 +208,7 @@ pub async fn disable(
         Backends,
     ),
 )]
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,

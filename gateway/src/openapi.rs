@@ -9,15 +9,15 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{books, covers, envelope::Failure, meta, mfa, sessions, users};
+use crate::{books, covers, envelope::Failure, login, meta, mfa, sessions, users};
 
 /// Where the description is served.
-pub const DESCRIPTION_PATH: &str = "/openapi.json";
+pub(crate) const DESCRIPTION_PATH: &str = "/openapi.json";
 /// Where the interactive reference is served.
-pub const DOCS_PATH: &str = "/docs";
+pub(crate) const DOCS_PATH: &str = "/docs";
 
 /// The security scheme of every protected route: the token from `POST /users/login`.
-pub const BEARER: &str = "bearer";
+pub(crate) const BEARER: &str = "bearer";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,7 +31,7 @@ pub const BEARER: &str = "bearer";
     ),
     paths(
         users::register,
-        users::login,
+        login::login,
         users::current,
         users::rename,
         users::disable,
@@ -64,7 +64,7 @@ pub const BEARER: &str = "bearer";
         (name = "operations", description = "Health and the token verification keys"),
     ),
 )]
-pub struct ApiDescription;
+pub(crate) struct ApiDescription;
 
 struct BearerScheme;
 
@@ -84,7 +84,7 @@ impl Modify for BearerScheme {
 }
 
 /// `/openapi.json` and `/docs`.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     SwaggerUi::new(DOCS_PATH)
         .url(DESCRIPTION_PATH, ApiDescription::openapi())
         .into()

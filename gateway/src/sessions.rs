@@ -24,7 +24,7 @@ use crate::{
 
 /// `POST /users/token`. No `Debug`: it holds a refresh token.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct RefreshBody {
+pub(crate) struct RefreshBody {
     /// The latest refresh token from `POST /users/login` or `POST /users/token`.
     #[serde(default)]
     #[schema(required = true, min_length = 1)]
@@ -33,7 +33,7 @@ pub struct RefreshBody {
 
 /// A new token and refresh token for the same session. No `Debug`: it holds both.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Refreshed {
+pub(crate) struct Refreshed {
     /// The new bearer token.
     token: String,
     /// When it expires (RFC 3339).
@@ -46,7 +46,7 @@ pub struct Refreshed {
 
 /// One of the caller's open sessions.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionJson {
+pub(crate) struct SessionJson {
     /// The session id, the `sid` of its tokens.
     _id: String,
     /// When its login happened (RFC 3339).
@@ -82,7 +82,7 @@ impl From<Session> for SessionJson {
 
 /// `PUT /users/password`. No `Debug`: it holds two passwords.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct PasswordChange {
+pub(crate) struct PasswordChange {
     /// The password the account has now.
     #[serde(default)]
     #[schema(required = true, min_length = 1, example = "Sup3r-Secret!")]
@@ -101,7 +101,7 @@ pub struct PasswordChange {
 
 /// What a password change ended.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PasswordChanged {
+pub(crate) struct PasswordChanged {
     /// How many other sessions of the account ended.
     ended_sessions: i32,
 }
@@ -128,7 +128,7 @@ fn required(field: &str) -> ApiError {
         Backends,
     ),
 )]
-pub async fn refresh(
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,
@@ -170,7 +170,7 @@ pub async fn refresh(
         Backends,
     ),
 )]
-pub async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     token: BearerToken,
 ) -> Result<StatusCode, ApiError> {
@@ -193,7 +193,7 @@ pub async fn logout(
         Backends,
     ),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     token: BearerToken,
 ) -> Result<Success<Vec<SessionJson>>, ApiError> {
@@ -226,7 +226,7 @@ pub async fn list(
         Backends,
     ),
 )]
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     // The path first, as before the token was an extractor: a path that does not
     // decode is refused as it always was.
@@ -257,7 +257,7 @@ pub async fn revoke(
         Backends,
     ),
 )]
-pub async fn change_password(
+pub(crate) async fn change_password(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,

@@ -33,24 +33,24 @@ use crate::{
 };
 
 /// The form field that carries the cover.
-pub const COVER_FIELD: &str = "cover_image";
+pub(crate) const COVER_FIELD: &str = "cover_image";
 /// The text fields a book form may carry; any other field is read and ignored.
-pub const TEXT_FIELDS: [&str; 3] = ["title", "description", "category"];
+pub(crate) const TEXT_FIELDS: [&str; 3] = ["title", "description", "category"];
 /// How many covers of the largest size may be held at once, across all requests, while
 /// they wait for the text fields that come after them; past that, a form that would
 /// hold one more is refused with 503 rather than let held covers grow with the number
 /// of clients.
-pub const HELD_COVERS: usize = 8;
+pub(crate) const HELD_COVERS: usize = 8;
 /// The longest text field accepted, in bytes.
 const MAX_TEXT_BYTES: usize = 16 * 1024;
 
 /// The text fields of a form, by name.
-pub type TextFields = HashMap<&'static str, String>;
+pub(crate) type TextFields = HashMap<&'static str, String>;
 
 /// A book as `POST /books/` and `PUT /books/{id}` take it: a multipart form whose
 /// parts come in any order, read as it streams by [`stream_form`]. A request that is
 /// not a multipart form is refused with 415.
-pub struct BookForm(Multipart);
+pub(crate) struct BookForm(Multipart);
 
 impl<S: Send + Sync> FromRequest<S> for BookForm {
     type Rejection = ApiError;
@@ -140,8 +140,18 @@ async fn read_text(mut field: Field<'_>) -> Result<String, ApiError> {
     String::from_utf8(bytes).map_err(|_| BadBody::FormFieldNotUtf8.into())
 }
 
-/// How one upload RPC is made: its first message, its chunk messages, and the call.
-pub trait UploadCall: Send + 'static {
+/// What one message of an upload's client stream carries.
+pub(crate) enum UploadPart<'a> {
+    /// The first message: the form's text fields.
+    Fields(&'a TextFields),
+    /// A chunk of the cover.
+    Chunk(Bytes),
+    /// The last message: the upload is whole, with its byte count and digest.
+    Finished(UploadFinished),
+}
+
+/// How one upload RPC is made: its messages, and the call.
+pub(crate) trait UploadCall: Send + 'static {
     /// One message of the client stream.
     type Message: Send + 'static;
     /// The answer.
@@ -149,15 +159,11 @@ pub trait UploadCall: Send + 'static {
     /// The text fields that must have arrived for a cover to be streamed as it comes;
     /// a cover before any of them is held until the form ends.
     const NEEDED_FIELDS: &'static [&'static str];
-    /// The metadata message, from the text fields read before the cover.
-    fn metadata(&self, fields: &TextFields) -> Self::Message;
-    /// A chunk message.
-    fn chunk(bytes: Bytes) -> Self::Message;
-    /// The last message: the upload is whole, with its byte count and digest.
-    fn finished(finished: UploadFinished) -> Self::Message;
+    /// The message that carries `part`.
+    fn message(&self, part: UploadPart<'_>) -> Self::Message;
     /// Starts the call on `stream`.
     fn start(
-        self,
+        &self,
         stream: ReceiverStream<Self::Message>,
     ) -> tokio::task::JoinHandle<Result<Self::Answer, tonic::Status>>;
 }
@@ -167,6 +173,7 @@ pub trait UploadCall: Send + 'static {
 /// the cap passed, the deadline, the client gone), its stream ends without one, and
 /// the backend refuses what it received.
 struct Upload<C: UploadCall> {
+    call: C,
     sender: Option<mpsc::Sender<C::Message>>,
     pending: Option<tokio::task::JoinHandle<Result<C::Answer, tonic::Status>>>,
     /// Whether the backend still reads; once it has answered, sending is pointless.
@@ -180,9 +187,10 @@ impl<C: UploadCall> Upload<C> {
     /// Starts `call` and sends its metadata.
     async fn start(call: C, fields: &TextFields) -> Self {
         let (sender, receiver) = mpsc::channel(4);
-        let metadata = call.metadata(fields);
+        let metadata = call.message(UploadPart::Fields(fields));
         let pending = call.start(ReceiverStream::new(receiver));
         let mut upload = Self {
+            call,
             sender: Some(sender),
             pending: Some(pending),
             reading: true,
@@ -204,7 +212,8 @@ impl<C: UploadCall> Upload<C> {
     async fn send_chunk(&mut self, chunk: Bytes) {
         self.sent += chunk.len() as u64;
         self.digest.update(&chunk);
-        self.send(C::chunk(chunk)).await;
+        let message = self.call.message(UploadPart::Chunk(chunk));
+        self.send(message).await;
     }
 
     /// Ends the stream with the finish message (the form was read whole) and waits
@@ -214,7 +223,8 @@ impl<C: UploadCall> Upload<C> {
             cover_bytes: self.sent,
             sha256: self.digest.clone().finish().as_ref().to_vec(),
         };
-        self.send(C::finished(finished)).await;
+        let message = self.call.message(UploadPart::Finished(finished));
+        self.send(message).await;
         self.answer().await
     }
 
@@ -287,7 +297,7 @@ enum Cover<C: UploadCall> {
 /// that follows the fields its call needs is streamed through as it arrives; one that
 /// comes before them is held (within the cover cap, and the budget all held covers
 /// share) until the form ends, since the call's first message carries the fields.
-pub async fn stream_form<C: UploadCall>(
+pub(crate) async fn stream_form<C: UploadCall>(
     BookForm(mut form): BookForm,
     max_cover_bytes: usize,
     held_budget: &Arc<Semaphore>,
