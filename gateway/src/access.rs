@@ -30,7 +30,7 @@ tokio::task_local! {
 
 /// The trace context the request being served passes to the services: its trace,
 /// with this hop as the parent.
-pub fn traceparent() -> Option<TraceParent> {
+pub(crate) fn traceparent() -> Option<TraceParent> {
     OUTGOING.try_with(|context| *context).ok()
 }
 
@@ -83,7 +83,7 @@ impl Drop for InFlight {
 }
 
 /// The middleware. It runs inside the request id's, whose id it logs.
-pub async fn middleware(request: Request, next: Next) -> Response {
+pub(crate) async fn middleware(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = route_of(&request);
     let method = method_of(request.method());

@@ -15,23 +15,23 @@ use crate::{Config, error::ApiError, extract::BearerToken, request_id};
 
 /// Clients of both services.
 #[derive(Clone)]
-pub struct Backends {
+pub(crate) struct Backends {
     /// The auth service.
-    pub auth: AuthServiceClient<Channel>,
+    pub(crate) auth: AuthServiceClient<Channel>,
     /// The library service, for everything but uploads.
-    pub library: LibraryServiceClient<Channel>,
+    pub(crate) library: LibraryServiceClient<Channel>,
     /// The library service, for uploads: a connection of their own, so that however
     /// many uploads are open, slow or stalled, they never take the streams or the
     /// flow-control window that reads need.
-    pub library_uploads: LibraryServiceClient<Channel>,
+    pub(crate) library_uploads: LibraryServiceClient<Channel>,
     /// Health of the auth service.
-    pub auth_health: HealthClient<Channel>,
+    pub(crate) auth_health: HealthClient<Channel>,
     /// Health of the library service.
-    pub library_health: HealthClient<Channel>,
+    pub(crate) library_health: HealthClient<Channel>,
     /// Deadline of a unary call.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Deadline of an upload.
-    pub upload_timeout: Duration,
+    pub(crate) upload_timeout: Duration,
 }
 
 fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
@@ -44,7 +44,7 @@ fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
 
 impl Backends {
     /// Clients for the configured services; nothing connects until the first call.
-    pub fn new(config: &Config) -> Result<Self, tonic::transport::Error> {
+    pub(crate) fn new(config: &Config) -> Result<Self, tonic::transport::Error> {
         let auth = channel(&config.auth_url)?;
         let library = channel(&config.library_url)?;
         // Each lazily connected channel opens its own HTTP/2 connection.
@@ -65,13 +65,13 @@ impl Backends {
 
     /// The request of a unary call: `message` with what [`request`] adds, under the
     /// unary deadline.
-    pub fn unary_request<T>(&self, message: T, token: Option<&BearerToken>) -> Request<T> {
+    pub(crate) fn unary_request<T>(&self, message: T, token: Option<&BearerToken>) -> Request<T> {
         request(message, token, self.timeout)
     }
 
     /// Waits for a unary call within the unary deadline: its answer, or the error that
     /// answers the client.
-    pub async fn unary<T>(
+    pub(crate) async fn unary<T>(
         &self,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, ApiError> {
@@ -79,9 +79,32 @@ impl Backends {
     }
 }
 
+/// What any route that calls a backend may answer when a part of the service fails.
+impl utoipa::IntoResponses for Backends {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        crate::envelope::described_refusals(&[
+            (
+                500,
+                "A fault of the service; `error` holds the request id to quote",
+            ),
+            (502, "A backend broke off mid-call"),
+            (
+                503,
+                "A backend is down or overloaded; `Retry-After` may say when to try again",
+            ),
+            (504, "A backend did not answer in time"),
+        ])
+    }
+}
+
 /// A backend request carrying `message`, the caller's token (when the route takes
 /// one), the request id, the trace context, and `deadline` as `grpc-timeout`.
-pub fn request<T>(message: T, token: Option<&BearerToken>, deadline: Duration) -> Request<T> {
+pub(crate) fn request<T>(
+    message: T,
+    token: Option<&BearerToken>,
+    deadline: Duration,
+) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(deadline);
     let metadata = request.metadata_mut();

@@ -1,33 +1,24 @@
 //! `/books/...`: create and update (multipart, streamed), list, get, delete.
 
-use std::collections::BTreeMap;
-
 use axum::{
     extract::{
-        Multipart, Path, Query, State, multipart::MultipartRejection, rejection::PathRejection,
+        Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
     },
     http::StatusCode,
 };
-use bookshelf_proto::library::v1::{
-    Book, BookChanges, CoverPart, CreateBookRequest, DeleteBookRequest, GetBookRequest,
-    ListBooksRequest, NewBook, UpdateBookRequest, UploadFinished, cover_part, create_book_request,
-    library_service_client::LibraryServiceClient, update_book_request,
-};
-use bytes::Bytes;
-use serde::Serialize;
-use serde_json::{Map, json};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
+use bookshelf_proto::library::v1::{Book, DeleteBookRequest, GetBookRequest, ListBooksRequest};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    backends::request,
-    envelope::{self, Success},
+    backends::Backends,
+    book_uploads::{Create, Update},
+    envelope::{self, Envelope, Failure, Success},
     error::{ApiError, BadBody, Internal},
     extract::{BearerToken, path_id},
-    openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
-    uploads::{TEXT_FIELDS, TextFields, UploadCall, multipart, stream_form},
+    uploads::{BookForm, UploadCall, stream_form},
 };
 
 /// The most books `limit` may ask for at once.
@@ -35,7 +26,7 @@ const MAX_LIMIT: i32 = 100;
 
 /// A book as the tutorial's clients know it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct BookJson {
+pub(crate) struct BookJson {
     _id: String,
     title: String,
     description: String,
@@ -73,105 +64,9 @@ fn book_of(book: Option<Book>, state: &AppState) -> Result<BookJson, ApiError> {
         .ok_or(Internal::MissingBook.into())
 }
 
-struct Create {
-    client: LibraryServiceClient<Channel>,
-    token: BearerToken,
-    deadline: std::time::Duration,
-}
-
-impl UploadCall for Create {
-    type Message = CreateBookRequest;
-    type Answer = Option<Book>;
-    const NEEDED_FIELDS: &'static [&'static str] = &["title", "category"];
-
-    fn metadata(&self, fields: &TextFields) -> CreateBookRequest {
-        let field = |name| fields.get(name).cloned().unwrap_or_default();
-        CreateBookRequest {
-            part: Some(create_book_request::Part::Metadata(NewBook {
-                title: field("title"),
-                description: field("description"),
-                category: field("category"),
-            })),
-        }
-    }
-
-    fn chunk(bytes: Bytes) -> CreateBookRequest {
-        CreateBookRequest {
-            part: Some(create_book_request::Part::Cover(CoverPart {
-                part: Some(cover_part::Part::Chunk(bytes)),
-            })),
-        }
-    }
-
-    fn finished(finished: UploadFinished) -> CreateBookRequest {
-        CreateBookRequest {
-            part: Some(create_book_request::Part::Cover(CoverPart {
-                part: Some(cover_part::Part::Finished(finished)),
-            })),
-        }
-    }
-
-    fn start(
-        mut self,
-        stream: ReceiverStream<CreateBookRequest>,
-    ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
-        let call = request(stream, Some(&self.token), self.deadline);
-        tokio::spawn(async move { Ok(self.client.create_book(call).await?.into_inner().book) })
-    }
-}
-
-struct Update {
-    id: String,
-    client: LibraryServiceClient<Channel>,
-    token: BearerToken,
-    deadline: std::time::Duration,
-}
-
-impl UploadCall for Update {
-    type Message = UpdateBookRequest;
-    type Answer = Option<Book>;
-    // Every field is optional, so any may still follow the cover.
-    const NEEDED_FIELDS: &'static [&'static str] = &TEXT_FIELDS;
-
-    fn metadata(&self, fields: &TextFields) -> UpdateBookRequest {
-        UpdateBookRequest {
-            part: Some(update_book_request::Part::Metadata(BookChanges {
-                id: self.id.clone(),
-                title: fields.get("title").cloned(),
-                description: fields.get("description").cloned(),
-                category: fields.get("category").cloned(),
-            })),
-        }
-    }
-
-    fn chunk(bytes: Bytes) -> UpdateBookRequest {
-        UpdateBookRequest {
-            part: Some(update_book_request::Part::Cover(CoverPart {
-                part: Some(cover_part::Part::Chunk(bytes)),
-            })),
-        }
-    }
-
-    fn finished(finished: UploadFinished) -> UpdateBookRequest {
-        UpdateBookRequest {
-            part: Some(update_book_request::Part::Cover(CoverPart {
-                part: Some(cover_part::Part::Finished(finished)),
-            })),
-        }
-    }
-
-    fn start(
-        mut self,
-        stream: ReceiverStream<UpdateBookRequest>,
-    ) -> tokio::task::JoinHandle<Result<Option<Book>, tonic::Status>> {
-        let call = request(stream, Some(&self.token), self.deadline);
-        tokio::spawn(async move { Ok(self.client.update_book(call).await?.into_inner().book) })
-    }
-}
-
 async fn upload<C: UploadCall<Answer = Option<Book>>>(
     state: &AppState,
-    form: Multipart,
+    form: BookForm,
     call: C,
 ) -> Result<BookJson, ApiError> {
     let deadline = state.backends.upload_timeout;
@@ -189,26 +84,22 @@ async fn upload<C: UploadCall<Answer = Option<Book>>>(
     path = "/books/",
     tag = "books",
     summary = "Add a book, with an optional cover",
-    request_body(content = openapi::BookForm, content_type = "multipart/form-data"),
+    request_body(content = BookForm, content_type = "multipart/form-data"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new book", body = Envelope<BookJson>),
-        openapi::TokenFailures,
-        openapi::FormFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        BookForm,
+        Backends,
     ),
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     token: BearerToken,
-    form: Result<Multipart, MultipartRejection>,
+    form: Result<BookForm, ApiError>,
 ) -> Result<Success<BookJson>, ApiError> {
-    let form = multipart(form)?;
-    let call = Create {
-        client: state.backends.library_uploads.clone(),
-        token,
-        deadline: state.backends.upload_timeout,
-    };
+    let form = form?;
+    let call = Create::new(&state.backends, token);
     let book = upload(&state, form, call).await?;
     Ok(Success::created("successfully created a new book", book))
 }
@@ -218,31 +109,26 @@ pub async fn create(
     path = "/books/{id}",
     tag = "books",
     summary = "Change a book's fields or cover",
-    request_body(content = openapi::BookForm, content_type = "multipart/form-data"),
+    request_body(content = BookForm, content_type = "multipart/form-data"),
     params(("id" = String, Path, description = "The book's `_id`")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed book", body = Envelope<BookJson>),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        openapi::FormFailures,
-        openapi::ServiceFailures,
+        BookForm,
+        Backends,
     ),
 )]
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     token: BearerToken,
     id: Result<Path<String>, PathRejection>,
-    form: Result<Multipart, MultipartRejection>,
+    form: Result<BookForm, ApiError>,
 ) -> Result<Success<BookJson>, ApiError> {
     let id = path_id(id)?;
-    let form = multipart(form)?;
-    let call = Update {
-        id,
-        client: state.backends.library_uploads.clone(),
-        token,
-        deadline: state.backends.upload_timeout,
-    };
+    let form = form?;
+    let call = Update::new(&state.backends, token, id);
     let book = upload(&state, form, call).await?;
     Ok(Success::ok("successfully updated a book", book))
 }
@@ -257,12 +143,12 @@ pub async fn update(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The book", body = Envelope<BookJson>),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     token: BearerToken,
     id: Result<Path<String>, PathRejection>,
@@ -288,12 +174,12 @@ pub async fn get(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No such book among the caller's", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     token: BearerToken,
     id: Result<Path<String>, PathRejection>,
@@ -317,39 +203,35 @@ pub async fn delete(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The books; `next_cursor` while more remain", body = BookList),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 400, description = "A malformed query, or `limit` out of range", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
 /// `GET /books/?category=&limit=&cursor=`: without `limit`, every book of the caller
 /// up to the unpaged cap; with it, one page. While more remain, `next_cursor` is
 /// beside `data`.
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     token: BearerToken,
-    query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let Query(query) = query.map_err(|_| BadBody::MalformedQuery)?;
-    let category = query.get("category").cloned().unwrap_or_default();
-    let limit = match query.get("limit") {
+    let category = query.category.unwrap_or_default();
+    let limit = match query.limit {
         None => None,
-        Some(raw) => match raw.parse::<i32>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Some(limit),
-            _ => {
-                let mut fields = Map::new();
-                fields.insert(
-                    "limit".into(),
-                    json!(format!("must be a number from 1 to {MAX_LIMIT}")),
-                );
-                return Err(ApiError::InvalidFields(fields));
-            }
-        },
+        Some(Limit::Within(limit)) => Some(limit),
+        Some(Limit::Outside) => {
+            let message = format!("must be a number from 1 to {MAX_LIMIT}");
+            return Err(ApiError::InvalidFields(
+                [("limit".to_owned(), message)].into(),
+            ));
+        }
     };
     // Without `limit`, pages are gathered up to the cap: the answer is held whole in
     // memory, so it must have a bound whatever the caller stores.
     let wanted = limit.map_or(state.max_unpaged_books, |limit| limit as usize);
-    let mut cursor = query.get("cursor").cloned().unwrap_or_default();
+    let mut cursor = query.cursor.unwrap_or_default();
     let backends = &state.backends;
     let mut books = Vec::new();
     loop {
@@ -386,7 +268,7 @@ pub async fn list(
 /// `GET /books/`'s answer, serialized straight from the books rather than through a
 /// JSON value tree.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct BookList {
+pub(crate) struct BookList {
     message: &'static str,
     data: Vec<BookJson>,
     /// Always null on success.
@@ -396,16 +278,32 @@ pub struct BookList {
     next_cursor: Option<String>,
 }
 
-/// `GET /books/`'s query.
-#[derive(utoipa::IntoParams)]
+/// `GET /books/`'s query; other parameters are ignored.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only books of this category.
     category: Option<String>,
     /// Books per page, 1 to 100; without it, every book up to the server's cap.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i32>,
+    #[param(value_type = Option<i32>, minimum = 1, maximum = 100)]
+    limit: Option<Limit>,
     /// The `next_cursor` of the page before.
     cursor: Option<String>,
+}
+
+/// A `limit` as sent: within range, or anything else (out of range, not a number),
+/// which is a field error rather than a malformed query.
+enum Limit {
+    Within(i32),
+    Outside,
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Ok(match raw.parse::<i32>() {
+            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Self::Within(limit),
+            _ => Self::Outside,
+        })
+    }
 }

@@ -26,11 +26,11 @@ use crate::{
 
 /// The address of the client a request comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddress(pub IpAddr);
+pub(crate) struct ClientAddress(pub(crate) IpAddr);
 
 /// Passes the client's address and `User-Agent` (from `headers`, when it sent one) on
 /// to the auth service with `call`.
-pub fn forward_client<T>(call: &mut tonic::Request<T>, client: IpAddr, headers: &HeaderMap) {
+pub(crate) fn forward_client<T>(call: &mut tonic::Request<T>, client: IpAddr, headers: &HeaderMap) {
     forward(call, client);
     if let Some(user_agent) = headers
         .get(USER_AGENT)
@@ -43,14 +43,14 @@ pub fn forward_client<T>(call: &mut tonic::Request<T>, client: IpAddr, headers: 
 /// Where the client's address is read from: the socket peer, or the header that the
 /// listed proxies set.
 #[derive(Debug, Clone, Default)]
-pub struct AddressSource {
+pub(crate) struct AddressSource {
     header: Option<HeaderName>,
     trusted_proxies: Vec<IpNet>,
 }
 
 impl AddressSource {
     /// Reads `header` from peers inside `trusted_proxies`, and nothing from others.
-    pub fn new(header: Option<HeaderName>, trusted_proxies: Vec<IpNet>) -> Self {
+    pub(crate) fn new(header: Option<HeaderName>, trusted_proxies: Vec<IpNet>) -> Self {
         Self {
             header,
             trusted_proxies,
@@ -58,7 +58,7 @@ impl AddressSource {
     }
 
     /// The header, when it is named but no peer may set it.
-    pub fn header_never_believed(&self) -> Option<&HeaderName> {
+    pub(crate) fn header_never_believed(&self) -> Option<&HeaderName> {
         self.header
             .as_ref()
             .filter(|_| self.trusted_proxies.is_empty())
@@ -78,7 +78,7 @@ impl AddressSource {
     /// client. When the entries run out, or one is not an address, before that, the
     /// last listed proxy seen is the client, since nothing further left can be
     /// vouched for.
-    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub(crate) fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = peer.to_canonical();
         let Some(name) = &self.header else {
             return client;

@@ -148,12 +148,12 @@ impl Config {
     }
 
     /// The deadline of a backend call.
-    pub fn backend_timeout(&self) -> Duration {
+    pub(crate) fn backend_timeout(&self) -> Duration {
         Duration::from_millis(self.backend_timeout_ms)
     }
 
     /// The bounds the server puts on its connections.
-    pub fn connection_limits(&self) -> ConnectionLimits {
+    pub(crate) fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             max_connections: self
                 .max_connections
@@ -168,7 +168,7 @@ impl Config {
     }
 
     /// The deadline of an upload.
-    pub fn upload_timeout(&self) -> Duration {
+    pub(crate) fn upload_timeout(&self) -> Duration {
         Duration::from_millis(self.upload_timeout_ms)
     }
 }

@@ -13,9 +13,10 @@ use futures::StreamExt;
 
 use crate::{
     AppState,
+    backends::Backends,
+    envelope::Failure,
     error::{ApiError, Internal},
     extract::path_id,
-    openapi::{self, Failure},
 };
 
 /// Cover names never change content, so clients and proxies may keep them for a year.
@@ -36,10 +37,10 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
             (Vec<u8> = "image/webp"),
         )),
         (status = 404, description = "No such cover", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {

@@ -1,4 +1,7 @@
-//! The tutorial's response envelope, `{"message", "data", "error"}`, for every body.
+//! The tutorial's response envelope, `{"message", "data", "error"}`, for every body:
+//! the types answers are written from, which the OpenAPI description shows as they are.
+
+use std::collections::BTreeMap;
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -6,15 +9,17 @@ use axum::{
 };
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use utoipa::{
+    ToSchema,
+    openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, response::Response as Described},
+};
 
 /// Room for an answer with one book in its envelope, about 400 bytes, without growing.
-pub const ONE_BOOK_BYTES: usize = 512;
+pub(crate) const ONE_BOOK_BYTES: usize = 512;
 
 /// `body` as a JSON answer, written into a buffer of `capacity` bytes. axum's `Json`
-/// starts at 128 bytes and doubles, so a page of books was copied six times over as
-/// it grew.
-pub fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response {
+/// starts small and doubles, so a page of books was copied over and over as it grew.
+pub(crate) fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Response {
     let mut buffer = BytesMut::with_capacity(capacity).writer();
     match serde_json::to_writer(&mut buffer, body) {
         Ok(()) => (
@@ -33,68 +38,75 @@ pub fn json(status: StatusCode, body: &impl Serialize, capacity: usize) -> Respo
     }
 }
 
-/// A successful answer: a status, a message and the data.
-pub struct Success<T> {
-    status: StatusCode,
+/// A successful answer's body: `data` holds the result; `error` is null.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Envelope<T> {
     message: &'static str,
     data: T,
+    /// Always null on success.
+    #[schema(value_type = Option<String>)]
+    error: (),
 }
 
-#[derive(Serialize)]
-struct Body<'a, T> {
-    message: &'a str,
-    data: T,
-    error: Value,
+impl<T> Envelope<T> {
+    /// `data`, with `message`.
+    pub(crate) fn new(message: &'static str, data: T) -> Self {
+        Self {
+            message,
+            data,
+            error: (),
+        }
+    }
+}
+
+/// A successful answer: a status and its envelope.
+pub(crate) struct Success<T> {
+    status: StatusCode,
+    body: Envelope<T>,
 }
 
 impl<T: Serialize> Success<T> {
     /// 200 with `data`.
-    pub fn ok(message: &'static str, data: T) -> Self {
+    pub(crate) fn ok(message: &'static str, data: T) -> Self {
         Self {
             status: StatusCode::OK,
-            message,
-            data,
+            body: Envelope::new(message, data),
         }
     }
 
     /// 201 with `data`.
-    pub fn created(message: &'static str, data: T) -> Self {
+    pub(crate) fn created(message: &'static str, data: T) -> Self {
         Self {
             status: StatusCode::CREATED,
-            message,
-            data,
+            body: Envelope::new(message, data),
         }
     }
 }
 
 impl<T: Serialize> IntoResponse for Success<T> {
     fn into_response(self) -> Response {
-        let body = Body {
-            message: self.message,
-            data: self.data,
-            error: Value::Null,
-        };
-        json(self.status, &body, ONE_BOOK_BYTES)
+        json(self.status, &self.body, ONE_BOOK_BYTES)
     }
 }
 
 /// An answer that refuses: `data` is null; `error` says more than the message.
-#[derive(Serialize)]
-pub struct Failure {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Failure {
     message: String,
     /// Always null when refusing.
+    #[schema(value_type = Option<String>)]
     data: (),
     error: FailureDetail,
 }
 
 /// What a refusal says beyond its message.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-pub enum FailureDetail {
-    /// The status's reason phrase, or a reason a client acts on.
+pub(crate) enum FailureDetail {
+    /// The status's reason phrase ("Unauthorized"), or a reason a client acts on.
     Reason(&'static str),
     /// Field -> what is wrong with it.
-    Fields(Map<String, Value>),
+    Fields(BTreeMap<String, String>),
     /// For a 500: the request id to quote.
     RequestId {
         /// The request's `x-request-id`.
@@ -104,7 +116,7 @@ pub enum FailureDetail {
 
 impl Failure {
     /// A refusal saying `message`, and `error` beside it.
-    pub fn new(message: String, error: FailureDetail) -> Self {
+    pub(crate) fn new(message: String, error: FailureDetail) -> Self {
         Self {
             message,
             data: (),
@@ -113,7 +125,26 @@ impl Failure {
     }
 
     /// The answer, with `status`.
-    pub fn into_response(self, status: StatusCode) -> Response {
+    pub(crate) fn into_response(self, status: StatusCode) -> Response {
         json(status, &self, ONE_BOOK_BYTES)
     }
+}
+
+/// Refusals as the OpenAPI description lists them, status -> what it means, each with
+/// a [`Failure`] body: for the `IntoResponses` of the extractors and clients that
+/// produce them.
+pub(crate) fn described_refusals(refusals: &[(u16, &str)]) -> BTreeMap<String, RefOr<Described>> {
+    refusals
+        .iter()
+        .map(|(status, description)| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Failure")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/json", content)
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
 }

@@ -7,7 +7,8 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
 use tonic::Code;
 
 use bookshelf_proto::auth::v1::error_info as auth_error_info;
@@ -16,7 +17,7 @@ use crate::envelope::{Failure, FailureDetail};
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request has no `Authorization` header.
     #[error("Authentication Token is missing!")]
     MissingToken,
@@ -25,7 +26,7 @@ pub enum ApiError {
     InvalidToken,
     /// Field-level problems: the tutorial's error object, field -> message.
     #[error("Invalid data")]
-    InvalidFields(Map<String, Value>),
+    InvalidFields(BTreeMap<String, String>),
     /// The body is not what the route takes (malformed JSON, a bad form, ...).
     #[error(transparent)]
     BadRequest(#[from] BadBody),
@@ -119,7 +120,7 @@ pub enum ApiError {
 
 /// Why a body is refused as malformed (400).
 #[derive(Debug, thiserror::Error)]
-pub enum BadBody {
+pub(crate) enum BadBody {
     /// Not JSON at all.
     #[error("Malformed JSON body")]
     MalformedJson,
@@ -152,7 +153,7 @@ pub enum BadBody {
 
 /// What is larger than allowed (413).
 #[derive(Debug, thiserror::Error)]
-pub enum TooLarge {
+pub(crate) enum TooLarge {
     /// The whole body.
     #[error("Request body too large")]
     Body,
@@ -172,7 +173,7 @@ pub enum TooLarge {
 
 /// The content type a route takes, when the request's is another (415).
 #[derive(Debug, thiserror::Error)]
-pub enum WrongContentType {
+pub(crate) enum WrongContentType {
     /// A JSON route.
     #[error("Content-Type must be application/json")]
     Json,
@@ -187,7 +188,7 @@ pub enum WrongContentType {
 /// A fault of the gateway's own, or a backend answer that breaks the contract: a 500
 /// whose cause is logged and never shown.
 #[derive(Debug, thiserror::Error)]
-pub enum Internal {
+pub(crate) enum Internal {
     /// A user call answered without its user.
     #[error("a user response without a user")]
     MissingUser,
@@ -230,7 +231,7 @@ impl From<tonic::Status> for ApiError {
 impl ApiError {
     /// `replacement` when this is a backend status of `code`, such as a login's
     /// UNAUTHENTICATED, which means a wrong password rather than a bad token.
-    pub fn on_code(self, code: Code, replacement: ApiError) -> ApiError {
+    pub(crate) fn on_code(self, code: Code, replacement: ApiError) -> ApiError {
         match self {
             Self::Backend(status) if status.code() == code => replacement,
             other => other,

@@ -13,8 +13,12 @@ use axum::{
     http::{HeaderValue, StatusCode, header::AUTHORIZATION, request::Parts},
 };
 use serde::de::DeserializeOwned;
+use utoipa::{IntoResponses, openapi::RefOr};
 
-use crate::error::{ApiError, BadBody, TooLarge, WrongContentType};
+use crate::{
+    envelope::described_refusals,
+    error::{ApiError, BadBody, TooLarge, WrongContentType},
+};
 
 /// The longest `Authorization` header passed on. Tokens are a few hundred bytes; a
 /// longer header holds none, and passing it on would break the backend call (HTTP/2
@@ -25,11 +29,11 @@ const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 /// one, or with one that cannot hold a token (too long, not ASCII), the answer is 401
 /// at once, before any body is read. The token itself is judged by the services, which
 /// receive it with each call.
-pub struct BearerToken(HeaderValue);
+pub(crate) struct BearerToken(HeaderValue);
 
 impl BearerToken {
     /// The header as the client sent it.
-    pub fn header(&self) -> &HeaderValue {
+    pub(crate) fn header(&self) -> &HeaderValue {
         &self.0
     }
 }
@@ -49,8 +53,27 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     }
 }
 
+impl IntoResponses for BearerToken {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        described_refusals(&[(
+            401,
+            "Token missing, invalid, expired, of a disabled account or of an ended session",
+        )])
+    }
+}
+
 /// A JSON body of type `T`.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<T> IntoResponses for JsonBody<T> {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        described_refusals(&[
+            (400, "Malformed JSON, or field errors in `error`"),
+            (413, "Body too large"),
+            (415, "Content-Type is not application/json"),
+        ])
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -80,7 +103,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// A JSON body of type `T` that a client may leave out: no body at all reads as
 /// `T::default()` (so `DELETE /users/` without a body keeps working as the tutorial
 /// sends it), while a body that is there is held to every rule of [`JsonBody`].
-pub struct OptionalJsonBody<T>(pub T);
+pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
+
+impl<T> IntoResponses for OptionalJsonBody<T> {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        JsonBody::<T>::responses()
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
     type Rejection = ApiError;
@@ -106,6 +135,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 /// UTF-8 once percent-decoded) names no book: 404 in the envelope like any unknown id,
 /// not axum's plain-text 400. Handlers answer a missing token first, so they take the
 /// extraction's result and call this after.
-pub fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
 }

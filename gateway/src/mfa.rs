@@ -13,18 +13,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
+    backends::Backends,
     client_address::ClientAddress,
     client_address::forward_client,
-    envelope::Success,
+    envelope::{Envelope, Failure, Success},
     error::ApiError,
     extract::{BearerToken, JsonBody, OptionalJsonBody},
-    openapi::{self, Envelope, Failure},
-    users::{Granted, LoggedIn, RecentSignIn, logged_in},
+    login::{Granted, LoggedIn, logged_in},
+    users::RecentSignIn,
 };
 
 /// A new TOTP secret, for an authenticator app.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Enrolment {
+pub(crate) struct Enrolment {
     /// The shared secret in base32, to type in.
     #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     secret: String,
@@ -37,7 +38,7 @@ pub struct Enrolment {
 
 /// The recovery codes, shown this once.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RecoveryCodes {
+pub(crate) struct RecoveryCodes {
     /// Ten codes, each accepted once in place of a TOTP code.
     recovery_codes: Vec<String>,
 }
@@ -46,7 +47,7 @@ pub struct RecoveryCodes {
 /// recovery code; and the current password when the token's sign-in is not recent.
 /// No `Debug`: both are credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct CodeBody {
+pub(crate) struct CodeBody {
     /// The code.
     #[serde(default)]
     #[schema(required = true, example = "123456")]
@@ -59,7 +60,7 @@ pub struct CodeBody {
 
 /// `POST /users/login/mfa`. No `Debug`: it holds credentials.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct SecondStep {
+pub(crate) struct SecondStep {
     /// What `POST /users/login` answered.
     #[serde(default)]
     #[schema(required = true)]
@@ -79,14 +80,14 @@ pub struct SecondStep {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The secret and its otpauth URL", body = Envelope<Enrolment>),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        OptionalJsonBody<RecentSignIn>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 409, description = "TOTP is already enabled", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn enroll(
+pub(crate) async fn enroll(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,
@@ -121,14 +122,14 @@ pub async fn enroll(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Enabled; the recovery codes, shown once", body = Envelope<RecoveryCodes>),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        JsonBody<CodeBody>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn confirm(
+pub(crate) async fn confirm(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,
@@ -164,14 +165,14 @@ pub async fn confirm(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "TOTP is off"),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        JsonBody<CodeBody>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn disable(
+pub(crate) async fn disable(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,
@@ -201,13 +202,13 @@ pub async fn disable(
     request_body(content = SecondStep, content_type = "application/json"),
     responses(
         (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
-        openapi::JsonBodyFailures,
+        JsonBody<SecondStep>,
         (status = 401, description = "Wrong, replayed or spent code, or an unknown, expired or spent mfa_token", body = Failure),
         (status = 429, description = "Too many codes; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,

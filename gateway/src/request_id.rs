@@ -10,14 +10,14 @@ use axum::{
 };
 
 /// The header and metadata key.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static CURRENT: HeaderValue;
 }
 
 /// The id of the request being served, if any.
-pub fn current() -> Option<HeaderValue> {
+pub(crate) fn current() -> Option<HeaderValue> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
@@ -43,7 +43,7 @@ fn fresh_id() -> HeaderValue {
 }
 
 /// The middleware.
-pub async fn middleware(mut request: Request, next: Next) -> Response {
+pub(crate) async fn middleware(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(&REQUEST_ID)

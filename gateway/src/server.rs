@@ -52,26 +52,26 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The bounds the server puts on its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     /// Connections open at once.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// How long a request head may take to arrive whole.
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// How long a request body may send nothing.
-    pub body_idle_timeout: Duration,
+    pub(crate) body_idle_timeout: Duration,
     /// How long a connection may stay open with no request in flight.
-    pub keep_alive_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
     /// Concurrent requests on one HTTP/2 connection.
-    pub http2_max_streams: u32,
+    pub(crate) http2_max_streams: u32,
     /// How often an HTTP/2 connection that has sent nothing is pinged.
-    pub http2_keepalive_interval: Duration,
+    pub(crate) http2_keepalive_interval: Duration,
     /// How long an HTTP/2 ping may go unanswered.
-    pub http2_keepalive_timeout: Duration,
+    pub(crate) http2_keepalive_timeout: Duration,
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves, then
 /// drains the requests in flight.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,

@@ -10,22 +10,21 @@ use bookshelf_proto::auth::v1::{
     RevokeSessionRequest, Session,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, json};
 use tonic::Code;
 
 use crate::{
     AppState,
+    backends::Backends,
     client_address::{ClientAddress, forward_client},
-    envelope::Success,
+    envelope::{Envelope, Failure, Success},
     error::ApiError,
     extract::{BearerToken, JsonBody},
-    openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
 };
 
 /// `POST /users/token`. No `Debug`: it holds a refresh token.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct RefreshBody {
+pub(crate) struct RefreshBody {
     /// The latest refresh token from `POST /users/login` or `POST /users/token`.
     #[serde(default)]
     #[schema(required = true, min_length = 1)]
@@ -34,7 +33,7 @@ pub struct RefreshBody {
 
 /// A new token and refresh token for the same session. No `Debug`: it holds both.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Refreshed {
+pub(crate) struct Refreshed {
     /// The new bearer token.
     token: String,
     /// When it expires (RFC 3339).
@@ -47,7 +46,7 @@ pub struct Refreshed {
 
 /// One of the caller's open sessions.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionJson {
+pub(crate) struct SessionJson {
     /// The session id, the `sid` of its tokens.
     _id: String,
     /// When its login happened (RFC 3339).
@@ -83,7 +82,7 @@ impl From<Session> for SessionJson {
 
 /// `PUT /users/password`. No `Debug`: it holds two passwords.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct PasswordChange {
+pub(crate) struct PasswordChange {
     /// The password the account has now.
     #[serde(default)]
     #[schema(required = true, min_length = 1, example = "Sup3r-Secret!")]
@@ -102,7 +101,7 @@ pub struct PasswordChange {
 
 /// What a password change ended.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PasswordChanged {
+pub(crate) struct PasswordChanged {
     /// How many other sessions of the account ended.
     ended_sessions: i32,
 }
@@ -110,9 +109,7 @@ pub struct PasswordChanged {
 /// A required string field that is empty or absent, as the tutorial's field errors
 /// say it.
 fn required(field: &str) -> ApiError {
-    let mut errors = Map::new();
-    errors.insert(field.to_owned(), json!(format!("{field} is required")));
-    ApiError::InvalidFields(errors)
+    ApiError::InvalidFields([(field.to_owned(), format!("{field} is required"))].into())
 }
 
 #[utoipa::path(
@@ -125,13 +122,13 @@ fn required(field: &str) -> ApiError {
     request_body(content = RefreshBody, content_type = "application/json"),
     responses(
         (status = 200, description = "A new token and refresh token", body = Envelope<Refreshed>),
-        openapi::JsonBodyFailures,
+        JsonBody<RefreshBody>,
         (status = 401, description = "Unknown, expired or spent refresh token", body = Failure),
         (status = 429, description = "Too many failed attempts from this address; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn refresh(
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,
@@ -169,11 +166,11 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        openapi::TokenFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        Backends,
     ),
 )]
-pub async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     token: BearerToken,
 ) -> Result<StatusCode, ApiError> {
@@ -192,11 +189,11 @@ pub async fn logout(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The sessions; `current` marks the caller's", body = Envelope<Vec<SessionJson>>),
-        openapi::TokenFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        Backends,
     ),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     token: BearerToken,
 ) -> Result<Success<Vec<SessionJson>>, ApiError> {
@@ -224,12 +221,12 @@ pub async fn list(
     params(("id" = String, Path, description = "The session's `_id`")),
     responses(
         (status = 204, description = "Ended"),
-        openapi::TokenFailures,
+        BearerToken,
         (status = 404, description = "No open session of the caller has this id", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     // The path first, as before the token was an extractor: a path that does not
     // decode is refused as it always was.
@@ -254,13 +251,13 @@ pub async fn revoke(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed; how many other sessions ended", body = Envelope<PasswordChanged>),
-        openapi::JsonBodyFailures,
+        JsonBody<PasswordChange>,
         (status = 401, description = "The token is refused, or the current password is wrong", body = Failure),
         (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn change_password(
+pub(crate) async fn change_password(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,

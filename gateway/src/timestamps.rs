@@ -9,10 +9,10 @@ const YEAR_10000: i64 = 253_402_300_800;
 
 /// `at` in RFC 3339, exactly as prost's `Display` writes it (a fraction of 3, 6 or 9
 /// digits, none on a whole second, and `Z`), but by humantime's digit writer rather
-/// than the general formatting machinery: a page of books writes two per book, and
-/// prost's way took 5% of the gateway's time there. Outside the years 1970 to 9999,
+/// than the general formatting machinery: a page of books writes two per book, so
+/// this is on the hot path of every listing. Outside the years 1970 to 9999,
 /// which no stored time reaches, prost writes it.
-pub fn rfc3339(at: Timestamp) -> String {
+pub(crate) fn rfc3339(at: Timestamp) -> String {
     let in_range = (0..YEAR_10000).contains(&at.seconds) && (0..1_000_000_000).contains(&at.nanos);
     if !in_range {
         return at.to_string();

@@ -8,38 +8,117 @@
 //! is finished, carrying the byte count and SHA-256 of what was sent, so the backend
 //! checks the cover end to end.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use axum::extract::{
-    Multipart,
-    multipart::{Field, MultipartError, MultipartRejection},
+    FromRequest, Multipart, Request,
+    multipart::{Field, MultipartError},
 };
 use axum::http::StatusCode;
 use bookshelf_proto::library::v1::UploadFinished;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use utoipa::{
+    IntoResponses, PartialSchema, ToSchema,
+    openapi::{KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type},
+};
 
-use crate::error::{ApiError, BadBody, Internal, TooLarge, WrongContentType};
+use crate::{
+    envelope::described_refusals,
+    error::{ApiError, BadBody, Internal, TooLarge, WrongContentType},
+};
 
 /// The form field that carries the cover.
-pub const COVER_FIELD: &str = "cover_image";
+pub(crate) const COVER_FIELD: &str = "cover_image";
 /// The text fields a book form may carry; any other field is read and ignored.
-pub const TEXT_FIELDS: [&str; 3] = ["title", "description", "category"];
+pub(crate) const TEXT_FIELDS: [&str; 3] = ["title", "description", "category"];
 /// How many covers of the largest size may be held at once, across all requests, while
 /// they wait for the text fields that come after them; past that, a form that would
 /// hold one more is refused with 503 rather than let held covers grow with the number
 /// of clients.
-pub const HELD_COVERS: usize = 8;
+pub(crate) const HELD_COVERS: usize = 8;
 /// The longest text field accepted, in bytes.
 const MAX_TEXT_BYTES: usize = 16 * 1024;
 
 /// The text fields of a form, by name.
-pub type TextFields = HashMap<&'static str, String>;
+pub(crate) type TextFields = HashMap<&'static str, String>;
 
-/// A multipart body, or why the request is not one.
-pub fn multipart(extracted: Result<Multipart, MultipartRejection>) -> Result<Multipart, ApiError> {
-    extracted.map_err(|_| ApiError::from(WrongContentType::Multipart))
+/// A book as `POST /books/` and `PUT /books/{id}` take it: a multipart form whose
+/// parts come in any order, read as it streams by [`stream_form`]. A request that is
+/// not a multipart form is refused with 415.
+pub(crate) struct BookForm(Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for BookForm {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Multipart::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(|_| WrongContentType::Multipart.into())
+    }
+}
+
+impl PartialSchema for BookForm {
+    fn schema() -> RefOr<Schema> {
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        let cover = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type("application/octet-stream")
+            .description(Some(
+                "A JPEG, PNG, GIF or WebP image; stored as a thumbnail of at most 150x150.",
+            ));
+        ObjectBuilder::new()
+            .description(Some(
+                "The parts may come in any order. A cover after the fields its upload needs \
+                 (title and category to create, every field sent to update) is streamed to \
+                 storage as it arrives; one before them is held until the form ends.",
+            ))
+            .property(
+                TEXT_FIELDS[0],
+                text("Required on create; unique among the caller's books."),
+            )
+            .property(TEXT_FIELDS[1], text("Free text."))
+            .property(TEXT_FIELDS[2], text("Required on create."))
+            .property(COVER_FIELD, cover)
+            .into()
+    }
+}
+
+impl ToSchema for BookForm {}
+
+impl IntoResponses for BookForm {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        described_refusals(&[
+            (
+                400,
+                "A malformed form, field errors in `error`, or a cover that does not decode",
+            ),
+            (409, "The caller has a book with this title"),
+            (413, "The cover or the body is too large"),
+            (
+                415,
+                "Not a multipart form, or a cover that is not a JPEG, PNG, GIF or WebP image",
+            ),
+            (
+                429,
+                "Too many uploads in flight, or a quota reached; `Retry-After` when waiting helps",
+            ),
+            (
+                503,
+                "Too many covers held at once before their fields; see `Retry-After`",
+            ),
+        ])
+    }
 }
 
 fn form_error(error: MultipartError) -> ApiError {
@@ -61,8 +140,18 @@ async fn read_text(mut field: Field<'_>) -> Result<String, ApiError> {
     String::from_utf8(bytes).map_err(|_| BadBody::FormFieldNotUtf8.into())
 }
 
-/// How one upload RPC is made: its first message, its chunk messages, and the call.
-pub trait UploadCall: Send + 'static {
+/// What one message of an upload's client stream carries.
+pub(crate) enum UploadPart<'a> {
+    /// The first message: the form's text fields.
+    Fields(&'a TextFields),
+    /// A chunk of the cover.
+    Chunk(Bytes),
+    /// The last message: the upload is whole, with its byte count and digest.
+    Finished(UploadFinished),
+}
+
+/// How one upload RPC is made: its messages, and the call.
+pub(crate) trait UploadCall: Send + 'static {
     /// One message of the client stream.
     type Message: Send + 'static;
     /// The answer.
@@ -70,15 +159,11 @@ pub trait UploadCall: Send + 'static {
     /// The text fields that must have arrived for a cover to be streamed as it comes;
     /// a cover before any of them is held until the form ends.
     const NEEDED_FIELDS: &'static [&'static str];
-    /// The metadata message, from the text fields read before the cover.
-    fn metadata(&self, fields: &TextFields) -> Self::Message;
-    /// A chunk message.
-    fn chunk(bytes: Bytes) -> Self::Message;
-    /// The last message: the upload is whole, with its byte count and digest.
-    fn finished(finished: UploadFinished) -> Self::Message;
+    /// The message that carries `part`.
+    fn message(&self, part: UploadPart<'_>) -> Self::Message;
     /// Starts the call on `stream`.
     fn start(
-        self,
+        &self,
         stream: ReceiverStream<Self::Message>,
     ) -> tokio::task::JoinHandle<Result<Self::Answer, tonic::Status>>;
 }
@@ -88,6 +173,7 @@ pub trait UploadCall: Send + 'static {
 /// the cap passed, the deadline, the client gone), its stream ends without one, and
 /// the backend refuses what it received.
 struct Upload<C: UploadCall> {
+    call: C,
     sender: Option<mpsc::Sender<C::Message>>,
     pending: Option<tokio::task::JoinHandle<Result<C::Answer, tonic::Status>>>,
     /// Whether the backend still reads; once it has answered, sending is pointless.
@@ -101,9 +187,10 @@ impl<C: UploadCall> Upload<C> {
     /// Starts `call` and sends its metadata.
     async fn start(call: C, fields: &TextFields) -> Self {
         let (sender, receiver) = mpsc::channel(4);
-        let metadata = call.metadata(fields);
+        let metadata = call.message(UploadPart::Fields(fields));
         let pending = call.start(ReceiverStream::new(receiver));
         let mut upload = Self {
+            call,
             sender: Some(sender),
             pending: Some(pending),
             reading: true,
@@ -125,7 +212,8 @@ impl<C: UploadCall> Upload<C> {
     async fn send_chunk(&mut self, chunk: Bytes) {
         self.sent += chunk.len() as u64;
         self.digest.update(&chunk);
-        self.send(C::chunk(chunk)).await;
+        let message = self.call.message(UploadPart::Chunk(chunk));
+        self.send(message).await;
     }
 
     /// Ends the stream with the finish message (the form was read whole) and waits
@@ -135,7 +223,8 @@ impl<C: UploadCall> Upload<C> {
             cover_bytes: self.sent,
             sha256: self.digest.clone().finish().as_ref().to_vec(),
         };
-        self.send(C::finished(finished)).await;
+        let message = self.call.message(UploadPart::Finished(finished));
+        self.send(message).await;
         self.answer().await
     }
 
@@ -208,8 +297,8 @@ enum Cover<C: UploadCall> {
 /// that follows the fields its call needs is streamed through as it arrives; one that
 /// comes before them is held (within the cover cap, and the budget all held covers
 /// share) until the form ends, since the call's first message carries the fields.
-pub async fn stream_form<C: UploadCall>(
-    mut form: Multipart,
+pub(crate) async fn stream_form<C: UploadCall>(
+    BookForm(mut form): BookForm,
     max_cover_bytes: usize,
     held_budget: &Arc<Semaphore>,
     call: C,

@@ -1,26 +1,24 @@
-//! `/users/...`: register, login, profile, rename, disable (the second factor's
-//! routes are in `mfa`).
+//! `/users/`: register, profile, rename, disable (logging in is in `login`, the second
+//! factor's routes in `mfa`).
 
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
 };
 use bookshelf_proto::auth::v1::{
-    DisableCurrentUserRequest, GetCurrentUserRequest, LoginRequest, RegisterRequest,
-    UpdateCurrentUserRequest, User,
+    DisableCurrentUserRequest, GetCurrentUserRequest, RegisterRequest, UpdateCurrentUserRequest,
+    User,
 };
 use bookshelf_runtime::client_address::forward;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use tonic::Code;
 
 use crate::{
     AppState,
+    backends::Backends,
     client_address::{ClientAddress, forward_client},
-    envelope::Success,
+    envelope::{Envelope, Failure, Success},
     error::{ApiError, Internal},
     extract::{BearerToken, JsonBody, OptionalJsonBody},
-    openapi::{self, Envelope, Failure},
     timestamps::rfc3339,
 };
 
@@ -28,7 +26,7 @@ use crate::{
 /// only when the token's sign-in is older than the recent-sign-in window. An empty
 /// body is an empty password. No `Debug`: it holds a credential.
 #[derive(Default, Deserialize, utoipa::ToSchema)]
-pub struct RecentSignIn {
+pub(crate) struct RecentSignIn {
     /// The account's password.
     #[serde(default)]
     pub(crate) current_password: String,
@@ -36,7 +34,7 @@ pub struct RecentSignIn {
 
 /// A user as the tutorial's clients know it; never a password or hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserJson {
+pub(crate) struct UserJson {
     _id: String,
     name: String,
     email: String,
@@ -60,7 +58,7 @@ impl From<User> for UserJson {
 /// `POST /users/`. Absent fields are empty, so the service reports them field by field.
 /// No `Debug`: it holds a plaintext password.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct Registration {
+pub(crate) struct Registration {
     /// 2 to 30 words.
     #[serde(default)]
     #[schema(required = true, min_length = 3, example = "Ada Lovelace")]
@@ -81,196 +79,17 @@ pub struct Registration {
     password: String,
 }
 
-/// `POST /users/login` as sent: each field any JSON value, so that a missing or
-/// mistyped one becomes a field error rather than a bare parse error, and a body that
-/// is not an object lacks both. A field sent twice is refused as malformed JSON, as a
-/// derived struct would. No `Debug`: it holds a plaintext password.
-#[derive(Default)]
-pub struct LoginBody {
-    email: Option<Value>,
-    password: Option<Value>,
-}
-
-impl<'de> Deserialize<'de> for LoginBody {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = LoginBody;
-
-            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-                formatter.write_str("a JSON value")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<LoginBody, A::Error> {
-                let mut body = LoginBody::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    let slot = match key.as_str() {
-                        "email" => &mut body.email,
-                        "password" => &mut body.password,
-                        _ => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                            continue;
-                        }
-                    };
-                    if slot.is_some() {
-                        return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
-                    }
-                    *slot = Some(map.next_value()?);
-                }
-                Ok(body)
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<LoginBody, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(LoginBody::default())
-            }
-
-            fn visit_str<E>(self, _: &str) -> Result<LoginBody, E> {
-                Ok(LoginBody::default())
-            }
-
-            fn visit_bool<E>(self, _: bool) -> Result<LoginBody, E> {
-                Ok(LoginBody::default())
-            }
-
-            fn visit_i64<E>(self, _: i64) -> Result<LoginBody, E> {
-                Ok(LoginBody::default())
-            }
-
-            fn visit_u64<E>(self, _: u64) -> Result<LoginBody, E> {
-                Ok(LoginBody::default())
-            }
-
-            fn visit_f64<E>(self, _: f64) -> Result<LoginBody, E> {
-                Ok(LoginBody::default())
-            }
-
-            fn visit_unit<E>(self) -> Result<LoginBody, E> {
-                Ok(LoginBody::default())
-            }
-        }
-
-        deserializer.deserialize_any(Fields)
-    }
-}
-
-/// An email and a password, both present and strings. Anything else is refused with
-/// field errors before it reaches the auth service, so only well-formed attempts
-/// count against the guess limits. No `Debug`: it holds a plaintext password.
-pub struct Credentials {
-    email: String,
-    password: String,
-}
-
-impl TryFrom<LoginBody> for Credentials {
-    type Error = ApiError;
-
-    fn try_from(body: LoginBody) -> Result<Self, ApiError> {
-        let mut errors = Map::new();
-        let mut field = |name: &str, value: Option<Value>| match value {
-            Some(Value::String(value)) if !value.is_empty() => Some(value),
-            None | Some(Value::Null) | Some(Value::String(_)) => {
-                errors.insert(name.to_owned(), json!(format!("{name} is required")));
-                None
-            }
-            Some(_) => {
-                errors.insert(name.to_owned(), json!(format!("{name} must be a string")));
-                None
-            }
-        };
-        let (email, password) = (field("email", body.email), field("password", body.password));
-        match (email, password) {
-            (Some(email), Some(password)) => Ok(Self { email, password }),
-            _ => Err(ApiError::InvalidFields(errors)),
-        }
-    }
-}
-
 /// `PUT /users/`: only the name can change; other fields are ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct Rename {
+pub(crate) struct Rename {
     /// 2 to 30 words.
     #[serde(default)]
     #[schema(required = true, min_length = 3, example = "Ada King")]
     name: String,
 }
 
-/// The login answer: the user, its token, and the session the login opened. No
-/// `Debug`: it holds the token and the refresh token.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LoggedIn {
-    #[serde(flatten)]
-    user: UserJson,
-    /// The bearer token.
-    token: String,
-    /// When the token expires (RFC 3339).
-    expires_at: Option<String>,
-    /// Exchanged once, at `POST /users/token`, for a new token and refresh token.
-    refresh_token: String,
-    /// When the refresh token expires (RFC 3339).
-    refresh_expires_at: Option<String>,
-    /// The session this login opened.
-    session_id: String,
-}
-
-/// What the auth service answers for a login that passed every factor, whichever
-/// step completed it.
-pub struct Granted {
-    /// The account.
-    pub user: Option<User>,
-    /// The bearer token.
-    pub token: String,
-    /// When the token expires.
-    pub expires_at: Option<prost_types::Timestamp>,
-    /// The session's refresh token.
-    pub refresh_token: String,
-    /// When the refresh token expires.
-    pub refresh_expires_at: Option<prost_types::Timestamp>,
-    /// The session the login opened.
-    pub session_id: String,
-}
-
-/// The answer of a login that passed every factor, from the auth service's fields.
-pub fn logged_in(granted: Granted) -> Result<LoggedIn, ApiError> {
-    Ok(LoggedIn {
-        user: user_of(granted.user)?,
-        token: granted.token,
-        expires_at: granted.expires_at.map(rfc3339),
-        refresh_token: granted.refresh_token,
-        refresh_expires_at: granted.refresh_expires_at.map(rfc3339),
-        session_id: granted.session_id,
-    })
-}
-
-/// The login answer for an account with a second factor: no token yet, and no `Debug`
-/// (the `mfa_token` is a secret while it lasts).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct MfaRequired {
-    /// Always true.
-    mfa_required: bool,
-    /// Send it with a code to `POST /users/login/mfa`; single-use, short-lived.
-    mfa_token: String,
-}
-
-/// What `POST /users/login` answers.
-/// No `Debug`: both kinds hold a secret.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum LoginAnswer {
-    /// The password was all the account needs.
-    LoggedIn(LoggedIn),
-    /// The account needs a second factor.
-    MfaRequired(MfaRequired),
-}
-
-fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
+/// The user of an answer that must carry one.
+pub(crate) fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
     user.map(UserJson::from).ok_or(Internal::MissingUser.into())
 }
 
@@ -282,13 +101,13 @@ fn user_of(user: Option<User>) -> Result<UserJson, ApiError> {
     request_body(content = Registration, content_type = "application/json"),
     responses(
         (status = 201, description = "Registered", body = Envelope<UserJson>),
-        openapi::JsonBodyFailures,
+        JsonBody<Registration>,
         (status = 409, description = "The email is taken", body = Failure),
         (status = 429, description = "Too many attempts from this address; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn register(
+pub(crate) async fn register(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     JsonBody(body): JsonBody<Registration>,
@@ -309,60 +128,6 @@ pub async fn register(
 }
 
 #[utoipa::path(
-    post,
-    path = "/users/login",
-    tag = "users",
-    summary = "Log in for a token and a refresh token (a new session)",
-    request_body(content = openapi::Credentials, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The user and a bearer token, or, for an account with a second factor, `mfa_required` and the `mfa_token` for `POST /users/login/mfa`", body = Envelope<LoginAnswer>),
-        openapi::JsonBodyFailures,
-        (status = 401, description = "Invalid email or password", body = Failure),
-        (status = 429, description = "Too many attempts; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
-    ),
-)]
-pub async fn login(
-    State(state): State<AppState>,
-    ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Success<LoginAnswer>, ApiError> {
-    let credentials = Credentials::try_from(body)?;
-    let backends = &state.backends;
-    let message = LoginRequest {
-        email: credentials.email,
-        password: credentials.password,
-    };
-    let mut call = backends.unary_request(message, None);
-    forward_client(&mut call, client, &headers);
-    let response = backends
-        .unary(backends.auth.clone().login(call))
-        .await
-        .map_err(|error| error.on_code(Code::Unauthenticated, ApiError::InvalidCredentials))?;
-    if response.mfa_required {
-        return Ok(Success::ok(
-            "A second factor is required",
-            LoginAnswer::MfaRequired(MfaRequired {
-                mfa_required: true,
-                mfa_token: response.mfa_token,
-            }),
-        ));
-    }
-    Ok(Success::ok(
-        "Successfully fetched auth token",
-        LoginAnswer::LoggedIn(logged_in(Granted {
-            user: response.user,
-            token: response.token,
-            expires_at: response.expires_at,
-            refresh_token: response.refresh_token,
-            refresh_expires_at: response.refresh_expires_at,
-            session_id: response.session_id,
-        })?),
-    ))
-}
-
-#[utoipa::path(
     get,
     path = "/users/",
     tag = "users",
@@ -370,11 +135,11 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = Envelope<UserJson>),
-        openapi::TokenFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        Backends,
     ),
 )]
-pub async fn current(
+pub(crate) async fn current(
     State(state): State<AppState>,
     token: BearerToken,
 ) -> Result<Success<UserJson>, ApiError> {
@@ -398,12 +163,12 @@ pub async fn current(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The renamed caller", body = Envelope<UserJson>),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
-        openapi::ServiceFailures,
+        BearerToken,
+        JsonBody<Rename>,
+        Backends,
     ),
 )]
-pub async fn rename(
+pub(crate) async fn rename(
     State(state): State<AppState>,
     token: BearerToken,
     body: Result<JsonBody<Rename>, ApiError>,
@@ -432,14 +197,14 @@ pub async fn rename(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Disabled"),
-        openapi::TokenFailures,
-        openapi::JsonBodyFailures,
+        BearerToken,
+        OptionalJsonBody<RecentSignIn>,
         (status = 403, description = "The sign-in is not recent: log in again, or send current_password", body = Failure),
         (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Failure),
-        openapi::ServiceFailures,
+        Backends,
     ),
 )]
-pub async fn disable(
+pub(crate) async fn disable(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
     token: BearerToken,

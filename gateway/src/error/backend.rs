@@ -1,7 +1,8 @@
 //! How a backend's gRPC status becomes an [`ApiError`]: as grpc-gateway maps codes,
 //! refined by the status's `google.rpc` details.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -71,13 +72,13 @@ pub(super) fn from_status(status: tonic::Status) -> ApiError {
 }
 
 /// The tutorial's error object from a `google.rpc.BadRequest`: field -> description.
-fn field_errors(status: &tonic::Status) -> Option<Map<String, Value>> {
+fn field_errors(status: &tonic::Status) -> Option<BTreeMap<String, String>> {
     let bad_request = status.get_details_bad_request()?;
-    let mut fields = Map::new();
+    let mut fields = BTreeMap::new();
     for violation in bad_request.field_violations {
         fields
             .entry(violation.field)
-            .or_insert(Value::String(violation.description));
+            .or_insert(violation.description);
     }
     Some(fields)
 }
