@@ -72,9 +72,10 @@ pub fn decode(
         }
         decompress.scale(numerator);
         let mut started = decompress.rgb()?;
-        let (Ok(scaled_width), Ok(scaled_height)) =
-            (u32::try_from(started.width()), u32::try_from(started.height()))
-        else {
+        let (Ok(scaled_width), Ok(scaled_height)) = (
+            u32::try_from(started.width()),
+            u32::try_from(started.height()),
+        ) else {
             return Ok(None);
         };
         let pixels: Vec<u8> = started.read_scanlines()?;
@@ -230,7 +231,11 @@ fn marker(bytes: &[u8], at: usize) -> Option<(u8, usize)> {
     if *bytes.get(at)? != 0xFF {
         return None;
     }
-    let fill = bytes.get(at..)?.iter().take_while(|&&byte| byte == 0xFF).count();
+    let fill = bytes
+        .get(at..)?
+        .iter()
+        .take_while(|&&byte| byte == 0xFF)
+        .count();
     let code = *bytes.get(at + fill)?;
     Some((code, at + fill + 1))
 }
@@ -285,12 +290,7 @@ pub(super) mod tests {
         let mut encoder = Encoder::new(&mut out, 90);
         encoder.set_progressive(true);
         encoder
-            .encode(
-                pixels.as_raw(),
-                width as u16,
-                height as u16,
-                ColorType::Rgb,
-            )
+            .encode(pixels.as_raw(), width as u16, height as u16, ColorType::Rgb)
             .unwrap();
         out
     }
