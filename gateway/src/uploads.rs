@@ -288,7 +288,7 @@ enum Cover<C: UploadCall> {
     /// Not sent yet; the call is not started.
     Absent(C),
     /// Streamed into the call as it arrived: the fields the call needs came first.
-    Streamed(Upload<C>),
+    Streamed(Box<Upload<C>>),
     /// Held until the form ends, since fields the call needs may still follow.
     Held(C, HeldCover),
 }
@@ -339,7 +339,7 @@ pub(crate) async fn stream_form<C: UploadCall>(
                 // its answer says why, and the rest of the body is not read.
                 return upload.answer().await;
             }
-            cover = Cover::Streamed(upload);
+            cover = Cover::Streamed(Box::new(upload));
             continue;
         }
         match TEXT_FIELDS.iter().find(|known| **known == name) {
@@ -360,7 +360,7 @@ pub(crate) async fn stream_form<C: UploadCall>(
     }
     match cover {
         Cover::Absent(call) => Upload::start(call, &fields).await.finish().await,
-        Cover::Streamed(upload) => upload.finish().await,
+        Cover::Streamed(upload) => (*upload).finish().await,
         Cover::Held(call, held) => {
             let mut upload = Upload::start(call, &fields).await;
             for chunk in held.chunks {
