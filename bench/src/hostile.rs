@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bookshelf_test_support::{Rest, Stack, rest::book_form};
+use bookshelf_test_support::{ProcessStack, Rest, rest::book_form};
 use reqwest::Method;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -57,8 +57,8 @@ struct AttackCounts {
 pub async fn run(settings: &HostileSettings) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let phase = Duration::from_secs(settings.duration_secs);
-    bookshelf_test_support::stack::binaries();
-    let stack = Stack::spawn_on(settings.postgres.as_deref(), &[("RUST_LOG", "warn")]).await;
+    bookshelf_test_support::process_stack::binaries();
+    let stack = ProcessStack::spawn_on(settings.postgres.as_deref(), &[("RUST_LOG", "warn")]).await;
     let rest = Rest::new(&stack.http);
     let (_, reader) = rest.signed_up("Honest Reader").await;
     let (_, uploader) = rest.signed_up("Honest Uploader").await;

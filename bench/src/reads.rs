@@ -10,7 +10,7 @@ use std::{process::Stdio, time::Duration};
 
 use anyhow::{Context, bail};
 use bookshelf_proto::library::v1::{GetBookRequest, library_service_client::LibraryServiceClient};
-use bookshelf_test_support::{ReservedPort, Rest, Stack, bearer};
+use bookshelf_test_support::{ProcessStack, ReservedPort, Rest, bearer};
 use tokio::process::Command;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -131,7 +131,7 @@ fn grpc_figure(stats: &load::Stats) -> Figure {
 /// Starts the stack in its default configuration: its gateway URL and the library's.
 async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String, String)> {
     if let Some(postgres) = &settings.postgres {
-        let stack = Stack::spawn_on(Some(postgres), &[]).await;
+        let stack = ProcessStack::spawn_on(Some(postgres), &[]).await;
         let (http, library) = (stack.http.clone(), format!("http://{}", stack.library));
         return Ok((Box::new(stack), http, library));
     }

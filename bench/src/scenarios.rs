@@ -13,7 +13,7 @@ use bookshelf_proto::{
     },
 };
 use bookshelf_test_support::{
-    ReservedPort, Rest, Service, Stack, bearer, buckets::TestBucket, rest::book_form,
+    ProcessStack, ReservedPort, Rest, Service, bearer, buckets::TestBucket, rest::book_form,
     strong_password,
 };
 use reqwest::Method;
@@ -104,14 +104,14 @@ pub(crate) fn photo(width: u32, height: u32, quality: u8) -> Vec<u8> {
     out
 }
 
-fn rss_of(stack: &Stack, services: &[Service]) -> Vec<(&'static str, f64)> {
+fn rss_of(stack: &ProcessStack, services: &[Service]) -> Vec<(&'static str, f64)> {
     services
         .iter()
         .filter_map(|service| Some((service.binary(), rss::peak_mib(stack.pid(*service)?))))
         .collect()
 }
 
-fn reset_rss(stack: &Stack) {
+fn reset_rss(stack: &ProcessStack) {
     for service in Service::ALL {
         if let Some(pid) = stack.pid(service) {
             rss::reset_peak(pid);
@@ -124,7 +124,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let (concurrency, duration) = (settings.concurrency, settings.duration());
     // Build (or find) the service binaries now, not in the middle of a measurement.
-    bookshelf_test_support::stack::binaries();
+    bookshelf_test_support::process_stack::binaries();
 
     // Floors, each in its own process.
     let floor_ports: [ReservedPort; 2] = Default::default();
@@ -175,7 +175,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     ));
 
     // The stack, quiet logs, and g: start-up and idle memory per service.
-    let mut env: Vec<(String, String)> = bookshelf_test_support::stack::LOAD_ENV
+    let mut env: Vec<(String, String)> = bookshelf_test_support::process_stack::LOAD_ENV
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
@@ -189,7 +189,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
-    let mut stack = Stack::spawn_on(settings.postgres.as_deref(), &env).await;
+    let mut stack = ProcessStack::spawn_on(settings.postgres.as_deref(), &env).await;
     startup(&mut stack, &mut report).await?;
 
     let rest = Rest::new(&stack.http);
@@ -400,7 +400,7 @@ pub(crate) async fn seed_reader(rest: &Rest) -> (serde_json::Value, Rest, Vec<St
 }
 
 /// g: each service restarted alone: time until it serves, and its memory once idle.
-async fn startup(stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
+async fn startup(stack: &mut ProcessStack, report: &mut Report) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     for service in Service::ALL {
         stack.kill(service).await;
@@ -432,7 +432,7 @@ async fn startup(stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
 
 /// Whether a service answers now: the gateway any `/healthz`, a backend a health check
 /// that says it serves.
-async fn serves(http: &reqwest::Client, stack: &Stack, service: Service) -> bool {
+async fn serves(http: &reqwest::Client, stack: &ProcessStack, service: Service) -> bool {
     let (address, name) = match service {
         Service::Gateway => {
             let answer = http.get(format!("{}/healthz", stack.http)).send().await;
@@ -483,7 +483,7 @@ async fn hash_capacity(cores: usize) -> (Duration, f64) {
 }
 
 /// e: `POST /books/` with a 200 KB JPEG, then 16 concurrent 5 MiB uploads.
-async fn uploads(settings: &Settings, stack: &Stack, me: &Rest, report: &mut Report) {
+async fn uploads(settings: &Settings, stack: &ProcessStack, me: &Rest, report: &mut Report) {
     let cover = Arc::new(photo(800, 600, 90));
     reset_rss(stack);
     let stats = {
@@ -574,7 +574,7 @@ async fn uploads(settings: &Settings, stack: &Stack, me: &Rest, report: &mut Rep
 }
 
 /// f: time from `DELETE /users/` returning to the first 401 from the library service.
-async fn revocation(settings: &Settings, rest: &Rest, stack: &Stack, report: &mut Report) {
+async fn revocation(settings: &Settings, rest: &Rest, stack: &ProcessStack, report: &mut Report) {
     let mut delays = Vec::new();
     for trial in 0..settings.trials {
         let (_, user) = rest.signed_up(&format!("Trial Reader{trial}")).await;

@@ -16,7 +16,9 @@ use std::{
 
 use bookshelf_proto::library::v1::{GetBookRequest, library_service_client::LibraryServiceClient};
 use bookshelf_runtime::metrics::ENDED_SESSIONS_REMEMBERED;
-use bookshelf_test_support::{Rest, Service, Stack, bearer, scrape::Scrape, strong_password};
+use bookshelf_test_support::{
+    ProcessStack, Rest, Service, bearer, scrape::Scrape, strong_password,
+};
 use sqlx::{AnyConnection, Connection};
 
 use crate::{
@@ -47,12 +49,12 @@ pub async fn run(settings: &SessionSettings) -> anyhow::Result<Report> {
         settings.concurrency,
         Duration::from_secs(settings.duration_secs),
     );
-    bookshelf_test_support::stack::binaries();
-    let mut env = bookshelf_test_support::stack::LOAD_ENV.to_vec();
+    bookshelf_test_support::process_stack::binaries();
+    let mut env = bookshelf_test_support::process_stack::LOAD_ENV.to_vec();
     // The library's own start-up lines name its metrics address, which the wait for
     // the ended sessions reads.
     env.push(("RUST_LOG", "warn,library_service=info"));
-    let stack = Stack::spawn_on(settings.postgres.as_deref(), &env).await;
+    let stack = ProcessStack::spawn_on(settings.postgres.as_deref(), &env).await;
     let mut report = Report::default();
     let rest = Rest::new(&stack.http);
     let (user, me) = rest.signed_up("Bench Sessions").await;
@@ -179,7 +181,7 @@ pub async fn run(settings: &SessionSettings) -> anyhow::Result<Report> {
 
 /// Waits until the library remembers at least `count` ended sessions, as its metrics
 /// report, so the second read run measures a follower that holds them all.
-async fn remembered_by_the_library(stack: &Stack, count: usize) -> anyhow::Result<()> {
+async fn remembered_by_the_library(stack: &ProcessStack, count: usize) -> anyhow::Result<()> {
     let url = stack.metrics_url(Service::Library);
     for _ in 0..300 {
         let remembered = Scrape::fetch(&url)
@@ -196,7 +198,7 @@ async fn remembered_by_the_library(stack: &Stack, count: usize) -> anyhow::Resul
 
 /// Appends `count` ended sessions, whose tokens expire in a day, to the auth
 /// database's revocation log, and tells the replicas (PostgreSQL) as a logout does.
-async fn end_sessions(stack: &Stack, count: usize) -> anyhow::Result<()> {
+async fn end_sessions(stack: &ProcessStack, count: usize) -> anyhow::Result<()> {
     sqlx::any::install_default_drivers();
     let url = stack
         .environment(Service::Auth)

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bookshelf_test_support::{Rest, Service, Stack, images::jpeg, rest::book_form};
+use bookshelf_test_support::{ProcessStack, Rest, Service, images::jpeg, rest::book_form};
 use reqwest::Method;
 
 use crate::rss;
@@ -111,10 +111,10 @@ async fn client(
 
 /// Runs the soak and prints its figures; fails when a write was lost or a 5xx seen.
 pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
-    bookshelf_test_support::stack::binaries();
-    let stack = Stack::spawn_on(
+    bookshelf_test_support::process_stack::binaries();
+    let stack = ProcessStack::spawn_on(
         settings.postgres.as_deref(),
-        &bookshelf_test_support::stack::LOAD_ENV,
+        &bookshelf_test_support::process_stack::LOAD_ENV,
     )
     .await;
     let rest = Rest::new(&stack.http);

@@ -10,14 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bookshelf_test_support::{Rest, TestStack, eventually::within, strong_password};
+use bookshelf_test_support::{InProcessStack, Rest, eventually::within, strong_password};
 use reqwest::header;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
 #[tokio::test]
 async fn a_flood_is_refused_at_once_and_an_honest_login_follows_it() {
-    let stack = TestStack::spawn_with(&[
+    let stack = InProcessStack::spawn_with(&[
         ("AUTH_HASH_CONCURRENCY", "1"),
         ("AUTH_HASH_QUEUE_DEPTH", "4"),
         // The test is every flooding client at once: only the queue limits it here.

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeSet, path::Path};
 
-use crate::{Rest, TestStack, eventually};
+use crate::{InProcessStack, Rest, eventually};
 
 /// A fresh name the library could have chosen for a cover: 64 lower-case hexadecimal
 /// digits, as a crash or another replica would leave one behind.
@@ -28,7 +28,7 @@ pub fn cover_files(dir: &Path) -> BTreeSet<String> {
 /// Asserts that the stack's cover folder holds exactly the covers of `client`'s
 /// books, under names the server chose (64 hexadecimal digits), and nothing partial.
 /// Refused uploads are cleaned up in the background, so this waits a moment for it.
-pub async fn assert_covers_match_books(stack: &TestStack, client: &Rest) {
+pub async fn assert_covers_match_books(stack: &InProcessStack, client: &Rest) {
     let books = client.get("/books/").await;
     let expected: BTreeSet<String> = books
         .data()

@@ -13,7 +13,7 @@ use ring::{
 };
 use serde_json::{Value, json};
 
-use crate::{TestAuth, TestStack};
+use crate::{InProcessStack, TestAuth};
 
 /// Signs arbitrary claims with an Ed25519 key, the auth service's own or another.
 pub struct Forger {
@@ -38,8 +38,8 @@ impl Forger {
         Self::from_key_file(&auth.dir.path().join("signing-key.pem"))
     }
 
-    /// The real key of a [`TestStack`]'s auth service, read from its data folder.
-    pub fn of_stack(stack: &TestStack) -> Self {
+    /// The real key of a [`InProcessStack`]'s auth service, read from its data folder.
+    pub fn of_stack(stack: &InProcessStack) -> Self {
         Self::from_key_file(&stack.dir.path().join("auth").join("signing-key.pem"))
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::TestStack;
+use crate::InProcessStack;
 
 /// Words that betray internals when they appear in an answer or a log line.
 pub const INTERNAL_MARKERS: [&str; 20] = [
@@ -66,7 +66,7 @@ pub struct LogMark {
 
 impl LogMark {
     /// Marks what `stack` has logged so far.
-    pub fn now(stack: &TestStack) -> Self {
+    pub fn now(stack: &InProcessStack) -> Self {
         Self {
             seen: stack.logs().lines().map(str::to_owned).collect(),
         }
@@ -74,7 +74,7 @@ impl LogMark {
 
     /// Every line `stack` logged since the mark (log lines carry a timestamp, so a
     /// new line never equals an old one).
-    pub fn new_lines(&self, stack: &TestStack) -> String {
+    pub fn new_lines(&self, stack: &InProcessStack) -> String {
         stack
             .logs()
             .lines()

@@ -7,10 +7,11 @@
 //! - [`buckets`]: a fresh bucket per test on a real S3-compatible server, when
 //!   `BOOKSHELF_TEST_S3` names one; the covers of a library on either store.
 //! - [`images`]: real images made in memory, and hostile ones.
-//! - [`TestStack`]: auth, library and gateway in the test's own process on port-0
-//!   listeners, for end-to-end tests.
-//! - [`stack`]: the three real binaries as child processes, for the tests that kill,
-//!   pause or restart one of them, or read what a process logs and serves as metrics.
+//! - [`InProcessStack`]: auth, library and gateway in the test's own process on
+//!   port-0 listeners, for end-to-end tests.
+//! - [`process_stack`]: the three real binaries as child processes
+//!   ([`ProcessStack`]), for the tests that kill, pause or restart one of them, or
+//!   read what a process logs and serves as metrics.
 //! - [`Replicas`]: two such stacks on one PostgreSQL database per service, one S3
 //!   bucket and one signing key, as replicas run in production.
 //! - [`ports`]: loopback ports reserved for child processes that are told their
@@ -41,9 +42,11 @@ pub mod fake_auth;
 mod forge;
 pub mod hostile;
 pub mod images;
+mod in_process_stack;
 pub mod leaks;
 pub mod library;
 pub mod ports;
+pub mod process_stack;
 mod relay;
 pub mod replicas;
 pub mod rest;
@@ -51,16 +54,16 @@ mod running;
 pub mod scrape;
 mod servers;
 pub mod sockets;
-pub mod stack;
-mod test_stack;
 pub mod totp;
 
 pub use database::TestDatabase;
 pub use eventually::eventually;
 pub use fake_auth::FakeAuth;
 pub use forge::{Forger, forged_tokens};
+pub use in_process_stack::InProcessStack;
 pub use library::TestLibrary;
 pub use ports::ReservedPort;
+pub use process_stack::{ProcessStack, Service};
 pub use relay::Relay;
 pub use replicas::Replicas;
 pub use rest::Rest;
@@ -68,5 +71,3 @@ pub use servers::{
     TestAuth, bearer, forwarded_from, manual_clock, password_login, register, register_and_login,
     strong_password,
 };
-pub use stack::{Service, Stack};
-pub use test_stack::TestStack;

@@ -8,7 +8,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use ring::{rand::SystemRandom, signature::Ed25519KeyPair};
 
 use crate::{
-    Stack, TestDatabase,
+    ProcessStack, TestDatabase,
     buckets::{S3_VARIABLE, TestBucket, TestCovers},
     database::POSTGRES_VARIABLE,
 };
@@ -18,7 +18,7 @@ use crate::{
 /// one library database and one bucket. Dropping it kills all six processes.
 pub struct Replicas {
     /// Replica 0 and replica 1.
-    pub stacks: [Stack; 2],
+    pub stacks: [ProcessStack; 2],
     /// The bucket both libraries keep their covers in.
     pub bucket: TestBucket,
 }
@@ -68,8 +68,8 @@ impl Replicas {
         // Both at once, as an orchestrator starts them: each migrates the shared
         // databases, which must be safe to race.
         let (first, second) = tokio::join!(
-            Stack::spawn_in(temporary(), databases.clone(), &shared),
-            Stack::spawn_in(temporary(), databases, &shared),
+            ProcessStack::spawn_in(temporary(), databases.clone(), &shared),
+            ProcessStack::spawn_in(temporary(), databases, &shared),
         );
         Self {
             stacks: [first, second],

@@ -2,7 +2,7 @@
 //! `Retry-After`), even for the right password and however the email is spelt, and
 //! one password sprayed over many emails is answered 401 for each.
 
-use bookshelf_test_support::{Rest, TestStack, rest::Answer, strong_password};
+use bookshelf_test_support::{InProcessStack, Rest, rest::Answer, strong_password};
 use reqwest::{Method, header};
 use serde_json::json;
 
@@ -16,7 +16,7 @@ fn retry_after(answer: &Answer) -> u64 {
 
 #[tokio::test]
 async fn repeated_wrong_passwords_are_throttled_however_the_email_is_spelt() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let email = "ada@example.com";
     let registered = rest
@@ -67,7 +67,7 @@ async fn repeated_wrong_passwords_are_throttled_however_the_email_is_spelt() {
 
 #[tokio::test]
 async fn one_password_sprayed_over_many_emails_is_401_for_each() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let mut victims = Vec::new();
     for index in 0..5 {

@@ -2,12 +2,12 @@
 //! percent-encoded junk, NUL bytes, invalid UTF-8, a lying `Host`. Each gets a plain
 //! 404 (or the HTTP layer's 414/431), never a 500, and nothing changes.
 
-use bookshelf_test_support::{Rest, TestStack, images::jpeg, rest::book_form};
+use bookshelf_test_support::{InProcessStack, Rest, images::jpeg, rest::book_form};
 use reqwest::{Method, header};
 
 #[tokio::test]
 async fn absurd_ids_in_book_and_cover_paths_are_404_in_the_envelope() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let created = me.create_book("Dune", "science").await;
@@ -72,7 +72,7 @@ async fn absurd_ids_in_book_and_cover_paths_are_404_in_the_envelope() {
 
 #[tokio::test]
 async fn absurd_headers_never_give_a_500() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let token = me.token.clone().unwrap();

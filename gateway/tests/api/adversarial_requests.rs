@@ -2,7 +2,7 @@
 //! mistyped JSON, missing and extra fields, and wrong content types. Each is answered
 //! in the envelope with 400, 413 or 415 (never a 500) and changes nothing.
 
-use bookshelf_test_support::{Rest, TestStack, rest::book_form, strong_password};
+use bookshelf_test_support::{InProcessStack, Rest, rest::book_form, strong_password};
 use reqwest::{Method, header::CONTENT_TYPE};
 use serde_json::json;
 
@@ -13,7 +13,7 @@ type Case<'a> = (&'a str, &'a Rest, Method, &'a str, Vec<u8>, u16);
 
 #[tokio::test]
 async fn malformed_truncated_oversized_and_mistyped_json_is_refused_in_the_envelope() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (user, me) = rest.signed_up("Ada Lovelace").await;
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
@@ -221,7 +221,7 @@ async fn malformed_truncated_oversized_and_mistyped_json_is_refused_in_the_envel
 
 #[tokio::test]
 async fn missing_fields_are_field_errors_and_extra_fields_change_nothing() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
 
     let empty = rest.json(Method::POST, "/users/", json!({})).await;
@@ -307,7 +307,7 @@ async fn missing_fields_are_field_errors_and_extra_fields_change_nothing() {
 
 #[tokio::test]
 async fn wrong_content_types_are_415_in_the_envelope() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let registration =

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bookshelf_test_support::{
-    Forger, Rest, TestStack, eventually::within, forged_tokens, images::jpeg, rest::book_form,
+    Forger, InProcessStack, Rest, eventually::within, forged_tokens, images::jpeg, rest::book_form,
 };
 use reqwest::{Method, header};
 use serde_json::json;
@@ -32,7 +32,7 @@ async fn protected_answers(client: &Rest) -> [bookshelf_test_support::rest::Answ
 
 #[tokio::test]
 async fn forged_and_malformed_tokens_are_401_on_every_service() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (user, me) = rest.signed_up("Ada Lovelace").await;
     let issued = me.token.clone().unwrap();
@@ -84,7 +84,7 @@ async fn forged_and_malformed_tokens_are_401_on_every_service() {
 
 #[tokio::test]
 async fn tokens_of_disabled_and_unknown_users_are_refused() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, owner) = rest.signed_up("Ada Lovelace").await;
     let created = owner.create_book("Dune", "science").await;

@@ -5,7 +5,7 @@
 use std::{collections::BTreeSet, time::Instant};
 
 use bookshelf_test_support::{
-    Rest, TestStack,
+    InProcessStack, Rest,
     covers::assert_covers_match_books,
     images::{
         TRAILING_SCRIPT, gif_bomb, gif_script_polyglot, html_then_jpeg, image, inspect,
@@ -39,7 +39,7 @@ fn cover(name: &str, bytes: Vec<u8>) -> multipart::Part {
 
 #[tokio::test]
 async fn hostile_covers_are_refused_and_leave_nothing_behind() {
-    let stack = TestStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", "200000")]).await;
+    let stack = InProcessStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", "200000")]).await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let wide = image(ImageFormat::Png, 9000, 10);
@@ -202,7 +202,7 @@ async fn hostile_covers_are_refused_and_leave_nothing_behind() {
 
 #[tokio::test]
 async fn client_file_names_are_never_used() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let long = format!("{}.png", "n".repeat(10_000));

@@ -1,7 +1,7 @@
 //! The error paths of every REST route, each answered in the envelope.
 
 use bookshelf_test_support::{
-    Rest, TestStack,
+    InProcessStack, Rest,
     images::{jpeg, png_bomb},
     rest::book_form,
     strong_password,
@@ -18,7 +18,7 @@ fn assert_envelope(answer: &bookshelf_test_support::rest::Answer) {
 
 #[tokio::test]
 async fn user_errors() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
 
     let invalid = rest
@@ -103,7 +103,7 @@ async fn user_errors() {
 
 #[tokio::test]
 async fn body_errors() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
 
@@ -160,7 +160,7 @@ async fn body_errors() {
 
 #[tokio::test]
 async fn book_errors() {
-    let stack = TestStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", "200000")]).await;
+    let stack = InProcessStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", "200000")]).await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let (_, other) = rest.signed_up("Bob Stranger").await;

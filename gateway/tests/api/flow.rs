@@ -1,7 +1,7 @@
 //! The tutorial's whole REST flow, start to finish.
 
 use bookshelf_test_support::{
-    Rest, TestStack, eventually,
+    InProcessStack, Rest, eventually,
     images::{image, inspect, jpeg},
     rest::book_form,
 };
@@ -11,7 +11,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn the_tutorials_flow_works_end_to_end() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let anonymous = Rest::new(&stack.http);
 
     // Register, login, profile, rename.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bookshelf_test_support::{
-    TestStack,
+    InProcessStack,
     covers::assert_covers_match_books,
     images::{image, inspect, jpeg, padded},
     rest::cover_first_form,
@@ -29,7 +29,7 @@ async fn served_cover(book: &serde_json::Value) -> (ImageFormat, u32, u32) {
 
 #[tokio::test]
 async fn a_cover_before_the_fields_makes_the_book_the_fields_describe() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let (user, me) = stack.rest().signed_up("Ada Lovelace").await;
 
     // The order a generated client sends: alphabetical, the cover before the title.
@@ -82,7 +82,7 @@ async fn a_cover_before_the_fields_makes_the_book_the_fields_describe() {
 
 #[tokio::test]
 async fn an_oversize_cover_before_the_fields_is_413_and_nothing_is_stored() {
-    let stack = TestStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", &CAP.to_string())]).await;
+    let stack = InProcessStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", &CAP.to_string())]).await;
     let (_, me) = stack.rest().signed_up("Ada Lovelace").await;
     for attempt in 0..3 {
         let title = format!("Too big {attempt}");
@@ -117,7 +117,7 @@ async fn an_oversize_cover_before_the_fields_is_413_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn cover_first_uploads_at_once_each_make_their_own_book() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let (_, me) = stack.rest().signed_up("Ada Import").await;
     let uploads = (0..12).map(|index| {
         let me = me.clone();
@@ -143,7 +143,8 @@ async fn cover_first_uploads_at_once_each_make_their_own_book() {
 #[tokio::test]
 async fn a_client_that_stalls_in_a_cover_before_the_fields_is_cut_by_the_idle_timeout() {
     let stack =
-        TestStack::spawn_with(&[("GATEWAY_BODY_IDLE_TIMEOUT_MS", &BODY_IDLE_MS.to_string())]).await;
+        InProcessStack::spawn_with(&[("GATEWAY_BODY_IDLE_TIMEOUT_MS", &BODY_IDLE_MS.to_string())])
+            .await;
     let (_, me) = stack.rest().signed_up("Ada Lovelace").await;
     let token = me.token.clone().expect("a token");
     let boundary = "stalledboundary";

@@ -4,7 +4,7 @@
 //! listed proxy each forwarded client has its own allowance, and the entries a client
 //! put left of what the proxies appended change nothing.
 
-use bookshelf_test_support::{Rest, TestStack, rest::Answer, strong_password};
+use bookshelf_test_support::{InProcessStack, Rest, rest::Answer, strong_password};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::json;
@@ -40,7 +40,7 @@ async fn failed_login_forwarded(rest: &Rest, chain: &str) -> Answer {
 #[tokio::test]
 async fn a_direct_client_naming_a_fresh_address_each_time_still_meets_the_limit() {
     for header in ["x-forwarded-for", "x-real-ip"] {
-        let stack = TestStack::spawn_with(&[
+        let stack = InProcessStack::spawn_with(&[
             ("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "4"),
             ("GATEWAY_CLIENT_ADDRESS_HEADER", header),
         ])
@@ -76,7 +76,7 @@ async fn a_direct_client_naming_a_fresh_address_each_time_still_meets_the_limit(
 #[tokio::test]
 async fn a_header_that_no_listed_proxy_may_set_is_warned_about_at_start_up() {
     let stack =
-        TestStack::spawn_with(&[("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for")]).await;
+        InProcessStack::spawn_with(&[("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for")]).await;
     let logs = stack.logs();
     let warning = logs
         .lines()
@@ -84,7 +84,7 @@ async fn a_header_that_no_listed_proxy_may_set_is_warned_about_at_start_up() {
         .unwrap_or_else(|| panic!("no warning at start-up:\n{logs}"));
     assert!(warning.contains("x-forwarded-for"), "{warning}");
 
-    let quiet = TestStack::spawn_with(&[
+    let quiet = InProcessStack::spawn_with(&[
         ("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for"),
         ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1"),
     ])
@@ -98,7 +98,7 @@ async fn a_header_that_no_listed_proxy_may_set_is_warned_about_at_start_up() {
 
 #[tokio::test]
 async fn behind_listed_proxies_each_forwarded_client_has_its_own_allowance() {
-    let stack = TestStack::spawn_with(&[
+    let stack = InProcessStack::spawn_with(&[
         ("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "3"),
         ("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for"),
         // The edge proxy is at 127.0.0.1; 10.1.2.3 is an inner proxy of the same chain.

@@ -2,7 +2,7 @@
 //! guesses, one address trying many emails, forged address headers, and malformed
 //! logins, which are refused with field errors and never counted.
 
-use bookshelf_test_support::{Rest, TestStack, rest::Answer, strong_password};
+use bookshelf_test_support::{InProcessStack, Rest, rest::Answer, strong_password};
 use futures::{StreamExt, stream::FuturesUnordered};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ fn statuses(answers: &[Answer], status: u16) -> usize {
 
 #[tokio::test]
 async fn a_burst_of_guesses_gets_the_allowance_and_no_more() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (user, _) = rest.signed_up("Ada Lovelace").await;
     let email = user["email"].as_str().unwrap().to_owned();
@@ -72,7 +72,7 @@ async fn a_burst_of_guesses_gets_the_allowance_and_no_more() {
 
 #[tokio::test]
 async fn one_address_trying_many_emails_is_refused_whatever_it_forwards() {
-    let stack = TestStack::spawn_with(&[("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "10")]).await;
+    let stack = InProcessStack::spawn_with(&[("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "10")]).await;
     let rest = Rest::new(&stack.http);
     // The gateway trusts no proxy header by default: forged ones change nothing.
     let mut answers = Vec::new();
@@ -94,7 +94,7 @@ async fn one_address_trying_many_emails_is_refused_whatever_it_forwards() {
 
 #[tokio::test]
 async fn behind_a_proxy_its_header_names_the_client() {
-    let stack = TestStack::spawn_with(&[
+    let stack = InProcessStack::spawn_with(&[
         ("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "5"),
         ("GATEWAY_CLIENT_ADDRESS_HEADER", "x-forwarded-for"),
         ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1"),
@@ -121,7 +121,7 @@ async fn behind_a_proxy_its_header_names_the_client() {
 
 #[tokio::test]
 async fn malformed_logins_get_field_errors_and_do_not_count() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (user, _) = rest.signed_up("Ada Lovelace").await;
     let email = user["email"].clone();

@@ -3,7 +3,7 @@
 //! never a 500.
 
 use bookshelf_test_support::{
-    Rest, TestStack,
+    InProcessStack, Rest,
     hostile::{HOSTILE_EMAILS, HOSTILE_PASSWORDS, HOSTILE_TEXTS, must_refuse, password_prefix},
     images::jpeg,
     rest::{Answer, book_form},
@@ -42,7 +42,7 @@ fn unique_email() -> String {
 
 #[tokio::test]
 async fn hostile_text_in_account_fields_is_stored_literally_or_refused() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let mut cases = 0;
     for (kind, name) in HOSTILE_TEXTS {
@@ -121,7 +121,7 @@ async fn hostile_text_in_account_fields_is_stored_literally_or_refused() {
 
 #[tokio::test]
 async fn hostile_text_in_book_fields_is_stored_literally_or_refused() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let created = me.create_book("Plain", "poetry").await;

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use bookshelf_test_support::{
-    Rest, TestStack,
+    InProcessStack, Rest,
     images::jpeg,
     rest::{book_form, slow_upload},
 };
@@ -18,7 +18,7 @@ use reqwest::Method;
 async fn stalled_uploads_of_one_account_do_not_delay_another_users_upload() {
     // Two decoding threads, as on a small machine; no line for uploads past an
     // account's slots, so the next one is refused rather than kept waiting.
-    let stack = TestStack::spawn_with(&[
+    let stack = InProcessStack::spawn_with(&[
         ("LIBRARY_DECODE_CONCURRENCY", "2"),
         ("LIBRARY_MAX_WAITING_UPLOADS_PER_ACCOUNT", "0"),
     ])
@@ -81,7 +81,7 @@ async fn stalled_uploads_of_one_account_do_not_delay_another_users_upload() {
 
 #[tokio::test]
 async fn uploads_past_an_accounts_slots_wait_their_turn_instead_of_being_refused() {
-    let stack = TestStack::spawn_with(&[
+    let stack = InProcessStack::spawn_with(&[
         ("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "2"),
         ("LIBRARY_MAX_WAITING_UPLOADS_PER_ACCOUNT", "14"),
     ])
@@ -112,7 +112,7 @@ async fn uploads_past_an_accounts_slots_wait_their_turn_instead_of_being_refused
 
 #[tokio::test]
 async fn a_file_that_merely_begins_like_a_gif_is_400_not_413() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let (_, me) = Rest::new(&stack.http).signed_up("Ada Lovelace").await;
     // 22 bytes: a GIF signature and a header claiming 10799x10799 pixels, then nothing
     // of an image. Far under the byte cap, so 413 would be a lie.
@@ -146,7 +146,7 @@ async fn a_file_that_merely_begins_like_a_gif_is_400_not_413() {
 
 #[tokio::test]
 async fn quotas_are_429_with_their_reason_and_unpaged_lists_are_bounded() {
-    let stack = TestStack::spawn_with(&[
+    let stack = InProcessStack::spawn_with(&[
         ("LIBRARY_MAX_BOOKS_PER_ACCOUNT", "3"),
         ("GATEWAY_MAX_UNPAGED_BOOKS", "2"),
     ])

@@ -3,7 +3,7 @@
 //! password hashes, plaintext passwords or whole tokens.
 
 use bookshelf_test_support::{
-    Forger, Rest, TestStack, forged_tokens,
+    Forger, InProcessStack, Rest, forged_tokens,
     hostile::HOSTILE_TEXTS,
     images::{gif_bomb, png_bomb},
     leaks::{LogMark, assert_no_leaks},
@@ -17,7 +17,7 @@ const WRONG_PASSWORD: &str = "Wr0ng-Leak-Guess!";
 
 #[tokio::test]
 async fn no_internals_or_secrets_reach_answers_or_logs() {
-    let stack = TestStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", "100000")]).await;
+    let stack = InProcessStack::spawn_with(&[("GATEWAY_MAX_COVER_BYTES", "100000")]).await;
     let mark = LogMark::now(&stack);
     let rest = Rest::new(&stack.http);
     let email = "leak-check@example.com";

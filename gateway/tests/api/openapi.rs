@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use bookshelf_test_support::TestStack;
+use bookshelf_test_support::InProcessStack;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ fn normalise(path: &str) -> String {
     }
 }
 
-async fn description(stack: &TestStack) -> Value {
+async fn description(stack: &InProcessStack) -> Value {
     let response = reqwest::get(format!("{}/openapi.json", stack.http))
         .await
         .unwrap();
@@ -40,7 +40,7 @@ async fn description(stack: &TestStack) -> Value {
 
 #[tokio::test]
 async fn the_description_covers_every_route_and_only_real_ones() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let api = description(&stack).await;
     assert!(api["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = api["paths"].as_object().expect("paths");
@@ -109,7 +109,7 @@ async fn the_description_covers_every_route_and_only_real_ones() {
 
 #[tokio::test]
 async fn the_docs_page_and_its_assets_come_from_the_gateway() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let page = reqwest::get(format!("{}/docs/", stack.http)).await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();

@@ -2,7 +2,7 @@
 //! changes, neither in the owner's view nor in the cover folder.
 
 use bookshelf_test_support::{
-    Rest, TestStack,
+    InProcessStack, Rest,
     images::{image, jpeg},
     rest::book_form,
 };
@@ -12,7 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn another_users_book_is_404_on_every_route_and_stays_unchanged() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (owner_user, owner) = rest.signed_up("Ada Lovelace").await;
     let (_, intruder) = rest.signed_up("Eve Mallory").await;

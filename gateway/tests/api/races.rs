@@ -3,7 +3,7 @@
 //! SQLite never meets "database is locked".
 
 use bookshelf_test_support::{
-    Rest, TestStack, covers::assert_covers_match_books, images::jpeg, rest::book_form,
+    InProcessStack, Rest, covers::assert_covers_match_books, images::jpeg, rest::book_form,
     strong_password,
 };
 use futures::future::join_all;
@@ -20,7 +20,7 @@ fn statuses(answers: &[bookshelf_test_support::rest::Answer]) -> Vec<u16> {
 async fn concurrent_duplicates_get_one_success_and_the_rest_409() {
     // Every upload in flight at once: the constraints decide, not the limit on one
     // account's uploads in flight.
-    let stack = TestStack::spawn_with(&[("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "32")]).await;
+    let stack = InProcessStack::spawn_with(&[("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "32")]).await;
     let rest = Rest::new(&stack.http);
 
     let registrations = (0..20).map(|index| {
@@ -86,7 +86,7 @@ async fn concurrent_duplicates_get_one_success_and_the_rest_409() {
 
 #[tokio::test]
 async fn a_hundred_concurrent_writes_never_meet_a_locked_database() {
-    let stack = TestStack::spawn_with(&[("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "32")]).await;
+    let stack = InProcessStack::spawn_with(&[("LIBRARY_MAX_UPLOADS_PER_ACCOUNT", "32")]).await;
     let rest = Rest::new(&stack.http);
     let mut writers = Vec::new();
     for index in 0..10 {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bookshelf_test_support::{TestStack, strong_password};
+use bookshelf_test_support::{InProcessStack, strong_password};
 use reqwest::Method;
 use serde_json::json;
 
@@ -15,7 +15,7 @@ const PAST_THE_WINDOW: Duration = Duration::from_millis(2100);
 
 #[tokio::test]
 async fn past_the_window_a_token_alone_is_refused_and_the_password_lets_it_through() {
-    let stack = TestStack::spawn_with(&[("AUTH_RECENT_SIGN_IN_SECS", "1")]).await;
+    let stack = InProcessStack::spawn_with(&[("AUTH_RECENT_SIGN_IN_SECS", "1")]).await;
     let (_, me) = stack.rest().signed_up("Ada Lovelace").await;
     tokio::time::sleep(PAST_THE_WINDOW).await;
 
@@ -63,7 +63,7 @@ async fn past_the_window_a_token_alone_is_refused_and_the_password_lets_it_throu
 
 #[tokio::test]
 async fn the_tutorials_log_in_then_delete_without_a_body_keeps_working() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let (_, me) = stack.rest().signed_up("Grace Hopper").await;
     let disabled = me.delete("/users/").await;
     assert_eq!(disabled.status, 204, "{:?}", disabled.body);

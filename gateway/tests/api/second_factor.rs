@@ -3,7 +3,7 @@
 //! and disabling, each in the envelope.
 
 use bookshelf_runtime::clock::Clock;
-use bookshelf_test_support::{Rest, TestStack, rest::Answer, strong_password, totp};
+use bookshelf_test_support::{InProcessStack, Rest, rest::Answer, strong_password, totp};
 use reqwest::Method;
 use serde_json::json;
 
@@ -33,7 +33,7 @@ async fn second_step(rest: Rest, mfa_token: String, code: String) -> Answer {
 
 #[tokio::test]
 async fn a_totp_factor_is_enrolled_required_at_login_and_disabled_over_rest() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let (user, rest) = stack.rest().signed_up("Two Factor").await;
     let email = user["email"].as_str().unwrap().to_owned();
 
@@ -104,7 +104,7 @@ async fn a_totp_factor_is_enrolled_required_at_login_and_disabled_over_rest() {
 /// with the real wait, and the owner's right code then waits too.
 #[tokio::test]
 async fn concurrent_wrong_codes_through_the_gateway_get_no_more_guesses_than_allowed() {
-    let stack = TestStack::spawn_with(&[
+    let stack = InProcessStack::spawn_with(&[
         ("AUTH_MFA_MAX_GUESSES_PER_TOKEN", "3"),
         ("AUTH_MFA_MAX_GUESSES_PER_ACCOUNT", "8"),
     ])

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bookshelf_test_support::{
-    Rest, TestStack,
+    InProcessStack, Rest,
     eventually::within,
     leaks::{LogMark, assert_no_leaks},
     rest::Answer,
@@ -58,7 +58,7 @@ fn text(value: &Value) -> &str {
 
 #[tokio::test]
 async fn the_whole_session_lifecycle_over_rest() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let email = registered(&rest).await;
     let phone = login_as(&rest, &email, &strong_password(), "Bookshelf-Phone/1.0").await;
@@ -176,7 +176,7 @@ async fn the_whole_session_lifecycle_over_rest() {
 
 #[tokio::test]
 async fn a_logged_out_sessions_token_is_refused_by_the_library_within_a_second() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let email = registered(&rest).await;
     let leaving = login_as(&rest, &email, &strong_password(), "Leaving/1").await;
@@ -210,7 +210,7 @@ async fn a_logged_out_sessions_token_is_refused_by_the_library_within_a_second()
 
 #[tokio::test]
 async fn reusing_a_rotated_refresh_token_ends_the_session_everywhere() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let email = registered(&rest).await;
     let login = login_as(&rest, &email, &strong_password(), "Victim/1").await;
@@ -237,7 +237,7 @@ async fn reusing_a_rotated_refresh_token_ends_the_session_everywhere() {
 
 #[tokio::test]
 async fn concurrent_refreshes_of_one_token_through_the_gateway_give_one_success() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let email = registered(&rest).await;
     let login = login_as(&rest, &email, &strong_password(), "Racer/1").await;
@@ -264,7 +264,7 @@ async fn concurrent_refreshes_of_one_token_through_the_gateway_give_one_success(
 
 #[tokio::test]
 async fn no_refresh_token_reaches_a_log() {
-    let stack = TestStack::spawn().await;
+    let stack = InProcessStack::spawn().await;
     let mark = LogMark::now(&stack);
     let rest = Rest::new(&stack.http);
     let email = registered(&rest).await;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bookshelf_test_support::{
-    Rest, TestStack,
+    InProcessStack, Rest,
     sockets::{HALF_A_HEADER, closed_within, count_closed, stalled, wait_until_closed},
 };
 use tokio::{io::AsyncWriteExt, net::TcpStream};
@@ -17,8 +17,8 @@ const HEADER_TIMEOUT_MS: u64 = 3000;
 const BODY_IDLE_MS: u64 = 2000;
 const KEEP_ALIVE_MS: u64 = 2000;
 
-async fn bounded_stack() -> TestStack {
-    TestStack::spawn_with(&[
+async fn bounded_stack() -> InProcessStack {
+    InProcessStack::spawn_with(&[
         ("GATEWAY_MAX_CONNECTIONS", &CAP.to_string()),
         (
             "GATEWAY_HEADER_READ_TIMEOUT_MS",
@@ -30,7 +30,7 @@ async fn bounded_stack() -> TestStack {
     .await
 }
 
-fn gateway_addr(stack: &TestStack) -> std::net::SocketAddr {
+fn gateway_addr(stack: &InProcessStack) -> std::net::SocketAddr {
     stack
         .http
         .trim_start_matches("http://")

@@ -3,7 +3,7 @@
 
 use bookshelf_runtime::metrics::{GRPC_IN_FLIGHT, HTTP_IN_FLIGHT};
 use bookshelf_test_support::{
-    Rest, Service, Stack, covers::cover_files, eventually, images::jpeg, rest::slow_upload,
+    ProcessStack, Rest, Service, covers::cover_files, eventually, images::jpeg, rest::slow_upload,
     scrape::Scrape, strong_password,
 };
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn killing_the_library_mid_upload_leaves_nothing_behind() {
-    let mut stack = Stack::spawn().await;
+    let mut stack = ProcessStack::spawn().await;
     let (_, me) = Rest::new(&stack.http).signed_up("Ada Lovelace").await;
     let cover = jpeg(800, 800);
     let (sender, upload) = slow_upload(
@@ -52,7 +52,7 @@ async fn killing_the_library_mid_upload_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn with_the_auth_service_stopped_nothing_is_accepted_and_all_recovers() {
-    let mut stack = Stack::spawn_with(&[("LIBRARY_REVOCATION_MAX_OUTAGE_MS", "1000")]).await;
+    let mut stack = ProcessStack::spawn_with(&[("LIBRARY_REVOCATION_MAX_OUTAGE_MS", "1000")]).await;
     let rest = Rest::new(&stack.http);
     let (user, me) = rest.signed_up("Ada Lovelace").await;
     me.create_book("Kept", "poetry").await;
@@ -95,7 +95,7 @@ async fn with_the_auth_service_stopped_nothing_is_accepted_and_all_recovers() {
 
 #[tokio::test]
 async fn sigterm_lets_an_upload_finish_refuses_new_connections_and_exits_zero() {
-    let mut stack = Stack::spawn().await;
+    let mut stack = ProcessStack::spawn().await;
     let (_, me) = Rest::new(&stack.http).signed_up("Ada Lovelace").await;
     let cover = jpeg(600, 600);
     let (sender, upload) = slow_upload(
@@ -145,7 +145,7 @@ async fn sigterm_lets_an_upload_finish_refuses_new_connections_and_exits_zero() 
 
 #[tokio::test]
 async fn a_deadline_too_short_is_504_and_writes_nothing() {
-    let stack = Stack::spawn_with(&[("GATEWAY_UPLOAD_TIMEOUT_MS", "400")]).await;
+    let stack = ProcessStack::spawn_with(&[("GATEWAY_UPLOAD_TIMEOUT_MS", "400")]).await;
     let (_, me) = Rest::new(&stack.http).signed_up("Ada Lovelace").await;
     let (sender, upload) = slow_upload(
         &me,
@@ -174,7 +174,7 @@ async fn a_deadline_too_short_is_504_and_writes_nothing() {
 /// Relays stand in for the server, so no other test loses the shared one.
 #[tokio::test]
 async fn a_database_restart_gives_errors_during_the_outage_and_success_after() {
-    let mut stack = Stack::spawn().await;
+    let mut stack = ProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let (_, me) = rest.signed_up("Ada Lovelace").await;
     let Some(relays) = stack.relay_databases().await else {
@@ -216,7 +216,7 @@ const CREATE_BOOK: &str = "/library.v1.LibraryService/CreateBook";
 
 /// Waits until `service` reports a request with `labels` in flight in its metrics: the
 /// upload has reached it.
-async fn in_flight(stack: &Stack, service: Service, labels: &[(&str, &str)]) {
+async fn in_flight(stack: &ProcessStack, service: Service, labels: &[(&str, &str)]) {
     let series = if service == Service::Gateway {
         HTTP_IN_FLIGHT
     } else {

@@ -1,7 +1,7 @@
 //! What operators read: each process's Prometheus metrics after real traffic, and the
 //! access lines a request leaves on each hop, tied together by its `traceparent`.
 
-use bookshelf_test_support::{Rest, Service, Stack, eventually, scrape::Scrape};
+use bookshelf_test_support::{ProcessStack, Rest, Service, eventually, scrape::Scrape};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -28,7 +28,7 @@ async fn throttled_login(rest: &Rest) {
 
 #[tokio::test]
 async fn every_process_serves_its_metrics_after_real_traffic() {
-    let stack = Stack::spawn_with(&[("AUTH_LOGIN_MAX_FAILURES", "1")]).await;
+    let stack = ProcessStack::spawn_with(&[("AUTH_LOGIN_MAX_FAILURES", "1")]).await;
     let rest = Rest::new(&stack.http);
     let (user, me) = rest.signed_up("Ada Lovelace").await;
     let book = me.create_book("Dune", "science").await;
@@ -177,7 +177,7 @@ async fn every_process_serves_its_metrics_after_real_traffic() {
 
 #[tokio::test]
 async fn a_metrics_listener_set_off_is_not_served() {
-    let stack = Stack::spawn_with(&[("GATEWAY_METRICS_LISTEN", "off")]).await;
+    let stack = ProcessStack::spawn_with(&[("GATEWAY_METRICS_LISTEN", "off")]).await;
     assert!(
         !stack.log(Service::Gateway).contains("metrics at"),
         "no metrics listener when off"
@@ -198,7 +198,7 @@ fn traced(log: &str, trace_id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn one_json_access_line_per_hop_follows_the_traceparent() {
-    let stack = Stack::spawn_with(&[("LOG_FORMAT", "json")]).await;
+    let stack = ProcessStack::spawn_with(&[("LOG_FORMAT", "json")]).await;
     let rest = Rest::new(&stack.http);
     let (user, me) = rest.signed_up("Ada Lovelace").await;
     let user_id = user["_id"].as_str().unwrap().to_owned();
@@ -269,7 +269,7 @@ async fn one_json_access_line_per_hop_follows_the_traceparent() {
 #[tokio::test]
 async fn text_logs_in_a_file_carry_no_colour_codes() {
     // `NO_COLOR` empty counts as unset: only the terminal test decides.
-    let stack = Stack::spawn_with(&[("NO_COLOR", "")]).await;
+    let stack = ProcessStack::spawn_with(&[("NO_COLOR", "")]).await;
     let rest = Rest::new(&stack.http);
     rest.signed_up("Ada Lovelace").await;
     let log = stack

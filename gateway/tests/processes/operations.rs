@@ -1,12 +1,12 @@
 //! Health, JWKS, request ids and backends going away.
 
-use bookshelf_test_support::{Rest, Service, Stack, eventually};
+use bookshelf_test_support::{ProcessStack, Rest, Service, eventually};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn healthz_reports_each_backend_and_jwks_publishes_the_key() {
-    let mut stack = Stack::spawn().await;
+    let mut stack = ProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     // Health is live: on a loaded machine the library may report NOT_SERVING for a
     // moment while its revocation feed catches up (it fails closed), so the healthy
@@ -40,7 +40,7 @@ async fn healthz_reports_each_backend_and_jwks_publishes_the_key() {
 
 #[tokio::test]
 async fn request_ids_are_kept_or_made_and_reach_the_services_logs() {
-    let stack = Stack::spawn().await;
+    let stack = ProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     let answer = rest
         .send(
@@ -64,7 +64,7 @@ async fn request_ids_are_kept_or_made_and_reach_the_services_logs() {
 
 #[tokio::test]
 async fn a_backend_down_is_503_at_once_and_recovers_by_itself() {
-    let mut stack = Stack::spawn().await;
+    let mut stack = ProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     stack.kill(Service::Auth).await;
     let started = std::time::Instant::now();
@@ -90,7 +90,7 @@ async fn a_gateway_whose_port_is_taken_exits_and_says_why() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
     let address = taken.local_addr().expect("an address").to_string();
     let started = tokio::spawn(async move {
-        Stack::spawn_with(&[("GATEWAY_LISTEN", &address)]).await;
+        ProcessStack::spawn_with(&[("GATEWAY_LISTEN", &address)]).await;
     });
     let failure = started.await.expect_err("the start fails").into_panic();
     let message = failure
@@ -108,7 +108,7 @@ async fn a_gateway_whose_port_is_taken_exits_and_says_why() {
 /// sweeps remove covers from, and that they leave everything else there alone.
 #[tokio::test]
 async fn the_library_says_at_start_up_where_its_sweeps_look() {
-    let stack = Stack::spawn().await;
+    let stack = ProcessStack::spawn().await;
     let folder = stack.cover_dir().display().to_string();
     let log = stack
         .wait_for_log(Service::Library, |log| log.contains("sweeps remove only"))

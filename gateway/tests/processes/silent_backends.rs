@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bookshelf_test_support::{Rest, Service, Stack, eventually, eventually::within};
+use bookshelf_test_support::{ProcessStack, Rest, Service, eventually, eventually::within};
 use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -12,7 +12,7 @@ use tonic_health::pb::{
 
 const MAX_OUTAGE_MS: u64 = 1500;
 
-async fn library_status(stack: &Stack) -> Option<ServingStatus> {
+async fn library_status(stack: &ProcessStack) -> Option<ServingStatus> {
     let channel = Channel::from_shared(format!("http://{}", stack.library))
         .expect("a valid URL")
         .connect()
@@ -32,7 +32,7 @@ async fn library_status(stack: &Stack) -> Option<ServingStatus> {
 
 #[tokio::test]
 async fn a_stopped_auth_service_makes_the_library_fail_closed_within_its_bound_and_recover() {
-    let stack = Stack::spawn_with(&[
+    let stack = ProcessStack::spawn_with(&[
         ("AUTH_REVOCATION_HEARTBEAT_MS", "200"),
         ("LIBRARY_REVOCATION_SILENCE_MS", "1000"),
         (

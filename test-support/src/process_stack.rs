@@ -86,7 +86,7 @@ pub const LOAD_ENV: [(&str, &str); 3] = [
 
 /// The stack: auth, library and gateway processes with their own data folders and
 /// databases, and their logs captured to files. Dropping it kills all three.
-pub struct Stack {
+pub struct ProcessStack {
     /// The gateway's base URL, e.g. `http://127.0.0.1:40123`.
     pub http: String,
     /// The auth service's address.
@@ -104,7 +104,7 @@ pub struct Stack {
     extra_env: Vec<(String, String)>,
 }
 
-impl Stack {
+impl ProcessStack {
     /// Starts the stack with the defaults and waits until `/healthz` says healthy.
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await

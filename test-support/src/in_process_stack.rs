@@ -1,7 +1,7 @@
 //! The whole stack in the test's own process: auth, library and gateway serve real
 //! gRPC and HTTP on loopback listeners this module binds on port 0 and keeps, so no
 //! other process can take a port between a check and the bind. Tests that must kill,
-//! pause or restart one part use the child processes of [`crate::stack`] instead.
+//! pause or restart one part use the child processes of [`crate::process_stack`] instead.
 
 use std::{
     collections::BTreeSet,
@@ -29,7 +29,7 @@ use crate::{
 
 /// The three services of one test, with their own data folder and databases. Dropping
 /// it stops them at once.
-pub struct TestStack {
+pub struct InProcessStack {
     /// The gateway's base URL, e.g. `http://127.0.0.1:40123`.
     pub http: String,
     /// The auth service's address.
@@ -46,7 +46,7 @@ pub struct TestStack {
     runtime: Option<Runtime>,
 }
 
-impl TestStack {
+impl InProcessStack {
     /// Starts the stack with the defaults and waits until `/healthz` says healthy.
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
@@ -134,7 +134,7 @@ impl TestStack {
     }
 }
 
-impl Drop for TestStack {
+impl Drop for InProcessStack {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
