@@ -10,7 +10,10 @@ use std::{
 };
 
 use futures::StreamExt;
-use library_service::{Config, storage::CoverLocation};
+use library_service::{
+    Config,
+    storage::{CoverLocation, use_ring_for_tls},
+};
 use object_store::{ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, path::Path as ObjectPath};
 
 /// The variable that names the S3-compatible server the tests may use.
@@ -116,6 +119,7 @@ impl TestBucket {
     }
 
     fn client(&self) -> Arc<dyn ObjectStore> {
+        use_ring_for_tls();
         let mut builder = AmazonS3Builder::new().with_bucket_name(&self.name);
         for (key, value) in self.options() {
             builder = builder.with_config(key.parse().expect("a known option"), value);

@@ -21,6 +21,13 @@ pub(crate) struct BucketCovers {
     prefix: ObjectPath,
 }
 
+/// Names ring, the build's one crypto provider, as the process's TLS provider, which
+/// object_store's HTTP client leaves to the program: without it, building a client
+/// for an `https` endpoint panics. Idempotent: a later call finds it named.
+pub fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl BucketCovers {
     /// The bucket `bucket`, configured by the standard `AWS_*` environment variables
     /// and then by `options` (keys as object_store names them, e.g. `aws_endpoint`),
@@ -30,9 +37,7 @@ impl BucketCovers {
         prefix: &str,
         options: &[(String, String)],
     ) -> io::Result<Self> {
-        // The build carries one crypto provider, ring, and names it for TLS to the
-        // bucket; an error only says another part named it first.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        use_ring_for_tls();
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         for (key, value) in options {
             let key = key.to_ascii_lowercase().parse().map_err(|_| {

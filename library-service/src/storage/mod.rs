@@ -16,6 +16,7 @@ mod location;
 mod pending;
 
 pub(crate) use bucket::BucketCovers;
+pub use bucket::use_ring_for_tls;
 pub(crate) use cover_store::CoverStore;
 pub(crate) use folder::LocalCovers;
 pub use location::CoverLocation;
