@@ -13,6 +13,7 @@
 //!   access layer (logs and metrics of every call).
 //! - [`metrics`]: the Prometheus recorder, every series' name, and `/metrics` on a
 //!   management listener.
+//! - [`peer`]: the certificate a peer proved over mutual TLS, and the identity it names.
 //! - [`postgres_reads`]: the hot reads on PostgreSQL, pipelined on shared connections.
 //! - [`shutdown`]: the SIGINT/SIGTERM future.
 //! - [`sqlite_reads`]: the hot reads on SQLite, on the request's own thread.
@@ -31,6 +32,7 @@ pub mod errors;
 pub mod files;
 pub mod grpc;
 pub mod metrics;
+pub mod peer;
 pub mod postgres_reads;
 pub mod shutdown;
 pub mod sqlite_reads;
