@@ -137,7 +137,7 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
     }
     let binary = match &settings.binary {
         Some(binary) => binary.clone(),
-        None => one_command_binary()?,
+        None => one_command_binary(),
     };
     let data = tempfile::tempdir()?;
     let ports: [ReservedPort; 3] = Default::default();
@@ -167,17 +167,8 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
 
 /// The one-command binary of this harness's profile, built (or brought up to date)
 /// now rather than in the middle of a measurement.
-fn one_command_binary() -> anyhow::Result<std::path::PathBuf> {
-    let binary = std::env::current_exe()?.with_file_name("bookshelf");
-    let mut build = std::process::Command::new("cargo");
-    build.args(["build", "--quiet", "--bin", "bookshelf"]);
-    if binary.parent().is_some_and(|dir| dir.ends_with("release")) {
-        build.arg("--release");
-    }
-    if !build.status()?.success() {
-        bail!("building the one-command stack failed");
-    }
-    Ok(binary)
+fn one_command_binary() -> std::path::PathBuf {
+    bookshelf_test_support::process_stack::binaries().join("bookshelf")
 }
 
 /// Measures, prints the table and returns whether every goal was met.

@@ -10,6 +10,10 @@ use axum::{
 };
 use bookshelf_proto::library::v1::{GetCoverRequest, get_cover_response::Part};
 use futures::StreamExt;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type},
+};
 
 use crate::{
     AppState,
@@ -22,6 +26,21 @@ use crate::{
 /// Cover names never change content, so clients and proxies may keep them for a year.
 const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
+/// A thumbnail's bytes as the OpenAPI description names them: a binary body, which
+/// client generators turn into a file, not an array of numbers.
+struct ThumbnailBytes;
+
+impl PartialSchema for ThumbnailBytes {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for ThumbnailBytes {}
+
 #[utoipa::path(
     get,
     path = "/covers/{name}",
@@ -31,10 +50,10 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
     params(("name" = String, Path, description = "The cover's name: 64 hexadecimal digits")),
     responses(
         (status = 200, description = "The thumbnail", content(
-            (Vec<u8> = "image/jpeg"),
-            (Vec<u8> = "image/png"),
-            (Vec<u8> = "image/gif"),
-            (Vec<u8> = "image/webp"),
+            (inline(ThumbnailBytes) = "image/jpeg"),
+            (inline(ThumbnailBytes) = "image/png"),
+            (inline(ThumbnailBytes) = "image/gif"),
+            (inline(ThumbnailBytes) = "image/webp"),
         )),
         (status = 404, description = "No such cover", body = Failure),
         Backends,

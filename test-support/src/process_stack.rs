@@ -42,8 +42,8 @@ impl Service {
     }
 }
 
-/// The folder of the workspace's binaries, built once per run in the profile of the
-/// running test or harness.
+/// The folder of the workspace's binaries (the three services and the one-command
+/// `bookshelf`), built once per run in the profile of the running test or harness.
 pub fn binaries() -> &'static Path {
     static BINARIES: OnceLock<PathBuf> = OnceLock::new();
     BINARIES.get_or_init(|| {
@@ -53,26 +53,56 @@ pub fn binaries() -> &'static Path {
         if profile_dir.ends_with("deps") {
             profile_dir.pop();
         }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = std::process::Command::new(cargo);
-        build.args([
-            "build",
-            "--quiet",
-            "-p",
-            "auth-service",
-            "-p",
-            "library-service",
-            "-p",
-            "gateway",
-            "--bins",
-        ]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the service binaries failed");
+        let status = workspace_build(profile_dir.ends_with("release"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the workspace's binaries failed");
         profile_dir
     })
+}
+
+/// The variables cargo sets for the crate it runs, by name or prefix.
+const RUNNING_CRATE_VARIABLES: [&str; 8] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_BIN_",
+    "CARGO_CRATE_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+
+/// `cargo build` of the workspace's binaries from inside a test or the harness, shaped
+/// so that it finds what the build that started it made instead of making it again:
+///
+/// - the variables cargo set for the running crate are removed: build scripts that
+///   watch them (`ring`'s and every `cc` user's watch `CARGO_PKG_NAME` and
+///   `CARGO_MANIFEST_DIR`) would otherwise run again, and every crate above them be
+///   rebuilt, here and again by the next build from a shell;
+/// - in a debug build, test targets are selected too, so that dependencies get the
+///   features `cargo test --workspace` gave them (dev-dependencies count only when
+///   tests are built) and are not compiled a second time with fewer.
+fn workspace_build(release: bool) -> std::process::Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--quiet", "--workspace", "--bins"]);
+    if release {
+        build.arg("--release");
+    } else {
+        build.arg("--tests");
+    }
+    for (name, _) in std::env::vars_os() {
+        let set_for_running_crate = name.to_str().is_some_and(|name| {
+            RUNNING_CRATE_VARIABLES
+                .iter()
+                .any(|variable| name.starts_with(variable))
+        });
+        if set_for_running_crate {
+            build.env_remove(name);
+        }
+    }
+    build
 }
 
 /// The environment of a stack under load: quiet logs, and one account standing in

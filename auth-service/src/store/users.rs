@@ -49,6 +49,25 @@ impl std::fmt::Debug for UserRecord {
     }
 }
 
+/// A [`UserRecord`] from a row of [`USER_COLUMNS`], read by column name with `$get`,
+/// the driver's getter (`try_get` on sqlx and tokio-postgres, `get` on rusqlite): one
+/// mapping for the three read paths, so that a column added to one cannot be missed in
+/// the others.
+macro_rules! user_record {
+    ($row:expr, $get:ident) => {{
+        let row = $row;
+        UserRecord {
+            id: UserId::issued(row.$get("id")?),
+            name: UserName::stored(row.$get("name")?),
+            email: Email::stored(row.$get("email")?),
+            password_hash: PasswordHash::from_phc(row.$get("password_hash")?),
+            created_at: row.$get("created_at")?,
+            disabled_at: row.$get("disabled_at")?,
+            credential_version: row.$get("credential_version")?,
+        }
+    }};
+}
+
 impl UserRecord {
     /// Whether the account may still log in and use its tokens.
     pub(crate) fn is_active(&self) -> bool {
@@ -57,41 +76,17 @@ impl UserRecord {
 
     /// A user from a row of [`USER_COLUMNS`].
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: UserId::issued(row.try_get("id")?),
-            name: UserName::stored(row.try_get("name")?),
-            email: Email::stored(row.try_get("email")?),
-            password_hash: PasswordHash::from_phc(row.try_get("password_hash")?),
-            created_at: row.try_get("created_at")?,
-            disabled_at: row.try_get("disabled_at")?,
-            credential_version: row.try_get("credential_version")?,
-        })
+        Ok(user_record!(row, try_get))
     }
 
     /// The same, from the PostgreSQL read path.
     fn from_postgres_row(row: &postgres_reads::Row) -> Result<Self, postgres_reads::ReadError> {
-        Ok(Self {
-            id: UserId::issued(row.try_get("id")?),
-            name: UserName::stored(row.try_get("name")?),
-            email: Email::stored(row.try_get("email")?),
-            password_hash: PasswordHash::from_phc(row.try_get("password_hash")?),
-            created_at: row.try_get("created_at")?,
-            disabled_at: row.try_get("disabled_at")?,
-            credential_version: row.try_get("credential_version")?,
-        })
+        Ok(user_record!(row, try_get))
     }
 
     /// The same, from the SQLite read path.
     fn from_sqlite_row(row: &sqlite_reads::Row<'_>) -> sqlite_reads::rusqlite::Result<Self> {
-        Ok(Self {
-            id: UserId::issued(row.get("id")?),
-            name: UserName::stored(row.get("name")?),
-            email: Email::stored(row.get("email")?),
-            password_hash: PasswordHash::from_phc(row.get("password_hash")?),
-            created_at: row.get("created_at")?,
-            disabled_at: row.get("disabled_at")?,
-            credential_version: row.get("credential_version")?,
-        })
+        Ok(user_record!(row, get))
     }
 }
 

@@ -107,6 +107,44 @@ async fn the_description_covers_every_route_and_only_real_ones() {
     }
 }
 
+/// Every schema under a media type that is not JSON, in requests and answers alike.
+fn binary_contents(api: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for (path, operations) in api["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let mut contents = vec![&operation["requestBody"]["content"]];
+            if let Some(responses) = operation["responses"].as_object() {
+                contents.extend(responses.values().map(|response| &response["content"]));
+            }
+            for content in contents.into_iter().filter_map(Value::as_object) {
+                for (media_type, body) in content {
+                    if media_type.starts_with("image/") {
+                        found.push((
+                            format!("{method} {path} {media_type}"),
+                            body["schema"].clone(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn images_are_described_as_binary_bodies() {
+    let stack = InProcessStack::spawn().await;
+    let api = description(&stack).await;
+    let images = binary_contents(&api);
+    assert!(!images.is_empty(), "the cover route answers images");
+    for (place, schema) in images {
+        // Generators turn a binary string into a file; an array of integers would make
+        // them parse a JPEG as JSON.
+        assert_eq!(schema["type"], "string", "{place}: {schema}");
+        assert_eq!(schema["format"], "binary", "{place}: {schema}");
+    }
+}
+
 #[tokio::test]
 async fn the_docs_page_and_its_assets_come_from_the_gateway() {
     let stack = InProcessStack::spawn().await;
