@@ -33,6 +33,8 @@ pub mod auth {
         }
 
         redacted_debug!(
+            IssueServiceTokenRequest,
+            IssueServiceTokenResponse,
             DisableCurrentUserRequest,
             EnrollTotpRequest,
             LoginMfaRequest,
@@ -58,6 +60,14 @@ pub mod auth {
             /// The change asked for needs a recent sign-in: log in again, or send the
             /// current password with it.
             pub const REAUTHENTICATION_REQUIRED: &str = "REAUTHENTICATION_REQUIRED";
+            /// `IssueServiceToken`: a parameter is missing or not the one supported.
+            pub const INVALID_REQUEST: &str = "invalid_request";
+            /// `IssueServiceToken`: a grant other than `client_credentials`.
+            pub const UNSUPPORTED_GRANT_TYPE: &str = "unsupported_grant_type";
+            /// `IssueServiceToken`: the client or its assertion is not accepted.
+            pub const INVALID_CLIENT: &str = "invalid_client";
+            /// `IssueServiceToken`: a scope unknown or not allowed to the client.
+            pub const INVALID_SCOPE: &str = "invalid_scope";
         }
 
         impl std::fmt::Debug for RegisterRequest {
