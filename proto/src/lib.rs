@@ -45,6 +45,19 @@ pub mod auth {
             ConfirmTotpResponse,
         );
 
+        /// The scopes a service token may grant (the `scope` of `IssueServiceToken`),
+        /// each the right to one service RPC; there are no others.
+        pub mod scopes {
+            /// `library.v1.LibraryService/ListBooks` with `owner_id`: any account's books.
+            pub const BOOKS_READ: &str = "books:read";
+            /// `GetUser`: any account.
+            pub const USERS_READ: &str = "users:read";
+            /// `DisableUser`: disabling any account.
+            pub const USERS_DISABLE: &str = "users:disable";
+            /// Every scope.
+            pub const ALL: [&str; 3] = [BOOKS_READ, USERS_READ, USERS_DISABLE];
+        }
+
         /// The `google.rpc.ErrorInfo` the auth service attaches to a refusal that
         /// callers tell apart by more than its code: clients match the reason, never
         /// the message text.

@@ -1,6 +1,7 @@
 //! Service clients as a test plays them: their own keys, the JWKS they register, the
 //! assertions they sign, and the tokens they obtain.
 
+use auth_service::Config;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_proto::auth::v1::{IssueServiceTokenRequest, auth_service_client::AuthServiceClient};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -104,8 +105,13 @@ pub fn token_request(assertion: &str, scope: &str) -> IssueServiceTokenRequest {
 
 /// Registers `name` on `auth`'s database, as the operator's command does.
 pub async fn register_client(auth: &TestAuth, name: &str, scopes: &[&str], keys: &[&ClientKey]) {
+    register_with(&auth.config, name, scopes, keys).await;
+}
+
+/// Registers `name` with the auth service configured by `config`.
+pub async fn register_with(config: &Config, name: &str, scopes: &[&str], keys: &[&ClientKey]) {
     let scopes: Vec<String> = scopes.iter().map(|scope| (*scope).to_owned()).collect();
-    auth_service::add_client(&auth.config, name, &scopes, &ClientKey::jwks(keys))
+    auth_service::add_client(config, name, &scopes, &ClientKey::jwks(keys))
         .await
         .expect("the client registers");
 }

@@ -3,6 +3,7 @@
 
 use std::{collections::BTreeSet, fmt, str::FromStr};
 
+use bookshelf_proto::auth::v1::scopes;
 use jsonwebtoken::{
     Algorithm,
     jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet},
@@ -70,9 +71,9 @@ impl Scope {
     /// The scope's name, as tokens and requests spell it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Scope::BooksRead => "books:read",
-            Scope::UsersRead => "users:read",
-            Scope::UsersDisable => "users:disable",
+            Scope::BooksRead => scopes::BOOKS_READ,
+            Scope::UsersRead => scopes::USERS_READ,
+            Scope::UsersDisable => scopes::USERS_DISABLE,
         }
     }
 }
