@@ -150,7 +150,9 @@ impl Auth {
         } else {
             return Err(AuthError::InvalidScope);
         };
-        let remember_until = (assertion.exp + LEEWAY_SECS).saturating_mul(1000);
+        // Kept past the second of its expiry: the sweep adds the leeway and removes
+        // it only once the freshness check above refuses it anyway.
+        let remember_until = (assertion.exp.saturating_add(1)).saturating_mul(1000);
         let remember_until = i64::try_from(remember_until).unwrap_or(i64::MAX);
         if !self
             .store
