@@ -23,4 +23,4 @@ pub use interceptor::{Caller, ServiceCaller, TokenInterceptor};
 pub use keys::{KeySet, PublicKey};
 pub use revocations::Revocations;
 pub use service_claims::{Confirmation, SERVICE_TOKEN_TYPE, ServiceClaims};
-pub use verifier::{Subject, TokenError, Verifier};
+pub use verifier::{TokenError, Verifier};

@@ -60,11 +60,6 @@ impl ServiceClaims {
         self.exp.saturating_add(LEEWAY_SECS) >= now && self.iat <= now.saturating_add(LEEWAY_SECS)
     }
 
-    /// Whether `scope` was granted.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope.split(' ').any(|granted| granted == scope)
-    }
-
     /// Whether the token may be used on a connection whose client certificate has
     /// SHA-256 `peer` (`None`: no client certificate). An unbound token may be used
     /// anywhere; a bound one only over its certificate.
@@ -93,14 +88,6 @@ mod tests {
             jti: "j".into(),
             cnf,
         }
-    }
-
-    #[test]
-    fn scopes_match_whole_names_only() {
-        let claims = claims(None);
-        assert!(claims.has_scope("books:read"));
-        assert!(!claims.has_scope("books"));
-        assert!(!claims.has_scope("users:disable"));
     }
 
     #[test]

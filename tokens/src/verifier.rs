@@ -37,7 +37,7 @@ struct Verified {
 /// are told apart by the token's `typ` header and hold different claims, so neither
 /// can pass for the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
+pub(crate) enum Subject {
     /// A person's token, from a login.
     Person(Claims),
     /// A service token, from the client credentials grant.
@@ -183,7 +183,7 @@ impl Verifier {
 
     /// Verifies the value of an `authorization` header or metadata entry, a person's
     /// token or a service token.
-    pub fn verify_bearer_any(&self, header: Option<&str>) -> Result<Subject, TokenError> {
+    pub(crate) fn verify_bearer_any(&self, header: Option<&str>) -> Result<Subject, TokenError> {
         let header = header.ok_or(TokenError::Missing)?;
         let (scheme, token) = header.split_once(' ').ok_or(TokenError::Invalid)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -192,7 +192,9 @@ impl Verifier {
         self.verify_any(token.trim())
     }
 
-    /// Verifies a bare token, a person's only: see [`Verifier::verify_any`].
+    /// Verifies a bare token, a person's only: signature by a trusted key, the pinned
+    /// algorithm, the required claims, and that neither its user nor its session is
+    /// revoked. A service token is [`TokenError::ServiceToken`].
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         person(self.verify_any(token)?)
     }
@@ -200,7 +202,7 @@ impl Verifier {
     /// Verifies a bare token: signature by a trusted key, the pinned algorithm, the
     /// required claims of its kind, and, for a person's, that neither its user nor its
     /// session is revoked. A service token lives minutes and names no user or session.
-    pub fn verify_any(&self, token: &str) -> Result<Subject, TokenError> {
+    pub(crate) fn verify_any(&self, token: &str) -> Result<Subject, TokenError> {
         if let Some(revocations) = &self.revocations
             && revocations.is_stale()
         {

@@ -103,11 +103,6 @@ impl Scopes {
             .map(Self)
     }
 
-    /// The given scopes.
-    pub fn of(scopes: impl IntoIterator<Item = Scope>) -> Self {
-        Self(scopes.into_iter().collect())
-    }
-
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -192,7 +192,7 @@ async fn malformed_requests_and_scopes_get_their_rfc_6749_codes() {
 
 #[tokio::test]
 async fn an_assertion_is_accepted_once_even_by_sixteen_at_once() {
-    let (_auth, client, key) = with_indexer().await;
+    let (auth, client, key) = with_indexer().await;
     let assertion = Arc::new(key.assertion("indexer"));
     let attempts: Vec<_> = (0..16)
         .map(|_| {
@@ -219,6 +219,19 @@ async fn an_assertion_is_accepted_once_even_by_sixteen_at_once() {
         .issue_service_token(token_request(&assertion, ""))
         .await
         .expect_err("replayed later");
+    assert_eq!(reason(&status), "invalid_client");
+
+    // Removed and registered again with the same key: its spent assertions stay spent.
+    assert!(
+        auth_service::remove_client(&auth.config, "indexer")
+            .await
+            .unwrap()
+    );
+    register_client(&auth, "indexer", &["users:read"], &[&key]).await;
+    let status = client
+        .issue_service_token(token_request(&assertion, ""))
+        .await
+        .expect_err("replayed after a new registration");
     assert_eq!(reason(&status), "invalid_client");
 }
 
