@@ -23,6 +23,8 @@ const SECRET_BEARING: &[&str] = &[
     ".auth.v1.DisableTotpRequest",
     ".auth.v1.EnrollTotpResponse",
     ".auth.v1.ConfirmTotpResponse",
+    ".auth.v1.IssueServiceTokenRequest",
+    ".auth.v1.IssueServiceTokenResponse",
 ];
 
 /// Cover chunks decode as slices of the received buffer and encode from the sender's

@@ -87,6 +87,11 @@ async fn main() -> anyhow::Result<()> {
         library_url.clone(),
     )?;
     let http_url = settings::http_url(gateway_config.listen);
+    // Service clients address their assertions to the token endpoint this gateway
+    // serves, unless AUTH_ISSUER_URL names another.
+    if std::env::var_os("AUTH_ISSUER_URL").is_none() {
+        auth_config.issuer_url = gateway_config.public_url.clone();
+    }
 
     let mut metrics_urls = Vec::new();
     for listen in [

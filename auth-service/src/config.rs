@@ -151,11 +151,23 @@ pub struct Config {
     /// seconds; it also sweeps soon after start-up.
     #[arg(long, env = "AUTH_SWEEP_INTERVAL_SECS", default_value_t = 60 * 60)]
     pub sweep_interval_secs: u64,
+    /// The URL service clients know this issuer by: their assertions' `aud` must be
+    /// this URL or its token endpoint, this URL with `/oauth/token` appended (the
+    /// gateway's public URL, where that endpoint is served).
+    #[arg(long, env = "AUTH_ISSUER_URL", default_value = DEFAULT_ISSUER_URL)]
+    pub issuer_url: String,
+    /// Lifetime of a service token (client credentials grant), in seconds: 300 to 900.
+    #[arg(long, env = "AUTH_SERVICE_TOKEN_TTL_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(300..=900))]
+    pub service_token_ttl_secs: u64,
     /// The time tokens are issued and verified at and login attempts counted at: the
     /// system's, unless a test moves it. Never a flag.
     #[arg(skip)]
     pub clock: Clock,
 }
+
+/// The gateway's address when it runs with its defaults.
+const DEFAULT_ISSUER_URL: &str = "http://127.0.0.1:8080";
 
 /// Thirty days: a device unused for a month logs in again.
 const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 60 * 60;
@@ -202,6 +214,8 @@ impl Config {
             hash_queue_depth: 64,
             session_retention_secs: DEFAULT_SESSION_RETENTION_SECS,
             sweep_interval_secs: 60 * 60,
+            issuer_url: DEFAULT_ISSUER_URL.to_owned(),
+            service_token_ttl_secs: 600,
             clock: Clock::system(),
         }
     }
@@ -264,6 +278,13 @@ impl Config {
     /// The token lifetime.
     pub(crate) fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// The audiences a client assertion may name: the issuer URL and its token
+    /// endpoint.
+    pub(crate) fn assertion_audiences(&self) -> [String; 2] {
+        let issuer = self.issuer_url.trim_end_matches('/');
+        [issuer.to_owned(), format!("{issuer}/oauth/token")]
     }
 
     /// How often the database is swept.

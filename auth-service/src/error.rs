@@ -59,6 +59,21 @@ pub(crate) enum AuthError {
     /// The caller has no confirmed TOTP factor.
     #[error("TOTP is not enabled")]
     TotpNotEnabled,
+    /// No account has the id given, or (to disable) none that is active.
+    #[error("no such user")]
+    UserNotFound,
+    /// A token request lacks a parameter or names one not supported.
+    #[error("invalid token request: {0}")]
+    InvalidTokenRequest(&'static str),
+    /// A token request for a grant other than the client credentials grant.
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// The client is unknown, or its assertion is not accepted: one answer for all.
+    #[error("invalid client")]
+    InvalidClient,
+    /// A scope asked for is unknown or not the client's.
+    #[error("invalid scope")]
+    InvalidScope,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -84,6 +99,13 @@ impl From<FieldViolation> for AuthError {
     fn from(violation: FieldViolation) -> Self {
         Self::InvalidArgument(vec![violation])
     }
+}
+
+/// A refused token request, with its RFC 6749 error code as the reason.
+fn token_request_refused(code: Code, reason: &str, message: &str) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, error_info::DOMAIN, HashMap::new());
+    Status::with_error_details(code, message, details)
 }
 
 /// UNAUTHENTICATED for a second factor, with the reason that tells it from a refused
@@ -142,10 +164,32 @@ impl From<AuthError> for Status {
                 Status::failed_precondition("no TOTP enrolment in progress")
             }
             AuthError::TotpNotEnabled => Status::failed_precondition("TOTP is not enabled"),
+            AuthError::UserNotFound => Status::not_found("no such user"),
+            AuthError::InvalidTokenRequest(message) => {
+                token_request_refused(Code::InvalidArgument, error_info::INVALID_REQUEST, message)
+            }
+            AuthError::UnsupportedGrantType => token_request_refused(
+                Code::InvalidArgument,
+                error_info::UNSUPPORTED_GRANT_TYPE,
+                "only the client_credentials grant is supported",
+            ),
+            AuthError::InvalidClient => token_request_refused(
+                Code::Unauthenticated,
+                error_info::INVALID_CLIENT,
+                "client authentication failed",
+            ),
+            AuthError::InvalidScope => token_request_refused(
+                Code::PermissionDenied,
+                error_info::INVALID_SCOPE,
+                "a scope asked for is unknown or not allowed to the client",
+            ),
             AuthError::Totp(error) => internal(&error),
             AuthError::Seal(error) => internal(&error),
             AuthError::Store(StoreError::EmailTaken) => {
                 Status::already_exists("email already registered")
+            }
+            AuthError::Store(StoreError::ClientExists) => {
+                Status::already_exists("client already registered")
             }
             AuthError::Store(StoreError::Database(error)) => database(&error),
             AuthError::Store(StoreError::Contended(error)) => {

@@ -48,8 +48,8 @@ use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
 
 pub use config::Config;
-pub use domain::keys::KeyRecord;
-pub use service::{key_revocation::KeyRevocation, sweeps::Sweeper};
+pub use domain::{clients::ClientRecord, keys::KeyRecord};
+pub use service::{clients::ClientCommandError, key_revocation::KeyRevocation, sweeps::Sweeper};
 pub use store::{Store, sweeps::Swept};
 
 use crate::{
@@ -57,7 +57,7 @@ use crate::{
     rpc::AuthApi,
     sealing::SealingKey,
     service::{
-        Auth, key_revocation,
+        Auth, clients, key_revocation,
         keys::{self, KeyRing, KeySettings, Seed},
         revocations::RevocationFeed,
         throttle::Throttle,
@@ -97,12 +97,23 @@ struct Opened {
     settings: KeySettings,
 }
 
+/// The configured database's URL.
+fn database_url(config: &Config) -> String {
+    match &config.database_url {
+        Some(url) => url.expose_secret().to_owned(),
+        None => db::sqlite_url(&config.data_dir, "auth.db"),
+    }
+}
+
+/// The configured database alone, migrated, for the commands that need no key.
+async fn open_store(config: &Config) -> Result<Store, db::DbError> {
+    let database = db::connect(&database_url(config), &sqlx::migrate!()).await?;
+    Ok(Store::new(database))
+}
+
 impl Opened {
     async fn open(config: &Config) -> Result<Self, StartError> {
-        let database_url = match &config.database_url {
-            Some(url) => url.expose_secret().to_owned(),
-            None => db::sqlite_url(&config.data_dir, "auth.db"),
-        };
+        let database_url = database_url(config);
         let database = db::connect(&database_url, &sqlx::migrate!()).await?;
         let on_postgres = database.backend == db::Backend::Postgres;
         if on_postgres && config.encryption_key.is_none() {
@@ -147,6 +158,34 @@ pub async fn rotate_signing_key(config: &Config) -> Result<KeyRecord, StartError
 pub async fn revoke_signing_key(config: &Config, kid: &str) -> Result<KeyRevocation, StartError> {
     let opened = Opened::open(config).await?;
     Ok(key_revocation::revoke(&opened.store, &opened.settings, kid).await?)
+}
+
+/// Registers service client `name`, which may be granted `scopes` and signs its
+/// assertions with a key of the JSON Web Key Set `jwks`. The operator's
+/// `clients add` command.
+pub async fn add_client(
+    config: &Config,
+    name: &str,
+    scopes: &[String],
+    jwks: &str,
+) -> Result<ClientRecord, ClientCommandError> {
+    let store = open_store(config).await?;
+    clients::add(&store, name, scopes, jwks, config.clock.now_ms()).await
+}
+
+/// Every registered service client, by name. The operator's `clients list` command.
+pub async fn list_clients(config: &Config) -> Result<Vec<ClientRecord>, ClientCommandError> {
+    let store = open_store(config).await?;
+    Ok(store.clients().await?)
+}
+
+/// Removes service client `name`: it gets no new token, and those it holds expire
+/// within the service token lifetime. Whether there was one. The operator's
+/// `clients remove` command.
+pub async fn remove_client(config: &Config, name: &str) -> Result<bool, ClientCommandError> {
+    let name = domain::clients::ClientName::parse(name)?;
+    let store = open_store(config).await?;
+    Ok(store.remove_client(&name).await?)
 }
 
 /// A built auth service, bound and ready to serve.
@@ -209,6 +248,10 @@ impl Application {
             revocations,
             token_ttl_ms: config.token_ttl().as_millis() as i64,
             lifetimes: config.lifetimes(),
+            grants: clients::GrantSettings {
+                audiences: config.assertion_audiences(),
+                token_ttl: std::time::Duration::from_secs(config.service_token_ttl_secs),
+            },
             store,
         };
         let api = AuthApi {

@@ -37,6 +37,35 @@ enum Command {
         /// The `kid` of the key to revoke.
         kid: String,
     },
+    /// Registers, lists and removes the service clients that obtain tokens with the
+    /// client credentials grant.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+/// The service client commands.
+#[derive(Debug, clap::Subcommand)]
+enum ClientsCommand {
+    /// Registers a client: its name (its `client_id`), the scopes it may be granted
+    /// (books:read, users:read, users:disable) and its public keys.
+    Add {
+        /// The client's name.
+        name: String,
+        /// A scope it may be granted; repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// A JSON Web Key Set file holding the client's public keys (RSA, EC P-256
+        /// or Ed25519) that sign its assertions.
+        #[arg(long)]
+        jwks: std::path::PathBuf,
+    },
+    /// Lists the registered clients: name, scopes, key ids, registration time.
+    List,
+    /// Removes a client: it gets no new token; those it holds expire with their lifetime.
+    Remove {
+        /// The client's name.
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -57,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{revocation}");
             return Ok(());
         }
+        Some(Command::Clients(command)) => return clients(&config, command).await,
         None => {}
     }
     tracing::info!(?config, "starting auth-service");
@@ -70,5 +100,29 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(&config, listener).await?;
     tracing::info!(address = %app.local_addr()?, "auth-service ready");
     app.run_until(shutdown::signal()).await?;
+    Ok(())
+}
+
+/// Runs one service client command.
+async fn clients(config: &auth_service::Config, command: ClientsCommand) -> anyhow::Result<()> {
+    match command {
+        ClientsCommand::Add { name, scopes, jwks } => {
+            let jwks = std::fs::read_to_string(&jwks)
+                .with_context(|| format!("cannot read {}", jwks.display()))?;
+            let client = auth_service::add_client(config, &name, &scopes, &jwks).await?;
+            println!("registered {client}");
+        }
+        ClientsCommand::List => {
+            for client in auth_service::list_clients(config).await? {
+                println!("{client}");
+            }
+        }
+        ClientsCommand::Remove { name } => {
+            if !auth_service::remove_client(config, &name).await? {
+                anyhow::bail!("no client is registered as {name}");
+            }
+            println!("removed {name}");
+        }
+    }
     Ok(())
 }

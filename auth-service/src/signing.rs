@@ -8,7 +8,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use bookshelf_tokens::{AUDIENCE, Claims, ISSUER, PublicKey};
+use bookshelf_tokens::{AUDIENCE, Claims, ISSUER, PublicKey, SERVICE_TOKEN_TYPE, ServiceClaims};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use ring::{
     rand::SystemRandom,
@@ -167,6 +167,18 @@ impl SigningKey {
         header.kid = Some(self.public.kid.clone());
         let token = encode(&header, &claims, &self.encoding)?;
         Ok(IssuedToken { token, expires_at })
+    }
+
+    /// Signs a service token (RFC 9068: `typ` `at+jwt`) with `claims`.
+    pub(crate) fn issue_service(&self, claims: &ServiceClaims) -> Result<IssuedToken, KeyError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(SERVICE_TOKEN_TYPE.to_owned());
+        header.kid = Some(self.public.kid.clone());
+        let token = encode(&header, claims, &self.encoding)?;
+        Ok(IssuedToken {
+            token,
+            expires_at: claims.exp,
+        })
     }
 }
 

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod floors;
+mod grants;
 mod hostile;
 mod load;
 mod reads;

@@ -268,6 +268,15 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
             stats,
         });
     }
+    reset_rss(&stack);
+    let stats = crate::grants::grants(&stack, concurrency, duration).await?;
+    report.push(Row {
+        what: "a: gRPC IssueServiceToken (client credentials, a fresh assertion each)".into(),
+        concurrency,
+        ratio: Some((stats.rps / grpc_floor.rps, "tonic floor")),
+        peak_rss: rss_of(&stack, &[Service::Auth]),
+        stats,
+    });
 
     // b: the same cover read without and with a token: the difference is the check.
     let cover_id = me.get(&format!("/books/{book_id}")).await.data()["image_url"]

@@ -239,6 +239,7 @@ pub(crate) async fn list(
             category: category.clone(),
             page_size: (wanted - books.len()).min(MAX_LIMIT as usize) as i32,
             page_token: cursor,
+            ..Default::default()
         };
         let call = backends.unary_request(page, Some(&token));
         let response = backends

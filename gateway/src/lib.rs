@@ -6,7 +6,8 @@
 //! - [`backends`]: the gRPC clients, deadlines, and what every call carries.
 //! - The routes: [`users`] (register, profile, rename, disable), [`login`],
 //!   [`sessions`] (refresh, logout, sessions, password), [`mfa`], [`books`], [`covers`],
-//!   [`meta`] (JWKS and health).
+//!   [`meta`] (JWKS and health), [`oauth`] (service clients' token endpoint and its
+//!   metadata).
 //! - [`uploads`]: book forms, their parts in any order, streamed into client-streaming
 //!   calls; [`book_uploads`]: the two upload calls and the messages they send.
 //! - [`extract`]: the bearer token and bodies in; [`envelope`]: bodies out;
@@ -34,6 +35,7 @@ mod extract;
 mod login;
 mod meta;
 mod mfa;
+mod oauth;
 mod openapi;
 mod request_id;
 mod server;
@@ -174,7 +176,12 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
             .layer(upload_limit)
             .layer(axum::middleware::map_response(close_after_refusal)),
     );
+    router = both(router, "/oauth/token", post(oauth::token).layer(json_limit));
     router = router
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
         .route("/covers/{name}", get(covers::get))
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/healthz", get(meta::healthz))

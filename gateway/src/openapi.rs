@@ -9,7 +9,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{books, covers, envelope::Failure, login, meta, mfa, sessions, users};
+use crate::{books, covers, envelope::Failure, login, meta, mfa, oauth, sessions, users};
 
 /// Where the description is served.
 pub(crate) const DESCRIPTION_PATH: &str = "/openapi.json";
@@ -52,6 +52,8 @@ pub(crate) const BEARER: &str = "bearer";
         covers::get,
         meta::jwks,
         meta::healthz,
+        oauth::token,
+        oauth::metadata,
     ),
     // Refusals described by the extractors that make them refer to it by name.
     components(schemas(Failure)),
@@ -62,6 +64,8 @@ pub(crate) const BEARER: &str = "bearer";
                                            sessions, and changing the password"),
         (name = "books", description = "The caller's books and their covers"),
         (name = "operations", description = "Health and the token verification keys"),
+        (name = "oauth", description = "Tokens for registered service clients: the \
+                                        client credentials grant, in OAuth's own shapes"),
     ),
 )]
 pub(crate) struct ApiDescription;

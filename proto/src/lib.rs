@@ -33,6 +33,8 @@ pub mod auth {
         }
 
         redacted_debug!(
+            IssueServiceTokenRequest,
+            IssueServiceTokenResponse,
             DisableCurrentUserRequest,
             EnrollTotpRequest,
             LoginMfaRequest,
@@ -42,6 +44,19 @@ pub mod auth {
             EnrollTotpResponse,
             ConfirmTotpResponse,
         );
+
+        /// The scopes a service token may grant (the `scope` of `IssueServiceToken`),
+        /// each the right to one service RPC; there are no others.
+        pub mod scopes {
+            /// `library.v1.LibraryService/ListBooks` with `owner_id`: any account's books.
+            pub const BOOKS_READ: &str = "books:read";
+            /// `GetUser`: any account.
+            pub const USERS_READ: &str = "users:read";
+            /// `DisableUser`: disabling any account.
+            pub const USERS_DISABLE: &str = "users:disable";
+            /// Every scope.
+            pub const ALL: [&str; 3] = [BOOKS_READ, USERS_READ, USERS_DISABLE];
+        }
 
         /// The `google.rpc.ErrorInfo` the auth service attaches to a refusal that
         /// callers tell apart by more than its code: clients match the reason, never
@@ -58,6 +73,14 @@ pub mod auth {
             /// The change asked for needs a recent sign-in: log in again, or send the
             /// current password with it.
             pub const REAUTHENTICATION_REQUIRED: &str = "REAUTHENTICATION_REQUIRED";
+            /// `IssueServiceToken`: a parameter is missing or not the one supported.
+            pub const INVALID_REQUEST: &str = "invalid_request";
+            /// `IssueServiceToken`: a grant other than `client_credentials`.
+            pub const UNSUPPORTED_GRANT_TYPE: &str = "unsupported_grant_type";
+            /// `IssueServiceToken`: the client or its assertion is not accepted.
+            pub const INVALID_CLIENT: &str = "invalid_client";
+            /// `IssueServiceToken`: a scope unknown or not allowed to the client.
+            pub const INVALID_SCOPE: &str = "invalid_scope";
         }
 
         impl std::fmt::Debug for RegisterRequest {

@@ -7,13 +7,15 @@ use std::{net::SocketAddr, time::Duration};
 use bookshelf_proto::auth::v1::{
     BacklogEnd, ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest,
     ConfirmTotpResponse, DisableCurrentUserRequest, DisableCurrentUserResponse, DisableTotpRequest,
-    DisableTotpResponse, EnrollTotpRequest, EnrollTotpResponse, GetCurrentUserRequest,
-    GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse, Heartbeat,
-    ListSessionsRequest, ListSessionsResponse, LoginMfaRequest, LoginMfaResponse, LoginRequest,
-    LoginResponse, LogoutRequest, LogoutResponse, RefreshTokenRequest, RefreshTokenResponse,
-    RegisterRequest, RegisterResponse, RevokeSessionRequest, RevokeSessionResponse,
-    UpdateCurrentUserRequest, UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse,
-    WatchRevocationsRequest, WatchRevocationsResponse,
+    DisableTotpResponse, DisableUserRequest, DisableUserResponse, EnrollTotpRequest,
+    EnrollTotpResponse, GetCurrentUserRequest, GetCurrentUserResponse, GetSigningKeysRequest,
+    GetSigningKeysResponse, GetUserRequest, GetUserResponse, Heartbeat, IssueServiceTokenRequest,
+    IssueServiceTokenResponse, ListSessionsRequest, ListSessionsResponse, LoginMfaRequest,
+    LoginMfaResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
+    RevokeSessionRequest, RevokeSessionResponse, UpdateCurrentUserRequest,
+    UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse, WatchRevocationsRequest,
+    WatchRevocationsResponse,
     auth_service_server::{AuthService, AuthServiceServer},
     watch_revocations_response::Marker,
 };
@@ -247,6 +249,27 @@ impl AuthService for FakeAuthApi {
         &self,
         _request: Request<LoginMfaRequest>,
     ) -> Result<Response<LoginMfaResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn issue_service_token(
+        &self,
+        _request: Request<IssueServiceTokenRequest>,
+    ) -> Result<Response<IssueServiceTokenResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_user(
+        &self,
+        _request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn disable_user(
+        &self,
+        _request: Request<DisableUserRequest>,
+    ) -> Result<Response<DisableUserResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
 

@@ -123,6 +123,14 @@ impl InProcessStack {
         self.covers.names().await
     }
 
+    /// The auth service's configuration as its operator commands read it: its
+    /// database and data folder.
+    pub fn auth_config(&self) -> auth_service::Config {
+        let mut config = auth_service::Config::embedded(self.dir.path().join("auth"));
+        config.database_url = Some(self.databases[0].url.clone().into());
+        config
+    }
+
     /// Whether the stack runs on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.databases[0].is_postgres()

@@ -31,6 +31,7 @@
 //!   [`register_and_login`]: typed
 //!   client helpers.
 //! - [`manual_clock`]: time that passes only when the test says so.
+//! - [`service_clients`]: service clients' keys, assertions and tokens.
 //! - [`totp`]: TOTP codes computed apart from the service, and enrolment.
 #![forbid(unsafe_code)]
 
@@ -53,6 +54,7 @@ pub mod rest;
 mod running;
 pub mod scrape;
 mod servers;
+pub mod service_clients;
 pub mod sockets;
 pub mod totp;
 

@@ -1,8 +1,9 @@
 //! The tonic interceptor that enforces tokens, built on [`Verifier`].
 
+use bookshelf_runtime::peer::peer_certificate;
 use tonic::{Request, Status, service::Interceptor};
 
-use crate::{TokenError, Verifier};
+use crate::{TokenError, Verifier, verifier::Subject};
 
 /// The authenticated caller, put into request extensions by [`TokenInterceptor`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,16 @@ impl Caller {
     }
 }
 
+/// A registered service client, put into request extensions by [`TokenInterceptor`]
+/// for a service token: it acts for itself, never for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCaller {
+    /// The client's name (the token's `client_id`).
+    pub client_id: String,
+    /// The scopes the token grants.
+    pub scopes: Vec<String>,
+}
+
 impl From<TokenError> for Status {
     fn from(error: TokenError) -> Self {
         match error {
@@ -38,6 +49,9 @@ impl From<TokenError> for Status {
             | TokenError::KeyRevoked => Status::unauthenticated("invalid token"),
             TokenError::Unavailable => {
                 Status::unavailable("token revocations cannot be checked right now")
+            }
+            TokenError::ServiceToken => {
+                Status::permission_denied("a service token cannot act for a person")
             }
         }
     }
@@ -69,28 +83,44 @@ impl TokenInterceptor {
         }
     }
 
-    /// The caller named by the request's token, or why there is none.
-    pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, TokenError> {
+    /// Who the request's token speaks for, or why it speaks for no one. A service
+    /// token bound to a certificate (`cnf`) is refused unless the request came over a
+    /// connection proving that certificate.
+    fn subject<T>(&self, request: &Request<T>) -> Result<Subject, TokenError> {
         let header = match request.metadata().get("authorization") {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| TokenError::Invalid)?),
         };
-        let claims = self.verifier.verify_bearer(header)?;
-        Ok(Caller {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            auth_time: claims.auth_time,
-        })
+        let subject = self.verifier.verify_bearer_any(header)?;
+        if let Subject::Service(claims) = &subject {
+            let peer = peer_certificate(request).map(|certificate| &certificate.sha256);
+            if !claims.bound_to(peer) {
+                return Err(TokenError::Invalid);
+            }
+        }
+        Ok(subject)
     }
 }
 
 impl Interceptor for TokenInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        match self.caller(&request) {
-            Ok(caller) => {
+        match self.subject(&request) {
+            Ok(Subject::Person(claims)) => {
                 // The call's access line names its user.
-                tracing::Span::current().record("user_id", caller.user_id.as_str());
-                request.extensions_mut().insert(caller);
+                tracing::Span::current().record("user_id", claims.sub.as_str());
+                request.extensions_mut().insert(Caller {
+                    user_id: claims.sub,
+                    session_id: claims.sid,
+                    auth_time: claims.auth_time,
+                });
+                Ok(request)
+            }
+            Ok(Subject::Service(claims)) => {
+                let scopes = claims.scope.split(' ').map(str::to_owned).collect();
+                request.extensions_mut().insert(ServiceCaller {
+                    client_id: claims.client_id,
+                    scopes,
+                });
                 Ok(request)
             }
             Err(TokenError::Missing) if self.optional => Ok(request),
@@ -99,11 +129,35 @@ impl Interceptor for TokenInterceptor {
     }
 }
 
-/// The caller that [`TokenInterceptor`] put into a request.
+/// The person that [`TokenInterceptor`] put into a request. A service token is
+/// refused here: every call that acts for a person asks this.
 pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing token"))
+    if let Some(caller) = request.extensions().get::<Caller>() {
+        return Ok(caller.clone());
+    }
+    if request.extensions().get::<ServiceCaller>().is_some() {
+        return Err(TokenError::ServiceToken.into());
+    }
+    Err(Status::unauthenticated("missing token"))
+}
+
+/// The service client that [`TokenInterceptor`] put into a request, if its token
+/// grants `scope`; a person's token, or a service token without the scope, is
+/// PERMISSION_DENIED.
+pub fn service_caller<T>(request: &Request<T>, scope: &str) -> Result<ServiceCaller, Status> {
+    if let Some(service) = request.extensions().get::<ServiceCaller>() {
+        return if service.scopes.iter().any(|granted| granted == scope) {
+            Ok(service.clone())
+        } else {
+            Err(Status::permission_denied(format!(
+                "the token does not grant the scope {scope}"
+            )))
+        };
+    }
+    if request.extensions().get::<Caller>().is_some() {
+        return Err(Status::permission_denied(format!(
+            "only a service token with the scope {scope} may do this"
+        )));
+    }
+    Err(Status::unauthenticated("missing token"))
 }

@@ -6,10 +6,13 @@ use std::{
 };
 
 use bookshelf_runtime::clock::Clock;
-use jsonwebtoken::{decode, decode_header};
+use jsonwebtoken::{DecodingKey, Header, decode, decode_header};
 use tokio::sync::Notify;
 
-use crate::{Claims, KeySet, Revocations, claims};
+use crate::{
+    Claims, KeySet, Revocations, claims,
+    service_claims::{SERVICE_TOKEN_TYPE, ServiceClaims},
+};
 
 /// Tokens remembered as verified. A client sends the same token with every call for
 /// hours, so checking its signature once and a map lookup after makes the hot path
@@ -27,7 +30,36 @@ struct Trusted {
 /// A token whose signature checked: the key that signed it, and what it says.
 struct Verified {
     kid: String,
-    claims: Claims,
+    subject: Subject,
+}
+
+/// Who a verified token speaks for: a person, or a registered service client. The two
+/// are told apart by the token's `typ` header and hold different claims, so neither
+/// can pass for the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Subject {
+    /// A person's token, from a login.
+    Person(Claims),
+    /// A service token, from the client credentials grant.
+    Service(ServiceClaims),
+}
+
+impl Subject {
+    fn valid_at(&self, now: u64) -> bool {
+        match self {
+            Subject::Person(claims) => claims.valid_at(now),
+            Subject::Service(claims) => claims.valid_at(now),
+        }
+    }
+}
+
+/// Whether `header` names the token a service token (RFC 9068 section 4: `at+jwt`, or
+/// its full media type).
+fn is_service_token(header: &Header) -> bool {
+    header.typ.as_deref().is_some_and(|typ| {
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        typ.eq_ignore_ascii_case(SERVICE_TOKEN_TYPE)
+    })
 }
 
 /// Why a token was refused.
@@ -54,6 +86,9 @@ pub enum TokenError {
     /// The revocation feed is down beyond its bound: no token can be trusted.
     #[error("revocation feed unavailable")]
     Unavailable,
+    /// A service token where only a person's is accepted.
+    #[error("a service token cannot act for a person")]
+    ServiceToken,
 }
 
 /// Verifies tokens with local keys and, in services other than the auth service, the
@@ -140,19 +175,34 @@ impl Verifier {
         self.key_refresh.clone()
     }
 
-    /// Verifies the value of an `authorization` header or metadata entry.
+    /// Verifies the value of an `authorization` header or metadata entry: a person's
+    /// token only.
     pub fn verify_bearer(&self, header: Option<&str>) -> Result<Claims, TokenError> {
+        person(self.verify_bearer_any(header)?)
+    }
+
+    /// Verifies the value of an `authorization` header or metadata entry, a person's
+    /// token or a service token.
+    pub(crate) fn verify_bearer_any(&self, header: Option<&str>) -> Result<Subject, TokenError> {
         let header = header.ok_or(TokenError::Missing)?;
         let (scheme, token) = header.split_once(' ').ok_or(TokenError::Invalid)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(TokenError::Invalid);
         }
-        self.verify(token.trim())
+        self.verify_any(token.trim())
+    }
+
+    /// Verifies a bare token, a person's only: signature by a trusted key, the pinned
+    /// algorithm, the required claims, and that neither its user nor its session is
+    /// revoked. A service token is [`TokenError::ServiceToken`].
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        person(self.verify_any(token)?)
     }
 
     /// Verifies a bare token: signature by a trusted key, the pinned algorithm, the
-    /// required claims, and that neither its user nor its session is revoked.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    /// required claims of its kind, and, for a person's, that neither its user nor its
+    /// session is revoked. A service token lives minutes and names no user or session.
+    pub(crate) fn verify_any(&self, token: &str) -> Result<Subject, TokenError> {
         if let Some(revocations) = &self.revocations
             && revocations.is_stale()
         {
@@ -162,13 +212,17 @@ impl Verifier {
         if token.is_empty() || token.len() > 4096 {
             return Err(TokenError::Invalid);
         }
-        let (kid, claims) = match self.remembered(token) {
+        let (kid, subject) = match self.remembered(token) {
             Some(remembered) => remembered,
             None => self.check_signature(token)?,
         };
         if self.is_key_revoked(&kid) {
             return Err(TokenError::KeyRevoked);
         }
+        let claims = match subject {
+            Subject::Person(claims) => claims,
+            service @ Subject::Service(_) => return Ok(service),
+        };
         if let Some(revocations) = &self.revocations {
             if revocations.is_revoked(&claims.sub) {
                 return Err(TokenError::Revoked);
@@ -177,39 +231,50 @@ impl Verifier {
                 return Err(TokenError::SessionEnded);
             }
         }
-        Ok(claims)
+        Ok(Subject::Person(claims))
     }
 
     /// The key and claims of a token verified before, if its claims still hold now.
-    fn remembered(&self, token: &str) -> Option<(String, Claims)> {
+    fn remembered(&self, token: &str) -> Option<(String, Subject)> {
         let trusted = self.trusted.read().expect("key set lock poisoned");
         let verified = trusted.verified.get(token)?;
         // The time checks are the only ones of the claims whose answer changes; redo them.
         verified
-            .claims
+            .subject
             .valid_at(self.clock.now_secs())
-            .then(|| (verified.kid.clone(), verified.claims.clone()))
+            .then(|| (verified.kid.clone(), verified.subject.clone()))
     }
 
     /// The full check: a trusted `kid`, the signature, the pinned algorithm, the
     /// required claims and the lifetime. A token that passes is remembered.
-    fn check_signature(&self, token: &str) -> Result<(String, Claims), TokenError> {
+    fn check_signature(&self, token: &str) -> Result<(String, Subject), TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let service = is_service_token(&header);
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         if self.is_key_revoked(&kid) {
             return Err(TokenError::KeyRevoked);
         }
-        let claims = {
+        let subject = {
             let trusted = self.trusted.read().expect("key set lock poisoned");
             let Some(key) = trusted.keys.get(&kid) else {
                 self.key_refresh.notify_one();
                 return Err(TokenError::UnknownKey);
             };
-            decode::<Claims>(token, key, &claims::validation())
-                .map_err(|_| TokenError::Invalid)?
-                .claims
+            if service {
+                let claims = decode_claims::<ServiceClaims>(token, key)?;
+                if claims.client_id != claims.sub {
+                    return Err(TokenError::Invalid);
+                }
+                Subject::Service(claims)
+            } else {
+                Subject::Person(decode_claims::<Claims>(token, key)?)
+            }
         };
-        if claims.sub.is_empty() || !claims.valid_at(self.clock.now_secs()) {
+        let sub = match &subject {
+            Subject::Person(claims) => &claims.sub,
+            Subject::Service(claims) => &claims.sub,
+        };
+        if sub.is_empty() || !subject.valid_at(self.clock.now_secs()) {
             return Err(TokenError::Invalid);
         }
         let mut trusted = self.trusted.write().expect("key set lock poisoned");
@@ -220,11 +285,29 @@ impl Verifier {
             }
             let verified = Verified {
                 kid: kid.clone(),
-                claims: claims.clone(),
+                subject: subject.clone(),
             };
             trusted.verified.insert(token.to_owned(), verified);
         }
-        Ok((kid, claims))
+        Ok((kid, subject))
+    }
+}
+
+/// The claims of `token`, checked against `key` under the one validation.
+fn decode_claims<C: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+) -> Result<C, TokenError> {
+    decode::<C>(token, key, &claims::validation())
+        .map(|data| data.claims)
+        .map_err(|_| TokenError::Invalid)
+}
+
+/// A person's claims, or the refusal of a service token where a person's is needed.
+fn person(subject: Subject) -> Result<Claims, TokenError> {
+    match subject {
+        Subject::Person(claims) => Ok(claims),
+        Subject::Service(_) => Err(TokenError::ServiceToken),
     }
 }
 

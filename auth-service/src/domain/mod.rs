@@ -5,10 +5,12 @@
 //! - [`session`]: session ids, refresh tokens, lifetimes, the client a session saw.
 //! - [`second_factor`]: TOTP secrets and codes, recovery codes, `mfa_token`s.
 //! - [`keys`]: the signing key set and its schedule: which key signs, which verify.
+//! - [`clients`]: service clients' names, scopes and public keys.
 
 use bookshelf_runtime::errors::FieldViolation;
 
 pub(crate) mod account;
+pub mod clients;
 pub(crate) mod keys;
 pub(crate) mod second_factor;
 pub(crate) mod session;

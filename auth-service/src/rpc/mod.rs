@@ -3,36 +3,42 @@
 //!
 //! The one `AuthService` implementation is here; each group's conversions between
 //! messages and domain values are in its own file: [`accounts`], [`sessions`],
-//! [`second_factor`], [`keys`], [`revocation_feed`]. Errors become statuses through
+//! [`second_factor`], [`keys`], [`revocation_feed`], [`clients`]. Errors become statuses through
 //! the one mapping in [`crate::error`].
 
 use bookshelf_proto::auth::v1::{
     ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest, ConfirmTotpResponse,
     DisableCurrentUserRequest, DisableCurrentUserResponse, DisableTotpRequest, DisableTotpResponse,
-    EnrollTotpRequest, EnrollTotpResponse, GetCurrentUserRequest, GetCurrentUserResponse,
-    GetSigningKeysRequest, GetSigningKeysResponse, ListSessionsRequest, ListSessionsResponse,
-    LoginMfaRequest, LoginMfaResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
-    RevokeSessionRequest, RevokeSessionResponse, UpdateCurrentUserRequest,
-    UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse, WatchRevocationsRequest,
-    auth_service_server::AuthService,
+    DisableUserRequest, DisableUserResponse, EnrollTotpRequest, EnrollTotpResponse,
+    GetCurrentUserRequest, GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse,
+    GetUserRequest, GetUserResponse, IssueServiceTokenRequest, IssueServiceTokenResponse,
+    ListSessionsRequest, ListSessionsResponse, LoginMfaRequest, LoginMfaResponse, LoginRequest,
+    LoginResponse, LogoutRequest, LogoutResponse, RefreshTokenRequest, RefreshTokenResponse,
+    RegisterRequest, RegisterResponse, RevokeSessionRequest, RevokeSessionResponse,
+    UpdateCurrentUserRequest, UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse,
+    WatchRevocationsRequest, auth_service_server::AuthService,
 };
 use bookshelf_runtime::{
     client_address::{client_address, client_user_agent, limit_key},
     clock::timestamp,
+    peer::peer_certificate,
 };
-use bookshelf_tokens::{Verifier, interceptor::caller};
+use bookshelf_tokens::{
+    Verifier,
+    interceptor::{caller, service_caller},
+};
 use ipnet::IpNet;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{SessionId, UserId, UserName, session::ClientSeen},
+    domain::{SessionId, UserId, UserName, clients::Scope, session::ClientSeen},
     error::AuthError,
     service::{Auth, CurrentCaller},
 };
 
 mod accounts;
+mod clients;
 mod keys;
 mod revocation_feed;
 mod second_factor;
@@ -302,5 +308,39 @@ impl AuthService for AuthApi {
         Ok(Response::new(ChangePasswordResponse {
             ended_sessions: i32::try_from(ended).unwrap_or(i32::MAX),
         }))
+    }
+
+    async fn issue_service_token(
+        &self,
+        request: Request<IssueServiceTokenRequest>,
+    ) -> Result<Response<IssueServiceTokenResponse>, Status> {
+        let peer = peer_certificate(&request).map(|certificate| certificate.sha256);
+        let grant = self
+            .auth
+            .grant_service_token(clients::token_request(request.get_ref()), peer.as_ref())
+            .await?;
+        Ok(Response::new(grant.into()))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        service_caller(&request, Scope::UsersRead.as_str())?;
+        let id = clients::named_user(&request.get_ref().user_id).ok_or(AuthError::UserNotFound)?;
+        let user = self.auth.user(&id).await?;
+        Ok(Response::new(GetUserResponse {
+            user: Some(accounts::user_message(&user)),
+        }))
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<DisableUserRequest>,
+    ) -> Result<Response<DisableUserResponse>, Status> {
+        service_caller(&request, Scope::UsersDisable.as_str())?;
+        let id = clients::named_user(&request.get_ref().user_id).ok_or(AuthError::UserNotFound)?;
+        self.auth.disable_user(&id).await?;
+        Ok(Response::new(DisableUserResponse {}))
     }
 }

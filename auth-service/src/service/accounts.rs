@@ -150,4 +150,27 @@ impl Auth {
         tracing::debug!(user_id = %user.id, "account disabled");
         Ok(())
     }
+
+    /// Any account, by id, for a service client.
+    pub(crate) async fn user(&self, id: &UserId) -> Result<UserRecord, AuthError> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::UserNotFound)
+    }
+
+    /// Disables any active account, by id, for a service client: as its owner's own
+    /// disabling does, it ends every session and every service refuses its tokens.
+    pub(crate) async fn disable_user(&self, id: &UserId) -> Result<(), AuthError> {
+        if !self
+            .store
+            .disable(id, self.clock.now_ms(), self.token_ttl_ms)
+            .await?
+        {
+            return Err(AuthError::UserNotFound);
+        }
+        self.revocations.revoked_here();
+        tracing::info!(user_id = %id, "account disabled by a service client");
+        Ok(())
+    }
 }

@@ -31,7 +31,9 @@ use std::{
 };
 
 use bookshelf_runtime::clock::Clock;
-use bookshelf_tokens::{KeySet, PublicKey, Verifier};
+use bookshelf_tokens::{
+    AUDIENCE, Confirmation, ISSUER, KeySet, PublicKey, ServiceClaims, Verifier,
+};
 
 use super::revocations::{FeedEvent, RevocationFeed};
 use crate::{
@@ -260,6 +262,31 @@ impl KeyRing {
         let expires_at = expires_at.min(now + self.inner.ttl.as_secs());
         self.signer()?
             .issue(user_id, session_id, auth_time, now, expires_at)
+    }
+
+    /// Signs a service token for `client` granting `scope`, valid from now for
+    /// `lifetime` and never past the token lifetime the key schedule keeps keys
+    /// published for; bound to the client certificate `cnf`, if any.
+    pub(crate) fn issue_service(
+        &self,
+        client: &str,
+        scope: &str,
+        lifetime: Duration,
+        cnf: Option<Confirmation>,
+    ) -> Result<IssuedToken, KeyError> {
+        let now = self.inner.clock.now_secs();
+        let claims = ServiceClaims {
+            iss: ISSUER.to_owned(),
+            sub: client.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            client_id: client.to_owned(),
+            scope: scope.to_owned(),
+            iat: now,
+            exp: now + lifetime.min(self.inner.ttl).as_secs(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            cnf,
+        };
+        self.signer()?.issue_service(&claims)
     }
 
     /// The public keys that verify tokens now.

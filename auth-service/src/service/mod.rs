@@ -11,6 +11,7 @@
 //! - [`keys`]: the signing key set a replica signs and publishes with, and its
 //!   rotation; [`key_revocation`] the emergency revocation of a key that leaked.
 //! - [`revocations`]: the feed behind `WatchRevocations`.
+//! - [`clients`]: registering service clients, and the client credentials grant.
 //! - [`throttle`]: guess limits, reserved in the database before any password is
 //!   hashed.
 //! - [`sweeps`]: removing rows that no longer decide anything.
@@ -30,6 +31,7 @@ use crate::{
 };
 
 pub(crate) mod accounts;
+pub(crate) mod clients;
 pub(crate) mod key_revocation;
 pub(crate) mod keys;
 pub(crate) mod recent_sign_in;
@@ -71,6 +73,8 @@ pub(crate) struct Auth {
     pub token_ttl_ms: i64,
     /// How long tokens, refresh tokens and sessions last.
     pub lifetimes: Lifetimes,
+    /// What client assertions are checked against, and how long service tokens last.
+    pub grants: clients::GrantSettings,
 }
 
 /// The caller a use case acts for: its active account, its open session, and when it

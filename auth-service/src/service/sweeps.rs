@@ -14,7 +14,9 @@
 //! - revocations whose tokens have all expired: followers load only the live ones
 //!   (a revoked signing key's is never swept).
 //!   The newest is always kept, because the next number is one more than the highest
-//!   left, and a follower must never be handed a number it has seen.
+//!   left, and a follower must never be handed a number it has seen;
+//! - client assertions past their expiry (the leeway included): refused for it alone,
+//!   so their `jti` no longer needs remembering.
 
 use std::time::Duration;
 
@@ -69,6 +71,7 @@ impl Sweeper {
                 retained_since: now.saturating_sub(ms(self.session_retention)),
                 tokens_expired_before,
                 token_ttl_ms: ms(self.token_ttl),
+                assertions_expired_before: tokens_expired_before,
             })
             .await?;
         if swept.total() > 0 {

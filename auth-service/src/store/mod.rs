@@ -7,6 +7,7 @@
 //!   refresh tokens.
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
 //! - [`keys`]: the signing key set.
+//! - [`clients`]: registered service clients and the assertions they spent.
 //! - [`throttle`]: attempts reserved under the guess limits.
 //! - [`revocations`]: the log the revocation feed reads.
 //! - [`sweeps`]: deleting the rows that no longer decide anything.
@@ -22,6 +23,7 @@ use bookshelf_runtime::{
 };
 use sqlx::AnyPool;
 
+pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod refresh_tokens;
 pub(crate) mod revocations;
@@ -105,6 +107,9 @@ pub enum StoreError {
     /// The email is already registered.
     #[error("email already registered")]
     EmailTaken,
+    /// A client of that name is already registered.
+    #[error("a client of that name is already registered")]
+    ClientExists,
     /// The database failed.
     #[error("database error")]
     Database(#[source] sqlx::Error),

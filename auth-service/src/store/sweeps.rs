@@ -14,12 +14,18 @@ pub struct Swept {
     pub sessions: u64,
     /// Revocations.
     pub revocations: u64,
+    /// Spent client assertions.
+    pub client_assertions: u64,
 }
 
 impl Swept {
     /// Rows removed in all.
     pub(crate) fn total(&self) -> u64 {
-        self.throttle + self.refresh_tokens + self.sessions + self.revocations
+        self.throttle
+            + self.refresh_tokens
+            + self.sessions
+            + self.revocations
+            + self.client_assertions
     }
 }
 
@@ -36,6 +42,8 @@ pub(crate) struct CutOffs {
     pub tokens_expired_before: i64,
     /// The token lifetime, for revocations recorded without their tokens' expiry.
     pub token_ttl_ms: i64,
+    /// Client assertions that expired before it are refused for their expiry alone.
+    pub assertions_expired_before: i64,
 }
 
 impl Store {
@@ -91,11 +99,18 @@ impl Store {
         )
         .await?;
 
+        let client_assertions = delete(
+            "DELETE FROM client_assertions WHERE expires_at < $1",
+            &[cut_offs.assertions_expired_before],
+        )
+        .await?;
+
         Ok(Swept {
             throttle,
             refresh_tokens,
             sessions,
             revocations,
+            client_assertions,
         })
     }
 }

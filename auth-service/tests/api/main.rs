@@ -14,6 +14,7 @@ mod races;
 mod recent_sign_in;
 mod revocation;
 mod second_factor;
+mod service_clients;
 mod sessions;
 mod silent_database;
 mod sweeps;

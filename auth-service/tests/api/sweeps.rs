@@ -234,3 +234,40 @@ async fn sweeps_running_beside_logins_refreshes_and_logouts_take_nothing_live() 
     // The readers' ended sessions are kept for their retention.
     assert_eq!(count(&pool, "sessions").await, READERS as i64);
 }
+
+#[tokio::test]
+async fn a_spent_assertion_is_swept_only_once_its_expiry_refuses_it_anyway() {
+    use bookshelf_test_support::service_clients::{ClientKey, register_client, token_request};
+    let (clock, hand) = manual_clock();
+    let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
+    let key = ClientKey::ed25519("indexer-1");
+    register_client(&auth, "indexer", &["users:read"], &[&key]).await;
+    let (sweeper, pool) = open(&auth).await;
+    let mut client = auth.client().await;
+    // The assertion expires in a minute.
+    let assertion = key.assertion("indexer");
+    client
+        .issue_service_token(token_request(&assertion, ""))
+        .await
+        .expect("a token");
+    assert_eq!(count(&pool, "client_assertions").await, 1);
+
+    hand.advance(Duration::from_secs(60 + 30));
+    assert_eq!(sweeper.sweep().await.unwrap().client_assertions, 0);
+    assert!(
+        client
+            .issue_service_token(token_request(&assertion, ""))
+            .await
+            .is_err(),
+        "still remembered, so still refused"
+    );
+
+    hand.advance(Duration::from_secs(2));
+    assert_eq!(sweeper.sweep().await.unwrap().client_assertions, 1);
+    assert_eq!(count(&pool, "client_assertions").await, 0);
+    let replayed = client
+        .issue_service_token(token_request(&assertion, ""))
+        .await
+        .expect_err("forgotten, but expired");
+    assert_eq!(replayed.code(), tonic::Code::Unauthenticated);
+}

@@ -15,6 +15,7 @@ mod guessing;
 mod hostile_text;
 mod hostile_uploads;
 mod leaks;
+mod oauth;
 mod openapi;
 mod ownership;
 mod races;

@@ -85,6 +85,12 @@ impl From<BookId> for String {
 pub(crate) struct UserId(String);
 
 impl UserId {
+    /// An account a service client names; ids are UUIDs, so anything longer than 64
+    /// bytes, or empty, names none.
+    pub(crate) fn named(raw: &str) -> Option<Self> {
+        (!raw.is_empty() && raw.len() <= 64).then(|| Self(raw.to_owned()))
+    }
+
     /// The id as stored and answered.
     pub(crate) fn as_str(&self) -> &str {
         &self.0

@@ -1,12 +1,13 @@
 //! Messages to domain values and back: the caller of a request, the metadata of an
 //! upload, the parts of its stream, and a stored book as the API answers it.
 
+use bookshelf_proto::auth::v1::scopes;
 use bookshelf_proto::library::v1::{
-    Book, BookChanges, CoverPart, CreateBookRequest, NewBook, UpdateBookRequest, cover_part,
-    create_book_request, update_book_request,
+    Book, BookChanges, CoverPart, CreateBookRequest, ListBooksRequest, NewBook, UpdateBookRequest,
+    cover_part, create_book_request, update_book_request,
 };
-use bookshelf_runtime::clock::timestamp;
-use bookshelf_tokens::interceptor::caller;
+use bookshelf_runtime::{clock::timestamp, errors::FieldViolation};
+use bookshelf_tokens::interceptor::{caller, service_caller};
 use tonic::{Request, Status};
 
 use super::{error::LibraryError, streams::Part};
@@ -38,6 +39,19 @@ pub(super) fn book_message(book: BookRecord) -> Book {
 /// has already checked.
 pub(super) fn owner<T>(request: &Request<T>) -> Result<UserId, Status> {
     caller(request).map(UserId::from)
+}
+
+/// Whose books a listing reads: the caller's own; or, when it names `owner_id`, that
+/// account's, which only a service token granting `books:read` may ask.
+pub(super) fn listed_owner(request: &Request<ListBooksRequest>) -> Result<UserId, Status> {
+    let named = &request.get_ref().owner_id;
+    if named.is_empty() {
+        return owner(request);
+    }
+    service_caller(request, scopes::BOOKS_READ)?;
+    UserId::named(named).ok_or_else(|| {
+        LibraryError::from(FieldViolation::new("owner_id", "is not an account id")).into()
+    })
 }
 
 /// Who sent an upload: the owner its token named when the call began, and that

@@ -8,7 +8,7 @@ use bookshelf_proto::library::v1::{
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
-    convert::{Uploader, owner},
+    convert::{Uploader, listed_owner, owner},
     covers::CoverStream,
     state::LibraryApi,
 };
@@ -45,7 +45,7 @@ impl LibraryService for LibraryApi {
         &self,
         request: Request<ListBooksRequest>,
     ) -> Result<Response<ListBooksResponse>, Status> {
-        let owner = owner(&request)?;
+        let owner = listed_owner(&request)?;
         Ok(Response::new(
             self.list(&owner, request.into_inner()).await?,
         ))

@@ -151,6 +151,7 @@ async fn absurd_ids_cover_names_and_page_tokens_are_refused() {
         category: String::new(),
         page_size,
         page_token: page_token.into(),
+        ..Default::default()
     };
     let refused_tokens = [
         "not base64 at all!",
