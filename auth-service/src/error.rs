@@ -59,6 +59,9 @@ pub(crate) enum AuthError {
     /// The caller has no confirmed TOTP factor.
     #[error("TOTP is not enabled")]
     TotpNotEnabled,
+    /// The caller's certificate does not prove an identity allowed this call.
+    #[error("caller not allowed")]
+    NotAllowed,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -108,6 +111,9 @@ impl From<AuthError> for Status {
                 )
             }
             AuthError::InactiveUser => Status::unauthenticated("invalid token"),
+            AuthError::NotAllowed => Status::permission_denied(
+                "this call is reserved for parts whose certificate proves an allowed identity",
+            ),
             AuthError::InvalidRefreshToken => Status::unauthenticated("invalid refresh token"),
             AuthError::SessionNotFound => Status::not_found("no such session"),
             AuthError::WrongPassword => {

@@ -37,6 +37,21 @@ enum Command {
         /// The `kid` of the key to revoke.
         kid: String,
     },
+    /// Makes a private CA (`ca.crt`, `ca.key`) and each part's certificate and key
+    /// (`auth`, `library`, `gateway` `.crt`/`.key`, named by their SPIFFE ids) in a
+    /// folder, for mutual TLS between the parts. Only missing files are made: running
+    /// it again changes nothing.
+    Certificates {
+        /// The folder to write them in.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The SPIFFE trust domain the parts' ids are in.
+        #[arg(long, default_value = bookshelf_runtime::certificates::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// How long the certificates made are valid, in days.
+        #[arg(long, default_value_t = bookshelf_runtime::certificates::DEFAULT_VALID_DAYS)]
+        valid_days: u32,
+    },
 }
 
 #[tokio::main]
@@ -55,6 +70,21 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::RevokeSigningKey { kid }) => {
             let revocation = auth_service::revoke_signing_key(&config, &kid).await?;
             println!("{revocation}");
+            return Ok(());
+        }
+        Some(Command::Certificates {
+            out,
+            trust_domain,
+            valid_days,
+        }) => {
+            let written =
+                bookshelf_runtime::certificates::ensure(&out, &trust_domain, valid_days)?;
+            for path in &written {
+                println!("wrote {}", path.display());
+            }
+            if written.is_empty() {
+                println!("all certificates already in {}", out.display());
+            }
             return Ok(());
         }
         None => {}

@@ -193,6 +193,12 @@ pub enum StartError {
     /// A backend URL is not a valid URI.
     #[error("invalid backend URL")]
     BackendUrl(#[from] tonic::transport::Error),
+    /// A backend URL's scheme does not match the TLS setting.
+    #[error(transparent)]
+    BackendChannel(#[from] bookshelf_runtime::tls::connector::ChannelError),
+    /// The TLS files are missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] bookshelf_runtime::tls::TlsError),
     /// The listener failed.
     #[error("I/O error")]
     Io(#[from] std::io::Error),
@@ -220,13 +226,18 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    public_tls: Option<bookshelf_runtime::tls::PublicTls>,
 }
 
 impl Application {
     /// Prepares the gateway on `listener`; backends are connected on first use.
     pub fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let tls = config
+            .tls_files()?
+            .map(bookshelf_runtime::tls::InternalTls::start)
+            .transpose()?;
         let state = AppState(Arc::new(Shared {
-            backends: Backends::new(config)?,
+            backends: Backends::new(config, tls.as_ref())?,
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             max_cover_bytes: config.max_cover_bytes,
             held_covers: Arc::new(tokio::sync::Semaphore::new(
@@ -238,10 +249,18 @@ impl Application {
             max_unpaged_books: config.max_unpaged_books.max(1),
             client_addresses: client_addresses(config),
         }));
+        let public_tls = match (&config.public_tls_cert, &config.public_tls_key) {
+            (Some(cert), Some(key)) => Some(bookshelf_runtime::tls::PublicTls::start(
+                cert.clone(),
+                key.clone(),
+            )?),
+            _ => None,
+        };
         Ok(Self {
             listener,
             router: router(state, config.max_json_bytes),
             limits: config.connection_limits(),
+            public_tls,
         })
     }
 
@@ -255,7 +274,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        server::serve(self.listener, self.router, self.limits, shutdown).await;
+        server::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            self.public_tls,
+            shutdown,
+        )
+        .await;
         Ok(())
     }
 }

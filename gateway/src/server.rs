@@ -14,6 +14,9 @@
 //!   to make room, and a flood of stalled connections cannot lock others out.
 //! - HTTP/2 connections are pinged, and dropped if a ping goes unanswered.
 //!
+//! - With a public certificate, each connection is TLS first (ALPN picks HTTP/2 or
+//!   HTTP/1.1); the handshake must finish within the first request head's timeout.
+//!
 //! Shutdown stops accepting at once, lets every request in flight finish, then returns.
 
 use std::{
@@ -29,6 +32,7 @@ use std::{
 };
 
 use axum::{Router, body::Body, extract::ConnectInfo};
+use bookshelf_runtime::tls::{PublicTls, Transport};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::{
@@ -69,12 +73,13 @@ pub(crate) struct ConnectionLimits {
     pub(crate) http2_keepalive_timeout: Duration,
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then
-/// drains the requests in flight.
+/// Serves `router` on `listener` within `limits`, over TLS with `tls`, until
+/// `shutdown` resolves, then drains the requests in flight.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<PublicTls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -123,6 +128,7 @@ pub(crate) async fn serve(
             connection,
             registry.clone(),
             draining.clone(),
+            tls.clone(),
         ));
     }
     // New connections are refused from here on.
@@ -142,9 +148,35 @@ async fn serve_connection(
     connection: Arc<Connection>,
     registry: Arc<Registry>,
     draining: CancellationToken,
+    tls: Option<PublicTls>,
 ) {
+    let inner = match tls {
+        None => Transport::Plain(stream),
+        // The handshake counts against the first request head's timeout, and gives
+        // way to shutdown and to a new connection at the cap like an idle connection.
+        Some(tls) => tokio::select! {
+            accepted = tls.accept(stream) => match accepted {
+                Ok(inner) => inner,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    registry.forget(connection.id);
+                    return;
+                }
+            },
+            () = connection.expired(limits) => {
+                tracing::debug!(%peer, "TLS handshake not finished in time");
+                registry.forget(connection.id);
+                return;
+            }
+            () = connection.evicted.cancelled() => return,
+            () = draining.cancelled() => {
+                registry.forget(connection.id);
+                return;
+            }
+        },
+    };
     let io = TokioIo::new(Watched {
-        inner: stream,
+        inner,
         connection: connection.clone(),
     });
     let tracked = connection.clone();
@@ -360,7 +392,7 @@ impl Drop for InFlight {
 
 /// A connection's socket, reporting the bytes it reads to the watchdog.
 struct Watched {
-    inner: TcpStream,
+    inner: Transport,
     connection: Arc<Connection>,
 }
 
