@@ -182,7 +182,7 @@ async fn an_invalid_value_stops_the_stack_naming_its_variable() {
         ("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "lots"),
         ("LIBRARY_MAX_BOOKS_PER_ACCOUNT", "-1"),
         ("GATEWAY_MAX_JSON_BYTES", "64k"),
-        ("AUTH_TRUSTED_FORWARDERS", "the gateway"),
+        ("AUTH_INTERNAL_PLAINTEXT", "perhaps"),
     ] {
         let data = tempfile::tempdir().expect("a data folder");
         let ports: [ReservedPort; 3] = Default::default();

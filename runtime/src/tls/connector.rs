@@ -6,11 +6,13 @@ use std::{
     future::Future,
     io,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use http::Uri;
 use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -54,15 +56,28 @@ pub fn connect_lazy(
         });
     }
     Ok(match tls {
-        Some(tls) => endpoint.connect_with_connector_lazy(Connector { tls: tls.clone() }),
+        Some(tls) => {
+            let tls = tls.clone();
+            endpoint.connect_with_connector_lazy(Connector {
+                config: Arc::new(move || tls.client()),
+            })
+        }
         None => endpoint.connect_lazy(),
+    })
+}
+
+/// A channel that connects on first use to the `https://` `endpoint` with `config`,
+/// fixed: for a client that is not a part (a user's, which presents no certificate).
+pub fn connect_lazy_with(endpoint: Endpoint, config: Arc<ClientConfig>) -> Channel {
+    endpoint.connect_with_connector_lazy(Connector {
+        config: Arc::new(move || config.clone()),
     })
 }
 
 /// Opens TCP connections and runs the client side of the TLS handshake on them.
 #[derive(Clone)]
 struct Connector {
-    tls: InternalTls,
+    config: Arc<dyn Fn() -> Arc<ClientConfig> + Send + Sync>,
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TokioIo<TlsStream<TcpStream>>>> + Send>>;
@@ -79,7 +94,7 @@ impl tower::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         // The configuration as it is now: a connection made after a rotation presents
         // the new certificate.
-        let config = self.tls.client();
+        let config = (self.config)();
         Box::pin(async move {
             let host = uri
                 .host()

@@ -113,6 +113,25 @@ fn client_config(material: &Material) -> Result<ClientConfig, TlsError> {
     Ok(config)
 }
 
+/// A client configuration that trusts the CAs of the PEM bundle `ca` and presents no
+/// certificate: what a user's client (a test's, a benchmark's) calls the parts with.
+pub fn trusting(ca: &[u8]) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(ca) {
+        let certificate = certificate.map_err(|error| TlsError::File {
+            path: PathBuf::from("CA bundle"),
+            reason: error.to_string(),
+        })?;
+        roots.add(certificate)?;
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![H2.to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The gateway's public HTTPS: a certificate and key, no client certificates, HTTP/2
 /// and HTTP/1.1 offered by ALPN; reloaded like [`InternalTls`].
 #[derive(Clone)]
