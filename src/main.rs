@@ -81,7 +81,12 @@ async fn main() -> anyhow::Result<()> {
         bookshelf_runtime::certificates::DEFAULT_TRUST_DOMAIN,
         bookshelf_runtime::certificates::DEFAULT_VALID_DAYS,
     )
-    .with_context(|| format!("cannot make the parts' certificates in {}", tls_dir.display()))?;
+    .with_context(|| {
+        format!(
+            "cannot make the parts' certificates in {}",
+            tls_dir.display()
+        )
+    })?;
     if !made.is_empty() {
         tracing::info!(folder = %tls_dir.display(), "made a CA and the parts' certificates");
     }

@@ -45,7 +45,11 @@ pub fn parts(choices: &StackChoices) -> anyhow::Result<Parts> {
     let tls = tls_dir(choices.data_dir);
     let mut auth_defaults = auth_service::Config::embedded(choices.data_dir.join("auth"));
     auth_defaults.listen = loopback(auth_port.0);
-    [auth_defaults.tls_cert, auth_defaults.tls_key, auth_defaults.tls_ca] = part_files(&tls, "auth");
+    [
+        auth_defaults.tls_cert,
+        auth_defaults.tls_key,
+        auth_defaults.tls_ca,
+    ] = part_files(&tls, "auth");
     let auth = auth_service::Config::from_env_with(auth_defaults)
         .map_err(|error| naming_variable(auth_service::Config::command(), error))?;
     agree("AUTH_LISTEN", auth.listen, "BOOKSHELF_AUTH_PORT", auth_port)?;

@@ -77,8 +77,7 @@ async fn main() -> anyhow::Result<()> {
             trust_domain,
             valid_days,
         }) => {
-            let written =
-                bookshelf_runtime::certificates::ensure(&out, &trust_domain, valid_days)?;
+            let written = bookshelf_runtime::certificates::ensure(&out, &trust_domain, valid_days)?;
             for path in &written {
                 println!("wrote {}", path.display());
             }

@@ -3,8 +3,8 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::server::ConnectionLimits;
-use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
 use bookshelf_runtime::tls::{TlsError, TlsFiles};
+use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
 use ipnet::IpNet;
 
 /// The binary's name, which clap shows in messages.

@@ -163,7 +163,12 @@ pub fn ensure(
     valid_days: u32,
 ) -> Result<Vec<PathBuf>, CertificateError> {
     files::private_dir(dir).map_err(|source| io(dir, source))?;
-    let pair = |stem: &str| (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+    let pair = |stem: &str| {
+        (
+            dir.join(format!("{stem}.crt")),
+            dir.join(format!("{stem}.key")),
+        )
+    };
     let missing: Vec<&str> = PARTS
         .into_iter()
         .filter(|part| {
@@ -237,7 +242,10 @@ mod tests {
         std::fs::remove_file(dir.path().join("gateway.key")).unwrap();
         let again = ensure(dir.path(), "example.test", 30).unwrap();
         assert_eq!(again.len(), 2);
-        assert_eq!(std::fs::read(dir.path().join("library.crt")).unwrap(), library);
+        assert_eq!(
+            std::fs::read(dir.path().join("library.crt")).unwrap(),
+            library
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

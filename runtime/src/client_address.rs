@@ -36,9 +36,7 @@ const MAX_USER_AGENT_CHARS: usize = 256;
 /// caller's own `user-agent` metadata; without control characters and at most 256
 /// characters. `None` when there is none, or nothing printable in it.
 pub fn client_user_agent<T>(request: &Request<T>, forwarders: &Callers) -> Option<String> {
-    let key = if forwarders.admit(request)
-        && request.metadata().contains_key(CLIENT_USER_AGENT)
-    {
+    let key = if forwarders.admit(request) && request.metadata().contains_key(CLIENT_USER_AGENT) {
         CLIENT_USER_AGENT
     } else {
         "user-agent"

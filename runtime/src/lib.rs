@@ -27,8 +27,8 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
-pub mod client_address;
 pub mod certificates;
+pub mod client_address;
 pub mod clock;
 pub mod connections;
 pub mod db;

@@ -40,10 +40,14 @@ pub fn spiffe_id(der: &[u8]) -> Option<String> {
     use x509_parser::{extensions::GeneralName, prelude::FromDer};
     let (_, certificate) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
     let names = certificate.subject_alternative_name().ok()??;
-    names.value.general_names.iter().find_map(|name| match name {
-        GeneralName::URI(uri) if uri.starts_with("spiffe://") => Some((*uri).to_owned()),
-        _ => None,
-    })
+    names
+        .value
+        .general_names
+        .iter()
+        .find_map(|name| match name {
+            GeneralName::URI(uri) if uri.starts_with("spiffe://") => Some((*uri).to_owned()),
+            _ => None,
+        })
 }
 
 /// The trust domain of a SPIFFE id: `bookshelf.local` in

@@ -193,9 +193,13 @@ impl Plan {
         // Mutual TLS between the parts, as shipped.
         let pki = crate::pki::shared();
         let tls = self.data.join("tls");
-        let tls_settings = [("AUTH", "auth"), ("LIBRARY", "library"), ("GATEWAY", "gateway")]
-            .into_iter()
-            .flat_map(|(prefix, part)| pki.settings(&tls, prefix, part));
+        let tls_settings = [
+            ("AUTH", "auth"),
+            ("LIBRARY", "library"),
+            ("GATEWAY", "gateway"),
+        ]
+        .into_iter()
+        .flat_map(|(prefix, part)| pki.settings(&tls, prefix, part));
         let public_url = format!("http://{http}");
         let mut configs = Configs::parse(
             [

@@ -39,7 +39,14 @@ impl Pki {
         let authority = Authority::new(TRUST_DOMAIN, valid_for(1)).expect("a test CA");
         let parts = PARTS
             .into_iter()
-            .map(|part| (part, authority.issue(TRUST_DOMAIN, part, valid_for(1)).expect("a part's certificate")))
+            .map(|part| {
+                (
+                    part,
+                    authority
+                        .issue(TRUST_DOMAIN, part, valid_for(1))
+                        .expect("a part's certificate"),
+                )
+            })
             .collect();
         Self { authority, parts }
     }
@@ -111,13 +118,19 @@ impl Pki {
     /// The certificate (DER) the server at `address` presents to a new connection.
     pub async fn served_certificate(&self, address: SocketAddr) -> Vec<u8> {
         let config = bookshelf_runtime::tls::trusting(self.ca_pem().as_bytes()).expect("a client");
-        let tcp = tokio::net::TcpStream::connect(address).await.expect("connect");
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
         let name = ServerName::from(address.ip());
         let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
             .expect("a TLS handshake");
-        tls.get_ref().1.peer_certificates().expect("a server certificate")[0].to_vec()
+        tls.get_ref()
+            .1
+            .peer_certificates()
+            .expect("a server certificate")[0]
+            .to_vec()
     }
 }
 

@@ -23,7 +23,9 @@ pub const H2_PREFACE_AND_SETTINGS: &[u8] =
 
 /// The start of a TLS ClientHello: a record header announcing 512 bytes and the
 /// handshake header, then nothing.
-pub const HALF_A_CLIENT_HELLO: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+pub const HALF_A_CLIENT_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+];
 
 /// Opens `count` connections to `addr` at once, each sending `bytes` and then
 /// nothing. Connections that could not even connect are left out; one the server

@@ -69,15 +69,13 @@ impl AuthApi {
     /// The key the client of `request` is limited under: its forwarded address when
     /// a trusted gateway sent it, else the peer's.
     fn client_key<T>(&self, request: &Request<T>) -> String {
-        client_address(request, &self.forwarders)
-            .map_or_else(|| "unknown".to_owned(), limit_key)
+        client_address(request, &self.forwarders).map_or_else(|| "unknown".to_owned(), limit_key)
     }
 
     /// Where `request` comes from, as its session records it.
     fn client_seen<T>(&self, request: &Request<T>) -> ClientSeen {
         ClientSeen {
-            address: client_address(request, &self.forwarders)
-                .map(|address| address.to_string()),
+            address: client_address(request, &self.forwarders).map(|address| address.to_string()),
             user_agent: client_user_agent(request, &self.forwarders),
         }
     }

@@ -72,7 +72,10 @@ async fn a_client_that_stalls_mid_tls_handshake_is_dropped_after_the_handshake_t
     let started = Instant::now();
     let mut halves = stalled(auth.addr, 3, HALF_A_CLIENT_HELLO).await;
     let (closed, after) = wait_until_closed(&mut halves, 3, Duration::from_secs(3)).await;
-    assert_eq!(closed, 3, "half a ClientHello holds no connection ({after:?})");
+    assert_eq!(
+        closed, 3,
+        "half a ClientHello holds no connection ({after:?})"
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(450),
         "by the timeout, not at once: {:?}",

@@ -39,16 +39,23 @@ async fn only_the_librarys_certificate_may_watch_revocations() {
         Code::PermissionDenied,
         "the auth service's own certificate"
     );
-    assert_eq!(watch_code(&mut auth.client_as("library").await).await, Code::Ok);
+    assert_eq!(
+        watch_code(&mut auth.client_as("library").await).await,
+        Code::Ok
+    );
 }
 
 #[tokio::test]
 async fn the_verifiers_are_the_identities_configured() {
     let auth = TestAuth::spawn_with(|config| {
-        config.verifier_identities = vec![format!("spiffe://{}/bookshelf/gateway", pki::TRUST_DOMAIN)];
+        config.verifier_identities =
+            vec![format!("spiffe://{}/bookshelf/gateway", pki::TRUST_DOMAIN)];
     })
     .await;
-    assert_eq!(watch_code(&mut auth.client_as("gateway").await).await, Code::Ok);
+    assert_eq!(
+        watch_code(&mut auth.client_as("gateway").await).await,
+        Code::Ok
+    );
     assert_eq!(
         watch_code(&mut auth.client_as("library").await).await,
         Code::PermissionDenied
@@ -68,7 +75,12 @@ async fn claimed_origin(client: &mut AuthServiceClient<Channel>, email: &str) ->
     request
         .metadata_mut()
         .insert("x-client-user-agent", "Forged/1.0".parse().unwrap());
-    let token = client.login(request).await.expect("login").into_inner().token;
+    let token = client
+        .login(request)
+        .await
+        .expect("login")
+        .into_inner()
+        .token;
     let sessions = client
         .list_sessions(bearer(ListSessionsRequest::default(), &token))
         .await

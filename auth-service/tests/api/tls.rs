@@ -53,7 +53,10 @@ async fn an_expired_certificate_is_refused_at_the_handshake() {
     let expired = pki::shared().expired("library");
     let files = pki::shared().write(folder.path(), "expired", &expired);
     let refused = call_with(&auth, &files).await.expect("refused");
-    assert!(refused.contains("received fatal alert: CertificateExpired"), "{refused}");
+    assert!(
+        refused.contains("received fatal alert: CertificateExpired"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +88,10 @@ async fn rotated_files_serve_new_connections_while_open_ones_carry_on() {
     let tls = auth.config.tls_cert.clone().unwrap();
     let key = auth.config.tls_key.clone().unwrap();
     let before = pki::shared().served_certificate(auth.addr).await;
-    assert_eq!(before, certificate_der(&std::fs::read_to_string(&tls).unwrap()));
+    assert_eq!(
+        before,
+        certificate_der(&std::fs::read_to_string(&tls).unwrap())
+    );
 
     // An open stream and a connection with calls made on it, before the rotation.
     let mut library = auth.client_as("library").await;

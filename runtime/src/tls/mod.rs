@@ -15,9 +15,7 @@ mod watched;
 
 use std::{path::PathBuf, sync::Arc};
 
-use rustls::{
-    ClientConfig, ServerConfig, crypto::CryptoProvider, server::WebPkiClientVerifier,
-};
+use rustls::{ClientConfig, ServerConfig, crypto::CryptoProvider, server::WebPkiClientVerifier};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 pub use files::{TlsError, TlsFiles};
