@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::server::ConnectionLimits;
+use crate::watchdog::ConnectionLimits;
 use bookshelf_runtime::tls::{TlsError, TlsFiles};
 use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
 use ipnet::IpNet;

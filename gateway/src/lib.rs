@@ -15,7 +15,9 @@
 //!   and the reference at `/docs`.
 //! - [`timestamps`]: times as the answers spell them.
 //! - [`request_id`]: the `x-request-id` of every request, on both hops.
-//! - [`server`]: connections accepted within bounds (timeouts, a cap), and draining.
+//! - [`server`]: connections accepted within bounds (timeouts, a cap), over HTTPS
+//!   when given a certificate, and draining; [`watchdog`]: what it knows of each
+//!   connection to enforce them.
 //! - [`access`]: the access line and metrics of every request, and the trace context
 //!   passed to the services.
 //! - [`client_address`]: who a request comes from, forwarded to the auth service.
@@ -41,6 +43,7 @@ mod sessions;
 mod timestamps;
 mod uploads;
 mod users;
+mod watchdog;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -53,7 +56,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::{backends::Backends, error::ApiError, server::ConnectionLimits};
+use crate::{backends::Backends, error::ApiError, watchdog::ConnectionLimits};
 
 /// What every route shares, behind one `Arc`: axum clones the state for every request,
 /// and one reference count is cheaper to clone than every gRPC client in it.
