@@ -17,6 +17,7 @@ mod hostile_uploads;
 mod leaks;
 mod openapi;
 mod ownership;
+mod public_tls;
 mod races;
 mod recent_sign_in;
 mod second_factor;
