@@ -240,3 +240,50 @@ async fn a_listen_variable_places_the_part_and_contradicting_its_port_is_refused
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stack_makes_its_certificates_once_and_prints_a_grpcurl_line_that_trusts_them() {
+    let data = tempfile::tempdir().expect("a data folder");
+    let ports: [ReservedPort; 3] = Default::default();
+    let env = stack_env(&data, &ports);
+    let http = format!("http://127.0.0.1:{}", ports[0].number());
+    let tls = data.path().join("tls");
+    let mut first_ca = None;
+    for start_number in 0..2 {
+        let output = data.path().join(format!("output-{start_number}"));
+        let mut stack = start(&env, &output);
+        // Healthy means the gateway reached both services, over mutual TLS.
+        wait_healthy(&mut stack, &http).await;
+        let ca = std::fs::read(tls.join("ca.crt")).expect("the stack's CA");
+        assert_eq!(
+            *first_ca.get_or_insert_with(|| ca.clone()),
+            ca,
+            "made once, kept"
+        );
+        for part in ["ca", "auth", "library", "gateway"] {
+            use std::os::unix::fs::PermissionsExt;
+            let key = std::fs::metadata(tls.join(format!("{part}.key"))).expect("a key");
+            assert_eq!(key.permissions().mode() & 0o777, 0o600, "{part}.key");
+            assert!(tls.join(format!("{part}.crt")).exists(), "{part}.crt");
+        }
+        let printed = format!(
+            "grpcurl -cacert {} 127.0.0.1:{} list",
+            tls.join("ca.crt").display(),
+            ports[1].number()
+        );
+        let output = eventually("the start-up text", || {
+            let text = read(&output);
+            async move { text.contains("Ctrl-C").then_some(text) }
+        })
+        .await;
+        assert!(output.contains(&printed), "{output}");
+        assert!(
+            output.contains(&format!(
+                "auth service      https://127.0.0.1:{}",
+                ports[1].number()
+            )),
+            "{output}"
+        );
+        stack.kill().await.expect("the stack stops");
+    }
+}

@@ -109,7 +109,8 @@ pub struct Config {
     /// Concurrent calls on one HTTP/2 connection.
     #[arg(long, env = "LIBRARY_GRPC_MAX_STREAMS", default_value_t = 256)]
     pub grpc_max_streams: u32,
-    /// How long a new connection may take to send the HTTP/2 preface, in milliseconds.
+    /// How long a new connection may take to finish its TLS handshake and send the
+    /// HTTP/2 preface, in milliseconds.
     #[arg(
         long,
         env = "LIBRARY_GRPC_HANDSHAKE_TIMEOUT_MS",

@@ -48,7 +48,8 @@ pub struct GrpcLimits {
     pub max_connections: usize,
     /// Concurrent streams (calls) on one connection.
     pub max_streams: u32,
-    /// How long a new connection may take to send the HTTP/2 preface.
+    /// How long a new connection may take to finish its TLS handshake (if any) and
+    /// send the HTTP/2 preface.
     pub handshake_timeout: Duration,
     /// How often the server pings a connection it has not heard from.
     pub keepalive_interval: Duration,
