@@ -24,7 +24,7 @@ pub struct PeerCertificate {
 
 impl PeerCertificate {
     /// The identity of a certificate (DER) the handshake has already verified.
-    pub fn from_der(der: &[u8]) -> Self {
+    pub(crate) fn from_der(der: &[u8]) -> Self {
         let digest = ring::digest::digest(&ring::digest::SHA256, der);
         let mut sha256 = [0; 32];
         sha256.copy_from_slice(digest.as_ref());
@@ -36,7 +36,7 @@ impl PeerCertificate {
 }
 
 /// The first `spiffe://` URI among the certificate's subject alternative names.
-pub fn spiffe_id(der: &[u8]) -> Option<String> {
+pub(crate) fn spiffe_id(der: &[u8]) -> Option<String> {
     use x509_parser::{extensions::GeneralName, prelude::FromDer};
     let (_, certificate) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
     let names = certificate.subject_alternative_name().ok()??;
@@ -104,7 +104,7 @@ pub fn peer_certificate<T>(request: &Request<T>) -> Option<&PeerCertificate> {
 }
 
 /// The SPIFFE id `request`'s connection proved, if any.
-pub fn peer_id<T>(request: &Request<T>) -> Option<&str> {
+pub(crate) fn peer_id<T>(request: &Request<T>) -> Option<&str> {
     peer_certificate(request)?.spiffe_id.as_deref()
 }
 

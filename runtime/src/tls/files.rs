@@ -34,6 +34,9 @@ pub enum TlsError {
     /// match the certificate, say).
     #[error("TLS configuration refused: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A CA bundle given as bytes holds no usable certificate.
+    #[error("CA bundle: {0}")]
+    Bundle(String),
     /// The CA bundle could not serve as a client certificate verifier.
     #[error("the CA bundle cannot verify clients: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),

@@ -116,11 +116,13 @@ fn client_config(material: &Material) -> Result<ClientConfig, TlsError> {
 pub fn trusting(ca: &[u8]) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for certificate in CertificateDer::pem_slice_iter(ca) {
-        let certificate = certificate.map_err(|error| TlsError::File {
-            path: PathBuf::from("CA bundle"),
-            reason: error.to_string(),
-        })?;
-        roots.add(certificate)?;
+        let certificate = certificate.map_err(|error| TlsError::Bundle(error.to_string()))?;
+        roots
+            .add(certificate)
+            .map_err(|error| TlsError::Bundle(error.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::Bundle("no certificate in it".to_owned()));
     }
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
