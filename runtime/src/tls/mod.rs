@@ -2,6 +2,7 @@
 //! with its certificate, and the gateway's public HTTPS.
 //!
 //! - [`files`]: the PEM files a part is given and what they must hold.
+//! - `accept`: the server side of a handshake, and the stream it leaves.
 //! - `watched`: configurations rebuilt when their files change, for new connections.
 //! - [`connector`]: the client side, channels that present the part's certificate.
 //!
@@ -18,9 +19,8 @@ use std::{path::PathBuf, sync::Arc};
 use rustls::{ClientConfig, ServerConfig, crypto::CryptoProvider, server::WebPkiClientVerifier};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
-pub use files::{TlsError, TlsFiles};
-
 pub use accept::Transport;
+pub use files::{TlsError, TlsFiles};
 
 pub(crate) use accept::handshake;
 
