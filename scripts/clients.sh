@@ -12,7 +12,7 @@ source "$root/scripts/one-command-stack.sh"
 
 start_stack "$bins"
 export BOOKSHELF_STACK_API=$api BOOKSHELF_STACK_AUTH=$auth BOOKSHELF_STACK_LIBRARY=$library \
-  BOOKSHELF_STACK_AUTH_DATA=$auth_data BOOKSHELF_STACK_LOG=$stack_log
+  BOOKSHELF_STACK_AUTH_DATA=$auth_data BOOKSHELF_STACK_LOG=$stack_log BOOKSHELF_STACK_TLS=$tls
 for client in "grpcurl-smoke.sh $bins" generated-client.sh docs-browser.sh "schemathesis.sh $bins $budget"; do
   printf '\n--> %s (at %d s)\n' "${client%% *}" "$SECONDS"
   # shellcheck disable=SC2086 # the script's name and its arguments

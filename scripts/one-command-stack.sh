@@ -3,13 +3,15 @@
 # variables it exports) or, run alone, starts `bookshelf` on free ports with its data in
 # a temporary folder, stopped and removed when the script exits. Either way it sets
 # `api` (the gateway's URL), `auth` and `library` (the gRPC services' host:port),
-# `auth_data` (the auth service's data folder) and `stack_log`. Metrics are off.
+# `auth_data` (the auth service's data folder), `tls` (the folder of the CA and the
+# parts' certificates the stack made: `$tls/ca.crt` for grpcurl's -cacert) and
+# `stack_log`. Metrics are off.
 stack_pid=
 stack_dir=
 use_stack() {
   if [[ -n ${BOOKSHELF_STACK_API:-} ]]; then
     api=$BOOKSHELF_STACK_API auth=$BOOKSHELF_STACK_AUTH library=$BOOKSHELF_STACK_LIBRARY
-    auth_data=$BOOKSHELF_STACK_AUTH_DATA stack_log=$BOOKSHELF_STACK_LOG
+    auth_data=$BOOKSHELF_STACK_AUTH_DATA stack_log=$BOOKSHELF_STACK_LOG tls=$BOOKSHELF_STACK_TLS
     return 0
   fi
   start_stack "$1"
@@ -19,6 +21,7 @@ start_stack() {
   stack_dir=$(mktemp -d)
   trap stop_stack EXIT
   out=$stack_dir/stack.out stack_log=$stack_dir/stack.log auth_data=$stack_dir/data/auth
+  tls=$stack_dir/data/tls
   # Keys reloaded every 100 ms, so a rotation by the operator's command shows at once.
   BOOKSHELF_DATA_DIR="$stack_dir/data" BOOKSHELF_HTTP_PORT=0 BOOKSHELF_AUTH_PORT=0 \
     BOOKSHELF_LIBRARY_PORT=0 GATEWAY_METRICS_LISTEN=off AUTH_METRICS_LISTEN=off \
@@ -29,8 +32,8 @@ start_stack() {
   for _ in $(seq 1 200); do
     api=$(grep -oE 'REST gateway +http://[0-9.:]+' "$out" | grep -oE 'http://[0-9.:]+' || true)
     if [[ -n $api ]] && curl -fs "$api/healthz" >/dev/null; then
-      auth=$(grep -oE 'auth service +http://[0-9.:]+' "$out" | grep -oE '[0-9.]+:[0-9]+$')
-      library=$(grep -oE 'library service +http://[0-9.:]+' "$out" | grep -oE '[0-9.]+:[0-9]+$')
+      auth=$(grep -oE 'auth service +https://[0-9.:]+' "$out" | grep -oE '[0-9.]+:[0-9]+$')
+      library=$(grep -oE 'library service +https://[0-9.:]+' "$out" | grep -oE '[0-9.]+:[0-9]+$')
       return 0
     fi
     sleep 0.1

@@ -2,7 +2,9 @@
 //! defaults (SQLite files and covers under `./data`). The auth service, the library
 //! service and the gateway run in this one process but talk real gRPC over TCP, as
 //! they do when deployed apart (each crate has its own binary for that). Each part
-//! reads the same `AUTH_*`, `LIBRARY_*` and `GATEWAY_*` variables as its binary.
+//! reads the same `AUTH_*`, `LIBRARY_*` and `GATEWAY_*` variables as its binary. The
+//! parts talk mutual TLS, with a CA and certificates made under `./data/tls` on first
+//! start; the gateway's public listener stays plain HTTP on loopback.
 
 mod settings;
 
@@ -73,18 +75,35 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    let tls_dir = settings::tls_dir(&options.data_dir);
+    let made = bookshelf_runtime::certificates::ensure(
+        &tls_dir,
+        bookshelf_runtime::certificates::DEFAULT_TRUST_DOMAIN,
+        bookshelf_runtime::certificates::DEFAULT_VALID_DAYS,
+    )
+    .with_context(|| {
+        format!(
+            "cannot make the parts' certificates in {}",
+            tls_dir.display()
+        )
+    })?;
+    if !made.is_empty() {
+        tracing::info!(folder = %tls_dir.display(), "made a CA and the parts' certificates");
+    }
+
     let auth_listener = bind(auth_config.listen, "auth service").await?;
     let library_listener = bind(library_config.listen, "library service").await?;
     let http_listener = bind(gateway_listen, "gateway").await?;
     auth_config.listen = auth_listener.local_addr()?;
     library_config.listen = library_listener.local_addr()?;
-    let auth_url = settings::http_url(auth_config.listen);
-    let library_url = settings::http_url(library_config.listen);
+    let auth_url = settings::grpc_url(auth_config.listen, auth_config.internal_plaintext);
+    let library_url = settings::grpc_url(library_config.listen, library_config.internal_plaintext);
     library_config.auth_url = auth_url.clone();
     let gateway_config = settings::gateway(
         http_listener.local_addr()?,
         auth_url.clone(),
         library_url.clone(),
+        &options.data_dir,
     )?;
     let http_url = settings::http_url(gateway_config.listen);
     // Service clients address their assertions to the token endpoint this gateway
@@ -144,6 +163,20 @@ async fn main() -> anyhow::Result<()> {
         "  curl -s -X POST {http_url}/users/ -H 'Content-Type: application/json' \\\n    \
          -d '{{\"name\": \"Ada Lovelace\", \"email\": \"ada@example.com\", \"password\": \"Sup3r-Secret!\"}}'"
     );
+    if let Some(ca) = &auth_config.tls_ca
+        && !auth_config.internal_plaintext
+    {
+        println!(
+            "  grpcurl -cacert {} {} list auth.v1.AuthService",
+            ca.display(),
+            auth_config.listen
+        );
+    } else if auth_config.internal_plaintext {
+        println!(
+            "  grpcurl -plaintext {} list auth.v1.AuthService",
+            auth_config.listen
+        );
+    }
     println!();
     println!("Ctrl-C stops all three.");
 

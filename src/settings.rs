@@ -1,9 +1,13 @@
 //! The three parts' settings in the one-command stack: each part's own configuration,
 //! read from the same variables as its binary, with the stack's choices (data folders
 //! under the stack's, loopback on the stack's ports, the parts reaching each other)
-//! wherever a variable is unset.
+//! wherever a variable is unset. The parts talk mutual TLS with certificates the
+//! stack makes on first start under `<data>/tls`, unless their variables name others.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use clap::{
     CommandFactory,
@@ -38,15 +42,14 @@ pub struct Parts {
 pub fn parts(choices: &StackChoices) -> anyhow::Result<Parts> {
     let [auth_port, library_port, http_port] = choices.ports;
 
+    let tls = tls_dir(choices.data_dir);
     let mut auth_defaults = auth_service::Config::embedded(choices.data_dir.join("auth"));
     auth_defaults.listen = loopback(auth_port.0);
-    // The gateway reaches the auth service on loopback and forwards each client's
-    // address; unless told to listen elsewhere, the auth port is on loopback only, so
-    // no one else can.
-    auth_defaults.trusted_forwarders = vec![
-        ipnet::IpNet::from(IpAddr::from([127, 0, 0, 1])),
-        ipnet::IpNet::from(IpAddr::from(Ipv6Addr::LOCALHOST)),
-    ];
+    [
+        auth_defaults.tls_cert,
+        auth_defaults.tls_key,
+        auth_defaults.tls_ca,
+    ] = part_files(&tls, "auth");
     let auth = auth_service::Config::from_env_with(auth_defaults)
         .map_err(|error| naming_variable(auth_service::Config::command(), error))?;
     agree("AUTH_LISTEN", auth.listen, "BOOKSHELF_AUTH_PORT", auth_port)?;
@@ -54,6 +57,11 @@ pub fn parts(choices: &StackChoices) -> anyhow::Result<Parts> {
     let mut library_defaults =
         library_service::Config::embedded(choices.data_dir.join("library"), String::new());
     library_defaults.listen = loopback(library_port.0);
+    [
+        library_defaults.tls_cert,
+        library_defaults.tls_key,
+        library_defaults.tls_ca,
+    ] = part_files(&tls, "library");
     let library = library_service::Config::from_env_with(library_defaults)
         .map_err(|error| naming_variable(library_service::Config::command(), error))?;
     agree(
@@ -63,7 +71,13 @@ pub fn parts(choices: &StackChoices) -> anyhow::Result<Parts> {
         library_port,
     )?;
 
-    let gateway_listen = gateway(loopback(http_port.0), String::new(), String::new())?.listen;
+    let gateway_listen = gateway(
+        loopback(http_port.0),
+        String::new(),
+        String::new(),
+        choices.data_dir,
+    )?
+    .listen;
     agree(
         "GATEWAY_LISTEN",
         gateway_listen,
@@ -84,10 +98,13 @@ pub fn gateway(
     listen: SocketAddr,
     auth_url: String,
     library_url: String,
+    data_dir: &Path,
 ) -> anyhow::Result<gateway::Config> {
     let mut defaults =
         gateway::Config::embedded(auth_url.clone(), library_url.clone(), http_url(listen));
     defaults.listen = listen;
+    [defaults.tls_cert, defaults.tls_key, defaults.tls_ca] =
+        part_files(&tls_dir(data_dir), "gateway");
     let mut config = gateway::Config::from_env_with(defaults)
         .map_err(|error| naming_variable(gateway::Config::command(), error))?;
     // The backends are the stack's own parts, whatever `AUTH_URL` and `LIBRARY_URL`
@@ -122,6 +139,29 @@ pub fn given(source: Option<ValueSource>) -> bool {
 /// The URL of a part listening at `address`.
 pub fn http_url(address: SocketAddr) -> String {
     format!("http://{address}")
+}
+
+/// The URL of a gRPC part listening at `address`: over TLS unless `plaintext`.
+pub fn grpc_url(address: SocketAddr, plaintext: bool) -> String {
+    if plaintext {
+        http_url(address)
+    } else {
+        format!("https://{address}")
+    }
+}
+
+/// Where the stack keeps the CA and the parts' certificates it makes.
+pub fn tls_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tls")
+}
+
+/// A part's certificate, key and CA bundle among those the stack makes.
+fn part_files(tls: &Path, part: &str) -> [Option<PathBuf>; 3] {
+    [
+        Some(tls.join(format!("{part}.crt"))),
+        Some(tls.join(format!("{part}.key"))),
+        Some(tls.join("ca.crt")),
+    ]
 }
 
 fn loopback(port: u16) -> SocketAddr {

@@ -182,7 +182,7 @@ async fn an_invalid_value_stops_the_stack_naming_its_variable() {
         ("AUTH_MAX_ATTEMPTS_PER_ADDRESS", "lots"),
         ("LIBRARY_MAX_BOOKS_PER_ACCOUNT", "-1"),
         ("GATEWAY_MAX_JSON_BYTES", "64k"),
-        ("AUTH_TRUSTED_FORWARDERS", "the gateway"),
+        ("AUTH_INTERNAL_PLAINTEXT", "perhaps"),
     ] {
         let data = tempfile::tempdir().expect("a data folder");
         let ports: [ReservedPort; 3] = Default::default();
@@ -239,4 +239,51 @@ async fn a_listen_variable_places_the_part_and_contradicting_its_port_is_refused
         stderr.contains("AUTH_LISTEN") && stderr.contains("BOOKSHELF_AUTH_PORT"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stack_makes_its_certificates_once_and_prints_a_grpcurl_line_that_trusts_them() {
+    let data = tempfile::tempdir().expect("a data folder");
+    let ports: [ReservedPort; 3] = Default::default();
+    let env = stack_env(&data, &ports);
+    let http = format!("http://127.0.0.1:{}", ports[0].number());
+    let tls = data.path().join("tls");
+    let mut first_ca = None;
+    for start_number in 0..2 {
+        let output = data.path().join(format!("output-{start_number}"));
+        let mut stack = start(&env, &output);
+        // Healthy means the gateway reached both services, over mutual TLS.
+        wait_healthy(&mut stack, &http).await;
+        let ca = std::fs::read(tls.join("ca.crt")).expect("the stack's CA");
+        assert_eq!(
+            *first_ca.get_or_insert_with(|| ca.clone()),
+            ca,
+            "made once, kept"
+        );
+        for part in ["ca", "auth", "library", "gateway"] {
+            use std::os::unix::fs::PermissionsExt;
+            let key = std::fs::metadata(tls.join(format!("{part}.key"))).expect("a key");
+            assert_eq!(key.permissions().mode() & 0o777, 0o600, "{part}.key");
+            assert!(tls.join(format!("{part}.crt")).exists(), "{part}.crt");
+        }
+        let printed = format!(
+            "grpcurl -cacert {} 127.0.0.1:{} list",
+            tls.join("ca.crt").display(),
+            ports[1].number()
+        );
+        let output = eventually("the start-up text", || {
+            let text = read(&output);
+            async move { text.contains("Ctrl-C").then_some(text) }
+        })
+        .await;
+        assert!(output.contains(&printed), "{output}");
+        assert!(
+            output.contains(&format!(
+                "auth service      https://127.0.0.1:{}",
+                ports[1].number()
+            )),
+            "{output}"
+        );
+        stack.kill().await.expect("the stack stops");
+    }
 }

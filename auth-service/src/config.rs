@@ -4,8 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bookshelf_runtime::clock::Clock;
 use bookshelf_runtime::connections::{self, GrpcLimits};
-use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
-use ipnet::IpNet;
+use bookshelf_runtime::tls::{TlsError, TlsFiles};
+use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
 use crate::domain::session::Lifetimes;
@@ -91,12 +91,33 @@ pub struct Config {
     /// The throttle window in seconds.
     #[arg(long, env = "AUTH_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
-    /// Peers (addresses or CIDR networks, comma-separated) whose `x-client-address`
-    /// metadata names the client: the gateways. From any other peer that metadata is
-    /// ignored and the peer's own address is the client's. Empty by default: a caller
-    /// that reaches the service directly cannot claim another address.
-    #[arg(long, env = "AUTH_TRUSTED_FORWARDERS", value_delimiter = ',', value_parser = network)]
-    pub trusted_forwarders: Vec<IpNet>,
+    /// The service's certificate chain (PEM), whose URI SAN is its SPIFFE id
+    /// (`spiffe://<trust domain>/bookshelf/auth`): served to callers. Re-read when it
+    /// changes.
+    #[arg(long, env = "AUTH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `AUTH_TLS_CERT` (PEM).
+    #[arg(long, env = "AUTH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The CAs (PEM bundle) a caller's certificate must chain to.
+    #[arg(long, env = "AUTH_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Serves plaintext gRPC, with no TLS and no caller identities: every caller may
+    /// then watch revocations and forward client addresses. Only behind a network
+    /// that authenticates the parts itself (a service mesh, say).
+    #[arg(long, env = "AUTH_INTERNAL_PLAINTEXT")]
+    pub internal_plaintext: bool,
+    /// SPIFFE ids (comma-separated) whose callers may watch the revocation feed: the
+    /// services that verify tokens. By default the library service's id in this
+    /// service's own trust domain.
+    #[arg(long, env = "AUTH_VERIFIER_IDENTITIES", value_delimiter = ',')]
+    pub verifier_identities: Vec<String>,
+    /// SPIFFE ids (comma-separated) whose `x-client-address` and forwarded user agent
+    /// metadata name the client: the gateways. From any other caller that metadata is
+    /// ignored and the caller's own address is the client's. By default the gateway's
+    /// id in this service's own trust domain.
+    #[arg(long, env = "AUTH_FORWARDER_IDENTITIES", value_delimiter = ',')]
+    pub forwarder_identities: Vec<String>,
     /// Password hashes computed at once; by default one per core.
     #[arg(long, env = "AUTH_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
@@ -111,7 +132,8 @@ pub struct Config {
     /// Concurrent calls on one HTTP/2 connection.
     #[arg(long, env = "AUTH_GRPC_MAX_STREAMS", default_value_t = 256)]
     pub grpc_max_streams: u32,
-    /// How long a new connection may take to send the HTTP/2 preface, in milliseconds.
+    /// How long a new connection may take to finish its TLS handshake and send the
+    /// HTTP/2 preface, in milliseconds.
     #[arg(long, env = "AUTH_GRPC_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
     pub grpc_handshake_timeout_ms: u64,
     /// How often a connection that has sent nothing is pinged, in milliseconds.
@@ -200,7 +222,12 @@ impl Config {
             mfa_token_ttl_secs: 300,
             recent_sign_in_secs: 600,
             login_window_secs: 15 * 60,
-            trusted_forwarders: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            internal_plaintext: false,
+            verifier_identities: Vec::new(),
+            forwarder_identities: Vec::new(),
             hash_concurrency: None,
             revocation_heartbeat_ms: 1000,
             grpc_max_connections: None,
@@ -244,6 +271,17 @@ impl Config {
             codes_per_token: self.mfa_max_guesses_per_token,
             window: Duration::from_secs(self.login_window_secs),
         }
+    }
+
+    /// The TLS files, or `None` when TLS is explicitly turned off.
+    pub(crate) fn tls_files(&self) -> Result<Option<TlsFiles>, TlsError> {
+        TlsFiles::configured(
+            "AUTH",
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+            self.tls_ca.as_deref(),
+            self.internal_plaintext,
+        )
     }
 
     /// The bounds the gRPC server puts on its connections.

@@ -74,6 +74,9 @@ pub(crate) enum AuthError {
     /// A scope asked for is unknown or not the client's.
     #[error("invalid scope")]
     InvalidScope,
+    /// The caller's certificate does not prove an identity allowed this call.
+    #[error("caller not allowed")]
+    NotAllowed,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -130,6 +133,9 @@ impl From<AuthError> for Status {
                 )
             }
             AuthError::InactiveUser => Status::unauthenticated("invalid token"),
+            AuthError::NotAllowed => Status::permission_denied(
+                "this call is reserved for parts whose certificate proves an allowed identity",
+            ),
             AuthError::InvalidRefreshToken => Status::unauthenticated("invalid refresh token"),
             AuthError::SessionNotFound => Status::not_found("no such session"),
             AuthError::WrongPassword => {

@@ -13,7 +13,8 @@
 //!   values and back.
 //! - this file: [`Application`], which wires them together and serves.
 //!
-//! Beside them: [`config`], the one configuration struct; [`error`], the one error
+//! Beside them: [`config`], the one configuration struct; `callers`, the parts'
+//! identities allowed what only parts may do; [`error`], the one error
 //! and its status mapping; [`passwords`], hashing on a bounded pool of its own
 //! threads; [`signing`], one private key and the tokens it signs; [`sealing`], secrets
 //! sealed at rest with the configured encryption key; [`secret_file`], the key files
@@ -23,6 +24,7 @@
 //! Token verification itself lives in `bookshelf-tokens`, shared with every service.
 #![forbid(unsafe_code)]
 
+pub(crate) mod callers;
 pub mod config;
 pub mod domain;
 pub(crate) mod error;
@@ -42,6 +44,7 @@ use bookshelf_proto::auth::v1::auth_service_server::AuthServiceServer;
 use bookshelf_runtime::{
     connections::{self, GrpcLimits},
     db, grpc,
+    tls::{InternalTls, TlsError},
 };
 use bookshelf_tokens::{KeySet, TokenInterceptor, Verifier};
 use secrecy::ExposeSecret;
@@ -86,6 +89,12 @@ pub enum StartError {
     /// The listener's address could not be read.
     #[error("listener error")]
     Io(#[from] std::io::Error),
+    /// The TLS files are missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The identities allowed parts' calls could not be settled.
+    #[error(transparent)]
+    Callers(#[from] callers::NoTrustDomain),
 }
 
 /// The database and what sealing and scheduling keys need, opened for the service
@@ -191,6 +200,7 @@ pub async fn remove_client(config: &Config, name: &str) -> Result<bool, ClientCo
 /// A built auth service, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    tls: Option<InternalTls>,
     limits: GrpcLimits,
     api: AuthApi,
     shutting_down: watch::Sender<bool>,
@@ -201,6 +211,8 @@ pub struct Application {
 impl Application {
     /// Opens the database, loads the keys and prepares the service on `listener`.
     pub async fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let tls = config.tls_files()?.map(InternalTls::start).transpose()?;
+        let (verifiers, forwarders) = callers::settle(config, tls.as_ref())?;
         let Opened {
             database_url,
             on_postgres,
@@ -257,11 +269,13 @@ impl Application {
         let api = AuthApi {
             auth,
             verifier,
-            trusted_forwarders: config.trusted_forwarders.clone(),
+            forwarders,
+            verifiers,
             shutting_down: shutdown_seen,
         };
         Ok(Self {
             listener,
+            tls,
             limits: config.grpc_limits(),
             sweeper: Sweeper::new(api.auth.store.clone(), config),
             sweep_interval: config.sweep_interval(),
@@ -293,7 +307,7 @@ impl Application {
             .add_routes(standard)
             .add_service(service)
             .serve_with_incoming_shutdown(
-                connections::incoming(self.listener, self.limits),
+                connections::incoming(self.listener, self.limits, self.tls),
                 shutdown,
             )
             .await;

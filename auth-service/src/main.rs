@@ -41,6 +41,21 @@ enum Command {
     /// client credentials grant.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Makes a private CA (`ca.crt`, `ca.key`) and each part's certificate and key
+    /// (`auth`, `library`, `gateway` `.crt`/`.key`, named by their SPIFFE ids) in a
+    /// folder, for mutual TLS between the parts. Only missing files are made: running
+    /// it again changes nothing.
+    Certificates {
+        /// The folder to write them in.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The SPIFFE trust domain the parts' ids are in.
+        #[arg(long, default_value = bookshelf_runtime::certificates::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// How long the certificates made are valid, in days.
+        #[arg(long, default_value_t = bookshelf_runtime::certificates::DEFAULT_VALID_DAYS)]
+        valid_days: u32,
+    },
 }
 
 /// The service client commands.
@@ -87,6 +102,20 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Clients(command)) => return clients(&config, command).await,
+        Some(Command::Certificates {
+            out,
+            trust_domain,
+            valid_days,
+        }) => {
+            let written = bookshelf_runtime::certificates::ensure(&out, &trust_domain, valid_days)?;
+            for path in &written {
+                println!("wrote {}", path.display());
+            }
+            if written.is_empty() {
+                println!("all certificates already in {}", out.display());
+            }
+            return Ok(());
+        }
         None => {}
     }
     tracing::info!(?config, "starting auth-service");

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use bookshelf_proto::library::v1::{GetBookRequest, library_service_client::LibraryServiceClient};
 use bookshelf_test_support::{ProcessStack, ReservedPort, Rest, bearer};
 use tokio::process::Command;
+use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
@@ -128,11 +129,13 @@ fn grpc_figure(stats: &load::Stats) -> Figure {
     }
 }
 
-/// Starts the stack in its default configuration: its gateway URL and the library's.
-async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String, String)> {
+/// Starts the stack in its default configuration: its gateway URL, and a channel to
+/// the library over TLS as a user's client has.
+async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String, Channel)> {
     if let Some(postgres) = &settings.postgres {
         let stack = ProcessStack::spawn_on(Some(postgres), &[]).await;
-        let (http, library) = (stack.http.clone(), format!("http://{}", stack.library));
+        let library = bookshelf_test_support::pki::shared().user_channel(stack.library);
+        let http = stack.http.clone();
         return Ok((Box::new(stack), http, library));
     }
     let binary = match &settings.binary {
@@ -158,11 +161,14 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
         .with_context(|| format!("starting {}", binary.display()))?;
     let http_url = format!("http://127.0.0.1:{http}");
     bookshelf_test_support::rest::wait_healthy(&http_url).await;
-    Ok((
-        Box::new((child, data, ports)),
-        http_url,
-        format!("http://127.0.0.1:{library}"),
-    ))
+    // The CA the stack made for its parts on start.
+    let ca = std::fs::read(data.path().join("tls").join("ca.crt"))?;
+    let library = bookshelf_runtime::tls::connector::connect_lazy_with(
+        tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{library}"))?
+            .tcp_nodelay(true),
+        bookshelf_runtime::tls::trusting(&ca)?,
+    );
+    Ok((Box::new((child, data, ports)), http_url, library))
 }
 
 /// The one-command binary of this harness's profile, built (or brought up to date)
@@ -179,13 +185,13 @@ pub async fn run(settings: &ReadSettings) -> anyhow::Result<bool> {
     let _grpc_floor = spawn_self(&["floor-grpc", "--port", &grpc_port.to_string()])?;
     wait_for_port(http_port).await?;
     wait_for_port(grpc_port).await?;
-    let (running, http, library_url) = start_stack(settings).await?;
+    let (running, http, library_channel) = start_stack(settings).await?;
 
     let (_, me, book_ids) = seed_reader(&Rest::new(&http)).await;
     let book_id = book_ids.first().context("a seeded book")?.clone();
     let token = me.token.clone().context("a token")?;
     let health = HealthClient::new(channel(&format!("http://127.0.0.1:{grpc_port}")).await?);
-    let library = LibraryServiceClient::new(channel(&library_url).await?);
+    let library = LibraryServiceClient::new(library_channel);
     let duration = Duration::from_secs(settings.duration_secs);
 
     let rows = [

@@ -228,8 +228,9 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
             stats,
         });
     }
-    let library = LibraryServiceClient::new(channel(&format!("http://{}", stack.library)).await?);
-    let auth = AuthServiceClient::new(channel(&format!("http://{}", stack.auth)).await?);
+    let pki = bookshelf_test_support::pki::shared();
+    let library = LibraryServiceClient::new(pki.user_channel(stack.library));
+    let auth = AuthServiceClient::new(pki.user_channel(stack.auth));
     let grpc_rows: [(&str, Stats); 3] = [
         ("a: gRPC GetBook", {
             let (library, token, id) = (library.clone(), token.clone(), book_id.clone());
@@ -450,9 +451,7 @@ async fn serves(http: &reqwest::Client, stack: &ProcessStack, service: Service) 
         Service::Auth => (stack.auth, "auth.v1.AuthService"),
         Service::Library => (stack.library, "library.v1.LibraryService"),
     };
-    let Ok(channel) = channel(&format!("http://{address}")).await else {
-        return false;
-    };
+    let channel = bookshelf_test_support::pki::shared().user_channel(address);
     let answer = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: name.into(),

@@ -121,10 +121,7 @@ pub async fn run(settings: &SessionSettings) -> anyhow::Result<Report> {
 
     // i: reads with no ended session, then with many.
     let library = LibraryServiceClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://{}", stack.library))?
-            .tcp_nodelay(true)
-            .connect()
-            .await?,
+        bookshelf_test_support::pki::shared().user_channel(stack.library),
     );
     let reads = |label: &str| {
         let http_get = {

@@ -11,7 +11,9 @@ use bookshelf_proto::{
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::{Config, error::ApiError, extract::BearerToken, request_id};
+use bookshelf_runtime::tls::{InternalTls, connector};
+
+use crate::{Config, StartError, error::ApiError, extract::BearerToken, request_id};
 
 /// Clients of both services.
 #[derive(Clone)]
@@ -34,21 +36,21 @@ pub(crate) struct Backends {
     pub(crate) upload_timeout: Duration,
 }
 
-fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+fn channel(url: &str, tls: Option<&InternalTls>) -> Result<Channel, StartError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy())
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    Ok(connector::connect_lazy(endpoint, tls)?)
 }
 
 impl Backends {
     /// Clients for the configured services; nothing connects until the first call.
-    pub(crate) fn new(config: &Config) -> Result<Self, tonic::transport::Error> {
-        let auth = channel(&config.auth_url)?;
-        let library = channel(&config.library_url)?;
+    pub(crate) fn new(config: &Config, tls: Option<&InternalTls>) -> Result<Self, StartError> {
+        let auth = channel(&config.auth_url, tls)?;
+        let library = channel(&config.library_url, tls)?;
         // Each lazily connected channel opens its own HTTP/2 connection.
-        let uploads = channel(&config.library_url)?;
+        let uploads = channel(&config.library_url, tls)?;
         // Covers are capped by the library service; its answers are small.
         let uploads_client =
             LibraryServiceClient::new(uploads).max_encoding_message_size(usize::MAX);

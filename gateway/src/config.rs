@@ -1,8 +1,9 @@
 //! The gateway's configuration: one struct, from flags or environment variables.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::server::ConnectionLimits;
+use crate::watchdog::ConnectionLimits;
+use bookshelf_runtime::tls::{TlsError, TlsFiles};
 use bookshelf_runtime::{client_address::network, metrics::MetricsListen, telemetry::LogFormat};
 use ipnet::IpNet;
 
@@ -20,12 +21,36 @@ pub struct Config {
     /// Address to serve HTTP on.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The auth service.
-    #[arg(long, env = "AUTH_URL", default_value = "http://127.0.0.1:50051")]
+    /// The auth service: `https://` (its certificate must name the URL's host), or
+    /// `http://` with `GATEWAY_INTERNAL_PLAINTEXT`.
+    #[arg(long, env = "AUTH_URL", default_value = "https://127.0.0.1:50051")]
     pub auth_url: String,
-    /// The library service.
-    #[arg(long, env = "LIBRARY_URL", default_value = "http://127.0.0.1:50052")]
+    /// The library service, as `AUTH_URL`.
+    #[arg(long, env = "LIBRARY_URL", default_value = "https://127.0.0.1:50052")]
     pub library_url: String,
+    /// The gateway's certificate chain (PEM), whose URI SAN is its SPIFFE id
+    /// (`spiffe://<trust domain>/bookshelf/gateway`): presented to the services, which
+    /// believe the client addresses it forwards because of it. Re-read when it changes.
+    #[arg(long, env = "GATEWAY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `GATEWAY_TLS_CERT` (PEM).
+    #[arg(long, env = "GATEWAY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The CAs (PEM bundle) the services' certificates must chain to.
+    #[arg(long, env = "GATEWAY_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Calls the services in plaintext, with no TLS and no identity. Only behind a
+    /// network that authenticates the parts itself (a service mesh, say).
+    #[arg(long, env = "GATEWAY_INTERNAL_PLAINTEXT")]
+    pub internal_plaintext: bool,
+    /// A certificate chain (PEM) for the public listener: with it and
+    /// `GATEWAY_PUBLIC_TLS_KEY` the gateway serves HTTPS (HTTP/2 and HTTP/1.1),
+    /// without them plain HTTP, for a TLS-terminating proxy or loopback.
+    #[arg(long, env = "GATEWAY_PUBLIC_TLS_CERT", requires = "public_tls_key")]
+    pub public_tls_cert: Option<PathBuf>,
+    /// The private key of `GATEWAY_PUBLIC_TLS_CERT` (PEM).
+    #[arg(long, env = "GATEWAY_PUBLIC_TLS_KEY", requires = "public_tls_cert")]
+    pub public_tls_key: Option<PathBuf>,
     /// The public base URL of this gateway, from which `image_url`s are built (never
     /// from a request's Host header, which a client controls).
     #[arg(
@@ -113,6 +138,12 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             auth_url,
             library_url,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            internal_plaintext: false,
+            public_tls_cert: None,
+            public_tls_key: None,
             public_url,
             backend_timeout_ms: 10_000,
             upload_timeout_ms: 120_000,
@@ -145,6 +176,18 @@ impl Config {
         let matches = command.try_get_matches_from([NAME])?;
         defaults.update_from_arg_matches(&matches)?;
         Ok(defaults)
+    }
+
+    /// The TLS files for calling the services, or `None` when TLS is explicitly
+    /// turned off.
+    pub(crate) fn tls_files(&self) -> Result<Option<TlsFiles>, TlsError> {
+        TlsFiles::configured(
+            "GATEWAY",
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+            self.tls_ca.as_deref(),
+            self.internal_plaintext,
+        )
     }
 
     /// The deadline of a backend call.

@@ -16,7 +16,9 @@
 //!   and the reference at `/docs`.
 //! - [`timestamps`]: times as the answers spell them.
 //! - [`request_id`]: the `x-request-id` of every request, on both hops.
-//! - [`server`]: connections accepted within bounds (timeouts, a cap), and draining.
+//! - [`server`]: connections accepted within bounds (timeouts, a cap), over HTTPS
+//!   when given a certificate, and draining; [`watchdog`]: what it knows of each
+//!   connection to enforce them.
 //! - [`access`]: the access line and metrics of every request, and the trace context
 //!   passed to the services.
 //! - [`client_address`]: who a request comes from, forwarded to the auth service.
@@ -43,6 +45,7 @@ mod sessions;
 mod timestamps;
 mod uploads;
 mod users;
+mod watchdog;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -55,7 +58,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::{backends::Backends, error::ApiError, server::ConnectionLimits};
+use crate::{backends::Backends, error::ApiError, watchdog::ConnectionLimits};
 
 /// What every route shares, behind one `Arc`: axum clones the state for every request,
 /// and one reference count is cheaper to clone than every gRPC client in it.
@@ -200,6 +203,12 @@ pub enum StartError {
     /// A backend URL is not a valid URI.
     #[error("invalid backend URL")]
     BackendUrl(#[from] tonic::transport::Error),
+    /// A backend URL's scheme does not match the TLS setting.
+    #[error(transparent)]
+    BackendChannel(#[from] bookshelf_runtime::tls::connector::ChannelError),
+    /// The TLS files are missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] bookshelf_runtime::tls::TlsError),
     /// The listener failed.
     #[error("I/O error")]
     Io(#[from] std::io::Error),
@@ -227,13 +236,18 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    public_tls: Option<bookshelf_runtime::tls::PublicTls>,
 }
 
 impl Application {
     /// Prepares the gateway on `listener`; backends are connected on first use.
     pub fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let tls = config
+            .tls_files()?
+            .map(bookshelf_runtime::tls::InternalTls::start)
+            .transpose()?;
         let state = AppState(Arc::new(Shared {
-            backends: Backends::new(config)?,
+            backends: Backends::new(config, tls.as_ref())?,
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             max_cover_bytes: config.max_cover_bytes,
             held_covers: Arc::new(tokio::sync::Semaphore::new(
@@ -245,10 +259,18 @@ impl Application {
             max_unpaged_books: config.max_unpaged_books.max(1),
             client_addresses: client_addresses(config),
         }));
+        let public_tls = match (&config.public_tls_cert, &config.public_tls_key) {
+            (Some(cert), Some(key)) => Some(bookshelf_runtime::tls::PublicTls::start(
+                cert.clone(),
+                key.clone(),
+            )?),
+            _ => None,
+        };
         Ok(Self {
             listener,
             router: router(state, config.max_json_bytes),
             limits: config.connection_limits(),
+            public_tls,
         })
     }
 
@@ -262,7 +284,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        server::serve(self.listener, self.router, self.limits, shutdown).await;
+        server::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            self.public_tls,
+            shutdown,
+        )
+        .await;
         Ok(())
     }
 }

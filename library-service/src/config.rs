@@ -4,6 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bookshelf_runtime::clock::Clock;
 use bookshelf_runtime::connections::{self, GrpcLimits};
+use bookshelf_runtime::tls::{TlsError, TlsFiles};
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
 
@@ -57,9 +58,26 @@ pub struct Config {
     /// it also sweeps once at start-up.
     #[arg(long, env = "LIBRARY_SWEEP_INTERVAL_SECS", default_value_t = 60 * 60)]
     pub sweep_interval_secs: u64,
-    /// The auth service, for signing keys and the revocation feed.
-    #[arg(long, env = "AUTH_URL", default_value = "http://127.0.0.1:50051")]
+    /// The auth service, for signing keys and the revocation feed: `https://` (its
+    /// certificate must name the URL's host), or `http://` with
+    /// `LIBRARY_INTERNAL_PLAINTEXT`.
+    #[arg(long, env = "AUTH_URL", default_value = "https://127.0.0.1:50051")]
     pub auth_url: String,
+    /// The service's certificate chain (PEM), whose URI SAN is its SPIFFE id
+    /// (`spiffe://<trust domain>/bookshelf/library`): served to callers and presented
+    /// to the auth service. Re-read when it changes.
+    #[arg(long, env = "LIBRARY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `LIBRARY_TLS_CERT` (PEM).
+    #[arg(long, env = "LIBRARY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The CAs (PEM bundle) the auth service's and callers' certificates must chain to.
+    #[arg(long, env = "LIBRARY_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Serves and calls in plaintext, with no TLS and no identities. Only behind a
+    /// network that authenticates the parts itself (a service mesh, say).
+    #[arg(long, env = "LIBRARY_INTERNAL_PLAINTEXT")]
+    pub internal_plaintext: bool,
     /// Largest cover upload accepted, in bytes.
     #[arg(long, env = "LIBRARY_MAX_COVER_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_cover_bytes: usize,
@@ -91,7 +109,8 @@ pub struct Config {
     /// Concurrent calls on one HTTP/2 connection.
     #[arg(long, env = "LIBRARY_GRPC_MAX_STREAMS", default_value_t = 256)]
     pub grpc_max_streams: u32,
-    /// How long a new connection may take to send the HTTP/2 preface, in milliseconds.
+    /// How long a new connection may take to finish its TLS handshake and send the
+    /// HTTP/2 preface, in milliseconds.
     #[arg(
         long,
         env = "LIBRARY_GRPC_HANDSHAKE_TIMEOUT_MS",
@@ -178,6 +197,10 @@ impl Config {
             sweep_interval_secs: 60 * 60,
             object_store_options: Vec::new(),
             auth_url,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            internal_plaintext: false,
             max_cover_bytes: 10 * 1024 * 1024,
             revocation_max_outage_ms: 5000,
             decode_concurrency: None,
@@ -231,6 +254,17 @@ impl Config {
     /// How often the store is swept.
     pub(crate) fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval_secs.max(1))
+    }
+
+    /// The TLS files, or `None` when TLS is explicitly turned off.
+    pub(crate) fn tls_files(&self) -> Result<Option<TlsFiles>, TlsError> {
+        TlsFiles::configured(
+            "LIBRARY",
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+            self.tls_ca.as_deref(),
+            self.internal_plaintext,
+        )
     }
 
     /// The bounds the gRPC server puts on its connections.

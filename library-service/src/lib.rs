@@ -44,6 +44,7 @@ use bookshelf_proto::{
 use bookshelf_runtime::{
     connections::{self, GrpcLimits},
     db, grpc,
+    tls::{InternalTls, TlsError, connector::ChannelError},
     workers::WorkerPool,
 };
 use bookshelf_tokens::{KeySet, Revocations, TokenInterceptor, Verifier, follow};
@@ -77,6 +78,12 @@ pub enum StartError {
     /// The auth service URL is not a valid URI.
     #[error("invalid auth service URL")]
     AuthUrl(#[source] tonic::transport::Error),
+    /// The auth service URL's scheme does not match the TLS setting.
+    #[error(transparent)]
+    AuthChannel(#[from] ChannelError),
+    /// The TLS files are missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The server failed.
     #[error("gRPC server error")]
     Transport(#[from] tonic::transport::Error),
@@ -88,6 +95,7 @@ pub enum StartError {
 /// A built library service, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    tls: Option<InternalTls>,
     limits: GrpcLimits,
     api: LibraryApi,
     verifier: Verifier,
@@ -136,10 +144,11 @@ impl Application {
         // Keepalive on the channel too: a stopped auth service leaves the connection
         // open and silent, and only pings tell that from a quiet one.
         let limits = config.grpc_limits();
-        let channel = limits
+        let tls = config.tls_files()?.map(InternalTls::start).transpose()?;
+        let endpoint = limits
             .keepalive(Endpoint::from_shared(config.auth_url.clone()).map_err(StartError::AuthUrl)?)
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .connect_lazy();
+            .connect_timeout(std::time::Duration::from_secs(2));
+        let channel = bookshelf_runtime::tls::connector::connect_lazy(endpoint, tls.as_ref())?;
         let auth = AuthServiceClient::new(channel);
         let revocations = Arc::new(
             Revocations::new(config.revocation_max_outage()).with_clock(config.clock.clone()),
@@ -182,6 +191,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            tls,
             limits: config.grpc_limits(),
             api,
             verifier,
@@ -224,7 +234,7 @@ impl Application {
             .add_routes(standard)
             .add_service(service)
             .serve_with_incoming_shutdown(
-                connections::incoming(self.listener, self.limits),
+                connections::incoming(self.listener, self.limits, self.tls),
                 shutdown,
             )
             .await;

@@ -2,9 +2,9 @@
 //!
 //! The gateway sees the client; the services see only the gateway. So the gateway
 //! forwards the client's address in the [`CLIENT_ADDRESS`] metadata, and a service
-//! believes that metadata only from a peer it was told to trust: any other caller
-//! (one that reaches the service directly) is counted under its own peer address,
-//! whatever it claims. The client's `User-Agent` travels the same way, in
+//! believes that metadata only from a peer whose certificate proves it is one of the
+//! forwarders it was told to trust: any other caller (one that reaches the service
+//! directly) is counted under its own peer address, whatever it claims. The client's `User-Agent` travels the same way, in
 //! [`CLIENT_USER_AGENT`], so that a user's list of sessions names the browsers and apps
 //! rather than the gateway.
 
@@ -13,12 +13,13 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use tonic::{Request, metadata::MetadataValue};
 
+use crate::peer::Callers;
+
 /// The metadata key that carries the client's address from the gateway.
 pub const CLIENT_ADDRESS: &str = "x-client-address";
 
 /// A CIDR network, or a bare address as the network of that one address: how the
-/// lists of trusted peers (`AUTH_TRUSTED_FORWARDERS`, `GATEWAY_TRUSTED_PROXIES`) are
-/// written.
+/// gateway's list of trusted proxies (`GATEWAY_TRUSTED_PROXIES`) is written.
 pub fn network(raw: &str) -> Result<IpNet, ipnet::AddrParseError> {
     let raw = raw.trim();
     raw.parse::<IpNet>()
@@ -31,23 +32,11 @@ pub const CLIENT_USER_AGENT: &str = "x-client-user-agent";
 /// The longest user agent kept; longer ones are cut, since they are only shown back.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-/// Whether `request` comes from a peer inside one of `trusted_forwarders`.
-fn from_trusted<T>(request: &Request<T>, trusted_forwarders: &[IpNet]) -> bool {
-    request.remote_addr().is_some_and(|peer| {
-        let peer = canonical(peer.ip());
-        trusted_forwarders
-            .iter()
-            .any(|network| network.contains(&peer))
-    })
-}
-
-/// The client's user agent: the forwarded one from a trusted gateway, else the caller's
-/// own `user-agent` metadata; without control characters and at most 256 characters.
-/// `None` when there is none, or nothing printable in it.
-pub fn client_user_agent<T>(request: &Request<T>, trusted_forwarders: &[IpNet]) -> Option<String> {
-    let key = if from_trusted(request, trusted_forwarders)
-        && request.metadata().contains_key(CLIENT_USER_AGENT)
-    {
+/// The client's user agent: the forwarded one from one of `forwarders`, else the
+/// caller's own `user-agent` metadata; without control characters and at most 256
+/// characters. `None` when there is none, or nothing printable in it.
+pub fn client_user_agent<T>(request: &Request<T>, forwarders: &Callers) -> Option<String> {
+    let key = if forwarders.admit(request) && request.metadata().contains_key(CLIENT_USER_AGENT) {
         CLIENT_USER_AGENT
     } else {
         "user-agent"
@@ -70,12 +59,12 @@ pub fn forward_user_agent<T>(request: &mut Request<T>, user_agent: &str) {
     }
 }
 
-/// The client address of `request`: the forwarded one when the peer is inside one of
-/// `trusted_forwarders` and forwarded one, else the peer's own. `None` only when the
+/// The client address of `request`: the forwarded one when the caller is one of
+/// `forwarders` and forwarded one, else the peer's own. `None` only when the
 /// transport knows no peer (an in-memory channel).
-pub fn client_address<T>(request: &Request<T>, trusted_forwarders: &[IpNet]) -> Option<IpAddr> {
+pub fn client_address<T>(request: &Request<T>, forwarders: &Callers) -> Option<IpAddr> {
     let peer = canonical(request.remote_addr()?.ip());
-    if from_trusted(request, trusted_forwarders)
+    if forwarders.admit(request)
         && let Some(forwarded) = request
             .metadata()
             .get(CLIENT_ADDRESS)

@@ -3,8 +3,10 @@
 //!
 //! - a cap on open connections: past it, a new connection is closed at once, before
 //!   anything is read from it, and the descriptor is free again;
-//! - a handshake timeout: a connection must send the HTTP/2 preface soon after it is
-//!   accepted (a socket that connects and sends nothing, or half a preface, is closed);
+//! - a handshake timeout: a connection must finish its TLS handshake and send the
+//!   HTTP/2 preface soon after it is accepted (a socket that connects and sends
+//!   nothing, half a ClientHello or half a preface, is closed). Handshakes run side by
+//!   side, so a stalled one delays no other connection;
 //! - HTTP/2 keepalive: once the handshake is done the server pings, and a peer that
 //!   does not answer within the timeout (a stopped process, a blackholed network) is
 //!   dropped with everything it held;
@@ -19,14 +21,19 @@ use std::{
     time::Duration,
 };
 
-use futures::Stream;
+use futures::{Stream, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use tokio::{
     io::{AsyncRead, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::{OwnedSemaphorePermit, Semaphore},
-    time::Sleep,
+    time::{Instant, Sleep},
 };
 use tonic::transport::server::{Connected, TcpConnectInfo};
+
+use crate::{
+    peer::{ConnectionInfo, PeerLayer},
+    tls::{InternalTls, Transport},
+};
 
 /// The length of the HTTP/2 connection preface every client sends first.
 const PREFACE_LEN: usize = 24;
@@ -41,7 +48,8 @@ pub struct GrpcLimits {
     pub max_connections: usize,
     /// Concurrent streams (calls) on one connection.
     pub max_streams: u32,
-    /// How long a new connection may take to send the HTTP/2 preface.
+    /// How long a new connection may take to finish its TLS handshake (if any) and
+    /// send the HTTP/2 preface.
     pub handshake_timeout: Duration,
     /// How often the server pings a connection it has not heard from.
     pub keepalive_interval: Duration,
@@ -53,13 +61,18 @@ pub struct GrpcLimits {
 }
 
 impl GrpcLimits {
-    /// A server builder with these limits; services and layers are added after.
-    pub fn server(&self) -> tonic::transport::Server {
+    /// A server builder with these limits, and requests told the certificate and
+    /// address of their connection ([`PeerLayer`]); services and layers are added after.
+    pub fn server(
+        &self,
+    ) -> tonic::transport::Server<tower::layer::util::Stack<PeerLayer, tower::layer::util::Identity>>
+    {
         tonic::transport::Server::builder()
             .timeout(self.call_timeout)
             .max_concurrent_streams(self.max_streams)
             .http2_keepalive_interval(Some(self.keepalive_interval))
             .http2_keepalive_timeout(Some(self.keepalive_timeout))
+            .layer(PeerLayer)
     }
 
     /// Client-side keepalive with the same bounds, for a channel whose silence must be
@@ -85,54 +98,131 @@ pub fn default_max_connections() -> usize {
 
 /// The connections accepted on an already bound listener, within `limits`: Nagle off
 /// (gRPC messages are small and latency matters more than packet count), at most
-/// `max_connections` open, and each bound by the handshake timeout.
+/// `max_connections` open (counting those still in their handshake), and each bound by
+/// the handshake timeout. With `tls`, each is a TLS connection first.
 pub fn incoming(
     listener: TcpListener,
     limits: GrpcLimits,
+    tls: Option<InternalTls>,
 ) -> impl Stream<Item = io::Result<LimitedStream>> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    futures::stream::unfold((listener, slots), move |(listener, slots)| async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            };
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                // Dropped unread: the client sees the connection closed at once.
-                tracing::debug!("connection refused: too many open connections");
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let limited = LimitedStream {
-                inner: stream,
-                _slot: permit,
-                handshake: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
-                preface_read: 0,
-            };
-            return Some((Ok(limited), (listener, slots)));
-        }
+    let acceptor = Acceptor {
+        listener,
+        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        limits,
+        tls,
+        handshakes: FuturesUnordered::new(),
+    };
+    futures::stream::unfold(acceptor, |mut acceptor| async move {
+        let stream = acceptor.next().await;
+        Some((Ok(stream), acceptor))
     })
+}
+
+struct Acceptor {
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
+    limits: GrpcLimits,
+    tls: Option<InternalTls>,
+    /// TLS handshakes under way; a connection is handed to the server once its own
+    /// handshake is done.
+    handshakes: FuturesUnordered<BoxFuture<'static, Option<LimitedStream>>>,
+}
+
+impl Acceptor {
+    async fn next(&mut self) -> LimitedStream {
+        loop {
+            tokio::select! {
+                Some(finished) = self.handshakes.next(), if !self.handshakes.is_empty() => {
+                    if let Some(stream) = finished {
+                        return stream;
+                    }
+                }
+                accepted = self.listener.accept() => {
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(error) => {
+                            tracing::warn!(%error, "accepting a connection failed");
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                            continue;
+                        }
+                    };
+                    let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                        // Dropped unread: the client sees the connection closed at once.
+                        tracing::debug!("connection refused: too many open connections");
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let deadline = Instant::now() + self.limits.handshake_timeout;
+                    match &self.tls {
+                        None => return LimitedStream::new(Transport::Plain(stream), slot, deadline),
+                        Some(tls) => {
+                            let tls = tls.clone();
+                            self.handshakes.push(Box::pin(secure(tls, stream, slot, deadline)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The TLS handshake on `tcp`, within what is left of the handshake timeout at
+/// `deadline`; `None` (and the connection closed) when it fails or runs out of time.
+async fn secure(
+    tls: InternalTls,
+    tcp: TcpStream,
+    slot: OwnedSemaphorePermit,
+    deadline: Instant,
+) -> Option<LimitedStream> {
+    match tokio::time::timeout_at(deadline, crate::tls::handshake(&tls, tcp)).await {
+        Ok(Ok(transport)) => Some(LimitedStream::new(transport, slot, deadline)),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake not finished within the handshake timeout");
+            None
+        }
+    }
 }
 
 /// An accepted connection holding one of the server's connection slots until it is
 /// dropped, and closed with an error if its preface does not arrive in time.
 pub struct LimitedStream {
-    inner: TcpStream,
+    inner: Transport,
     _slot: OwnedSemaphorePermit,
+    info: ConnectionInfo,
     /// Armed until the preface has been read.
     handshake: Option<Pin<Box<Sleep>>>,
     preface_read: usize,
 }
 
+impl LimitedStream {
+    fn new(inner: Transport, slot: OwnedSemaphorePermit, deadline: Instant) -> Self {
+        let tcp = inner.tcp();
+        let info = ConnectionInfo {
+            tcp: TcpConnectInfo {
+                local_addr: tcp.local_addr().ok(),
+                remote_addr: tcp.peer_addr().ok(),
+            },
+            certificate: inner.peer_certificate(),
+        };
+        Self {
+            inner,
+            _slot: slot,
+            info,
+            handshake: Some(Box::pin(tokio::time::sleep_until(deadline))),
+            preface_read: 0,
+        }
+    }
+}
+
 impl Connected for LimitedStream {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnectionInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
+        self.info.clone()
     }
 }
 

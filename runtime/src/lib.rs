@@ -2,6 +2,7 @@
 //!
 //! - [`access`]: one access line and the request metrics of every gRPC call.
 //! - [`client_address`]: the client's address, forwarded from the gateway to the services.
+//! - [`certificates`]: a CA and each part's certificate, made once where missing.
 //! - [`clock`]: wall-clock time as tokens and the databases carry it, movable by tests.
 //! - [`connections`]: the bounds a gRPC server puts on its connections (a cap,
 //!   handshake timeout, keepalive, streams per connection).
@@ -17,6 +18,8 @@
 //! - [`postgres_reads`]: the hot reads on PostgreSQL, pipelined on shared connections.
 //! - [`shutdown`]: the SIGINT/SIGTERM future.
 //! - [`sqlite_reads`]: the hot reads on SQLite, on the request's own thread.
+//! - [`tls`]: rustls with ring: mutual TLS between the parts, reloaded when its
+//!   files change, and the gateway's public HTTPS.
 //! - [`telemetry`]: `tracing` set up once per process, text or JSON, off the request
 //!   path.
 //! - [`trace_context`]: the W3C `traceparent` that ties one request's hops together.
@@ -24,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod certificates;
 pub mod client_address;
 pub mod clock;
 pub mod connections;
@@ -37,5 +41,6 @@ pub mod postgres_reads;
 pub mod shutdown;
 pub mod sqlite_reads;
 pub mod telemetry;
+pub mod tls;
 pub mod trace_context;
 pub mod workers;

@@ -20,10 +20,25 @@ use bookshelf_proto::auth::v1::{
     watch_revocations_response::Marker,
 };
 use tokio::{net::TcpListener, sync::mpsc};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use bookshelf_runtime::{
+    connections::{self, GrpcLimits},
+    tls::InternalTls,
+};
+
 use crate::running::Running;
+
+/// The fake's connections: generous, since the tests drive it, not attack it.
+const LIMITS: GrpcLimits = GrpcLimits {
+    max_connections: 1024,
+    max_streams: 256,
+    handshake_timeout: Duration::from_secs(10),
+    keepalive_interval: Duration::from_secs(10),
+    keepalive_timeout: Duration::from_secs(5),
+    call_timeout: Duration::from_secs(3600),
+};
 
 type FeedSender = mpsc::Sender<Result<WatchRevocationsResponse, Status>>;
 
@@ -93,13 +108,18 @@ impl Subscription {
 pub struct FakeAuth {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Holds its TLS files.
+    _tls: tempfile::TempDir,
     subscriptions: mpsc::UnboundedReceiver<Subscription>,
     _running: Running,
 }
 
 impl FakeAuth {
-    /// Starts the fake on a free port.
+    /// Starts the fake on a free port, serving the auth service's test certificate.
     pub async fn spawn() -> Self {
+        let tls_dir = tempfile::tempdir().expect("a temporary folder");
+        let tls = InternalTls::start(crate::pki::shared().part_files(tls_dir.path(), "auth"))
+            .expect("usable TLS files");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let (sender, subscriptions) = mpsc::unbounded_channel();
@@ -109,20 +129,24 @@ impl FakeAuth {
         let running = Running::spawn(|shutdown| async move {
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(
+                    connections::incoming(listener, LIMITS, Some(tls)),
+                    shutdown,
+                )
                 .await
                 .expect("the fake auth service runs");
         });
         Self {
             addr,
+            _tls: tls_dir,
             subscriptions,
             _running: running,
         }
     }
 
-    /// The `http://` URL of the fake.
+    /// The `https://` URL of the fake.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
     /// The next `WatchRevocations` call, waiting up to `wait` for it.

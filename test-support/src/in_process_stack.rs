@@ -99,18 +99,14 @@ impl InProcessStack {
         Rest::new(&self.http)
     }
 
-    /// A gRPC client of the auth service.
+    /// A gRPC client of the auth service, over TLS without a client certificate.
     pub async fn auth_client(&self) -> AuthServiceClient<Channel> {
-        AuthServiceClient::connect(format!("http://{}", self.auth))
-            .await
-            .expect("connect to the auth service")
+        AuthServiceClient::new(crate::pki::shared().user_channel(self.auth))
     }
 
-    /// A gRPC client of the library service.
+    /// A gRPC client of the library service, over TLS without a client certificate.
     pub async fn library_client(&self) -> LibraryServiceClient<Channel> {
-        LibraryServiceClient::connect(format!("http://{}", self.library))
-            .await
-            .expect("connect to the library service")
+        LibraryServiceClient::new(crate::pki::shared().user_channel(self.library))
     }
 
     /// The library's covers, in its folder or its bucket.
@@ -200,15 +196,23 @@ impl Plan {
             address(&http_listener),
         );
         let data = |name: &str| self.data.join(name).display().to_string();
-        let auth_url = format!("http://{auth}");
-        let library_url = format!("http://{library}");
+        let auth_url = format!("https://{auth}");
+        let library_url = format!("https://{library}");
+        // Mutual TLS between the parts, as shipped.
+        let pki = crate::pki::shared();
+        let tls = self.data.join("tls");
+        let tls_settings = [
+            ("AUTH", "auth"),
+            ("LIBRARY", "library"),
+            ("GATEWAY", "gateway"),
+        ]
+        .into_iter()
+        .flat_map(|(prefix, part)| pki.settings(&tls, prefix, part));
         let public_url = format!("http://{http}");
         let mut configs = Configs::parse(
             [
                 ("AUTH_DATA_DIR", data("auth")),
                 ("AUTH_DATABASE_URL", self.auth_database.clone()),
-                // The gateway, on loopback, forwards its clients' addresses.
-                ("AUTH_TRUSTED_FORWARDERS", "127.0.0.1".to_owned()),
                 ("LIBRARY_DATA_DIR", data("library")),
                 ("LIBRARY_DATABASE_URL", self.library_database.clone()),
                 ("AUTH_URL", auth_url),
@@ -217,6 +221,7 @@ impl Plan {
             ]
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
+            .chain(tls_settings)
             .chain(self.settings),
         );
         if let Some(bucket) = &self.bucket {

@@ -14,6 +14,8 @@
 //!   read what a process logs and serves as metrics.
 //! - [`Replicas`]: two such stacks on one PostgreSQL database per service, one S3
 //!   bucket and one signing key, as replicas run in production.
+//! - [`pki`]: the test CA and the parts' certificates, for mutual TLS as shipped,
+//!   TLS clients as a user or a part, and an attacker's certificates.
 //! - [`ports`]: loopback ports reserved for child processes that are told their
 //!   address before they start.
 //! - [`eventually`]: waiting for a condition with a deadline rather than a sleep.
@@ -46,6 +48,7 @@ pub mod images;
 mod in_process_stack;
 pub mod leaks;
 pub mod library;
+pub mod pki;
 pub mod ports;
 pub mod process_stack;
 mod relay;

@@ -61,6 +61,10 @@ impl TestLibrary {
         let database = TestDatabase::create(dir.path(), "library").await;
         let mut config = Config::embedded(dir.path().to_path_buf(), auth_url.to_owned());
         config.database_url = Some(SecretString::from(database.url.clone()));
+        let tls = crate::pki::shared().part_files(&dir.path().join("tls"), "library");
+        config.tls_cert = Some(tls.cert);
+        config.tls_key = Some(tls.key);
+        config.tls_ca = Some(tls.ca);
         let bucket = TestBucket::create_if_configured().await;
         if let Some(bucket) = &bucket {
             bucket.configure(&mut config);
@@ -181,11 +185,9 @@ impl TestLibrary {
             .books
     }
 
-    /// A client connected to the server.
+    /// A client of the server as a user's: over TLS without a client certificate.
     pub async fn client(&self) -> LibraryServiceClient<Channel> {
-        LibraryServiceClient::connect(format!("http://{}", self.addr))
-            .await
-            .expect("connect to the library service")
+        LibraryServiceClient::new(crate::pki::shared().user_channel(self.addr))
             .max_decoding_message_size(64 * 1024 * 1024)
     }
 }

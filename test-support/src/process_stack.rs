@@ -202,15 +202,13 @@ impl ProcessStack {
                 ("AUTH_DATA_DIR".into(), data("auth")),
                 ("AUTH_DATABASE_URL".into(), self.databases[0].url.clone()),
                 ("AUTH_METRICS_LISTEN".into(), metrics),
-                // The gateway, on loopback, forwards its clients' addresses.
-                ("AUTH_TRUSTED_FORWARDERS".into(), "127.0.0.1".into()),
             ],
             Service::Library => vec![
                 ("LIBRARY_LISTEN".into(), self.library.to_string()),
                 ("LIBRARY_DATA_DIR".into(), data("library")),
                 ("LIBRARY_DATABASE_URL".into(), self.databases[1].url.clone()),
                 ("LIBRARY_METRICS_LISTEN".into(), metrics),
-                ("AUTH_URL".into(), format!("http://{}", self.auth)),
+                ("AUTH_URL".into(), format!("https://{}", self.auth)),
             ],
             Service::Gateway => vec![
                 (
@@ -218,11 +216,18 @@ impl ProcessStack {
                     self.http.trim_start_matches("http://").to_owned(),
                 ),
                 ("GATEWAY_PUBLIC_URL".into(), self.http.clone()),
-                ("AUTH_URL".into(), format!("http://{}", self.auth)),
-                ("LIBRARY_URL".into(), format!("http://{}", self.library)),
+                ("AUTH_URL".into(), format!("https://{}", self.auth)),
+                ("LIBRARY_URL".into(), format!("https://{}", self.library)),
                 ("GATEWAY_METRICS_LISTEN".into(), metrics),
             ],
         };
+        // Mutual TLS between the parts, as shipped.
+        let (prefix, part) = match service {
+            Service::Auth => ("AUTH", "auth"),
+            Service::Library => ("LIBRARY", "library"),
+            Service::Gateway => ("GATEWAY", "gateway"),
+        };
+        env.extend(crate::pki::shared().settings(&self.dir.path().join("tls"), prefix, part));
         env.push(("RUST_LOG".into(), "info".into()));
         env.push(("NO_COLOR".into(), "1".into()));
         env.extend(self.extra_env.iter().cloned());

@@ -108,6 +108,10 @@ impl TestAuth {
         let database = TestDatabase::create(dir.path(), "auth").await;
         let mut config = Config::embedded(dir.path().to_path_buf());
         config.database_url = Some(SecretString::from(database.url.clone()));
+        let tls = crate::pki::shared().part_files(&dir.path().join("tls"), "auth");
+        config.tls_cert = Some(tls.cert);
+        config.tls_key = Some(tls.key);
+        config.tls_ca = Some(tls.ca);
         adjust(&mut config);
         let mut auth = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -234,16 +238,25 @@ impl TestAuth {
         Some(relay)
     }
 
-    /// The `http://` URL of the server.
+    /// The URL of the server: `https://`, or `http://` when TLS is turned off.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.config.internal_plaintext {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// A client connected to the server.
+    /// A client of the server as a user's: over TLS without a client certificate.
     pub async fn client(&self) -> AuthServiceClient<Channel> {
-        AuthServiceClient::connect(self.url())
-            .await
-            .expect("connect to the auth service")
+        AuthServiceClient::new(crate::pki::shared().user_channel(self.addr))
+    }
+
+    /// A client of the server presenting the shared test certificate of `part`.
+    pub async fn client_as(&self, part: &str) -> AuthServiceClient<Channel> {
+        let files = crate::pki::shared().part_files(&self.dir.path().join("callers"), part);
+        AuthServiceClient::new(crate::pki::part_channel(self.addr, &files))
     }
 }
 

@@ -21,13 +21,12 @@ use bookshelf_proto::auth::v1::{
 use bookshelf_runtime::{
     client_address::{client_address, client_user_agent, limit_key},
     clock::timestamp,
-    peer::peer_certificate,
+    peer::{Callers, peer_certificate},
 };
 use bookshelf_tokens::{
     Verifier,
     interceptor::{caller, service_caller},
 };
-use ipnet::IpNet;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
@@ -48,8 +47,10 @@ mod sessions;
 pub(crate) struct AuthApi {
     pub auth: Auth,
     pub verifier: Verifier,
-    /// The gateways whose forwarded client address is believed.
-    pub trusted_forwarders: Vec<IpNet>,
+    /// The gateways, whose forwarded client address and user agent are believed.
+    pub forwarders: Callers,
+    /// The services that may watch the revocation feed.
+    pub verifiers: Callers,
     /// Becomes true when the server starts shutting down: endless revocation streams
     /// then end, so the server can drain and exit.
     pub shutting_down: watch::Receiver<bool>,
@@ -73,16 +74,14 @@ impl AuthApi {
     /// The key the client of `request` is limited under: its forwarded address when
     /// a trusted gateway sent it, else the peer's.
     fn client_key<T>(&self, request: &Request<T>) -> String {
-        client_address(request, &self.trusted_forwarders)
-            .map_or_else(|| "unknown".to_owned(), limit_key)
+        client_address(request, &self.forwarders).map_or_else(|| "unknown".to_owned(), limit_key)
     }
 
     /// Where `request` comes from, as its session records it.
     fn client_seen<T>(&self, request: &Request<T>) -> ClientSeen {
         ClientSeen {
-            address: client_address(request, &self.trusted_forwarders)
-                .map(|address| address.to_string()),
-            user_agent: client_user_agent(request, &self.trusted_forwarders),
+            address: client_address(request, &self.forwarders).map(|address| address.to_string()),
+            user_agent: client_user_agent(request, &self.forwarders),
         }
     }
 }
@@ -230,6 +229,9 @@ impl AuthService for AuthApi {
         &self,
         request: Request<WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        if !self.verifiers.admit(&request) {
+            return Err(AuthError::NotAllowed.into());
+        }
         // Subscribe before reading the backlog, so nothing falls between the two.
         let live = self.auth.revocations.subscribe();
         let after = request.get_ref().after_sequence;

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use bookshelf_proto::auth::v1::GetSigningKeysRequest;
 use bookshelf_test_support::{
     TestAuth,
-    sockets::{H2_PREFACE_AND_SETTINGS, closed_within, stalled, wait_until_closed},
+    sockets::{
+        H2_PREFACE_AND_SETTINGS, HALF_A_CLIENT_HELLO, closed_within, stalled, stalled_over_tls,
+        wait_until_closed,
+    },
 };
 
 #[tokio::test]
@@ -46,11 +49,11 @@ async fn a_connection_that_goes_silent_after_its_handshake_is_dropped_by_keepali
         config.grpc_keepalive_timeout_ms = 300;
     })
     .await;
-    // The preface is sent, then nothing: not even the answer to a ping.
-    let mut silent = stalled(auth.addr, 1, H2_PREFACE_AND_SETTINGS).await;
+    // The TLS handshake and the preface, then nothing: not even the answer to a ping.
+    let mut silent = stalled_over_tls(auth.addr, H2_PREFACE_AND_SETTINGS).await;
     let started = Instant::now();
     assert!(
-        closed_within(&mut silent[0], Duration::from_secs(3)).await,
+        closed_within(&mut silent, Duration::from_secs(3)).await,
         "a peer that stops answering is dropped"
     );
     assert!(
@@ -58,4 +61,32 @@ async fn a_connection_that_goes_silent_after_its_handshake_is_dropped_by_keepali
         "by keepalive, not at once: {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_tls_handshake_is_dropped_after_the_handshake_timeout() {
+    let auth = TestAuth::spawn_with(|config| {
+        config.grpc_handshake_timeout_ms = 500;
+    })
+    .await;
+    let started = Instant::now();
+    let mut halves = stalled(auth.addr, 3, HALF_A_CLIENT_HELLO).await;
+    let (closed, after) = wait_until_closed(&mut halves, 3, Duration::from_secs(3)).await;
+    assert_eq!(
+        closed, 3,
+        "half a ClientHello holds no connection ({after:?})"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "by the timeout, not at once: {:?}",
+        started.elapsed()
+    );
+    // A stalled handshake delays no other connection.
+    let mut stalling = stalled(auth.addr, 1, HALF_A_CLIENT_HELLO).await;
+    auth.client()
+        .await
+        .get_signing_keys(GetSigningKeysRequest {})
+        .await
+        .expect("an honest client is served beside a stalled handshake");
+    assert!(!closed_within(&mut stalling[0], Duration::ZERO).await);
 }

@@ -64,13 +64,14 @@ async fn no_login_with_the_old_password_outlives_the_change() {
     let opened = Arc::new(Mutex::new(Vec::new()));
     let clients: Vec<_> = (0..16)
         .map(|_| {
-            let (url, email) = (auth.url(), email.clone());
+            let (channel, email) = (
+                bookshelf_test_support::pki::shared().user_channel(auth.addr),
+                email.clone(),
+            );
             let (stop, opened) = (stop.clone(), opened.clone());
             tokio::spawn(async move {
                 let mut client =
-                    bookshelf_proto::auth::v1::auth_service_client::AuthServiceClient::connect(url)
-                        .await
-                        .expect("connect");
+                    bookshelf_proto::auth::v1::auth_service_client::AuthServiceClient::new(channel);
                 while !stop.load(Ordering::SeqCst) {
                     let login = client
                         .login(LoginRequest {

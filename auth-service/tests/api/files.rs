@@ -20,7 +20,8 @@ fn mode(path: &Path) -> u32 {
 async fn the_data_folder_and_its_secrets_are_private() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let config = Config::embedded(data.clone());
+    let mut config = Config::embedded(data.clone());
+    config.internal_plaintext = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(&config, listener).await.unwrap();
     assert_eq!(mode(&data), 0o700, "the data folder");

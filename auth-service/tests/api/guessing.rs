@@ -83,11 +83,9 @@ async fn concurrent_guesses_are_counted_before_any_is_evaluated() {
 
 #[tokio::test]
 async fn a_stranger_cannot_lock_the_owner_out_but_many_addresses_meet_a_ceiling() {
-    let auth = TestAuth::spawn_with(|config| {
-        config.trusted_forwarders = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
-    let mut client = auth.client().await;
+    let auth = TestAuth::spawn().await;
+    // The gateway's certificate: its forwarded client addresses are believed.
+    let mut client = auth.client_as("gateway").await;
     let email = unique_email();
     register(&mut client, &email).await;
     let stranger = "203.0.113.7";
@@ -124,10 +122,9 @@ async fn a_stranger_cannot_lock_the_owner_out_but_many_addresses_meet_a_ceiling(
 async fn one_address_trying_many_emails_is_refused() {
     let auth = TestAuth::spawn_with(|config| {
         config.max_attempts_per_address = 10;
-        config.trusted_forwarders = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let client = auth.client().await;
+    let client = auth.client_as("gateway").await;
     let sprayer = "203.0.113.50";
     let codes = all_at_once(
         &client,

@@ -11,11 +11,7 @@ use tonic_health::pb::{
 #[tokio::test]
 async fn health_reports_the_auth_service_serving() {
     let auth = TestAuth::spawn().await;
-    let channel = tonic::transport::Endpoint::from_shared(auth.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = bookshelf_test_support::pki::shared().user_channel(auth.addr);
     let mut health = HealthClient::new(channel);
     for service in ["", "auth.v1.AuthService"] {
         let status = health

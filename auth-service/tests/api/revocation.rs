@@ -63,7 +63,7 @@ async fn a_disabled_users_tokens_are_refused_at_once() {
 #[tokio::test]
 async fn subscribers_receive_revocations_live_and_late_subscribers_the_backlog() {
     let auth = TestAuth::spawn().await;
-    let mut client = auth.client().await;
+    let mut client = auth.client_as("library").await;
     let (user, token) = register_and_login(&mut client).await;
     let (bystander, _) = register_and_login(&mut client).await;
     let mut live = client
@@ -112,7 +112,7 @@ async fn a_revocation_on_one_replica_reaches_the_subscribers_of_another() {
         .replica_with(|config| config.revocation_heartbeat_ms = 60_000)
         .await;
     let mut on_first = first.client().await;
-    let mut on_second = second.client().await;
+    let mut on_second = second.client_as("library").await;
     let (user, token) = register_and_login(&mut on_first).await;
     let mut feed = on_second
         .watch_revocations(WatchRevocationsRequest::default())
@@ -137,7 +137,7 @@ async fn a_revocation_on_one_replica_reaches_the_subscribers_of_another() {
 #[tokio::test]
 async fn shutdown_ends_revocation_streams_and_the_server_exits() {
     let mut auth = TestAuth::spawn().await;
-    let mut client = auth.client().await;
+    let mut client = auth.client_as("library").await;
     let mut feed = client
         .watch_revocations(WatchRevocationsRequest::default())
         .await
@@ -163,7 +163,7 @@ async fn shutdown_ends_revocation_streams_and_the_server_exits() {
 #[tokio::test]
 async fn the_feed_sends_its_backlog_then_its_end_then_a_heartbeat_every_interval() {
     let auth = TestAuth::spawn_with(|config| config.revocation_heartbeat_ms = 200).await;
-    let mut client = auth.client().await;
+    let mut client = auth.client_as("library").await;
     let mut feed = client
         .watch_revocations(WatchRevocationsRequest::default())
         .await
@@ -222,7 +222,7 @@ async fn revocations_are_numbered_by_the_database_and_a_follower_resumes_after_t
     let second = &second;
     let backlog = |after_sequence| async move {
         let mut feed = second
-            .client()
+            .client_as("library")
             .await
             .watch_revocations(WatchRevocationsRequest { after_sequence })
             .await

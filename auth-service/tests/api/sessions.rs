@@ -325,7 +325,7 @@ async fn refresh_tokens_expire_and_sessions_end_at_their_absolute_lifetime() {
 #[tokio::test]
 async fn subscribers_hear_of_an_ended_session_with_when_its_tokens_expire() {
     let auth = TestAuth::spawn().await;
-    let mut client = auth.client().await;
+    let mut client = auth.client_as("library").await;
     let email = new_user(&mut client).await;
     let login = password_login(&mut client, &email).await;
     let mut feed = client

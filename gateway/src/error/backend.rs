@@ -50,6 +50,9 @@ pub(super) fn from_status(status: tonic::Status) -> ApiError {
         (Code::NotFound, _) => ApiError::NotFound,
         (Code::AlreadyExists, _) => ApiError::Conflict(status.message().to_owned()),
         (Code::Unavailable, _) => ApiError::Unavailable { retry_after },
+        // Made here, not by the backend: the connection closed under a call it had
+        // just been given (the backend went away), which is an outage, not a delay.
+        (Code::Cancelled, _) if connection_closed(&status) => ApiError::Unavailable { retry_after },
         (Code::DeadlineExceeded | Code::Cancelled, _) => ApiError::Deadline,
         // Made here, not by the backend: the connection broke mid-call (the backend
         // died). The backend's own statuses never carry a local source error.
@@ -69,6 +72,22 @@ pub(super) fn from_status(status: tonic::Status) -> ApiError {
         }
         .into(),
     }
+}
+
+/// Whether `status` was made by the client because the connection was gone before
+/// the call could be answered, rather than by a deadline.
+fn connection_closed(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// The tutorial's error object from a `google.rpc.BadRequest`: field -> description.

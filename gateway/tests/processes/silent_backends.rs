@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use bookshelf_test_support::{ProcessStack, Rest, Service, eventually, eventually::within};
-use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -13,11 +12,7 @@ use tonic_health::pb::{
 const MAX_OUTAGE_MS: u64 = 1500;
 
 async fn library_status(stack: &ProcessStack) -> Option<ServingStatus> {
-    let channel = Channel::from_shared(format!("http://{}", stack.library))
-        .expect("a valid URL")
-        .connect()
-        .await
-        .ok()?;
+    let channel = bookshelf_test_support::pki::shared().user_channel(stack.library);
     let mut health = HealthClient::new(channel);
     let status = health
         .check(HealthCheckRequest {

@@ -42,11 +42,7 @@ async fn an_upload_in_the_earlier_shape_is_refused_and_stores_nothing() {
         EarlierPart::Finished(finished(&cover)),
     ]
     .map(|part| EarlierCreateBookRequest { part: Some(part) });
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", library.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = bookshelf_test_support::pki::shared().user_channel(library.addr);
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let status = grpc

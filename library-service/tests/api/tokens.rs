@@ -10,7 +10,7 @@ use bookshelf_test_support::{
     register_and_login,
 };
 use bookshelf_tokens::claims::LEEWAY_SECS;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -146,11 +146,7 @@ async fn reports(library: &TestLibrary, wanted: ServingStatus) {
 }
 
 async fn serving(library: &TestLibrary) -> ServingStatus {
-    let channel = Channel::from_shared(format!("http://{}", library.addr))
-        .expect("a valid URL")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = bookshelf_test_support::pki::shared().user_channel(library.addr);
     let mut health = HealthClient::new(channel);
     health
         .check(HealthCheckRequest {
