@@ -3,6 +3,7 @@
 
 mod accounts;
 mod adversarial;
+mod bound_tokens;
 mod connections;
 mod credential_changes;
 mod files;
