@@ -178,8 +178,12 @@ pub fn ensure(
         .collect();
     let (ca_cert, ca_key) = pair("ca");
     let mut written = Vec::new();
+    if missing.is_empty() && ca_cert.exists() {
+        // Every part's files and the CA bundle are in place. An operator's own CA keeps
+        // its key elsewhere: nothing here needs it.
+        return Ok(written);
+    }
     let authority = match (ca_cert.exists(), ca_key.exists()) {
-        (true, true) if missing.is_empty() => return Ok(written),
         (true, true) => Authority::load(Issued {
             cert_pem: read(&ca_cert)?,
             key_pem: read(&ca_key)?,
@@ -255,6 +259,9 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        // An operator's own CA: its certificate and the parts' files, never its key.
+        std::fs::remove_file(dir.path().join("ca.key")).unwrap();
+        assert!(ensure(dir.path(), "example.test", 30).unwrap().is_empty());
         let pem = std::fs::read(dir.path().join("gateway.crt")).unwrap();
         let der = CertificateDer::from_pem_slice(&pem).unwrap();
         assert_eq!(
