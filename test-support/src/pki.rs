@@ -79,9 +79,9 @@ impl Pki {
             key: dir.join(format!("{name}.key")),
             ca: dir.join("ca.crt"),
         };
-        std::fs::write(&files.key, &issued.key_pem).expect("the key written");
-        std::fs::write(&files.cert, &issued.cert_pem).expect("the certificate written");
-        std::fs::write(&files.ca, self.ca_pem()).expect("the CA written");
+        replace(&files.key, &issued.key_pem);
+        replace(&files.cert, &issued.cert_pem);
+        replace(&files.ca, self.ca_pem());
         files
     }
 
@@ -152,6 +152,15 @@ pub fn certificate_der(pem: &str) -> Vec<u8> {
     CertificateDer::from_pem_slice(pem.as_bytes())
         .expect("a PEM certificate")
         .to_vec()
+}
+
+/// Writes `contents` to `path` by renaming a finished file over it, so that a server
+/// reading it at that moment (starting, or polling for a rotation) never sees half.
+fn replace(path: &Path, contents: &str) {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".{}.partial", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&partial, contents).expect("a TLS file written");
+    std::fs::rename(&partial, path).expect("a TLS file in place");
 }
 
 fn endpoint(address: SocketAddr) -> Endpoint {
