@@ -81,10 +81,10 @@ pub(super) async fn write_until(rest: Rest, client: usize, flood: Arc<Flood>) ->
                 shelf.create(&title, write, cover.clone()).await
             }
         };
-        if let Err(unsure) = done {
-            if !flood.refused_while_down(before) {
-                shelf.unanswered(unsure);
-            }
+        if let Err(unsure) = done
+            && !flood.refused_while_down(before)
+        {
+            shelf.unanswered(unsure);
         }
     }
     shelf
