@@ -18,7 +18,7 @@ use tokio::{
 };
 
 use crate::{
-    load::{self, Stats},
+    load::{self, Outcome, Stats},
     report::{Report, Row},
     scenarios::photo,
 };
@@ -61,7 +61,10 @@ pub async fn run(settings: &HostileSettings) -> anyhow::Result<Report> {
     let stack = ProcessStack::spawn_on(settings.postgres.as_deref(), &[("RUST_LOG", "warn")]).await;
     let rest = Rest::new(&stack.http);
     let (_, reader) = rest.signed_up("Honest Reader").await;
-    let (_, uploader) = rest.signed_up("Honest Uploader").await;
+    // An uploader per phase: one account's uploads of both phases would reach its
+    // book quota, and refusals are not the work measured.
+    let (_, quiet_uploader) = rest.signed_up("Honest Uploader").await;
+    let (_, attacked_uploader) = rest.signed_up("Honest Uploader").await;
     let (_, attacker) = rest.signed_up("Mallory Stall").await;
     let book_id = reader.create_book("Quiet Reading", "science").await.data()["_id"]
         .as_str()
@@ -70,7 +73,7 @@ pub async fn run(settings: &HostileSettings) -> anyhow::Result<Report> {
     let cover = Arc::new(photo(640, 480, 85));
 
     let quiet_reads = tokio::spawn(reads(reader.clone(), book_id.clone(), phase));
-    let quiet_uploads = honest_uploads(&uploader, &cover, "quiet", phase).await;
+    let quiet_uploads = honest_uploads(&quiet_uploader, &cover, "quiet", phase).await;
     let quiet_reads = quiet_reads.await?;
 
     let counts = Arc::new(AttackCounts::default());
@@ -108,7 +111,7 @@ pub async fn run(settings: &HostileSettings) -> anyhow::Result<Report> {
     // Let the attack take hold before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let attacked_reads = tokio::spawn(reads(reader.clone(), book_id, phase));
-    let attacked_uploads = honest_uploads(&uploader, &cover, "attacked", phase).await;
+    let attacked_uploads = honest_uploads(&attacked_uploader, &cover, "attacked", phase).await;
     let attacked_reads = attacked_reads.await?;
     for attacker in attackers {
         let _ = attacker.await;
@@ -167,7 +170,7 @@ async fn reads(reader: Rest, book_id: String, phase: Duration) -> Stats {
     let path = format!("/books/{book_id}");
     load::run(READERS, phase, move |_, _| {
         let request = reader.request(Method::GET, &path).send();
-        async move { matches!(request.await, Ok(answer) if answer.status().is_success()) }
+        async move { outcome(request.await) }
     })
     .await
 }
@@ -191,9 +194,17 @@ async fn honest_uploads(
             .request(Method::POST, "/books/")
             .multipart(form)
             .send();
-        async move { matches!(request.await, Ok(answer) if answer.status().as_u16() == 201) }
+        async move { outcome(request.await) }
     })
     .await
+}
+
+/// How an honest request went: only work done counts in the figures.
+fn outcome(answer: reqwest::Result<reqwest::Response>) -> Outcome {
+    match answer {
+        Ok(response) => Outcome::of(response.status().as_u16()),
+        Err(_) => Outcome::Failed,
+    }
 }
 
 /// Opens an upload that sends its multipart head and a few cover bytes, then nothing;

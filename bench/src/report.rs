@@ -30,20 +30,23 @@ impl Report {
     /// Adds a row, and shows it at once on stderr so a long run shows progress.
     pub fn push(&mut self, row: Row) {
         eprintln!(
-            "{}: {:.0} req/s, p50 {}, p99 {}, {} errors",
+            "{}: {:.0} req/s, p50 {}, p99 {}, {} errors, {} refused",
             row.what,
             row.stats.rps,
             ms(row.stats.p50),
             ms(row.stats.p99),
-            row.stats.errors
+            row.stats.errors,
+            row.stats.refused
         );
         self.rows.push(row);
     }
 
     /// Prints the table as Markdown, then the notes.
     pub fn print(&self) {
-        println!("| scenario | conc. | req/s | p50 | p99 | errors | ratio | peak RSS (MiB) |");
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!(
+            "| scenario | conc. | req/s | p50 | p99 | errors | refused | ratio | peak RSS (MiB) |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for row in &self.rows {
             let ratio = row
                 .ratio
@@ -56,13 +59,14 @@ impl Report {
                 .collect::<Vec<_>>()
                 .join(", ");
             println!(
-                "| {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
                 row.what,
                 row.concurrency,
                 row.stats.rps,
                 ms(row.stats.p50),
                 ms(row.stats.p99),
                 row.stats.errors,
+                row.stats.refused,
                 ratio,
                 rss
             );

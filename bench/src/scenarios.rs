@@ -22,7 +22,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
-    load::{self, Stats, quantile},
+    load::{self, Outcome, Stats, quantile},
     ms,
     report::{Report, Row},
     rss,
@@ -555,15 +555,29 @@ async fn uploads(settings: &Settings, stack: &ProcessStack, me: &Rest, report: &
         let request = me.request(Method::POST, "/books/").multipart(form).send();
         async move {
             let sent = Instant::now();
-            let ok = matches!(request.await, Ok(response) if response.status().as_u16() == 201);
-            (ok, sent.elapsed())
+            let outcome = match request.await {
+                Ok(response) => Outcome::of(response.status().as_u16()),
+                Err(_) => Outcome::Failed,
+            };
+            (outcome, sent.elapsed())
         }
     });
     let results = futures::future::join_all(uploads).await;
     let elapsed = started.elapsed();
-    let mut latencies: Vec<Duration> = results.iter().map(|(_, latency)| *latency).collect();
+    let count = |wanted| {
+        results
+            .iter()
+            .filter(|(outcome, _)| *outcome == wanted)
+            .count() as u64
+    };
+    // Only the uploads that were stored count in the figures.
+    let mut latencies: Vec<Duration> = results
+        .iter()
+        .filter(|(outcome, _)| *outcome == Outcome::Done)
+        .map(|(_, latency)| *latency)
+        .collect();
     latencies.sort_unstable();
-    let ok = results.iter().filter(|(ok, _)| *ok).count() as u64;
+    let ok = count(Outcome::Done);
     report.push(Row {
         what: format!(
             "e: 16 concurrent {:.1} MiB uploads",
@@ -573,7 +587,8 @@ async fn uploads(settings: &Settings, stack: &ProcessStack, me: &Rest, report: &
         ratio: None,
         peak_rss: rss_of(stack, &[Service::Gateway, Service::Library]),
         stats: Stats {
-            errors: 16 - ok,
+            errors: count(Outcome::Failed),
+            refused: count(Outcome::Refused),
             rps: ok as f64 / elapsed.as_secs_f64(),
             p50: quantile(&latencies, 0.5),
             p99: quantile(&latencies, 0.99),

@@ -18,7 +18,7 @@ use crate::rss;
 /// How long and how hard to soak.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SoakSettings {
-    /// Minutes of mixed traffic.
+    /// Minutes of mixed traffic (a fraction for a short run: 0.1 is six seconds).
     #[arg(long, default_value_t = 3.0)]
     pub minutes: f64,
     /// Clients at once.
@@ -33,6 +33,10 @@ pub struct SoakSettings {
 struct Tally {
     requests: AtomicU64,
     server_errors: AtomicU64,
+    /// Answers 4xx: limits and quotas, counted apart from the work done.
+    refused: AtomicU64,
+    /// Clients whose sign-up was refused, which then sent nothing.
+    refused_sign_ups: AtomicU64,
     /// Acknowledged books still expected to exist: id -> (owner's client, image_url).
     books: Mutex<BTreeMap<String, (usize, String)>>,
 }
@@ -42,20 +46,26 @@ impl Tally {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if status >= 500 {
             self.server_errors.fetch_add(1, Ordering::Relaxed);
+        } else if status >= 400 {
+            self.refused.fetch_add(1, Ordering::Relaxed);
         }
         status
     }
 }
 
-/// One client's loop: its own account, then uploads, reads, deletes and logins.
+/// One client's loop: its own account, then uploads, reads, deletes and logins. A
+/// client whose sign-up is refused is counted and sends nothing more.
 async fn client(
     index: usize,
     rest: Rest,
     until: Instant,
     tally: Arc<Tally>,
     cover: Arc<Vec<u8>>,
-) -> Rest {
-    let (user, me) = rest.signed_up(&format!("Soak Reader{index}")).await;
+) -> Option<Rest> {
+    let Ok((user, me)) = rest.try_signed_up(&format!("Soak Reader{index}")).await else {
+        tally.refused_sign_ups.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
     let email = user["email"].as_str().unwrap_or_default().to_owned();
     let mut sequence = 0u64;
     while Instant::now() < until {
@@ -106,7 +116,7 @@ async fn client(
             }
         }
     }
-    me
+    Some(me)
 }
 
 /// Runs the soak and prints its figures; fails when a write was lost or a 5xx seen.
@@ -137,7 +147,8 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
     let services = Service::ALL;
     let mut samples: Vec<(f64, Vec<f64>)> = Vec::new();
     while Instant::now() < until {
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        let left = until.saturating_duration_since(Instant::now());
+        tokio::time::sleep(left.min(Duration::from_secs(10))).await;
         let rss: Vec<f64> = services
             .iter()
             .map(|service| {
@@ -159,7 +170,10 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
     let books = tally.books.lock().expect("tally").clone();
     let mut lost = 0;
     for (id, (owner, image_url)) in &books {
-        let book = owners[*owner].get(&format!("/books/{id}")).await;
+        let Some(owner) = &owners[*owner] else {
+            continue;
+        };
+        let book = owner.get(&format!("/books/{id}")).await;
         let cover = reqwest::get(image_url)
             .await
             .map(|response| response.status().as_u16());
@@ -170,8 +184,11 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
 
     let requests = tally.requests.load(Ordering::Relaxed);
     let server_errors = tally.server_errors.load(Ordering::Relaxed);
+    let refused = tally.refused.load(Ordering::Relaxed);
+    let refused_sign_ups = tally.refused_sign_ups.load(Ordering::Relaxed);
     println!(
-        "soak: {:.0} s, {} clients, {requests} requests ({:.0}/s), {server_errors} answered 5xx",
+        "soak: {:.0} s, {} clients ({refused_sign_ups} refused at sign-up), {requests} \
+         requests ({:.0}/s), {server_errors} answered 5xx, {refused} refused (4xx)",
         elapsed,
         settings.concurrency,
         requests as f64 / elapsed
@@ -200,5 +217,9 @@ pub async fn run(settings: &SoakSettings) -> anyhow::Result<()> {
     }
     anyhow::ensure!(server_errors == 0, "{server_errors} requests answered 5xx");
     anyhow::ensure!(lost == 0, "{lost} acknowledged books were lost");
+    anyhow::ensure!(
+        refused_sign_ups == 0,
+        "{refused_sign_ups} clients were refused at sign-up and sent no traffic"
+    );
     Ok(())
 }

@@ -198,6 +198,15 @@ impl Rest {
     /// Registers a user with a unique email and logs in; returns the user's JSON and
     /// a client carrying its token.
     pub async fn signed_up(&self, name: &str) -> (Value, Rest) {
+        match self.try_signed_up(name).await {
+            Ok(signed_up) => signed_up,
+            Err(refused) => panic!("sign-up refused: {} {:?}", refused.status, refused.body),
+        }
+    }
+
+    /// As [`Rest::signed_up`], for a load that counts refusals rather than stops on
+    /// them: the answer that refused the sign-up or the login, if one did.
+    pub async fn try_signed_up(&self, name: &str) -> Result<(Value, Rest), Answer> {
         let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
         let registered = self
             .json(
@@ -206,12 +215,16 @@ impl Rest {
                 json!({"name": name, "email": email, "password": strong_password()}),
             )
             .await;
-        assert_eq!(registered.status, 201, "{:?}", registered.body);
+        if registered.status != 201 {
+            return Err(registered);
+        }
         let login = self.login(&email, &strong_password()).await;
-        assert_eq!(login.status, 200, "{:?}", login.body);
+        if login.status != 200 {
+            return Err(login);
+        }
         let mut signed_in = self.clone();
         signed_in.token = Some(login.data()["token"].as_str().expect("a token").to_owned());
-        (registered.data().clone(), signed_in)
+        Ok((registered.data().clone(), signed_in))
     }
 }
 

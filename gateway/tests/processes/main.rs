@@ -2,6 +2,7 @@
 //! process of its own, a part killed, paused or restarted under load, the logs a
 //! process writes and the metrics it serves.
 
+mod durability;
 mod faults;
 mod observability;
 mod operations;
