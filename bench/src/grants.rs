@@ -11,10 +11,7 @@ use bookshelf_test_support::{
     service_clients::{ClientKey, token_request},
 };
 
-use crate::{
-    load::{self, Stats},
-    scenarios::channel,
-};
+use crate::load::{self, Stats};
 
 /// The client the grants are made to.
 const CLIENT: &str = "bench-indexer";
@@ -38,7 +35,10 @@ pub(crate) async fn grants(
         "registering the client failed: {}",
         String::from_utf8_lossy(&registered.stderr)
     );
-    let auth = AuthServiceClient::new(channel(&format!("http://{}", stack.auth)).await?);
+    // A client without a certificate of its own, as a service outside the stack's CA
+    // calls: its tokens are bearer tokens, not bound to a certificate.
+    let auth =
+        AuthServiceClient::new(bookshelf_test_support::pki::shared().user_channel(stack.auth));
     Ok(load::run(concurrency, duration, move |_, _| {
         let mut auth = auth.clone();
         let request = token_request(&key.assertion(CLIENT), "");
