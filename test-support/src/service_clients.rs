@@ -82,11 +82,21 @@ impl ClientKey {
     pub fn assertion(&self, client: &str) -> String {
         self.sign(&assertion_claims(client))
     }
+
+    /// As [`ClientKey::assertion`], issued at `now` (seconds since the epoch): for a
+    /// service on a manual clock, whose minute must start where its clock stands.
+    pub fn assertion_at(&self, client: &str, now: u64) -> String {
+        self.sign(&assertion_claims_at(client, now))
+    }
 }
 
 /// The claims of a valid assertion of `client`, for tests to change one at a time.
 pub fn assertion_claims(client: &str) -> Value {
-    let now = now();
+    assertion_claims_at(client, now())
+}
+
+/// The claims of a valid assertion of `client` issued at `now`.
+fn assertion_claims_at(client: &str, now: u64) -> Value {
     json!({
         "iss": client, "sub": client, "aud": TOKEN_ENDPOINT,
         "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
