@@ -3,7 +3,11 @@
 
 use std::{env, path::PathBuf};
 
-const PROTOS: &[&str] = &["auth/v1/auth.proto", "library/v1/library.proto"];
+const PROTOS: &[&str] = &[
+    "auth/v1/auth.proto",
+    "auth/v1/passkeys.proto",
+    "library/v1/library.proto",
+];
 
 /// Messages that carry a plaintext password, a refresh token, a second-factor code or
 /// a secret: their `Debug` is written by hand in `src/lib.rs`, so that printing one
@@ -25,6 +29,10 @@ const SECRET_BEARING: &[&str] = &[
     ".auth.v1.ConfirmTotpResponse",
     ".auth.v1.IssueServiceTokenRequest",
     ".auth.v1.IssueServiceTokenResponse",
+    ".auth.v1.StartPasskeyRegistrationRequest",
+    ".auth.v1.DeletePasskeyRequest",
+    ".auth.v1.FinishPasskeySignUpResponse",
+    ".auth.v1.FinishPasskeyLoginResponse",
 ];
 
 /// Cover chunks decode as slices of the received buffer and encode from the sender's

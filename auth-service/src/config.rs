@@ -7,6 +7,7 @@ use bookshelf_runtime::connections::{self, GrpcLimits};
 use bookshelf_runtime::tls::{TlsError, TlsFiles};
 use bookshelf_runtime::{metrics::MetricsListen, telemetry::LogFormat};
 use secrecy::SecretString;
+use webauthn_rs::prelude::Url;
 
 use crate::domain::session::Lifetimes;
 
@@ -88,6 +89,19 @@ pub struct Config {
     /// seconds. Past it such a change needs the current password or a new login.
     #[arg(long, env = "AUTH_RECENT_SIGN_IN_SECS", default_value_t = 600)]
     pub recent_sign_in_secs: u64,
+    /// The WebAuthn relying party id: the domain passkeys are bound to (the site's
+    /// host name or a registrable suffix of it). Changing it orphans every passkey.
+    #[arg(long, env = "AUTH_WEBAUTHN_RP_ID", default_value = DEFAULT_WEBAUTHN_RP_ID)]
+    pub webauthn_rp_id: String,
+    /// The origin WebAuthn ceremonies must come from: the web app's URL (scheme,
+    /// host and port), as the browser reports it.
+    #[arg(long, env = "AUTH_WEBAUTHN_ORIGIN", default_value = DEFAULT_WEBAUTHN_ORIGIN,
+          value_parser = Url::parse)]
+    pub webauthn_origin: Url,
+    /// How long a WebAuthn ceremony may take from its start to its finish, in
+    /// seconds; past it the ceremony is refused and must start again.
+    #[arg(long, env = "AUTH_WEBAUTHN_CEREMONY_TTL_SECS", default_value_t = 300)]
+    pub webauthn_ceremony_ttl_secs: u64,
     /// The throttle window in seconds.
     #[arg(long, env = "AUTH_LOGIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub login_window_secs: u64,
@@ -188,6 +202,12 @@ pub struct Config {
     pub clock: Clock,
 }
 
+/// The relying party id of the one-command stack, opened at `localhost`.
+const DEFAULT_WEBAUTHN_RP_ID: &str = "localhost";
+
+/// The web app's origin in the one-command stack.
+const DEFAULT_WEBAUTHN_ORIGIN: &str = "http://localhost:8080";
+
 /// The gateway's address when it runs with its defaults.
 const DEFAULT_ISSUER_URL: &str = "http://127.0.0.1:8080";
 
@@ -222,6 +242,10 @@ impl Config {
             mfa_token_ttl_secs: 300,
             recent_sign_in_secs: 600,
             login_window_secs: 15 * 60,
+            webauthn_rp_id: DEFAULT_WEBAUTHN_RP_ID.to_owned(),
+            webauthn_origin: Url::parse(DEFAULT_WEBAUTHN_ORIGIN)
+                .expect("the default origin is a URL"),
+            webauthn_ceremony_ttl_secs: 300,
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
@@ -271,6 +295,14 @@ impl Config {
             codes_per_token: self.mfa_max_guesses_per_token,
             window: Duration::from_secs(self.login_window_secs),
         }
+    }
+
+    /// The WebAuthn relying party these settings describe.
+    pub(crate) fn webauthn(&self) -> Result<webauthn_rs::Webauthn, webauthn_rs::prelude::WebauthnError> {
+        webauthn_rs::WebauthnBuilder::new(&self.webauthn_rp_id, &self.webauthn_origin)?
+            .rp_name("Bookshelf")
+            .timeout(Duration::from_secs(self.webauthn_ceremony_ttl_secs))
+            .build()
     }
 
     /// The TLS files, or `None` when TLS is explicitly turned off.

@@ -10,7 +10,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    domain::second_factor::TotpError, passwords::PasswordError, sealing::SealError,
+    domain::{passkeys::CeremonyError, second_factor::TotpError}, passwords::PasswordError, sealing::SealError,
     signing::KeyError, store::StoreError,
 };
 
@@ -59,6 +59,25 @@ pub(crate) enum AuthError {
     /// The caller has no confirmed TOTP factor.
     #[error("TOTP is not enabled")]
     TotpNotEnabled,
+    /// The WebAuthn ceremony is unknown, spent, expired or another account's.
+    #[error("no such ceremony")]
+    CeremonyNotFound,
+    /// A passkey sign-in failed: unknown credential, bad signature, replay, wrong
+    /// origin, counter gone back. Deliberately one answer.
+    #[error("passkey sign-in failed")]
+    PasskeyRefused,
+    /// The caller has no credential of the id given.
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    /// The credential is the account's last way in.
+    #[error("last way in")]
+    LastWayIn,
+    /// The account has no password (signed up with a passkey), and one was sent.
+    #[error("account has no password")]
+    NoPassword,
+    /// A WebAuthn ceremony could not be begun or its state kept.
+    #[error(transparent)]
+    Ceremony(#[from] CeremonyError),
     /// No account has the id given, or (to disable) none that is active.
     #[error("no such user")]
     UserNotFound,
@@ -171,6 +190,20 @@ impl From<AuthError> for Status {
             }
             AuthError::TotpNotEnabled => Status::failed_precondition("TOTP is not enabled"),
             AuthError::UserNotFound => Status::not_found("no such user"),
+            AuthError::CeremonyNotFound => {
+                Status::not_found("no such ceremony: it is unknown, spent or expired")
+            }
+            AuthError::PasskeyRefused => Status::unauthenticated("passkey sign-in failed"),
+            AuthError::PasskeyNotFound => Status::not_found("no such passkey"),
+            AuthError::LastWayIn => Status::failed_precondition(
+                "this passkey is the account's last way in: add another passkey or set a \
+                 password first",
+            ),
+            AuthError::NoPassword => Status::failed_precondition(
+                "this account has no password (it signs in with a passkey): leave \
+                 current_password out and sign in again with a passkey instead",
+            ),
+            AuthError::Ceremony(error) => internal(&error),
             AuthError::InvalidTokenRequest(message) => {
                 token_request_refused(Code::InvalidArgument, error_info::INVALID_REQUEST, message)
             }
@@ -193,6 +226,9 @@ impl From<AuthError> for Status {
             AuthError::Seal(error) => internal(&error),
             AuthError::Store(StoreError::EmailTaken) => {
                 Status::already_exists("email already registered")
+            }
+            AuthError::Store(StoreError::CredentialTaken) => {
+                Status::already_exists("credential already registered")
             }
             AuthError::Store(StoreError::ClientExists) => {
                 Status::already_exists("client already registered")

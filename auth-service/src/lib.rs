@@ -92,6 +92,10 @@ pub enum StartError {
     /// The TLS files are missing or unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// AUTH_WEBAUTHN_RP_ID and AUTH_WEBAUTHN_ORIGIN do not make a relying party (the
+    /// origin's host must be the id or a subdomain of it).
+    #[error("AUTH_WEBAUTHN_RP_ID and AUTH_WEBAUTHN_ORIGIN do not fit together")]
+    WebAuthn(#[source] webauthn_rs::prelude::WebauthnError),
     /// The identities allowed parts' calls could not be settled.
     #[error(transparent)]
     Callers(#[from] callers::NoTrustDomain),
@@ -211,6 +215,7 @@ pub struct Application {
 impl Application {
     /// Opens the database, loads the keys and prepares the service on `listener`.
     pub async fn build(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let webauthn = Arc::new(config.webauthn().map_err(StartError::WebAuthn)?);
         let tls = config.tls_files()?.map(InternalTls::start).transpose()?;
         let (verifiers, forwarders) = callers::settle(config, tls.as_ref())?;
         let Opened {
@@ -253,6 +258,8 @@ impl Application {
                 !on_postgres,
                 config.clock.clone(),
             ),
+            webauthn,
+            ceremony_ttl_ms: (config.webauthn_ceremony_ttl_secs * 1000) as i64,
             clock: config.clock.clone(),
             admissions: Arc::new(tokio::sync::Semaphore::new(
                 concurrency + config.hash_queue_depth,

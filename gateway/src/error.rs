@@ -48,6 +48,15 @@ pub(crate) enum ApiError {
     /// No such book or cover among the caller's, or a path that names none.
     #[error("Book not found")]
     NotFound,
+    /// No passkey of the caller has the id given.
+    #[error("Passkey not found")]
+    PasskeyNotFound,
+    /// A WebAuthn ceremony that is unknown, spent or expired.
+    #[error("Invalid or expired ceremony_id, start again")]
+    InvalidCeremony,
+    /// A passkey sign-in failed, whatever the reason: one answer for all.
+    #[error("Passkey sign-in failed")]
+    PasskeyRefused,
     /// A refresh token that is unknown, expired, spent, or of an ended session.
     #[error("Invalid refresh token!")]
     InvalidRefreshToken,
@@ -189,6 +198,10 @@ pub(crate) enum WrongContentType {
 /// whose cause is logged and never shown.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Internal {
+    /// A passkey call answered something that breaks the contract (no credential,
+    /// options that are not JSON).
+    #[error("a passkey answer breaks the contract: {0}")]
+    Contract(&'static str),
     /// A user call answered without its user.
     #[error("a user response without a user")]
     MissingUser,
@@ -247,13 +260,18 @@ impl ApiError {
             | Self::InvalidCode
             | Self::InvalidMfaToken
             | Self::InvalidRefreshToken
+            | Self::PasskeyRefused
             | Self::WrongPassword => StatusCode::UNAUTHORIZED,
-            Self::InvalidFields(_) | Self::BadRequest(_) | Self::Precondition(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidFields(_)
+            | Self::BadRequest(_)
+            | Self::Precondition(_)
+            | Self::InvalidCeremony => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotFound | Self::SessionNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::NotFound
+            | Self::SessionNotFound
+            | Self::PasskeyNotFound
+            | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::ReauthenticationRequired | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Throttled { .. } | Self::LibraryLimit { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -53,6 +53,21 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     }
 }
 
+/// A route where the token is optional (a sign-up or adding a credential): no header
+/// is `None`; a header that cannot hold a token is refused as [`BearerToken`] does.
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        if parts.headers.get(AUTHORIZATION).is_none() {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
 impl IntoResponses for BearerToken {
     fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         described_refusals(&[(

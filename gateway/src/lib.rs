@@ -5,7 +5,7 @@
 //! - [`config`]: the one configuration struct.
 //! - [`backends`]: the gRPC clients, deadlines, and what every call carries.
 //! - The routes: [`users`] (register, profile, rename, disable), [`login`],
-//!   [`sessions`] (refresh, logout, sessions, password), [`mfa`], [`books`], [`covers`],
+//!   [`sessions`] (refresh, logout, sessions, password), [`mfa`], [`passkeys`], [`books`], [`covers`],
 //!   [`meta`] (JWKS and health), [`oauth`] (service clients' token endpoint and its
 //!   metadata).
 //! - [`uploads`]: book forms, their parts in any order, streamed into client-streaming
@@ -38,6 +38,7 @@ mod login;
 mod meta;
 mod mfa;
 mod oauth;
+mod passkeys;
 mod openapi;
 mod request_id;
 mod server;
@@ -151,6 +152,38 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
         router,
         "/users/login/mfa",
         post(mfa::login).layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/passkeys",
+        get(passkeys::list),
+    );
+    router = both(
+        router,
+        "/users/passkeys/register/start",
+        post(passkeys::register_start).layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/passkeys/register/finish",
+        post(passkeys::register_finish).layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/passkeys/{id}",
+        axum::routing::patch(passkeys::rename)
+            .delete(passkeys::delete)
+            .layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/login/passkey/start",
+        post(passkeys::login_start).layer(json_limit),
+    );
+    router = both(
+        router,
+        "/users/login/passkey/finish",
+        post(passkeys::login_finish).layer(json_limit),
     );
     router = both(
         router,

@@ -189,8 +189,23 @@ pub(crate) fn logged_in(granted: Granted) -> Result<LoggedIn, ApiError> {
 pub(crate) struct MfaRequired {
     /// Always true.
     mfa_required: bool,
-    /// Send it with a code to `POST /users/login/mfa`; single-use, short-lived.
+    /// Send it with a code or a security key's assertion to `POST /users/login/mfa`;
+    /// single-use, short-lived.
     mfa_token: String,
+    /// What the second step accepts: any of `totp`, `security_key`, `recovery_code`.
+    mfa_methods: Vec<String>,
+    /// Present when the account has a security key: the request options to pass to
+    /// `navigator.credentials.get`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_key: Option<SecurityKeyChallenge>,
+}
+
+/// A security key's challenge for a login's second step.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SecurityKeyChallenge {
+    /// PublicKeyCredentialRequestOptionsJSON.
+    #[schema(value_type = Object)]
+    options: Value,
 }
 
 /// What `POST /users/login` answers.
@@ -242,6 +257,14 @@ pub(crate) async fn login(
             LoginAnswer::MfaRequired(MfaRequired {
                 mfa_required: true,
                 mfa_token: response.mfa_token,
+                mfa_methods: response.mfa_methods,
+                security_key: if response.security_key_options_json.is_empty() {
+                    None
+                } else {
+                    Some(SecurityKeyChallenge {
+                        options: crate::passkeys::options(&response.security_key_options_json)?,
+                    })
+                },
             }),
         ));
     }

@@ -65,10 +65,16 @@ pub(crate) struct SecondStep {
     #[serde(default)]
     #[schema(required = true)]
     mfa_token: String,
-    /// Six digits from the authenticator app, or an unused recovery code.
+    /// Six digits from the authenticator app, or an unused recovery code; or leave
+    /// it out and send `credential`.
     #[serde(default)]
-    #[schema(required = true, example = "123456")]
+    #[schema(example = "123456")]
     code: String,
+    /// In place of `code`: a security key's assertion (`PublicKeyCredential.toJSON()`)
+    /// for the `security_key.options` the login answered.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 #[utoipa::path(
@@ -198,7 +204,7 @@ pub(crate) async fn disable(
     path = "/users/login/mfa",
     operation_id = "login_mfa",
     tag = "users",
-    summary = "A login's second step: the mfa_token and a code, for a token",
+    summary = "A login's second step: the mfa_token and a code or a security key's assertion, for a token",
     request_body(content = SecondStep, content_type = "application/json"),
     responses(
         (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
@@ -218,6 +224,11 @@ pub(crate) async fn login(
     let message = LoginMfaRequest {
         mfa_token: body.mfa_token,
         code: body.code,
+        credential_json: body
+            .credential
+            .filter(serde_json::Value::is_object)
+            .map(|credential| credential.to_string())
+            .unwrap_or_default(),
     };
     let mut call = backends.unary_request(message, None);
     forward_client(&mut call, client, &headers);

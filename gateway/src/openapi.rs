@@ -9,7 +9,9 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{books, covers, envelope::Failure, login, meta, mfa, oauth, sessions, users};
+use crate::{
+    books, covers, envelope::Failure, login, meta, mfa, oauth, passkeys, sessions, users,
+};
 
 /// Where the description is served.
 pub(crate) const DESCRIPTION_PATH: &str = "/openapi.json";
@@ -44,6 +46,13 @@ pub(crate) const BEARER: &str = "bearer";
         mfa::confirm,
         mfa::disable,
         mfa::login,
+        passkeys::register_start,
+        passkeys::register_finish,
+        passkeys::list,
+        passkeys::rename,
+        passkeys::delete,
+        passkeys::login_start,
+        passkeys::login_finish,
         books::create,
         books::list,
         books::get,
@@ -62,6 +71,9 @@ pub(crate) const BEARER: &str = "bearer";
         (name = "users", description = "Accounts and tokens"),
         (name = "sessions", description = "Refreshing tokens, logging out, the caller's \
                                            sessions, and changing the password"),
+        (name = "passkeys", description = "WebAuthn passkeys (a first factor, \
+                                            usernameless sign-in) and security keys (a \
+                                            second factor), and passkey-only sign-up"),
         (name = "books", description = "The caller's books and their covers"),
         (name = "operations", description = "Health and the token verification keys"),
         (name = "oauth", description = "Tokens for registered service clients: the \

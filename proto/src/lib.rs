@@ -43,6 +43,10 @@ pub mod auth {
             DisableTotpRequest,
             EnrollTotpResponse,
             ConfirmTotpResponse,
+            StartPasskeyRegistrationRequest,
+            DeletePasskeyRequest,
+            FinishPasskeySignUpResponse,
+            FinishPasskeyLoginResponse,
         );
 
         /// The scopes a service token may grant (the `scope` of `IssueServiceToken`),
@@ -104,7 +108,8 @@ pub mod auth {
                     .field("refresh_expires_at", &self.refresh_expires_at)
                     .field("mfa_required", &self.mfa_required)
                     .field("mfa_token", &"<redacted>")
-                    .finish()
+                    .field("mfa_methods", &self.mfa_methods)
+                    .finish_non_exhaustive()
             }
         }
 

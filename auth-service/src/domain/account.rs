@@ -183,6 +183,12 @@ impl PasswordHash {
         Self(phc)
     }
 
+    /// A hash as the database holds it: `None` for the empty string of an account
+    /// without a password.
+    pub(crate) fn stored(phc: String) -> Option<Self> {
+        (!phc.is_empty()).then_some(Self(phc))
+    }
+
     /// The PHC string.
     pub(crate) fn as_str(&self) -> &str {
         &self.0

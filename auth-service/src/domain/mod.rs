@@ -4,6 +4,8 @@
 //! - [`account`]: user ids, names, emails, passwords and their hashes.
 //! - [`session`]: session ids, refresh tokens, lifetimes, the client a session saw.
 //! - [`second_factor`]: TOTP secrets and codes, recovery codes, `mfa_token`s.
+//! - [`passkeys`]: WebAuthn credentials' kinds and labels, ceremony ids, what a
+//!   registration tells of its authenticator.
 //! - [`keys`]: the signing key set and its schedule: which key signs, which verify.
 //! - [`clients`]: service clients' names, scopes and public keys.
 
@@ -12,6 +14,7 @@ use bookshelf_runtime::errors::FieldViolation;
 pub(crate) mod account;
 pub mod clients;
 pub(crate) mod keys;
+pub(crate) mod passkeys;
 pub(crate) mod second_factor;
 pub(crate) mod session;
 

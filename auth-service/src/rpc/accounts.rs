@@ -49,9 +49,11 @@ impl From<LoginOutcome> for LoginResponse {
                     ..Default::default()
                 }
             }
-            LoginOutcome::SecondFactorRequired(token) => Self {
+            LoginOutcome::SecondFactorRequired(step) => Self {
                 mfa_required: true,
-                mfa_token: token.as_str().to_owned(),
+                mfa_token: step.token.as_str().to_owned(),
+                mfa_methods: step.methods.iter().map(|&method| method.to_owned()).collect(),
+                security_key_options_json: step.security_key_options.unwrap_or_default(),
                 ..Default::default()
             },
         }

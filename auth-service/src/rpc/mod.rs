@@ -3,10 +3,11 @@
 //!
 //! The one `AuthService` implementation is here; each group's conversions between
 //! messages and domain values are in its own file: [`accounts`], [`sessions`],
-//! [`second_factor`], [`keys`], [`revocation_feed`], [`clients`]. Errors become statuses through
+//! [`second_factor`], [`passkeys`], [`keys`], [`revocation_feed`], [`clients`]. Errors become statuses through
 //! the one mapping in [`crate::error`].
 
 use bookshelf_proto::auth::v1::{
+    StartPasskeyRegistrationRequest, StartPasskeyRegistrationResponse, FinishPasskeyRegistrationRequest, FinishPasskeyRegistrationResponse, StartPasskeySignUpRequest, StartPasskeySignUpResponse, FinishPasskeySignUpRequest, FinishPasskeySignUpResponse, ListPasskeysRequest, ListPasskeysResponse, RenamePasskeyRequest, RenamePasskeyResponse, DeletePasskeyRequest, DeletePasskeyResponse, StartPasskeyLoginRequest, StartPasskeyLoginResponse, FinishPasskeyLoginRequest, FinishPasskeyLoginResponse,
     ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest, ConfirmTotpResponse,
     DisableCurrentUserRequest, DisableCurrentUserResponse, DisableTotpRequest, DisableTotpResponse,
     DisableUserRequest, DisableUserResponse, EnrollTotpRequest, EnrollTotpResponse,
@@ -39,6 +40,7 @@ use crate::{
 mod accounts;
 mod clients;
 mod keys;
+mod passkeys;
 mod revocation_feed;
 mod second_factor;
 mod sessions;
@@ -218,9 +220,72 @@ impl AuthService for AuthApi {
         request: Request<LoginMfaRequest>,
     ) -> Result<Response<LoginMfaResponse>, Status> {
         let client = self.client_seen(&request);
-        let (token, code) = second_factor::second_step(request.get_ref())?;
-        let completed = self.auth.login_mfa(token, code, &client).await?;
+        let (token, proof) = second_factor::second_step(request.get_ref())?;
+        let completed = self.auth.login_mfa(token, proof, &client).await?;
         Ok(Response::new(completed.into()))
+    }
+
+    async fn start_passkey_registration(
+        &self,
+        request: Request<StartPasskeyRegistrationRequest>,
+    ) -> Result<Response<StartPasskeyRegistrationResponse>, Status> {
+        self.start_registration(request).await.map(Response::new)
+    }
+
+    async fn finish_passkey_registration(
+        &self,
+        request: Request<FinishPasskeyRegistrationRequest>,
+    ) -> Result<Response<FinishPasskeyRegistrationResponse>, Status> {
+        self.finish_registration(request).await.map(Response::new)
+    }
+
+    async fn start_passkey_sign_up(
+        &self,
+        request: Request<StartPasskeySignUpRequest>,
+    ) -> Result<Response<StartPasskeySignUpResponse>, Status> {
+        self.start_sign_up(request).await.map(Response::new)
+    }
+
+    async fn finish_passkey_sign_up(
+        &self,
+        request: Request<FinishPasskeySignUpRequest>,
+    ) -> Result<Response<FinishPasskeySignUpResponse>, Status> {
+        self.finish_sign_up(request).await.map(Response::new)
+    }
+
+    async fn list_passkeys(
+        &self,
+        request: Request<ListPasskeysRequest>,
+    ) -> Result<Response<ListPasskeysResponse>, Status> {
+        self.list(request).await.map(Response::new)
+    }
+
+    async fn rename_passkey(
+        &self,
+        request: Request<RenamePasskeyRequest>,
+    ) -> Result<Response<RenamePasskeyResponse>, Status> {
+        self.rename(request).await.map(Response::new)
+    }
+
+    async fn delete_passkey(
+        &self,
+        request: Request<DeletePasskeyRequest>,
+    ) -> Result<Response<DeletePasskeyResponse>, Status> {
+        self.delete(request).await.map(Response::new)
+    }
+
+    async fn start_passkey_login(
+        &self,
+        request: Request<StartPasskeyLoginRequest>,
+    ) -> Result<Response<StartPasskeyLoginResponse>, Status> {
+        self.start_login(request).await.map(Response::new)
+    }
+
+    async fn finish_passkey_login(
+        &self,
+        request: Request<FinishPasskeyLoginRequest>,
+    ) -> Result<Response<FinishPasskeyLoginResponse>, Status> {
+        self.finish_login(request).await.map(Response::new)
     }
 
     type WatchRevocationsStream = revocation_feed::RevocationStream;

@@ -4,19 +4,26 @@
 use bookshelf_proto::auth::v1::{ConfirmTotpResponse, EnrollTotpResponse, LoginMfaRequest};
 
 use crate::{
-    domain::second_factor::{MfaToken, RecoveryCode, SecondFactor},
+    domain::{
+        passkeys::{self, SecondStepProof},
+        second_factor::{MfaToken, RecoveryCode, SecondFactor},
+    },
     error::AuthError,
     service::second_factor::Enrolment,
 };
 
-/// A second step's token and code, both violations reported at once.
+/// A second step's token and code (or a security key's assertion in place of the
+/// code), both violations reported at once.
 pub(super) fn second_step(
     request: &LoginMfaRequest,
-) -> Result<(MfaToken, SecondFactor), AuthError> {
-    match (
-        MfaToken::parse(&request.mfa_token),
-        SecondFactor::parse(&request.code),
-    ) {
+) -> Result<(MfaToken, SecondStepProof), AuthError> {
+    let proof = if request.credential_json.is_empty() {
+        SecondFactor::parse(&request.code).map(SecondStepProof::Code)
+    } else {
+        passkeys::assertion(&request.credential_json)
+            .map(|assertion| SecondStepProof::SecurityKey(Box::new(assertion)))
+    };
+    match (MfaToken::parse(&request.mfa_token), proof) {
         (Ok(token), Ok(code)) => Ok((token, code)),
         (token, code) => Err(AuthError::InvalidArgument(
             [token.err(), code.err()].into_iter().flatten().collect(),

@@ -2,13 +2,13 @@
 //! it.
 
 use crate::{
-    domain::{Email, Password, UserId, UserName, second_factor::MfaToken, session::ClientSeen},
+    domain::{Email, Password, UserId, UserName, session::ClientSeen},
     error::AuthError,
     passwords::PasswordError,
     store::users::UserRecord,
 };
 
-use super::{Auth, CurrentCaller, sessions::Grant, throttle};
+use super::{Auth, CurrentCaller, second_factor::SecondStep, sessions::Grant, throttle};
 
 /// A login that passed every factor: its tokens and the account they speak for.
 pub(crate) struct CompletedLogin {
@@ -20,8 +20,8 @@ pub(crate) struct CompletedLogin {
 pub(crate) enum LoginOutcome {
     /// A session, open.
     Completed(CompletedLogin),
-    /// The account has a second factor: the token its second step must bring back.
-    SecondFactorRequired(MfaToken),
+    /// The account has a second factor: what its second step needs.
+    SecondFactorRequired(SecondStep),
 }
 
 impl Auth {
@@ -76,7 +76,9 @@ impl Auth {
             Some(email) => self.store.user_by_email(email).await?,
             None => None,
         };
-        let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+        // An account without a password (signed up with a passkey) is checked against
+        // the dummy hash, as an unknown email is: no password opens it.
+        let stored_hash = user.as_ref().and_then(|user| user.password_hash.clone());
         let (matches, attempt) = self.verify_counted(password, stored_hash, attempt).await?;
         let user = match user {
             Some(user) if matches && user.is_active() => user,
@@ -84,8 +86,8 @@ impl Auth {
             _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.succeeded(attempt).await?;
-        if let Some(token) = self.await_second_factor(&user).await? {
-            return Ok(LoginOutcome::SecondFactorRequired(token));
+        if let Some(step) = self.await_second_factor(&user).await? {
+            return Ok(LoginOutcome::SecondFactorRequired(step));
         }
         // Credentials changed while the password was checked: the old one no longer
         // opens a session, and the answer is a wrong password's.

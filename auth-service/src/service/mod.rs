@@ -8,6 +8,9 @@
 //!   sessions, changing the password.
 //! - [`second_factor`]: TOTP enrolment, confirmation and removal, and a login's
 //!   second step.
+//! - [`passkeys`]: adding passkeys and security keys, passkey sign-up, listing,
+//!   renaming and deleting them; [`passkey_login`] signing in with one, as the first
+//!   factor or the second.
 //! - [`keys`]: the signing key set a replica signs and publishes with, and its
 //!   rotation; [`key_revocation`] the emergency revocation of a key that leaked.
 //! - [`revocations`]: the feed behind `WatchRevocations`.
@@ -34,6 +37,8 @@ pub(crate) mod accounts;
 pub(crate) mod clients;
 pub(crate) mod key_revocation;
 pub(crate) mod keys;
+pub(crate) mod passkey_login;
+pub(crate) mod passkeys;
 pub(crate) mod recent_sign_in;
 pub(crate) mod revocations;
 pub(crate) mod second_factor;
@@ -61,6 +66,10 @@ pub(crate) struct Auth {
     /// How long a proven factor lets a session change factors or disable its account.
     pub recent_sign_in_secs: u64,
     pub throttle: Throttle,
+    /// The relying party every WebAuthn ceremony is for (id, origin, timeout).
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// How long a WebAuthn ceremony may take between its start and its finish.
+    pub ceremony_ttl_ms: i64,
     /// The time tokens are issued at and accounts created and disabled at.
     pub clock: Clock,
     /// Logins and registrations in progress (counting, hashing or waiting for either):

@@ -41,6 +41,11 @@ impl Auth {
         address: &str,
         offered: &str,
     ) -> Result<(), AuthError> {
+        // An account without a password (signed up with a passkey) has none to
+        // check: that is said plainly, and no hash is compared with anything.
+        let Some(stored) = user.password_hash.clone() else {
+            return Err(AuthError::NoPassword);
+        };
         let _admitted = self.admit()?;
         let attempt = self
             .throttle
@@ -49,8 +54,7 @@ impl Auth {
                 address,
             )
             .await?;
-        let stored = Some(user.password_hash.clone());
-        let (matches, attempt) = self.verify_counted(offered, stored, attempt).await?;
+        let (matches, attempt) = self.verify_counted(offered, Some(stored), attempt).await?;
         if !matches {
             // The attempt stays counted.
             return Err(AuthError::WrongPassword);

@@ -1,5 +1,5 @@
 //! The second factor: TOTP enrolment, confirmation and removal, and a login's
-//! second step. Every code offered is reserved under the throttle before it is
+//! second step (a TOTP code, a recovery code, or a security key's assertion). Every code offered is reserved under the throttle before it is
 //! checked, and every code, recovery code and `mfa_token` is spent by one
 //! conditional update, so neither concurrency nor replicas make one count twice.
 
@@ -7,6 +7,7 @@ use super::{Auth, CurrentCaller, accounts::CompletedLogin};
 use crate::{
     domain::{
         UserId,
+        passkeys::SecondStepProof,
         second_factor::{self, MfaToken, RecoveryCode, SecondFactor, TotpSecret},
         session::ClientSeen,
     },
@@ -20,6 +21,17 @@ pub(crate) struct Enrolment {
     pub secret: String,
     /// The `otpauth://` URL, to scan.
     pub otpauth_url: String,
+}
+
+/// A login waiting for its second factor: the token its second step brings back,
+/// and what that step accepts.
+pub(crate) struct SecondStep {
+    /// The `mfa_token`.
+    pub token: MfaToken,
+    /// Any of "totp", "security_key", "recovery_code".
+    pub methods: Vec<&'static str>,
+    /// The request options for the account's security keys, when it has any.
+    pub security_key_options: Option<String>,
 }
 
 /// What the sealed TOTP secret of `user_id` is bound to.
@@ -63,18 +75,18 @@ impl Auth {
         }
     }
 
-    /// A login whose password was right, for a user with a second factor: the
-    /// `mfa_token` its second step must bring back, and no access token.
+    /// A login whose password was right, for a user with a second factor (TOTP or a
+    /// security key): what its second step needs, and no access token.
     pub(crate) async fn await_second_factor(
         &self,
         user: &UserRecord,
-    ) -> Result<Option<MfaToken>, AuthError> {
-        let required = self
-            .store
-            .totp_factor(&user.id)
-            .await?
-            .is_some_and(|factor| factor.confirmed);
-        if !required {
+    ) -> Result<Option<SecondStep>, AuthError> {
+        let (totp, security_key) = tokio::try_join!(
+            self.store.totp_factor(&user.id),
+            self.store.has_security_key(&user.id)
+        )?;
+        let totp = totp.is_some_and(|factor| factor.confirmed);
+        if !totp && !security_key {
             return Ok(None);
         }
         let token = MfaToken::generate()?;
@@ -88,15 +100,33 @@ impl Auth {
                 now + self.mfa_token_ttl_ms,
             )
             .await?;
-        Ok(Some(token))
+        let security_key_options = if security_key {
+            self.start_security_key_step(&user.id, &token.digest())
+                .await?
+        } else {
+            None
+        };
+        let methods = [
+            (totp, "totp"),
+            (security_key_options.is_some(), "security_key"),
+            (totp, "recovery_code"),
+        ]
+        .into_iter()
+        .filter_map(|(offered, method)| offered.then_some(method))
+        .collect();
+        Ok(Some(SecondStep {
+            token,
+            methods,
+            security_key_options,
+        }))
     }
 
-    /// A login's second step: `code` for the login waiting under `token`, by the
+    /// A login's second step: `proof` for the login waiting under `token`, by the
     /// client seen as `client`.
     pub(crate) async fn login_mfa(
         &self,
         token: MfaToken,
-        code: SecondFactor,
+        proof: SecondStepProof,
         client: &ClientSeen,
     ) -> Result<CompletedLogin, AuthError> {
         let digest = token.digest();
@@ -111,7 +141,13 @@ impl Auth {
             .login_code(&challenge.user_id, &digest)
             .await?;
         // A wrong code leaves its attempt counted.
-        self.spend_code(&challenge.user_id, &code).await?;
+        match &proof {
+            SecondStepProof::Code(code) => self.spend_code(&challenge.user_id, code).await?,
+            SecondStepProof::SecurityKey(assertion) => {
+                self.spend_security_key(&challenge.user_id, &digest, assertion)
+                    .await?;
+            }
+        }
         self.throttle.succeeded(attempt).await?;
         if !self
             .store

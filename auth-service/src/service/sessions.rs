@@ -199,8 +199,15 @@ impl Auth {
             AuthError::from(FieldViolation::new("new_password", violation.description))
         })?;
         // A wrong current password is a guess at the account, counted as a login's is.
-        self.prove_password(&caller.user, address, current_password)
-            .await?;
+        // An account without one (signed up with a passkey) sets its first password
+        // on a recent sign-in instead, as any factor change does.
+        if caller.user.password_hash.is_some() {
+            self.prove_password(&caller.user, address, current_password)
+                .await?;
+        } else {
+            self.require_recent_sign_in(&caller, address, current_password)
+                .await?;
+        }
         let hash = self.passwords.hash(new_password).await?;
         let ended = self
             .store

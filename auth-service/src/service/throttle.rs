@@ -161,6 +161,16 @@ impl Throttle {
     }
 
     /// Reserves a registration by the client at `address`.
+    /// Reserves a passkey sign-in's attempt, counted per client address with logins
+    /// and registrations: a failed assertion is a guess like a wrong password.
+    pub(crate) async fn passkey_login(&self, address: &str) -> Result<Attempt, AuthError> {
+        let limits = [Limit {
+            key: format!("address:{address}"),
+            max: self.allowances.per_address,
+        }];
+        self.reserve(&limits, None).await
+    }
+
     pub(crate) async fn register(&self, address: &str) -> Result<Attempt, AuthError> {
         let limits = [Limit {
             key: format!("address:{address}"),

@@ -6,6 +6,9 @@
 //! - [`refresh_tokens`]: opening a session with its first refresh token, rotating
 //!   refresh tokens.
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
+//! - [`passkeys`]: WebAuthn credentials (passkeys and security keys), and
+//!   passkey-only accounts made with their first one.
+//! - [`ceremonies`]: WebAuthn ceremonies in progress, spent once.
 //! - [`keys`]: the signing key set.
 //! - [`clients`]: registered service clients and the assertions they spent.
 //! - [`throttle`]: attempts reserved under the guess limits.
@@ -23,8 +26,10 @@ use bookshelf_runtime::{
 };
 use sqlx::AnyPool;
 
+pub(crate) mod ceremonies;
 pub(crate) mod clients;
 pub(crate) mod keys;
+pub(crate) mod passkeys;
 pub(crate) mod refresh_tokens;
 pub(crate) mod revocations;
 pub(crate) mod second_factor;
@@ -107,6 +112,9 @@ pub enum StoreError {
     /// The email is already registered.
     #[error("email already registered")]
     EmailTaken,
+    /// The WebAuthn credential is registered already, to this account or another.
+    #[error("credential already registered")]
+    CredentialTaken,
     /// A client of that name is already registered.
     #[error("a client of that name is already registered")]
     ClientExists,

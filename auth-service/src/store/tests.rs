@@ -122,7 +122,7 @@ fn a_user_record_prints_no_password_hash() {
         id: UserId::issued("4f0c6a52-8d7e-4c3b-9a61-0f2d3e4c5b6a".into()),
         name: UserName::stored("Ada Lovelace".into()),
         email: Email::stored("ada@example.com".into()),
-        password_hash: PasswordHash::from_phc(hash.into()),
+        password_hash: Some(PasswordHash::from_phc(hash.into())),
         created_at: 1,
         disabled_at: None,
         credential_version: 0,

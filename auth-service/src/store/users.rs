@@ -25,8 +25,9 @@ pub(crate) struct UserRecord {
     pub name: UserName,
     /// The lower-case email.
     pub email: Email,
-    /// The password's hash.
-    pub password_hash: PasswordHash,
+    /// The password's hash; `None` for an account signed up with a passkey and no
+    /// password (stored as the empty string).
+    pub password_hash: Option<PasswordHash>,
     /// Registration time, ms since the epoch.
     pub created_at: i64,
     /// When the account was disabled, ms since the epoch.
@@ -60,7 +61,7 @@ macro_rules! user_record {
             id: UserId::issued(row.$get("id")?),
             name: UserName::stored(row.$get("name")?),
             email: Email::stored(row.$get("email")?),
-            password_hash: PasswordHash::from_phc(row.$get("password_hash")?),
+            password_hash: PasswordHash::stored(row.$get("password_hash")?),
             created_at: row.$get("created_at")?,
             disabled_at: row.$get("disabled_at")?,
             credential_version: row.$get("credential_version")?,
