@@ -297,6 +297,69 @@ impl AuthService for FakeAuthApi {
         Err(Status::unimplemented("fake"))
     }
 
+    async fn start_passkey_registration(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::StartPasskeyRegistrationRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::StartPasskeyRegistrationResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn finish_passkey_registration(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::FinishPasskeyRegistrationRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::FinishPasskeyRegistrationResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn start_passkey_sign_up(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::StartPasskeySignUpRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::StartPasskeySignUpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn finish_passkey_sign_up(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::FinishPasskeySignUpRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::FinishPasskeySignUpResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_passkeys(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::ListPasskeysRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::ListPasskeysResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn rename_passkey(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::RenamePasskeyRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::RenamePasskeyResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn delete_passkey(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::DeletePasskeyRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::DeletePasskeyResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn start_passkey_login(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::StartPasskeyLoginRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::StartPasskeyLoginResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn finish_passkey_login(
+        &self,
+        _request: Request<bookshelf_proto::auth::v1::FinishPasskeyLoginRequest>,
+    ) -> Result<Response<bookshelf_proto::auth::v1::FinishPasskeyLoginResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     type WatchRevocationsStream = ReceiverStream<Result<WatchRevocationsResponse, Status>>;
 
     async fn watch_revocations(

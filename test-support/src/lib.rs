@@ -16,6 +16,8 @@
 //!   bucket and one signing key, as replicas run in production.
 //! - [`pki`]: the test CA and the parts' certificates, for mutual TLS as shipped,
 //!   TLS clients as a user or a part, and an attacker's certificates.
+//! - [`authenticator`]: a software WebAuthn authenticator answering options JSON as
+//!   a browser would; [`passkeys`]: the passkey ceremonies driven with it over gRPC.
 //! - [`ports`]: loopback ports reserved for child processes that are told their
 //!   address before they start.
 //! - [`eventually`]: waiting for a condition with a deadline rather than a sleep.
@@ -37,6 +39,7 @@
 //! - [`totp`]: TOTP codes computed apart from the service, and enrolment.
 #![forbid(unsafe_code)]
 
+pub mod authenticator;
 pub mod buckets;
 pub mod covers;
 mod database;
@@ -49,6 +52,7 @@ mod in_process_stack;
 pub mod leaks;
 pub mod library;
 pub mod pki;
+pub mod passkeys;
 pub mod ports;
 pub mod process_stack;
 mod relay;

@@ -162,6 +162,7 @@ async fn a_second_step_awaited_since_before_a_change_cannot_complete() {
         .login_mfa(LoginMfaRequest {
             mfa_token: pending.mfa_token,
             code: code(&secret, clock.now_secs()),
+            ..Default::default()
         })
         .await
         .expect_err("the old password's second step");
@@ -183,6 +184,7 @@ async fn a_second_step_awaited_since_before_a_change_cannot_complete() {
         .login_mfa(LoginMfaRequest {
             mfa_token: pending.mfa_token,
             code: code(&secret, clock.now_secs()),
+            ..Default::default()
         })
         .await
         .expect("the new password's second step");

@@ -12,6 +12,8 @@ mod identities;
 mod keys;
 mod login;
 mod operations;
+mod passkey_accounts;
+mod passkeys;
 mod races;
 mod recent_sign_in;
 mod revocation;

@@ -64,6 +64,7 @@ impl Enrolled {
             .login_mfa(LoginMfaRequest {
                 mfa_token: mfa_token.to_owned(),
                 code: code.to_owned(),
+                ..Default::default()
             })
             .await
             .map(|response| response.into_inner().token)
@@ -139,6 +140,7 @@ async fn enrolment_takes_effect_only_once_confirmed_and_then_logins_need_a_code(
         .login_mfa(LoginMfaRequest {
             mfa_token: login.mfa_token,
             code: code(&enrolment.secret, clock.now_secs()),
+            ..Default::default()
         })
         .await
         .expect("the second step")
