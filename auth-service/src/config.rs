@@ -298,7 +298,9 @@ impl Config {
     }
 
     /// The WebAuthn relying party these settings describe.
-    pub(crate) fn webauthn(&self) -> Result<webauthn_rs::Webauthn, webauthn_rs::prelude::WebauthnError> {
+    pub(crate) fn webauthn(
+        &self,
+    ) -> Result<webauthn_rs::Webauthn, webauthn_rs::prelude::WebauthnError> {
         webauthn_rs::WebauthnBuilder::new(&self.webauthn_rp_id, &self.webauthn_origin)?
             .rp_name("Bookshelf")
             .timeout(Duration::from_secs(self.webauthn_ceremony_ttl_secs))

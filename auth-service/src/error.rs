@@ -10,8 +10,11 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    domain::{passkeys::CeremonyError, second_factor::TotpError}, passwords::PasswordError, sealing::SealError,
-    signing::KeyError, store::StoreError,
+    domain::{passkeys::CeremonyError, second_factor::TotpError},
+    passwords::PasswordError,
+    sealing::SealError,
+    signing::KeyError,
+    store::StoreError,
 };
 
 /// Everything an auth RPC can answer besides success.

@@ -38,8 +38,8 @@ mod login;
 mod meta;
 mod mfa;
 mod oauth;
-mod passkeys;
 mod openapi;
+mod passkeys;
 mod request_id;
 mod server;
 mod sessions;
@@ -153,11 +153,7 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
         "/users/login/mfa",
         post(mfa::login).layer(json_limit),
     );
-    router = both(
-        router,
-        "/users/passkeys",
-        get(passkeys::list),
-    );
+    router = both(router, "/users/passkeys", get(passkeys::list));
     router = both(
         router,
         "/users/passkeys/register/start",

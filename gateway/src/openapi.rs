@@ -9,9 +9,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{
-    books, covers, envelope::Failure, login, meta, mfa, oauth, passkeys, sessions, users,
-};
+use crate::{books, covers, envelope::Failure, login, meta, mfa, oauth, passkeys, sessions, users};
 
 /// Where the description is served.
 pub(crate) const DESCRIPTION_PATH: &str = "/openapi.json";

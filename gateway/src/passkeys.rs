@@ -145,7 +145,8 @@ pub(crate) enum Registered {
 
 /// The options the auth service made, as the JSON object they are.
 pub(crate) fn options(json: &str) -> Result<Value, ApiError> {
-    serde_json::from_str(json).map_err(|_| Internal::Contract("WebAuthn options are not JSON").into())
+    serde_json::from_str(json)
+        .map_err(|_| Internal::Contract("WebAuthn options are not JSON").into())
 }
 
 /// The credential of a finish, as JSON text: a field error when it is missing.
@@ -165,6 +166,7 @@ fn credential_json(credential: Option<Value>) -> Result<String, ApiError> {
 #[utoipa::path(
     post,
     path = "/users/passkeys/register/start",
+    operation_id = "passkey_register_start",
     tag = "passkeys",
     summary = "Begin adding a passkey or security key (with a token), or a passkey sign-up (without)",
     request_body(content = Option<RegisterStart>, content_type = "application/json"),
@@ -196,8 +198,11 @@ pub(crate) async fn register_start(
             Some("security_key") => PasskeyKind::SecurityKey,
             Some(_) => {
                 return Err(ApiError::InvalidFields(
-                    [("kind".to_owned(), "kind must be passkey or security_key".to_owned())]
-                        .into(),
+                    [(
+                        "kind".to_owned(),
+                        "kind must be passkey or security_key".to_owned(),
+                    )]
+                    .into(),
                 ));
             }
         };
@@ -218,7 +223,9 @@ pub(crate) async fn register_start(
         };
         let mut call = backends.unary_request(message, None);
         forward_client(&mut call, client, &headers);
-        let answer = backends.unary(auth.clone().start_passkey_sign_up(call)).await?;
+        let answer = backends
+            .unary(auth.clone().start_passkey_sign_up(call))
+            .await?;
         (answer.ceremony_id, answer.options_json)
     };
     Ok(Success::ok(
@@ -233,6 +240,7 @@ pub(crate) async fn register_start(
 #[utoipa::path(
     post,
     path = "/users/passkeys/register/finish",
+    operation_id = "passkey_register_finish",
     tag = "passkeys",
     summary = "Finish adding a credential (with a token: the passkey), or a sign-up (without: signed in)",
     request_body(content = Finish, content_type = "application/json"),
@@ -304,6 +312,7 @@ pub(crate) async fn register_finish(
 #[utoipa::path(
     get,
     path = "/users/passkeys",
+    operation_id = "list_passkeys",
     tag = "passkeys",
     summary = "The caller's passkeys and security keys",
     security(("bearer" = [])),
@@ -331,6 +340,7 @@ pub(crate) async fn list(
 #[utoipa::path(
     patch,
     path = "/users/passkeys/{id}",
+    operation_id = "rename_passkey",
     tag = "passkeys",
     summary = "Rename one of the caller's credentials",
     request_body(content = Rename, content_type = "application/json"),
@@ -411,9 +421,9 @@ pub(crate) async fn delete(
 #[utoipa::path(
     post,
     path = "/users/login/passkey/start",
+    operation_id = "passkey_login_start",
     tag = "passkeys",
-    summary = "Begin a usernameless passkey sign-in (conditional mediation welcome)",
-    request_body(content = Option<Object>, content_type = "application/json"),
+    summary = "Begin a usernameless passkey sign-in (conditional mediation welcome); any body is ignored",
     responses(
         (status = 200, description = "The ceremony and its request options, with no allowCredentials", body = Envelope<Ceremony>),
         Backends,
@@ -439,6 +449,7 @@ pub(crate) async fn login_start(
 #[utoipa::path(
     post,
     path = "/users/login/passkey/finish",
+    operation_id = "passkey_login_finish",
     tag = "passkeys",
     summary = "Finish a passkey sign-in: a session, as a password login opens one",
     request_body(content = Finish, content_type = "application/json"),

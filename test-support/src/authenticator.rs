@@ -57,7 +57,9 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn unb64(text: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(text).expect("base64url from the relying party")
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64url from the relying party")
 }
 
 /// A CBOR head: major type `major` with argument `length`.
@@ -135,8 +137,9 @@ impl SoftAuthenticator {
         let random = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &random)
             .expect("a P-256 key");
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &random)
-            .expect("the key just made");
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &random)
+                .expect("the key just made");
         let mut id = vec![0u8; 32];
         random.fill(&mut id).expect("randomness");
         let rp_id = options["rp"]["id"].as_str().expect("rp.id").to_owned();
@@ -198,7 +201,8 @@ impl SoftAuthenticator {
             .iter()
             .rev()
             .find(|credential| {
-                credential.rp_id == rp_id && (allowed.is_empty() || allowed.contains(&credential.id))
+                credential.rp_id == rp_id
+                    && (allowed.is_empty() || allowed.contains(&credential.id))
             })
             .expect("a credential for this relying party");
         self.counter += 1;

@@ -307,7 +307,8 @@ impl AuthService for FakeAuthApi {
     async fn finish_passkey_registration(
         &self,
         _request: Request<bookshelf_proto::auth::v1::FinishPasskeyRegistrationRequest>,
-    ) -> Result<Response<bookshelf_proto::auth::v1::FinishPasskeyRegistrationResponse>, Status> {
+    ) -> Result<Response<bookshelf_proto::auth::v1::FinishPasskeyRegistrationResponse>, Status>
+    {
         Err(Status::unimplemented("fake"))
     }
 

@@ -194,7 +194,9 @@ const AAGUID_AT: usize = 37;
 
 /// The AAGUID and backup state in `credential`'s attestation object, which the
 /// library has verified by the time this is read; `None` if it holds none.
-pub(crate) fn authenticator_facts(credential: &RegisterPublicKeyCredential) -> Option<AuthenticatorFacts> {
+pub(crate) fn authenticator_facts(
+    credential: &RegisterPublicKeyCredential,
+) -> Option<AuthenticatorFacts> {
     let object: serde_cbor_2::Value =
         serde_cbor_2::from_slice(&credential.response.attestation_object).ok()?;
     let serde_cbor_2::Value::Map(entries) = object else {
@@ -218,7 +220,10 @@ pub(crate) fn authenticator_facts(credential: &RegisterPublicKeyCredential) -> O
 
 /// A few well-known authenticator models by AAGUID, as their makers publish them.
 const KNOWN_MODELS: &[(&str, &str)] = &[
-    ("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4", "Google Password Manager"),
+    (
+        "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4",
+        "Google Password Manager",
+    ),
     ("adce0002-35bc-c60a-648b-0b25f1f05503", "Chrome on Mac"),
     ("fbfc3007-154e-4ecc-8c0b-6e020557d7bd", "iCloud Keychain"),
     ("08987058-cadc-4b81-b6e1-30de50dcbe96", "Windows Hello"),
@@ -228,8 +233,14 @@ const KNOWN_MODELS: &[(&str, &str)] = &[
     ("d548826e-79b4-db40-a3d8-11116f7e8349", "Bitwarden"),
     ("cb69481e-8ff7-4039-93ec-0a2729a154a8", "YubiKey 5 Series"),
     ("ee882879-721c-4913-9775-3dfcce97072a", "YubiKey 5 Series"),
-    ("fa2b99dc-9e39-4257-8f92-4a30d23c4118", "YubiKey 5 Series with NFC"),
-    ("2fc0579f-8113-47ea-b116-bb5a8db9202a", "YubiKey 5 Series with NFC"),
+    (
+        "fa2b99dc-9e39-4257-8f92-4a30d23c4118",
+        "YubiKey 5 Series with NFC",
+    ),
+    (
+        "2fc0579f-8113-47ea-b116-bb5a8db9202a",
+        "YubiKey 5 Series with NFC",
+    ),
 ];
 
 /// The model's name for `aaguid`, when it is one of [`KNOWN_MODELS`].
@@ -251,7 +262,10 @@ mod tests {
             PasskeyName::default_for(CredentialKind::SecurityKey).as_str(),
             "Security key"
         );
-        assert_eq!(PasskeyName::parse(" YubiKey 5 ").unwrap().as_str(), "YubiKey 5");
+        assert_eq!(
+            PasskeyName::parse(" YubiKey 5 ").unwrap().as_str(),
+            "YubiKey 5"
+        );
         assert!(PasskeyName::parse(&"x".repeat(65)).is_err());
         assert!(PasskeyName::parse("a\u{7}b").is_err());
     }

@@ -52,7 +52,11 @@ impl From<LoginOutcome> for LoginResponse {
             LoginOutcome::SecondFactorRequired(step) => Self {
                 mfa_required: true,
                 mfa_token: step.token.as_str().to_owned(),
-                mfa_methods: step.methods.iter().map(|&method| method.to_owned()).collect(),
+                mfa_methods: step
+                    .methods
+                    .iter()
+                    .map(|&method| method.to_owned())
+                    .collect(),
                 security_key_options_json: step.security_key_options.unwrap_or_default(),
                 ..Default::default()
             },

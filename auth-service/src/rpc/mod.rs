@@ -7,15 +7,20 @@
 //! the one mapping in [`crate::error`].
 
 use bookshelf_proto::auth::v1::{
-    StartPasskeyRegistrationRequest, StartPasskeyRegistrationResponse, FinishPasskeyRegistrationRequest, FinishPasskeyRegistrationResponse, StartPasskeySignUpRequest, StartPasskeySignUpResponse, FinishPasskeySignUpRequest, FinishPasskeySignUpResponse, ListPasskeysRequest, ListPasskeysResponse, RenamePasskeyRequest, RenamePasskeyResponse, DeletePasskeyRequest, DeletePasskeyResponse, StartPasskeyLoginRequest, StartPasskeyLoginResponse, FinishPasskeyLoginRequest, FinishPasskeyLoginResponse,
     ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest, ConfirmTotpResponse,
-    DisableCurrentUserRequest, DisableCurrentUserResponse, DisableTotpRequest, DisableTotpResponse,
-    DisableUserRequest, DisableUserResponse, EnrollTotpRequest, EnrollTotpResponse,
+    DeletePasskeyRequest, DeletePasskeyResponse, DisableCurrentUserRequest,
+    DisableCurrentUserResponse, DisableTotpRequest, DisableTotpResponse, DisableUserRequest,
+    DisableUserResponse, EnrollTotpRequest, EnrollTotpResponse, FinishPasskeyLoginRequest,
+    FinishPasskeyLoginResponse, FinishPasskeyRegistrationRequest,
+    FinishPasskeyRegistrationResponse, FinishPasskeySignUpRequest, FinishPasskeySignUpResponse,
     GetCurrentUserRequest, GetCurrentUserResponse, GetSigningKeysRequest, GetSigningKeysResponse,
     GetUserRequest, GetUserResponse, IssueServiceTokenRequest, IssueServiceTokenResponse,
-    ListSessionsRequest, ListSessionsResponse, LoginMfaRequest, LoginMfaResponse, LoginRequest,
-    LoginResponse, LogoutRequest, LogoutResponse, RefreshTokenRequest, RefreshTokenResponse,
-    RegisterRequest, RegisterResponse, RevokeSessionRequest, RevokeSessionResponse,
+    ListPasskeysRequest, ListPasskeysResponse, ListSessionsRequest, ListSessionsResponse,
+    LoginMfaRequest, LoginMfaResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshTokenRequest, RefreshTokenResponse, RegisterRequest, RegisterResponse,
+    RenamePasskeyRequest, RenamePasskeyResponse, RevokeSessionRequest, RevokeSessionResponse,
+    StartPasskeyLoginRequest, StartPasskeyLoginResponse, StartPasskeyRegistrationRequest,
+    StartPasskeyRegistrationResponse, StartPasskeySignUpRequest, StartPasskeySignUpResponse,
     UpdateCurrentUserRequest, UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse,
     WatchRevocationsRequest, auth_service_server::AuthService,
 };

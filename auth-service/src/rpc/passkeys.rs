@@ -46,8 +46,17 @@ fn passkey_message(record: &CredentialRecord) -> Passkey {
 fn finish_fields(
     ceremony_id: &str,
     credential: &str,
-) -> Result<(CeremonyId, webauthn_rs::prelude::RegisterPublicKeyCredential), AuthError> {
-    match (CeremonyId::parse(ceremony_id), passkeys::new_credential(credential)) {
+) -> Result<
+    (
+        CeremonyId,
+        webauthn_rs::prelude::RegisterPublicKeyCredential,
+    ),
+    AuthError,
+> {
+    match (
+        CeremonyId::parse(ceremony_id),
+        passkeys::new_credential(credential),
+    ) {
         (Ok(id), Ok(credential)) => Ok((id, credential)),
         (id, credential) => Err(AuthError::InvalidArgument(
             [id.err(), credential.err()].into_iter().flatten().collect(),
@@ -115,7 +124,10 @@ impl AuthApi {
                 .into());
             }
         };
-        let started = self.auth.start_passkey_sign_up(&address, name, email).await?;
+        let started = self
+            .auth
+            .start_passkey_sign_up(&address, name, email)
+            .await?;
         Ok(StartPasskeySignUpResponse {
             ceremony_id: started.ceremony_id.as_str().to_owned(),
             options_json: started.options_json,

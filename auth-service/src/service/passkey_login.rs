@@ -16,7 +16,7 @@ use super::{
     Auth,
     accounts::CompletedLogin,
     passkeys::{
-        Started, purpose, stored_credential_id, stored_passkey, stored_security_key, serialise,
+        Started, purpose, serialise, stored_credential_id, stored_passkey, stored_security_key,
     },
 };
 use crate::{
@@ -92,8 +92,13 @@ impl Auth {
             .finish_discoverable_authentication_v2(assertion, state, &passkey)
             .map_err(|error| refused(error, &record, AuthError::PasskeyRefused))?;
         passkey.update_credential(&result);
-        self.record_use(&record, &result, &serialise(&passkey)?, AuthError::PasskeyRefused)
-            .await?;
+        self.record_use(
+            &record,
+            &result,
+            &serialise(&passkey)?,
+            AuthError::PasskeyRefused,
+        )
+        .await?;
         let user = self
             .store
             .user_by_id(&record.user_id)

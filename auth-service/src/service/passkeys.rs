@@ -146,7 +146,6 @@ impl Auth {
             .await?
             .iter()
             .filter_map(|record| URL_SAFE_NO_PAD.decode(&record.credential_id).ok())
-            .map(Into::into)
             .collect();
         let handle = user_handle(&user.id)?;
         let (email, name) = (user.email.as_str(), user.name.as_str());
@@ -156,14 +155,20 @@ impl Auth {
                     .webauthn
                     .start_passkey_registration(handle, email, name, Some(exclude))
                     .map_err(CeremonyError::Start)?;
-                (creation_options(&challenge, true)?, Registration::Passkey(state))
+                (
+                    creation_options(&challenge, true)?,
+                    Registration::Passkey(state),
+                )
             }
             CredentialKind::SecurityKey => {
                 let (challenge, state) = self
                     .webauthn
                     .start_securitykey_registration(handle, email, name, Some(exclude), None, None)
                     .map_err(CeremonyError::Start)?;
-                (creation_options(&challenge, false)?, Registration::SecurityKey(state))
+                (
+                    creation_options(&challenge, false)?,
+                    Registration::SecurityKey(state),
+                )
             }
         };
         let id = CeremonyId::generate().map_err(|_| CeremonyError::Random)?;
@@ -211,7 +216,14 @@ impl Auth {
             }
         };
         let name = name.unwrap_or_else(|| PasskeyName::default_for(kind));
-        let record = self.new_record(&caller.user.id, kind, name, serialised, &credential_id, credential);
+        let record = self.new_record(
+            &caller.user.id,
+            kind,
+            name,
+            serialised,
+            &credential_id,
+            credential,
+        );
         if !self.store.add_credential(&record).await? {
             return Err(AuthError::InactiveUser);
         }

@@ -143,7 +143,10 @@ impl Store {
 
     /// Adds `record` to its owner's active account, moving its credential version on;
     /// false when the account is no longer active.
-    pub(crate) async fn add_credential(&self, record: &CredentialRecord) -> Result<bool, StoreError> {
+    pub(crate) async fn add_credential(
+        &self,
+        record: &CredentialRecord,
+    ) -> Result<bool, StoreError> {
         let mut transaction = self.pool().begin().await?;
         let active = sqlx::query("SELECT id FROM users WHERE id = $1 AND disabled_at IS NULL")
             .bind(record.user_id.as_str())
@@ -262,12 +265,13 @@ impl Store {
             transaction.commit().await?;
             return Ok(Deletion::Deleted);
         }
-        let exists = sqlx::query("SELECT id FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user_id.as_str())
-            .fetch_optional(&mut *transaction)
-            .await?
-            .is_some();
+        let exists =
+            sqlx::query("SELECT id FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id.as_str())
+                .fetch_optional(&mut *transaction)
+                .await?
+                .is_some();
         // Nothing changed: the credential version stays where it was.
         transaction.rollback().await?;
         Ok(if exists {

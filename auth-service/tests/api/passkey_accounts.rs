@@ -7,7 +7,7 @@ use bookshelf_proto::auth::v1::{
     LoginRequest, PasskeyKind, RenamePasskeyRequest,
 };
 use bookshelf_test_support::{
-    TestAuth, bearer, authenticator::SoftAuthenticator, passkeys, password_login, register,
+    TestAuth, authenticator::SoftAuthenticator, bearer, passkeys, password_login, register,
     strong_password,
 };
 use tonic::Code;
@@ -30,9 +30,13 @@ async fn a_passkey_sign_up_has_no_password_until_it_sets_one() {
     assert_eq!(signed_up.passkey.unwrap().name, "Passkey");
     let token = signed_up.token;
 
-    let taken = passkeys::sign_up(&mut client, &mut SoftAuthenticator::new(passkeys::ORIGIN), &email)
-        .await
-        .expect_err("the email is taken");
+    let taken = passkeys::sign_up(
+        &mut client,
+        &mut SoftAuthenticator::new(passkeys::ORIGIN),
+        &email,
+    )
+    .await
+    .expect_err("the email is taken");
     assert_eq!(taken.code(), Code::AlreadyExists);
 
     // No password opens it, the empty one included.
@@ -113,10 +117,15 @@ async fn the_last_way_into_an_account_cannot_be_deleted() {
     assert_eq!(missing.code(), Code::NotFound);
 
     let mut phone = SoftAuthenticator::new(passkeys::ORIGIN);
-    let second =
-        passkeys::add_credential(&mut client, &token, &mut phone, PasskeyKind::Passkey, "Phone")
-            .await
-            .unwrap();
+    let second = passkeys::add_credential(
+        &mut client,
+        &token,
+        &mut phone,
+        PasskeyKind::Passkey,
+        "Phone",
+    )
+    .await
+    .unwrap();
     let renamed = client
         .rename_passkey(bearer(
             RenamePasskeyRequest {
@@ -164,9 +173,11 @@ async fn a_security_key_is_asked_for_after_the_password_and_completes_the_login(
     let step = password_login(&mut client, &email).await;
     assert!(step.mfa_required && step.token.is_empty());
     assert_eq!(step.mfa_methods, ["security_key"]);
-    let options: serde_json::Value =
-        serde_json::from_str(&step.security_key_options_json).unwrap();
-    assert_eq!(options["allowCredentials"].as_array().map(Vec::len), Some(1));
+    let options: serde_json::Value = serde_json::from_str(&step.security_key_options_json).unwrap();
+    assert_eq!(
+        options["allowCredentials"].as_array().map(Vec::len),
+        Some(1)
+    );
     let assertion = key.get(&options);
     let second_step = |credential: &serde_json::Value| LoginMfaRequest {
         mfa_token: step.mfa_token.clone(),

@@ -11,9 +11,9 @@ use bookshelf_proto::auth::v1::{
     auth_service_client::AuthServiceClient,
 };
 use bookshelf_test_support::{
-    TestAuth, bearer,
+    TestAuth,
     authenticator::{ICLOUD_KEYCHAIN, SoftAuthenticator},
-    manual_clock, passkeys, password_login, register,
+    bearer, manual_clock, passkeys, password_login, register,
 };
 use tonic::{Code, transport::Channel};
 
@@ -77,7 +77,11 @@ async fn a_passkey_registered_signs_in_without_a_username_and_opens_a_session() 
         .unwrap()
         .into_inner()
         .sessions;
-    assert!(sessions.iter().any(|listed| listed.id == session.session_id));
+    assert!(
+        sessions
+            .iter()
+            .any(|listed| listed.id == session.session_id)
+    );
 
     let listed = client
         .list_passkeys(bearer(ListPasskeysRequest {}, &session.token))
@@ -96,24 +100,40 @@ async fn a_passkey_needs_user_verification_and_the_configured_origin() {
 
     let mut unverified = SoftAuthenticator::new(passkeys::ORIGIN);
     unverified.verifies_user = false;
-    let refused =
-        passkeys::add_credential(&mut client, &token, &mut unverified, PasskeyKind::Passkey, "")
-            .await
-            .expect_err("no user verification");
+    let refused = passkeys::add_credential(
+        &mut client,
+        &token,
+        &mut unverified,
+        PasskeyKind::Passkey,
+        "",
+    )
+    .await
+    .expect_err("no user verification");
     assert_eq!(refused.code(), Code::InvalidArgument);
 
     let mut elsewhere = SoftAuthenticator::new("http://localhost.evil.example:8080");
-    let refused =
-        passkeys::add_credential(&mut client, &token, &mut elsewhere, PasskeyKind::Passkey, "")
-            .await
-            .expect_err("a foreign origin");
+    let refused = passkeys::add_credential(
+        &mut client,
+        &token,
+        &mut elsewhere,
+        PasskeyKind::Passkey,
+        "",
+    )
+    .await
+    .expect_err("a foreign origin");
     assert_eq!(refused.code(), Code::InvalidArgument);
 
     // Registered at the right origin, then offered from another one.
     let mut authenticator = SoftAuthenticator::new(passkeys::ORIGIN);
-    passkeys::add_credential(&mut client, &token, &mut authenticator, PasskeyKind::Passkey, "")
-        .await
-        .unwrap();
+    passkeys::add_credential(
+        &mut client,
+        &token,
+        &mut authenticator,
+        PasskeyKind::Passkey,
+        "",
+    )
+    .await
+    .unwrap();
     authenticator.origin = "https://phish.example".into();
     let refused = passkeys::login(&mut client, &mut authenticator)
         .await
@@ -131,9 +151,15 @@ async fn an_assertion_counts_once_and_a_ceremony_does_not_outlive_its_expiry() {
     let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
     let (mut client, token) = signed_in(&auth).await;
     let mut authenticator = SoftAuthenticator::new(passkeys::ORIGIN);
-    passkeys::add_credential(&mut client, &token, &mut authenticator, PasskeyKind::Passkey, "")
-        .await
-        .unwrap();
+    passkeys::add_credential(
+        &mut client,
+        &token,
+        &mut authenticator,
+        PasskeyKind::Passkey,
+        "",
+    )
+    .await
+    .unwrap();
 
     let (ceremony_id, options) = passkeys::start_login(&mut client).await;
     let assertion = authenticator.get(&options);
@@ -165,9 +191,15 @@ async fn a_counter_gone_back_is_refused_as_a_cloned_authenticator() {
     let auth = TestAuth::spawn().await;
     let (mut client, token) = signed_in(&auth).await;
     let mut authenticator = SoftAuthenticator::new(passkeys::ORIGIN);
-    passkeys::add_credential(&mut client, &token, &mut authenticator, PasskeyKind::Passkey, "")
-        .await
-        .unwrap();
+    passkeys::add_credential(
+        &mut client,
+        &token,
+        &mut authenticator,
+        PasskeyKind::Passkey,
+        "",
+    )
+    .await
+    .unwrap();
     authenticator.counter = 10;
     passkeys::login(&mut client, &mut authenticator)
         .await

@@ -18,6 +18,7 @@ mod leaks;
 mod oauth;
 mod openapi;
 mod ownership;
+mod passkeys;
 mod public_tls;
 mod races;
 mod recent_sign_in;
