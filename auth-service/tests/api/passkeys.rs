@@ -262,3 +262,37 @@ async fn replicas_on_one_database_finish_each_others_ceremonies_and_one_finish_w
         "{a:?} {b:?}"
     );
 }
+
+#[tokio::test]
+async fn two_assertions_with_one_counter_on_two_replicas_at_once_get_one_success() {
+    let first = TestAuth::spawn().await;
+    let second = first.replica_with(|_| {}).await;
+    let (mut on_first, token) = signed_in(&first).await;
+    let mut on_second = second.client().await;
+    let mut authenticator = SoftAuthenticator::new(passkeys::ORIGIN);
+    passkeys::add_credential(
+        &mut on_first,
+        &token,
+        &mut authenticator,
+        PasskeyKind::Passkey,
+        "",
+    )
+    .await
+    .unwrap();
+    // A clone: two ceremonies signed with the same counter, each checked against the
+    // counter stored before either finished.
+    let (one, options) = passkeys::start_login(&mut on_first).await;
+    let first_assertion = authenticator.get(&options);
+    authenticator.counter -= 1;
+    let (other, options) = passkeys::start_login(&mut on_second).await;
+    let second_assertion = authenticator.get(&options);
+    let (a, b) = tokio::join!(
+        passkeys::finish_login(&mut on_first, &one, &first_assertion),
+        passkeys::finish_login(&mut on_second, &other, &second_assertion),
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+}
