@@ -44,6 +44,9 @@ pub struct SoftAuthenticator {
     pub origin: String,
     /// The signature counter its next assertion carries, plus one.
     pub counter: u32,
+    /// Whether it keeps a counter at all: many passkey providers send 0 every time,
+    /// and then only the single-use ceremony stops a replay.
+    pub keeps_counter: bool,
     /// Whether it says the user was verified.
     pub verifies_user: bool,
     /// Whether its credentials are backed up (synced), as a passkey provider's are.
@@ -103,6 +106,7 @@ impl SoftAuthenticator {
             credentials: Vec::new(),
             origin: origin.to_owned(),
             counter: 0,
+            keeps_counter: true,
             verifies_user: true,
             backed_up: false,
             aaguid: [0; 16],
@@ -185,7 +189,7 @@ impl SoftAuthenticator {
     /// `navigator.credentials.get()` for `options` (a
     /// PublicKeyCredentialRequestOptionsJSON): the assertion's `toJSON()`, by a
     /// credential `allowCredentials` names or, when it names none, the newest
-    /// discoverable one for the relying party. The counter moves on by one.
+    /// discoverable one for the relying party. The counter moves on by one, if it is kept.
     pub fn get(&mut self, options: &Value) -> Value {
         let rp_id = options["rpId"].as_str().expect("rpId");
         let allowed: Vec<Vec<u8>> = options["allowCredentials"]
@@ -205,7 +209,9 @@ impl SoftAuthenticator {
                     && (allowed.is_empty() || allowed.contains(&credential.id))
             })
             .expect("a credential for this relying party");
-        self.counter += 1;
+        if self.keeps_counter {
+            self.counter += 1;
+        }
         let mut auth_data = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
         auth_data.push(self.flags());
         auth_data.extend(self.counter.to_be_bytes());

@@ -151,6 +151,8 @@ async fn an_assertion_counts_once_and_a_ceremony_does_not_outlive_its_expiry() {
     let auth = TestAuth::spawn_with(|config| config.clock = clock).await;
     let (mut client, token) = signed_in(&auth).await;
     let mut authenticator = SoftAuthenticator::new(passkeys::ORIGIN);
+    // No counter to go back: the ceremony alone stops a replay.
+    authenticator.keeps_counter = false;
     passkeys::add_credential(
         &mut client,
         &token,
@@ -223,6 +225,8 @@ async fn replicas_on_one_database_finish_each_others_ceremonies_and_one_finish_w
     let (mut on_first, token) = signed_in(&first).await;
     let mut on_second = second.client().await;
     let mut authenticator = SoftAuthenticator::new(passkeys::ORIGIN);
+    // No counter: only the ceremony's single use decides between the two finishes.
+    authenticator.keeps_counter = false;
 
     // Registration begun on one, finished on the other.
     let started = on_first
