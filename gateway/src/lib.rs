@@ -5,7 +5,8 @@
 //! - [`config`]: the one configuration struct.
 //! - [`backends`]: the gRPC clients, deadlines, and what every call carries.
 //! - The routes: [`users`] (register, profile, rename, disable), [`login`],
-//!   [`sessions`] (refresh, logout, sessions, password), [`mfa`], [`passkeys`], [`books`], [`covers`],
+//!   [`sessions`] (refresh, logout, sessions, password), [`mfa`], [`passkeys`] and
+//!   [`passkey_login`], [`books`], [`covers`],
 //!   [`meta`] (JWKS and health), [`oauth`] (service clients' token endpoint and its
 //!   metadata).
 //! - [`uploads`]: book forms, their parts in any order, streamed into client-streaming
@@ -39,6 +40,7 @@ mod meta;
 mod mfa;
 mod oauth;
 mod openapi;
+mod passkey_login;
 mod passkeys;
 mod request_id;
 mod server;
@@ -174,12 +176,12 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
     router = both(
         router,
         "/users/login/passkey/start",
-        post(passkeys::login_start).layer(json_limit),
+        post(passkey_login::start).layer(json_limit),
     );
     router = both(
         router,
         "/users/login/passkey/finish",
-        post(passkeys::login_finish).layer(json_limit),
+        post(passkey_login::finish).layer(json_limit),
     );
     router = both(
         router,

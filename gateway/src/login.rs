@@ -14,7 +14,7 @@ use crate::{
     backends::Backends,
     client_address::{ClientAddress, forward_client},
     envelope::{Envelope, Failure, Success},
-    error::ApiError,
+    error::{ApiError, Internal},
     extract::JsonBody,
     timestamps::rfc3339,
     users::{UserJson, user_of},
@@ -154,6 +154,12 @@ pub(crate) struct LoggedIn {
     session_id: String,
 }
 
+/// WebAuthn options the auth service made, as the JSON object they are.
+pub(crate) fn webauthn_options(json: &str) -> Result<Value, ApiError> {
+    serde_json::from_str(json)
+        .map_err(|_| Internal::Contract("WebAuthn options are not JSON").into())
+}
+
 /// What the auth service answers for a login that passed every factor, whichever
 /// step completed it.
 pub(crate) struct Granted {
@@ -262,7 +268,7 @@ pub(crate) async fn login(
                     None
                 } else {
                     Some(SecurityKeyChallenge {
-                        options: crate::passkeys::options(&response.security_key_options_json)?,
+                        options: webauthn_options(&response.security_key_options_json)?,
                     })
                 },
             }),

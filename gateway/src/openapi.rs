@@ -9,7 +9,10 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{books, covers, envelope::Failure, login, meta, mfa, oauth, passkeys, sessions, users};
+use crate::{
+    books, covers, envelope::Failure, login, meta, mfa, oauth, passkey_login, passkeys, sessions,
+    users,
+};
 
 /// Where the description is served.
 pub(crate) const DESCRIPTION_PATH: &str = "/openapi.json";
@@ -49,8 +52,8 @@ pub(crate) const BEARER: &str = "bearer";
         passkeys::list,
         passkeys::rename,
         passkeys::delete,
-        passkeys::login_start,
-        passkeys::login_finish,
+        passkey_login::start,
+        passkey_login::finish,
         books::create,
         books::list,
         books::get,

@@ -1,5 +1,6 @@
-//! `/users/passkeys...` and `/users/login/passkey/...`: WebAuthn passkeys and
-//! security keys. Options are the `publicKey` objects that
+//! `/users/passkeys...`: adding WebAuthn passkeys and security keys (or signing up
+//! with a passkey), listing, renaming and deleting them; the sign-in is in
+//! `passkey_login`. Options are the `publicKey` objects that
 //! `PublicKeyCredential.parseCreationOptionsFromJSON()` and
 //! `parseRequestOptionsFromJSON()` take, credentials what `PublicKeyCredential.toJSON()`
 //! returns; both pass through to the auth service as JSON text.
@@ -9,9 +10,9 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use bookshelf_proto::auth::v1::{
-    DeletePasskeyRequest, FinishPasskeyLoginRequest, FinishPasskeyRegistrationRequest,
-    FinishPasskeySignUpRequest, ListPasskeysRequest, Passkey, PasskeyKind, RenamePasskeyRequest,
-    StartPasskeyLoginRequest, StartPasskeyRegistrationRequest, StartPasskeySignUpRequest,
+    DeletePasskeyRequest, FinishPasskeyRegistrationRequest, FinishPasskeySignUpRequest,
+    ListPasskeysRequest, Passkey, PasskeyKind, RenamePasskeyRequest,
+    StartPasskeyRegistrationRequest, StartPasskeySignUpRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,7 +25,7 @@ use crate::{
     envelope::{Envelope, Failure, Success},
     error::{ApiError, Internal},
     extract::{BearerToken, JsonBody, OptionalJsonBody},
-    login::{Granted, LoggedIn, logged_in},
+    login::{Granted, LoggedIn, logged_in, webauthn_options},
     timestamps::rfc3339,
 };
 
@@ -54,10 +55,10 @@ pub(crate) struct RegisterStart {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Ceremony {
     /// Send it back with the credential.
-    ceremony_id: String,
+    pub(crate) ceremony_id: String,
     /// PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON.
     #[schema(value_type = Object)]
-    options: Value,
+    pub(crate) options: Value,
 }
 
 /// `POST /users/passkeys/register/finish` and `/users/login/passkey/finish`.
@@ -66,11 +67,11 @@ pub(crate) struct Finish {
     /// What the start answered.
     #[serde(default)]
     #[schema(required = true)]
-    ceremony_id: String,
+    pub(crate) ceremony_id: String,
     /// The credential's `toJSON()`.
     #[serde(default)]
     #[schema(value_type = Object, required = true)]
-    credential: Option<Value>,
+    pub(crate) credential: Option<Value>,
     /// Registration only: a label for the credential ("YubiKey 5"); a default
     /// otherwise.
     #[serde(default)]
@@ -143,14 +144,8 @@ pub(crate) enum Registered {
     SignedUp(LoggedIn),
 }
 
-/// The options the auth service made, as the JSON object they are.
-pub(crate) fn options(json: &str) -> Result<Value, ApiError> {
-    serde_json::from_str(json)
-        .map_err(|_| Internal::Contract("WebAuthn options are not JSON").into())
-}
-
 /// The credential of a finish, as JSON text: a field error when it is missing.
-fn credential_json(credential: Option<Value>) -> Result<String, ApiError> {
+pub(crate) fn credential_json(credential: Option<Value>) -> Result<String, ApiError> {
     match credential {
         Some(credential @ Value::Object(_)) => Ok(credential.to_string()),
         _ => Err(ApiError::InvalidFields(
@@ -232,7 +227,7 @@ pub(crate) async fn register_start(
         "Create the credential with these options",
         Ceremony {
             ceremony_id,
-            options: options(&options_json)?,
+            options: webauthn_options(&options_json)?,
         },
     ))
 }
@@ -416,78 +411,4 @@ pub(crate) async fn delete(
         .await
         .map_err(|error| error.on_code(Code::NotFound, ApiError::PasskeyNotFound))?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(
-    post,
-    path = "/users/login/passkey/start",
-    operation_id = "passkey_login_start",
-    tag = "passkeys",
-    summary = "Begin a usernameless passkey sign-in (conditional mediation welcome); any body is ignored",
-    responses(
-        (status = 200, description = "The ceremony and its request options, with no allowCredentials", body = Envelope<Ceremony>),
-        Backends,
-    ),
-)]
-pub(crate) async fn login_start(
-    State(state): State<AppState>,
-) -> Result<Success<Ceremony>, ApiError> {
-    let backends = &state.backends;
-    let call = backends.unary_request(StartPasskeyLoginRequest {}, None);
-    let answer = backends
-        .unary(backends.auth.clone().start_passkey_login(call))
-        .await?;
-    Ok(Success::ok(
-        "Sign the challenge with a passkey",
-        Ceremony {
-            ceremony_id: answer.ceremony_id,
-            options: options(&answer.options_json)?,
-        },
-    ))
-}
-
-#[utoipa::path(
-    post,
-    path = "/users/login/passkey/finish",
-    operation_id = "passkey_login_finish",
-    tag = "passkeys",
-    summary = "Finish a passkey sign-in: a session, as a password login opens one",
-    request_body(content = Finish, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The user and a bearer token", body = Envelope<LoggedIn>),
-        JsonBody<Finish>,
-        (status = 401, description = "Unknown credential, bad signature, replay, wrong origin or counter gone back", body = Failure),
-        (status = 429, description = "Too many attempts; see `Retry-After`", body = Failure),
-        Backends,
-    ),
-)]
-pub(crate) async fn login_finish(
-    State(state): State<AppState>,
-    ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
-    body: Result<JsonBody<Finish>, ApiError>,
-) -> Result<Success<LoggedIn>, ApiError> {
-    let JsonBody(body) = body?;
-    let message = FinishPasskeyLoginRequest {
-        ceremony_id: body.ceremony_id,
-        credential_json: credential_json(body.credential)?,
-    };
-    let backends = &state.backends;
-    let mut call = backends.unary_request(message, None);
-    forward_client(&mut call, client, &headers);
-    let answer = backends
-        .unary(backends.auth.clone().finish_passkey_login(call))
-        .await
-        .map_err(|error| error.on_code(Code::Unauthenticated, ApiError::PasskeyRefused))?;
-    Ok(Success::ok(
-        "Successfully fetched auth token",
-        logged_in(Granted {
-            user: answer.user,
-            token: answer.token,
-            expires_at: answer.expires_at,
-            refresh_token: answer.refresh_token,
-            refresh_expires_at: answer.refresh_expires_at,
-            session_id: answer.session_id,
-        })?,
-    ))
 }
