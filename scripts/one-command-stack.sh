@@ -5,7 +5,8 @@
 # `api` (the gateway's URL), `auth` and `library` (the gRPC services' host:port),
 # `auth_data` (the auth service's data folder), `tls` (the folder of the CA and the
 # parts' certificates the stack made: `$tls/ca.crt` for grpcurl's -cacert) and
-# `stack_log`. Metrics are off.
+# `stack_log`. Metrics are off. `start_stack` listens on BOOKSHELF_STACK_HTTP_PORT when
+# set (a browser test needs its origin before the stack starts), else on a free port.
 stack_pid=
 stack_dir=
 use_stack() {
@@ -23,7 +24,7 @@ start_stack() {
   out=$stack_dir/stack.out stack_log=$stack_dir/stack.log auth_data=$stack_dir/data/auth
   tls=$stack_dir/data/tls
   # Keys reloaded every 100 ms, so a rotation by the operator's command shows at once.
-  BOOKSHELF_DATA_DIR="$stack_dir/data" BOOKSHELF_HTTP_PORT=0 BOOKSHELF_AUTH_PORT=0 \
+  BOOKSHELF_DATA_DIR="$stack_dir/data" BOOKSHELF_HTTP_PORT=${BOOKSHELF_STACK_HTTP_PORT:-0} BOOKSHELF_AUTH_PORT=0 \
     BOOKSHELF_LIBRARY_PORT=0 GATEWAY_METRICS_LISTEN=off AUTH_METRICS_LISTEN=off \
     LIBRARY_METRICS_LISTEN=off AUTH_SIGNING_KEYS_REFRESH_MS=100 RUST_LOG=warn \
     "$bins/bookshelf" >"$out" 2>"$stack_log" &

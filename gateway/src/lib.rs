@@ -23,6 +23,8 @@
 //! - [`access`]: the access line and metrics of every request, and the trace context
 //!   passed to the services.
 //! - [`client_address`]: who a request comes from, forwarded to the auth service.
+//! - [`webapp`]: the web app at `/`, its files compiled in, under a strict
+//!   Content-Security-Policy.
 #![forbid(unsafe_code)]
 
 mod access;
@@ -49,6 +51,7 @@ mod timestamps;
 mod uploads;
 mod users;
 mod watchdog;
+mod webapp;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -219,7 +222,8 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
         .route("/covers/{name}", get(covers::get))
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/healthz", get(meta::healthz))
-        .merge(openapi::router());
+        .merge(openapi::router())
+        .merge(webapp::router());
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

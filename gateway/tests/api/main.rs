@@ -25,3 +25,4 @@ mod recent_sign_in;
 mod second_factor;
 mod sessions;
 mod slow_clients;
+mod webapp;
