@@ -375,7 +375,7 @@ async function passkeys() {
     await heading(page, 'Your account');
     await page.getByLabel('Name for it (optional)').fill('YubiKey 5');
     await page.getByRole('button', { name: 'Add a security key' }).click();
-    await page.locator('li.passkey', { hasText: 'YubiKey 5' }).waitFor();
+    await settled(page, page.locator('li.passkey', { hasText: 'YubiKey 5' }));
     await signOut(page);
     await signInByKeyboard(page, keyEmail);
     await heading(page, 'Two-step sign-in');

@@ -223,7 +223,7 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/healthz", get(meta::healthz))
         .merge(openapi::router())
-        .merge(webapp::router());
+        .merge(webapp::router(&state.public_url));
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

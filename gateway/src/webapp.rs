@@ -19,12 +19,39 @@ use serde::Deserialize;
 
 use crate::{error::ApiError, extract::JsonBody};
 
-/// The policy of every answer of the app. `data:` images are the QR codes drawn from
-/// the SVG `POST /app/qr.svg` answers; covers come from `/covers/` on this origin.
-pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'; \
-     trusted-types 'none'";
+/// The policy of every answer of the app. `{images}` becomes the sources of images:
+/// this origin, the public URL's (covers' `image_url` name it, and a browser may have
+/// opened the app by another name, `localhost` for `127.0.0.1`), and `data:` for the
+/// QR codes drawn from the SVG that `POST /app/qr.svg` answers.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src {images}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; require-trusted-types-for 'script'; trusted-types 'none'";
+
+/// The app's Content-Security-Policy for a gateway whose covers are under `public_url`.
+/// A public URL that is not a plain http(s) origin adds nothing.
+pub(crate) fn content_security_policy(public_url: &str) -> HeaderValue {
+    let origin = public_url
+        .parse::<axum::http::Uri>()
+        .ok()
+        .and_then(|uri| match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme @ ("http" | "https")), Some(authority)) => {
+                Some(format!("{scheme}://{authority}"))
+            }
+            _ => None,
+        })
+        // A host, a port, brackets for IPv6: nothing that could end the directive.
+        .filter(|origin| {
+            origin
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:/[]".contains(c))
+        });
+    let images = match origin {
+        Some(origin) => format!("'self' {origin} data:"),
+        None => "'self' data:".to_owned(),
+    };
+    HeaderValue::from_str(&POLICY.replace("{images}", &images))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+}
 
 /// The longest text drawn as a QR code: an otpauth URL is about 150 bytes.
 const MAX_QR_TEXT: usize = 512;
@@ -97,11 +124,11 @@ const ASSETS: [Asset; 11] = [
     },
 ];
 
-/// The headers every answer of the app carries.
-async fn guarded(mut response: Response) -> Response {
+/// The headers every answer of the app carries: `policy`, and the fixed ones.
+fn guarded(mut response: Response, policy: HeaderValue) -> Response {
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     let fixed = [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         // Older browsers that ignore `frame-ancestors`.
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -154,8 +181,10 @@ async fn qr(JsonBody(body): JsonBody<QrText>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// `/`, the app's files under `/app/`, and its QR route.
-pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// `/`, the app's files under `/app/`, and its QR route, for a gateway whose public
+/// URL is `public_url`.
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(public_url: &str) -> Router<S> {
+    let policy = content_security_policy(public_url);
     let mut router = Router::new();
     for asset in &ASSETS {
         let (content_type, body) = (asset.content_type, asset.body);
@@ -169,5 +198,48 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/app/qr.svg",
             post(qr).layer(DefaultBodyLimit::max(4 * 1024)),
         )
-        .layer(axum::middleware::map_response(guarded))
+        .layer(axum::middleware::map_response(move |response: Response| {
+            let policy = policy.clone();
+            async move { guarded(response, policy) }
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_security_policy;
+
+    fn images(public_url: &str) -> String {
+        let policy = content_security_policy(public_url);
+        let policy = policy.to_str().unwrap();
+        let directive = policy
+            .split(';')
+            .map(str::trim)
+            .find(|directive| directive.starts_with("img-src"))
+            .expect("an img-src directive");
+        directive.to_owned()
+    }
+
+    #[test]
+    fn images_come_from_this_origin_the_public_urls_and_data_urls_only() {
+        assert_eq!(
+            images("https://books.example.com/shelf/"),
+            "img-src 'self' https://books.example.com data:"
+        );
+        assert_eq!(
+            images("http://127.0.0.1:8080"),
+            "img-src 'self' http://127.0.0.1:8080 data:"
+        );
+        for odd in ["", "not a url", "ftp://example.com", "/relative"] {
+            assert_eq!(images(odd), "img-src 'self' data:", "{odd:?}");
+        }
+        // Nothing in the URL can end the directive and start another.
+        for hostile in [
+            "http://a;script-src *",
+            "http://a;b",
+            "http://a,b",
+            "http://a'b",
+        ] {
+            assert_eq!(images(hostile), "img-src 'self' data:", "{hostile:?}");
+        }
+    }
 }
