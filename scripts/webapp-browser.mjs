@@ -353,8 +353,16 @@ async function passkeys() {
     await heading(page, 'Your books');
     check(await page.locator('.who').textContent() === 'Grace Passkey', 'signed in as the passkey account');
     await page.getByRole('link', { name: 'Account' }).click();
-    await page.locator('li.passkey').first().waitFor();
+    const key = page.locator('li.passkey');
+    await key.waitFor();
     await accessible(page, 'account with a passkey');
+    // Renamed; then its removal refused: it is the account's only way in.
+    await key.getByLabel('Name', { exact: true }).fill('Laptop');
+    await key.getByRole('button', { name: 'Rename', exact: true }).click();
+    await page.locator('li.passkey', { hasText: 'Laptop' }).waitFor();
+    await page.getByRole('button', { name: 'Remove “Laptop”' }).click();
+    await page.locator('#passkeys .alert:not([hidden])').waitFor();
+    check(await page.locator('li.passkey').count() === 1, 'the only passkey is kept');
     clean(page);
     await page.context().close();
   });
