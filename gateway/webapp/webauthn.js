@@ -12,26 +12,9 @@ export function supported() {
 // Options may come wrapped as `{publicKey: ...}`; the browser wants the inner object.
 const inner = (options) => options?.publicKey ?? options;
 
-// Browsers refuse a creation that asks for the `userVerificationRequired` protection
-// policy without requiring user verification itself (an inconsistency, in WebAuthn's
-// words). When the policy is not enforced anyway, it is left out rather than let the
-// whole registration fail.
-function consistent(options) {
-  const extensions = options.extensions ?? {};
-  const verification = options.authenticatorSelection?.userVerification ?? 'preferred';
-  if (extensions.credentialProtectionPolicy !== 'userVerificationRequired'
-    || verification === 'required' || extensions.enforceCredentialProtectionPolicy) {
-    return options;
-  }
-  const {
-    credentialProtectionPolicy: _policy, enforceCredentialProtectionPolicy: _enforce, ...rest
-  } = extensions;
-  return { ...options, extensions: rest };
-}
-
 /** Creates a credential for `options`; answers what to send to the finish route. */
 export async function create(options) {
-  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(consistent(inner(options)));
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(inner(options));
   const credential = await navigator.credentials.create({ publicKey });
   return credential.toJSON();
 }

@@ -74,7 +74,30 @@ fn creation_options(
         selection["residentKey"] = "required".into();
         selection["requireResidentKey"] = true.into();
     }
+    drop_inconsistent_protection(&mut options);
     Ok(options.to_string())
+}
+
+/// Browsers refuse a creation that asks for the `userVerificationRequired` protection
+/// policy without requiring user verification itself (WebAuthn calls the pair
+/// inconsistent), and the library asks for exactly that pair, unenforced, for security
+/// keys. Unenforced, the policy changes nothing the relying party checks, so it is left
+/// out rather than let every browser's registration fail.
+fn drop_inconsistent_protection(options: &mut serde_json::Value) {
+    let verification_required = options["authenticatorSelection"]["userVerification"] == "required";
+    let Some(extensions) = options
+        .get_mut("extensions")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let asks_for_verification =
+        extensions.get("credentialProtectionPolicy") == Some(&"userVerificationRequired".into());
+    let enforced = extensions.get("enforceCredentialProtectionPolicy") == Some(&true.into());
+    if asks_for_verification && !verification_required && !enforced {
+        extensions.remove("credentialProtectionPolicy");
+        extensions.remove("enforceCredentialProtectionPolicy");
+    }
 }
 
 /// A registration the library refused: the credential does not answer the ceremony.

@@ -163,6 +163,14 @@ async fn a_security_key_is_the_second_step_of_a_password_login_over_rest() {
         json!({"kind": "security_key"}),
     )
     .await;
+    // Browsers refuse the whole creation when the options ask for the
+    // user-verification-required protection policy but not for user verification.
+    if options["authenticatorSelection"]["userVerification"] != "required" {
+        assert!(
+            options["extensions"]["credentialProtectionPolicy"] != "userVerificationRequired",
+            "options a browser would refuse: {options}"
+        );
+    }
     let added = rest
         .json(
             Method::POST,
