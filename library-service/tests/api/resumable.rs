@@ -97,19 +97,17 @@ fn told_offset(status: &Status) -> i64 {
     info.metadata["committed_size"].parse().expect("a number")
 }
 
-/// A real JPEG followed by distinct bytes up to `size`, so that any byte out of place
+/// A real JPEG of exactly `size` bytes whose comment segments (which decoders skip
+/// and the thumbnail drops) hold distinct bytes, so that any byte out of place
 /// changes its digest.
 fn cover(size: usize, seed: u64) -> Vec<u8> {
-    let mut bytes = images::jpeg(64, 48);
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while bytes.len() < size {
+    images::jpeg_of_size(images::jpeg(64, 48), size, || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(size);
-    bytes
+        state
+    })
 }
 
 /// Creates a book whose cover is the complete upload `name`, the finish message
