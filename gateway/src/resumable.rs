@@ -134,6 +134,7 @@ fn on_missing(error: ApiError) -> ApiError {
 #[utoipa::path(
     options,
     path = "/uploads/",
+    operation_id = "upload_limits",
     tag = "uploads",
     summary = "The limits of resumable uploads",
     responses((status = 204, description = "`Upload-Limit` says the largest upload (`max-size`)")),
@@ -154,6 +155,7 @@ pub(crate) async fn options(State(state): State<AppState>) -> Response {
 #[utoipa::path(
     post,
     path = "/uploads/",
+    operation_id = "create_upload",
     tag = "uploads",
     summary = "Start a resumable upload, with none, some or all of its bytes",
     description = "`Upload-Complete: ?1` when the body holds every byte, `?0` otherwise; \
@@ -211,6 +213,7 @@ pub(crate) async fn create(
 #[utoipa::path(
     head,
     path = "/uploads/{id}",
+    operation_id = "upload_status",
     tag = "uploads",
     summary = "How much of an upload has arrived",
     params(("id" = String, Path, description = "The upload, as `Location` named it")),
@@ -250,6 +253,7 @@ pub(crate) async fn status(
 #[utoipa::path(
     patch,
     path = "/uploads/{id}",
+    operation_id = "append_upload",
     tag = "uploads",
     summary = "Append to an upload where it stopped",
     description = "`Upload-Offset` must be the upload's offset (as `HEAD` tells); \
@@ -301,6 +305,7 @@ pub(crate) async fn append(
 #[utoipa::path(
     delete,
     path = "/uploads/{id}",
+    operation_id = "cancel_upload",
     tag = "uploads",
     summary = "Cancel an upload and remove its bytes",
     params(("id" = String, Path, description = "The upload")),

@@ -127,12 +127,12 @@ impl Application {
                  there would have them swept by this one; give each deployment its own prefix"
             );
         }
-        // Resumable uploads wait under `uploads/` in the same place, below what the
-        // cover sweep looks at.
+        // Resumable uploads wait beside the covers: in a sibling folder, or under
+        // `uploads/` below the prefix, where the cover sweep (one level) never looks.
         let (covers, staging): (Arc<dyn CoverStore>, Arc<dyn UploadStaging>) = match location {
             CoverLocation::Folder(dir) => (
                 Arc::new(LocalCovers::open(&dir)?),
-                Arc::new(FolderStaging::open(&dir.join("uploads"))?),
+                Arc::new(FolderStaging::open(&storage::uploads_folder(&dir))?),
             ),
             CoverLocation::Bucket { bucket, prefix } => {
                 let bucket = BucketCovers::connect(&bucket, &prefix, &config.object_store_options)?;

@@ -28,4 +28,4 @@ pub use location::CoverLocation;
 pub(crate) use pending::PendingCover;
 pub(crate) use staging::{Appender, Staged, UploadStaging};
 pub(crate) use staging_bucket::BucketStaging;
-pub(crate) use staging_folder::FolderStaging;
+pub(crate) use staging_folder::{FolderStaging, uploads_folder};

@@ -1,5 +1,5 @@
-//! Uploads staged in a folder: each Write appends to a file of its own under
-//! `uploads/` in the cover folder, so a Write that lost its hold can never touch bytes
+//! Uploads staged in a folder: each Write appends to a file of its own in the folder
+//! beside the covers' (`covers-uploads` for `covers`), so a Write that lost its hold can never touch bytes
 //! another Write has committed. Only the bytes the store's segment rows count are
 //! read back.
 
@@ -13,11 +13,20 @@ use bytes::Bytes;
 use super::staging::{Appender, Staged, UploadStaging};
 use crate::{domain::UploadId, store::Segment};
 
-/// Uploads as append-only files in a folder (never swept as covers: the cover sweep
-/// looks only at names directly in the cover folder).
+/// Uploads as append-only files in a folder of their own, apart from the covers.
 #[derive(Debug, Clone)]
 pub(crate) struct FolderStaging {
     dir: PathBuf,
+}
+
+/// The folder where uploads wait for covers kept in `covers`: its sibling, named
+/// after it, so a deployment's uploads are as much its own as its covers are.
+pub(crate) fn uploads_folder(covers: &Path) -> PathBuf {
+    let name = covers.file_name().map_or_else(
+        || "covers".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    covers.with_file_name(format!("{name}-uploads"))
 }
 
 impl FolderStaging {

@@ -352,7 +352,7 @@ async fn unfinished_uploads_count_against_the_quota_until_they_expire_and_are_sw
     .await;
     assert!(!again.into_inner().resource_name.is_empty());
     if let TestCovers::Folder(dir) = &library.covers {
-        let staged = std::fs::read_dir(dir.join("uploads"))
+        let staged = std::fs::read_dir(dir.with_file_name("covers-uploads"))
             .expect("the staging folder")
             .count();
         assert_eq!(staged, 0, "the expired upload's bytes are removed");
