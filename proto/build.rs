@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "auth/v1/auth.proto",
     "auth/v1/passkeys.proto",
     "library/v1/library.proto",
+    "library/v1/uploads.proto",
 ];
 
 /// Messages that carry a plaintext password, a refresh token, a second-factor code or
@@ -40,6 +41,7 @@ const SECRET_BEARING: &[&str] = &[
 const COVER_CHUNKS: &[&str] = &[
     ".library.v1.CoverPart.chunk",
     ".library.v1.GetCoverResponse.chunk",
+    ".library.v1.WriteRequest.data",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,7 +6,9 @@ use std::{future::Future, time::Duration};
 
 use bookshelf_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
-    library::v1::library_service_client::LibraryServiceClient,
+    library::v1::{
+        library_service_client::LibraryServiceClient, upload_service_client::UploadServiceClient,
+    },
 };
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
@@ -26,6 +28,10 @@ pub(crate) struct Backends {
     /// many uploads are open, slow or stalled, they never take the streams or the
     /// flow-control window that reads need.
     pub(crate) library_uploads: LibraryServiceClient<Channel>,
+    /// The library's resumable uploads: unary calls on the library's connection,
+    /// `Write` on the uploads' connection.
+    pub(crate) resumable: UploadServiceClient<Channel>,
+    pub(crate) resumable_writes: UploadServiceClient<Channel>,
     /// Health of the auth service.
     pub(crate) auth_health: HealthClient<Channel>,
     /// Health of the library service.
@@ -53,11 +59,14 @@ impl Backends {
         let uploads = channel(&config.library_url, tls)?;
         // Covers are capped by the library service; its answers are small.
         let uploads_client =
-            LibraryServiceClient::new(uploads).max_encoding_message_size(usize::MAX);
+            LibraryServiceClient::new(uploads.clone()).max_encoding_message_size(usize::MAX);
+        let writes_client = UploadServiceClient::new(uploads).max_encoding_message_size(usize::MAX);
         Ok(Self {
             auth: AuthServiceClient::new(auth.clone()),
             library: LibraryServiceClient::new(library.clone()),
             library_uploads: uploads_client,
+            resumable: UploadServiceClient::new(library.clone()),
+            resumable_writes: writes_client,
             auth_health: HealthClient::new(auth),
             library_health: HealthClient::new(library),
             timeout: config.backend_timeout(),

@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 use crate::{
     backends::{Backends, request},
     extract::BearerToken,
-    uploads::{TEXT_FIELDS, UploadCall, UploadPart},
+    uploads::{TEXT_FIELDS, UPLOAD_FIELD, UploadCall, UploadPart},
 };
 
 /// `CreateBook`, for `POST /books/`.
@@ -107,6 +107,7 @@ fn create_message(part: UploadPart<'_>) -> CreateBookRequest {
                 title: field("title"),
                 description: field("description"),
                 category: field("category"),
+                cover_upload: field(UPLOAD_FIELD),
             })
         }
         UploadPart::Chunk(bytes) => Part::Cover(cover(cover_part::Part::Chunk(bytes))),
@@ -125,6 +126,7 @@ fn update_message(id: &str, part: UploadPart<'_>) -> UpdateBookRequest {
             title: fields.get("title").cloned(),
             description: fields.get("description").cloned(),
             category: fields.get("category").cloned(),
+            cover_upload: fields.get(UPLOAD_FIELD).cloned().unwrap_or_default(),
         }),
         UploadPart::Chunk(bytes) => Part::Cover(cover(cover_part::Part::Chunk(bytes))),
         UploadPart::Finished(finished) => Part::Cover(cover(cover_part::Part::Finished(finished))),

@@ -57,6 +57,16 @@ pub(crate) enum ApiError {
     /// A passkey sign-in failed, whatever the reason: one answer for all.
     #[error("Passkey sign-in failed")]
     PasskeyRefused,
+    /// No such resumable upload among the caller's, or one that expired.
+    #[error("Upload not found")]
+    UploadNotFound,
+    /// A resumable upload cannot be appended to at the offset sent (another append
+    /// is under way, or it is complete): the offset it has reached.
+    #[error("Upload-Offset must be {offset}, the bytes received so far")]
+    UploadOffset {
+        /// Where the next append must start.
+        offset: i64,
+    },
     /// A refresh token that is unknown, expired, spent, or of an ended session.
     #[error("Invalid refresh token!")]
     InvalidRefreshToken,
@@ -152,6 +162,12 @@ pub(crate) enum BadBody {
     /// its upload needs came before it: the backend already has the book's fields.
     #[error("{0} came after cover_image, which was already being stored: send it before the cover")]
     FieldAfterStreamedCover(&'static str),
+    /// A resumable upload's header that is missing or malformed.
+    #[error("Missing or malformed {0} header")]
+    UploadHeader(&'static str),
+    /// A book form with both a cover and an upload to take it from.
+    #[error("Send cover_image or cover_upload, not both")]
+    CoverTwice,
     /// A query string that does not parse.
     #[error("Malformed query string")]
     MalformedQuery,
@@ -189,6 +205,9 @@ pub(crate) enum WrongContentType {
     /// A form route.
     #[error("Content-Type must be multipart/form-data with a boundary")]
     Multipart,
+    /// An append to a resumable upload.
+    #[error("Content-Type must be application/partial-upload")]
+    PartialUpload,
     /// A cover that is not an image the library takes.
     #[error("cover_image must be a JPEG, PNG, GIF or WebP image")]
     CoverImage,
@@ -271,9 +290,10 @@ impl ApiError {
             Self::NotFound
             | Self::SessionNotFound
             | Self::PasskeyNotFound
+            | Self::UploadNotFound
             | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::ReauthenticationRequired | Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::UploadOffset { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } | Self::LibraryLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::HoldingFull | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -322,6 +342,11 @@ impl IntoResponse for ApiError {
             return internal_error();
         }
         let mut response = error.failure().into_response(error.status());
+        if let Self::UploadOffset { offset } = &error {
+            response
+                .headers_mut()
+                .insert(crate::resumable::UPLOAD_OFFSET, HeaderValue::from(*offset));
+        }
         if let Some(seconds) = error.retry_after() {
             response
                 .headers_mut()

@@ -10,7 +10,9 @@
 //!   [`meta`] (JWKS and health), [`oauth`] (service clients' token endpoint and its
 //!   metadata).
 //! - [`uploads`]: book forms, their parts in any order, streamed into client-streaming
-//!   calls; [`book_uploads`]: the two upload calls and the messages they send.
+//!   calls; [`book_uploads`]: the two upload calls and the messages they send;
+//!   [`resumable`]: resumable uploads (the IETF draft's upload resources), which a
+//!   book form then names in `cover_upload`.
 //! - [`extract`]: the bearer token and bodies in; [`envelope`]: bodies out;
 //!   [`error`]: the one mapping of errors (gRPC statuses included) to HTTP.
 //! - [`openapi`]: the description at `/openapi.json`, from the routes and their types,
@@ -45,6 +47,7 @@ mod openapi;
 mod passkey_login;
 mod passkeys;
 mod request_id;
+mod resumable;
 mod server;
 mod sessions;
 mod timestamps;
@@ -211,6 +214,21 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
             .put(books::update)
             .delete(books::delete)
             .layer(upload_limit)
+            .layer(axum::middleware::map_response(close_after_refusal)),
+    );
+    router = both(
+        router,
+        "/uploads",
+        post(resumable::create)
+            .options(resumable::options)
+            .layer(axum::middleware::map_response(close_after_refusal)),
+    );
+    router = both(
+        router,
+        "/uploads/{id}",
+        axum::routing::head(resumable::status)
+            .patch(resumable::append)
+            .delete(resumable::cancel)
             .layer(axum::middleware::map_response(close_after_refusal)),
     );
     router = both(router, "/oauth/token", post(oauth::token).layer(json_limit));

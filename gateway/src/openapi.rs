@@ -10,8 +10,8 @@ use utoipa::{
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    books, covers, envelope::Failure, login, meta, mfa, oauth, passkey_login, passkeys, sessions,
-    users,
+    books, covers, envelope::Failure, login, meta, mfa, oauth, passkey_login, passkeys, resumable,
+    sessions, users,
 };
 
 /// Where the description is served.
@@ -60,6 +60,11 @@ pub(crate) const BEARER: &str = "bearer";
         books::update,
         books::delete,
         covers::get,
+        resumable::options,
+        resumable::create,
+        resumable::status,
+        resumable::append,
+        resumable::cancel,
         meta::jwks,
         meta::healthz,
         oauth::token,
@@ -76,6 +81,10 @@ pub(crate) const BEARER: &str = "bearer";
                                             usernameless sign-in) and security keys (a \
                                             second factor), and passkey-only sign-up"),
         (name = "books", description = "The caller's books and their covers"),
+        (name = "uploads", description = "Resumable uploads of covers \
+                                          (draft-ietf-httpbis-resumable-upload-05, interop \
+                                          version 6): a finished one is named by a book \
+                                          form's `cover_upload`"),
         (name = "operations", description = "Health and the token verification keys"),
         (name = "oauth", description = "Tokens for registered service clients: the \
                                         client credentials grant, in OAuth's own shapes"),

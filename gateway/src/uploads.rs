@@ -34,6 +34,9 @@ use crate::{
 
 /// The form field that carries the cover.
 pub(crate) const COVER_FIELD: &str = "cover_image";
+/// The form field that names a finished resumable upload to take the cover from,
+/// instead of `cover_image`.
+pub(crate) const UPLOAD_FIELD: &str = "cover_upload";
 /// The text fields a book form may carry; any other field is read and ignored.
 pub(crate) const TEXT_FIELDS: [&str; 3] = ["title", "description", "category"];
 /// How many covers of the largest size may be held at once, across all requests, while
@@ -90,6 +93,14 @@ impl PartialSchema for BookForm {
             .property(TEXT_FIELDS[1], text("Free text."))
             .property(TEXT_FIELDS[2], text("Required on create."))
             .property(COVER_FIELD, cover)
+            .property(
+                UPLOAD_FIELD,
+                text(
+                    "Instead of cover_image: a finished resumable upload's id (the last \
+                     segment of its `Location`), whose bytes become the cover; the upload \
+                     is consumed.",
+                ),
+            )
             .into()
     }
 }
@@ -219,9 +230,15 @@ impl<C: UploadCall> Upload<C> {
     /// Ends the stream with the finish message (the form was read whole) and waits
     /// for the answer.
     async fn finish(mut self) -> Result<C::Answer, ApiError> {
+        // Without a cover byte there is nothing to check (a cover named by an upload
+        // is checked against the upload itself).
         let finished = UploadFinished {
             cover_bytes: self.sent,
-            sha256: self.digest.clone().finish().as_ref().to_vec(),
+            sha256: if self.sent == 0 {
+                Vec::new()
+            } else {
+                self.digest.clone().finish().as_ref().to_vec()
+            },
         };
         let message = self.call.message(UploadPart::Finished(finished));
         self.send(message).await;
@@ -311,6 +328,9 @@ pub(crate) async fn stream_form<C: UploadCall>(
             let Cover::Absent(call) = cover else {
                 return Err(BadBody::SecondCover.into());
             };
+            if fields.contains_key(UPLOAD_FIELD) {
+                return Err(BadBody::CoverTwice.into());
+            }
             if !C::NEEDED_FIELDS
                 .iter()
                 .all(|needed| fields.contains_key(needed))
@@ -340,6 +360,14 @@ pub(crate) async fn stream_form<C: UploadCall>(
                 return upload.answer().await;
             }
             cover = Cover::Streamed(Box::new(upload));
+            continue;
+        }
+        if name == UPLOAD_FIELD {
+            if !matches!(cover, Cover::Absent(_)) {
+                return Err(BadBody::CoverTwice.into());
+            }
+            let value = read_text(field).await?;
+            fields.insert(UPLOAD_FIELD, value);
             continue;
         }
         match TEXT_FIELDS.iter().find(|known| **known == name) {

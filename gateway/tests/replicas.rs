@@ -1,6 +1,7 @@
 //! Two replicas of every service, the real binaries, on one PostgreSQL database per
 //! service and one S3 bucket: what one replica does, the other sees; the throttle
-//! counts across them; a library replica killed and restarted mid-traffic loses
+//! counts across them; a resumable upload begun on one replica goes on on the other;
+//! a library replica killed and restarted mid-traffic loses
 //! nothing.
 //!
 //! A test binary of its own: it needs PostgreSQL and an S3-compatible server, so it is
@@ -34,10 +35,79 @@ async fn replicas_share_books_covers_revocations_and_throttling_and_survive_a_re
         Rest::new(&replicas.stacks[1].http),
     ];
     a_book_made_on_one_replica_is_served_by_the_other(&gateways).await;
+    an_upload_begun_on_one_replica_is_resumed_on_the_other(&gateways).await;
     the_throttle_counts_failures_on_both_replicas_together(&gateways).await;
     a_disabled_account_is_refused_by_both_libraries_within_a_second(&gateways).await;
     a_library_replica_killed_mid_traffic_loses_nothing(&mut replicas, &gateways).await;
     assert!(!replicas.logs().contains("panicked"), "{}", replicas.logs());
+}
+
+/// A resumable upload created with its first part through gateway 1 (and library 1),
+/// its offset read and its rest appended through gateway 2 (and library 2), named by
+/// a book made through gateway 1: the offset of record and the multipart upload are
+/// shared, not kept by either replica.
+async fn an_upload_begun_on_one_replica_is_resumed_on_the_other(gateways: &[Rest; 2]) {
+    let (_, on_first) = gateways[0].signed_up("Ada Lovelace").await;
+    let on_second = gateways[1].with_token(on_first.token.as_deref().unwrap());
+    // One whole part of the bucket's multipart upload, then the rest.
+    let part = 5 * 1024 * 1024;
+    let cover = bookshelf_test_support::images::padded(jpeg(400, 300), part + 300_000);
+    let draft =
+        |rest: &Rest, method: Method, path: &str, headers: &[(&str, String)], body: Vec<u8>| {
+            let mut request = rest
+                .request(method, path)
+                .header("upload-draft-interop-version", "6")
+                .body(body);
+            for (name, value) in headers {
+                request = request.header(*name, value.as_str());
+            }
+            request.send()
+        };
+    let created = draft(
+        &on_first,
+        Method::POST,
+        "/uploads/",
+        &[("upload-complete", "?0".into())],
+        cover[..part].to_vec(),
+    )
+    .await
+    .expect("created");
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let head = draft(&on_second, Method::HEAD, &location, &[], vec![])
+        .await
+        .expect("head");
+    assert_eq!(head.headers()["upload-offset"], part.to_string().as_str());
+    let headers = [
+        ("upload-offset", part.to_string()),
+        ("upload-complete", "?1".to_owned()),
+        ("content-type", "application/partial-upload".to_owned()),
+    ];
+    let done = draft(
+        &on_second,
+        Method::PATCH,
+        &location,
+        &headers,
+        cover[part..].to_vec(),
+    )
+    .await
+    .expect("appended");
+    assert_eq!(done.status(), 204);
+    assert_eq!(
+        done.headers()["upload-offset"],
+        cover.len().to_string().as_str()
+    );
+    let id = location.trim_start_matches("/uploads/");
+    let form = book_form(
+        &[
+            ("title", "Resumed"),
+            ("category", "science"),
+            ("cover_upload", id),
+        ],
+        None,
+    );
+    let book = on_first.form(Method::POST, "/books/", form).await;
+    assert_eq!(book.status, 201, "{:?}", book.body);
 }
 
 /// Created through gateway 1 with a cover; read, updated and its covers fetched

@@ -142,6 +142,11 @@ pub struct Config {
     /// set no deadline.
     #[arg(long, env = "LIBRARY_UPLOAD_IDLE_TIMEOUT_MS", default_value_t = 30_000)]
     pub upload_idle_timeout_ms: u64,
+    /// How long a resumable upload lives, in seconds, from its creation: one not
+    /// consumed by a book by then is removed by the sweep, and its bytes no longer
+    /// count against its owner's quota. Announced to clients with each upload.
+    #[arg(long, env = "LIBRARY_UPLOAD_EXPIRY_SECS", default_value_t = 24 * 60 * 60)]
+    pub upload_expiry_secs: u64,
     /// Uploads one account may have in flight at once (per replica); more wait in
     /// line for a slot.
     #[arg(long, env = "LIBRARY_MAX_UPLOADS_PER_ACCOUNT", default_value_t = 4)]
@@ -213,6 +218,7 @@ impl Config {
             grpc_keepalive_timeout_ms: 5_000,
             grpc_call_timeout_ms: 300_000,
             upload_idle_timeout_ms: 30_000,
+            upload_expiry_secs: 24 * 60 * 60,
             max_uploads_per_account: 4,
             max_waiting_uploads_per_account: 60,
             upload_memory_bytes: 128 * 1024 * 1024,
@@ -299,6 +305,11 @@ impl Config {
     /// How long an upload stream may send nothing.
     pub(crate) fn upload_idle_timeout(&self) -> Duration {
         Duration::from_millis(self.upload_idle_timeout_ms)
+    }
+
+    /// How long a resumable upload lives.
+    pub(crate) fn upload_expiry(&self) -> Duration {
+        Duration::from_secs(self.upload_expiry_secs.max(1))
     }
 
     /// What one account may store.

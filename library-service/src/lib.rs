@@ -9,8 +9,8 @@
 //!   one error type has its one mapping to a status. Uploads are read there too: a
 //!   size cap, an idle timeout, a memory budget in bytes, and the finish message that
 //!   makes an upload whole.
-//! - `sweeps`: the removal of covers no book points at, at start-up and then now and
-//!   then.
+//! - `sweeps`: the removal of covers no book points at, and of resumable uploads
+//!   past their expiry, at start-up and then now and then.
 //! - `in_flight`: how many uploads each account has in flight or waiting.
 //! - `store`: the database (SQLite or PostgreSQL), all of the service's SQL.
 //! - [`storage`]: where cover files live: a local folder or an S3-compatible bucket.
@@ -39,7 +39,9 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use bookshelf_proto::{
     auth::v1::auth_service_client::AuthServiceClient,
-    library::v1::library_service_server::LibraryServiceServer,
+    library::v1::{
+        library_service_server::LibraryServiceServer, upload_service_server::UploadServiceServer,
+    },
 };
 use bookshelf_runtime::{
     connections::{self, GrpcLimits},
@@ -58,7 +60,7 @@ use crate::{
     covers::DecodeLimits,
     in_flight::InFlight,
     rpc::{LibraryApi, UploadRules},
-    storage::{BucketCovers, CoverLocation, CoverStore, LocalCovers},
+    storage::{BucketCovers, CoverLocation, CoverStore, FolderStaging, LocalCovers, UploadStaging},
     store::Store,
     sweeps::{SweepError, Sweeper},
 };
@@ -125,17 +127,23 @@ impl Application {
                  there would have them swept by this one; give each deployment its own prefix"
             );
         }
-        let covers: Arc<dyn CoverStore> = match location {
-            CoverLocation::Folder(dir) => Arc::new(LocalCovers::open(&dir)?),
-            CoverLocation::Bucket { bucket, prefix } => Arc::new(BucketCovers::connect(
-                &bucket,
-                &prefix,
-                &config.object_store_options,
-            )?),
+        // Resumable uploads wait beside the covers: in a sibling folder, or under
+        // `uploads/` below the prefix, where the cover sweep (one level) never looks.
+        let (covers, staging): (Arc<dyn CoverStore>, Arc<dyn UploadStaging>) = match location {
+            CoverLocation::Folder(dir) => (
+                Arc::new(LocalCovers::open(&dir)?),
+                Arc::new(FolderStaging::open(&storage::uploads_folder(&dir))?),
+            ),
+            CoverLocation::Bucket { bucket, prefix } => {
+                let bucket = BucketCovers::connect(&bucket, &prefix, &config.object_store_options)?;
+                let staging = Arc::new(bucket.staging());
+                (Arc::new(bucket), staging)
+            }
         };
         let sweeper = Sweeper {
             store: store.clone(),
             covers: covers.clone(),
+            staging: staging.clone(),
             grace: config.sweep_grace(),
             clock: config.clock.clone(),
         };
@@ -175,6 +183,8 @@ impl Application {
         let api = LibraryApi {
             store,
             covers,
+            staging,
+            upload_expiry: config.upload_expiry(),
             decoders: WorkerPool::new("covers", concurrency, 0),
             in_flight: InFlight::new(
                 config.max_uploads_per_account,
@@ -214,6 +224,10 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         let max_message = self.api.uploads.max_bytes + 64 * 1024;
         let revocations = self.verifier.revocations().cloned();
+        let uploads = InterceptedService::new(
+            UploadServiceServer::new(self.api.clone()).max_decoding_message_size(max_message),
+            TokenInterceptor::new(self.verifier.clone()),
+        );
         let service = InterceptedService::new(
             LibraryServiceServer::new(self.api).max_decoding_message_size(max_message),
             TokenInterceptor::optional(self.verifier),
@@ -233,6 +247,7 @@ impl Application {
             .layer(grpc::trace_layer())
             .add_routes(standard)
             .add_service(service)
+            .add_service(uploads)
             .serve_with_incoming_shutdown(
                 connections::incoming(self.listener, self.limits, self.tls),
                 shutdown,

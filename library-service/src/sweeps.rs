@@ -1,16 +1,21 @@
 //! Covers no book points at, removed: what a crash between a write and its commit, a
 //! failed delete or a lost race left behind. Every replica sweeps, at start-up and then
 //! now and then; a cover younger than the grace period is never taken, as another
-//! replica may be about to commit its row.
+//! replica may be about to commit its row. Resumable uploads past their expiry go in
+//! the same sweep: the row first, by a conditional delete that only one replica can
+//! win and that skips an upload a Write still holds, then its bytes.
 
 use std::{sync::Arc, time::Duration};
 
 use bookshelf_runtime::clock::Clock;
 
 use crate::{
-    storage::CoverStore,
+    storage::{CoverStore, Staged, UploadStaging},
     store::{Store, StoreError},
 };
+
+/// Expired uploads read per round of a sweep.
+const EXPIRED_PER_ROUND: i64 = 100;
 
 /// Why a sweep failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +34,8 @@ pub(crate) struct Sweeper {
     pub(crate) store: Store,
     /// The covers.
     pub(crate) covers: Arc<dyn CoverStore>,
+    /// The bytes of resumable uploads.
+    pub(crate) staging: Arc<dyn UploadStaging>,
     /// Covers changed within this long before a sweep are kept, book or not.
     pub(crate) grace: Duration,
     /// The time the grace period is counted from.
@@ -51,7 +58,41 @@ impl Sweeper {
         if removed > 0 {
             tracing::info!(removed, "removed covers no book points at");
         }
+        let expired = self.expire_uploads().await?;
+        if expired > 0 {
+            tracing::info!(expired, "removed resumable uploads past their expiry");
+        }
         Ok(removed)
+    }
+
+    /// Removes every upload expired by now that no Write holds: its row (giving its
+    /// reservation back), then its bytes. A replica that loses the row to another's
+    /// sweep leaves the bytes to that one. How many it removed.
+    pub(crate) async fn expire_uploads(&self) -> Result<usize, SweepError> {
+        let now = self.clock.now_ms();
+        let mut removed = 0;
+        loop {
+            let expired = self.store.expired_uploads(now, EXPIRED_PER_ROUND).await?;
+            let round = expired.len();
+            for upload in expired {
+                let segments = self.store.segments(&upload.id).await?;
+                if !self.store.expire_upload(&upload.id, now).await? {
+                    continue;
+                }
+                let staged = Staged {
+                    id: &upload.id,
+                    multipart_id: upload.multipart_id.as_deref(),
+                };
+                self.staging
+                    .remove(staged, &segments)
+                    .await
+                    .map_err(SweepError::Covers)?;
+                removed += 1;
+            }
+            if round < EXPIRED_PER_ROUND as usize {
+                return Ok(removed);
+            }
+        }
     }
 
     /// Sweeps every `interval`, for as long as the service runs; a failed sweep is

@@ -166,6 +166,11 @@ pub mod library {
             pub const TOO_MANY_UPLOADS: &str = "TOO_MANY_UPLOADS";
             /// The caller's quota of books or cover bytes is reached.
             pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
+            /// A Write cannot append at its offset (wrong, busy or complete); the
+            /// metadata `committed_size` tells where the next Write must start.
+            pub const WRONG_OFFSET: &str = "WRONG_OFFSET";
+            /// The resumable upload named is not the caller's, or is gone.
+            pub const UPLOAD_NOT_FOUND: &str = "UPLOAD_NOT_FOUND";
         }
     }
 }

@@ -92,6 +92,41 @@ pub fn padded(mut bytes: Vec<u8>, size: usize) -> Vec<u8> {
     bytes
 }
 
+/// `jpeg` grown to exactly `size` bytes by comment segments right after its start,
+/// filled from `next` (8 bytes a call): still a valid JPEG, whose every byte counts in
+/// a digest, unlike zero padding.
+pub fn jpeg_of_size(jpeg: Vec<u8>, size: usize, mut next: impl FnMut() -> u64) -> Vec<u8> {
+    const HEADER: usize = 4;
+    const MOST: usize = 65_533;
+    assert!(
+        jpeg.len() + HEADER < size,
+        "the image is larger than the size"
+    );
+    let mut bytes = jpeg[..2].to_vec();
+    let mut left = size - jpeg.len();
+    while left > 0 {
+        // A segment of `HEADER` bytes and its data; never leave less than a header.
+        let mut data = (left - HEADER).min(MOST);
+        if left - HEADER - data > 0 && left - HEADER - data < HEADER {
+            data -= HEADER;
+        }
+        let length = u16::try_from(data + 2).expect("a segment length");
+        bytes.extend_from_slice(&[0xFF, 0xFE]);
+        bytes.extend_from_slice(&length.to_be_bytes());
+        let mut filled = 0;
+        while filled < data {
+            let word = next().to_le_bytes();
+            let take = (data - filled).min(8);
+            bytes.extend_from_slice(&word[..take]);
+            filled += take;
+        }
+        left -= HEADER + data;
+    }
+    bytes.extend_from_slice(&jpeg[2..]);
+    assert_eq!(bytes.len(), size);
+    bytes
+}
+
 /// Real images of each format covers may have, for mutation: a small one, and one
 /// large enough to be scaled down.
 pub fn samples() -> Vec<(ImageFormat, Vec<u8>)> {

@@ -24,7 +24,8 @@
 //! - [`fake_auth`]: a stand-in auth service whose revocation feed the test writes.
 //! - [`sockets`]: raw TCP clients that stall mid-header, mid-body or mid-connection.
 //! - [`rest`]: a typed REST client of the gateway.
-//! - [`Relay`]: a TCP relay to a server that can fall silent without closing.
+//! - [`Relay`]: a TCP relay to a server that can fall silent without closing;
+//!   [`CuttingRelay`]: one that breaks connections at given byte counts.
 //! - [`scrape`]: Prometheus metrics read back, and checked by `promtool` when asked.
 //! - [`Forger`]: tokens signed with any header, claims and key, for attacks, and
 //!   [`forged_tokens`], every kind of forged token a verifier must refuse.
@@ -42,6 +43,7 @@
 pub mod authenticator;
 pub mod buckets;
 pub mod covers;
+mod cutting_relay;
 mod database;
 pub mod eventually;
 pub mod fake_auth;
@@ -65,6 +67,7 @@ pub mod service_clients;
 pub mod sockets;
 pub mod totp;
 
+pub use cutting_relay::CuttingRelay;
 pub use database::TestDatabase;
 pub use eventually::eventually;
 pub use fake_auth::FakeAuth;

@@ -198,6 +198,7 @@ pub fn new_book(title: &str, category: &str) -> NewBook {
         title: title.into(),
         description: format!("About {title}"),
         category: category.into(),
+        cover_upload: String::new(),
     }
 }
 

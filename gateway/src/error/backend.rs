@@ -42,6 +42,10 @@ pub(super) fn from_status(status: tonic::Status) -> ApiError {
         }
         (Code::Unauthenticated, Some(auth_error_info::WRONG_PASSWORD)) => ApiError::WrongPassword,
         (Code::Unauthenticated, _) => ApiError::InvalidToken,
+        (Code::FailedPrecondition, Some(error_info::WRONG_OFFSET)) => ApiError::UploadOffset {
+            offset: committed_size(&status),
+        },
+        (Code::NotFound, Some(error_info::UPLOAD_NOT_FOUND)) => ApiError::UploadNotFound,
         (Code::FailedPrecondition, _) => ApiError::Precondition(status.message().to_owned()),
         (Code::PermissionDenied, Some(auth_error_info::REAUTHENTICATION_REQUIRED)) => {
             ApiError::ReauthenticationRequired
@@ -108,4 +112,13 @@ fn retry_after(status: &tonic::Status) -> Option<u64> {
     let delay = status.get_details_retry_info()?.retry_delay?;
     let seconds = delay.as_nanos().div_ceil(1_000_000_000).max(1);
     Some(u64::try_from(seconds).unwrap_or(u64::MAX))
+}
+
+/// The committed size a refused Write's `google.rpc.ErrorInfo` tells; 0 if missing,
+/// which only sends a client back to ask with `HEAD`.
+fn committed_size(status: &tonic::Status) -> i64 {
+    status
+        .get_details_error_info()
+        .and_then(|info| info.metadata.get("committed_size")?.parse().ok())
+        .unwrap_or(0)
 }

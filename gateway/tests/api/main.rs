@@ -22,6 +22,7 @@ mod passkeys;
 mod public_tls;
 mod races;
 mod recent_sign_in;
+mod resumable;
 mod second_factor;
 mod sessions;
 mod slow_clients;

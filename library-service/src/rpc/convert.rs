@@ -97,6 +97,9 @@ pub(super) trait UploadMessage {
 
     /// What the metadata asks to write.
     fn write(metadata: Self::Metadata) -> Result<BookWrite, LibraryError>;
+
+    /// The complete upload the metadata names as the cover, or empty.
+    fn cover_upload(metadata: &Self::Metadata) -> &str;
 }
 
 impl UploadMessage for CreateBookRequest {
@@ -108,6 +111,10 @@ impl UploadMessage for CreateBookRequest {
             Some(create_book_request::Part::Cover(cover)) => cover_part(cover),
             None => Part::Empty,
         }
+    }
+
+    fn cover_upload(book: &NewBook) -> &str {
+        &book.cover_upload
     }
 
     fn write(book: NewBook) -> Result<BookWrite, LibraryError> {
@@ -126,6 +133,10 @@ impl UploadMessage for UpdateBookRequest {
             Some(update_book_request::Part::Cover(cover)) => cover_part(cover),
             None => Part::Empty,
         }
+    }
+
+    fn cover_upload(changes: &BookChanges) -> &str {
+        &changes.cover_upload
     }
 
     /// An id that is not a UUID names no book, so it is answered as one that is
@@ -152,6 +163,7 @@ mod tests {
             title: " ".into(),
             description: "fine".into(),
             category: "cookery".into(),
+            cover_upload: String::new(),
         };
         match CreateBookRequest::write(book) {
             Err(LibraryError::InvalidArgument(violations)) => assert_eq!(violations.len(), 2),

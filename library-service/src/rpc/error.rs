@@ -28,6 +28,30 @@ pub(crate) enum LibraryError {
     /// No such book among the caller's.
     #[error("book not found")]
     NotFound,
+    /// No such resumable upload among the caller's (or it expired).
+    #[error("upload not found")]
+    UploadNotFound,
+    /// A Write's offset is not the upload's committed size.
+    #[error("write offset is not the committed size {committed}")]
+    WrongOffset {
+        /// The committed size, where the next Write must start.
+        committed: i64,
+    },
+    /// Another Write is appending to the upload.
+    #[error("another write is appending to the upload")]
+    UploadBusy {
+        /// The committed size.
+        committed: i64,
+    },
+    /// The upload's last bytes were written already.
+    #[error("upload already complete")]
+    UploadComplete {
+        /// Its size.
+        committed: i64,
+    },
+    /// A book names an upload whose last bytes have not arrived.
+    #[error("upload not complete")]
+    UploadIncomplete,
     /// The upload passed the byte cap.
     #[error("cover larger than {limit} bytes")]
     CoverTooLarge {
@@ -95,6 +119,18 @@ fn quota_status(exceeded: QuotaExceeded) -> Status {
     exhausted(error_info::QUOTA_EXCEEDED, message, None)
 }
 
+/// FAILED_PRECONDITION for a Write that cannot append, telling the committed size in
+/// its `google.rpc.ErrorInfo` (`committed_size`), where the next Write must start.
+fn offset_status(message: String, committed: i64) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(
+        error_info::WRONG_OFFSET,
+        error_info::DOMAIN,
+        HashMap::from([("committed_size".to_owned(), committed.to_string())]),
+    );
+    Status::with_error_details(Code::FailedPrecondition, message, details)
+}
+
 fn cover_status(code: Code, reason: &str, description: String) -> Status {
     let mut details = ErrorDetails::with_bad_request_violation(COVER_FIELD, description.clone());
     details.set_error_info(reason, error_info::DOMAIN, HashMap::new());
@@ -106,6 +142,39 @@ impl From<LibraryError> for Status {
         match error {
             LibraryError::InvalidArgument(violations) => invalid_argument(&violations),
             LibraryError::NotFound => Status::not_found("book not found"),
+            LibraryError::UploadNotFound | LibraryError::Store(StoreError::UploadGone) => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    error_info::UPLOAD_NOT_FOUND,
+                    error_info::DOMAIN,
+                    HashMap::new(),
+                );
+                Status::with_error_details(Code::NotFound, "upload not found", details)
+            }
+            LibraryError::WrongOffset { committed } => offset_status(
+                format!("write_offset must be the committed size, {committed}"),
+                committed,
+            ),
+            LibraryError::UploadBusy { committed } => offset_status(
+                "another write is appending to this upload".to_owned(),
+                committed,
+            ),
+            LibraryError::UploadComplete { committed } => {
+                offset_status("the upload is already complete".to_owned(), committed)
+            }
+            LibraryError::UploadIncomplete => {
+                let mut details = ErrorDetails::new();
+                details.add_precondition_failure_violation(
+                    "UPLOAD_INCOMPLETE",
+                    "cover_upload",
+                    "the upload's last bytes have not arrived",
+                );
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    "the upload is not complete",
+                    details,
+                )
+            }
             LibraryError::CoverTooLarge { limit } => cover_status(
                 Code::ResourceExhausted,
                 error_info::COVER_TOO_LARGE,

@@ -1,12 +1,17 @@
 //! [`LibraryApi`]: the state every RPC shares.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bookshelf_runtime::{clock::Clock, workers::WorkerPool};
 use bookshelf_tokens::Verifier;
 
 use super::streams::UploadRules;
-use crate::{covers::DecodeLimits, in_flight::InFlight, storage::CoverStore, store::Store};
+use crate::{
+    covers::DecodeLimits,
+    in_flight::InFlight,
+    storage::{CoverStore, UploadStaging},
+    store::Store,
+};
 
 /// The state every RPC shares; cloning it clones handles only.
 #[derive(Clone)]
@@ -15,6 +20,10 @@ pub(crate) struct LibraryApi {
     pub(crate) store: Store,
     /// The cover files.
     pub(crate) covers: Arc<dyn CoverStore>,
+    /// Where resumable uploads wait for a book to take them.
+    pub(crate) staging: Arc<dyn UploadStaging>,
+    /// How long a resumable upload lives.
+    pub(crate) upload_expiry: Duration,
     /// Where covers are decoded: one thread per core, so decoding is bounded in CPU and
     /// in the memory its buffers keep.
     pub(crate) decoders: WorkerPool,

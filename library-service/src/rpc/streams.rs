@@ -54,6 +54,42 @@ impl UploadRules {
         }
     }
 
+    /// How long a stream may send nothing.
+    pub(super) fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// Reads the finish message that ends a stream whose cover comes from a complete
+    /// upload rather than from chunks.
+    pub(super) async fn read_finished<M>(
+        &self,
+        stream: &mut (impl Stream<Item = Result<Part<M>, Status>> + Unpin),
+    ) -> Result<UploadFinished, LibraryError> {
+        loop {
+            match self.next(stream).await? {
+                Some(Part::Finished(finished)) => return Ok(finished),
+                Some(Part::Empty) => {}
+                Some(Part::Chunk(_)) => {
+                    return Err(FieldViolation::new(
+                        "cover_upload",
+                        "names the cover: the stream must carry no chunks",
+                    )
+                    .into());
+                }
+                Some(Part::Metadata(_)) => {
+                    return Err(FieldViolation::new("metadata", "must be sent once, first").into());
+                }
+                None => {
+                    return Err(FieldViolation::new(
+                        FINISHED_FIELD,
+                        "the stream must end with the finished message",
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+
     /// The next message, or `None` at the end of the stream; CANCELLED when the
     /// client sends nothing for the idle timeout. The server side needs this bound of
     /// its own: a caller without a deadline could otherwise hold its stream forever.
@@ -124,7 +160,10 @@ impl UploadRules {
 
     /// Takes `bytes` from the memory budget, waiting while other uploads hold it (the
     /// stream is not read meanwhile, so HTTP/2 flow control holds its bytes back).
-    async fn reserve(&self, bytes: usize) -> Result<Option<OwnedSemaphorePermit>, LibraryError> {
+    pub(super) async fn reserve(
+        &self,
+        bytes: usize,
+    ) -> Result<Option<OwnedSemaphorePermit>, LibraryError> {
         if bytes == 0 {
             return Ok(None);
         }
@@ -157,6 +196,16 @@ impl Upload {
         }
     }
 
+    /// A cover read whole from a complete resumable upload, with its share of the
+    /// memory budget.
+    pub(super) fn whole(bytes: Vec<u8>, memory: Option<OwnedSemaphorePermit>) -> Self {
+        Self {
+            len: bytes.len(),
+            chunks: vec![Bytes::from(bytes)],
+            memory,
+        }
+    }
+
     fn push(&mut self, chunk: Bytes, memory: Option<OwnedSemaphorePermit>) {
         self.len += chunk.len();
         self.chunks.push(chunk);
@@ -170,7 +219,7 @@ impl Upload {
     }
 
     /// Whether `finished` describes exactly the bytes that arrived.
-    fn check(&self, finished: &UploadFinished) -> Result<(), LibraryError> {
+    pub(super) fn check(&self, finished: &UploadFinished) -> Result<(), LibraryError> {
         if finished.cover_bytes != self.len as u64 {
             return Err(FieldViolation::new(
                 FINISHED_FIELD,

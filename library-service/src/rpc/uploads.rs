@@ -9,19 +9,29 @@ use bookshelf_runtime::errors::FieldViolation;
 use futures::StreamExt;
 use tonic::Streaming;
 
+use bookshelf_proto::library::v1::UploadFinished;
+
 use super::{
     convert::{UploadMessage, Uploader, book_message},
     error::{COVER_FIELD, LibraryError},
+    resumable::{staged, upload_id},
     state::LibraryApi,
     streams::Upload,
 };
 use crate::{
     covers::make_thumbnail,
-    domain::{BookEdit, BookFields, BookId, BookWrite, StoredCover, UserId},
+    domain::{BookEdit, BookFields, BookId, BookWrite, StoredCover, UploadId, UserId},
     in_flight::UploadSlot,
     storage::PendingCover,
-    store::{BookRecord, BookUpdate, NewBookRecord},
+    store::{BookRecord, BookUpdate, NewBookRecord, Segment, UploadRecord},
 };
+
+/// A complete resumable upload a book takes its cover from: consumed in the book's
+/// transaction, its bytes removed once that commits.
+struct Consumed {
+    upload: UploadRecord,
+    segments: Vec<Segment>,
+}
 
 /// What an upload received whole goes on to write: a new book, or changes to a book
 /// as it was last read.
@@ -47,8 +57,16 @@ impl LibraryApi {
         let slot = self.start_upload(&uploader).await?;
         let mut stream = stream.map(|message| message.map(M::into_part));
         let metadata = self.uploads.read_metadata(&mut stream).await?;
+        let named = M::cover_upload(&metadata).to_owned();
         let write = M::write(metadata)?;
-        let upload = self.uploads.read_cover(&mut stream).await?;
+        let (upload, consumed) = if named.is_empty() {
+            (self.uploads.read_cover(&mut stream).await?, None)
+        } else {
+            let id = upload_id(&named)?;
+            let finished = self.uploads.read_finished(&mut stream).await?;
+            let (cover, consumed) = self.read_upload(&uploader.owner, &id, &finished).await?;
+            (Some(cover), Some(consumed))
+        };
         let commit = match write {
             BookWrite::Create(fields) => {
                 if upload.is_none() {
@@ -68,8 +86,41 @@ impl LibraryApi {
                 }
             }
         };
-        self.to_the_end(move |api| api.finish(uploader, commit, upload, slot))
+        self.to_the_end(move |api| api.finish(uploader, commit, upload, consumed, slot))
             .await
+    }
+
+    /// The bytes of the owner's complete upload `id`, checked against the finish
+    /// message as streamed chunks are (when it states a size or a digest), within the
+    /// cap and the memory budget.
+    async fn read_upload(
+        &self,
+        owner: &UserId,
+        id: &UploadId,
+        finished: &UploadFinished,
+    ) -> Result<(Upload, Consumed), LibraryError> {
+        let upload = self
+            .store
+            .upload(owner, id, self.clock.now_ms())
+            .await?
+            .ok_or(LibraryError::UploadNotFound)?;
+        if !upload.complete {
+            return Err(LibraryError::UploadIncomplete);
+        }
+        let size = usize::try_from(upload.committed).unwrap_or(usize::MAX);
+        if size > self.uploads.max_bytes {
+            return Err(LibraryError::CoverTooLarge {
+                limit: self.uploads.max_bytes,
+            });
+        }
+        let memory = self.uploads.reserve(size).await?;
+        let segments = self.store.segments(id).await?;
+        let bytes = self.staging.read(staged(&upload), &segments).await?;
+        let cover = Upload::whole(bytes, memory);
+        if finished.cover_bytes != 0 || !finished.sha256.is_empty() {
+            cover.check(finished)?;
+        }
+        Ok((cover, Consumed { upload, segments }))
     }
 
     /// The rest of an upload received whole: its cover stored, then its row written,
@@ -79,8 +130,10 @@ impl LibraryApi {
         uploader: Uploader,
         commit: Commit,
         upload: Option<Upload>,
+        consumed: Option<Consumed>,
         slot: UploadSlot,
     ) -> Result<Book, LibraryError> {
+        let consumes = consumed.as_ref().map(|consumed| &consumed.upload.id);
         let done = match commit {
             Commit::Create(_) => "book created",
             Commit::Update { .. } => "book updated",
@@ -92,7 +145,7 @@ impl LibraryApi {
         let stored = cover.as_ref().map(|cover| &cover.stored);
         let written = async {
             self.recheck(&uploader)?;
-            self.write(&uploader.owner, commit, stored).await
+            self.write(&uploader.owner, commit, stored, consumes).await
         }
         .await;
         let (book, replaced) = match written {
@@ -110,6 +163,15 @@ impl LibraryApi {
                 self.covers.delete(&old.reference.id).await?;
             }
         }
+        if let Some(consumed) = consumed {
+            let removed = self
+                .staging
+                .remove(staged(&consumed.upload), &consumed.segments)
+                .await;
+            if let Err(error) = removed {
+                tracing::warn!(%error, "removing the bytes of a consumed upload");
+            }
+        }
         drop(slot);
         tracing::debug!(book_id = %book.id, "{done}");
         Ok(book_message(book))
@@ -122,6 +184,7 @@ impl LibraryApi {
         owner: &UserId,
         commit: Commit,
         cover: Option<&StoredCover>,
+        consumes: Option<&UploadId>,
     ) -> Result<(BookRecord, Option<StoredCover>), LibraryError> {
         let (edit, mut previous) = match commit {
             Commit::Create(fields) => {
@@ -130,6 +193,7 @@ impl LibraryApi {
                     owner_id: owner,
                     fields: &fields,
                     cover,
+                    consumes,
                     now: self.clock.now_ms(),
                 };
                 return Ok((self.store.insert(book).await?, None));
@@ -141,6 +205,7 @@ impl LibraryApi {
                 fields: &edit.changes,
                 cover,
                 replacing: previous.cover.as_ref(),
+                consumes,
             };
             let now = self.clock.now_ms();
             if let Some(book) = self.store.update(owner, &edit.id, update, now).await? {
@@ -159,7 +224,10 @@ impl LibraryApi {
 
     /// Takes one of the uploader's in-flight slots once one is free, or refuses at
     /// once if its account's line is full.
-    async fn start_upload(&self, uploader: &Uploader) -> Result<UploadSlot, LibraryError> {
+    pub(super) async fn start_upload(
+        &self,
+        uploader: &Uploader,
+    ) -> Result<UploadSlot, LibraryError> {
         self.in_flight
             .start(&uploader.owner)
             .await
@@ -203,7 +271,10 @@ impl LibraryApi {
     /// written, or delete the file of a row it had just committed. The request's
     /// in-flight slot and memory move into the task, so they still count the work
     /// going on for clients that left.
-    async fn to_the_end<T, F>(&self, work: impl FnOnce(LibraryApi) -> F) -> Result<T, LibraryError>
+    pub(super) async fn to_the_end<T, F>(
+        &self,
+        work: impl FnOnce(LibraryApi) -> F,
+    ) -> Result<T, LibraryError>
     where
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, LibraryError>> + Send + 'static,

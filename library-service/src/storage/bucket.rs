@@ -55,6 +55,12 @@ impl BucketCovers {
         })
     }
 
+    /// Staging for resumable uploads in the same bucket, under `uploads/` below the
+    /// prefix, where the cover sweep (one level deep) never looks.
+    pub(crate) fn staging(&self) -> super::BucketStaging {
+        super::BucketStaging::new(self.store.clone(), self.prefix.clone().join("uploads"))
+    }
+
     fn key(&self, id: &CoverId) -> io::Result<ObjectPath> {
         Ok(self.prefix.clone().join(checked_name(id)?))
     }

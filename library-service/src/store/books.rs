@@ -86,8 +86,15 @@ impl Store {
             .fetch_one(&mut *transaction)
             .await
             .map_err(unique_to_title_taken)?;
+        let given_back = match book.consumes {
+            Some(upload) => {
+                self.consume_upload(&mut transaction, book.owner_id, upload)
+                    .await?
+            }
+            None => 0,
+        };
         let cover_bytes = book.cover.map_or(0, |cover| cover.bytes);
-        self.count(&mut transaction, book.owner_id, 1, cover_bytes)
+        self.count(&mut transaction, book.owner_id, 1, cover_bytes - given_back)
             .await?;
         transaction.commit().await?;
         Ok(BookRecord::from_written(&row)?)
@@ -192,9 +199,16 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
+        let given_back = match update.consumes {
+            Some(upload) => {
+                self.consume_upload(&mut transaction, owner_id, upload)
+                    .await?
+            }
+            None => 0,
+        };
         if let Some(cover) = update.cover {
-            self.count(&mut transaction, owner_id, 0, cover.bytes - replaced_bytes)
-                .await?;
+            let change = cover.bytes - replaced_bytes - given_back;
+            self.count(&mut transaction, owner_id, 0, change).await?;
         }
         transaction.commit().await?;
         Ok(Some(BookRecord::from_written(&row)?))

@@ -5,6 +5,8 @@
 //! - [`columns`]: the `books` table's columns, listed once, and the one mapping of a
 //!   row to a [`BookRecord`] that all three drivers use.
 //! - [`books`]: queries on the `books` table.
+//! - [`uploads`]: the `uploads` and `upload_segments` tables, resumable uploads and
+//!   the conditional updates that order their appends.
 //! - [`usage`]: the `account_usage` table, each account's use, counted against its
 //!   quota in the same transaction as the book that changes it.
 //!
@@ -16,6 +18,7 @@
 mod books;
 mod columns;
 mod records;
+mod uploads;
 mod usage;
 
 use bookshelf_runtime::{
@@ -25,6 +28,7 @@ use bookshelf_runtime::{
 use sqlx::AnyPool;
 
 pub(crate) use records::{BookRecord, BookUpdate, NewBookRecord, PageStart, Quota, QuotaExceeded};
+pub(crate) use uploads::{NewUpload, Progress, Refusal, Segment, UploadRecord};
 
 /// Queries on the library database, identical on SQLite and PostgreSQL. Every query
 /// about a book names its owner, so no call can reach another user's book.
@@ -64,6 +68,9 @@ pub enum StoreError {
     /// The owner's quota does not allow this.
     #[error("quota exceeded")]
     QuotaExceeded(QuotaExceeded),
+    /// The upload a book names is no longer there to consume.
+    #[error("upload gone")]
+    UploadGone,
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),

@@ -2,7 +2,8 @@
 //! as they were written, and the quota it enforces.
 
 use crate::domain::{
-    BookFields, BookId, BookTitle, Category, Description, FieldChanges, StoredCover, UserId,
+    BookFields, BookId, BookTitle, Category, Description, FieldChanges, StoredCover, UploadId,
+    UserId,
 };
 
 /// A stored book.
@@ -44,6 +45,8 @@ pub(crate) struct NewBookRecord<'a> {
     pub(crate) fields: &'a BookFields,
     /// The stored cover.
     pub(crate) cover: Option<&'a StoredCover>,
+    /// The complete upload the cover was made from, consumed in the same transaction.
+    pub(crate) consumes: Option<&'a UploadId>,
     /// Now, ms since the epoch.
     pub(crate) now: i64,
 }
@@ -60,6 +63,9 @@ pub(crate) struct BookUpdate<'a> {
     /// and the bytes it gives back to the quota, are known exactly even when updates
     /// race.
     pub(crate) replacing: Option<&'a StoredCover>,
+    /// The complete upload the new cover was made from, consumed in the same
+    /// transaction.
+    pub(crate) consumes: Option<&'a UploadId>,
 }
 
 /// Who a cover belongs to, and the media type it is served with.

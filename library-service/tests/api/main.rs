@@ -12,6 +12,7 @@ mod hostile_uploads;
 mod keys;
 mod ownership;
 mod quotas;
+mod resumable;
 mod service_clients;
 mod shared_stores;
 mod silent_database;
