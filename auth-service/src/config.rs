@@ -212,10 +212,10 @@ const DEFAULT_WEBAUTHN_ORIGIN: &str = "http://localhost:8080";
 const DEFAULT_ISSUER_URL: &str = "http://127.0.0.1:8080";
 
 /// Thirty days: a device unused for a month logs in again.
-const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 60 * 60;
+pub(crate) const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// Ninety days: however active, a session proves the password again each quarter.
-const DEFAULT_SESSION_MAX_SECS: u64 = 90 * 24 * 60 * 60;
+pub(crate) const DEFAULT_SESSION_MAX_SECS: u64 = 90 * 24 * 60 * 60;
 
 /// Thirty days of ended sessions for audits.
 const DEFAULT_SESSION_RETENTION_SECS: u64 = 30 * 24 * 60 * 60;

@@ -5,6 +5,7 @@ use std::{collections::HashMap, time::Duration};
 use bookshelf_proto::auth::v1::error_info;
 use bookshelf_runtime::errors::{
     FieldViolation, database, internal, invalid_argument, postgres_read, sqlite_read,
+    sqlite_write,
 };
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -247,6 +248,7 @@ impl From<AuthError> for Status {
             }
             AuthError::Store(StoreError::Read(error)) => sqlite_read(&error),
             AuthError::Store(StoreError::PostgresRead(error)) => postgres_read(&error),
+            AuthError::Store(StoreError::Write(error)) => sqlite_write(&error),
             AuthError::Password(PasswordError::Busy { retry_after }) => Status::with_error_details(
                 Code::Unavailable,
                 "too many logins at once; try again shortly",

@@ -11,6 +11,8 @@
 //!   recent sign-in, the signing key ring, the revocation feed, guess limits, sweeps).
 //! - [`rpc`]: the `auth.v1.AuthService` implementation, where messages become domain
 //!   values and back.
+//! - [`write_floor`]: a refresh's and a logout's transactions alone, for the
+//!   benchmark harness's floors.
 //! - this file: [`Application`], which wires them together and serves.
 //!
 //! Beside them: [`config`], the one configuration struct; `callers`, the parts'
@@ -37,6 +39,8 @@ pub(crate) mod secret_file;
 pub(crate) mod service;
 pub mod signing;
 pub(crate) mod store;
+#[doc(hidden)]
+pub mod write_floor;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 

@@ -6,9 +6,12 @@
 //! beside floors (bare axum, bare tonic) measured in the same run.
 //! `... -- soak` runs mixed traffic for minutes and checks that nothing was lost;
 //! `... -- hostile` measures honest traffic beside an attacker; `... -- sessions`
-//! measures token refreshes, and reads with many ended sessions in the followers.
+//! measures token refreshes, and reads with many ended sessions in the followers;
+//! `... -- writes` measures the write rows beside their floors (`write-floor`, the
+//! transactions alone, each run in a process of its own).
 #![forbid(unsafe_code)]
 
+mod cpu;
 mod floors;
 mod grants;
 mod hostile;
@@ -19,6 +22,9 @@ mod rss;
 mod scenarios;
 mod sessions;
 mod soak;
+mod write_floors;
+mod write_rows;
+mod writes;
 
 use std::time::Duration;
 
@@ -50,6 +56,12 @@ enum Command {
     /// Reads as shipped (default configuration) beside the floors, with wrk: the
     /// table of medians and whether each goal is met.
     Reads(reads::ReadSettings),
+    /// The write rows beside their transaction floors and the composed write floors:
+    /// the table of medians and whether each goal is met.
+    Writes(writes::WriteSettings),
+    /// A write floor: one service's write transactions alone on a fresh database
+    /// (started by the harness itself).
+    WriteFloor(write_floors::FloorSettings),
     /// A bare axum server (started by the harness itself).
     FloorHttp {
         /// Port to listen on.
@@ -87,6 +99,13 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Writes(settings) => {
+            if !writes::run(&settings).await? {
+                eprintln!("not every goal is met");
+            }
+            Ok(())
+        }
+        Command::WriteFloor(settings) => write_floors::run(&settings).await,
         Command::FloorHttp { port } => floors::serve_http(port).await,
         Command::FloorGrpc { port } => floors::serve_grpc(port).await,
     }

@@ -13,6 +13,7 @@
 //!   past their expiry, at start-up and then now and then.
 //! - `in_flight`: how many uploads each account has in flight or waiting.
 //! - `store`: the database (SQLite or PostgreSQL), all of the service's SQL.
+//! - [`write_floor`]: the book writes alone, for the benchmark harness's floors.
 //! - [`storage`]: where cover files live: a local folder or an S3-compatible bucket.
 //! - [`covers`]: sniffing, bounded decoding and thumbnails.
 //! - `domain`: book, owner and cover ids, titles, descriptions and categories,
@@ -34,6 +35,8 @@ mod rpc;
 pub mod storage;
 mod store;
 mod sweeps;
+#[doc(hidden)]
+pub mod write_floor;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 

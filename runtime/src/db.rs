@@ -10,7 +10,17 @@ use sqlx::{
     migrate::Migrator,
 };
 
-use crate::{files, postgres_reads::PostgresReads, sqlite_reads::SqliteReads};
+use crate::{
+    files,
+    postgres_reads::PostgresReads,
+    sqlite_reads::SqliteReads,
+    sqlite_writes::{self, SQLITE_SYNCHRONOUS, SqliteWriter, Synchronous},
+};
+
+/// What every sqlx connection to SQLite runs first: WAL, the shipped durability
+/// ([`SQLITE_SYNCHRONOUS`]), a writer's patience for the lock, foreign keys.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
 
 /// Which database a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +40,9 @@ pub struct Database {
     pub backend: Backend,
     /// The hot reads' own path beside the pool.
     pub reads: Reads,
+    /// On SQLite, the one connection that runs the hot write transactions whole and
+    /// commits several callers' at once; `None` on PostgreSQL.
+    pub writer: Option<SqliteWriter>,
 }
 
 /// The path the hot reads take instead of the pool: one that does not hand each
@@ -66,6 +79,9 @@ pub enum DbError {
     /// A migration failed.
     #[error("cannot migrate the database")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The SQLite writer could not start.
+    #[error("cannot start the SQLite writer")]
+    Writer(#[source] sqlite_writes::OpenError),
 }
 
 /// The URL of the embedded default: an SQLite file `name` under `data_dir`.
@@ -75,6 +91,16 @@ pub fn sqlite_url(data_dir: &Path, name: &str) -> String {
 
 /// Opens a pool on `url` and runs `migrations`, written in the SQL both backends share.
 pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbError> {
+    connect_with(url, migrations, SQLITE_SYNCHRONOUS).await
+}
+
+/// [`connect`], with `synchronous` on SQLite instead of the shipped setting: for the
+/// harness, which measures both.
+pub async fn connect_with(
+    url: &str,
+    migrations: &Migrator,
+    synchronous: Synchronous,
+) -> Result<Database, DbError> {
     sqlx::any::install_default_drivers();
     let backend = if url.starts_with("sqlite:") {
         Backend::Sqlite
@@ -99,15 +125,15 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
         Backend::Sqlite => {
             AnyPoolOptions::new()
                 .max_connections(8)
-                .after_connect(|connection, _| {
+                .after_connect(move |connection, _| {
                     Box::pin(async move {
                         // WAL lets readers run beside the one writer; the busy timeout makes
                         // a writer wait its turn instead of failing with "database is locked".
+                        // The durability every SQLite connection shares: see
+                        // `sqlite_writes::SQLITE_SYNCHRONOUS`.
+                        connection.execute(SQLITE_PRAGMAS).await?;
                         connection
-                            .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
+                            .execute(synchronous.pragma())
                             .await?;
                         Ok(())
                     })
@@ -122,14 +148,21 @@ pub async fn connect(url: &str, migrations: &Migrator) -> Result<Database, DbErr
         .map_err(DbError::Connect)?;
     migrations.run(&pool).await.map_err(DbError::Migrate)?;
     crate::metrics::watch_pool(&pool, &pool_name(url));
-    let reads = match sqlite_file {
-        Some(path) => Reads::Sqlite(SqliteReads::new(path)),
-        None => Reads::Postgres(PostgresReads::new(url).map_err(DbError::PostgresReads)?),
+    let (reads, writer) = match sqlite_file {
+        Some(path) => (
+            Reads::Sqlite(SqliteReads::new(path)),
+            Some(SqliteWriter::open(path, synchronous).map_err(DbError::Writer)?),
+        ),
+        None => (
+            Reads::Postgres(PostgresReads::new(url).map_err(DbError::PostgresReads)?),
+            None,
+        ),
     };
     Ok(Database {
         pool,
         backend,
         reads,
+        writer,
     })
 }
 

@@ -91,6 +91,19 @@ pub fn sqlite_read(error: &rusqlite::Error) -> Status {
     }
 }
 
+/// The status for a failed transaction on SQLite's writer: as [`sqlite_read`] for a
+/// failure of SQLite's, UNAVAILABLE when the writer has stopped (the process is
+/// shutting down).
+pub fn sqlite_write(error: &crate::sqlite_writes::WriteError) -> Status {
+    match error {
+        crate::sqlite_writes::WriteError::Sqlite(error) => sqlite_read(error),
+        crate::sqlite_writes::WriteError::Stopped => {
+            tracing::warn!(%error, "database unavailable");
+            Status::unavailable("the database is unavailable; try again shortly")
+        }
+    }
+}
+
 /// The status for a failed read on the PostgreSQL read path: UNAVAILABLE when the
 /// connection could not be opened, was lost or went silent, or the server is shutting
 /// down or refusing connections, INTERNAL for anything else; logged like [`database`].

@@ -18,6 +18,8 @@
 //! - [`postgres_reads`]: the hot reads on PostgreSQL, pipelined on shared connections.
 //! - [`shutdown`]: the SIGINT/SIGTERM future.
 //! - [`sqlite_reads`]: the hot reads on SQLite, on the request's own thread.
+//! - [`sqlite_writes`]: the hot writes on SQLite, on one writer that commits several
+//!   callers' transactions at once.
 //! - [`tls`]: rustls with ring: mutual TLS between the parts, reloaded when its
 //!   files change, and the gateway's public HTTPS.
 //! - [`telemetry`]: `tracing` set up once per process, text or JSON, off the request
@@ -40,6 +42,7 @@ pub mod peer;
 pub mod postgres_reads;
 pub mod shutdown;
 pub mod sqlite_reads;
+pub mod sqlite_writes;
 pub mod telemetry;
 pub mod tls;
 pub mod trace_context;

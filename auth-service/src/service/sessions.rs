@@ -4,7 +4,7 @@
 
 use bookshelf_runtime::errors::FieldViolation;
 
-use super::{Auth, CurrentCaller};
+use super::{Auth, CurrentCaller, throttle::Throttle};
 use crate::{
     domain::{
         Password, RefreshToken, SessionId, UserId,
@@ -92,13 +92,18 @@ impl Auth {
         address: &str,
         client: &ClientSeen,
     ) -> Result<Grant, AuthError> {
-        let presented = RefreshToken::presented(presented);
-        // Counted before the token is looked at, so concurrent failures cannot all
-        // pass one check; a success gives its attempt back.
-        let attempt = self.throttle.refresh(address).await?;
-        let presented = presented.ok_or(AuthError::InvalidRefreshToken)?;
+        let Some(presented) = RefreshToken::presented(presented) else {
+            // Not even the shape of a token: a failure all the same, counted (or
+            // refused) like any other.
+            let _failed = self.throttle.refresh(address).await?;
+            return Err(AuthError::InvalidRefreshToken);
+        };
         let replacement = RefreshToken::generate();
         let now = self.clock.now_ms();
+        // The store checks the client's limit and counts a failure in the refresh's
+        // own transaction, so concurrent failures cannot all pass one check, and a
+        // success counts nothing.
+        let (limit, window_ms) = self.throttle.refresh_limit(address);
         let rotation = self
             .store
             .rotate_refresh_token(
@@ -107,16 +112,17 @@ impl Auth {
                 client,
                 now,
                 self.lifetimes,
+                (&limit, window_ms),
             )
             .await?;
         match rotation {
+            Rotation::Throttled { until } => Err(Throttle::refused(until, now)),
             Rotation::Rotated {
                 session_id,
                 user_id,
                 expiries,
                 authenticated_at,
             } => {
-                self.throttle.succeeded(attempt).await?;
                 tracing::Span::current().record("user_id", user_id.as_str());
                 self.grant(
                     &user_id,

@@ -122,11 +122,28 @@ impl Throttle {
     /// a success gives it back, so only refresh tokens that fail count, and a client
     /// presenting stolen or made-up ones is held back like one guessing passwords.
     pub(crate) async fn refresh(&self, address: &str) -> Result<Attempt, AuthError> {
-        let limits = [Limit {
-            key: format!("address:{address}"),
-            max: self.allowances.per_address,
-        }];
-        self.reserve(&limits, None).await
+        let (limit, _) = self.refresh_limit(address);
+        self.reserve(&[limit], None).await
+    }
+
+    /// The limit a refresh by the client at `address` is counted under, and the
+    /// window (ms) it slides along, for the store to check and count in the refresh's
+    /// own transaction: under the same lock as the spending of the token, so that no
+    /// token is tried while the limit is full and every failure is counted before it
+    /// is answered.
+    pub(crate) fn refresh_limit(&self, address: &str) -> (Limit, i64) {
+        (
+            Limit {
+                key: format!("address:{address}"),
+                max: self.allowances.per_address,
+            },
+            self.allowances.window.as_millis() as i64,
+        )
+    }
+
+    /// The refusal of an attempt at `now` that may be made again at `until` (ms).
+    pub(crate) fn refused(until: i64, now: i64) -> AuthError {
+        refused(until, now)
     }
 
     /// Reserves a guess at a second-factor code for `user_id` in a login's second

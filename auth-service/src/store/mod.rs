@@ -4,7 +4,7 @@
 //! - [`users`]: accounts, and disabling one.
 //! - [`sessions`]: sessions, which are open, and how they end.
 //! - [`refresh_tokens`]: opening a session with its first refresh token, rotating
-//!   refresh tokens.
+//!   refresh tokens ([`refresh_sqlite`]: the rotation as SQLite's writer runs it).
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
 //! - [`passkeys`]: WebAuthn credentials (passkeys and security keys), and
 //!   passkey-only accounts made with their first one.
@@ -23,6 +23,7 @@ use std::{future::Future, time::Duration};
 use bookshelf_runtime::{
     db::{Backend, Database, Reads, is_unique_violation},
     postgres_reads, sqlite_reads,
+    sqlite_writes::{SqliteWriter, WriteError},
 };
 use sqlx::AnyPool;
 
@@ -30,6 +31,7 @@ pub(crate) mod ceremonies;
 pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod passkeys;
+mod refresh_sqlite;
 pub(crate) mod refresh_tokens;
 pub(crate) mod revocations;
 pub(crate) mod second_factor;
@@ -131,6 +133,9 @@ pub enum StoreError {
     /// A read on the PostgreSQL read path failed.
     #[error("database read error")]
     PostgresRead(#[from] postgres_reads::ReadError),
+    /// A transaction on SQLite's writer failed.
+    #[error("database write error")]
+    Write(#[from] WriteError),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -148,6 +153,8 @@ impl From<sqlx::Error> for StoreError {
 pub struct Store {
     pool: AnyPool,
     reads: Reads,
+    /// On SQLite, the writer the hot write transactions run on whole.
+    writer: Option<SqliteWriter>,
     /// Which database: PostgreSQL notifies the other replicas of a revocation, and
     /// its writers lock rows (so must take them in one order), where an SQLite writer
     /// holds the whole database from its first write on.
@@ -162,6 +169,7 @@ impl Store {
             backend: database.backend,
             pool: database.pool,
             reads: database.reads,
+            writer: database.writer,
         }
     }
 
@@ -179,14 +187,14 @@ impl Store {
         &self.pool
     }
 
-    /// Whether writers lock rows (PostgreSQL), and so must take them in one order.
-    pub(crate) fn locks_rows(&self) -> bool {
-        self.backend == Backend::Postgres
-    }
-
     /// The hot reads' own path.
     pub(crate) fn reads(&self) -> &Reads {
         &self.reads
+    }
+
+    /// SQLite's writer, on SQLite.
+    pub(crate) fn writer(&self) -> Option<&SqliteWriter> {
+        self.writer.as_ref()
     }
 }
 

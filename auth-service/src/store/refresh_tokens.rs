@@ -8,11 +8,20 @@
 //! as reuse (two holders of one token: one of them stole it) and ends the session.
 //!
 //! A refresh locks the session row before its refresh tokens, the order every end of
-//! a session keeps too (see [`super::sessions`]).
+//! a session keeps too (see [`super::sessions`]), and its client's throttle key last.
+//!
+//! A refresh is one transaction: on SQLite, one closure on the database's writer
+//! ([`super::refresh_sqlite`]), committed with whatever other writes wait beside it;
+//! on PostgreSQL, one transaction that holds the client's throttle key, shared with
+//! the other refreshes, from its count to its commit.
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, StoreError, retrying, sessions::Ending};
+use super::{
+    Store, StoreError, refresh_sqlite, retrying,
+    sessions::Ending,
+    throttle::{ENSURE_KEY, Limit, Reserved, refused_until},
+};
 use crate::domain::{
     SessionId, UserId,
     session::{ClientSeen, Expiries, Lifetimes, RefreshDigest},
@@ -39,7 +48,47 @@ pub(crate) enum Rotation {
     },
     /// Unknown, expired, or of an ended session or a disabled account.
     Refused,
+    /// The client's allowance of failed refreshes is full: nothing was tried. It
+    /// may try again at this time, ms since the epoch.
+    Throttled {
+        /// When the next attempt will be allowed.
+        until: i64,
+    },
 }
+
+/// What one run of a rotation's transaction came to.
+#[derive(Debug)]
+pub(super) enum Attempted {
+    /// Decided: rotated, refused or throttled.
+    Done(Rotation),
+    /// `old` was not there to spend: unknown, expired, or spent before (reuse).
+    NotSpent,
+}
+
+/// Spends an unspent, unexpired refresh token (`$2`) at `$1`, naming its session.
+pub(super) const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $1 \
+     WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $1 RETURNING session_id";
+
+/// Session `$1` if it is open and its account active: its user, end, the last expiry
+/// of its tokens and when it last proved a factor.
+pub(super) const OPEN_SESSION: &str = "SELECT sessions.user_id, sessions.expires_at, \
+     sessions.tokens_expire_at, sessions.authenticated_at FROM sessions \
+     JOIN users ON users.id = sessions.user_id \
+     WHERE sessions.id = $1 AND sessions.ended_at IS NULL AND users.disabled_at IS NULL";
+
+/// Moves open session `$6` on to a refresh at `$1` by the client seen (`$2`, `$3`).
+pub(super) const MOVE_SESSION_ON: &str = "UPDATE sessions SET last_used_at = $1, \
+     client_address = COALESCE($2, client_address), user_agent = COALESCE($3, user_agent), \
+     refresh_expires_at = $4, tokens_expire_at = $5 WHERE id = $6 AND ended_at IS NULL";
+
+/// Spent tokens of session `$1` past their own expiry (`$2`) would be refused anyway:
+/// forgotten, so a long session keeps only the tokens of one refresh lifetime.
+pub(super) const FORGET_EXPIRED: &str =
+    "DELETE FROM refresh_tokens WHERE session_id = $1 AND expires_at <= $2";
+
+/// Records refresh token `$1` of session `$2`, expiring at `$3`.
+pub(super) const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)";
 
 impl Store {
     /// Opens session `id` for `user_id` at `now`, with its first refresh token
@@ -91,6 +140,9 @@ impl Store {
 
     /// Spends the refresh token whose digest is `old` and records `new` in its place,
     /// at `now`, for the client seen; or says why not. A spent `old` ends its session.
+    /// `limit` (with its window, ms) is the client's allowance of failed refreshes:
+    /// while it is full nothing is tried ([`Rotation::Throttled`]), and a failure is
+    /// counted under it before it is answered; a success counts nothing.
     pub(crate) async fn rotate_refresh_token(
         &self,
         old: &RefreshDigest,
@@ -98,16 +150,53 @@ impl Store {
         client: &ClientSeen,
         now: i64,
         lifetimes: Lifetimes,
+        (limit, window_ms): (&Limit, i64),
     ) -> Result<Rotation, StoreError> {
-        let rotated = retrying(|| self.try_rotate(old, new, client, now, lifetimes)).await?;
-        match rotated {
-            Some(rotation) => Ok(rotation),
-            None => self.refused_or_reused(old, now).await,
+        let attempted = match self.writer() {
+            Some(writer) => {
+                let (old, new, client, limit) =
+                    (old.clone(), new.clone(), client.clone(), limit.clone());
+                writer
+                    .write(move |connection| {
+                        refresh_sqlite::rotate(
+                            connection,
+                            &old,
+                            &new,
+                            &client,
+                            now,
+                            lifetimes,
+                            (&limit, window_ms),
+                        )
+                    })
+                    .await?
+            }
+            None => {
+                let attempted = retrying(|| {
+                    self.try_rotate(old, new, client, now, lifetimes, (limit, window_ms))
+                })
+                .await?;
+                if let Attempted::NotSpent | Attempted::Done(Rotation::Refused) = attempted {
+                    // Rolled back whole: the failure is counted now, under the lock
+                    // every refresh of this client takes, before it is answered.
+                    let attempt_id = uuid::Uuid::new_v4().to_string();
+                    let limits = std::slice::from_ref(limit);
+                    if let Reserved::Refused { until } =
+                        self.reserve(&attempt_id, limits, now, window_ms).await?
+                    {
+                        return Ok(Rotation::Throttled { until });
+                    }
+                }
+                attempted
+            }
+        };
+        match attempted {
+            Attempted::Done(rotation) => Ok(rotation),
+            Attempted::NotSpent => self.refused_or_reused(old, now).await,
         }
     }
 
-    /// One run of [`Self::rotate_refresh_token`]'s transaction: `None` when `old` was
-    /// not there to spend.
+    /// One run of [`Self::rotate_refresh_token`]'s transaction on PostgreSQL; a
+    /// failure is rolled back whole and counted by the caller.
     async fn try_rotate(
         &self,
         old: &RefreshDigest,
@@ -115,50 +204,38 @@ impl Store {
         client: &ClientSeen,
         now: i64,
         lifetimes: Lifetimes,
-    ) -> Result<Option<Rotation>, sqlx::Error> {
+        (limit, window_ms): (&Limit, i64),
+    ) -> Result<Attempted, sqlx::Error> {
         let mut transaction = self.pool().begin().await?;
-        if self.locks_rows() {
-            // The session before its refresh tokens, the order in which every end of
-            // a session takes them too: a refresh beside a logout of the same session
-            // then waits for it rather than deadlocking with it. (An SQLite writer
-            // holds the whole database from the spending statement on.)
-            sqlx::query(
-                "SELECT id FROM sessions WHERE id = \
-                 (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) FOR UPDATE",
-            )
+        // The session before its refresh tokens, the order in which every end of a
+        // session takes them too: a refresh beside a logout of the same session then
+        // waits for it rather than deadlocking with it.
+        sqlx::query(
+            "SELECT id FROM sessions WHERE id = \
+             (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) FOR UPDATE",
+        )
+        .bind(old.as_str())
+        .fetch_optional(&mut *transaction)
+        .await?;
+        // The one statement that decides concurrent refreshes: only one refresh finds
+        // the token unspent.
+        let spent = sqlx::query(SPEND)
+            .bind(now)
             .bind(old.as_str())
             .fetch_optional(&mut *transaction)
             .await?;
-        }
-        // The one statement that decides concurrent refreshes: only one refresh finds
-        // the token unspent.
-        let spent = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = $1 \
-             WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $3 \
-             RETURNING session_id",
-        )
-        .bind(now)
-        .bind(old.as_str())
-        .bind(now)
-        .fetch_optional(&mut *transaction)
-        .await?;
         let Some(spent) = spent else {
             transaction.rollback().await?;
-            return Ok(None);
+            return Ok(Attempted::NotSpent);
         };
         let session_id = SessionId::issued(spent.try_get("session_id")?);
-        let session = sqlx::query(
-            "SELECT sessions.user_id, sessions.expires_at, sessions.tokens_expire_at, \
-             sessions.authenticated_at FROM sessions JOIN users ON users.id = sessions.user_id \
-             WHERE sessions.id = $1 AND sessions.ended_at IS NULL \
-             AND users.disabled_at IS NULL",
-        )
-        .bind(session_id.as_str())
-        .fetch_optional(&mut *transaction)
-        .await?;
+        let session = sqlx::query(OPEN_SESSION)
+            .bind(session_id.as_str())
+            .fetch_optional(&mut *transaction)
+            .await?;
         let Some(session) = session else {
             transaction.rollback().await?;
-            return Ok(Some(Rotation::Refused));
+            return Ok(Attempted::Done(Rotation::Refused));
         };
         let user_id = UserId::issued(session.try_get("user_id")?);
         let session_end: i64 = session.try_get("expires_at")?;
@@ -166,40 +243,54 @@ impl Store {
         let authenticated_at: i64 = session.try_get("authenticated_at")?;
         if session_end <= now {
             transaction.rollback().await?;
-            return Ok(Some(Rotation::Refused));
+            return Ok(Attempted::Done(Rotation::Refused));
         }
         let expiries = lifetimes.at(now, session_end);
         // A concurrent end of the session makes this match nothing: the refresh then
         // fails, and the end covers every token the session was ever issued.
-        let updated = sqlx::query(
-            "UPDATE sessions SET last_used_at = $1, \
-             client_address = COALESCE($2, client_address), \
-             user_agent = COALESCE($3, user_agent), \
-             refresh_expires_at = $4, tokens_expire_at = $5 \
-             WHERE id = $6 AND ended_at IS NULL",
-        )
-        .bind(now)
-        .bind(client.address.as_deref())
-        .bind(client.user_agent.as_deref())
-        .bind(expiries.refresh)
-        .bind(tokens_expire_at.max(expiries.access))
-        .bind(session_id.as_str())
-        .execute(&mut *transaction)
-        .await?;
+        let updated = sqlx::query(MOVE_SESSION_ON)
+            .bind(now)
+            .bind(client.address.as_deref())
+            .bind(client.user_agent.as_deref())
+            .bind(expiries.refresh)
+            .bind(tokens_expire_at.max(expiries.access))
+            .bind(session_id.as_str())
+            .execute(&mut *transaction)
+            .await?;
         if updated.rows_affected() == 0 {
             transaction.rollback().await?;
-            return Ok(Some(Rotation::Refused));
+            return Ok(Attempted::Done(Rotation::Refused));
         }
         insert_refresh_token(&mut transaction, new, &session_id, expiries.refresh).await?;
-        // Spent tokens past their own expiry would be refused anyway: forget them, so
-        // a long session keeps only the tokens of one refresh lifetime.
-        sqlx::query("DELETE FROM refresh_tokens WHERE session_id = $1 AND expires_at <= $2")
+        sqlx::query(FORGET_EXPIRED)
             .bind(session_id.as_str())
             .bind(now)
             .execute(&mut *transaction)
             .await?;
+        // Last, the client's allowance, under a shared lock of its key's row held to
+        // the commit: a failure counts itself under the exclusive lock (a
+        // reservation), so it waits for the refreshes in flight and they see every
+        // failure committed before them. A refresh while failures fill the allowance
+        // is undone and refused, so no token is tried past it; successes share the
+        // lock and commit together. The row is made first if missing (waiting for a
+        // failure making it). Taken after the session's locks, as no other
+        // transaction takes a throttle key before a session.
+        sqlx::query(ENSURE_KEY)
+            .bind(&limit.key)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query("SELECT key FROM throttle_keys WHERE key = $1 FOR SHARE")
+            .bind(&limit.key)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let since = now - window_ms;
+        if let Some(until) = refused_until(&mut transaction, std::slice::from_ref(limit), since, window_ms).await? {
+            transaction.rollback().await?;
+            return Ok(Attempted::Done(Rotation::Throttled { until }));
+        }
         transaction.commit().await?;
-        Ok(Some(Rotation::Rotated {
+        Ok(Attempted::Done(Rotation::Rotated {
             session_id,
             user_id,
             expiries,
@@ -243,9 +334,7 @@ async fn insert_refresh_token(
     session_id: &SessionId,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
-    )
+    sqlx::query(INSERT_REFRESH_TOKEN)
     .bind(digest.as_str())
     .bind(session_id.as_str())
     .bind(expires_at)

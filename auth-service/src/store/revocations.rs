@@ -55,6 +55,12 @@ const REVOCATION_COLUMNS: &str =
 pub(crate) const LIVE_REVOCATION: &str =
     "(key_id IS NOT NULL OR COALESCE(tokens_expire_at, revoked_at + $1) >= $2)";
 
+/// Appends the revocation of user `$1`'s session `$2` (or account, for none) at `$3`,
+/// whose tokens expire by `$4`, with the next sequence number.
+pub(super) const APPEND_REVOCATION: &str =
+    "INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at) \
+     SELECT COALESCE(MAX(sequence), 0) + 1, $1, $2, $3, $4 FROM revocations";
+
 /// Appends a revocation to the log with the next sequence number, inside the caller's
 /// transaction. The number is read and written in one statement; the primary key
 /// refuses a number another writer took meanwhile (the caller then retries the whole
@@ -67,10 +73,7 @@ pub(crate) async fn append_revocation(
     now: i64,
     tokens_expire_at: Option<i64>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at) \
-         SELECT COALESCE(MAX(sequence), 0) + 1, $1, $2, $3, $4 FROM revocations",
-    )
+    sqlx::query(APPEND_REVOCATION)
     .bind(user_id.as_str())
     .bind(session_id.map(SessionId::as_str))
     .bind(now)

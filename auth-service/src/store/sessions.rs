@@ -4,16 +4,25 @@
 //! Ending sessions appends them to the revocation log in the same transaction, so the
 //! feed tells every follower; an ended session's refresh tokens are deleted with it.
 //!
+//! On SQLite, ending one session runs whole on the database's writer
+//! ([`bookshelf_runtime::sqlite_writes`]).
+//!
 //! Every transaction that writes both locks the session row before its refresh tokens
 //! (on PostgreSQL; an SQLite writer holds the whole database), so a refresh and an end
 //! of the same session take turns instead of deadlocking; what contention is left is
 //! retried whole by [`retrying`].
 
-use bookshelf_runtime::{db::Reads, sqlite_reads::params};
+use bookshelf_runtime::{
+    db::Reads,
+    sqlite_reads::{OptionalExtension, params, rusqlite},
+};
 use bookshelf_tokens::claims::LEEWAY_SECS;
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, StoreError, retrying, revocations::append_revocation};
+use super::{
+    Store, StoreError, retrying,
+    revocations::{APPEND_REVOCATION, append_revocation},
+};
 use crate::domain::{SessionId, UserId, session::ClientSeen};
 
 /// An open session as its user may see it.
@@ -68,6 +77,14 @@ impl Store {
         which: Ending<'_>,
         now: i64,
     ) -> Result<u64, StoreError> {
+        if let (Some(writer), Ending::One(id)) = (self.writer(), which) {
+            let (user, id) = (user_id.as_str().to_owned(), id.as_str().to_owned());
+            // No replica to notify on SQLite: the feed reads the log itself.
+            let ended = writer
+                .write(move |connection| end_one_on_sqlite(connection, &user, &id, now))
+                .await?;
+            return Ok(u64::from(ended));
+        }
         let (ended, announced) = retrying(|| async {
             let mut transaction = self.pool().begin().await?;
             let ended = end_within(&mut transaction, user_id, which, now).await?;
@@ -127,6 +144,35 @@ impl Store {
             .map(SessionRecord::from_row)
             .collect::<Result<_, _>>()?)
     }
+}
+
+/// Ends `user_id`'s open session `id` on SQLite's writer, the statements of
+/// [`end_within`] run whole: whether it ended.
+fn end_one_on_sqlite(
+    connection: &rusqlite::Connection,
+    user_id: &str,
+    id: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let ended: Option<i64> = connection
+        .prepare_cached(
+            "UPDATE sessions SET ended_at = ?1 \
+             WHERE user_id = ?2 AND ended_at IS NULL AND id = ?3 RETURNING tokens_expire_at",
+        )?
+        .query_row(params![now, user_id, id], |row| row.get(0))
+        .optional()?;
+    let Some(tokens_expire_at) = ended else {
+        return Ok(false);
+    };
+    connection
+        .prepare_cached("DELETE FROM refresh_tokens WHERE session_id = ?1")?
+        .execute(params![id])?;
+    if tokens_expire_at + LEEWAY_SECS as i64 * 1000 >= now {
+        connection
+            .prepare_cached(APPEND_REVOCATION)?
+            .execute(params![user_id, id, now, tokens_expire_at])?;
+    }
+    Ok(true)
 }
 
 /// Ends `which` of `user_id`'s open sessions inside the caller's transaction: how

@@ -37,6 +37,35 @@ pub(crate) enum Reserved {
     },
 }
 
+/// Records key `$1` as touched at `$2`; on PostgreSQL it locks the key's row until
+/// the transaction ends.
+pub(super) const TOUCH_KEY: &str = "INSERT INTO throttle_keys (key, touched_at) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at";
+
+/// Records key `$1` (touched at `$2`) unless it is there; it waits for a transaction
+/// making the same key, and locks nothing that exists.
+pub(super) const ENSURE_KEY: &str = "INSERT INTO throttle_keys (key, touched_at) VALUES ($1, $2) \
+     ON CONFLICT (key) DO NOTHING";
+
+/// The times of the attempts under key `$1` after `$2`, oldest first.
+pub(super) const ATTEMPTS_SINCE: &str = "SELECT attempted_at FROM throttle_attempts \
+     WHERE key = $1 AND attempted_at > $2 ORDER BY attempted_at";
+
+/// Forgets the attempts under key `$1` at or before `$2`.
+pub(super) const FORGET_ATTEMPTS: &str =
+    "DELETE FROM throttle_attempts WHERE key = $1 AND attempted_at <= $2";
+
+/// Counts attempt `$2` under key `$1` at `$3`.
+pub(super) const COUNT_ATTEMPT: &str =
+    "INSERT INTO throttle_attempts (key, attempt_id, attempted_at) VALUES ($1, $2, $3)";
+
+/// When a limit of `max` attempts per `window_ms` has room again, given the times of
+/// the attempts in the window (oldest first), if it is full.
+pub(super) fn full_until(times: &[i64], max: u32, window_ms: i64) -> Option<i64> {
+    let max = max as usize;
+    (times.len() >= max).then(|| times[times.len() - max] + window_ms)
+}
+
 impl Store {
     /// Whether some one of `limits` is full at `now` (ms): the time an attempt may be
     /// made again, if so. It only reads, and locks nothing, so that a client turned
@@ -77,17 +106,14 @@ impl Store {
         let since = now - window_ms;
         let mut transaction = self.pool().begin().await?;
         for limit in limits {
-            sqlx::query(
-                "INSERT INTO throttle_keys (key, touched_at) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at",
-            )
+            sqlx::query(TOUCH_KEY)
             .bind(&limit.key)
             .bind(now)
             .execute(&mut *transaction)
             .await?;
         }
         for limit in limits {
-            sqlx::query("DELETE FROM throttle_attempts WHERE key = $1 AND attempted_at <= $2")
+            sqlx::query(FORGET_ATTEMPTS)
                 .bind(&limit.key)
                 .bind(since)
                 .execute(&mut *transaction)
@@ -100,10 +126,7 @@ impl Store {
             return Ok(Reserved::Refused { until });
         }
         for limit in limits {
-            sqlx::query(
-                "INSERT INTO throttle_attempts (key, attempt_id, attempted_at) \
-                 VALUES ($1, $2, $3)",
-            )
+            sqlx::query(COUNT_ATTEMPT)
             .bind(&limit.key)
             .bind(attempt_id)
             .bind(now)
@@ -134,7 +157,7 @@ impl Store {
 /// When the fullest of `limits` has room again, if any is full: attempts after `since`
 /// count, and room comes back when enough of the oldest leave the window for one more
 /// to fit.
-async fn refused_until(
+pub(super) async fn refused_until(
     connection: &mut AnyConnection,
     limits: &[Limit],
     since: i64,
@@ -142,10 +165,7 @@ async fn refused_until(
 ) -> Result<Option<i64>, sqlx::Error> {
     let mut refused_until = None::<i64>;
     for limit in limits {
-        let times: Vec<i64> = sqlx::query(
-            "SELECT attempted_at FROM throttle_attempts WHERE key = $1 AND attempted_at > $2 \
-             ORDER BY attempted_at",
-        )
+        let times: Vec<i64> = sqlx::query(ATTEMPTS_SINCE)
         .bind(&limit.key)
         .bind(since)
         .fetch_all(&mut *connection)
@@ -153,9 +173,7 @@ async fn refused_until(
         .iter()
         .map(|row| row.try_get("attempted_at"))
         .collect::<Result<_, _>>()?;
-        let max = limit.max as usize;
-        if times.len() >= max {
-            let frees_at = times[times.len() - max] + window_ms;
+        if let Some(frees_at) = full_until(&times, limit.max, window_ms) {
             refused_until = Some(refused_until.map_or(frees_at, |until| until.max(frees_at)));
         }
     }

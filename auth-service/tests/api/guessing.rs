@@ -1,12 +1,15 @@
-//! Guess limits under hostile use, straight at the gRPC API: concurrent guesses,
-//! guesses spread over emails or addresses, and callers that lie about their address.
+//! Guess limits under hostile use, straight at the gRPC API: concurrent guesses (of
+//! passwords and of refresh tokens), guesses spread over emails or addresses, and
+//! callers that lie about their address.
 
 use std::time::Duration;
 
 use bookshelf_proto::auth::v1::{
-    LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient,
+    LoginRequest, RefreshTokenRequest, RegisterRequest, auth_service_client::AuthServiceClient,
 };
-use bookshelf_test_support::{TestAuth, forwarded_from, register, strong_password};
+use bookshelf_test_support::{
+    TestAuth, forwarded_from, password_login, register, strong_password,
+};
 use futures::StreamExt;
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
@@ -221,4 +224,54 @@ async fn refused_attempts_write_nothing() {
         after.push(auth.database.count_rows(table).await);
     }
     assert_eq!(after, before, "rows of {tables:?} before and after");
+}
+
+#[tokio::test]
+async fn concurrent_failed_refreshes_are_counted_before_any_is_answered() {
+    // The registration counts against the address: one, then five failures allowed.
+    let auth = TestAuth::spawn_with(|config| config.max_attempts_per_address = 6).await;
+    let mut client = auth.client().await;
+    let email = unique_email();
+    register(&mut client, &email).await;
+    let refresh_token = password_login(&mut client, &email).await.refresh_token;
+    let calls = (0..48).map(|n| {
+        let mut client = client.clone();
+        // Made-up tokens and, among them, a genuine one: it is not a guess, and a
+        // success counts nothing, but it is tried only while the allowance has room.
+        let presented = if n == 24 {
+            refresh_token.clone()
+        } else {
+            format!("{n:0>42}A")
+        };
+        tokio::spawn(async move {
+            client
+                .refresh_token(RefreshTokenRequest {
+                    refresh_token: presented,
+                })
+                .await
+        })
+    });
+    let mut codes = Vec::new();
+    for call in futures::future::join_all(calls).await {
+        codes.push(match call.expect("the call task") {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        });
+    }
+    let genuine = codes[24];
+    let failures = count(&codes, Code::Unauthenticated);
+    assert_eq!(failures, 5, "only the allowance is answered: {codes:?}");
+    assert_eq!(
+        count(&codes, Code::ResourceExhausted),
+        48 - failures - usize::from(genuine == Code::Ok),
+        "{codes:?}"
+    );
+    assert!(matches!(genuine, Code::Ok | Code::ResourceExhausted), "{codes:?}");
+    let refused = client
+        .refresh_token(RefreshTokenRequest {
+            refresh_token: "C".repeat(43),
+        })
+        .await
+        .expect_err("the allowance is spent");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
 }

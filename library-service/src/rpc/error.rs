@@ -4,6 +4,7 @@ use std::{collections::HashMap, time::Duration};
 
 use bookshelf_runtime::errors::{
     FieldViolation, database, internal, invalid_argument, postgres_read, sqlite_read,
+    sqlite_write,
 };
 use bookshelf_tokens::TokenError;
 use tonic::{Code, Status};
@@ -214,6 +215,7 @@ impl From<LibraryError> for Status {
             LibraryError::Store(StoreError::Database(error)) => database(&error),
             LibraryError::Store(StoreError::Read(error)) => sqlite_read(&error),
             LibraryError::Store(StoreError::PostgresRead(error)) => postgres_read(&error),
+            LibraryError::Store(StoreError::Write(error)) => sqlite_write(&error),
             LibraryError::Storage(error) => internal(&error),
             LibraryError::Task(error) => internal(&error),
             LibraryError::Decoders(error) => internal(&error),

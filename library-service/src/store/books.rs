@@ -5,16 +5,18 @@ use std::collections::HashSet;
 
 use bookshelf_runtime::{
     db::{Reads, is_unique_violation},
-    sqlite_reads::{OptionalExtension, params},
+    sqlite_reads::{OptionalExtension, params, rusqlite},
+    sqlite_writes::WriteError,
 };
 use sqlx::Row;
 
 use super::{
     Store, StoreError,
+    books_sqlite::{self, Written},
     columns::book_columns,
     records::{BookRecord, BookUpdate, CoverOwner, NewBookRecord, PageStart},
 };
-use crate::domain::{BookId, Category, CoverId, UserId};
+use crate::domain::{BookId, Category, CoverId, StoredCover, UserId};
 
 /// The unique constraint on (owner, title) is the only one a write can break.
 fn unique_to_title_taken(error: sqlx::Error) -> StoreError {
@@ -23,6 +25,39 @@ fn unique_to_title_taken(error: sqlx::Error) -> StoreError {
     } else {
         StoreError::Database(error)
     }
+}
+
+/// A failure of SQLite's writer, the unique constraint on (owner, title) read as
+/// [`StoreError::TitleTaken`].
+fn title_taken_on_sqlite(error: WriteError) -> StoreError {
+    let unique = matches!(
+        &error,
+        WriteError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    );
+    if unique {
+        StoreError::TitleTaken
+    } else {
+        StoreError::Write(error)
+    }
+}
+
+/// A write's result, a refusal by the quota as its error.
+fn over_quota<T>(written: Written<T>) -> Result<T, StoreError> {
+    match written {
+        Written::Done(value) => Ok(value),
+        Written::OverQuota(exceeded) => Err(StoreError::QuotaExceeded(exceeded)),
+    }
+}
+
+/// A stored cover as the writer's thread takes it: id, media type, size.
+fn owned_cover(cover: &StoredCover) -> (String, String, i64) {
+    (
+        cover.reference.id.as_str().to_owned(),
+        cover.reference.content_type.clone(),
+        cover.bytes,
+    )
 }
 
 /// One book of its owner.
@@ -42,7 +77,7 @@ const LIST_BOOKS: &str = concat!(
 );
 
 /// A new book; created and updated at the same time, `$9`.
-const INSERT_BOOK: &str = concat!(
+pub(super) const INSERT_BOOK: &str = concat!(
     "INSERT INTO books (",
     book_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
@@ -51,7 +86,7 @@ const INSERT_BOOK: &str = concat!(
 
 /// The fields an update sets (`NULL` keeps a field), applied only while the book's
 /// cover is still the one it replaces (`$9`, empty for none) when it brings a new one.
-const UPDATE_BOOK: &str = concat!(
+pub(super) const UPDATE_BOOK: &str = concat!(
     "UPDATE books SET title = COALESCE($1, title), \
      description = COALESCE($2, description), category = COALESCE($3, category), \
      cover_id = COALESCE($4, cover_id), \
@@ -63,7 +98,7 @@ const UPDATE_BOOK: &str = concat!(
 );
 
 /// One book of its owner, removed.
-const DELETE_BOOK: &str = concat!(
+pub(super) const DELETE_BOOK: &str = concat!(
     "DELETE FROM books WHERE id = $1 AND owner_id = $2 RETURNING ",
     book_columns!()
 );
@@ -72,6 +107,25 @@ impl Store {
     /// Inserts a book within its owner's quota; the unique constraint on (owner,
     /// title) decides races.
     pub(crate) async fn insert(&self, book: NewBookRecord<'_>) -> Result<BookRecord, StoreError> {
+        if let Some(writer) = &self.writer {
+            let (new, quota) = (
+                books_sqlite::NewBook {
+                    id: book.id.as_str().to_owned(),
+                    owner_id: book.owner_id.as_str().to_owned(),
+                    title: String::from(book.fields.title.clone()),
+                    description: String::from(book.fields.description.clone()),
+                    category: book.fields.category.as_str(),
+                    cover: book.cover.map(owned_cover),
+                    now: book.now,
+                },
+                self.quota,
+            );
+            let written = writer
+                .write(move |connection| books_sqlite::insert(connection, &new, quota))
+                .await
+                .map_err(title_taken_on_sqlite)?;
+            return over_quota(written);
+        }
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(INSERT_BOOK)
             .bind(book.id)
@@ -177,6 +231,26 @@ impl Store {
     ) -> Result<Option<BookRecord>, StoreError> {
         let replacing = update.replacing.map_or("", |old| old.reference.id.as_str());
         let replaced_bytes = update.replacing.map_or(0, |old| old.bytes);
+        if let Some(writer) = &self.writer {
+            let (change, quota) = (
+                books_sqlite::Update {
+                    id: id.as_str().to_owned(),
+                    owner_id: owner_id.as_str().to_owned(),
+                    title: update.fields.title.clone().map(String::from),
+                    description: update.fields.description.clone().map(String::from),
+                    category: update.fields.category.map(|category| category.as_str()),
+                    cover: update.cover.map(owned_cover),
+                    replacing: (replacing.to_owned(), replaced_bytes),
+                    now,
+                },
+                self.quota,
+            );
+            let written = writer
+                .write(move |connection| books_sqlite::update(connection, &change, quota))
+                .await
+                .map_err(title_taken_on_sqlite)?;
+            return over_quota(written);
+        }
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(UPDATE_BOOK)
             .bind(update.fields.title.clone())
@@ -221,6 +295,12 @@ impl Store {
         owner_id: &UserId,
         id: &BookId,
     ) -> Result<Option<BookRecord>, StoreError> {
+        if let Some(writer) = &self.writer {
+            let (owner, id) = (owner_id.as_str().to_owned(), id.as_str().to_owned());
+            return Ok(writer
+                .write(move |connection| books_sqlite::delete(connection, &owner, &id))
+                .await?);
+        }
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(DELETE_BOOK)
             .bind(id)

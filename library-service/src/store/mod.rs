@@ -4,18 +4,21 @@
 //!   and the [`Quota`] the store enforces.
 //! - [`columns`]: the `books` table's columns, listed once, and the one mapping of a
 //!   row to a [`BookRecord`] that all three drivers use.
-//! - [`books`]: queries on the `books` table.
+//! - [`books`]: queries on the `books` table ([`books_sqlite`]: its writes as
+//!   SQLite's writer runs them).
 //! - [`uploads`]: the `uploads` and `upload_segments` tables, resumable uploads and
 //!   the conditional updates that order their appends.
 //! - [`usage`]: the `account_usage` table, each account's use, counted against its
 //!   quota in the same transaction as the book that changes it.
 //!
-//! Writes go through sqlx. The hot reads (one book, a page of books) go through the
+//! Writes go through sqlx on PostgreSQL, and on SQLite through the runtime's writer
+//! (`sqlite_writes`: one connection, each write whole, several committed at once). The hot reads (one book, a page of books) go through the
 //! runtime's read paths instead, rusqlite on SQLite and tokio-postgres on PostgreSQL:
 //! they keep the read path off sqlx's pool, which lends every query a connection of
 //! its own (the runtime's `sqlite_reads` and `postgres_reads` say why that matters).
 
 mod books;
+mod books_sqlite;
 mod columns;
 mod records;
 mod uploads;
@@ -24,6 +27,7 @@ mod usage;
 use bookshelf_runtime::{
     db::{Database, Reads},
     postgres_reads, sqlite_reads,
+    sqlite_writes::{SqliteWriter, WriteError},
 };
 use sqlx::AnyPool;
 
@@ -42,6 +46,8 @@ pub(crate) use uploads::{NewUpload, Progress, Refusal, Segment, UploadRecord};
 pub(crate) struct Store {
     pool: AnyPool,
     reads: Reads,
+    /// On SQLite, the writer the book writes run on whole.
+    writer: Option<SqliteWriter>,
     quota: Quota,
 }
 
@@ -51,6 +57,7 @@ impl Store {
         Self {
             pool: database.pool,
             reads: database.reads,
+            writer: database.writer,
             quota,
         }
     }
@@ -80,4 +87,7 @@ pub enum StoreError {
     /// A read on the PostgreSQL read path failed.
     #[error("database read error")]
     PostgresRead(#[from] postgres_reads::ReadError),
+    /// A write on SQLite's writer failed.
+    #[error("database write error")]
+    Write(#[from] WriteError),
 }

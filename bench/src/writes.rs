@@ -1,0 +1,355 @@
+//! `bench writes`: the write rows through the gateway beside their floors, measured in
+//! the same run. For each concurrency, each round measures:
+//!
+//! - the HTTP and gRPC floors (bare axum `GET /`, bare tonic unary call), driven by the
+//!   same clients as the rows;
+//! - each row's transaction floor: the row's own transaction, by the service's own
+//!   store code, straight on a fresh database of the same kind with the same
+//!   durability, at the same concurrency (`bench write-floor`, a process of its own);
+//! - the rows on the stack (three service binaries): `POST /users/token`,
+//!   `POST /users/logout`, `POST /books/` without a cover, `PUT /books/{id}` (fields
+//!   only), `DELETE /books/{id}`.
+//!
+//! A row's composed write floor is one axum hop, one tonic hop and its transaction,
+//! one after the other: 1 / (1/http + 1/grpc + 1/transaction). The table quotes medians
+//! over rounds, each ratio taken against the floor of its own round.
+
+use std::{
+    collections::BTreeMap,
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::Context;
+use bookshelf_test_support::{
+    ProcessStack, ReservedPort, Rest, Service, TestDatabase, strong_password,
+};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::{
+    cpu::Usage,
+    load,
+    scenarios::{channel, spawn_self, wait_for_port},
+    write_floors::SyncSetting,
+    write_rows::{self, Figure},
+};
+
+/// How long, how hard and on what.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WriteSettings {
+    /// Seconds per row per round.
+    #[arg(long, default_value_t = 5)]
+    pub duration_secs: u64,
+    /// Rounds; the table quotes medians.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Concurrencies to measure at.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub concurrency: Vec<usize>,
+    /// A PostgreSQL admin URL: the stack and the floors on fresh databases there.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// SQLite's `synchronous` setting in the transaction floors (the stack runs the
+    /// shipped one).
+    #[arg(long, value_enum, default_value_t = SyncSetting::Normal)]
+    pub floor_synchronous: SyncSetting,
+}
+
+/// The rows, in the order measured; the first two are the auth floor's, the others
+/// the library floor's.
+const ROWS: [&str; 5] = ["refresh", "logout", "create", "update", "delete"];
+
+/// What each row sends, for the table.
+fn label(row: &str) -> &'static str {
+    match row {
+        "refresh" => "POST /users/token",
+        "logout" => "POST /users/logout",
+        "create" => "POST /books/ (no cover)",
+        "update" => "PUT /books/{id} (fields)",
+        _ => "DELETE /books/{id}",
+    }
+}
+
+/// One round's figures at one concurrency: the floors, and each row's transaction
+/// floor and stack figure.
+#[derive(Debug, Default, Clone)]
+struct Round {
+    http: f64,
+    grpc: f64,
+    transaction: BTreeMap<String, Figure>,
+    stack: BTreeMap<String, Figure>,
+    /// CPU milliseconds per request of each part, by row.
+    cpu: BTreeMap<String, Usage>,
+}
+
+impl Round {
+    fn record(&mut self, row: &str, stats: &load::Stats, cpu: Usage) {
+        self.stack.insert(row.to_owned(), Figure::of(stats));
+        self.cpu.insert(row.to_owned(), cpu);
+    }
+
+    fn composed(&self, row: &str) -> f64 {
+        let transaction = self.transaction.get(row).map_or(f64::INFINITY, |f| f.rps);
+        1.0 / (1.0 / self.http + 1.0 / self.grpc + 1.0 / transaction)
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Runs a floor process for `service` on a fresh database and reads its rows.
+async fn transaction_floor(
+    settings: &WriteSettings,
+    service: &str,
+    concurrency: usize,
+    sessions: usize,
+) -> anyhow::Result<BTreeMap<String, Figure>> {
+    let dir = tempfile::tempdir()?;
+    let database =
+        TestDatabase::create_on(dir.path(), &format!("floor_{service}"), settings.postgres.as_deref())
+            .await;
+    let synchronous = match settings.floor_synchronous {
+        SyncSetting::Normal => "normal",
+        SyncSetting::Full => "full",
+    };
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "write-floor",
+            "--service",
+            service,
+            "--database",
+            &database.url,
+            "--concurrency",
+            &concurrency.to_string(),
+            "--duration-secs",
+            &settings.duration_secs.to_string(),
+            "--sessions",
+            &sessions.to_string(),
+            "--synchronous",
+            synchronous,
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .await?;
+    anyhow::ensure!(output.status.success(), "the {service} write floor failed");
+    let mut rows = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        let row = value["row"].as_str().context("a row name")?.to_owned();
+        rows.insert(
+            row,
+            Figure {
+                rps: value["rps"].as_f64().context("rps")?,
+                p99_ms: value["p99_ms"].as_f64().context("p99")?,
+                errors: value["errors"].as_u64().unwrap_or_default(),
+            },
+        );
+    }
+    Ok(rows)
+}
+
+/// Measures, prints the tables; `Ok(true)` when every goal was met.
+pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
+    let duration = Duration::from_secs(settings.duration_secs);
+    let floor_ports: [ReservedPort; 2] = Default::default();
+    let [http_port, grpc_port] = floor_ports.each_ref().map(ReservedPort::number);
+    let _http_floor = spawn_self(&["floor-http", "--port", &http_port.to_string()])?;
+    let _grpc_floor = spawn_self(&["floor-grpc", "--port", &grpc_port.to_string()])?;
+    wait_for_port(http_port).await?;
+    wait_for_port(grpc_port).await?;
+    let health = HealthClient::new(channel(&format!("http://127.0.0.1:{grpc_port}")).await?);
+
+    bookshelf_test_support::process_stack::binaries();
+    let stack = ProcessStack::spawn_on(
+        settings.postgres.as_deref(),
+        &bookshelf_test_support::process_stack::LOAD_ENV,
+    )
+    .await;
+    let rest = Rest::new(&stack.http);
+    let (user, me) = rest.signed_up("Bench Writes").await;
+    let email = user["email"].as_str().context("an email")?.to_owned();
+    let token = me.token.clone().context("a token")?;
+    let auth_database = stack
+        .environment(Service::Auth)
+        .into_iter()
+        .find(|(name, _)| name == "AUTH_DATABASE_URL")
+        .map(|(_, url)| url)
+        .context("the auth service's database URL")?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+
+    let mut rounds: BTreeMap<usize, Vec<Round>> = BTreeMap::new();
+    for round in 1..=settings.rounds {
+        for &concurrency in &settings.concurrency {
+            eprintln!(
+                "round {round} of {}, c={concurrency}, load {}",
+                settings.rounds,
+                load_average()
+            );
+            let mut figures = Round::default();
+            let floor_http = {
+                let (http, url) = (http.clone(), format!("http://127.0.0.1:{http_port}/"));
+                load::run(concurrency, duration, move |_, _| {
+                    let request = http.get(url.clone()).send();
+                    async move { matches!(request.await, Ok(r) if r.status().is_success()) }
+                })
+                .await
+            };
+            figures.http = floor_http.rps;
+            let floor_grpc = load::run(concurrency, duration, {
+                let health = health.clone();
+                move |_, _| {
+                    let mut health = health.clone();
+                    async move { health.check(HealthCheckRequest::default()).await.is_ok() }
+                }
+            })
+            .await;
+            figures.grpc = floor_grpc.rps;
+
+            // The rows on the stack first: the logout floor opens as many sessions
+            // as the stack's logout row had to end.
+            let secs = duration.as_secs_f64();
+            let refresh_tokens = login_sessions(&rest, &email, concurrency).await?;
+            let before = Usage::now(&stack);
+            let refresh = write_rows::refreshes(&http, &stack.http, refresh_tokens, duration).await;
+            figures.record("refresh", &refresh, before.per_request(&Usage::now(&stack), refresh.rps * secs));
+            let sessions = ((refresh.rps * secs * 1.2) as usize).max(concurrency);
+            let tokens =
+                write_rows::session_tokens(&http, &stack.http, &auth_database, sessions, concurrency)
+                    .await?;
+            let before = Usage::now(&stack);
+            let logout = write_rows::logouts(&http, &stack.http, tokens, concurrency, duration).await;
+            figures.record("logout", &logout, before.per_request(&Usage::now(&stack), logout.rps * secs));
+            let before = Usage::now(&stack);
+            let (create, ids) =
+                write_rows::creates(&http, &stack.http, &token, concurrency, duration, round).await;
+            figures.record("create", &create, before.per_request(&Usage::now(&stack), create.rps * secs));
+            let before = Usage::now(&stack);
+            let update =
+                write_rows::updates(&http, &stack.http, &token, &ids, concurrency, duration).await;
+            figures.record("update", &update, before.per_request(&Usage::now(&stack), update.rps * secs));
+            let before = Usage::now(&stack);
+            let delete = write_rows::deletes(&http, &stack.http, &token, ids, concurrency, duration)
+                .await;
+            figures.record("delete", &delete, before.per_request(&Usage::now(&stack), delete.rps * secs));
+            figures
+                .transaction
+                .extend(transaction_floor(settings, "auth", concurrency, sessions).await?);
+            figures
+                .transaction
+                .extend(transaction_floor(settings, "library", concurrency, 0).await?);
+            for row in ROWS {
+                let (stack_figure, floor) = (&figures.stack[row], &figures.transaction[row]);
+                eprintln!(
+                    "  {row}: {:.0}/s (p99 {:.1} ms, {} errors), transaction floor {:.0}/s, \
+                     composed {:.0}/s",
+                    stack_figure.rps,
+                    stack_figure.p99_ms,
+                    stack_figure.errors,
+                    floor.rps,
+                    figures.composed(row)
+                );
+            }
+            rounds.entry(concurrency).or_default().push(figures);
+        }
+    }
+    drop(stack);
+    Ok(print(settings, &rounds))
+}
+
+/// Logs in `count` times: each session's refresh token.
+async fn login_sessions(rest: &Rest, email: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let login = rest.login(email, &strong_password()).await;
+        tokens.push(
+            login.data()["refresh_token"]
+                .as_str()
+                .context("a refresh token")?
+                .to_owned(),
+        );
+    }
+    Ok(tokens)
+}
+
+/// `/proc/loadavg`'s first three figures, for the record.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Prints the table of medians; whether every goal was met.
+fn print(settings: &WriteSettings, rounds: &BTreeMap<usize, Vec<Round>>) -> bool {
+    println!(
+        "Writes on {}, {} s a row, {} rounds; medians (each round's figure in brackets)",
+        if settings.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        settings.duration_secs,
+        settings.rounds
+    );
+    println!();
+    println!(
+        "| row | c | req/s | p99 | transaction floor | composed floor | ratio | goal met |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut all_met = true;
+    for (&concurrency, runs) in rounds {
+        println!(
+            "| floors: axum, tonic | {concurrency} | {:.0}, {:.0} | | | | | |",
+            median(runs.iter().map(|r| r.http).collect()),
+            median(runs.iter().map(|r| r.grpc).collect())
+        );
+        for row in ROWS {
+            let rps: Vec<f64> = runs.iter().map(|r| r.stack[row].rps).collect();
+            let each = rps.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ");
+            let p99 = median(runs.iter().map(|r| r.stack[row].p99_ms).collect());
+            let ratio = median(runs.iter().map(|r| r.stack[row].rps / r.composed(row)).collect());
+            let errors: u64 = runs.iter().map(|r| r.stack[row].errors).sum();
+            let mut met = ratio >= 0.5 && (concurrency < 64 || p99 <= 25.0) && errors == 0;
+            if row == "refresh" {
+                met &= median(rps.clone()) >= 2400.0;
+            }
+            all_met &= met;
+            println!(
+                "| {} | {concurrency} | {:.0} ({each}) | {p99:.1} ms | {:.0} | {:.0} | {:.0}% | {} |",
+                label(row),
+                median(rps),
+                median(runs.iter().map(|r| r.transaction[row].rps).collect()),
+                median(runs.iter().map(|r| r.composed(row)).collect()),
+                ratio * 100.0,
+                if met { "yes" } else { "no" }
+            );
+        }
+    }
+    println!();
+    println!("CPU per request (ms, medians): gateway, auth, library, PostgreSQL");
+    println!();
+    println!("| row | c | gateway | auth | library | PostgreSQL |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (&concurrency, runs) in rounds {
+        for row in ROWS {
+            let part = |of: fn(&Usage) -> f64| median(runs.iter().map(|r| of(&r.cpu[row])).collect());
+            println!(
+                "| {} | {concurrency} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                label(row),
+                part(|u| u.gateway),
+                part(|u| u.auth),
+                part(|u| u.library),
+                part(|u| u.postgres)
+            );
+        }
+    }
+    println!();
+    println!(
+        "Goals: each row >= 50% of its composed write floor, p99 <= 25 ms at c=64, no errors; \
+         refreshes >= 2,400/s."
+    );
+    all_met
+}
