@@ -4,8 +4,7 @@ use std::{collections::HashMap, time::Duration};
 
 use bookshelf_proto::auth::v1::error_info;
 use bookshelf_runtime::errors::{
-    FieldViolation, database, internal, invalid_argument, postgres_read, sqlite_read,
-    sqlite_write,
+    FieldViolation, database, internal, invalid_argument, postgres_read, sqlite_read, sqlite_write,
 };
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};

@@ -15,9 +15,7 @@ use crate::{
         Email, PasswordHash, RefreshToken, SessionId, UserId, UserName,
         session::{ClientSeen, Lifetimes},
     },
-    store::{
-        Store, StoreError, refresh_tokens::Rotation, sessions::Ending, throttle::Limit,
-    },
+    store::{Store, StoreError, refresh_tokens::Rotation, sessions::Ending, throttle::Limit},
 };
 
 /// The allowance of failed refreshes: as the harness's stack has it, never reached.

@@ -138,7 +138,7 @@ pub async fn run(settings: &FloorSettings) -> anyhow::Result<()> {
                     let Some(session) = next_or_pause(&sessions).await else {
                         return Outcome::Refused;
                     };
-                    floor.logout(&session).await.is_ok().into()
+                    Outcome::from(floor.logout(&session).await.is_ok())
                 }
             })
             .await;
@@ -172,11 +172,7 @@ pub async fn run(settings: &FloorSettings) -> anyhow::Result<()> {
                     let (floor, ids) = (floor.clone(), ids.clone());
                     async move {
                         let id = &ids[(worker + n as usize * concurrency) % ids.len()];
-                        floor
-                            .update(id, &format!("Changed {n}"))
-                            .await
-                            .is_ok()
-                            .into()
+                        floor.update(id, &format!("Changed {n}")).await.is_ok()
                     }
                 }
             })
@@ -188,7 +184,7 @@ pub async fn run(settings: &FloorSettings) -> anyhow::Result<()> {
                     let Some(id) = next_or_pause(&created).await else {
                         return Outcome::Refused;
                     };
-                    floor.delete(&id).await.is_ok().into()
+                    Outcome::from(floor.delete(&id).await.is_ok())
                 }
             })
             .await;

@@ -167,10 +167,18 @@ pub async fn creates(
                 (http.clone(), url.clone(), token.clone(), created.clone());
             async move {
                 let form = Form::new()
-                    .text("title", format!("Bench book c{concurrency} r{round} {worker}-{n}"))
+                    .text(
+                        "title",
+                        format!("Bench book c{concurrency} r{round} {worker}-{n}"),
+                    )
                     .text("description", "Written by the write rows.")
                     .text("category", "science");
-                let response = match http.post(url).bearer_auth(token).multipart(form).send().await
+                let response = match http
+                    .post(url)
+                    .bearer_auth(token)
+                    .multipart(form)
+                    .send()
+                    .await
                 {
                     Ok(response) if response.status().is_success() => response,
                     other => return outcome(other),
@@ -212,7 +220,13 @@ pub async fn updates(
         let url = format!("{base}/books/{id}");
         async move {
             let form = Form::new().text("description", format!("Changed {n}"));
-            outcome(http.put(url).bearer_auth(token).multipart(form).send().await)
+            outcome(
+                http.put(url)
+                    .bearer_auth(token)
+                    .multipart(form)
+                    .send()
+                    .await,
+            )
         }
     })
     .await
@@ -234,7 +248,12 @@ pub async fn deletes(
             let Some(id) = next_or_pause(&ids).await else {
                 return Outcome::Refused;
             };
-            outcome(http.delete(format!("{base}/books/{id}")).bearer_auth(token).send().await)
+            outcome(
+                http.delete(format!("{base}/books/{id}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await,
+            )
         }
     })
     .await

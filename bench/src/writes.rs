@@ -14,11 +14,7 @@
 //! one after the other: 1 / (1/http + 1/grpc + 1/transaction). The table quotes medians
 //! over rounds, each ratio taken against the floor of its own round.
 
-use std::{
-    collections::BTreeMap,
-    process::Stdio,
-    time::Duration,
-};
+use std::{collections::BTreeMap, process::Stdio, time::Duration};
 
 use anyhow::Context;
 use bookshelf_test_support::{
@@ -107,9 +103,12 @@ async fn transaction_floor(
     sessions: usize,
 ) -> anyhow::Result<BTreeMap<String, Figure>> {
     let dir = tempfile::tempdir()?;
-    let database =
-        TestDatabase::create_on(dir.path(), &format!("floor_{service}"), settings.postgres.as_deref())
-            .await;
+    let database = TestDatabase::create_on(
+        dir.path(),
+        &format!("floor_{service}"),
+        settings.postgres.as_deref(),
+    )
+    .await;
     let synchronous = match settings.floor_synchronous {
         SyncSetting::Normal => "normal",
         SyncSetting::Full => "full",
@@ -215,26 +214,52 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
             let refresh_tokens = login_sessions(&rest, &email, concurrency).await?;
             let before = Usage::now(&stack);
             let refresh = write_rows::refreshes(&http, &stack.http, refresh_tokens, duration).await;
-            figures.record("refresh", &refresh, before.per_request(&Usage::now(&stack), refresh.rps * secs));
+            figures.record(
+                "refresh",
+                &refresh,
+                before.per_request(&Usage::now(&stack), refresh.rps * secs),
+            );
             let sessions = ((refresh.rps * secs * 1.2) as usize).max(concurrency);
-            let tokens =
-                write_rows::session_tokens(&http, &stack.http, &auth_database, sessions, concurrency)
-                    .await?;
+            let tokens = write_rows::session_tokens(
+                &http,
+                &stack.http,
+                &auth_database,
+                sessions,
+                concurrency,
+            )
+            .await?;
             let before = Usage::now(&stack);
-            let logout = write_rows::logouts(&http, &stack.http, tokens, concurrency, duration).await;
-            figures.record("logout", &logout, before.per_request(&Usage::now(&stack), logout.rps * secs));
+            let logout =
+                write_rows::logouts(&http, &stack.http, tokens, concurrency, duration).await;
+            figures.record(
+                "logout",
+                &logout,
+                before.per_request(&Usage::now(&stack), logout.rps * secs),
+            );
             let before = Usage::now(&stack);
             let (create, ids) =
                 write_rows::creates(&http, &stack.http, &token, concurrency, duration, round).await;
-            figures.record("create", &create, before.per_request(&Usage::now(&stack), create.rps * secs));
+            figures.record(
+                "create",
+                &create,
+                before.per_request(&Usage::now(&stack), create.rps * secs),
+            );
             let before = Usage::now(&stack);
             let update =
                 write_rows::updates(&http, &stack.http, &token, &ids, concurrency, duration).await;
-            figures.record("update", &update, before.per_request(&Usage::now(&stack), update.rps * secs));
+            figures.record(
+                "update",
+                &update,
+                before.per_request(&Usage::now(&stack), update.rps * secs),
+            );
             let before = Usage::now(&stack);
-            let delete = write_rows::deletes(&http, &stack.http, &token, ids, concurrency, duration)
-                .await;
-            figures.record("delete", &delete, before.per_request(&Usage::now(&stack), delete.rps * secs));
+            let delete =
+                write_rows::deletes(&http, &stack.http, &token, ids, concurrency, duration).await;
+            figures.record(
+                "delete",
+                &delete,
+                before.per_request(&Usage::now(&stack), delete.rps * secs),
+            );
             figures
                 .transaction
                 .extend(transaction_floor(settings, "auth", concurrency, sessions).await?);
@@ -278,7 +303,12 @@ async fn login_sessions(rest: &Rest, email: &str, count: usize) -> anyhow::Resul
 /// `/proc/loadavg`'s first three figures, for the record.
 pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -295,9 +325,7 @@ fn print(settings: &WriteSettings, rounds: &BTreeMap<usize, Vec<Round>>) -> bool
         settings.rounds
     );
     println!();
-    println!(
-        "| row | c | req/s | p99 | transaction floor | composed floor | ratio | goal met |"
-    );
+    println!("| row | c | req/s | p99 | transaction floor | composed floor | ratio | goal met |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut all_met = true;
     for (&concurrency, runs) in rounds {
@@ -308,9 +336,17 @@ fn print(settings: &WriteSettings, rounds: &BTreeMap<usize, Vec<Round>>) -> bool
         );
         for row in ROWS {
             let rps: Vec<f64> = runs.iter().map(|r| r.stack[row].rps).collect();
-            let each = rps.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ");
+            let each = rps
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let p99 = median(runs.iter().map(|r| r.stack[row].p99_ms).collect());
-            let ratio = median(runs.iter().map(|r| r.stack[row].rps / r.composed(row)).collect());
+            let ratio = median(
+                runs.iter()
+                    .map(|r| r.stack[row].rps / r.composed(row))
+                    .collect(),
+            );
             let errors: u64 = runs.iter().map(|r| r.stack[row].errors).sum();
             let mut met = ratio >= 0.5 && (concurrency < 64 || p99 <= 25.0) && errors == 0;
             if row == "refresh" {
@@ -335,7 +371,8 @@ fn print(settings: &WriteSettings, rounds: &BTreeMap<usize, Vec<Round>>) -> bool
     println!("| --- | --- | --- | --- | --- | --- |");
     for (&concurrency, runs) in rounds {
         for row in ROWS {
-            let part = |of: fn(&Usage) -> f64| median(runs.iter().map(|r| of(&r.cpu[row])).collect());
+            let part =
+                |of: fn(&Usage) -> f64| median(runs.iter().map(|r| of(&r.cpu[row])).collect());
             println!(
                 "| {} | {concurrency} | {:.3} | {:.3} | {:.3} | {:.3} |",
                 label(row),

@@ -132,9 +132,7 @@ pub async fn connect_with(
                         // The durability every SQLite connection shares: see
                         // `sqlite_writes::SQLITE_SYNCHRONOUS`.
                         connection.execute(SQLITE_PRAGMAS).await?;
-                        connection
-                            .execute(synchronous.pragma())
-                            .await?;
+                        connection.execute(synchronous.pragma()).await?;
                         Ok(())
                     })
                 })

@@ -78,19 +78,19 @@ pub(super) fn rotate(
     connection
         .prepare_cached(SPEND_KNOWN)?
         .execute(params![now, old.as_str()])?;
-    connection.prepare_cached(MOVE_SESSION_ON)?.execute(params![
-        now,
-        client.address,
-        client.user_agent,
-        expiries.refresh,
-        tokens_expire_at.max(expiries.access),
-        session_id.as_str(),
-    ])?;
-    connection.prepare_cached(INSERT_REFRESH_TOKEN)?.execute(params![
-        new.as_str(),
-        session_id.as_str(),
-        expiries.refresh
-    ])?;
+    connection
+        .prepare_cached(MOVE_SESSION_ON)?
+        .execute(params![
+            now,
+            client.address,
+            client.user_agent,
+            expiries.refresh,
+            tokens_expire_at.max(expiries.access),
+            session_id.as_str(),
+        ])?;
+    connection
+        .prepare_cached(INSERT_REFRESH_TOKEN)?
+        .execute(params![new.as_str(), session_id.as_str(), expiries.refresh])?;
     connection
         .prepare_cached(FORGET_EXPIRED)?
         .execute(params![session_id.as_str(), now])?;

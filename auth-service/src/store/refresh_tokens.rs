@@ -285,7 +285,14 @@ impl Store {
             .fetch_optional(&mut *transaction)
             .await?;
         let since = now - window_ms;
-        if let Some(until) = refused_until(&mut transaction, std::slice::from_ref(limit), since, window_ms).await? {
+        if let Some(until) = refused_until(
+            &mut transaction,
+            std::slice::from_ref(limit),
+            since,
+            window_ms,
+        )
+        .await?
+        {
             transaction.rollback().await?;
             return Ok(Attempted::Done(Rotation::Throttled { until }));
         }
@@ -335,10 +342,10 @@ async fn insert_refresh_token(
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(INSERT_REFRESH_TOKEN)
-    .bind(digest.as_str())
-    .bind(session_id.as_str())
-    .bind(expires_at)
-    .execute(connection)
-    .await?;
+        .bind(digest.as_str())
+        .bind(session_id.as_str())
+        .bind(expires_at)
+        .execute(connection)
+        .await?;
     Ok(())
 }

@@ -57,8 +57,7 @@ pub(crate) const LIVE_REVOCATION: &str =
 
 /// Appends the revocation of user `$1`'s session `$2` (or account, for none) at `$3`,
 /// whose tokens expire by `$4`, with the next sequence number.
-pub(super) const APPEND_REVOCATION: &str =
-    "INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at) \
+pub(super) const APPEND_REVOCATION: &str = "INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at) \
      SELECT COALESCE(MAX(sequence), 0) + 1, $1, $2, $3, $4 FROM revocations";
 
 /// Appends a revocation to the log with the next sequence number, inside the caller's
@@ -74,12 +73,12 @@ pub(crate) async fn append_revocation(
     tokens_expire_at: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(APPEND_REVOCATION)
-    .bind(user_id.as_str())
-    .bind(session_id.map(SessionId::as_str))
-    .bind(now)
-    .bind(tokens_expire_at)
-    .execute(connection)
-    .await?;
+        .bind(user_id.as_str())
+        .bind(session_id.map(SessionId::as_str))
+        .bind(now)
+        .bind(tokens_expire_at)
+        .execute(connection)
+        .await?;
     Ok(())
 }
 

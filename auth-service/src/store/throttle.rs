@@ -107,10 +107,10 @@ impl Store {
         let mut transaction = self.pool().begin().await?;
         for limit in limits {
             sqlx::query(TOUCH_KEY)
-            .bind(&limit.key)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
+                .bind(&limit.key)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
         }
         for limit in limits {
             sqlx::query(FORGET_ATTEMPTS)
@@ -127,11 +127,11 @@ impl Store {
         }
         for limit in limits {
             sqlx::query(COUNT_ATTEMPT)
-            .bind(&limit.key)
-            .bind(attempt_id)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
+                .bind(&limit.key)
+                .bind(attempt_id)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
         }
         transaction.commit().await?;
         Ok(Reserved::Granted)
@@ -166,13 +166,13 @@ pub(super) async fn refused_until(
     let mut refused_until = None::<i64>;
     for limit in limits {
         let times: Vec<i64> = sqlx::query(ATTEMPTS_SINCE)
-        .bind(&limit.key)
-        .bind(since)
-        .fetch_all(&mut *connection)
-        .await?
-        .iter()
-        .map(|row| row.try_get("attempted_at"))
-        .collect::<Result<_, _>>()?;
+            .bind(&limit.key)
+            .bind(since)
+            .fetch_all(&mut *connection)
+            .await?
+            .iter()
+            .map(|row| row.try_get("attempted_at"))
+            .collect::<Result<_, _>>()?;
         if let Some(frees_at) = full_until(&times, limit.max, window_ms) {
             refused_until = Some(refused_until.map_or(frees_at, |until| until.max(frees_at)));
         }

@@ -7,9 +7,7 @@ use std::time::Duration;
 use bookshelf_proto::auth::v1::{
     LoginRequest, RefreshTokenRequest, RegisterRequest, auth_service_client::AuthServiceClient,
 };
-use bookshelf_test_support::{
-    TestAuth, forwarded_from, password_login, register, strong_password,
-};
+use bookshelf_test_support::{TestAuth, forwarded_from, password_login, register, strong_password};
 use futures::StreamExt;
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
@@ -266,7 +264,10 @@ async fn concurrent_failed_refreshes_are_counted_before_any_is_answered() {
         48 - failures - usize::from(genuine == Code::Ok),
         "{codes:?}"
     );
-    assert!(matches!(genuine, Code::Ok | Code::ResourceExhausted), "{codes:?}");
+    assert!(
+        matches!(genuine, Code::Ok | Code::ResourceExhausted),
+        "{codes:?}"
+    );
     let refused = client
         .refresh_token(RefreshTokenRequest {
             refresh_token: "C".repeat(43),

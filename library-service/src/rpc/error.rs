@@ -3,8 +3,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use bookshelf_runtime::errors::{
-    FieldViolation, database, internal, invalid_argument, postgres_read, sqlite_read,
-    sqlite_write,
+    FieldViolation, database, internal, invalid_argument, postgres_read, sqlite_read, sqlite_write,
 };
 use bookshelf_tokens::TokenError;
 use tonic::{Code, Status};

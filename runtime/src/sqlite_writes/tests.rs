@@ -104,9 +104,7 @@ async fn the_writer_waits_for_a_lock_another_connection_holds() {
         .unwrap();
     let mine = tokio::spawn(async move {
         writer
-            .write(|connection| {
-                connection.execute("INSERT INTO books VALUES ('mine', 'a')", [])
-            })
+            .write(|connection| connection.execute("INSERT INTO books VALUES ('mine', 'a')", []))
             .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
