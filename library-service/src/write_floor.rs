@@ -72,6 +72,7 @@ impl WriteFloor {
                 owner_id: &self.owner,
                 fields: &fields,
                 cover: None,
+                consumes: None,
                 now: now_ms(),
             })
             .await?;
@@ -90,6 +91,7 @@ impl WriteFloor {
             fields: &changes,
             cover: None,
             replacing: None,
+            consumes: None,
         };
         self.store
             .update(&self.owner, &id, update, now_ms())

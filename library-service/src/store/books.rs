@@ -107,7 +107,9 @@ impl Store {
     /// Inserts a book within its owner's quota; the unique constraint on (owner,
     /// title) decides races.
     pub(crate) async fn insert(&self, book: NewBookRecord<'_>) -> Result<BookRecord, StoreError> {
-        if let Some(writer) = &self.writer {
+        // A book that consumes a resumable upload changes the upload's rows too: that
+        // transaction stays on sqlx.
+        if let (Some(writer), None) = (&self.writer, book.consumes) {
             let (new, quota) = (
                 books_sqlite::NewBook {
                     id: book.id.as_str().to_owned(),
@@ -231,7 +233,7 @@ impl Store {
     ) -> Result<Option<BookRecord>, StoreError> {
         let replacing = update.replacing.map_or("", |old| old.reference.id.as_str());
         let replaced_bytes = update.replacing.map_or(0, |old| old.bytes);
-        if let Some(writer) = &self.writer {
+        if let (Some(writer), None) = (&self.writer, update.consumes) {
             let (change, quota) = (
                 books_sqlite::Update {
                     id: id.as_str().to_owned(),
