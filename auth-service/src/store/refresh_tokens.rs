@@ -11,6 +11,7 @@
 //! a session keeps too (see [`super::sessions`]).
 
 use sqlx::{AnyConnection, Row};
+use tracing::Instrument;
 
 use super::{Store, StoreError, retrying, sessions::Ending};
 use crate::domain::{
@@ -59,34 +60,39 @@ impl Store {
         now: i64,
         lifetimes: Lifetimes,
     ) -> Result<Option<Expiries>, StoreError> {
-        let session_end = now + lifetimes.session_ms;
-        let expiries = lifetimes.at(now, session_end);
-        let mut transaction = self.pool().begin().await?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
+        let span = self.reads.span("INSERT", "sessions");
+        async {
+            let session_end = now + lifetimes.session_ms;
+            let expiries = lifetimes.at(now, session_end);
+            let mut transaction = self.pool().begin().await?;
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
              user_agent, expires_at, refresh_expires_at, tokens_expire_at, authenticated_at) \
              SELECT $1, id, $3, $3, $4, $5, $6, $7, $8, $3 FROM users \
              WHERE id = $2 AND credential_version = $9 AND disabled_at IS NULL{}",
-            self.share_lock()
-        ))
-        .bind(id.as_str())
-        .bind(user_id.as_str())
-        .bind(now)
-        .bind(client.address.as_deref())
-        .bind(client.user_agent.as_deref())
-        .bind(session_end)
-        .bind(expiries.refresh)
-        .bind(expiries.access)
-        .bind(credential_version)
-        .execute(&mut *transaction)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            transaction.rollback().await?;
-            return Ok(None);
+                self.share_lock()
+            ))
+            .bind(id.as_str())
+            .bind(user_id.as_str())
+            .bind(now)
+            .bind(client.address.as_deref())
+            .bind(client.user_agent.as_deref())
+            .bind(session_end)
+            .bind(expiries.refresh)
+            .bind(expiries.access)
+            .bind(credential_version)
+            .execute(&mut *transaction)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                transaction.rollback().await?;
+                return Ok(None);
+            }
+            insert_refresh_token(&mut transaction, refresh_digest, id, expiries.refresh).await?;
+            transaction.commit().await?;
+            Ok(Some(expiries))
         }
-        insert_refresh_token(&mut transaction, refresh_digest, id, expiries.refresh).await?;
-        transaction.commit().await?;
-        Ok(Some(expiries))
+        .instrument(span)
+        .await
     }
 
     /// Spends the refresh token whose digest is `old` and records `new` in its place,
@@ -99,11 +105,16 @@ impl Store {
         now: i64,
         lifetimes: Lifetimes,
     ) -> Result<Rotation, StoreError> {
-        let rotated = retrying(|| self.try_rotate(old, new, client, now, lifetimes)).await?;
-        match rotated {
-            Some(rotation) => Ok(rotation),
-            None => self.refused_or_reused(old, now).await,
+        let span = self.reads.span("UPDATE", "refresh_tokens");
+        async {
+            let rotated = retrying(|| self.try_rotate(old, new, client, now, lifetimes)).await?;
+            match rotated {
+                Some(rotation) => Ok(rotation),
+                None => self.refused_or_reused(old, now).await,
+            }
         }
+        .instrument(span)
+        .await
     }
 
     /// One run of [`Self::rotate_refresh_token`]'s transaction: `None` when `old` was
