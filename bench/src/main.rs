@@ -6,7 +6,8 @@
 //! beside floors (bare axum, bare tonic) measured in the same run.
 //! `... -- soak` runs mixed traffic for minutes and checks that nothing was lost;
 //! `... -- hostile` measures honest traffic beside an attacker; `... -- sessions`
-//! measures token refreshes, and reads with many ended sessions in the followers.
+//! measures token refreshes, and reads with many ended sessions in the followers;
+//! `... -- traces` measures reads with traces off, sampled and on for every request.
 #![forbid(unsafe_code)]
 
 mod floors;
@@ -19,6 +20,7 @@ mod rss;
 mod scenarios;
 mod sessions;
 mod soak;
+mod traces;
 
 use std::time::Duration;
 
@@ -50,6 +52,8 @@ enum Command {
     /// Reads as shipped (default configuration) beside the floors, with wrk: the
     /// table of medians and whether each goal is met.
     Reads(reads::ReadSettings),
+    /// Reads with traces off, sampling 1% and tracing every request, side by side.
+    Traces(traces::TraceSettings),
     /// A bare axum server (started by the harness itself).
     FloorHttp {
         /// Port to listen on.
@@ -84,6 +88,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Reads(settings) => {
             if !reads::run(&settings).await? {
                 eprintln!("not every goal is met");
+            }
+            Ok(())
+        }
+        Command::Traces(settings) => {
+            if !traces::run(&settings).await? {
+                eprintln!("the goal is not met");
             }
             Ok(())
         }
