@@ -88,6 +88,9 @@ async fn one_request_is_one_trace_from_the_gateway_through_each_service() {
         )
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
+    let image_url = created.data()["image_url"].as_str().unwrap().to_owned();
+    let cover_path = image_url.trim_start_matches(&stack.http).to_owned();
+    assert_eq!(rest.get(&cover_path).await.status, 200);
     let refused = rest
         .json(
             Method::POST,
@@ -166,4 +169,18 @@ async fn one_request_is_one_trace_from_the_gateway_through_each_service() {
     );
     let lookup = child(&trace, served, "auth", "SELECT users");
     assert_eq!(lookup.attribute("db.system.name"), Some(system));
+
+    // Nothing that grants access is in a span: no token, no cover's name.
+    let (cover, _) = trace_of(&spans, "GET /covers/{name}", "200");
+    assert_eq!(cover.attribute("url.path"), Some("/covers/REDACTED"));
+    let token = me.token.clone().expect("signed in");
+    let cover_name = cover_path.rsplit('/').next().unwrap();
+    for span in &spans {
+        for value in span.attributes.values().chain([&span.name]) {
+            assert!(
+                !value.contains(&token) && !value.contains(cover_name),
+                "{span:#?}"
+            );
+        }
+    }
 }
