@@ -11,7 +11,7 @@ mod settings;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bookshelf_runtime::{metrics, shutdown, telemetry};
+use bookshelf_runtime::{metrics, shutdown, telemetry, traces::Part};
 use clap::{CommandFactory, FromArgMatches};
 use tokio::{net::TcpListener, sync::watch};
 
@@ -67,8 +67,12 @@ async fn main() -> anyhow::Result<()> {
             (options.http_port, given("http_port")),
         ],
     })?;
-    // One process, one log: LOG_FORMAT is read by every part alike.
-    let _logs = telemetry::init(auth_config.log_format);
+    // One process, one log: LOG_FORMAT is read by every part alike. Traces keep
+    // the parts apart: each exports as its own service.
+    let logs = telemetry::init(
+        auth_config.log_format,
+        &[Part::Gateway, Part::Auth, Part::Library],
+    )?;
     for (variable, instead) in settings::OVERRIDDEN {
         if std::env::var_os(variable).is_some() {
             tracing::warn!("{variable} is not read by the one-command stack: {instead}");
@@ -186,5 +190,7 @@ async fn main() -> anyhow::Result<()> {
     gateway.await??;
     library.await??;
     auth.await??;
+    // The spans of the last requests are still queued: send them.
+    logs.close().await;
     Ok(())
 }

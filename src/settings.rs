@@ -116,7 +116,7 @@ pub fn gateway(
 
 /// The variables the stack reads for its parts but overrides, with what it does
 /// instead: set, they are reported at start-up rather than ignored in silence.
-pub const OVERRIDDEN: [(&str, &str); 2] = [
+pub const OVERRIDDEN: [(&str, &str); 3] = [
     (
         "AUTH_URL",
         "the library and the gateway use this stack's auth service",
@@ -124,6 +124,10 @@ pub const OVERRIDDEN: [(&str, &str); 2] = [
     (
         "LIBRARY_URL",
         "the gateway uses this stack's library service",
+    ),
+    (
+        "OTEL_SERVICE_NAME",
+        "each part's spans are named by the part: gateway, auth, library",
     ),
 ];
 

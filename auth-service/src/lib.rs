@@ -314,7 +314,7 @@ impl Application {
         let served = self
             .limits
             .server()
-            .layer(grpc::trace_layer())
+            .layer(grpc::trace_layer(bookshelf_runtime::traces::Part::Auth))
             .add_routes(standard)
             .add_service(service)
             .serve_with_incoming_shutdown(

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use auth_service::{Application, Config};
-use bookshelf_runtime::{metrics, shutdown, telemetry};
+use bookshelf_runtime::{metrics, shutdown, telemetry, traces::Part};
 use clap::Parser;
 
 #[global_allocator]
@@ -86,7 +86,7 @@ enum ClientsCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cli { config, command } = Cli::parse();
-    let _logs = telemetry::init(config.log_format);
+    let logs = telemetry::init(config.log_format, &[Part::Auth])?;
     match command {
         Some(Command::RotateSigningKey) => {
             let key = auth_service::rotate_signing_key(&config).await?;
@@ -129,6 +129,8 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(&config, listener).await?;
     tracing::info!(address = %app.local_addr()?, "auth-service ready");
     app.run_until(shutdown::signal()).await?;
+    // The spans of the last requests are still queued: send them.
+    logs.close().await;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! measures token refreshes, and reads with many ended sessions in the followers;
 //! `... -- writes` measures the write rows beside their floors (`write-floor`, the
 //! transactions alone, each run in a process of its own).
+//! `... -- traces` measures reads with traces off, sampled and on for every request.
 #![forbid(unsafe_code)]
 
 mod cpu;
@@ -22,6 +23,7 @@ mod rss;
 mod scenarios;
 mod sessions;
 mod soak;
+mod traces;
 mod write_floors;
 mod write_rows;
 mod writes;
@@ -62,6 +64,8 @@ enum Command {
     /// A write floor: one service's write transactions alone on a fresh database
     /// (started by the harness itself).
     WriteFloor(write_floors::FloorSettings),
+    /// Reads with traces off, sampling 1% and tracing every request, side by side.
+    Traces(traces::TraceSettings),
     /// A bare axum server (started by the harness itself).
     FloorHttp {
         /// Port to listen on.
@@ -106,6 +110,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::WriteFloor(settings) => write_floors::run(&settings).await,
+        Command::Traces(settings) => {
+            if !traces::run(&settings).await? {
+                eprintln!("the goal is not met");
+            }
+            Ok(())
+        }
         Command::FloorHttp { port } => floors::serve_http(port).await,
         Command::FloorGrpc { port } => floors::serve_grpc(port).await,
     }

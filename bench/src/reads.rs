@@ -43,14 +43,14 @@ pub struct ReadSettings {
 
 /// One measurement: requests per second and the 99th percentile, in milliseconds.
 #[derive(Debug, Clone, Copy)]
-struct Figure {
-    rps: f64,
-    p99_ms: f64,
+pub(crate) struct Figure {
+    pub(crate) rps: f64,
+    pub(crate) p99_ms: f64,
 }
 
 /// The stack under test, kept running until dropped: the one-command binary with its
 /// data folder, or the three service binaries.
-type Running = Box<dyn std::any::Any + Send>;
+pub(crate) type Running = Box<dyn std::any::Any + Send>;
 
 /// The rows, each with the figure it is put beside and the goal.
 struct Target {
@@ -66,18 +66,29 @@ enum Floor {
     Tonic,
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
 /// Runs wrk once and reads its requests per second and p99.
 async fn wrk(settings: &ReadSettings, url: &str, token: Option<&str>) -> anyhow::Result<Figure> {
+    wrk_with(settings.concurrency, settings.duration_secs, url, token).await
+}
+
+/// Runs wrk once (`-t1`, `concurrency` connections, `duration_secs`) and reads its
+/// requests per second and p99.
+pub(crate) async fn wrk_with(
+    concurrency: usize,
+    duration_secs: u64,
+    url: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Figure> {
     let mut command = Command::new("wrk");
     command.args([
         "-t1",
-        &format!("-c{}", settings.concurrency),
-        &format!("-d{}s", settings.duration_secs),
+        &format!("-c{concurrency}"),
+        &format!("-d{duration_secs}s"),
         "--latency",
     ]);
     if let Some(token) = token {
@@ -142,10 +153,30 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
         Some(binary) => binary.clone(),
         None => one_command_binary(),
     };
+    let (running, http_url, library, ca) = one_command(&binary, &[]).await?;
+    let library = bookshelf_runtime::tls::connector::connect_lazy_with(
+        tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{library}"))?
+            .tcp_nodelay(true),
+        bookshelf_runtime::tls::trusting(&ca)?,
+    );
+    Ok((running, http_url, library))
+}
+
+/// Starts the one-command `binary` in its default configuration with `env` added:
+/// the running stack, its gateway URL, the library's port and the CA the stack made
+/// for its parts.
+pub(crate) async fn one_command(
+    binary: &std::path::Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Running, String, u16, Vec<u8>)> {
     let data = tempfile::tempdir()?;
     let ports: [ReservedPort; 3] = Default::default();
     let [http, auth, library] = ports.each_ref().map(ReservedPort::number);
-    let child = Command::new(&binary)
+    let child = Command::new(binary)
+        // Traces only where `env` asks for them, whatever the harness was run with.
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .envs(env.iter().copied())
         .env("BOOKSHELF_DATA_DIR", data.path())
         .env("BOOKSHELF_HTTP_PORT", http.to_string())
         .env("BOOKSHELF_AUTH_PORT", auth.to_string())
@@ -163,17 +194,12 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
     bookshelf_test_support::rest::wait_healthy(&http_url).await;
     // The CA the stack made for its parts on start.
     let ca = std::fs::read(data.path().join("tls").join("ca.crt"))?;
-    let library = bookshelf_runtime::tls::connector::connect_lazy_with(
-        tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{library}"))?
-            .tcp_nodelay(true),
-        bookshelf_runtime::tls::trusting(&ca)?,
-    );
-    Ok((Box::new((child, data, ports)), http_url, library))
+    Ok((Box::new((child, data, ports)), http_url, library, ca))
 }
 
 /// The one-command binary of this harness's profile, built (or brought up to date)
 /// now rather than in the middle of a measurement.
-fn one_command_binary() -> std::path::PathBuf {
+pub(crate) fn one_command_binary() -> std::path::PathBuf {
     bookshelf_test_support::process_stack::binaries().join("bookshelf")
 }
 

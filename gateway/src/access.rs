@@ -1,7 +1,8 @@
 //! What every REST request leaves behind: one access line (method, route template,
 //! request id, trace id, status, latency) and its request metrics; and the W3C trace
 //! context that every backend call of the request carries, so its lines on each hop
-//! share one trace id.
+//! share one trace id. With traces on, the request is also an HTTP server span, the
+//! parent of its backend calls' client spans.
 //!
 //! Routes are named by their template (`/books/{id}`), never by the path a client
 //! sent: paths hold ids and the covers' capability names, and labelling by them would
@@ -19,19 +20,38 @@ use bookshelf_runtime::{
     access::Counted,
     metrics::{HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_RECEIVED, HTTP_REQUESTS},
     trace_context::{TRACEPARENT, TraceParent},
+    traces::{self, Part},
 };
-use tracing::Instrument;
 
 use crate::request_id::REQUEST_ID;
 
-tokio::task_local! {
-    static OUTGOING: TraceParent;
+/// What the backend calls of the request being served carry of its trace.
+#[derive(Clone)]
+pub(crate) enum Outgoing {
+    /// Traces off: the trace id for the services' log lines, with this hop as the
+    /// parent.
+    Logged(TraceParent),
+    /// Traces on: the request's server span, parent of each call's client span.
+    Traced(tracing::Span),
 }
 
-/// The trace context the request being served passes to the services: its trace,
-/// with this hop as the parent.
-pub(crate) fn traceparent() -> Option<TraceParent> {
-    OUTGOING.try_with(|context| *context).ok()
+tokio::task_local! {
+    static OUTGOING: Outgoing;
+}
+
+/// The trace context the request being served passes to the services.
+pub(crate) fn outgoing() -> Option<Outgoing> {
+    OUTGOING.try_with(Clone::clone).ok()
+}
+
+/// The path as a trace may show it: a cover's name is the capability that reads it,
+/// so it is left out.
+fn traced_path<'a>(route: &str, path: &'a str) -> &'a str {
+    if route.starts_with("/covers/") {
+        "/covers/REDACTED"
+    } else {
+        path
+    }
 }
 
 /// The label of requests no route matched.
@@ -93,18 +113,32 @@ pub(crate) async fn middleware(request: Request, next: Next) -> Response {
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let incoming = TraceParent::continue_or_start(
+    let traceparent = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok());
+    let trace = traces::http_server(
+        method,
+        &route,
+        traced_path(&route, request.uri().path()),
         request
             .headers()
-            .get(TRACEPARENT)
-            .and_then(|value| value.to_str().ok()),
+            .get(axum::http::header::HOST)
+            .and_then(|host| host.to_str().ok()),
     );
+    let (trace_id, outgoing) = if trace.is_none() {
+        let incoming = TraceParent::continue_or_start(traceparent);
+        (incoming.trace_id(), Outgoing::Logged(incoming.child()))
+    } else {
+        let trace_id = traces::start(&trace, Part::Gateway, traceparent);
+        (trace_id, Outgoing::Traced(trace.clone()))
+    };
     let span = tracing::info_span!(
         "http",
         method,
         route = %route,
         request_id = %request_id,
-        trace_id = %incoming.trace_id(),
+        trace_id = %trace_id,
     );
     let _in_flight = InFlight::start(metrics::gauge!(
         HTTP_IN_FLIGHT,
@@ -113,12 +147,17 @@ pub(crate) async fn middleware(request: Request, next: Next) -> Response {
     ));
     let received = metrics::counter!(HTTP_RECEIVED, "method" => method, "route" => route.clone());
     let request = request.map(|body| axum::body::Body::new(Counted::new(body, received)));
-    let response = OUTGOING
-        .scope(incoming.child(), next.run(request))
-        .instrument(span.clone())
-        .await;
+    let response = traces::scoped(
+        trace.clone(),
+        span.clone(),
+        OUTGOING.scope(outgoing, next.run(request)),
+    )
+    .await;
     let latency = started.elapsed();
     let status = response.status();
+    if !trace.is_none() {
+        traces::record_http_status(&trace, status.as_u16());
+    }
     metrics::counter!(
         HTTP_REQUESTS,
         "method" => method,

@@ -1,6 +1,6 @@
 //! The gRPC backends: clients on lazily connected channels (so the gateway starts
 //! before them and reconnects by itself), and how every call is made: with the
-//! caller's token, the request id, and a deadline.
+//! caller's token, the request id, the trace context, and a deadline.
 
 use std::{future::Future, time::Duration};
 
@@ -15,39 +15,50 @@ use tonic_health::pb::health_client::HealthClient;
 
 use bookshelf_runtime::tls::{InternalTls, connector};
 
-use crate::{Config, StartError, error::ApiError, extract::BearerToken, request_id};
+use crate::{
+    Config, StartError,
+    access::Outgoing,
+    backend_traces::{CallParent, Traced},
+    error::ApiError,
+    extract::BearerToken,
+    request_id,
+};
+
+/// The channel every backend call goes through: one connection, and a client span
+/// for each call a traced request makes.
+pub(crate) type BackendChannel = Traced<Channel>;
 
 /// Clients of both services.
 #[derive(Clone)]
 pub(crate) struct Backends {
     /// The auth service.
-    pub(crate) auth: AuthServiceClient<Channel>,
+    pub(crate) auth: AuthServiceClient<BackendChannel>,
     /// The library service, for everything but uploads.
-    pub(crate) library: LibraryServiceClient<Channel>,
+    pub(crate) library: LibraryServiceClient<BackendChannel>,
     /// The library service, for uploads: a connection of their own, so that however
     /// many uploads are open, slow or stalled, they never take the streams or the
     /// flow-control window that reads need.
-    pub(crate) library_uploads: LibraryServiceClient<Channel>,
+    pub(crate) library_uploads: LibraryServiceClient<BackendChannel>,
     /// The library's resumable uploads: unary calls on the library's connection,
     /// `Write` on the uploads' connection.
-    pub(crate) resumable: UploadServiceClient<Channel>,
-    pub(crate) resumable_writes: UploadServiceClient<Channel>,
+    pub(crate) resumable: UploadServiceClient<BackendChannel>,
+    pub(crate) resumable_writes: UploadServiceClient<BackendChannel>,
     /// Health of the auth service.
-    pub(crate) auth_health: HealthClient<Channel>,
+    pub(crate) auth_health: HealthClient<BackendChannel>,
     /// Health of the library service.
-    pub(crate) library_health: HealthClient<Channel>,
+    pub(crate) library_health: HealthClient<BackendChannel>,
     /// Deadline of a unary call.
     pub(crate) timeout: Duration,
     /// Deadline of an upload.
     pub(crate) upload_timeout: Duration,
 }
 
-fn channel(url: &str, tls: Option<&InternalTls>) -> Result<Channel, StartError> {
+fn channel(url: &str, tls: Option<&InternalTls>) -> Result<BackendChannel, StartError> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30));
-    Ok(connector::connect_lazy(endpoint, tls)?)
+    Ok(Traced::new(connector::connect_lazy(endpoint, tls)?, url))
 }
 
 impl Backends {
@@ -129,10 +140,18 @@ pub(crate) fn request<T>(
     {
         metadata.insert("x-request-id", id);
     }
-    if let Some(trace) = crate::access::traceparent()
-        .and_then(|trace| MetadataValue::try_from(trace.to_string()).ok())
-    {
-        metadata.insert(bookshelf_runtime::trace_context::TRACEPARENT, trace);
+    match crate::access::outgoing() {
+        Some(Outgoing::Logged(trace)) => {
+            if let Ok(trace) = MetadataValue::try_from(trace.to_string()) {
+                metadata.insert(bookshelf_runtime::trace_context::TRACEPARENT, trace);
+            }
+        }
+        // The call's own client span is made when it is sent, and names itself
+        // as the parent in its `traceparent`.
+        Some(Outgoing::Traced(span)) => {
+            request.extensions_mut().insert(CallParent(span));
+        }
+        None => {}
     }
     request
 }

@@ -10,17 +10,16 @@ use bookshelf_proto::library::v1::{
 };
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use crate::{
-    backends::{Backends, request},
+    backends::{BackendChannel, Backends, request},
     extract::BearerToken,
     uploads::{TEXT_FIELDS, UPLOAD_FIELD, UploadCall, UploadPart},
 };
 
 /// `CreateBook`, for `POST /books/`.
 pub(crate) struct Create {
-    client: LibraryServiceClient<Channel>,
+    client: LibraryServiceClient<BackendChannel>,
     token: BearerToken,
     deadline: Duration,
 }
@@ -58,7 +57,7 @@ impl UploadCall for Create {
 /// `UpdateBook`, for `PUT /books/{id}`.
 pub(crate) struct Update {
     id: String,
-    client: LibraryServiceClient<Channel>,
+    client: LibraryServiceClient<BackendChannel>,
     token: BearerToken,
     deadline: Duration,
 }

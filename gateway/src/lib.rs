@@ -22,14 +22,16 @@
 //! - [`server`]: connections accepted within bounds (timeouts, a cap), over HTTPS
 //!   when given a certificate, and draining; [`watchdog`]: what it knows of each
 //!   connection to enforce them.
-//! - [`access`]: the access line and metrics of every request, and the trace context
-//!   passed to the services.
+//! - [`access`]: the access line and metrics of every request, its server span, and
+//!   the trace context passed to the services; [`backend_traces`]: the client span of
+//!   each backend call.
 //! - [`client_address`]: who a request comes from, forwarded to the auth service.
 //! - [`webapp`]: the web app at `/`, its files compiled in, under a strict
 //!   Content-Security-Policy.
 #![forbid(unsafe_code)]
 
 mod access;
+mod backend_traces;
 mod backends;
 mod book_uploads;
 mod books;

@@ -2,7 +2,7 @@
 //! SIGINT/SIGTERM.
 
 use anyhow::Context;
-use bookshelf_runtime::{metrics, shutdown, telemetry};
+use bookshelf_runtime::{metrics, shutdown, telemetry, traces::Part};
 use clap::Parser;
 use gateway::{Application, Config};
 
@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    let _logs = telemetry::init(config.log_format);
+    let logs = telemetry::init(config.log_format, &[Part::Gateway])?;
     tracing::info!(?config, "starting gateway");
     // Before the service is built, so that the handles it registers record.
     if let Some(address) = metrics::start(config.metrics_listen).await? {
@@ -24,5 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(&config, listener)?;
     tracing::info!(address = %app.local_addr()?, "gateway ready");
     app.run_until(shutdown::signal()).await?;
+    // The spans of the last requests are still queued: send them.
+    logs.close().await;
     Ok(())
 }

@@ -247,7 +247,7 @@ impl Application {
             .server()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(STREAM_WINDOW.saturating_mul(self.limits.max_streams))
-            .layer(grpc::trace_layer())
+            .layer(grpc::trace_layer(bookshelf_runtime::traces::Part::Library))
             .add_routes(standard)
             .add_service(service)
             .add_service(uploads)

@@ -20,9 +20,12 @@ use metrics::{Counter, Gauge, Histogram};
 use prost::Message;
 use tonic::Code;
 use tower::{Layer, Service};
-use tracing::Instrument;
 
-use crate::{metrics as names, trace_context::TraceParent};
+use crate::{
+    metrics as names,
+    trace_context::TraceParent,
+    traces::{self, Part},
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -78,14 +81,15 @@ fn methods_of(encoded: &[&[u8]]) -> Vec<String> {
 /// The layer that gives every call its access line and metrics.
 #[derive(Debug, Clone)]
 pub struct AccessLayer {
+    part: Part,
     methods: Arc<HashMap<String, Arc<MethodMetrics>>>,
     unknown: Arc<MethodMetrics>,
 }
 
 impl AccessLayer {
-    /// For a server whose services are described by the encoded descriptor sets
-    /// `services` (health and reflection are always known).
-    pub fn new(services: &[&[u8]]) -> Self {
+    /// For the server of `part`, whose services are described by the encoded
+    /// descriptor sets `services` (health and reflection are always known).
+    pub fn new(part: Part, services: &[&[u8]]) -> Self {
         let mut sets = vec![
             tonic_health::pb::FILE_DESCRIPTOR_SET,
             tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
@@ -97,6 +101,7 @@ impl AccessLayer {
             .map(|method| (method.clone(), MethodMetrics::new(&method)))
             .collect();
         Self {
+            part,
             methods: Arc::new(methods),
             unknown: MethodMetrics::new(UNKNOWN),
         }
@@ -152,25 +157,30 @@ where
             .get(request.uri().path())
             .unwrap_or(&self.layer.unknown)
             .clone();
-        let trace = TraceParent::continue_or_start(
-            request
-                .headers()
-                .get(crate::trace_context::TRACEPARENT)
-                .and_then(|value| value.to_str().ok()),
-        );
+        let traceparent = request
+            .headers()
+            .get(crate::trace_context::TRACEPARENT)
+            .and_then(|value| value.to_str().ok());
+        let trace = traces::grpc_server(&method.name);
+        let trace_id = if trace.is_none() {
+            TraceParent::continue_or_start(traceparent).trace_id()
+        } else {
+            traces::start(&trace, self.layer.part, traceparent)
+        };
         let span = tracing::info_span!(
             "rpc",
             method = %method.name,
             request_id = %loggable(request.headers().get(REQUEST_ID)),
-            trace_id = %trace.trace_id(),
+            trace_id = %trace_id,
             user_id = tracing::field::Empty,
         );
-        let call = Call::start(method, span.clone());
+        let call = Call::start(method, span.clone(), trace.clone());
         let received = call.method.received.clone();
         let request = request.map(|body| tonic::body::Body::new(Counted::new(body, received)));
         // The token interceptor may run in `call` or when the future is polled: both
         // are in the span, so it can record the caller's user id there.
-        let answered = span.in_scope(|| self.inner.call(request)).instrument(span);
+        let answered = trace.in_scope(|| span.in_scope(|| self.inner.call(request)));
+        let answered = traces::scoped(trace, span, answered);
         Box::pin(async move {
             let mut call = call;
             let response = answered.await?;
@@ -200,16 +210,20 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
 struct Call {
     method: Arc<MethodMetrics>,
     span: tracing::Span,
+    /// The call's traced span, ended with the call ([`tracing::Span::none`] when
+    /// traces are off).
+    trace: tracing::Span,
     started: Instant,
     code: Option<Code>,
 }
 
 impl Call {
-    fn start(method: Arc<MethodMetrics>, span: tracing::Span) -> Self {
+    fn start(method: Arc<MethodMetrics>, span: tracing::Span, trace: tracing::Span) -> Self {
         method.in_flight.increment(1.0);
         Self {
             method,
             span,
+            trace,
             started: Instant::now(),
             code: None,
         }
@@ -228,6 +242,9 @@ impl Drop for Call {
             "code" => code_name(code),
         )
         .increment(1);
+        if !self.trace.is_none() {
+            traces::record_grpc_status(&self.trace, code, true);
+        }
         self.span.in_scope(|| {
             tracing::info!(
                 code = code_name(code),

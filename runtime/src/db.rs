@@ -57,6 +57,21 @@ pub enum Reads {
     Postgres(PostgresReads),
 }
 
+impl Reads {
+    /// The database system, as traces name it (`db.system.name`).
+    pub fn system(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The span of one call on this database: `operation` on `table`.
+    pub fn span(&self, operation: &'static str, table: &'static str) -> tracing::Span {
+        crate::traces::db_call(self.system(), operation, table)
+    }
+}
+
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

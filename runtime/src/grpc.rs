@@ -32,7 +32,7 @@ pub async fn standard_services<S: NamedService>() -> (HealthReporter, Routes) {
 
 /// The layer every gRPC server uses: each call runs in a span naming its method,
 /// request id, trace id and (once its token is verified) user id, and ends with one
-/// access line and its metrics.
-pub fn trace_layer() -> AccessLayer {
-    AccessLayer::new(&[bookshelf_proto::FILE_DESCRIPTOR_SET])
+/// access line and its metrics; with traces on, in a server span of `part` too.
+pub fn trace_layer(part: crate::traces::Part) -> AccessLayer {
+    AccessLayer::new(part, &[bookshelf_proto::FILE_DESCRIPTOR_SET])
 }

@@ -25,6 +25,8 @@
 //! - [`telemetry`]: `tracing` set up once per process, text or JSON, off the request
 //!   path.
 //! - [`trace_context`]: the W3C `traceparent` that ties one request's hops together.
+//! - [`traces`]: spans exported over OTLP when a collector is configured: one trace
+//!   per request across the parts, with its database calls and decoding.
 //! - [`workers`]: fixed thread pools for CPU-heavy work.
 #![forbid(unsafe_code)]
 
@@ -46,4 +48,5 @@ pub mod sqlite_writes;
 pub mod telemetry;
 pub mod tls;
 pub mod trace_context;
+pub mod traces;
 pub mod workers;

@@ -1,10 +1,16 @@
 //! Logging set up once per process: to stderr, through a background writer thread so
-//! that no request waits on the terminal or the disk, as text or JSON lines.
+//! that no request waits on the terminal or the disk, as text or JSON lines; and,
+//! when a collector is configured, the export of traces ([`crate::traces`]).
 
 use std::{fmt, io::IsTerminal, str::FromStr};
 
-use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::FilterExt, layer::SubscriberExt, registry::LookupSpan,
+    util::SubscriberInitExt,
+};
+
+use crate::traces::{Part, Traces, TracesError};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,10 +51,21 @@ impl fmt::Display for LogFormat {
 }
 
 /// Keeps the background writer running; dropping it flushes what is still queued.
-/// Hold it until the process ends.
+/// Hold it until the process ends, then [`LogGuard::close`] it so that the last
+/// spans are sent too.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
+    traces: Option<Traces>,
     _writer: Option<WorkerGuard>,
+}
+
+impl LogGuard {
+    /// Sends the spans still queued, then stops the log writer.
+    pub async fn close(mut self) {
+        if let Some(traces) = self.traces.take() {
+            traces.shutdown().await;
+        }
+    }
 }
 
 /// The most the log thread gathers before writing to stderr.
@@ -57,8 +74,12 @@ const LOG_BUFFER_BYTES: usize = 64 * 1024;
 /// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`). Lines are
 /// formatted where they happen and written by a background thread; should that thread
 /// fall behind by more than its buffer (128k lines), further lines are dropped rather
-/// than slowing requests down. Calling it twice is harmless: the first setup stays.
-pub fn init(format: LogFormat) -> LogGuard {
+/// than slowing requests down. When the environment names an OTLP collector, the
+/// spans of `parts` (the parts this process runs) are exported to it, whatever the
+/// log level. Calling it twice is harmless: the first setup stays. Call it inside
+/// the Tokio runtime.
+pub fn init(format: LogFormat, parts: &[Part]) -> Result<LogGuard, TracesError> {
+    let traces = Traces::from_env(parts)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // The writing thread flushes whenever it has taken every waiting line, so a
     // buffer turns a burst of lines into one system call and holds nothing back once
@@ -69,7 +90,46 @@ pub fn init(format: LogFormat) -> LogGuard {
     ));
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let layer = match format {
+    let installed =
+        match &traces {
+            // The log level filters the log alone: spans go to the collector at any
+            // level, and the log never shows a traced span.
+            Some(traces) => tracing_subscriber::registry()
+                .with(vec![
+                    log_layer(format, writer, colour)
+                        .with_filter(filter.and(tracing_subscriber::filter::filter_fn(
+                            |metadata| !crate::traces::is_traced(metadata),
+                        )))
+                        .boxed(),
+                    traces.layer(parts),
+                ])
+                .try_init()
+                .is_ok(),
+            None => tracing_subscriber::registry()
+                .with(filter)
+                .with(log_layer(format, writer, colour))
+                .try_init()
+                .is_ok(),
+        };
+    if installed && traces.is_some() {
+        crate::traces::turn_on();
+    }
+    Ok(LogGuard {
+        traces: if installed { traces } else { None },
+        _writer: installed.then_some(guard),
+    })
+}
+
+/// The layer that writes log lines in `format` to `writer`.
+fn log_layer<S>(
+    format: LogFormat,
+    writer: NonBlocking,
+    colour: bool,
+) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_target(false)
             .with_ansi(colour)
@@ -83,13 +143,5 @@ pub fn init(format: LogFormat) -> LogGuard {
             .with_target(false)
             .with_writer(writer)
             .boxed(),
-    };
-    let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(layer)
-        .try_init()
-        .is_ok();
-    LogGuard {
-        _writer: installed.then_some(guard),
     }
 }

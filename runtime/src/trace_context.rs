@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
 /// The header (and gRPC metadata key) that carries the trace context.
 pub const TRACEPARENT: &str = "traceparent";
 
@@ -86,6 +88,27 @@ impl TraceParent {
     pub fn trace_id(&self) -> String {
         format!("{:032x}", self.trace_id)
     }
+
+    /// The caller's span as the remote parent of this hop's span.
+    pub(crate) fn remote_parent(&self) -> SpanContext {
+        SpanContext::new(
+            TraceId::from(self.trace_id),
+            SpanId::from(self.parent_id),
+            TraceFlags::new(self.flags),
+            true,
+            TraceState::default(),
+        )
+    }
+
+    /// The context that makes `span` the parent of the callee's span, when `span` is
+    /// a real one.
+    pub(crate) fn of_span(span: &SpanContext) -> Option<Self> {
+        span.is_valid().then(|| Self {
+            trace_id: u128::from_be_bytes(span.trace_id().to_bytes()),
+            parent_id: u64::from_be_bytes(span.span_id().to_bytes()),
+            flags: span.trace_flags().to_u8(),
+        })
+    }
 }
 
 /// Ids are never all zeros (the specification reserves that as invalid).
@@ -119,6 +142,21 @@ mod tests {
         assert_eq!(child.trace_id(), parent.trace_id());
         assert_ne!(child.to_string(), VALID);
         assert!(TraceParent::parse(&child.to_string()).is_some());
+    }
+
+    #[test]
+    fn a_span_context_round_trips_through_the_header() {
+        let parent = TraceParent::parse(VALID).expect("valid");
+        let remote = parent.remote_parent();
+        assert!(remote.is_remote() && remote.is_sampled());
+        assert_eq!(format!("{:032x}", remote.trace_id()), parent.trace_id());
+        assert_eq!(TraceParent::of_span(&remote), Some(parent));
+        let unsampled = TraceParent::parse(&VALID.replace("-01", "-00")).expect("valid");
+        assert!(!unsampled.remote_parent().is_sampled());
+        assert_eq!(
+            TraceParent::of_span(&opentelemetry::trace::SpanContext::NONE),
+            None
+        );
     }
 
     #[test]

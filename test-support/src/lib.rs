@@ -38,6 +38,7 @@
 //! - [`manual_clock`]: time that passes only when the test says so.
 //! - [`service_clients`]: service clients' keys, assertions and tokens.
 //! - [`totp`]: TOTP codes computed apart from the service, and enrolment.
+//! - [`otlp`]: an OTLP trace receiver standing in for a collector.
 #![forbid(unsafe_code)]
 
 pub mod authenticator;
@@ -53,6 +54,7 @@ pub mod images;
 mod in_process_stack;
 pub mod leaks;
 pub mod library;
+pub mod otlp;
 pub mod passkeys;
 pub mod pki;
 pub mod ports;

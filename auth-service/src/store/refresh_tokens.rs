@@ -16,6 +16,7 @@
 //! the other refreshes, from its count to its commit.
 
 use sqlx::{AnyConnection, Row};
+use tracing::Instrument;
 
 use super::{
     Store, StoreError, refresh_sqlite, retrying,
@@ -108,34 +109,39 @@ impl Store {
         now: i64,
         lifetimes: Lifetimes,
     ) -> Result<Option<Expiries>, StoreError> {
-        let session_end = now + lifetimes.session_ms;
-        let expiries = lifetimes.at(now, session_end);
-        let mut transaction = self.pool().begin().await?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
+        let span = self.reads.span("INSERT", "sessions");
+        async {
+            let session_end = now + lifetimes.session_ms;
+            let expiries = lifetimes.at(now, session_end);
+            let mut transaction = self.pool().begin().await?;
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
              user_agent, expires_at, refresh_expires_at, tokens_expire_at, authenticated_at) \
              SELECT $1, id, $3, $3, $4, $5, $6, $7, $8, $3 FROM users \
              WHERE id = $2 AND credential_version = $9 AND disabled_at IS NULL{}",
-            self.share_lock()
-        ))
-        .bind(id.as_str())
-        .bind(user_id.as_str())
-        .bind(now)
-        .bind(client.address.as_deref())
-        .bind(client.user_agent.as_deref())
-        .bind(session_end)
-        .bind(expiries.refresh)
-        .bind(expiries.access)
-        .bind(credential_version)
-        .execute(&mut *transaction)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            transaction.rollback().await?;
-            return Ok(None);
+                self.share_lock()
+            ))
+            .bind(id.as_str())
+            .bind(user_id.as_str())
+            .bind(now)
+            .bind(client.address.as_deref())
+            .bind(client.user_agent.as_deref())
+            .bind(session_end)
+            .bind(expiries.refresh)
+            .bind(expiries.access)
+            .bind(credential_version)
+            .execute(&mut *transaction)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                transaction.rollback().await?;
+                return Ok(None);
+            }
+            insert_refresh_token(&mut transaction, refresh_digest, id, expiries.refresh).await?;
+            transaction.commit().await?;
+            Ok(Some(expiries))
         }
-        insert_refresh_token(&mut transaction, refresh_digest, id, expiries.refresh).await?;
-        transaction.commit().await?;
-        Ok(Some(expiries))
+        .instrument(span)
+        .await
     }
 
     /// Spends the refresh token whose digest is `old` and records `new` in its place,
@@ -152,47 +158,52 @@ impl Store {
         lifetimes: Lifetimes,
         (limit, window_ms): (&Limit, i64),
     ) -> Result<Rotation, StoreError> {
-        let attempted = match self.writer() {
-            Some(writer) => {
-                let (old, new, client, limit) =
-                    (old.clone(), new.clone(), client.clone(), limit.clone());
-                writer
-                    .write(move |connection| {
-                        refresh_sqlite::rotate(
-                            connection,
-                            &old,
-                            &new,
-                            &client,
-                            now,
-                            lifetimes,
-                            (&limit, window_ms),
-                        )
-                    })
-                    .await?
-            }
-            None => {
-                let attempted = retrying(|| {
-                    self.try_rotate(old, new, client, now, lifetimes, (limit, window_ms))
-                })
-                .await?;
-                if let Attempted::NotSpent | Attempted::Done(Rotation::Refused) = attempted {
-                    // Rolled back whole: the failure is counted now, under the lock
-                    // every refresh of this client takes, before it is answered.
-                    let attempt_id = uuid::Uuid::new_v4().to_string();
-                    let limits = std::slice::from_ref(limit);
-                    if let Reserved::Refused { until } =
-                        self.reserve(&attempt_id, limits, now, window_ms).await?
-                    {
-                        return Ok(Rotation::Throttled { until });
-                    }
+        let span = self.reads.span("UPDATE", "refresh_tokens");
+        async {
+            let attempted = match self.writer() {
+                Some(writer) => {
+                    let (old, new, client, limit) =
+                        (old.clone(), new.clone(), client.clone(), limit.clone());
+                    writer
+                        .write(move |connection| {
+                            refresh_sqlite::rotate(
+                                connection,
+                                &old,
+                                &new,
+                                &client,
+                                now,
+                                lifetimes,
+                                (&limit, window_ms),
+                            )
+                        })
+                        .await?
                 }
-                attempted
+                None => {
+                    let attempted = retrying(|| {
+                        self.try_rotate(old, new, client, now, lifetimes, (limit, window_ms))
+                    })
+                    .await?;
+                    if let Attempted::NotSpent | Attempted::Done(Rotation::Refused) = attempted {
+                        // Rolled back whole: the failure is counted now, under the lock
+                        // every refresh of this client takes, before it is answered.
+                        let attempt_id = uuid::Uuid::new_v4().to_string();
+                        let limits = std::slice::from_ref(limit);
+                        if let Reserved::Refused { until } =
+                            self.reserve(&attempt_id, limits, now, window_ms).await?
+                        {
+                            return Ok(Rotation::Throttled { until });
+                        }
+                    }
+                    attempted
+                }
+            };
+            match attempted {
+                Attempted::Done(rotation) => Ok(rotation),
+                Attempted::NotSpent => self.refused_or_reused(old, now).await,
             }
-        };
-        match attempted {
-            Attempted::Done(rotation) => Ok(rotation),
-            Attempted::NotSpent => self.refused_or_reused(old, now).await,
         }
+        .instrument(span)
+        .await
     }
 
     /// One run of [`Self::rotate_refresh_token`]'s transaction on PostgreSQL; a

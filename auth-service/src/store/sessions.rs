@@ -18,6 +18,7 @@ use bookshelf_runtime::{
 };
 use bookshelf_tokens::claims::LEEWAY_SECS;
 use sqlx::{AnyConnection, Row, any::AnyRow};
+use tracing::Instrument;
 
 use super::{
     Store, StoreError, retrying,
@@ -104,20 +105,25 @@ impl Store {
         id: &SessionId,
         user_id: &UserId,
     ) -> Result<bool, StoreError> {
-        let (id, user_id) = (id.as_str(), user_id.as_str());
-        const OPEN_SESSION: &str =
-            "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL";
-        match self.reads() {
-            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
-                connection
-                    .prepare_cached(OPEN_SESSION)?
-                    .exists(params![id, user_id])
-            })?),
-            Reads::Postgres(reads) => Ok(reads
-                .query_opt(OPEN_SESSION, &[&id, &user_id])
-                .await?
-                .is_some()),
+        let span = self.reads.span("SELECT", "sessions");
+        async {
+            let (id, user_id) = (id.as_str(), user_id.as_str());
+            const OPEN_SESSION: &str =
+                "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL";
+            match self.reads() {
+                Reads::Sqlite(reads) => Ok(reads.read(|connection| {
+                    connection
+                        .prepare_cached(OPEN_SESSION)?
+                        .exists(params![id, user_id])
+                })?),
+                Reads::Postgres(reads) => Ok(reads
+                    .query_opt(OPEN_SESSION, &[&id, &user_id])
+                    .await?
+                    .is_some()),
+            }
         }
+        .instrument(span)
+        .await
     }
 
     /// `user_id`'s sessions still open at `now`, newest first: not ended, not past

@@ -12,6 +12,7 @@
 //! ([`Store::refusal`]) never takes the locks at all.
 
 use sqlx::{AnyConnection, Row};
+use tracing::Instrument;
 
 use super::{Store, StoreError, retrying};
 
@@ -76,8 +77,13 @@ impl Store {
         now: i64,
         window_ms: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut connection = self.pool().acquire().await?;
-        Ok(refused_until(&mut connection, limits, now - window_ms, window_ms).await?)
+        let span = self.reads.span("SELECT", "throttle_attempts");
+        async {
+            let mut connection = self.pool().acquire().await?;
+            Ok(refused_until(&mut connection, limits, now - window_ms, window_ms).await?)
+        }
+        .instrument(span)
+        .await
     }
 
     /// Counts attempt `attempt_id` under every one of `limits` at `now` (ms), or under
@@ -89,10 +95,15 @@ impl Store {
         now: i64,
         window_ms: i64,
     ) -> Result<Reserved, StoreError> {
-        let mut limits = limits.to_vec();
-        limits.sort_by(|a, b| a.key.cmp(&b.key));
-        limits.dedup_by(|a, b| a.key == b.key);
-        retrying(|| self.try_reserve(attempt_id, &limits, now, window_ms)).await
+        let span = self.reads.span("INSERT", "throttle_attempts");
+        async {
+            let mut limits = limits.to_vec();
+            limits.sort_by(|a, b| a.key.cmp(&b.key));
+            limits.dedup_by(|a, b| a.key == b.key);
+            retrying(|| self.try_reserve(attempt_id, &limits, now, window_ms)).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// One run of [`Store::reserve`]'s transaction, with `limits` sorted by key.
@@ -140,17 +151,22 @@ impl Store {
     /// Gives back every count of attempt `attempt_id` and forgets all attempts under
     /// `clear` (the keys a success clears).
     pub(crate) async fn release(&self, attempt_id: &str, clear: &[&str]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM throttle_attempts WHERE attempt_id = $1")
-            .bind(attempt_id)
-            .execute(self.pool())
-            .await?;
-        for key in clear {
-            sqlx::query("DELETE FROM throttle_attempts WHERE key = $1")
-                .bind(key)
+        let span = self.reads.span("DELETE", "throttle_attempts");
+        async {
+            sqlx::query("DELETE FROM throttle_attempts WHERE attempt_id = $1")
+                .bind(attempt_id)
                 .execute(self.pool())
                 .await?;
+            for key in clear {
+                sqlx::query("DELETE FROM throttle_attempts WHERE key = $1")
+                    .bind(key)
+                    .execute(self.pool())
+                    .await?;
+            }
+            Ok(())
         }
-        Ok(())
+        .instrument(span)
+        .await
     }
 }
 

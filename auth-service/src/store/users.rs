@@ -7,6 +7,7 @@ use bookshelf_runtime::{
     sqlite_reads::{self, OptionalExtension, params},
 };
 use sqlx::{AnyConnection, Row, any::AnyRow};
+use tracing::Instrument;
 
 use super::{
     Store, StoreError, retrying,
@@ -140,25 +141,30 @@ impl Store {
         password_hash: &PasswordHash,
         now: i64,
     ) -> Result<UserRecord, StoreError> {
-        let row = sqlx::query(&format!(
-            "INSERT INTO users (id, name, email, password_hash, created_at) \
+        let span = self.reads.span("INSERT", "users");
+        async {
+            let row = sqlx::query(&format!(
+                "INSERT INTO users (id, name, email, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
-        ))
-        .bind(id.as_str())
-        .bind(name.as_str())
-        .bind(email.as_str())
-        .bind(password_hash.as_str())
-        .bind(now)
-        .fetch_one(&self.pool)
+            ))
+            .bind(id.as_str())
+            .bind(name.as_str())
+            .bind(email.as_str())
+            .bind(password_hash.as_str())
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| {
+                if is_unique_violation(&error) {
+                    StoreError::EmailTaken
+                } else {
+                    StoreError::from(error)
+                }
+            })?;
+            Ok(UserRecord::from_row(&row)?)
+        }
+        .instrument(span)
         .await
-        .map_err(|error| {
-            if is_unique_violation(&error) {
-                StoreError::EmailTaken
-            } else {
-                StoreError::from(error)
-            }
-        })?;
-        Ok(UserRecord::from_row(&row)?)
     }
 
     /// The user registered under `email`.
@@ -166,31 +172,41 @@ impl Store {
         &self,
         email: &Email,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
-        ))
-        .bind(email.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
+        let span = self.reads.span("SELECT", "users");
+        async {
+            let row = sqlx::query(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+            ))
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
+        }
+        .instrument(span)
+        .await
     }
 
     /// The user with `id`.
     pub(crate) async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        match &self.reads {
-            Reads::Sqlite(reads) => Ok(reads.read(|connection| {
-                connection
-                    .prepare_cached(USER_BY_ID)?
-                    .query_row(params![id.as_str()], UserRecord::from_sqlite_row)
-                    .optional()
-            })?),
-            Reads::Postgres(reads) => Ok(reads
-                .query_opt(USER_BY_ID, &[&id.as_str()])
-                .await?
-                .as_ref()
-                .map(UserRecord::from_postgres_row)
-                .transpose()?),
+        let span = self.reads.span("SELECT", "users");
+        async {
+            match &self.reads {
+                Reads::Sqlite(reads) => Ok(reads.read(|connection| {
+                    connection
+                        .prepare_cached(USER_BY_ID)?
+                        .query_row(params![id.as_str()], UserRecord::from_sqlite_row)
+                        .optional()
+                })?),
+                Reads::Postgres(reads) => Ok(reads
+                    .query_opt(USER_BY_ID, &[&id.as_str()])
+                    .await?
+                    .as_ref()
+                    .map(UserRecord::from_postgres_row)
+                    .transpose()?),
+            }
         }
+        .instrument(span)
+        .await
     }
 
     /// Renames an active user; `None` if there is no such active user.

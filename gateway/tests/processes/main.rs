@@ -7,3 +7,4 @@ mod faults;
 mod observability;
 mod operations;
 mod silent_backends;
+mod traces;

@@ -249,11 +249,12 @@ impl LibraryApi {
     /// is given back once its bytes are decoded.
     async fn store_cover(&self, upload: Upload) -> Result<PendingCover, LibraryError> {
         let limits = self.limits;
+        let decoding = bookshelf_runtime::traces::internal("decode cover");
         let thumbnail = self
             .decoders
             .run(move || {
                 let (bytes, memory) = upload.into_parts();
-                let thumbnail = make_thumbnail(&bytes, limits);
+                let thumbnail = decoding.in_scope(|| make_thumbnail(&bytes, limits));
                 drop(memory);
                 thumbnail
             })
@@ -279,6 +280,6 @@ impl LibraryApi {
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, LibraryError>> + Send + 'static,
     {
-        tokio::spawn(work(self.clone())).await?
+        tokio::spawn(bookshelf_runtime::traces::in_request(work(self.clone()))).await?
     }
 }
