@@ -107,16 +107,18 @@ async fn calls_are_unavailable_while_the_auth_service_is_down_and_resume_after()
         .await
         .expect("accepted while the feed is live");
 
+    // Timed from the start of the stop: the heartbeats end there, and a busy machine
+    // can take a while to finish stopping.
+    let stopping = Instant::now();
     auth.stop().await;
-    let stopped = Instant::now();
     let status = library
         .until_refused(&token, "calls to be refused past the outage bound")
         .await;
     assert_eq!(status.code(), Code::Unavailable);
-    // Trusted until the bound has passed since the last heartbeat, at most 100 ms
-    // before the stop.
+    // Trusted until the bound (500 ms) has passed since the last heartbeat, at most
+    // 100 ms before the stop when on time; the rest is slack for a late heartbeat.
     assert!(
-        stopped.elapsed() >= Duration::from_millis(400),
+        stopping.elapsed() >= Duration::from_millis(300),
         "not before the bound"
     );
 
