@@ -15,6 +15,10 @@ use bookshelf_proto::auth::v1::error_info as auth_error_info;
 
 use crate::envelope::{Failure, FailureDetail};
 
+/// Where a resumable upload's next append starts: sent with each `PATCH`, answered
+/// by every upload route and by a refusal at the wrong offset.
+pub(crate) const UPLOAD_OFFSET: &str = "upload-offset";
+
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -345,7 +349,7 @@ impl IntoResponse for ApiError {
         if let Self::UploadOffset { offset } = &error {
             response
                 .headers_mut()
-                .insert(crate::resumable::UPLOAD_OFFSET, HeaderValue::from(*offset));
+                .insert(UPLOAD_OFFSET, HeaderValue::from(*offset));
         }
         if let Some(seconds) = error.retry_after() {
             response

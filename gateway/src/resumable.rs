@@ -24,12 +24,10 @@ use tonic::Code;
 use crate::{
     AppState,
     backends::{Backends, request},
-    error::{ApiError, BadBody, Internal, TooLarge, WrongContentType},
+    error::{ApiError, BadBody, Internal, TooLarge, UPLOAD_OFFSET, WrongContentType},
     extract::BearerToken,
 };
 
-/// Where the next append starts: sent with each `PATCH`, answered by every route.
-pub(crate) const UPLOAD_OFFSET: &str = "upload-offset";
 /// Whether a request carries the upload's last bytes (`?1`) or not (`?0`), and
 /// whether an upload is complete.
 const UPLOAD_COMPLETE: &str = "upload-complete";

@@ -7,7 +7,7 @@ use bookshelf_runtime::clock::timestamp;
 use crate::{
     domain::{self, Email, Password, UserName},
     error::AuthError,
-    service::accounts::{CompletedLogin, LoginOutcome},
+    service::{accounts::LoginOutcome, sessions::CompletedLogin},
     store::users::UserRecord,
 };
 

@@ -8,13 +8,7 @@ use crate::{
     store::users::UserRecord,
 };
 
-use super::{Auth, CurrentCaller, second_factor::SecondStep, sessions::Grant, throttle};
-
-/// A login that passed every factor: its tokens and the account they speak for.
-pub(crate) struct CompletedLogin {
-    pub grant: Grant,
-    pub user: UserRecord,
-}
+use super::{Auth, CurrentCaller, second_factor::SecondStep, sessions::CompletedLogin, throttle};
 
 /// What a right password leads to.
 pub(crate) enum LoginOutcome {

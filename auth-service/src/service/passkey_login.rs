@@ -14,10 +14,10 @@ use webauthn_rs::prelude::{
 
 use super::{
     Auth,
-    accounts::CompletedLogin,
     passkeys::{
         Started, purpose, serialise, stored_credential_id, stored_passkey, stored_security_key,
     },
+    sessions::CompletedLogin,
 };
 use crate::{
     domain::{

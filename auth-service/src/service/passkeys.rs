@@ -12,7 +12,7 @@ use webauthn_rs::prelude::{
     SecurityKey, SecurityKeyRegistration, Uuid,
 };
 
-use super::{Auth, CurrentCaller, accounts::CompletedLogin};
+use super::{Auth, CurrentCaller, sessions::CompletedLogin};
 use crate::{
     domain::{
         Email, UserId, UserName,

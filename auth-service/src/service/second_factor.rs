@@ -3,7 +3,7 @@
 //! checked, and every code, recovery code and `mfa_token` is spent by one
 //! conditional update, so neither concurrency nor replicas make one count twice.
 
-use super::{Auth, CurrentCaller, accounts::CompletedLogin};
+use super::{Auth, CurrentCaller, sessions::CompletedLogin};
 use crate::{
     domain::{
         UserId,

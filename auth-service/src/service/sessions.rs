@@ -15,8 +15,15 @@ use crate::{
     store::{
         refresh_tokens::Rotation,
         sessions::{Ending, SessionRecord},
+        users::UserRecord,
     },
 };
+
+/// A login that passed every factor: its tokens and the account they speak for.
+pub(crate) struct CompletedLogin {
+    pub grant: Grant,
+    pub user: UserRecord,
+}
 
 /// What a login or a refresh hands its client.
 pub(crate) struct Grant {

@@ -34,6 +34,7 @@ pub(crate) mod passkeys;
 mod refresh_sqlite;
 pub(crate) mod refresh_tokens;
 pub(crate) mod revocations;
+mod rotation;
 pub(crate) mod second_factor;
 pub(crate) mod sessions;
 pub(crate) mod sweeps;

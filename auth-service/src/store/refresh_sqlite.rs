@@ -9,7 +9,7 @@
 use bookshelf_runtime::sqlite_reads::{Connection, OptionalExtension, params, rusqlite};
 
 use super::{
-    refresh_tokens::{
+    rotation::{
         Attempted, FORGET_EXPIRED, INSERT_REFRESH_TOKEN, MOVE_SESSION_ON, OPEN_SESSION, Rotation,
     },
     throttle::{ATTEMPTS_SINCE, COUNT_ATTEMPT, FORGET_ATTEMPTS, Limit, TOUCH_KEY, full_until},

@@ -6,7 +6,7 @@
 use bookshelf_runtime::sqlite_reads::{OptionalExtension, rusqlite, rusqlite::Connection};
 
 use super::{
-    books::{DELETE_BOOK, INSERT_BOOK, UPDATE_BOOK},
+    book_writes::{DELETE_BOOK, INSERT_BOOK, UPDATE_BOOK},
     records::{BookRecord, Quota, QuotaExceeded},
 };
 

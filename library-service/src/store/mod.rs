@@ -17,6 +17,7 @@
 //! they keep the read path off sqlx's pool, which lends every query a connection of
 //! its own (the runtime's `sqlite_reads` and `postgres_reads` say why that matters).
 
+mod book_writes;
 mod books;
 mod books_sqlite;
 mod columns;
