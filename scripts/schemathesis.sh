@@ -9,6 +9,10 @@
 # password needs four classes of character, a name 2 to 30 words, and a form's cover
 # must come after its text fields because it is streamed), so requests that the
 # description allows are still refused with 400 and their field errors.
+#
+# One operation is left out: appending to a resumable upload, whose body is
+# `application/partial-upload`, a media type the fuzzer has no way to write. The route is
+# driven by a real resumable-upload client and by raw HTTP in the gateway's tests.
 # Usage: scripts/schemathesis.sh [target/debug] [seconds]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +37,7 @@ token=$(curl -fs -X POST "$api/users/login" -H 'Content-Type: application/json' 
   --header "Authorization: Bearer $token" \
   --checks all \
   --exclude-checks positive_data_acceptance \
+  --exclude-operation-id append_upload \
   --max-time "$budget" \
   --seed 1 \
   --request-timeout 30 \

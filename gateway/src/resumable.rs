@@ -145,7 +145,7 @@ pub(crate) async fn options(State(state): State<AppState>) -> Response {
     .answer(StatusCode::NO_CONTENT);
     response.headers_mut().insert(
         header::ALLOW,
-        HeaderValue::from_static("OPTIONS, POST, HEAD, PATCH, DELETE"),
+        HeaderValue::from_static("OPTIONS, POST"),
     );
     response
 }
