@@ -143,10 +143,9 @@ pub(crate) async fn options(State(state): State<AppState>) -> Response {
         ..UploadHeaders::default()
     }
     .answer(StatusCode::NO_CONTENT);
-    response.headers_mut().insert(
-        header::ALLOW,
-        HeaderValue::from_static("OPTIONS, POST"),
-    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("OPTIONS, POST"));
     response
 }
 
