@@ -113,25 +113,27 @@ pub(crate) async fn middleware(request: Request, next: Next) -> Response {
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let traceparent = request
+    let caller = request
         .headers()
         .get(TRACEPARENT)
-        .and_then(|value| value.to_str().ok());
-    let trace = traces::http_server(
-        method,
-        &route,
-        traced_path(&route, request.uri().path()),
-        request
-            .headers()
-            .get(axum::http::header::HOST)
-            .and_then(|host| host.to_str().ok()),
-    );
-    let (trace_id, outgoing) = if trace.is_none() {
-        let incoming = TraceParent::continue_or_start(traceparent);
-        (incoming.trace_id(), Outgoing::Logged(incoming.child()))
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceParent::parse);
+    let (trace, trace_id, outgoing) = if traces::sampled(caller.as_ref()) {
+        let trace = traces::http_server(
+            method,
+            &route,
+            traced_path(&route, request.uri().path()),
+            request
+                .headers()
+                .get(axum::http::header::HOST)
+                .and_then(|host| host.to_str().ok()),
+        );
+        let trace_id = traces::start(&trace, Part::Gateway, caller.as_ref());
+        (trace.clone(), trace_id, Outgoing::Traced(trace))
     } else {
-        let trace_id = traces::start(&trace, Part::Gateway, traceparent);
-        (trace_id, Outgoing::Traced(trace.clone()))
+        let passed = traces::passed_on(caller);
+        let trace_id = passed.trace_id();
+        (tracing::Span::none(), trace_id, Outgoing::Logged(passed.child()))
     };
     let span = tracing::info_span!(
         "http",

@@ -157,15 +157,17 @@ where
             .get(request.uri().path())
             .unwrap_or(&self.layer.unknown)
             .clone();
-        let traceparent = request
+        let caller = request
             .headers()
             .get(crate::trace_context::TRACEPARENT)
-            .and_then(|value| value.to_str().ok());
-        let trace = traces::grpc_server(&method.name);
-        let trace_id = if trace.is_none() {
-            TraceParent::continue_or_start(traceparent).trace_id()
+            .and_then(|value| value.to_str().ok())
+            .and_then(TraceParent::parse);
+        let (trace, trace_id) = if traces::sampled(caller.as_ref()) {
+            let trace = traces::grpc_server(&method.name);
+            let trace_id = traces::start(&trace, self.layer.part, caller.as_ref());
+            (trace, trace_id)
         } else {
-            traces::start(&trace, self.layer.part, traceparent)
+            (tracing::Span::none(), traces::passed_on(caller).trace_id())
         };
         let span = tracing::info_span!(
             "rpc",

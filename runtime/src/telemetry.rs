@@ -111,8 +111,9 @@ pub fn init(format: LogFormat, parts: &[Part]) -> Result<LogGuard, TracesError> 
                 .try_init()
                 .is_ok(),
         };
-    if installed && traces.is_some() {
+    if let (true, Some(traces)) = (installed, &traces) {
         crate::traces::turn_on();
+        traces.warn_of_settings();
     }
     Ok(LogGuard {
         traces: if installed { traces } else { None },

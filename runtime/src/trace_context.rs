@@ -61,12 +61,6 @@ impl TraceParent {
         })
     }
 
-    /// The context read from `value`, or a new trace when there is none or it does not
-    /// parse.
-    pub fn continue_or_start(value: Option<&str>) -> Self {
-        value.and_then(Self::parse).unwrap_or_else(Self::start)
-    }
-
     /// A new trace, sampled (this process records every request it serves).
     pub fn start() -> Self {
         Self {
@@ -82,6 +76,28 @@ impl TraceParent {
             parent_id: nonzero(rand::random::<u64>().into()) as u64,
             ..*self
         }
+    }
+
+    /// Whether the caller traced its part of the request (the `sampled` flag).
+    pub fn sampled(&self) -> bool {
+        self.flags & 0x01 != 0
+    }
+
+    /// The same context with the `sampled` flag set or cleared; the other flags stay.
+    pub fn with_sampled(self, sampled: bool) -> Self {
+        Self {
+            flags: if sampled {
+                self.flags | 0x01
+            } else {
+                self.flags & !0x01
+            },
+            ..self
+        }
+    }
+
+    /// The trace id's last eight bytes, where its randomness is.
+    pub(crate) fn trace_id_low(&self) -> u64 {
+        self.trace_id as u64
     }
 
     /// The trace id as 32 hex digits, as it appears in every hop's log lines.
@@ -153,6 +169,9 @@ mod tests {
         assert_eq!(TraceParent::of_span(&remote), Some(parent));
         let unsampled = TraceParent::parse(&VALID.replace("-01", "-00")).expect("valid");
         assert!(!unsampled.remote_parent().is_sampled());
+        assert_eq!(parent.with_sampled(false), unsampled);
+        assert!(parent.sampled() && !unsampled.sampled());
+        assert_eq!(unsampled.with_sampled(true), parent);
         assert_eq!(
             TraceParent::of_span(&opentelemetry::trace::SpanContext::NONE),
             None
@@ -168,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_headers_start_a_new_trace() {
+    fn malformed_headers_are_refused() {
         for bad in [
             "",
             "00",
@@ -184,8 +203,6 @@ mod tests {
             "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         ] {
             assert!(TraceParent::parse(bad).is_none(), "{bad:?}");
-            let started = TraceParent::continue_or_start(Some(bad));
-            assert_ne!(started.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         }
     }
 }

@@ -69,6 +69,12 @@ impl TestLibrary {
         if let Some(bucket) = &bucket {
             bucket.configure(&mut config);
         }
+        // The server runs on the test's own runtime, one thread, beside test code that
+        // encodes and decodes images synchronously: on a busy machine that thread can
+        // stall for seconds, and the feed's heartbeats with it, until every call is
+        // refused as unable to check revocations. A test of the feed's bounds sets its
+        // own; every other test tolerates such stalls.
+        config.revocation_max_outage_ms = 30_000;
         adjust(&mut config);
         let covers = match (bucket, config.cover_location()) {
             (_, CoverLocation::Folder(dir)) => TestCovers::Folder(dir),

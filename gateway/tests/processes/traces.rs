@@ -184,3 +184,46 @@ async fn one_request_is_one_trace_from_the_gateway_through_each_service() {
         }
     }
 }
+
+/// A request is traced in every part or in none: the part where it enters decides,
+/// and a request left out there makes no span anywhere, not even the database
+/// calls under it.
+#[tokio::test]
+async fn a_request_the_sampler_leaves_out_makes_no_span_in_any_part() {
+    let collector = OtlpReceiver::start().await;
+    let mut stack = ProcessStack::spawn_with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint),
+        // New traces are left out; a caller's decision is followed.
+        ("OTEL_TRACES_SAMPLER", "parentbased_always_off"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+    ])
+    .await;
+    let rest = Rest::new(&stack.http);
+    // Signing up and in: a registration, a login, each with no caller's decision.
+    let (_, me) = rest.signed_up("Ada Lovelace").await;
+    let list = |trace: &str, flags: &str| {
+        me.request(Method::GET, "/books/")
+            .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-{flags}"))
+    };
+    let left_out = "0af7651916cd43dd8448eb211c80319c";
+    assert_eq!(me.send(list(left_out, "00")).await.status, 200);
+    assert_eq!(me.send(list(CALLER_TRACE, "01")).await.status, 200);
+    for service in [Service::Gateway, Service::Library, Service::Auth] {
+        assert_eq!(stack.signal(service, "TERM").await, Some(0), "{service:?}");
+    }
+    let spans = collector.spans();
+
+    let (root, trace) = trace_of(&spans, "GET /books", "200");
+    assert_eq!(root.parent_span_id, CALLER_SPAN);
+    let call = child(&trace, &root, "gateway", "library.v1.LibraryService/ListBooks");
+    let served = child(&trace, call, "library", "library.v1.LibraryService/ListBooks");
+    assert!(
+        trace.iter().any(|span| span.parent_span_id == served.span_id),
+        "the library's database calls are in the trace: {trace:#?}"
+    );
+    let strays: Vec<_> = spans
+        .iter()
+        .filter(|span| span.trace_id != CALLER_TRACE)
+        .collect();
+    assert!(strays.is_empty(), "spans of requests left out: {strays:#?}");
+}

@@ -18,6 +18,7 @@
 //! span marks its context with its [`Part`], every span under it inherits that
 //! context, and [`PartTracer`] builds each span with that part's tracer.
 
+mod sampling;
 mod spans;
 
 use std::{
@@ -39,6 +40,9 @@ use opentelemetry_sdk::{
 use tracing::Metadata;
 use tracing_subscriber::{Layer, Registry, filter::filter_fn};
 
+use sampling::{Sampler, SamplerWarning};
+
+pub use sampling::{passed_on, sampled};
 pub use spans::{
     ClientCall, db_call, grpc_server, http_server, in_request, internal, record_grpc_status,
     record_http_status, scoped, start,
@@ -148,6 +152,8 @@ fn wanted(var: impl Fn(&str) -> Option<String>) -> Result<bool, TracesError> {
 /// last spans sent) by [`Traces::shutdown`].
 pub struct Traces {
     providers: Vec<SdkTracerProvider>,
+    /// Said once the log is installed.
+    sampler_warning: Option<SamplerWarning>,
 }
 
 impl Traces {
@@ -155,12 +161,14 @@ impl Traces {
     /// The service name is the part's, or `OTEL_SERVICE_NAME` for a process that runs
     /// one part; the sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`), the
     /// batching (`OTEL_BSP_*`) and the exporter's own settings (`OTEL_EXPORTER_OTLP_*`)
-    /// are read by the SDK as the specification says. Call it inside the Tokio
+    /// are read as the specification says. Call it inside the Tokio
     /// runtime: the exporter's channel runs on it.
     pub fn from_env(parts: &[Part]) -> Result<Option<Self>, TracesError> {
         if !wanted(|name| std::env::var(name).ok())? {
             return Ok(None);
         }
+        let (sampler, sampler_warning) = Sampler::from_vars(|name| std::env::var(name).ok());
+        sampling::install(sampler);
         let named = std::env::var("OTEL_SERVICE_NAME")
             .ok()
             .filter(|name| !name.trim().is_empty() && parts.len() == 1);
@@ -175,11 +183,17 @@ impl Traces {
             providers.push(
                 SdkTracerProvider::builder()
                     .with_resource(Resource::builder().with_service_name(name).build())
+                    // The sampler has decided before a span is made (see `sampling`):
+                    // every span that exists is one to keep.
+                    .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
                     .with_batch_exporter(exporter)
                     .build(),
             );
         }
-        Ok(Some(Self { providers }))
+        Ok(Some(Self {
+            providers,
+            sampler_warning,
+        }))
     }
 
     /// The layer that exports the traced spans; [`turn_on`] once it is installed.
@@ -202,6 +216,13 @@ impl Traces {
         .with_target(false)
         .with_filter(filter_fn(is_traced))
         .boxed()
+    }
+
+    /// Logs what of the sampler's settings was not taken as given.
+    pub(crate) fn warn_of_settings(&self) {
+        if let Some(warning) = &self.sampler_warning {
+            tracing::warn!(%warning, "trace sampler");
+        }
     }
 
     /// Sends the spans still queued and stops the exporters, off the async threads

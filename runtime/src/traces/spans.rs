@@ -3,8 +3,11 @@
 //! `traceparent` of a call names the caller's span, and the callee's server span
 //! continues it.
 //!
-//! Every constructor here gives [`Span::none`] while traces are off, so the request
-//! path then costs what it did before traces existed.
+//! The server spans are made only for a request the sampler keeps (the caller checks
+//! [`super::sampled`] first), and the spans under them only inside such a request:
+//! every other constructor here gives [`Span::none`] while traces are off or the
+//! request being served is not traced, so such a request costs what it did before
+//! traces existed.
 
 use std::future::Future;
 
@@ -114,12 +117,11 @@ pub fn record_grpc_status(span: &Span, code: tonic::Code, server: bool) {
     }
 }
 
-/// Starts a server span of `part` as the child of the caller's span named by
-/// `traceparent` (a new trace when there is none or it does not parse), and gives
-/// the trace id for the log lines. The caller's sampling decision is followed.
-pub fn start(span: &Span, part: Part, traceparent: Option<&str>) -> String {
+/// Starts a server span of `part` as the child of the caller's span (a new trace
+/// when there is none), and gives the trace id for the log lines.
+pub fn start(span: &Span, part: Part, caller: Option<&TraceParent>) -> String {
     let parent = opentelemetry::Context::new().with_value(part);
-    let parent = match traceparent.and_then(TraceParent::parse) {
+    let parent = match caller {
         Some(caller) => parent.with_remote_span_context(caller.remote_parent()),
         None => parent,
     };
@@ -165,7 +167,7 @@ impl ClientCall {
 /// The span of one database call: `operation` (`SELECT`, `INSERT`, ...) on `table`,
 /// in `system` (`sqlite`, `postgresql`). sqlx's own spans say neither.
 pub fn db_call(system: &'static str, operation: &'static str, table: &'static str) -> Span {
-    if !enabled() {
+    if !in_traced_request() {
         return Span::none();
     }
     let name = format!("{operation} {table}");
@@ -183,10 +185,17 @@ pub fn db_call(system: &'static str, operation: &'static str, table: &'static st
 
 /// The span of a piece of work inside a part, such as decoding a cover.
 pub fn internal(name: &'static str) -> Span {
-    if !enabled() {
+    if !in_traced_request() {
         return Span::none();
     }
     tracing::info_span!("work", otel.name = name, otel.kind = "internal")
+}
+
+/// Whether the task is serving a request that is traced. Work outside any request
+/// (the sweeps, the health watchdog) is not: its spans would be traces of their own,
+/// sampled apart from any request.
+fn in_traced_request() -> bool {
+    enabled() && REQUEST_SPAN.try_with(|_| ()).is_ok()
 }
 
 /// Serves `request` inside its server span `trace` and its log span `log`: `log` is
