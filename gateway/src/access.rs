@@ -133,7 +133,11 @@ pub(crate) async fn middleware(request: Request, next: Next) -> Response {
     } else {
         let passed = traces::passed_on(caller);
         let trace_id = passed.trace_id();
-        (tracing::Span::none(), trace_id, Outgoing::Logged(passed.child()))
+        (
+            tracing::Span::none(),
+            trace_id,
+            Outgoing::Logged(passed.child()),
+        )
     };
     let span = tracing::info_span!(
         "http",

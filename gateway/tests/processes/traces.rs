@@ -215,10 +215,22 @@ async fn a_request_the_sampler_leaves_out_makes_no_span_in_any_part() {
 
     let (root, trace) = trace_of(&spans, "GET /books", "200");
     assert_eq!(root.parent_span_id, CALLER_SPAN);
-    let call = child(&trace, &root, "gateway", "library.v1.LibraryService/ListBooks");
-    let served = child(&trace, call, "library", "library.v1.LibraryService/ListBooks");
+    let call = child(
+        &trace,
+        &root,
+        "gateway",
+        "library.v1.LibraryService/ListBooks",
+    );
+    let served = child(
+        &trace,
+        call,
+        "library",
+        "library.v1.LibraryService/ListBooks",
+    );
     assert!(
-        trace.iter().any(|span| span.parent_span_id == served.span_id),
+        trace
+            .iter()
+            .any(|span| span.parent_span_id == served.span_id),
         "the library's database calls are in the trace: {trace:#?}"
     );
     let strays: Vec<_> = spans

@@ -58,7 +58,9 @@ impl Default for Sampler {
 
 impl Sampler {
     /// The sampler the variables `var` reads name, and what was not understood.
-    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> (Self, Option<SamplerWarning>) {
+    pub(crate) fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> (Self, Option<SamplerWarning>) {
         let set = |name: &str| {
             var(name)
                 .map(|value| value.trim().to_owned())
@@ -100,9 +102,8 @@ impl Sampler {
                 Root::Ratio(bound) => {
                     // A new trace's id is drawn by the SDK once the span is made, so
                     // the draw here stands for it: one random number either way.
-                    let random = caller.map_or_else(rand::random::<u64>, |caller| {
-                        caller.trace_id_low()
-                    });
+                    let random =
+                        caller.map_or_else(rand::random::<u64>, |caller| caller.trace_id_low());
                     (random >> 1) < bound
                 }
             },
@@ -211,6 +212,9 @@ mod tests {
         assert!(ratio.samples(Some(&caller(LOW, "00"))));
         assert!(!ratio.samples(Some(&caller(HIGH, "01"))));
         let kept = (0..100_000).filter(|_| ratio.samples(None)).count();
-        assert!((700..1_300).contains(&kept), "{kept} of 100,000 new traces kept");
+        assert!(
+            (700..1_300).contains(&kept),
+            "{kept} of 100,000 new traces kept"
+        );
     }
 }
