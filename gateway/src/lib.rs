@@ -50,6 +50,7 @@ mod passkey_login;
 mod passkeys;
 mod request_id;
 mod resumable;
+mod saved_passkeys;
 mod server;
 mod sessions;
 mod timestamps;
@@ -163,7 +164,7 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
         "/users/login/mfa",
         post(mfa::login).layer(json_limit),
     );
-    router = both(router, "/users/passkeys", get(passkeys::list));
+    router = both(router, "/users/passkeys", get(saved_passkeys::list));
     router = both(
         router,
         "/users/passkeys/register/start",
@@ -177,8 +178,8 @@ pub(crate) fn router(state: AppState, max_json_bytes: usize) -> Router {
     router = both(
         router,
         "/users/passkeys/{id}",
-        axum::routing::patch(passkeys::rename)
-            .delete(passkeys::delete)
+        axum::routing::patch(saved_passkeys::rename)
+            .delete(saved_passkeys::delete)
             .layer(json_limit),
     );
     router = both(

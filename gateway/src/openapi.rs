@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     books, covers, envelope::Failure, login, meta, mfa, oauth, passkey_login, passkeys, resumable,
-    sessions, users,
+    saved_passkeys, sessions, users,
 };
 
 /// Where the description is served.
@@ -49,9 +49,9 @@ pub(crate) const BEARER: &str = "bearer";
         mfa::login,
         passkeys::register_start,
         passkeys::register_finish,
-        passkeys::list,
-        passkeys::rename,
-        passkeys::delete,
+        saved_passkeys::list,
+        saved_passkeys::rename,
+        saved_passkeys::delete,
         passkey_login::start,
         passkey_login::finish,
         books::create,
