@@ -7,7 +7,7 @@ use bookshelf_test_support::{ProcessStack, Service};
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// User plus system CPU seconds process `pid` has used.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };

@@ -153,7 +153,7 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
         Some(binary) => binary.clone(),
         None => one_command_binary(),
     };
-    let (running, http_url, library, ca) = one_command(&binary, &[]).await?;
+    let (running, http_url, library, ca, _) = one_command(&binary, &[]).await?;
     let library = bookshelf_runtime::tls::connector::connect_lazy_with(
         tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{library}"))?
             .tcp_nodelay(true),
@@ -163,12 +163,12 @@ async fn start_stack(settings: &ReadSettings) -> anyhow::Result<(Running, String
 }
 
 /// Starts the one-command `binary` in its default configuration with `env` added:
-/// the running stack, its gateway URL, the library's port and the CA the stack made
-/// for its parts.
+/// the running stack, its gateway URL, the library's port, the CA the stack made for
+/// its parts and its process id.
 pub(crate) async fn one_command(
     binary: &std::path::Path,
     env: &[(&str, &str)],
-) -> anyhow::Result<(Running, String, u16, Vec<u8>)> {
+) -> anyhow::Result<(Running, String, u16, Vec<u8>, u32)> {
     let data = tempfile::tempdir()?;
     let ports: [ReservedPort; 3] = Default::default();
     let [http, auth, library] = ports.each_ref().map(ReservedPort::number);
@@ -190,11 +190,12 @@ pub(crate) async fn one_command(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id().context("the stack's process id")?;
     let http_url = format!("http://127.0.0.1:{http}");
     bookshelf_test_support::rest::wait_healthy(&http_url).await;
     // The CA the stack made for its parts on start.
     let ca = std::fs::read(data.path().join("tls").join("ca.crt"))?;
-    Ok((Box::new((child, data, ports)), http_url, library, ca))
+    Ok((Box::new((child, data, ports)), http_url, library, ca, pid))
 }
 
 /// The one-command binary of this harness's profile, built (or brought up to date)
