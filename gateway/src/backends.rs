@@ -113,7 +113,7 @@ impl utoipa::IntoResponses for Backends {
             (502, "A backend broke off mid-call"),
             (
                 503,
-                "A backend is down or overloaded; `Retry-After` may say when to try again",
+                "A backend is down or overloaded; `Retry-After` says when to try again",
             ),
             (504, "A backend did not answer in time"),
         ])

@@ -311,9 +311,10 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Throttled { retry_after } => Some(*retry_after),
-            Self::LibraryLimit { retry_after, .. } | Self::Unavailable { retry_after } => {
-                *retry_after
-            }
+            Self::LibraryLimit { retry_after, .. } => *retry_after,
+            // An outage that the backend did not time: a client told nothing would
+            // retry at once, or pick its own pace; "shortly" is a second.
+            Self::Unavailable { retry_after } => Some(retry_after.unwrap_or(1)),
             // Held covers leave as soon as their forms end.
             Self::HoldingFull => Some(1),
             _ => None,

@@ -64,12 +64,12 @@ async fn retry_after_is_the_backends_delay_rounded_up_wherever_it_is_given() {
             );
         }
     }
-    // Without a delay, a throttle still asks for a wait; an outage and the library's
-    // limits say nothing.
+    // Without a delay, a throttle still asks for a wait, and an outage for a second;
+    // the library's limits say nothing.
     let (_, throttled, _) = answer(status(Code::ResourceExhausted, None, None).into()).await;
     assert_eq!(throttled.as_deref(), Some("60"));
     let (_, outage, _) = answer(status(Code::Unavailable, None, None).into()).await;
-    assert_eq!(outage, None);
+    assert_eq!(outage.as_deref(), Some("1"));
     let limit = status(
         Code::ResourceExhausted,
         Some(error_info::QUOTA_EXCEEDED),
