@@ -1,7 +1,9 @@
 //! The hot write transactions of the auth service with nothing around them, for the
-//! benchmark harness's write floors: the same store calls a refresh and a logout
-//! make, on a database of the harness's choosing, without gRPC, signing or a gateway.
-//! Not part of the service's API.
+//! benchmark harness's write floors: the same store calls a refresh, a logout and a
+//! login's second step make, on a database of the harness's choosing, without gRPC,
+//! signing or a gateway. It also prepares what the harness's rows on a running stack
+//! need straight in that stack's database: sessions, and logins waiting for a TOTP
+//! code. Not part of the service's API.
 
 use bookshelf_runtime::{
     clock::Clock,
@@ -13,9 +15,15 @@ use crate::{
     config::{DEFAULT_REFRESH_TTL_SECS, DEFAULT_SESSION_MAX_SECS},
     domain::{
         Email, PasswordHash, RefreshToken, SessionId, UserId, UserName,
+        second_factor::{MfaToken, SecondFactor, TotpSecret},
         session::{ClientSeen, Lifetimes},
     },
-    store::{Store, StoreError, refresh_tokens::Rotation, sessions::Ending, throttle::Limit},
+    sealing::SealingKey,
+    service::second_factor::secret_context,
+    store::{
+        Store, StoreError, refresh_tokens::Rotation, sessions::Ending,
+        throttle::{Limit, Reserved},
+    },
 };
 
 /// The allowance of failed refreshes: as the harness's stack has it, never reached.
@@ -42,6 +50,22 @@ pub struct FloorSession {
     id: String,
     /// Its refresh token, as a client holds it.
     pub refresh_token: String,
+}
+
+/// How long a prepared login waits for its code: longer than any run.
+const SECOND_STEP_TTL_MS: i64 = 60 * 60 * 1000;
+
+/// The throttle's window, as the service's default.
+const WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// One login made by [`WriteFloor::second_steps`]: its password step done, waiting
+/// for a TOTP code of its own account.
+#[derive(Debug, Clone)]
+pub struct FloorSecondStep {
+    /// The `mfa_token` the second step brings back.
+    pub mfa_token: String,
+    /// The account's TOTP secret in base32, as its authenticator app holds it.
+    pub totp_secret: String,
 }
 
 /// A migrated database with one account, whose sessions the floors refresh and end.
@@ -148,6 +172,141 @@ impl WriteFloor {
             Err(FloorError::NotDone)
         }
     }
+}
+
+impl WriteFloor {
+    /// Makes `count` accounts with a confirmed TOTP factor, its secret sealed with
+    /// `encryption_key` (base64, the service's `AUTH_ENCRYPTION_KEY` or the key in its
+    /// data folder), and one login per account waiting for its code: one account
+    /// each, since an account takes one code per 30 s step.
+    pub async fn second_steps(
+        &self,
+        count: usize,
+        encryption_key: &str,
+    ) -> Result<Vec<FloorSecondStep>, FloorError> {
+        let sealing = SealingKey::from_base64(encryption_key.trim()).map_err(boxed)?;
+        let mut steps = Vec::with_capacity(count);
+        for _ in 0..count {
+            let user = UserId::generate();
+            let now = self.clock.now_ms();
+            self.store
+                .insert_user(
+                    &user,
+                    &UserName::parse("Second Step").expect("a valid name"),
+                    &Email::parse(&format!("floor-{user}@example.com")).expect("a valid email"),
+                    &PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$unused".into()),
+                    now,
+                )
+                .await?;
+            let secret = TotpSecret::generate().map_err(boxed)?;
+            let sealed = sealing
+                .seal(secret.as_bytes(), &secret_context(&user))
+                .map_err(boxed)?;
+            self.store.begin_totp(&user, &sealed, now).await?;
+            if !self.store.confirm_totp(&user, &sealed, 0, &[], now).await? {
+                return Err(FloorError::NotDone);
+            }
+            let version = self
+                .store
+                .user_by_id(&user)
+                .await?
+                .ok_or(FloorError::NotDone)?
+                .credential_version;
+            let token = MfaToken::generate().map_err(boxed)?;
+            self.store
+                .insert_challenge(&token.digest(), &user, version, now, now + SECOND_STEP_TTL_MS)
+                .await?;
+            steps.push(FloorSecondStep {
+                mfa_token: token.as_str().to_owned(),
+                totp_secret: secret.base32(),
+            });
+        }
+        Ok(steps)
+    }
+
+    /// A login's second step with a TOTP `code`, as the service runs it: the waiting
+    /// login read, a guess reserved under the throttle, the code checked and its step
+    /// spent, the guess given back, the login spent, and its session opened.
+    pub async fn second_step(
+        &self,
+        login: &FloorSecondStep,
+        code: &str,
+        encryption_key: &str,
+    ) -> Result<(), FloorError> {
+        let token = MfaToken::parse(&login.mfa_token).map_err(|_| FloorError::NotDone)?;
+        let digest = token.digest();
+        let challenge = self
+            .store
+            .challenge(&digest, self.clock.now_ms())
+            .await?
+            .ok_or(FloorError::NotDone)?;
+        let user = &challenge.user_id;
+        let limits = [
+            Limit {
+                key: format!("code:{user}"),
+                max: ATTEMPTS,
+            },
+            Limit {
+                key: format!("mfa-token:{digest}"),
+                max: ATTEMPTS,
+            },
+        ];
+        let now = self.clock.now_ms();
+        if self.store.refusal(&limits, now, WINDOW_MS).await?.is_some() {
+            return Err(FloorError::NotDone);
+        }
+        let attempt = uuid::Uuid::new_v4().to_string();
+        if !matches!(
+            self.store.reserve(&attempt, &limits, now, WINDOW_MS).await?,
+            Reserved::Granted
+        ) {
+            return Err(FloorError::NotDone);
+        }
+        let factor = self
+            .store
+            .totp_factor(user)
+            .await?
+            .ok_or(FloorError::NotDone)?;
+        let sealing = SealingKey::from_base64(encryption_key.trim()).map_err(boxed)?;
+        let secret = TotpSecret::from_bytes(
+            sealing
+                .open(&factor.sealed_secret, &secret_context(user))
+                .map_err(boxed)?,
+        );
+        let Ok(SecondFactor::Totp(code)) = SecondFactor::parse(code) else {
+            return Err(FloorError::NotDone);
+        };
+        let step = secret
+            .matching_step(&code, self.clock.now_secs())
+            .map_err(boxed)?
+            .ok_or(FloorError::NotDone)?;
+        if !self.store.use_totp_step(user, step as i64).await? {
+            return Err(FloorError::NotDone);
+        }
+        self.store.release(&attempt, &[]).await?;
+        if !self.store.spend_challenge(&digest, self.clock.now_ms()).await? {
+            return Err(FloorError::NotDone);
+        }
+        self.store.user_by_id(user).await?.ok_or(FloorError::NotDone)?;
+        self.store
+            .open_session(
+                &SessionId::generate(),
+                user,
+                challenge.credential_version,
+                &ClientSeen::default(),
+                &RefreshToken::generate().digest(),
+                self.clock.now_ms(),
+                self.lifetimes,
+            )
+            .await?
+            .ok_or(FloorError::NotDone)?;
+        Ok(())
+    }
+}
+
+/// A failure of the floor's own making (a key, a random source) as a store failure.
+fn boxed(error: impl std::error::Error + Send + Sync + 'static) -> FloorError {
+    FloorError::Store(Box::new(error))
 }
 
 impl From<StoreError> for FloorError {

@@ -17,6 +17,9 @@ pub enum Outcome {
     Refused,
     /// Answered 5xx, or not at all.
     Failed,
+    /// Not sent: the work prepared for the run is all done. The worker stops, and the
+    /// run's rate is over the time until its last worker stopped.
+    OutOfWork,
 }
 
 impl Outcome {
@@ -43,6 +46,8 @@ pub struct Stats {
     pub errors: u64,
     /// Requests refused (4xx), apart from the errors and from every figure.
     pub refused: u64,
+    /// Successful requests.
+    pub done: u64,
     /// Successful requests per second.
     pub rps: f64,
     /// Median latency.
@@ -83,6 +88,7 @@ where
                     Outcome::Done => latencies.push(sent.elapsed()),
                     Outcome::Refused => refused += 1,
                     Outcome::Failed => errors += 1,
+                    Outcome::OutOfWork => break,
                 }
                 sequence += 1;
             }
@@ -102,6 +108,7 @@ where
     Stats {
         errors,
         refused,
+        done: latencies.len() as u64,
         rps: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: quantile(&latencies, 0.50),
         p99: quantile(&latencies, 0.99),

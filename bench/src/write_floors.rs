@@ -10,16 +10,20 @@ use std::{
     time::Duration,
 };
 
-use auth_service::write_floor::WriteFloor as AuthFloor;
+use auth_service::{
+    sealing::SealingKey,
+    write_floor::{FloorSecondStep, WriteFloor as AuthFloor},
+};
 use bookshelf_runtime::sqlite_writes::Synchronous;
 use library_service::write_floor::WriteFloor as LibraryFloor;
+use secrecy::ExposeSecret;
 
 use crate::load::{self, Outcome, Stats};
 
 /// Which service's rows a floor process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FloorService {
-    /// Refreshes, then logouts.
+    /// Refreshes, logouts, then logins' second steps with a TOTP code.
     Auth,
     /// Books created without a cover, their fields changed, then deleted.
     Library,
@@ -61,6 +65,10 @@ pub struct FloorSettings {
     /// Sessions opened beforehand for the logout row to end.
     #[arg(long, default_value_t = 20_000)]
     pub sessions: usize,
+    /// Logins made beforehand for the second-step row to finish, each of an account
+    /// of its own.
+    #[arg(long, default_value_t = 5_000)]
+    pub second_steps: usize,
     /// SQLite's `synchronous` setting.
     #[arg(long, value_enum, default_value_t = SyncSetting::Normal)]
     pub synchronous: SyncSetting,
@@ -81,14 +89,37 @@ fn print(row: &str, stats: &Stats) {
 /// worker's work for the run (counted as refused, after a pause, not as done).
 pub(crate) type Queue<T> = Arc<Mutex<VecDeque<T>>>;
 
-/// The next item of `queue`, or, when it is empty, `None` after a short pause (so a
-/// worker whose work ran out does not spin).
-pub(crate) async fn next_or_pause<T>(queue: &Queue<T>) -> Option<T> {
-    let next = queue.lock().expect("a queue").pop_front();
-    if next.is_none() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+/// The next item of `queue`, if any is left.
+pub(crate) fn next<T>(queue: &Queue<T>) -> Option<T> {
+    queue.lock().expect("a queue").pop_front()
+}
+
+/// Makes `count` logins waiting for a TOTP code on `floor`'s database, their secrets
+/// sealed with `encryption_key`, over several connections at once.
+pub(crate) async fn prepare_second_steps(
+    floor: &AuthFloor,
+    count: usize,
+    encryption_key: &str,
+) -> anyhow::Result<Queue<FloorSecondStep>> {
+    const PREPARERS: usize = 8;
+    let batches = (0..PREPARERS).map(|index| {
+        let batch = count / PREPARERS + usize::from(index < count % PREPARERS);
+        floor.second_steps(batch, encryption_key)
+    });
+    let mut prepared = VecDeque::with_capacity(count);
+    for batch in futures::future::try_join_all(batches).await? {
+        prepared.extend(batch);
     }
-    next
+    Ok(Arc::new(Mutex::new(prepared)))
+}
+
+/// The current TOTP code of a prepared login's account.
+pub(crate) fn current_code(login: &FloorSecondStep) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    bookshelf_test_support::totp::code(&login.totp_secret, now)
 }
 
 /// Runs the service's rows and prints each.
@@ -132,17 +163,35 @@ pub async fn run(settings: &FloorSettings) -> anyhow::Result<()> {
             let sessions: Queue<_> = Arc::new(Mutex::new(
                 floor.open_sessions(settings.sessions).await?.into(),
             ));
-            let stats = load::run(concurrency, duration, move |_, _| {
-                let (floor, sessions) = (floor.clone(), sessions.clone());
-                async move {
-                    let Some(session) = next_or_pause(&sessions).await else {
-                        return Outcome::Refused;
-                    };
-                    Outcome::from(floor.logout(&session).await.is_ok())
+            let stats = load::run(concurrency, duration, {
+                let floor = floor.clone();
+                move |_, _| {
+                    let (floor, sessions) = (floor.clone(), sessions.clone());
+                    async move {
+                        let Some(session) = next(&sessions) else {
+                            return Outcome::OutOfWork;
+                        };
+                        Outcome::from(floor.logout(&session).await.is_ok())
+                    }
                 }
             })
             .await;
             print("logout", &stats);
+            let key = SealingKey::generate_base64()?;
+            let key = key.expose_secret().to_owned();
+            let logins = prepare_second_steps(&floor, settings.second_steps, &key).await?;
+            let stats = load::run(concurrency, duration, move |_, _| {
+                let (floor, logins, key) = (floor.clone(), logins.clone(), key.clone());
+                async move {
+                    let Some(login) = next(&logins) else {
+                        return Outcome::OutOfWork;
+                    };
+                    let code = current_code(&login);
+                    Outcome::from(floor.second_step(&login, &code, &key).await.is_ok())
+                }
+            })
+            .await;
+            print("second_step", &stats);
         }
         FloorService::Library => {
             let floor = LibraryFloor::open(&settings.database, synchronous).await?;
@@ -181,8 +230,8 @@ pub async fn run(settings: &FloorSettings) -> anyhow::Result<()> {
             let stats = load::run(concurrency, duration, move |_, _| {
                 let (floor, created) = (floor.clone(), created.clone());
                 async move {
-                    let Some(id) = next_or_pause(&created).await else {
-                        return Outcome::Refused;
+                    let Some(id) = next(&created) else {
+                        return Outcome::OutOfWork;
                     };
                     Outcome::from(floor.delete(&id).await.is_ok())
                 }

@@ -7,13 +7,13 @@ use std::{
     time::Duration,
 };
 
-use auth_service::write_floor::WriteFloor;
+use auth_service::write_floor::{FloorSecondStep, WriteFloor};
 use bookshelf_runtime::sqlite_writes::SQLITE_SYNCHRONOUS;
 use reqwest::{Client, multipart::Form};
 
 use crate::{
     load::{self, Outcome, Stats},
-    write_floors::{Queue, next_or_pause},
+    write_floors::{Queue, current_code, next, prepare_second_steps},
 };
 
 /// One figure of a row: successes per second, their p99, and the failures.
@@ -140,8 +140,8 @@ pub async fn logouts(
     load::run(concurrency, duration, move |_, _| {
         let (http, url, tokens) = (http.clone(), url.clone(), tokens.clone());
         async move {
-            let Some(token) = next_or_pause(&tokens).await else {
-                return Outcome::Refused;
+            let Some(token) = next(&tokens) else {
+                return Outcome::OutOfWork;
             };
             outcome(http.post(url).bearer_auth(token).send().await)
         }
@@ -245,8 +245,8 @@ pub async fn deletes(
     load::run(concurrency, duration, move |_, _| {
         let (http, base, token, ids) = (http.clone(), base.clone(), token.clone(), ids.clone());
         async move {
-            let Some(id) = next_or_pause(&ids).await else {
-                return Outcome::Refused;
+            let Some(id) = next(&ids) else {
+                return Outcome::OutOfWork;
             };
             outcome(
                 http.delete(format!("{base}/books/{id}"))
@@ -254,6 +254,45 @@ pub async fn deletes(
                     .send()
                     .await,
             )
+        }
+    })
+    .await
+}
+
+/// Makes `count` logins waiting for a TOTP code straight in the stack's auth
+/// database (as a login does once the password is proven, each of an account of its
+/// own with a confirmed factor), sealing their secrets with the stack's encryption
+/// key: for the second-step row.
+pub async fn second_step_logins(
+    auth_database: &str,
+    encryption_key: &str,
+    count: usize,
+) -> anyhow::Result<Queue<FloorSecondStep>> {
+    let floor = WriteFloor::open(auth_database, SQLITE_SYNCHRONOUS).await?;
+    prepare_second_steps(&floor, count, encryption_key).await
+}
+
+/// `POST /users/login/mfa`, each with a login of its own and its account's current
+/// TOTP code.
+pub async fn second_steps(
+    http: &Client,
+    base: &str,
+    logins: Queue<FloorSecondStep>,
+    concurrency: usize,
+    duration: Duration,
+) -> Stats {
+    let (http, url) = (http.clone(), format!("{base}/users/login/mfa"));
+    load::run(concurrency, duration, move |_, _| {
+        let (http, url, logins) = (http.clone(), url.clone(), logins.clone());
+        async move {
+            let Some(login) = next(&logins) else {
+                return Outcome::OutOfWork;
+            };
+            let body = serde_json::json!({
+                "mfa_token": login.mfa_token,
+                "code": current_code(&login),
+            });
+            outcome(http.post(url).json(&body).send().await)
         }
     })
     .await

@@ -7,8 +7,8 @@
 //!   store code, straight on a fresh database of the same kind with the same
 //!   durability, at the same concurrency (`bench write-floor`, a process of its own);
 //! - the rows on the stack (three service binaries): `POST /users/token`,
-//!   `POST /users/logout`, `POST /books/` without a cover, `PUT /books/{id}` (fields
-//!   only), `DELETE /books/{id}`.
+//!   `POST /users/logout`, `POST /users/login/mfa` with a TOTP code, `POST /books/`
+//!   without a cover, `PUT /books/{id}` (fields only), `DELETE /books/{id}`.
 //!
 //! A row's composed write floor is one axum hop, one tonic hop and its transaction,
 //! one after the other: 1 / (1/http + 1/grpc + 1/transaction). The table quotes medians
@@ -51,15 +51,23 @@ pub struct WriteSettings {
     pub floor_synchronous: SyncSetting,
 }
 
-/// The rows, in the order measured; the first two are the auth floor's, the others
+/// The rows, in the order measured; the first three are the auth floor's, the others
 /// the library floor's.
-const ROWS: [&str; 5] = ["refresh", "logout", "create", "update", "delete"];
+const ROWS: [&str; 6] = [
+    "refresh",
+    "logout",
+    "second_step",
+    "create",
+    "update",
+    "delete",
+];
 
 /// What each row sends, for the table.
 fn label(row: &str) -> &'static str {
     match row {
         "refresh" => "POST /users/token",
         "logout" => "POST /users/logout",
+        "second_step" => "POST /users/login/mfa (TOTP)",
         "create" => "POST /books/ (no cover)",
         "update" => "PUT /books/{id} (fields)",
         _ => "DELETE /books/{id}",
@@ -95,12 +103,20 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// How much work a floor process prepares for the rows that use theirs up: as much
+/// as the stack's rows had, and some.
+#[derive(Debug, Clone, Copy, Default)]
+struct Prepared {
+    sessions: usize,
+    second_steps: usize,
+}
+
 /// Runs a floor process for `service` on a fresh database and reads its rows.
 async fn transaction_floor(
     settings: &WriteSettings,
     service: &str,
     concurrency: usize,
-    sessions: usize,
+    prepared: Prepared,
 ) -> anyhow::Result<BTreeMap<String, Figure>> {
     let dir = tempfile::tempdir()?;
     let database = TestDatabase::create_on(
@@ -125,7 +141,9 @@ async fn transaction_floor(
             "--duration-secs",
             &settings.duration_secs.to_string(),
             "--sessions",
-            &sessions.to_string(),
+            &prepared.sessions.to_string(),
+            "--second-steps",
+            &prepared.second_steps.to_string(),
             "--synchronous",
             synchronous,
         ])
@@ -167,15 +185,21 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
     )
     .await;
     let rest = Rest::new(&stack.http);
-    let (user, me) = rest.signed_up("Bench Writes").await;
+    let (user, _) = rest.signed_up("Bench Writes").await;
     let email = user["email"].as_str().context("an email")?.to_owned();
-    let token = me.token.clone().context("a token")?;
     let auth_database = stack
         .environment(Service::Auth)
         .into_iter()
         .find(|(name, _)| name == "AUTH_DATABASE_URL")
         .map(|(_, url)| url)
         .context("the auth service's database URL")?;
+    let encryption_key = stack
+        .environment(Service::Auth)
+        .into_iter()
+        .find(|(name, _)| name == "AUTH_DATA_DIR")
+        .map(|(_, dir)| std::fs::read_to_string(format!("{dir}/encryption-key")))
+        .context("the auth service's data folder")?
+        .context("the auth service's encryption key")?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -217,7 +241,7 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
             figures.record(
                 "refresh",
                 &refresh,
-                before.per_request(&Usage::now(&stack), refresh.rps * secs),
+                before.per_request(&Usage::now(&stack), refresh.done as f64),
             );
             let sessions = ((refresh.rps * secs * 1.2) as usize).max(concurrency);
             let tokens = write_rows::session_tokens(
@@ -234,15 +258,31 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
             figures.record(
                 "logout",
                 &logout,
-                before.per_request(&Usage::now(&stack), logout.rps * secs),
+                before.per_request(&Usage::now(&stack), logout.done as f64),
             );
+            let second_steps = ((refresh.rps * secs * 1.2) as usize).max(concurrency);
+            let logins =
+                write_rows::second_step_logins(&auth_database, &encryption_key, second_steps)
+                    .await?;
+            let before = Usage::now(&stack);
+            let second_step =
+                write_rows::second_steps(&http, &stack.http, logins, concurrency, duration).await;
+            figures.record(
+                "second_step",
+                &second_step,
+                before.per_request(&Usage::now(&stack), second_step.done as f64),
+            );
+            // A fresh account for each round's book rows, so that no round's books
+            // count against another's quota.
+            let (_, writer) = rest.signed_up("Bench Books").await;
+            let token = writer.token.clone().context("a token")?;
             let before = Usage::now(&stack);
             let (create, ids) =
                 write_rows::creates(&http, &stack.http, &token, concurrency, duration, round).await;
             figures.record(
                 "create",
                 &create,
-                before.per_request(&Usage::now(&stack), create.rps * secs),
+                before.per_request(&Usage::now(&stack), create.done as f64),
             );
             let before = Usage::now(&stack);
             let update =
@@ -250,7 +290,7 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
             figures.record(
                 "update",
                 &update,
-                before.per_request(&Usage::now(&stack), update.rps * secs),
+                before.per_request(&Usage::now(&stack), update.done as f64),
             );
             let before = Usage::now(&stack);
             let delete =
@@ -258,14 +298,18 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
             figures.record(
                 "delete",
                 &delete,
-                before.per_request(&Usage::now(&stack), delete.rps * secs),
+                before.per_request(&Usage::now(&stack), delete.done as f64),
             );
+            let prepared = Prepared {
+                sessions,
+                second_steps,
+            };
             figures
                 .transaction
-                .extend(transaction_floor(settings, "auth", concurrency, sessions).await?);
-            figures
-                .transaction
-                .extend(transaction_floor(settings, "library", concurrency, 0).await?);
+                .extend(transaction_floor(settings, "auth", concurrency, prepared).await?);
+            figures.transaction.extend(
+                transaction_floor(settings, "library", concurrency, Prepared::default()).await?,
+            );
             for row in ROWS {
                 let (stack_figure, floor) = (&figures.stack[row], &figures.transaction[row]);
                 eprintln!(

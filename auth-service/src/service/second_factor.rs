@@ -35,7 +35,7 @@ pub(crate) struct SecondStep {
 }
 
 /// What the sealed TOTP secret of `user_id` is bound to.
-fn secret_context(user_id: &UserId) -> String {
+pub(crate) fn secret_context(user_id: &UserId) -> String {
     format!("totp:{user_id}")
 }
 

@@ -60,11 +60,32 @@ pub(crate) const LIVE_REVOCATION: &str =
 pub(super) const APPEND_REVOCATION: &str = "INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at) \
      SELECT COALESCE(MAX(sequence), 0) + 1, $1, $2, $3, $4 FROM revocations";
 
+/// The PostgreSQL advisory lock that appends to the revocation log take in turn (an
+/// arbitrary constant; nothing else in the database takes advisory locks).
+const APPEND_LOCK: i64 = 0x626f_6f6b_7265_766f;
+
+/// On PostgreSQL, waits until no other transaction is appending to the revocation
+/// log, and holds that turn until the caller's transaction ends. Without it,
+/// concurrent appends read the same highest number, all but one fail on the primary
+/// key and run again, and under many concurrent logouts some fail every try. With it,
+/// each statement that reads the highest number starts after the previous appender
+/// committed, so reads the number that one wrote. SQLite's one writer already runs
+/// appends one at a time.
+async fn take_turn_to_append(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    if connection.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(connection)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Appends a revocation to the log with the next sequence number, inside the caller's
-/// transaction. The number is read and written in one statement; the primary key
-/// refuses a number another writer took meanwhile (the caller then retries the whole
-/// transaction, see [`retrying`]), so numbers increase in commit order on
-/// every backend.
+/// transaction. The number is read and written in one statement, after
+/// [`take_turn_to_append`]; the primary key still refuses a number another writer
+/// took meanwhile (the caller then retries the whole transaction, see [`retrying`]),
+/// so numbers increase in commit order on every backend.
 pub(crate) async fn append_revocation(
     connection: &mut AnyConnection,
     user_id: &UserId,
@@ -72,6 +93,7 @@ pub(crate) async fn append_revocation(
     now: i64,
     tokens_expire_at: Option<i64>,
 ) -> Result<(), sqlx::Error> {
+    take_turn_to_append(connection).await?;
     sqlx::query(APPEND_REVOCATION)
         .bind(user_id.as_str())
         .bind(session_id.map(SessionId::as_str))
@@ -89,6 +111,7 @@ pub(crate) async fn append_key_revocation(
     kid: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    take_turn_to_append(connection).await?;
     sqlx::query(
         "INSERT INTO revocations (sequence, user_id, key_id, revoked_at) \
          SELECT COALESCE(MAX(sequence), 0) + 1, '', $1, $2 FROM revocations",

@@ -148,3 +148,63 @@ async fn refreshes_racing_logouts_end_every_session_without_failing() {
         }
     }
 }
+
+/// How many sessions [`many_logouts_at_once_each_end_their_session`] ends, and how
+/// many of its logouts are in flight at once.
+const LOGOUTS: usize = 320;
+const LOGOUTS_IN_FLIGHT: usize = 64;
+
+/// Every logout ends a session whose tokens could still pass, so each appends to the
+/// revocation log, whose sequence numbers must increase in commit order: none of
+/// them fails for the others' appends, however many run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_logouts_at_once_each_end_their_session() {
+    let auth = TestAuth::spawn_with(|config| config.max_attempts_per_address = 10_000).await;
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(auth.client().await);
+    }
+    let mut client = clients[0].clone();
+    let email = format!("leaver-{}@example.com", uuid::Uuid::new_v4().simple());
+    register(&mut client, &email).await;
+    let observer = password_login(&mut client, &email).await;
+    let sessions: Vec<LoginResponse> = futures::stream::iter(0..LOGOUTS)
+        .map(|_| {
+            let mut client = client.clone();
+            let email = email.clone();
+            async move { password_login(&mut client, &email).await }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+
+    let failures: Vec<String> = futures::stream::iter(sessions.iter().enumerate())
+        .map(|(index, session)| {
+            let mut client = clients[index % CONNECTIONS].clone();
+            async move {
+                let answer = client
+                    .logout(bearer(LogoutRequest {}, &session.token))
+                    .await;
+                answer.err().map(|status| format!("logout {index}: {status:?}"))
+            }
+        })
+        .buffer_unordered(LOGOUTS_IN_FLIGHT)
+        .filter_map(|failure| async move { failure })
+        .collect()
+        .await;
+    assert!(
+        failures.is_empty(),
+        "{} of {LOGOUTS} logouts failed: {failures:#?}",
+        failures.len()
+    );
+    let listed = client
+        .list_sessions(bearer(ListSessionsRequest {}, &observer.token))
+        .await
+        .expect("the observer's session list")
+        .into_inner()
+        .sessions;
+    assert_eq!(listed.len(), 1, "only the observer's is open: {listed:?}");
+    for session in &sessions {
+        assert!(is_refused(&mut client, &session.token).await);
+    }
+}

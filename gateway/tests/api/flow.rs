@@ -158,3 +158,23 @@ async fn the_tutorials_flow_works_end_to_end() {
         assert_eq!(answer.message(), "Invalid Authentication token!");
     }
 }
+
+#[tokio::test]
+async fn a_book_posted_without_a_cover_is_created_with_no_image_url() {
+    let stack = InProcessStack::spawn().await;
+    let (_, me) = Rest::new(&stack.http).signed_up("Coverless").await;
+    let created = me
+        .form(
+            Method::POST,
+            "/books/",
+            book_form(&[("title", "Bare"), ("category", "poetry")], None),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.data()["title"], "Bare");
+    assert!(created.data()["image_url"].is_null(), "{:?}", created.body);
+    let id = created.data()["_id"].as_str().unwrap().to_owned();
+    let read = me.get(&format!("/books/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.data()["title"], "Bare");
+}

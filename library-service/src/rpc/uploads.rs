@@ -5,7 +5,6 @@
 //! an upload can outlast the account that began it.
 
 use bookshelf_proto::library::v1::Book;
-use bookshelf_runtime::errors::FieldViolation;
 use futures::StreamExt;
 use tonic::Streaming;
 
@@ -13,7 +12,7 @@ use bookshelf_proto::library::v1::UploadFinished;
 
 use super::{
     convert::{UploadMessage, Uploader, book_message},
-    error::{COVER_FIELD, LibraryError},
+    error::LibraryError,
     resumable::{staged, upload_id},
     state::LibraryApi,
     streams::Upload,
@@ -68,12 +67,7 @@ impl LibraryApi {
             (Some(cover), Some(consumed))
         };
         let commit = match write {
-            BookWrite::Create(fields) => {
-                if upload.is_none() {
-                    return Err(FieldViolation::new(COVER_FIELD, "is required").into());
-                }
-                Commit::Create(fields)
-            }
+            BookWrite::Create(fields) => Commit::Create(fields),
             BookWrite::Update(edit) => {
                 let previous = self
                     .store

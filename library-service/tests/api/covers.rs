@@ -2,14 +2,16 @@
 
 use std::time::Duration;
 
-use bookshelf_proto::library::v1::{CreateBookRequest, ListBooksRequest, create_book_request};
+use bookshelf_proto::library::v1::{
+    BookChanges, CreateBookRequest, ListBooksRequest, create_book_request,
+};
 use bookshelf_test_support::{
     TestAuth, TestLibrary, bearer,
     buckets::TestCovers,
     covers::cover_name,
     eventually,
     images::{gif_bomb, image, inspect, jpeg, png_bomb},
-    library::{cover_chunk, create_book, fetch_cover, new_book},
+    library::{cover_chunk, create_book, fetch_cover, new_book, update_book},
     register_and_login,
 };
 use image::ImageFormat;
@@ -310,17 +312,33 @@ async fn the_sweep_spares_covers_younger_than_its_grace() {
 }
 
 #[tokio::test]
-async fn a_cover_is_required_on_create() {
+async fn a_book_created_without_a_cover_has_none_until_an_update_gives_it_one() {
     let auth = TestAuth::spawn().await;
     let library = TestLibrary::spawn(&auth).await;
     let (_, token) = register_and_login(&mut auth.client().await).await;
-    let status = create_book(
-        &mut library.client().await,
+    let mut client = library.client().await;
+    let bare = create_book(&mut client, &token, new_book("Bare", "poetry"), &[])
+        .await
+        .expect("a book without a cover is created");
+    assert_eq!(bare.title, "Bare");
+    assert!(bare.cover_id.is_empty(), "no cover: {bare:?}");
+    assert_eq!(book_count(&library, &token).await, 1);
+
+    let covered = update_book(
+        &mut client,
         &token,
-        new_book("Bare", "poetry"),
-        &[],
+        BookChanges {
+            id: bare.id.clone(),
+            ..BookChanges::default()
+        },
+        Some(&jpeg(64, 48)),
     )
     .await
-    .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
+    .expect("a cover added later");
+    assert!(!covered.cover_id.is_empty(), "{covered:?}");
+    let (content_type, thumbnail) = fetch_cover(&mut client, Some(&token), &covered.cover_id)
+        .await
+        .expect("the added cover");
+    assert_eq!(content_type, "image/jpeg");
+    assert_eq!(inspect(&thumbnail).0, ImageFormat::Jpeg);
 }
