@@ -21,7 +21,10 @@ use crate::{
     sealing::SealingKey,
     service::second_factor::secret_context,
     store::{
-        Store, StoreError, refresh_tokens::Rotation, sessions::Ending,
+        Store, StoreError,
+        refresh_tokens::{NewSession, Rotation},
+        second_step::{CodeSpend, CodeStep, SecondStepEnd},
+        sessions::Ending,
         throttle::{Limit, Reserved},
     },
 };
@@ -214,7 +217,13 @@ impl WriteFloor {
                 .credential_version;
             let token = MfaToken::generate().map_err(boxed)?;
             self.store
-                .insert_challenge(&token.digest(), &user, version, now, now + SECOND_STEP_TTL_MS)
+                .insert_challenge(
+                    &token.digest(),
+                    &user,
+                    version,
+                    now,
+                    now + SECOND_STEP_TTL_MS,
+                )
                 .await?;
             steps.push(FloorSecondStep {
                 mfa_token: token.as_str().to_owned(),
@@ -225,8 +234,9 @@ impl WriteFloor {
     }
 
     /// A login's second step with a TOTP `code`, as the service runs it: the waiting
-    /// login read, a guess reserved under the throttle, the code checked and its step
-    /// spent, the guess given back, the login spent, and its session opened.
+    /// login read, a guess reserved under the throttle, the code checked, the account
+    /// read, then one transaction that spends the code's step, gives the guess back,
+    /// spends the login and opens its session.
     pub async fn second_step(
         &self,
         login: &FloorSecondStep,
@@ -257,7 +267,9 @@ impl WriteFloor {
         }
         let attempt = uuid::Uuid::new_v4().to_string();
         if !matches!(
-            self.store.reserve(&attempt, &limits, now, WINDOW_MS).await?,
+            self.store
+                .reserve(&attempt, &limits, now, WINDOW_MS)
+                .await?,
             Reserved::Granted
         ) {
             return Err(FloorError::NotDone);
@@ -280,27 +292,28 @@ impl WriteFloor {
             .matching_step(&code, self.clock.now_secs())
             .map_err(boxed)?
             .ok_or(FloorError::NotDone)?;
-        if !self.store.use_totp_step(user, step as i64).await? {
-            return Err(FloorError::NotDone);
-        }
-        self.store.release(&attempt, &[]).await?;
-        if !self.store.spend_challenge(&digest, self.clock.now_ms()).await? {
-            return Err(FloorError::NotDone);
-        }
-        self.store.user_by_id(user).await?.ok_or(FloorError::NotDone)?;
         self.store
-            .open_session(
-                &SessionId::generate(),
-                user,
-                challenge.credential_version,
-                &ClientSeen::default(),
-                &RefreshToken::generate().digest(),
-                self.clock.now_ms(),
-                self.lifetimes,
-            )
+            .user_by_id(user)
             .await?
             .ok_or(FloorError::NotDone)?;
-        Ok(())
+        let step = CodeStep {
+            code: CodeSpend::TotpStep(step as i64),
+            attempt_id: &attempt,
+            challenge_digest: &digest,
+            session: NewSession {
+                id: &SessionId::generate(),
+                user_id: user,
+                credential_version: challenge.credential_version,
+                client: &ClientSeen::default(),
+                refresh_digest: &RefreshToken::generate().digest(),
+                now: self.clock.now_ms(),
+                lifetimes: self.lifetimes,
+            },
+        };
+        match self.store.finish_second_step(&step).await? {
+            SecondStepEnd::Opened(_) => Ok(()),
+            _ => Err(FloorError::NotDone),
+        }
     }
 }
 

@@ -260,7 +260,11 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
                 &logout,
                 before.per_request(&Usage::now(&stack), logout.done as f64),
             );
-            let second_steps = ((refresh.rps * secs * 1.2) as usize).max(concurrency);
+            // Each of these is an account of its own, made beforehand: half a
+            // refresh row's worth is more than a second step, which also checks a
+            // code and opens a session, gets through, and a row that runs out is
+            // measured over the time it had work.
+            let second_steps = ((refresh.rps * secs * 0.5) as usize).max(concurrency * 20);
             let logins =
                 write_rows::second_step_logins(&auth_database, &encryption_key, second_steps)
                     .await?;

@@ -6,13 +6,17 @@
 use super::{Auth, CurrentCaller, sessions::CompletedLogin};
 use crate::{
     domain::{
-        UserId,
+        RefreshToken, SessionId, UserId,
         passkeys::SecondStepProof,
         second_factor::{self, MfaToken, RecoveryCode, SecondFactor, TotpSecret},
         session::ClientSeen,
     },
     error::AuthError,
-    store::users::UserRecord,
+    store::{
+        refresh_tokens::NewSession,
+        second_step::{CodeSpend, CodeStep, SecondStepEnd},
+        users::UserRecord,
+    },
 };
 
 /// A TOTP enrolment begun: what the user's authenticator app takes.
@@ -45,26 +49,42 @@ impl Auth {
         Ok(TotpSecret::from_bytes(bytes))
     }
 
-    /// Checks and spends `code` against `user_id`'s confirmed factor: a TOTP code of a
-    /// step later than any accepted before, or an unspent recovery code.
-    async fn spend_code(&self, user_id: &UserId, code: &SecondFactor) -> Result<(), AuthError> {
+    /// Checks `code` against `user_id`'s confirmed factor, as far as that can be done
+    /// without spending it: for a TOTP code, the step it matches. Whether it is still
+    /// unspent is for the store to decide as it spends it.
+    async fn check_code(
+        &self,
+        user_id: &UserId,
+        code: &SecondFactor,
+    ) -> Result<CodeSpend, AuthError> {
         let factor = self
             .store
             .totp_factor(user_id)
             .await?
             .filter(|factor| factor.confirmed)
             .ok_or(AuthError::InvalidCode)?;
-        let spent = match code {
+        match code {
             SecondFactor::Totp(code) => {
                 let secret = self.open_secret(user_id, &factor.sealed_secret)?;
                 match secret.matching_step(code, self.clock.now_secs())? {
-                    Some(step) => self.store.use_totp_step(user_id, step as i64).await?,
-                    None => false,
+                    Some(step) => Ok(CodeSpend::TotpStep(step as i64)),
+                    None => Err(AuthError::InvalidCode),
                 }
             }
             SecondFactor::Recovery(code) => {
+                Ok(CodeSpend::RecoveryCode(code.digest(user_id.as_str())))
+            }
+        }
+    }
+
+    /// Checks and spends `code` against `user_id`'s confirmed factor: a TOTP code of a
+    /// step later than any accepted before, or an unspent recovery code.
+    async fn spend_code(&self, user_id: &UserId, code: &SecondFactor) -> Result<(), AuthError> {
+        let spent = match self.check_code(user_id, code).await? {
+            CodeSpend::TotpStep(step) => self.store.use_totp_step(user_id, step).await?,
+            CodeSpend::RecoveryCode(digest) => {
                 self.store
-                    .use_recovery_code(user_id, &code.digest(user_id.as_str()), self.clock.now_ms())
+                    .use_recovery_code(user_id, &digest, self.clock.now_ms())
                     .await?
             }
         };
@@ -141,30 +161,66 @@ impl Auth {
             .login_code(&challenge.user_id, &digest)
             .await?;
         // A wrong code leaves its attempt counted.
-        match &proof {
-            SecondStepProof::Code(code) => self.spend_code(&challenge.user_id, code).await?,
+        let code = match &proof {
+            SecondStepProof::Code(code) => code,
             SecondStepProof::SecurityKey(assertion) => {
                 self.spend_security_key(&challenge.user_id, &digest, assertion)
                     .await?;
+                self.throttle.succeeded(attempt).await?;
+                if !self
+                    .store
+                    .spend_challenge(&digest, self.clock.now_ms())
+                    .await?
+                {
+                    return Err(AuthError::InvalidMfaToken);
+                }
+                let user = self.active_user(&challenge.user_id).await?;
+                // Credentials changed since the password step: that step no longer
+                // counts.
+                return self
+                    .complete_login(user, challenge.credential_version, client)
+                    .await?
+                    .ok_or(AuthError::InvalidMfaToken);
             }
+        };
+        let spend = self.check_code(&challenge.user_id, code).await?;
+        let user = self.active_user(&challenge.user_id).await?;
+        let session_id = SessionId::generate();
+        let refresh_token = RefreshToken::generate();
+        let now = self.clock.now_ms();
+        let step = CodeStep {
+            code: spend,
+            attempt_id: attempt.id(),
+            challenge_digest: &digest,
+            session: NewSession {
+                id: &session_id,
+                user_id: &user.id,
+                credential_version: challenge.credential_version,
+                client,
+                refresh_digest: &refresh_token.digest(),
+                now,
+                lifetimes: self.lifetimes,
+            },
+        };
+        match self.store.finish_second_step(&step).await? {
+            SecondStepEnd::Opened(expiries) => {
+                let grant = self.grant(&user.id, session_id, now, refresh_token, expiries)?;
+                tracing::Span::current().record("user_id", user.id.as_str());
+                Ok(CompletedLogin { grant, user })
+            }
+            SecondStepEnd::CodeRefused => Err(AuthError::InvalidCode),
+            // Spent meanwhile, or the credentials changed since the password step,
+            // which then no longer counts.
+            SecondStepEnd::LoginGone => Err(AuthError::InvalidMfaToken),
         }
-        self.throttle.succeeded(attempt).await?;
-        if !self
-            .store
-            .spend_challenge(&digest, self.clock.now_ms())
-            .await?
-        {
-            return Err(AuthError::InvalidMfaToken);
-        }
-        let user = self
-            .store
-            .user_by_id(&challenge.user_id)
+    }
+
+    /// The account `user_id`, while it is active.
+    async fn active_user(&self, user_id: &UserId) -> Result<UserRecord, AuthError> {
+        self.store
+            .user_by_id(user_id)
             .await?
             .filter(UserRecord::is_active)
-            .ok_or(AuthError::InvalidMfaToken)?;
-        // Credentials changed since the password step: that step no longer counts.
-        self.complete_login(user, challenge.credential_version, client)
-            .await?
             .ok_or(AuthError::InvalidMfaToken)
     }
 

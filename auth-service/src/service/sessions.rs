@@ -38,7 +38,7 @@ pub(crate) struct Grant {
 }
 
 impl Auth {
-    fn grant(
+    pub(super) fn grant(
         &self,
         user_id: &UserId,
         session_id: SessionId,

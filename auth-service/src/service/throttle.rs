@@ -64,6 +64,14 @@ pub(crate) struct Attempt {
     clears: Option<String>,
 }
 
+impl Attempt {
+    /// Its id, for a store transaction that gives it back as part of a success (only
+    /// for attempts whose success clears no limit: a code's guess).
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// Reserves attempts at login, refresh, password change and registration.
 #[derive(Debug, Clone)]
 pub(crate) struct Throttle {

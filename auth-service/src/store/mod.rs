@@ -6,6 +6,7 @@
 //! - [`refresh_tokens`]: opening a session with its first refresh token, rotating
 //!   refresh tokens ([`refresh_sqlite`]: the rotation as SQLite's writer runs it).
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
+//! - [`second_step`]: a login's second step with a code, finished in one transaction.
 //! - [`passkeys`]: WebAuthn credentials (passkeys and security keys), and
 //!   passkey-only accounts made with their first one.
 //! - [`ceremonies`]: WebAuthn ceremonies in progress, spent once.
@@ -36,6 +37,7 @@ pub(crate) mod refresh_tokens;
 pub(crate) mod revocations;
 mod rotation;
 pub(crate) mod second_factor;
+pub(crate) mod second_step;
 pub(crate) mod sessions;
 pub(crate) mod sweeps;
 pub(crate) mod throttle;

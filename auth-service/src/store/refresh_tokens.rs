@@ -32,6 +32,18 @@ use crate::domain::{
     session::{ClientSeen, Expiries, Lifetimes, RefreshDigest},
 };
 
+/// A session to open at a login, with its first refresh token.
+pub(crate) struct NewSession<'a> {
+    pub id: &'a SessionId,
+    pub user_id: &'a UserId,
+    /// The account's credential version its factors were checked against.
+    pub credential_version: i64,
+    pub client: &'a ClientSeen,
+    pub refresh_digest: &'a RefreshDigest,
+    pub now: i64,
+    pub lifetimes: Lifetimes,
+}
+
 impl Store {
     /// Opens session `id` for `user_id` at `now`, with its first refresh token
     /// (`refresh_digest`): the expiries of the first tokens. `None` when the account
@@ -52,37 +64,67 @@ impl Store {
     ) -> Result<Option<Expiries>, StoreError> {
         let span = self.reads.span("INSERT", "sessions");
         async {
-            let session_end = now + lifetimes.session_ms;
-            let expiries = lifetimes.at(now, session_end);
             let mut transaction = self.pool().begin().await?;
-            let inserted = sqlx::query(&format!(
-                "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
-             user_agent, expires_at, refresh_expires_at, tokens_expire_at, authenticated_at) \
-             SELECT $1, id, $3, $3, $4, $5, $6, $7, $8, $3 FROM users \
-             WHERE id = $2 AND credential_version = $9 AND disabled_at IS NULL{}",
-                self.share_lock()
-            ))
-            .bind(id.as_str())
-            .bind(user_id.as_str())
-            .bind(now)
-            .bind(client.address.as_deref())
-            .bind(client.user_agent.as_deref())
-            .bind(session_end)
-            .bind(expiries.refresh)
-            .bind(expiries.access)
-            .bind(credential_version)
-            .execute(&mut *transaction)
-            .await?;
-            if inserted.rows_affected() == 0 {
+            let session = NewSession {
+                id,
+                user_id,
+                credential_version,
+                client,
+                refresh_digest,
+                now,
+                lifetimes,
+            };
+            let Some(expiries) = self.open_session_within(&mut transaction, &session).await? else {
                 transaction.rollback().await?;
                 return Ok(None);
-            }
-            insert_refresh_token(&mut transaction, refresh_digest, id, expiries.refresh).await?;
+            };
             transaction.commit().await?;
             Ok(Some(expiries))
         }
         .instrument(span)
         .await
+    }
+
+    /// Opens `session` inside the caller's transaction, as [`Store::open_session`]
+    /// does: its expiries, or `None` (with nothing written) when its account is
+    /// disabled or its credentials changed.
+    pub(super) async fn open_session_within(
+        &self,
+        connection: &mut AnyConnection,
+        session: &NewSession<'_>,
+    ) -> Result<Option<Expiries>, sqlx::Error> {
+        let (now, lifetimes) = (session.now, session.lifetimes);
+        let session_end = now + lifetimes.session_ms;
+        let expiries = lifetimes.at(now, session_end);
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
+             user_agent, expires_at, refresh_expires_at, tokens_expire_at, authenticated_at) \
+             SELECT $1, id, $3, $3, $4, $5, $6, $7, $8, $3 FROM users \
+             WHERE id = $2 AND credential_version = $9 AND disabled_at IS NULL{}",
+            self.share_lock()
+        ))
+        .bind(session.id.as_str())
+        .bind(session.user_id.as_str())
+        .bind(now)
+        .bind(session.client.address.as_deref())
+        .bind(session.client.user_agent.as_deref())
+        .bind(session_end)
+        .bind(expiries.refresh)
+        .bind(expiries.access)
+        .bind(session.credential_version)
+        .execute(&mut *connection)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        insert_refresh_token(
+            connection,
+            session.refresh_digest,
+            session.id,
+            expiries.refresh,
+        )
+        .await?;
+        Ok(Some(expiries))
     }
 
     /// Spends the refresh token whose digest is `old` and records `new` in its place,

@@ -185,7 +185,9 @@ async fn many_logouts_at_once_each_end_their_session() {
                 let answer = client
                     .logout(bearer(LogoutRequest {}, &session.token))
                     .await;
-                answer.err().map(|status| format!("logout {index}: {status:?}"))
+                answer
+                    .err()
+                    .map(|status| format!("logout {index}: {status:?}"))
             }
         })
         .buffer_unordered(LOGOUTS_IN_FLIGHT)

@@ -162,7 +162,7 @@ async fn the_tutorials_flow_works_end_to_end() {
 #[tokio::test]
 async fn a_book_posted_without_a_cover_is_created_with_no_image_url() {
     let stack = InProcessStack::spawn().await;
-    let (_, me) = Rest::new(&stack.http).signed_up("Coverless").await;
+    let (_, me) = Rest::new(&stack.http).signed_up("Carol Coverless").await;
     let created = me
         .form(
             Method::POST,
