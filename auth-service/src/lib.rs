@@ -256,12 +256,7 @@ impl Application {
             sealing: settings.sealing.clone(),
             mfa_token_ttl_ms: (config.mfa_token_ttl_secs * 1000) as i64,
             recent_sign_in_secs: config.recent_sign_in_secs,
-            throttle: Throttle::new(
-                store.clone(),
-                config.allowances(),
-                !on_postgres,
-                config.clock.clone(),
-            ),
+            throttle: Throttle::new(store.clone(), config.allowances(), config.clock.clone()),
             webauthn,
             ceremony_ttl_ms: (config.webauthn_ceremony_ttl_secs * 1000) as i64,
             clock: config.clock.clone(),

@@ -23,7 +23,7 @@
 //! other attempts in the ceilings stay, so succeeding at one's own account never buys
 //! more guesses at another's.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bookshelf_runtime::clock::Clock;
@@ -77,28 +77,16 @@ impl Attempt {
 pub(crate) struct Throttle {
     store: Store,
     allowances: Allowances,
-    /// On SQLite, reservations take turns here: the database has one writer anyway,
-    /// and waiting in line is far cheaper than each connection retrying the write
-    /// lock with the busy handler's sleeps, which under a flood stretch every
-    /// reservation past its caller's patience. PostgreSQL locks per key instead.
-    serial: Option<Arc<tokio::sync::Mutex<()>>>,
     /// What the window slides along.
     clock: Clock,
 }
 
 impl Throttle {
-    /// A throttle with `allowances`, counted in `store` at the times `clock` tells;
-    /// `single_writer` when the database is SQLite.
-    pub(crate) fn new(
-        store: Store,
-        allowances: Allowances,
-        single_writer: bool,
-        clock: Clock,
-    ) -> Self {
+    /// A throttle with `allowances`, counted in `store` at the times `clock` tells.
+    pub(crate) fn new(store: Store, allowances: Allowances, clock: Clock) -> Self {
         Self {
             store,
             allowances,
-            serial: single_writer.then(|| Arc::new(tokio::sync::Mutex::new(()))),
             clock,
         }
     }
@@ -217,10 +205,9 @@ impl Throttle {
         if let Some(until) = self.store.refusal(limits, now, window).await? {
             return Err(refused(until, now));
         }
-        let _turn = match &self.serial {
-            Some(serial) => Some(serial.lock().await),
-            None => None,
-        };
+        // On SQLite, reservations wait in line rather than in the busy handler:
+        // under a flood its sleeps would stretch each past its caller's patience.
+        let _turn = self.store.write_turn().await;
         let now = self.clock.now_ms();
         match self.store.reserve(&id, limits, now, window).await? {
             Reserved::Granted => Ok(Attempt { id, clears }),

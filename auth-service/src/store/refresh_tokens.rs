@@ -64,6 +64,7 @@ impl Store {
     ) -> Result<Option<Expiries>, StoreError> {
         let span = self.reads.span("INSERT", "sessions");
         async {
+            let _turn = self.write_turn().await;
             let mut transaction = self.pool().begin().await?;
             let session = NewSession {
                 id,

@@ -54,9 +54,12 @@ impl Store {
         step: &CodeStep<'_>,
     ) -> Result<SecondStepEnd, StoreError> {
         let span = self.reads.span("UPDATE", "mfa_challenges");
-        async { retrying(|| self.try_finish_second_step(step)).await }
-            .instrument(span)
-            .await
+        async {
+            let _turn = self.write_turn().await;
+            retrying(|| self.try_finish_second_step(step)).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// One run of [`Store::finish_second_step`]'s transaction.

@@ -153,6 +153,7 @@ impl Store {
     pub(crate) async fn release(&self, attempt_id: &str, clear: &[&str]) -> Result<(), StoreError> {
         let span = self.reads.span("DELETE", "throttle_attempts");
         async {
+            let _turn = self.write_turn().await;
             sqlx::query("DELETE FROM throttle_attempts WHERE attempt_id = $1")
                 .bind(attempt_id)
                 .execute(self.pool())

@@ -43,6 +43,27 @@ async fn refresh_is_refused(client: &mut AuthServiceClient<Channel>, refresh_tok
     }
 }
 
+/// A new account and `count` sessions of it, besides the first: the observer's.
+async fn account_with_sessions(
+    client: &mut AuthServiceClient<Channel>,
+    name: &str,
+    count: usize,
+) -> (LoginResponse, Vec<LoginResponse>) {
+    let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+    register(client, &email).await;
+    let observer = password_login(client, &email).await;
+    let sessions = futures::stream::iter(0..count)
+        .map(|_| {
+            let mut client = client.clone();
+            let email = email.clone();
+            async move { password_login(&mut client, &email).await }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    (observer, sessions)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refreshes_racing_logouts_end_every_session_without_failing() {
     let auth = TestAuth::spawn_with(|config| {
@@ -57,18 +78,7 @@ async fn refreshes_racing_logouts_end_every_session_without_failing() {
         clients.push(auth.client_as("gateway").await);
     }
     let mut client = clients[0].clone();
-    let email = format!("racer-{}@example.com", uuid::Uuid::new_v4().simple());
-    register(&mut client, &email).await;
-    let observer = password_login(&mut client, &email).await;
-    let sessions: Vec<LoginResponse> = futures::stream::iter(0..SESSIONS)
-        .map(|_| {
-            let mut client = client.clone();
-            let email = email.clone();
-            async move { password_login(&mut client, &email).await }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
+    let (observer, sessions) = account_with_sessions(&mut client, "racer", SESSIONS).await;
 
     // Every call waits for every other, then all go at once.
     let start = Arc::new(Barrier::new(2 * SESSIONS));
@@ -165,18 +175,7 @@ async fn many_logouts_at_once_each_end_their_session() {
         clients.push(auth.client().await);
     }
     let mut client = clients[0].clone();
-    let email = format!("leaver-{}@example.com", uuid::Uuid::new_v4().simple());
-    register(&mut client, &email).await;
-    let observer = password_login(&mut client, &email).await;
-    let sessions: Vec<LoginResponse> = futures::stream::iter(0..LOGOUTS)
-        .map(|_| {
-            let mut client = client.clone();
-            let email = email.clone();
-            async move { password_login(&mut client, &email).await }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
+    let (observer, sessions) = account_with_sessions(&mut client, "leaver", LOGOUTS).await;
 
     let failures: Vec<String> = futures::stream::iter(sessions.iter().enumerate())
         .map(|(index, session)| {
