@@ -205,9 +205,6 @@ impl Throttle {
         if let Some(until) = self.store.refusal(limits, now, window).await? {
             return Err(refused(until, now));
         }
-        // On SQLite, reservations wait in line rather than in the busy handler:
-        // under a flood its sleeps would stretch each past its caller's patience.
-        let _turn = self.store.write_turn().await;
         let now = self.clock.now_ms();
         match self.store.reserve(&id, limits, now, window).await? {
             Reserved::Granted => Ok(Attempt { id, clears }),

@@ -7,6 +7,8 @@
 //!   refresh tokens ([`refresh_sqlite`]: the rotation as SQLite's writer runs it).
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
 //! - [`second_step`]: a login's second step with a code, finished in one transaction.
+//! - [`logins_sqlite`]: a login's writes (reservation, release, session, second
+//!   step) as SQLite's writer runs them.
 //! - [`passkeys`]: WebAuthn credentials (passkeys and security keys), and
 //!   passkey-only accounts made with their first one.
 //! - [`ceremonies`]: WebAuthn ceremonies in progress, spent once.
@@ -19,7 +21,7 @@
 //! Here too: [`Store`] itself, its one error, and [`retrying`], which runs a
 //! transaction again when it loses to concurrent ones.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, time::Duration};
 
 use bookshelf_runtime::{
     db::{Backend, Database, Reads, is_unique_violation},
@@ -31,6 +33,7 @@ use sqlx::AnyPool;
 pub(crate) mod ceremonies;
 pub(crate) mod clients;
 pub(crate) mod keys;
+mod logins_sqlite;
 pub(crate) mod passkeys;
 mod refresh_sqlite;
 pub(crate) mod refresh_tokens;
@@ -158,9 +161,6 @@ pub struct Store {
     reads: Reads,
     /// On SQLite, the writer the hot write transactions run on whole.
     writer: Option<SqliteWriter>,
-    /// On SQLite, where the write transactions still run through the pool take turns
-    /// (see [`Store::write_turn`]).
-    write_turns: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Which database: PostgreSQL notifies the other replicas of a revocation, and
     /// its writers lock rows (so must take them in one order), where an SQLite writer
     /// holds the whole database from its first write on.
@@ -175,22 +175,7 @@ impl Store {
             backend: database.backend,
             pool: database.pool,
             reads: database.reads,
-            write_turns: (database.backend == Backend::Sqlite)
-                .then(|| Arc::new(tokio::sync::Mutex::new(()))),
             writer: database.writer,
-        }
-    }
-
-    /// On SQLite, waits for this process's turn to run a write transaction through
-    /// the pool, held until the guard drops. The database has one writer anyway, and
-    /// waiting in line here is far cheaper than the pool's connections retrying the
-    /// write lock with the busy handler's sleeps (1 ms, then 2, 5, 10 and up to
-    /// 100 ms), which under a flood put those sleeps into every answer's latency.
-    /// PostgreSQL locks rows instead: `None`.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_turns {
-            Some(turns) => Some(turns.lock().await),
-            None => None,
         }
     }
 

@@ -20,7 +20,9 @@ use tracing::Instrument;
 
 pub(crate) use super::rotation::Rotation;
 use super::{
-    Store, StoreError, refresh_sqlite, retrying,
+    Store, StoreError,
+    logins_sqlite::{self, OwnedSession},
+    refresh_sqlite, retrying,
     rotation::{
         Attempted, FORGET_EXPIRED, INSERT_REFRESH_TOKEN, MOVE_SESSION_ON, OPEN_SESSION, SPEND,
     },
@@ -44,6 +46,22 @@ pub(crate) struct NewSession<'a> {
     pub lifetimes: Lifetimes,
 }
 
+impl NewSession<'_> {
+    /// The session, owned, for a closure on SQLite's writer.
+    pub(super) fn owned(&self) -> OwnedSession {
+        OwnedSession {
+            id: self.id.as_str().to_owned(),
+            user_id: self.user_id.as_str().to_owned(),
+            credential_version: self.credential_version,
+            address: self.client.address.clone(),
+            user_agent: self.client.user_agent.clone(),
+            refresh_digest: self.refresh_digest.as_str().to_owned(),
+            now: self.now,
+            lifetimes: self.lifetimes,
+        }
+    }
+}
+
 impl Store {
     /// Opens session `id` for `user_id` at `now`, with its first refresh token
     /// (`refresh_digest`): the expiries of the first tokens. `None` when the account
@@ -64,8 +82,6 @@ impl Store {
     ) -> Result<Option<Expiries>, StoreError> {
         let span = self.reads.span("INSERT", "sessions");
         async {
-            let _turn = self.write_turn().await;
-            let mut transaction = self.pool().begin().await?;
             let session = NewSession {
                 id,
                 user_id,
@@ -75,6 +91,13 @@ impl Store {
                 now,
                 lifetimes,
             };
+            if let Some(writer) = self.writer() {
+                let session = session.owned();
+                return Ok(writer
+                    .write(move |connection| logins_sqlite::open_session(connection, &session))
+                    .await?);
+            }
+            let mut transaction = self.pool().begin().await?;
             let Some(expiries) = self.open_session_within(&mut transaction, &session).await? else {
                 transaction.rollback().await?;
                 return Ok(None);

@@ -12,7 +12,12 @@
 use sqlx::AnyConnection;
 use tracing::Instrument;
 
-use super::{Store, StoreError, refresh_tokens::NewSession, retrying};
+use super::{
+    Store, StoreError,
+    logins_sqlite::{self, OwnedCodeStep},
+    refresh_tokens::NewSession,
+    retrying,
+};
 use crate::domain::session::Expiries;
 
 /// The code a second step offers, as the database spends it.
@@ -55,8 +60,22 @@ impl Store {
     ) -> Result<SecondStepEnd, StoreError> {
         let span = self.reads.span("UPDATE", "mfa_challenges");
         async {
-            let _turn = self.write_turn().await;
-            retrying(|| self.try_finish_second_step(step)).await
+            match self.writer() {
+                Some(writer) => {
+                    let step = OwnedCodeStep {
+                        code: step.code.clone(),
+                        attempt_id: step.attempt_id.to_owned(),
+                        challenge_digest: step.challenge_digest.to_owned(),
+                        session: step.session.owned(),
+                    };
+                    Ok(writer
+                        .write(move |connection| {
+                            logins_sqlite::finish_second_step(connection, &step)
+                        })
+                        .await?)
+                }
+                None => retrying(|| self.try_finish_second_step(step)).await,
+            }
         }
         .instrument(span)
         .await

@@ -14,7 +14,7 @@
 use sqlx::{AnyConnection, Row};
 use tracing::Instrument;
 
-use super::{Store, StoreError, retrying};
+use super::{Store, StoreError, logins_sqlite, retrying};
 
 /// One limit an attempt must fit under: at most `max` attempts per window under `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,17 @@ impl Store {
             let mut limits = limits.to_vec();
             limits.sort_by(|a, b| a.key.cmp(&b.key));
             limits.dedup_by(|a, b| a.key == b.key);
-            retrying(|| self.try_reserve(attempt_id, &limits, now, window_ms)).await
+            match self.writer() {
+                Some(writer) => {
+                    let attempt_id = attempt_id.to_owned();
+                    Ok(writer
+                        .write(move |connection| {
+                            logins_sqlite::reserve(connection, &attempt_id, &limits, now, window_ms)
+                        })
+                        .await?)
+                }
+                None => retrying(|| self.try_reserve(attempt_id, &limits, now, window_ms)).await,
+            }
         }
         .instrument(span)
         .await
@@ -153,7 +163,16 @@ impl Store {
     pub(crate) async fn release(&self, attempt_id: &str, clear: &[&str]) -> Result<(), StoreError> {
         let span = self.reads.span("DELETE", "throttle_attempts");
         async {
-            let _turn = self.write_turn().await;
+            if let Some(writer) = self.writer() {
+                let attempt_id = attempt_id.to_owned();
+                let clear: Vec<String> = clear.iter().map(|key| (*key).to_owned()).collect();
+                writer
+                    .write(move |connection| {
+                        logins_sqlite::release(connection, &attempt_id, &clear)
+                    })
+                    .await?;
+                return Ok(());
+            }
             sqlx::query("DELETE FROM throttle_attempts WHERE attempt_id = $1")
                 .bind(attempt_id)
                 .execute(self.pool())
