@@ -25,6 +25,7 @@ mod sessions;
 mod soak;
 mod traces;
 mod write_floors;
+mod write_report;
 mod write_rows;
 mod writes;
 
