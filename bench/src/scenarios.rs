@@ -589,7 +589,7 @@ async fn uploads(settings: &Settings, stack: &ProcessStack, me: &Rest, report: &
         stats: Stats {
             errors: count(Outcome::Failed),
             refused: count(Outcome::Refused),
-            done: ok as u64,
+            done: ok,
             rps: ok as f64 / elapsed.as_secs_f64(),
             p50: quantile(&latencies, 0.5),
             p99: quantile(&latencies, 0.99),

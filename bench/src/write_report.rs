@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{cpu::Usage, load, write_rows::Figure, writes::WriteSettings};
+use crate::{cpu::Usage, load, write_rows::Figure};
 
 /// The rows, in the order measured; the first three are the auth floor's, the others
 /// the library floor's.
@@ -58,16 +58,16 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Prints the table of medians; whether every goal was met.
-pub(crate) fn print(settings: &WriteSettings, rounds: &BTreeMap<usize, Vec<Round>>) -> bool {
+pub(crate) fn print(
+    database: &str,
+    duration_secs: u64,
+    rounds: &BTreeMap<usize, Vec<Round>>,
+) -> bool {
     println!(
         "Writes on {}, {} s a row, {} rounds; medians (each round's figure in brackets)",
-        if settings.postgres.is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
-        settings.duration_secs,
-        settings.rounds
+        database,
+        duration_secs,
+        rounds.values().map(Vec::len).max().unwrap_or_default()
     );
     println!();
     println!("| row | c | req/s | p99 | transaction floor | composed floor | ratio | goal met |");

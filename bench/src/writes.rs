@@ -279,7 +279,11 @@ pub async fn run(settings: &WriteSettings) -> anyhow::Result<bool> {
         }
     }
     drop(stack);
-    Ok(print(settings, &rounds))
+    let database = match settings.postgres {
+        Some(_) => "PostgreSQL",
+        None => "SQLite",
+    };
+    Ok(print(database, settings.duration_secs, &rounds))
 }
 
 /// Logs in `count` times: each session's refresh token.

@@ -7,8 +7,7 @@
 //!   refresh tokens ([`refresh_sqlite`]: the rotation as SQLite's writer runs it).
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
 //! - [`second_step`]: a login's second step with a code, finished in one transaction.
-//! - [`logins_sqlite`]: a login's writes (reservation, release, session, second
-//!   step) as SQLite's writer runs them.
+//! - [`sessions_sqlite`]: opening a session as SQLite's writer runs it.
 //! - [`passkeys`]: WebAuthn credentials (passkeys and security keys), and
 //!   passkey-only accounts made with their first one.
 //! - [`ceremonies`]: WebAuthn ceremonies in progress, spent once.
@@ -33,7 +32,6 @@ use sqlx::AnyPool;
 pub(crate) mod ceremonies;
 pub(crate) mod clients;
 pub(crate) mod keys;
-mod logins_sqlite;
 pub(crate) mod passkeys;
 mod refresh_sqlite;
 pub(crate) mod refresh_tokens;
@@ -42,6 +40,7 @@ mod rotation;
 pub(crate) mod second_factor;
 pub(crate) mod second_step;
 pub(crate) mod sessions;
+mod sessions_sqlite;
 pub(crate) mod sweeps;
 pub(crate) mod throttle;
 pub(crate) mod users;

@@ -20,13 +20,12 @@ use tracing::Instrument;
 
 pub(crate) use super::rotation::Rotation;
 use super::{
-    Store, StoreError,
-    logins_sqlite::{self, OwnedSession},
-    refresh_sqlite, retrying,
+    Store, StoreError, refresh_sqlite, retrying,
     rotation::{
         Attempted, FORGET_EXPIRED, INSERT_REFRESH_TOKEN, MOVE_SESSION_ON, OPEN_SESSION, SPEND,
     },
     sessions::Ending,
+    sessions_sqlite::{self, OwnedSession},
     throttle::{ENSURE_KEY, Limit, Reserved, refused_until},
 };
 use crate::domain::{
@@ -94,7 +93,7 @@ impl Store {
             if let Some(writer) = self.writer() {
                 let session = session.owned();
                 return Ok(writer
-                    .write(move |connection| logins_sqlite::open_session(connection, &session))
+                    .write(move |connection| sessions_sqlite::open_session(connection, &session))
                     .await?);
             }
             let mut transaction = self.pool().begin().await?;

@@ -9,14 +9,16 @@
 //! removal; on PostgreSQL a deadlock with anything else is run again whole
 //! ([`retrying`]).
 
+use bookshelf_runtime::sqlite_reads::{Connection, OptionalExtension, params, rusqlite};
 use sqlx::AnyConnection;
 use tracing::Instrument;
 
 use super::{
     Store, StoreError,
-    logins_sqlite::{self, OwnedCodeStep},
     refresh_tokens::NewSession,
     retrying,
+    sessions_sqlite::{OwnedSession, account_unchanged, insert_session},
+    throttle::release_on_sqlite,
 };
 use crate::domain::session::Expiries;
 
@@ -69,9 +71,7 @@ impl Store {
                         session: step.session.owned(),
                     };
                     Ok(writer
-                        .write(move |connection| {
-                            logins_sqlite::finish_second_step(connection, &step)
-                        })
+                        .write(move |connection| finish_on_sqlite(connection, &step))
                         .await?)
                 }
                 None => retrying(|| self.try_finish_second_step(step)).await,
@@ -143,4 +143,69 @@ impl Store {
             },
         )
     }
+}
+
+/// A second step with a code, owned, for a closure on the writer.
+struct OwnedCodeStep {
+    code: CodeSpend,
+    attempt_id: String,
+    challenge_digest: String,
+    session: OwnedSession,
+}
+
+/// Finishes `step` as [`Store::finish_second_step`] does, on SQLite's writer: every condition read
+/// first, then the code spent, the guess given back, the login spent and the session
+/// opened.
+fn finish_on_sqlite(
+    connection: &Connection,
+    step: &OwnedCodeStep,
+) -> rusqlite::Result<SecondStepEnd> {
+    let (user_id, now) = (step.session.user_id.as_str(), step.session.now);
+    let spendable = match &step.code {
+        CodeSpend::TotpStep(totp_step) => connection
+            .prepare_cached(
+                "SELECT 1 FROM totp_factors \
+                 WHERE user_id = ?1 AND last_step < ?2 AND confirmed_at IS NOT NULL",
+            )?
+            .query_row(params![user_id, totp_step], |_| Ok(()))
+            .optional()?,
+        CodeSpend::RecoveryCode(digest) => connection
+            .prepare_cached(
+                "SELECT 1 FROM recovery_codes \
+                 WHERE user_id = ?1 AND digest = ?2 AND used_at IS NULL",
+            )?
+            .query_row(params![user_id, digest], |_| Ok(()))
+            .optional()?,
+    };
+    if spendable.is_none() {
+        return Ok(SecondStepEnd::CodeRefused);
+    }
+    let waiting = connection
+        .prepare_cached(
+            "SELECT 1 FROM mfa_challenges \
+             WHERE digest = ?1 AND used_at IS NULL AND expires_at > ?2",
+        )?
+        .query_row(params![step.challenge_digest, now], |_| Ok(()))
+        .optional()?;
+    if waiting.is_none() || !account_unchanged(connection, &step.session)? {
+        return Ok(SecondStepEnd::LoginGone);
+    }
+    match &step.code {
+        CodeSpend::TotpStep(totp_step) => connection
+            .prepare_cached("UPDATE totp_factors SET last_step = ?1 WHERE user_id = ?2")?
+            .execute(params![totp_step, user_id])?,
+        CodeSpend::RecoveryCode(digest) => connection
+            .prepare_cached(
+                "UPDATE recovery_codes SET used_at = ?1 WHERE user_id = ?2 AND digest = ?3",
+            )?
+            .execute(params![now, user_id, digest])?,
+    };
+    release_on_sqlite(connection, &step.attempt_id, &[])?;
+    connection
+        .prepare_cached("UPDATE mfa_challenges SET used_at = ?1 WHERE digest = ?2")?
+        .execute(params![now, step.challenge_digest])?;
+    Ok(SecondStepEnd::Opened(insert_session(
+        connection,
+        &step.session,
+    )?))
 }

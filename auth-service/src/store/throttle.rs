@@ -14,7 +14,9 @@
 use sqlx::{AnyConnection, Row};
 use tracing::Instrument;
 
-use super::{Store, StoreError, logins_sqlite, retrying};
+use bookshelf_runtime::sqlite_reads::{Connection, params, rusqlite};
+
+use super::{Store, StoreError, retrying};
 
 /// One limit an attempt must fit under: at most `max` attempts per window under `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +107,7 @@ impl Store {
                     let attempt_id = attempt_id.to_owned();
                     Ok(writer
                         .write(move |connection| {
-                            logins_sqlite::reserve(connection, &attempt_id, &limits, now, window_ms)
+                            reserve_on_sqlite(connection, &attempt_id, &limits, now, window_ms)
                         })
                         .await?)
                 }
@@ -167,9 +169,7 @@ impl Store {
                 let attempt_id = attempt_id.to_owned();
                 let clear: Vec<String> = clear.iter().map(|key| (*key).to_owned()).collect();
                 writer
-                    .write(move |connection| {
-                        logins_sqlite::release(connection, &attempt_id, &clear)
-                    })
+                    .write(move |connection| release_on_sqlite(connection, &attempt_id, &clear))
                     .await?;
                 return Ok(());
             }
@@ -214,4 +214,60 @@ pub(super) async fn refused_until(
         }
     }
     Ok(refused_until)
+}
+
+/// Reserves attempt `attempt_id` under every one of `limits` at `now`, or under none
+/// if any is full, as [`Store::reserve`] does, on SQLite's writer: the checks first,
+/// then the writes, so that nothing needs undoing.
+fn reserve_on_sqlite(
+    connection: &Connection,
+    attempt_id: &str,
+    limits: &[Limit],
+    now: i64,
+    window_ms: i64,
+) -> rusqlite::Result<Reserved> {
+    let since = now - window_ms;
+    let mut refused_until = None::<i64>;
+    for limit in limits {
+        let times = connection
+            .prepare_cached(ATTEMPTS_SINCE)?
+            .query_map(params![limit.key, since], |row| row.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        if let Some(frees_at) = full_until(&times, limit.max, window_ms) {
+            refused_until = Some(refused_until.map_or(frees_at, |until| until.max(frees_at)));
+        }
+    }
+    if let Some(until) = refused_until {
+        return Ok(Reserved::Refused { until });
+    }
+    for limit in limits {
+        connection
+            .prepare_cached(TOUCH_KEY)?
+            .execute(params![limit.key, now])?;
+        connection
+            .prepare_cached(FORGET_ATTEMPTS)?
+            .execute(params![limit.key, since])?;
+        connection
+            .prepare_cached(COUNT_ATTEMPT)?
+            .execute(params![limit.key, attempt_id, now])?;
+    }
+    Ok(Reserved::Granted)
+}
+
+/// Gives back attempt `attempt_id` and forgets every attempt under `clear`, on
+/// SQLite's writer.
+pub(super) fn release_on_sqlite(
+    connection: &Connection,
+    attempt_id: &str,
+    clear: &[String],
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("DELETE FROM throttle_attempts WHERE attempt_id = ?1")?
+        .execute(params![attempt_id])?;
+    for key in clear {
+        connection
+            .prepare_cached("DELETE FROM throttle_attempts WHERE key = ?1")?
+            .execute(params![key])?;
+    }
+    Ok(())
 }
