@@ -172,6 +172,12 @@ pub(crate) enum BadBody {
     /// A book form with both a cover and an upload to take it from.
     #[error("Send cover_image or cover_upload, not both")]
     CoverTwice,
+    /// A cover part with no bytes: most likely a file that failed to be read, so it
+    /// is refused rather than taken for a book without a cover.
+    #[error(
+        "cover_image is empty: send the image, or leave the part out for a book without a cover"
+    )]
+    EmptyCover,
     /// A query string that does not parse.
     #[error("Malformed query string")]
     MalformedQuery,

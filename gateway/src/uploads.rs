@@ -336,6 +336,9 @@ pub(crate) async fn stream_form<C: UploadCall>(
                 .all(|needed| fields.contains_key(needed))
             {
                 let held = HeldCover::read(&mut field, max_cover_bytes, held_budget).await?;
+                if held.chunks.iter().all(Bytes::is_empty) {
+                    return Err(BadBody::EmptyCover.into());
+                }
                 cover = Cover::Held(call, held);
                 continue;
             }
@@ -358,6 +361,10 @@ pub(crate) async fn stream_form<C: UploadCall>(
                 // The backend answered before the end (a bad token, too many uploads):
                 // its answer says why, and the rest of the body is not read.
                 return upload.answer().await;
+            }
+            if sent == 0 {
+                // Dropped without its finish message, the call stores nothing.
+                return Err(BadBody::EmptyCover.into());
             }
             cover = Cover::Streamed(Box::new(upload));
             continue;
