@@ -63,7 +63,7 @@ async fn request_ids_are_kept_or_made_and_reach_the_services_logs() {
 }
 
 #[tokio::test]
-async fn a_backend_down_is_503_at_once_and_recovers_by_itself() {
+async fn a_backend_down_is_answered_at_once_and_recovers_by_itself() {
     let mut stack = ProcessStack::spawn().await;
     let rest = Rest::new(&stack.http);
     stack.kill(Service::Auth).await;
@@ -75,7 +75,16 @@ async fn a_backend_down_is_503_at_once_and_recovers_by_itself() {
             json!({"email": "a@example.com", "password": "x"}),
         )
         .await;
-    assert_eq!(down.status, 503, "{:?}", down.body);
+    // 503 when the gateway's connection to the killed service is known closed; 502
+    // when the login went out on it before the gateway saw it close, and broke there
+    // (the gateway cannot tell whether a broken call reached the service). Either is
+    // an outage answered at once, not a wait for a deadline.
+    assert!(
+        matches!(down.status, 502 | 503),
+        "{} {:?}",
+        down.status,
+        down.body
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     stack.start(Service::Auth);
     stack.wait_healthy().await;
