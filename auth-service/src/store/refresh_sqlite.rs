@@ -12,7 +12,7 @@ use super::{
     rotation::{
         Attempted, FORGET_EXPIRED, INSERT_REFRESH_TOKEN, MOVE_SESSION_ON, OPEN_SESSION, Rotation,
     },
-    throttle::{ATTEMPTS_SINCE, COUNT_ATTEMPT, FORGET_ATTEMPTS, Limit, TOUCH_KEY, full_until},
+    throttle::{ATTEMPTS_SINCE, Limit, count_on_sqlite, full_until},
 };
 use crate::domain::{
     SessionId, UserId,
@@ -110,16 +110,6 @@ fn count_failure(
     now: i64,
     since: i64,
 ) -> rusqlite::Result<()> {
-    connection
-        .prepare_cached(TOUCH_KEY)?
-        .execute(params![limit.key, now])?;
-    connection
-        .prepare_cached(FORGET_ATTEMPTS)?
-        .execute(params![limit.key, since])?;
-    connection.prepare_cached(COUNT_ATTEMPT)?.execute(params![
-        limit.key,
-        uuid::Uuid::new_v4().to_string(),
-        now
-    ])?;
-    Ok(())
+    let attempt_id = uuid::Uuid::new_v4().to_string();
+    count_on_sqlite(connection, limit, &attempt_id, now, since)
 }

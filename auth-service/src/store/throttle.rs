@@ -241,17 +241,30 @@ fn reserve_on_sqlite(
         return Ok(Reserved::Refused { until });
     }
     for limit in limits {
-        connection
-            .prepare_cached(TOUCH_KEY)?
-            .execute(params![limit.key, now])?;
-        connection
-            .prepare_cached(FORGET_ATTEMPTS)?
-            .execute(params![limit.key, since])?;
-        connection
-            .prepare_cached(COUNT_ATTEMPT)?
-            .execute(params![limit.key, attempt_id, now])?;
+        count_on_sqlite(connection, limit, attempt_id, now, since)?;
     }
     Ok(Reserved::Granted)
+}
+
+/// Counts attempt `attempt_id` under `limit` at `now` on SQLite's writer, forgetting
+/// the limit's attempts from before the window (`since`).
+pub(super) fn count_on_sqlite(
+    connection: &Connection,
+    limit: &Limit,
+    attempt_id: &str,
+    now: i64,
+    since: i64,
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(TOUCH_KEY)?
+        .execute(params![limit.key, now])?;
+    connection
+        .prepare_cached(FORGET_ATTEMPTS)?
+        .execute(params![limit.key, since])?;
+    connection
+        .prepare_cached(COUNT_ATTEMPT)?
+        .execute(params![limit.key, attempt_id, now])?;
+    Ok(())
 }
 
 /// Gives back attempt `attempt_id` and forgets every attempt under `clear`, on
