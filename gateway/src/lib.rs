@@ -33,6 +33,7 @@
 mod access;
 mod backend_traces;
 mod backends;
+mod book_form_docs;
 mod book_uploads;
 mod books;
 mod client_address;

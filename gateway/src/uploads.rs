@@ -8,10 +8,7 @@
 //! is finished, carrying the byte count and SHA-256 of what was sent, so the backend
 //! checks the cover end to end.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use axum::extract::{
     FromRequest, Multipart, Request,
@@ -22,15 +19,8 @@ use bookshelf_proto::library::v1::UploadFinished;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
-use utoipa::{
-    IntoResponses, PartialSchema, ToSchema,
-    openapi::{KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type},
-};
 
-use crate::{
-    envelope::described_refusals,
-    error::{ApiError, BadBody, Internal, TooLarge, WrongContentType},
-};
+use crate::error::{ApiError, BadBody, Internal, TooLarge, WrongContentType};
 
 /// The form field that carries the cover.
 pub(crate) const COVER_FIELD: &str = "cover_image";
@@ -63,72 +53,6 @@ impl<S: Send + Sync> FromRequest<S> for BookForm {
             .await
             .map(Self)
             .map_err(|_| WrongContentType::Multipart.into())
-    }
-}
-
-impl PartialSchema for BookForm {
-    fn schema() -> RefOr<Schema> {
-        let text = |description: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(description))
-        };
-        let cover = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
-            .content_media_type("application/octet-stream")
-            .description(Some(
-                "A JPEG, PNG, GIF or WebP image; stored as a thumbnail of at most 150x150.",
-            ));
-        ObjectBuilder::new()
-            .description(Some(
-                "The parts may come in any order. A cover after the fields its upload needs \
-                 (title and category to create, every field sent to update) is streamed to \
-                 storage as it arrives; one before them is held until the form ends.",
-            ))
-            .property(
-                TEXT_FIELDS[0],
-                text("Required on create; unique among the caller's books."),
-            )
-            .property(TEXT_FIELDS[1], text("Free text."))
-            .property(TEXT_FIELDS[2], text("Required on create."))
-            .property(COVER_FIELD, cover)
-            .property(
-                UPLOAD_FIELD,
-                text(
-                    "Instead of cover_image: a finished resumable upload's id (the last \
-                     segment of its `Location`), whose bytes become the cover; the upload \
-                     is consumed.",
-                ),
-            )
-            .into()
-    }
-}
-
-impl ToSchema for BookForm {}
-
-impl IntoResponses for BookForm {
-    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        described_refusals(&[
-            (
-                400,
-                "A malformed form, field errors in `error`, or a cover that does not decode",
-            ),
-            (409, "The caller has a book with this title"),
-            (413, "The cover or the body is too large"),
-            (
-                415,
-                "Not a multipart form, or a cover that is not a JPEG, PNG, GIF or WebP image",
-            ),
-            (
-                429,
-                "Too many uploads in flight, or a quota reached; `Retry-After` when waiting helps",
-            ),
-            (
-                503,
-                "Too many covers held at once before their fields; see `Retry-After`",
-            ),
-        ])
     }
 }
 

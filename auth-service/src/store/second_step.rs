@@ -153,9 +153,9 @@ struct OwnedCodeStep {
     session: OwnedSession,
 }
 
-/// Finishes `step` as [`Store::finish_second_step`] does, on SQLite's writer: every condition read
-/// first, then the code spent, the guess given back, the login spent and the session
-/// opened.
+/// Finishes `step` as [`Store::finish_second_step`] does, on SQLite's writer: every
+/// condition read first, then the code spent, the guess given back, the login spent
+/// and the session opened.
 fn finish_on_sqlite(
     connection: &Connection,
     step: &OwnedCodeStep,

@@ -43,6 +43,19 @@ async fn refresh_is_refused(client: &mut AuthServiceClient<Channel>, refresh_tok
     }
 }
 
+/// The ids of the open sessions of the holder of `token`.
+async fn open_sessions(client: &mut AuthServiceClient<Channel>, token: &str) -> Vec<String> {
+    client
+        .list_sessions(bearer(ListSessionsRequest {}, token))
+        .await
+        .expect("the session list")
+        .into_inner()
+        .sessions
+        .into_iter()
+        .map(|session| session.id)
+        .collect()
+}
+
 /// A new account and `count` sessions of it, besides the first: the observer's.
 async fn account_with_sessions(
     client: &mut AuthServiceClient<Channel>,
@@ -126,13 +139,7 @@ async fn refreshes_racing_logouts_end_every_session_without_failing() {
     }
     // Listed before anything below presents a spent token, which would end its
     // session as reuse.
-    let listed = client
-        .list_sessions(bearer(ListSessionsRequest {}, &observer.token))
-        .await
-        .expect("the observer's session list")
-        .into_inner()
-        .sessions;
-    let open: Vec<&str> = listed.iter().map(|session| session.id.as_str()).collect();
+    let open = open_sessions(&mut client, &observer.token).await;
     let rotated = rotations.iter().flatten().count();
     assert!(
         failures.is_empty(),
@@ -198,13 +205,11 @@ async fn many_logouts_at_once_each_end_their_session() {
         "{} of {LOGOUTS} logouts failed: {failures:#?}",
         failures.len()
     );
-    let listed = client
-        .list_sessions(bearer(ListSessionsRequest {}, &observer.token))
-        .await
-        .expect("the observer's session list")
-        .into_inner()
-        .sessions;
-    assert_eq!(listed.len(), 1, "only the observer's is open: {listed:?}");
+    assert_eq!(
+        open_sessions(&mut client, &observer.token).await,
+        [observer.session_id.as_str()],
+        "only the observer's is open"
+    );
     for session in &sessions {
         assert!(is_refused(&mut client, &session.token).await);
     }
