@@ -17,7 +17,9 @@ mod floors;
 mod grants;
 mod hostile;
 mod load;
+mod logins;
 mod reads;
+mod replicas;
 mod report;
 mod rss;
 mod scenarios;
@@ -53,6 +55,11 @@ enum Command {
     /// An honest reader and uploader, quiet and then beside stalled uploads, a login
     /// flood and slow connections.
     Hostile(hostile::HostileSettings),
+    /// Password logins of many accounts side by side, beside the hashing ceiling.
+    Logins(logins::LoginSettings),
+    /// The capacity model's check: one replica of the stack against two, same load
+    /// (PostgreSQL and S3 from `BOOKSHELF_TEST_POSTGRES` and `BOOKSHELF_TEST_S3`).
+    Replicas(replicas::ReplicaSettings),
     /// Token refreshes, then reads with no ended session and with many in the
     /// followers.
     Sessions(sessions::SessionSettings),
@@ -104,6 +111,13 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Logins(settings) => {
+            if !logins::run(&settings).await? {
+                eprintln!("the goal is not met");
+            }
+            Ok(())
+        }
+        Command::Replicas(settings) => replicas::run(&settings).await,
         Command::Writes(settings) => {
             if !writes::run(&settings).await? {
                 eprintln!("not every goal is met");

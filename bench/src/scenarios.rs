@@ -471,7 +471,7 @@ async fn serves(http: &reqwest::Client, stack: &ProcessStack, service: Service) 
 /// verifications per second a pool of `cores` threads does with nothing else running:
 /// on a machine whose cores share caches (or are hyper-threads of one), that is the
 /// real ceiling, lower than cores / one hash's time.
-async fn hash_capacity(cores: usize) -> (Duration, f64) {
+pub(crate) async fn hash_capacity(cores: usize) -> (Duration, f64) {
     let password =
         || auth_service::domain::Password::offered("Corr3ct-Horse!").expect("short enough");
     let single = auth_service::passwords::Passwords::new(1);
