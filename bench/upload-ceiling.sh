@@ -41,7 +41,7 @@ curl -sf "$base/healthz" >/dev/null || { tail "$work/stack.log" >&2; exit 1; }
 fresh_token() {
   local email="ceiling$RANDOM$RANDOM@example.com"
   curl -sf -X POST "$base/users/" -H 'content-type: application/json' \
-    -d "{\"name\":\"Ceiling\",\"email\":\"$email\",\"password\":\"Abc@12345\"}" >/dev/null
+    -d "{\"name\":\"Ceiling Runner\",\"email\":\"$email\",\"password\":\"Abc@12345\"}" >/dev/null
   curl -sf -X POST "$base/users/login" -H 'content-type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"Abc@12345\"}" |
     "$python" -c 'import json, sys; print(json.load(sys.stdin)["data"]["token"])'

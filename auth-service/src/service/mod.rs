@@ -49,7 +49,7 @@ pub(crate) mod throttle;
 use self::{
     keys::KeyRing,
     revocations::RevocationFeed,
-    throttle::{Attempt, Throttle},
+    throttle::{Attempt, Throttle, Unjudged},
 };
 
 /// What every use case shares: the database, the keys, the hashing threads, the
@@ -138,21 +138,22 @@ impl Auth {
 
     /// Whether `offered` is the password hashed in `stored` (checked against a dummy
     /// hash when there is none, in the same time), for an `attempt` counted already,
-    /// which comes back for the caller to settle. A hash that could not even be queued
-    /// evaluated no guess: its attempt is given back and the caller told to retry.
+    /// which comes back judged for the caller to settle. A hash that could not even be
+    /// queued, or failed, evaluated no guess: its attempt is given back (and the caller
+    /// told to retry), as it is when the request is dropped before the verdict.
     pub(crate) async fn verify_counted(
         &self,
         offered: &str,
         stored: Option<PasswordHash>,
-        attempt: Attempt,
+        attempt: Unjudged,
     ) -> Result<(bool, Attempt), AuthError> {
         let Some(offered) = Password::offered(offered) else {
-            return Ok((false, attempt));
+            return Ok((false, attempt.judged()));
         };
         match self.passwords.verify(offered, stored).await {
-            Ok(matches) => Ok((matches, attempt)),
+            Ok(matches) => Ok((matches, attempt.judged())),
             Err(busy @ PasswordError::Busy { .. }) => {
-                self.throttle.not_made(attempt).await?;
+                self.throttle.not_made(attempt.judged()).await?;
                 Err(busy.into())
             }
             Err(error) => Err(error.into()),

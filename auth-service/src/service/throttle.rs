@@ -72,6 +72,44 @@ impl Attempt {
     }
 }
 
+/// A password attempt counted and not yet judged. A client that goes away first (it
+/// gave up while the attempt waited for a hashing thread) was told nothing, so its
+/// guess gave it nothing: dropped unjudged, the attempt is given back as never made,
+/// as a hash refused for a full queue is. Otherwise honest clients on a bad network,
+/// or a load that stops mid-flight, would spend their address's allowance on logins
+/// nobody answered. [`Unjudged::judged`] is called as soon as the verdict is known,
+/// and from then on the attempt counts as any other.
+#[must_use = "an unjudged attempt is given back when dropped"]
+pub(crate) struct Unjudged {
+    attempt: Option<Attempt>,
+    store: Store,
+}
+
+impl Unjudged {
+    /// The attempt, judged: it stays counted unless the caller gives it back.
+    pub(crate) fn judged(mut self) -> Attempt {
+        self.attempt.take().expect("an attempt is judged once")
+    }
+}
+
+impl Drop for Unjudged {
+    fn drop(&mut self) {
+        let (Some(attempt), Ok(runtime)) =
+            (self.attempt.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let store = self.store.clone();
+        // The request's own task is being dropped: the release runs on a task of its
+        // own.
+        runtime.spawn(async move {
+            if let Err(error) = store.release(&attempt.id, &[]).await {
+                tracing::warn!(%error, "an abandoned attempt could not be given back");
+            }
+        });
+    }
+}
+
 /// Reserves attempts at login, refresh, password change and registration.
 #[derive(Debug, Clone)]
 pub(crate) struct Throttle {
@@ -93,8 +131,12 @@ impl Throttle {
 
     /// Reserves a login attempt at the account under `email_key` by the client at
     /// `address` (a [`bookshelf_runtime::client_address::limit_key`]), or says how
-    /// long until one is allowed.
-    pub(crate) async fn login(&self, email_key: &str, address: &str) -> Result<Attempt, AuthError> {
+    /// long until one is allowed. It stays unjudged until its password is checked.
+    pub(crate) async fn login(
+        &self,
+        email_key: &str,
+        address: &str,
+    ) -> Result<Unjudged, AuthError> {
         let allowances = self.allowances;
         let pair = format!("login:{email_key}|{address}");
         let limits = [
@@ -111,7 +153,11 @@ impl Throttle {
                 max: allowances.per_address,
             },
         ];
-        self.reserve(&limits, Some(pair)).await
+        let attempt = self.reserve(&limits, Some(pair)).await?;
+        Ok(Unjudged {
+            attempt: Some(attempt),
+            store: self.store.clone(),
+        })
     }
 
     /// Reserves a refresh by the client at `address`, counted with its failed logins:

@@ -276,3 +276,62 @@ async fn concurrent_failed_refreshes_are_counted_before_any_is_answered() {
         .expect_err("the allowance is spent");
     assert_eq!(refused.code(), Code::ResourceExhausted);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_abandoned_before_their_verdict_leave_the_allowance_as_it_was() {
+    let auth = TestAuth::spawn_with(|config| {
+        config.hash_concurrency = Some(1);
+        config.hash_queue_depth = 200;
+        config.max_attempts_per_address = 4;
+    })
+    .await;
+    let client = auth.client_as("gateway").await;
+    let email = unique_email();
+    register(&mut auth.client().await, &email).await;
+
+    // The one hashing thread kept busy for a second or more: 80 guesses at unknown
+    // emails, each from an address of its own.
+    let busy = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let guesses = (0..80).map(|index| {
+                forwarded_from(
+                    login(&unique_email(), "Wr0ng-password!"),
+                    &format!("198.51.100.{index}"),
+                )
+            });
+            all_at_once(&client, guesses).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // As many logins as the address may make, each given up by its client while it
+    // waits behind them: none is answered, so none may count.
+    let hasty = "203.0.113.9";
+    let abandoned = (0..4).map(|_| {
+        let mut client = client.clone();
+        let request = forwarded_from(login(&email, &strong_password()), hasty);
+        tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_millis(400), client.login(request)).await
+        })
+    });
+    for call in futures::future::join_all(abandoned).await {
+        assert!(
+            call.unwrap().is_err(),
+            "given up before an answer (the hashing thread was busy)"
+        );
+    }
+
+    // Once the busy thread frees, the owner logs in from that address.
+    let _ = busy.await;
+    bookshelf_test_support::eventually::within(
+        Duration::from_secs(3),
+        "a login from the address whose logins were abandoned",
+        || {
+            let mut client = client.clone();
+            let request = forwarded_from(login(&email, &strong_password()), hasty);
+            async move { client.login(request).await.ok() }
+        },
+    )
+    .await;
+}
