@@ -68,7 +68,7 @@ fn owned_cover(cover: &StoredCover) -> (String, String, i64) {
 /// analysed is kept by the prepared statement, and then walks every book of the owner
 /// for each lookup (0.5 ms at 6,000 books against 0.03 ms by the primary key). By id
 /// alone, only the primary key fits.
-const GET_BOOK: &str = concat!("SELECT ", book_columns!(), " FROM books WHERE id = $1");
+pub(super) const GET_BOOK: &str = concat!("SELECT ", book_columns!(), " FROM books WHERE id = $1");
 
 /// A page of an owner's books, optionally of one category, in creation order.
 const LIST_BOOKS: &str = concat!(
@@ -347,72 +347,5 @@ impl Store {
             .iter()
             .map(|row| row.try_get("cover_id"))
             .collect::<Result<_, _>>()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use bookshelf_runtime::db::{self, Backend};
-    use bookshelf_test_support::TestDatabase;
-    use sqlx::{Executor, Row};
-
-    use super::GET_BOOK;
-
-    /// The plan a prepared lookup keeps must be the primary key's whatever the
-    /// statistics say, and on a table never analysed (as before autovacuum's first
-    /// pass, or with it off) the planner had no statistics to prefer it by.
-    #[tokio::test]
-    async fn a_book_lookup_is_planned_on_the_primary_key_before_any_statistics() {
-        let dir = tempfile::tempdir().unwrap();
-        let test_database = TestDatabase::create(dir.path(), "lookup_plan").await;
-        let database = db::connect(&test_database.url, &sqlx::migrate!())
-            .await
-            .unwrap();
-        let mut connection = database.pool.acquire().await.unwrap();
-        connection
-            .execute(
-                "INSERT INTO books (id, owner_id, title, description, category, \
-                 created_at, updated_at) VALUES ('b1', 'o1', 't1', '', 'science', 1, 1), \
-                 ('b2', 'o1', 't2', '', 'science', 2, 2)",
-            )
-            .await
-            .unwrap();
-        let plan: Vec<String> = match database.backend {
-            Backend::Postgres => {
-                // What a prepared statement keeps after its first executions.
-                connection
-                    .execute("SET plan_cache_mode = force_generic_plan")
-                    .await
-                    .unwrap();
-                connection
-                    .execute(format!("PREPARE lookup AS {GET_BOOK}").as_str())
-                    .await
-                    .unwrap();
-                sqlx::query("EXPLAIN EXECUTE lookup('b1')")
-                    .fetch_all(&mut *connection)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|row| row.get::<String, _>(0))
-                    .collect()
-            }
-            Backend::Sqlite => sqlx::query(&format!("EXPLAIN QUERY PLAN {GET_BOOK}"))
-                .bind("b1")
-                .fetch_all(&mut *connection)
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<String, _>(3))
-                .collect(),
-        };
-        let plan = plan.join("\n");
-        let primary_key = match database.backend {
-            Backend::Postgres => "books_pkey",
-            Backend::Sqlite => "sqlite_autoindex_books_1",
-        };
-        assert!(
-            plan.contains(primary_key) && !plan.contains("books_owner_created"),
-            "the lookup is not planned on the primary key:\n{plan}"
-        );
     }
 }

@@ -21,6 +21,8 @@ mod book_writes;
 mod books;
 mod books_sqlite;
 mod columns;
+#[cfg(test)]
+mod plans;
 mod records;
 mod uploads;
 mod usage;
