@@ -54,38 +54,20 @@ pub async fn run(settings: &LoginSettings) -> anyhow::Result<bool> {
         &bookshelf_test_support::process_stack::LOAD_ENV,
     )
     .await;
-    let rest = Rest::new(&stack.http);
-    let mut emails = Vec::with_capacity(settings.concurrency);
-    for n in 0..settings.concurrency {
-        let (user, _) = rest.signed_up(&format!("Bench Login {n}")).await;
-        emails.push(user["email"].as_str().context("an email")?.to_owned());
-    }
+    let emails = accounts(&Rest::new(&stack.http), settings.concurrency).await?;
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let duration = Duration::from_secs(settings.duration_secs);
-    let url = format!("{}/users/login", stack.http);
-    let http = reqwest::Client::new();
 
     let mut rounds = Vec::with_capacity(settings.rounds);
     for _ in 0..settings.rounds {
         let (hash_time, ceiling) = hash_capacity(cores).await;
-        let login = {
-            let (http, url, emails) = (http.clone(), url.clone(), emails.clone());
-            move |worker: usize, _: u64| {
-                let body = serde_json::json!({
-                    "email": emails[worker % emails.len()],
-                    "password": strong_password(),
-                });
-                let request = http.post(&url).json(&body).send();
-                async move {
-                    match request.await {
-                        Ok(response) => Outcome::of(response.status().as_u16()),
-                        Err(_) => Outcome::Failed,
-                    }
-                }
-            }
-        };
         let before = Usage::now(&stack);
-        let logins = load::run(settings.concurrency, duration, login).await;
+        let logins = load::run(
+            settings.concurrency,
+            duration,
+            each_to_its_own(&stack.http, emails.clone()),
+        )
+        .await;
         let cpu = before.per_request(&Usage::now(&stack), logins.done as f64);
         eprintln!(
             "round: ceiling {ceiling:.1}/s, logins {:.1}/s ({:.0}%), p99 {:.0} ms, {} refused, {} errors",
@@ -103,6 +85,44 @@ pub async fn run(settings: &LoginSettings) -> anyhow::Result<bool> {
         });
     }
     Ok(print(settings, stack.is_postgres(), &rounds))
+}
+
+/// The emails of `count` new accounts, signed up through the gateway `rest` talks to.
+pub(crate) async fn accounts(rest: &Rest, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut emails = Vec::with_capacity(count);
+    for n in 0..count {
+        let (user, _) = rest.signed_up(&format!("Bench Login {n}")).await;
+        emails.push(user["email"].as_str().context("an email")?.to_owned());
+    }
+    Ok(emails)
+}
+
+/// A load of password logins through the gateway at `base`, worker `n` logging in to
+/// `emails[n]` (modulo their number): with one account per worker, no allowance of
+/// an account refuses any. A refusal (429) is counted apart from errors, and neither
+/// is work done.
+pub(crate) fn each_to_its_own(
+    base: &str,
+    emails: Vec<String>,
+) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    let (http, url) = (reqwest::Client::new(), format!("{base}/users/login"));
+    move |worker: usize, _: u64| {
+        let body = serde_json::json!({
+            "email": emails[worker % emails.len()],
+            "password": strong_password(),
+        });
+        let request = http.post(&url).json(&body).send();
+        Box::pin(async move {
+            match request.await {
+                Ok(response) => Outcome::of(response.status().as_u16()),
+                Err(_) => Outcome::Failed,
+            }
+        })
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

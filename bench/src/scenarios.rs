@@ -14,7 +14,6 @@ use bookshelf_proto::{
 };
 use bookshelf_test_support::{
     ProcessStack, ReservedPort, Rest, Service, bearer, buckets::TestBucket, rest::book_form,
-    strong_password,
 };
 use reqwest::Method;
 use tokio::process::Child;
@@ -193,7 +192,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     startup(&mut stack, &mut report).await?;
 
     let rest = Rest::new(&stack.http);
-    let (user, me, book_ids) = seed_reader(&rest).await;
+    let (_, me, book_ids) = seed_reader(&rest).await;
     let token = me.token.clone().expect("a token");
     let book_id = book_ids[0].clone();
     let authorization = format!("Bearer {token}");
@@ -318,33 +317,16 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
         (with.p50.as_secs_f64() - without.p50.as_secs_f64()) * 1e6
     ));
 
-    // c: login throughput against cores / one hash.
+    // c: login throughput against cores / one hash, each client logging in to an
+    // account of its own.
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let (hash_time, ceiling) = hash_capacity(cores).await;
-    let email = user["email"].as_str().expect("an email").to_owned();
-    let login = {
-        let (http, url, email) = (
-            http.clone(),
-            format!("{}/users/login", stack.http),
-            email.clone(),
-        );
-        move |_: usize, _: u64| {
-            let body = serde_json::json!({"email": email, "password": strong_password()});
-            let request = http.post(url.clone()).json(&body).send();
-            // Refusals (429: one account's logins in flight past its allowance) are
-            // counted apart from errors, and neither is work done.
-            async move {
-                match request.await {
-                    Ok(response) => Outcome::of(response.status().as_u16()),
-                    Err(_) => Outcome::Failed,
-                }
-            }
-        }
-    };
+    let emails = crate::logins::accounts(&rest, concurrency).await?;
+    let login = crate::logins::each_to_its_own(&stack.http, emails);
     reset_rss(&stack);
     let logins = load::run(concurrency, duration, login.clone()).await;
     report.push(Row {
-        what: "c: gateway POST /users/login".into(),
+        what: "c: gateway POST /users/login (an account per client)".into(),
         concurrency,
         ratio: Some((logins.rps / ceiling, "hashing ceiling")),
         peak_rss: rss_of(&stack, &[Service::Auth, Service::Gateway]),
