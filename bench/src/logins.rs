@@ -6,15 +6,14 @@
 //! hashing ceiling (the service's own hasher, as many threads as cores, nothing else
 //! running) right before its logins.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bookshelf_test_support::{ProcessStack, Rest, strong_password};
 
 use crate::{
     cpu::Usage,
-    load::{self, Outcome},
-    scenarios::hash_capacity,
+    load::{self, Outcome, quantile},
 };
 
 /// How long, how hard and on what.
@@ -123,6 +122,36 @@ pub(crate) fn each_to_its_own(
             }
         })
     }
+}
+
+/// The time of one argon2id verification with the service's parameters, and how many
+/// verifications per second a pool of `cores` threads does with nothing else running:
+/// on a machine whose cores share caches (or are hyper-threads of one), that is the
+/// real ceiling, lower than cores / one hash's time.
+pub(crate) async fn hash_capacity(cores: usize) -> (Duration, f64) {
+    let password =
+        || auth_service::domain::Password::offered("Corr3ct-Horse!").expect("short enough");
+    let single = auth_service::passwords::Passwords::new(1);
+    let mut times = Vec::new();
+    for round in 0..8 {
+        let started = Instant::now();
+        let _ = single.verify(password(), None).await;
+        if round >= 3 {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort_unstable();
+    let pool = auth_service::passwords::Passwords::new(cores);
+    let started = Instant::now();
+    let mut done = 0u32;
+    while started.elapsed() < Duration::from_secs(3) {
+        let batch = (0..cores * 4).map(|_| pool.verify(password(), None));
+        done += futures::future::join_all(batch).await.len() as u32;
+    }
+    (
+        quantile(&times, 0.5),
+        f64::from(done) / started.elapsed().as_secs_f64(),
+    )
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -320,7 +320,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     // c: login throughput against cores / one hash, each client logging in to an
     // account of its own.
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    let (hash_time, ceiling) = hash_capacity(cores).await;
+    let (hash_time, ceiling) = crate::logins::hash_capacity(cores).await;
     let emails = crate::logins::accounts(&rest, concurrency).await?;
     let login = crate::logins::each_to_its_own(&stack.http, emails);
     reset_rss(&stack);
@@ -447,36 +447,6 @@ async fn serves(http: &reqwest::Client, stack: &ProcessStack, service: Service) 
         })
         .await;
     matches!(answer, Ok(answer) if answer.get_ref().status == 1)
-}
-
-/// The time of one argon2id verification with the service's parameters, and how many
-/// verifications per second a pool of `cores` threads does with nothing else running:
-/// on a machine whose cores share caches (or are hyper-threads of one), that is the
-/// real ceiling, lower than cores / one hash's time.
-pub(crate) async fn hash_capacity(cores: usize) -> (Duration, f64) {
-    let password =
-        || auth_service::domain::Password::offered("Corr3ct-Horse!").expect("short enough");
-    let single = auth_service::passwords::Passwords::new(1);
-    let mut times = Vec::new();
-    for round in 0..8 {
-        let started = Instant::now();
-        let _ = single.verify(password(), None).await;
-        if round >= 3 {
-            times.push(started.elapsed());
-        }
-    }
-    times.sort_unstable();
-    let pool = auth_service::passwords::Passwords::new(cores);
-    let started = Instant::now();
-    let mut done = 0u32;
-    while started.elapsed() < Duration::from_secs(3) {
-        let batch = (0..cores * 4).map(|_| pool.verify(password(), None));
-        done += futures::future::join_all(batch).await.len() as u32;
-    }
-    (
-        quantile(&times, 0.5),
-        f64::from(done) / started.elapsed().as_secs_f64(),
-    )
 }
 
 /// e: `POST /books/` with a 200 KB JPEG, then 16 concurrent 5 MiB uploads.
