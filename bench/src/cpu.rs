@@ -8,18 +8,36 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// User plus system CPU seconds process `pid` has used.
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
+    let [own, _] = cpu_seconds_with_children(pid);
+    own
+}
+
+/// CPU seconds process `pid` has used itself, and those of its children that ended
+/// and were waited for.
+fn cpu_seconds_with_children(pid: u32) -> [f64; 2] {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
+        return [0.0; 2];
     };
     // The command name may hold spaces; the fields after it are counted from its ')'.
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11).unwrap_or_default() + ticks(12).unwrap_or_default()) / TICKS_PER_SECOND
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or_default()
+    };
+    // utime, stime, cutime and cstime are fields 14 to 17 of the line, 12 to 15 after
+    // the name.
+    [
+        (ticks(11) + ticks(12)) / TICKS_PER_SECOND,
+        (ticks(13) + ticks(14)) / TICKS_PER_SECOND,
+    ]
 }
 
-/// CPU seconds of every PostgreSQL server process on the machine.
+/// CPU seconds of every PostgreSQL server process on the machine, those that ended
+/// included: a backend whose connection closed is counted in its parent's children's
+/// time once the postmaster has waited for it, so the sum never goes back.
 fn postgres_cpu_seconds() -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0.0;
@@ -31,7 +49,7 @@ fn postgres_cpu_seconds() -> f64 {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|comm| comm.trim() == "postgres")
         })
-        .map(cpu_seconds)
+        .map(|pid| cpu_seconds_with_children(pid).iter().sum::<f64>())
         .sum()
 }
 
