@@ -23,9 +23,9 @@ use crate::{
     store::{
         Store, StoreError,
         refresh_tokens::{NewSession, Rotation},
-        second_step::{CodeSpend, CodeStep, SecondStepEnd},
+        second_step::{CodeSpend, CodeStep, Guess, SecondStepEnd},
         sessions::Ending,
-        throttle::{Limit, Reserved},
+        throttle::Limit,
     },
 };
 
@@ -234,9 +234,9 @@ impl WriteFloor {
     }
 
     /// A login's second step with a TOTP `code`, as the service runs it: the waiting
-    /// login read, a guess reserved under the throttle, the code checked, the account
-    /// read, then one transaction that spends the code's step, gives the guess back,
-    /// spends the login and opens its session.
+    /// login read, the code checked, the account read, then one transaction that
+    /// counts the guess under the throttle, spends the code's step, gives the guess
+    /// back, spends the login and opens its session.
     pub async fn second_step(
         &self,
         login: &FloorSecondStep,
@@ -261,19 +261,7 @@ impl WriteFloor {
                 max: ATTEMPTS,
             },
         ];
-        let now = self.clock.now_ms();
-        if self.store.refusal(&limits, now, WINDOW_MS).await?.is_some() {
-            return Err(FloorError::NotDone);
-        }
         let attempt = uuid::Uuid::new_v4().to_string();
-        if !matches!(
-            self.store
-                .reserve(&attempt, &limits, now, WINDOW_MS)
-                .await?,
-            Reserved::Granted
-        ) {
-            return Err(FloorError::NotDone);
-        }
         let factor = self
             .store
             .totp_factor(user)
@@ -297,8 +285,12 @@ impl WriteFloor {
             .await?
             .ok_or(FloorError::NotDone)?;
         let step = CodeStep {
-            code: CodeSpend::TotpStep(step as i64),
-            attempt_id: &attempt,
+            code: Some(CodeSpend::TotpStep(step as i64)),
+            guess: Guess {
+                attempt_id: &attempt,
+                limits: &limits,
+                window_ms: WINDOW_MS,
+            },
             challenge_digest: &digest,
             session: NewSession {
                 id: &SessionId::generate(),

@@ -1,9 +1,11 @@
 //! The second factor: TOTP enrolment, confirmation and removal, and a login's
-//! second step (a TOTP code, a recovery code, or a security key's assertion). Every code offered is reserved under the throttle before it is
-//! checked, and every code, recovery code and `mfa_token` is spent by one
-//! conditional update, so neither concurrency nor replicas make one count twice.
+//! second step (a TOTP code, a recovery code, or a security key's assertion). Every
+//! code offered is counted under the throttle before any answer depends on it (at a
+//! login's second step, in the step's own transaction), and every code, recovery
+//! code and `mfa_token` is spent by one conditional update, so neither concurrency
+//! nor replicas make one count twice.
 
-use super::{Auth, CurrentCaller, sessions::CompletedLogin};
+use super::{Auth, CurrentCaller, sessions::CompletedLogin, throttle::Throttle};
 use crate::{
     domain::{
         RefreshToken, SessionId, UserId,
@@ -14,7 +16,7 @@ use crate::{
     error::AuthError,
     store::{
         refresh_tokens::NewSession,
-        second_step::{CodeSpend, CodeStep, SecondStepEnd},
+        second_step::{CodeSpend, CodeStep, Guess, SecondStepEnd},
         users::UserRecord,
     },
 };
@@ -50,37 +52,43 @@ impl Auth {
     }
 
     /// Checks `code` against `user_id`'s confirmed factor, as far as that can be done
-    /// without spending it: for a TOTP code, the step it matches. Whether it is still
-    /// unspent is for the store to decide as it spends it.
+    /// without spending it: for a TOTP code, the step it matches; `None` when it
+    /// matches nothing (or there is no confirmed factor). Whether it is still unspent
+    /// is for the store to decide as it spends it.
     async fn check_code(
         &self,
         user_id: &UserId,
         code: &SecondFactor,
-    ) -> Result<CodeSpend, AuthError> {
-        let factor = self
+    ) -> Result<Option<CodeSpend>, AuthError> {
+        let Some(factor) = self
             .store
             .totp_factor(user_id)
             .await?
             .filter(|factor| factor.confirmed)
-            .ok_or(AuthError::InvalidCode)?;
-        match code {
+        else {
+            return Ok(None);
+        };
+        Ok(match code {
             SecondFactor::Totp(code) => {
                 let secret = self.open_secret(user_id, &factor.sealed_secret)?;
-                match secret.matching_step(code, self.clock.now_secs())? {
-                    Some(step) => Ok(CodeSpend::TotpStep(step as i64)),
-                    None => Err(AuthError::InvalidCode),
-                }
+                secret
+                    .matching_step(code, self.clock.now_secs())?
+                    .map(|step| CodeSpend::TotpStep(step as i64))
             }
             SecondFactor::Recovery(code) => {
-                Ok(CodeSpend::RecoveryCode(code.digest(user_id.as_str())))
+                Some(CodeSpend::RecoveryCode(code.digest(user_id.as_str())))
             }
-        }
+        })
     }
 
     /// Checks and spends `code` against `user_id`'s confirmed factor: a TOTP code of a
     /// step later than any accepted before, or an unspent recovery code.
     async fn spend_code(&self, user_id: &UserId, code: &SecondFactor) -> Result<(), AuthError> {
-        let spent = match self.check_code(user_id, code).await? {
+        let spent = match self
+            .check_code(user_id, code)
+            .await?
+            .ok_or(AuthError::InvalidCode)?
+        {
             CodeSpend::TotpStep(step) => self.store.use_totp_step(user_id, step).await?,
             CodeSpend::RecoveryCode(digest) => {
                 self.store
@@ -155,15 +163,15 @@ impl Auth {
             .challenge(&digest, self.clock.now_ms())
             .await?
             .ok_or(AuthError::InvalidMfaToken)?;
-        // Counted before the code is checked, so concurrent guesses cannot all pass.
-        let attempt = self
-            .throttle
-            .login_code(&challenge.user_id, &digest)
-            .await?;
-        // A wrong code leaves its attempt counted.
         let code = match &proof {
             SecondStepProof::Code(code) => code,
             SecondStepProof::SecurityKey(assertion) => {
+                // Counted before the assertion is checked, so concurrent guesses
+                // cannot all pass; a wrong one leaves its attempt counted.
+                let attempt = self
+                    .throttle
+                    .login_code(&challenge.user_id, &digest)
+                    .await?;
                 self.spend_security_key(&challenge.user_id, &digest, assertion)
                     .await?;
                 self.throttle.succeeded(attempt).await?;
@@ -183,14 +191,23 @@ impl Auth {
                     .ok_or(AuthError::InvalidMfaToken);
             }
         };
+        // What the code is, worked out before the guess is counted; the store counts
+        // the guess first in the step's own transaction, and answers a throttled guess
+        // as throttled whatever the code.
         let spend = self.check_code(&challenge.user_id, code).await?;
         let user = self.active_user(&challenge.user_id).await?;
         let session_id = SessionId::generate();
         let refresh_token = RefreshToken::generate();
+        let (limits, window_ms) = self.throttle.login_code_limits(&user.id, &digest);
+        let attempt_id = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now_ms();
         let step = CodeStep {
             code: spend,
-            attempt_id: attempt.id(),
+            guess: Guess {
+                attempt_id: &attempt_id,
+                limits: &limits,
+                window_ms,
+            },
             challenge_digest: &digest,
             session: NewSession {
                 id: &session_id,
@@ -209,6 +226,7 @@ impl Auth {
                 Ok(CompletedLogin { grant, user })
             }
             SecondStepEnd::CodeRefused => Err(AuthError::InvalidCode),
+            SecondStepEnd::Throttled { until } => Err(Throttle::refused(until, now)),
             // Spent meanwhile, or the credentials changed since the password step,
             // which then no longer counts.
             SecondStepEnd::LoginGone => Err(AuthError::InvalidMfaToken),

@@ -64,14 +64,6 @@ pub(crate) struct Attempt {
     clears: Option<String>,
 }
 
-impl Attempt {
-    /// Its id, for a store transaction that gives it back as part of a success (only
-    /// for attempts whose success clears no limit: a code's guess).
-    pub(crate) fn id(&self) -> &str {
-        &self.id
-    }
-}
-
 /// A password attempt counted and not yet judged. A client that goes away first (it
 /// gave up while the attempt waited for a hashing thread) was told nothing, so its
 /// guess gave it nothing: dropped unjudged, the attempt is given back as never made,
@@ -195,17 +187,27 @@ impl Throttle {
         user_id: &UserId,
         challenge: &str,
     ) -> Result<Attempt, AuthError> {
-        let limits = [
-            Limit {
-                key: format!("code:{user_id}"),
-                max: self.allowances.codes_per_account,
-            },
-            Limit {
-                key: format!("mfa-token:{challenge}"),
-                max: self.allowances.codes_per_token,
-            },
-        ];
+        let (limits, _) = self.login_code_limits(user_id, challenge);
         self.reserve(&limits, None).await
+    }
+
+    /// The limits a guess in a login's second step is counted under, and the window
+    /// (ms) they slide along, for a store transaction that counts the guess itself
+    /// before it checks anything.
+    pub(crate) fn login_code_limits(&self, user_id: &UserId, challenge: &str) -> ([Limit; 2], i64) {
+        (
+            [
+                Limit {
+                    key: format!("code:{user_id}"),
+                    max: self.allowances.codes_per_account,
+                },
+                Limit {
+                    key: format!("mfa-token:{challenge}"),
+                    max: self.allowances.codes_per_token,
+                },
+            ],
+            self.allowances.window.as_millis() as i64,
+        )
     }
 
     /// Reserves a guess at a second-factor code for `user_id` when confirming or

@@ -1,8 +1,11 @@
-//! A login's second step with a code, finished in one transaction: the code spent,
-//! the guess given back to the throttle, the waiting login spent and the session
-//! opened. One commit instead of four, and all of it or none: a login whose session
-//! cannot open (its credentials changed meanwhile) spends neither its code nor its
-//! `mfa_token`, and a code refused leaves its guess counted.
+//! A login's second step with a code, in one transaction: the guess counted under
+//! the throttle's limits (or refused, if one is full, whatever the code), then the
+//! code spent, the guess given back, the waiting login spent and the session opened.
+//! One commit instead of five. The guess is counted before anything else is read, so
+//! concurrent guesses take turns under the limits' locks; and all of the rest or none
+//! of it: a login whose session cannot open (its credentials changed meanwhile) spends
+//! neither its code nor its `mfa_token`, and any step refused leaves its guess
+//! counted (on PostgreSQL the rest runs under a savepoint, undone alone).
 //!
 //! Locks are taken in the order the factor's own changes take them (the user's
 //! factor row, then the user's row), so they cannot deadlock with an enrolment or a
@@ -10,7 +13,7 @@
 //! ([`retrying`]).
 
 use bookshelf_runtime::sqlite_reads::{Connection, OptionalExtension, params, rusqlite};
-use sqlx::AnyConnection;
+use sqlx::{Acquire, AnyConnection};
 use tracing::Instrument;
 
 use super::{
@@ -18,7 +21,9 @@ use super::{
     refresh_tokens::NewSession,
     retrying,
     sessions_sqlite::{OwnedSession, account_unchanged, insert_session},
-    throttle::release_on_sqlite,
+    throttle::{
+        Limit, Reserved, in_lock_order, release_on_sqlite, reserve_on_sqlite, reserve_within,
+    },
 };
 use crate::domain::session::Expiries;
 
@@ -32,11 +37,22 @@ pub(crate) enum CodeSpend {
     RecoveryCode(String),
 }
 
+/// The guess a second step is, as the throttle counts it.
+pub(crate) struct Guess<'a> {
+    /// The id its counts are recorded under.
+    pub attempt_id: &'a str,
+    /// The limits it must fit under.
+    pub limits: &'a [Limit],
+    /// The window they are counted over, ms.
+    pub window_ms: i64,
+}
+
 /// A second step to finish.
 pub(crate) struct CodeStep<'a> {
-    pub code: CodeSpend,
-    /// The throttle's reservation of this guess, given back when it succeeds.
-    pub attempt_id: &'a str,
+    /// The code as the database spends it; `None` for a code that matches nothing of
+    /// the account's (wrong, or no confirmed factor), which is counted and refused.
+    pub code: Option<CodeSpend>,
+    pub guess: Guess<'a>,
     /// The digest of the `mfa_token` the login waits under.
     pub challenge_digest: &'a str,
     pub session: NewSession<'a>,
@@ -52,6 +68,12 @@ pub(crate) enum SecondStepEnd {
     /// The login was spent or expired meanwhile, or the account's credentials changed
     /// or it was disabled since the password step: nothing done.
     LoginGone,
+    /// A limit of the guess is full: nothing counted, nothing checked. Another guess
+    /// is allowed at this time, ms since the epoch.
+    Throttled {
+        /// When the next guess will be allowed.
+        until: i64,
+    },
 }
 
 impl Store {
@@ -66,7 +88,9 @@ impl Store {
                 Some(writer) => {
                     let step = OwnedCodeStep {
                         code: step.code.clone(),
-                        attempt_id: step.attempt_id.to_owned(),
+                        attempt_id: step.guess.attempt_id.to_owned(),
+                        limits: in_lock_order(step.guess.limits),
+                        window_ms: step.guess.window_ms,
                         challenge_digest: step.challenge_digest.to_owned(),
                         session: step.session.owned(),
                     };
@@ -86,12 +110,34 @@ impl Store {
         &self,
         step: &CodeStep<'_>,
     ) -> Result<SecondStepEnd, sqlx::Error> {
+        let guess = &step.guess;
         let mut transaction = self.pool().begin().await?;
-        let end = self.second_step_within(&mut transaction, step).await?;
-        match end {
-            SecondStepEnd::Opened(_) => transaction.commit().await?,
-            _ => transaction.rollback().await?,
+        let reserved = reserve_within(
+            &mut transaction,
+            guess.attempt_id,
+            &in_lock_order(guess.limits),
+            step.session.now,
+            guess.window_ms,
+        )
+        .await?;
+        if let Reserved::Refused { until } = reserved {
+            transaction.rollback().await?;
+            return Ok(SecondStepEnd::Throttled { until });
         }
+        let end = match &step.code {
+            None => SecondStepEnd::CodeRefused,
+            Some(code) => {
+                let mut rest = Acquire::begin(&mut transaction).await?;
+                let end = self.second_step_within(&mut rest, step, code).await?;
+                match end {
+                    SecondStepEnd::Opened(_) => rest.commit().await?,
+                    _ => rest.rollback().await?,
+                }
+                end
+            }
+        };
+        // The guess stays counted unless the step gave it back.
+        transaction.commit().await?;
         Ok(end)
     }
 
@@ -99,9 +145,10 @@ impl Store {
         &self,
         connection: &mut AnyConnection,
         step: &CodeStep<'_>,
+        code: &CodeSpend,
     ) -> Result<SecondStepEnd, sqlx::Error> {
         let (user_id, now) = (step.session.user_id.as_str(), step.session.now);
-        let spent = match &step.code {
+        let spent = match code {
             CodeSpend::TotpStep(totp_step) => sqlx::query(
                 "UPDATE totp_factors SET last_step = $1 \
                  WHERE user_id = $2 AND last_step < $1 AND confirmed_at IS NOT NULL",
@@ -122,7 +169,7 @@ impl Store {
             return Ok(SecondStepEnd::CodeRefused);
         }
         sqlx::query("DELETE FROM throttle_attempts WHERE attempt_id = $1")
-            .bind(step.attempt_id)
+            .bind(step.guess.attempt_id)
             .execute(&mut *connection)
             .await?;
         let challenge = sqlx::query(
@@ -147,21 +194,39 @@ impl Store {
 
 /// A second step with a code, owned, for a closure on the writer.
 struct OwnedCodeStep {
-    code: CodeSpend,
+    code: Option<CodeSpend>,
     attempt_id: String,
+    /// In lock order.
+    limits: Vec<Limit>,
+    window_ms: i64,
     challenge_digest: String,
     session: OwnedSession,
 }
 
-/// Finishes `step` as [`Store::finish_second_step`] does, on SQLite's writer: every
-/// condition read first, then the code spent, the guess given back, the login spent
-/// and the session opened.
+/// Finishes `step` as [`Store::finish_second_step`] does, on SQLite's writer: the
+/// guess counted (the writer runs one closure at a time, so no other guess comes
+/// between its count and its check), then every condition read, then the code spent,
+/// the guess given back, the login spent and the session opened.
 fn finish_on_sqlite(
     connection: &Connection,
     step: &OwnedCodeStep,
 ) -> rusqlite::Result<SecondStepEnd> {
     let (user_id, now) = (step.session.user_id.as_str(), step.session.now);
-    let spendable = match &step.code {
+    let reserved = reserve_on_sqlite(
+        connection,
+        &step.attempt_id,
+        &step.limits,
+        now,
+        step.window_ms,
+    )?;
+    if let Reserved::Refused { until } = reserved {
+        return Ok(SecondStepEnd::Throttled { until });
+    }
+    // From here every refusal returns before any write but the count.
+    let Some(code) = &step.code else {
+        return Ok(SecondStepEnd::CodeRefused);
+    };
+    let spendable = match code {
         CodeSpend::TotpStep(totp_step) => connection
             .prepare_cached(
                 "SELECT 1 FROM totp_factors \
@@ -190,7 +255,7 @@ fn finish_on_sqlite(
     if waiting.is_none() || !account_unchanged(connection, &step.session)? {
         return Ok(SecondStepEnd::LoginGone);
     }
-    match &step.code {
+    match code {
         CodeSpend::TotpStep(totp_step) => connection
             .prepare_cached("UPDATE totp_factors SET last_step = ?1 WHERE user_id = ?2")?
             .execute(params![totp_step, user_id])?,

@@ -99,9 +99,7 @@ impl Store {
     ) -> Result<Reserved, StoreError> {
         let span = self.reads.span("INSERT", "throttle_attempts");
         async {
-            let mut limits = limits.to_vec();
-            limits.sort_by(|a, b| a.key.cmp(&b.key));
-            limits.dedup_by(|a, b| a.key == b.key);
+            let limits = in_lock_order(limits);
             match self.writer() {
                 Some(writer) => {
                     let attempt_id = attempt_id.to_owned();
@@ -126,38 +124,15 @@ impl Store {
         now: i64,
         window_ms: i64,
     ) -> Result<Reserved, sqlx::Error> {
-        let since = now - window_ms;
         let mut transaction = self.pool().begin().await?;
-        for limit in limits {
-            sqlx::query(TOUCH_KEY)
-                .bind(&limit.key)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        for limit in limits {
-            sqlx::query(FORGET_ATTEMPTS)
-                .bind(&limit.key)
-                .bind(since)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        if let Some(until) = refused_until(&mut transaction, limits, since, window_ms).await? {
+        let reserved = reserve_within(&mut transaction, attempt_id, limits, now, window_ms).await?;
+        match reserved {
             // A refusal leaves no trace: not the keys it brought, nor its touch of the
             // others, which would let a client at its limit keep adding rows.
-            transaction.rollback().await?;
-            return Ok(Reserved::Refused { until });
+            Reserved::Refused { .. } => transaction.rollback().await?,
+            Reserved::Granted => transaction.commit().await?,
         }
-        for limit in limits {
-            sqlx::query(COUNT_ATTEMPT)
-                .bind(&limit.key)
-                .bind(attempt_id)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        transaction.commit().await?;
-        Ok(Reserved::Granted)
+        Ok(reserved)
     }
 
     /// Gives back every count of attempt `attempt_id` and forgets all attempts under
@@ -190,6 +165,53 @@ impl Store {
     }
 }
 
+/// `limits` in the one order every reservation locks their keys in, each key once.
+pub(super) fn in_lock_order(limits: &[Limit]) -> Vec<Limit> {
+    let mut limits = limits.to_vec();
+    limits.sort_by(|a, b| a.key.cmp(&b.key));
+    limits.dedup_by(|a, b| a.key == b.key);
+    limits
+}
+
+/// Reserves attempt `attempt_id` under every one of `limits` (in lock order) within a
+/// transaction on PostgreSQL: the keys locked, then counted under the locks. On a
+/// refusal the caller rolls back, so that it leaves no trace.
+pub(super) async fn reserve_within(
+    connection: &mut AnyConnection,
+    attempt_id: &str,
+    limits: &[Limit],
+    now: i64,
+    window_ms: i64,
+) -> Result<Reserved, sqlx::Error> {
+    let since = now - window_ms;
+    for limit in limits {
+        sqlx::query(TOUCH_KEY)
+            .bind(&limit.key)
+            .bind(now)
+            .execute(&mut *connection)
+            .await?;
+    }
+    for limit in limits {
+        sqlx::query(FORGET_ATTEMPTS)
+            .bind(&limit.key)
+            .bind(since)
+            .execute(&mut *connection)
+            .await?;
+    }
+    if let Some(until) = refused_until(connection, limits, since, window_ms).await? {
+        return Ok(Reserved::Refused { until });
+    }
+    for limit in limits {
+        sqlx::query(COUNT_ATTEMPT)
+            .bind(&limit.key)
+            .bind(attempt_id)
+            .bind(now)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(Reserved::Granted)
+}
+
 /// When the fullest of `limits` has room again, if any is full: attempts after `since`
 /// count, and room comes back when enough of the oldest leave the window for one more
 /// to fit.
@@ -219,7 +241,7 @@ pub(super) async fn refused_until(
 /// Reserves attempt `attempt_id` under every one of `limits` at `now`, or under none
 /// if any is full, as [`Store::reserve`] does, on SQLite's writer: the checks first,
 /// then the writes, so that nothing needs undoing.
-fn reserve_on_sqlite(
+pub(super) fn reserve_on_sqlite(
     connection: &Connection,
     attempt_id: &str,
     limits: &[Limit],
