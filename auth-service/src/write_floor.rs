@@ -234,7 +234,8 @@ impl WriteFloor {
     }
 
     /// A login's second step with a TOTP `code`, as the service runs it: the waiting
-    /// login read, the code checked, the account read, then one transaction that
+    /// login read, its limits read (a client at one is turned away without a lock),
+    /// the code checked, the account read, then one transaction that
     /// counts the guess under the throttle, spends the code's step, gives the guess
     /// back, spends the login and opens its session.
     pub async fn second_step(
@@ -261,6 +262,14 @@ impl WriteFloor {
                 max: ATTEMPTS,
             },
         ];
+        if self
+            .store
+            .refusal(&limits, self.clock.now_ms(), WINDOW_MS)
+            .await?
+            .is_some()
+        {
+            return Err(FloorError::NotDone);
+        }
         let attempt = uuid::Uuid::new_v4().to_string();
         let factor = self
             .store

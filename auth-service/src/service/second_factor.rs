@@ -191,6 +191,8 @@ impl Auth {
                     .ok_or(AuthError::InvalidMfaToken);
             }
         };
+        let (limits, window_ms) = self.throttle.login_code_limits(&challenge.user_id, &digest);
+        self.throttle.turn_away_if_full(&limits).await?;
         // What the code is, worked out before the guess is counted; the store counts
         // the guess first in the step's own transaction, and answers a throttled guess
         // as throttled whatever the code.
@@ -198,7 +200,6 @@ impl Auth {
         let user = self.active_user(&challenge.user_id).await?;
         let session_id = SessionId::generate();
         let refresh_token = RefreshToken::generate();
-        let (limits, window_ms) = self.throttle.login_code_limits(&user.id, &digest);
         let attempt_id = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now_ms();
         let step = CodeStep {

@@ -240,6 +240,19 @@ impl Throttle {
         self.reserve(&limits, None).await
     }
 
+    /// Refuses at once a client already at one of `limits`, with a read that locks
+    /// nothing, so that a flood of refused attempts never waits in line for the locks
+    /// (or SQLite's writer) and holds up no one else's attempt; the count itself is
+    /// checked again under the locks.
+    pub(crate) async fn turn_away_if_full(&self, limits: &[Limit]) -> Result<(), AuthError> {
+        let window = self.allowances.window.as_millis() as i64;
+        let now = self.clock.now_ms();
+        match self.store.refusal(limits, now, window).await? {
+            Some(until) => Err(refused(until, now)),
+            None => Ok(()),
+        }
+    }
+
     async fn reserve(
         &self,
         limits: &[Limit],
@@ -247,12 +260,7 @@ impl Throttle {
     ) -> Result<Attempt, AuthError> {
         let id = uuid::Uuid::new_v4().to_string();
         let window = self.allowances.window.as_millis() as i64;
-        // A client already at a limit is turned away before it waits in line, so a
-        // flood of refused attempts holds up no one else's reservation.
-        let now = self.clock.now_ms();
-        if let Some(until) = self.store.refusal(limits, now, window).await? {
-            return Err(refused(until, now));
-        }
+        self.turn_away_if_full(limits).await?;
         let now = self.clock.now_ms();
         match self.store.reserve(&id, limits, now, window).await? {
             Reserved::Granted => Ok(Attempt { id, clears }),
