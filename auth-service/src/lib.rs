@@ -84,9 +84,10 @@ pub enum StartError {
     /// The encryption key could not be loaded or made.
     #[error(transparent)]
     Seal(#[from] sealing::SealError),
-    /// The revocation feed could not read where it starts.
-    #[error("reading the last revocation failed")]
-    Revocations(#[from] store::StoreError),
+    /// The database failed at start: installing its routines, or reading where the
+    /// revocation feed starts.
+    #[error("the auth database failed at start")]
+    Store(#[from] store::StoreError),
     /// The listener or the server failed.
     #[error("gRPC server error")]
     Transport(#[from] tonic::transport::Error),
@@ -123,9 +124,9 @@ fn database_url(config: &Config) -> String {
 }
 
 /// The configured database alone, migrated, for the commands that need no key.
-async fn open_store(config: &Config) -> Result<Store, db::DbError> {
+async fn open_store(config: &Config) -> Result<Store, ClientCommandError> {
     let database = db::connect(&database_url(config), &sqlx::migrate!()).await?;
-    Ok(Store::new(database))
+    Ok(Store::open(database).await?)
 }
 
 impl Opened {
@@ -147,7 +148,7 @@ impl Opened {
             &config.data_dir.join("encryption-key"),
         )?;
         Ok(Self {
-            store: Store::new(database),
+            store: Store::open(database).await?,
             database_url,
             on_postgres,
             settings: KeySettings {

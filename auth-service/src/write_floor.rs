@@ -85,7 +85,7 @@ impl WriteFloor {
     /// adds an account.
     pub async fn open(url: &str, synchronous: Synchronous) -> Result<Self, FloorError> {
         let database = db::connect_with(url, &sqlx::migrate!(), synchronous).await?;
-        let store = Store::new(database);
+        let store = Store::open(database).await?;
         let user = UserId::generate();
         let email = format!("floor-{user}@example.com");
         let clock = Clock::system();

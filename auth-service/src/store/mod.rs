@@ -4,7 +4,8 @@
 //! - [`users`]: accounts, and disabling one.
 //! - [`sessions`]: sessions, which are open, and how they end.
 //! - [`refresh_tokens`]: opening a session with its first refresh token, rotating
-//!   refresh tokens ([`refresh_sqlite`]: the rotation as SQLite's writer runs it).
+//!   refresh tokens ([`refresh_sqlite`]: the rotation as SQLite's writer runs it;
+//!   [`rotation_postgres`]: as a routine PostgreSQL runs in one call).
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
 //! - [`second_step`]: a login's second step with a code, finished in one transaction.
 //! - [`sessions_sqlite`]: opening a session as SQLite's writer runs it.
@@ -37,6 +38,7 @@ mod refresh_sqlite;
 pub(crate) mod refresh_tokens;
 pub(crate) mod revocations;
 mod rotation;
+mod rotation_postgres;
 pub(crate) mod second_factor;
 pub(crate) mod second_step;
 pub(crate) mod sessions;
@@ -168,14 +170,18 @@ pub struct Store {
 
 impl Store {
     /// A store on a migrated database; it notifies on PostgreSQL, whose replicas
-    /// listen for revocations rather than poll for them.
-    pub fn new(database: Database) -> Self {
-        Self {
+    /// listen for revocations rather than poll for them. On PostgreSQL it installs
+    /// the routine refreshes call ([`rotation_postgres`]).
+    pub async fn open(database: Database) -> Result<Self, StoreError> {
+        if database.backend == Backend::Postgres {
+            rotation_postgres::install(&database.pool).await?;
+        }
+        Ok(Self {
             backend: database.backend,
             pool: database.pool,
             reads: database.reads,
             writer: database.writer,
-        }
+        })
     }
 
     /// What a read that must hold a row unchanged until its transaction ends appends:

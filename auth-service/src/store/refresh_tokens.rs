@@ -1,9 +1,9 @@
 //! Opening a session with its first refresh token, and rotating refresh tokens
 //! (the `refresh_tokens` table, and the session row each refresh moves on).
 //!
-//! A refresh token is spent by one conditional `UPDATE` (`... WHERE token_hash = $old
-//! AND spent_at IS NULL`): of any number of concurrent refreshes with one token, the
-//! database lets exactly one change the row, and every other finds it spent. A spent
+//! A refresh token is spent only by a transaction that found it unspent while holding
+//! its session's row lock and then its own: of any number of concurrent refreshes with
+//! one token, exactly one finds it unspent, and every other finds it spent. A spent
 //! token stays recorded until it would have expired, so presenting it again is seen
 //! as reuse (two holders of one token: one of them stole it) and ends the session.
 //!
@@ -12,8 +12,9 @@
 //!
 //! A refresh is one transaction: on SQLite, one closure on the database's writer
 //! ([`super::refresh_sqlite`]), committed with whatever other writes wait beside it;
-//! on PostgreSQL, one transaction that holds the client's throttle key, shared with
-//! the other refreshes, from its count to its commit.
+//! on PostgreSQL, one call of a routine in the database ([`super::rotation_postgres`]),
+//! whose transaction holds the client's throttle key, shared with the other
+//! refreshes, from its count to its commit.
 
 use sqlx::{AnyConnection, Row};
 use tracing::Instrument;
@@ -21,12 +22,11 @@ use tracing::Instrument;
 pub(crate) use super::rotation::Rotation;
 use super::{
     Store, StoreError, refresh_sqlite, retrying,
-    rotation::{
-        Attempted, FORGET_EXPIRED, INSERT_REFRESH_TOKEN, MOVE_SESSION_ON, OPEN_SESSION, SPEND,
-    },
+    rotation::{Attempted, INSERT_REFRESH_TOKEN},
+    rotation_postgres,
     sessions::Ending,
     sessions_sqlite::{self, OwnedSession},
-    throttle::{ENSURE_KEY, Limit, Reserved, refused_until},
+    throttle::{Limit, Reserved},
 };
 use crate::domain::{
     SessionId, UserId,
@@ -186,7 +186,15 @@ impl Store {
                 }
                 None => {
                     let attempted = retrying(|| {
-                        self.try_rotate(old, new, client, now, lifetimes, (limit, window_ms))
+                        rotation_postgres::rotate(
+                            self.pool(),
+                            old,
+                            new,
+                            client,
+                            now,
+                            lifetimes,
+                            (limit, window_ms),
+                        )
                     })
                     .await?;
                     if let Attempted::NotSpent | Attempted::Done(Rotation::Refused) = attempted {
@@ -210,116 +218,6 @@ impl Store {
         }
         .instrument(span)
         .await
-    }
-
-    /// One run of [`Self::rotate_refresh_token`]'s transaction on PostgreSQL; a
-    /// failure is rolled back whole and counted by the caller.
-    async fn try_rotate(
-        &self,
-        old: &RefreshDigest,
-        new: &RefreshDigest,
-        client: &ClientSeen,
-        now: i64,
-        lifetimes: Lifetimes,
-        (limit, window_ms): (&Limit, i64),
-    ) -> Result<Attempted, sqlx::Error> {
-        let mut transaction = self.pool().begin().await?;
-        // The session before its refresh tokens, the order in which every end of a
-        // session takes them too: a refresh beside a logout of the same session then
-        // waits for it rather than deadlocking with it.
-        sqlx::query(
-            "SELECT id FROM sessions WHERE id = \
-             (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) FOR UPDATE",
-        )
-        .bind(old.as_str())
-        .fetch_optional(&mut *transaction)
-        .await?;
-        // The one statement that decides concurrent refreshes: only one refresh finds
-        // the token unspent.
-        let spent = sqlx::query(SPEND)
-            .bind(now)
-            .bind(old.as_str())
-            .fetch_optional(&mut *transaction)
-            .await?;
-        let Some(spent) = spent else {
-            transaction.rollback().await?;
-            return Ok(Attempted::NotSpent);
-        };
-        let session_id = SessionId::issued(spent.try_get("session_id")?);
-        let session = sqlx::query(OPEN_SESSION)
-            .bind(session_id.as_str())
-            .fetch_optional(&mut *transaction)
-            .await?;
-        let Some(session) = session else {
-            transaction.rollback().await?;
-            return Ok(Attempted::Done(Rotation::Refused));
-        };
-        let user_id = UserId::issued(session.try_get("user_id")?);
-        let session_end: i64 = session.try_get("expires_at")?;
-        let tokens_expire_at: i64 = session.try_get("tokens_expire_at")?;
-        let authenticated_at: i64 = session.try_get("authenticated_at")?;
-        if session_end <= now {
-            transaction.rollback().await?;
-            return Ok(Attempted::Done(Rotation::Refused));
-        }
-        let expiries = lifetimes.at(now, session_end);
-        // A concurrent end of the session makes this match nothing: the refresh then
-        // fails, and the end covers every token the session was ever issued.
-        let updated = sqlx::query(MOVE_SESSION_ON)
-            .bind(now)
-            .bind(client.address.as_deref())
-            .bind(client.user_agent.as_deref())
-            .bind(expiries.refresh)
-            .bind(tokens_expire_at.max(expiries.access))
-            .bind(session_id.as_str())
-            .execute(&mut *transaction)
-            .await?;
-        if updated.rows_affected() == 0 {
-            transaction.rollback().await?;
-            return Ok(Attempted::Done(Rotation::Refused));
-        }
-        insert_refresh_token(&mut transaction, new, &session_id, expiries.refresh).await?;
-        sqlx::query(FORGET_EXPIRED)
-            .bind(session_id.as_str())
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        // Last, the client's allowance, under a shared lock of its key's row held to
-        // the commit: a failure counts itself under the exclusive lock (a
-        // reservation), so it waits for the refreshes in flight and they see every
-        // failure committed before them. A refresh while failures fill the allowance
-        // is undone and refused, so no token is tried past it; successes share the
-        // lock and commit together. The row is made first if missing (waiting for a
-        // failure making it). Taken after the session's locks, as no other
-        // transaction takes a throttle key before a session.
-        sqlx::query(ENSURE_KEY)
-            .bind(&limit.key)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        sqlx::query("SELECT key FROM throttle_keys WHERE key = $1 FOR SHARE")
-            .bind(&limit.key)
-            .fetch_optional(&mut *transaction)
-            .await?;
-        let since = now - window_ms;
-        if let Some(until) = refused_until(
-            &mut transaction,
-            std::slice::from_ref(limit),
-            since,
-            window_ms,
-        )
-        .await?
-        {
-            transaction.rollback().await?;
-            return Ok(Attempted::Done(Rotation::Throttled { until }));
-        }
-        transaction.commit().await?;
-        Ok(Attempted::Done(Rotation::Rotated {
-            session_id,
-            user_id,
-            expiries,
-            authenticated_at,
-        }))
     }
 
     /// Why refresh token `digest` was not spent: reused (and its session now ended)

@@ -42,10 +42,6 @@ pub(super) enum Attempted {
     NotSpent,
 }
 
-/// Spends an unspent, unexpired refresh token (`$2`) at `$1`, naming its session.
-pub(super) const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $1 \
-     WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $1 RETURNING session_id";
-
 /// Session `$1` if it is open and its account active: its user, end, the last expiry
 /// of its tokens and when it last proved a factor.
 pub(super) const OPEN_SESSION: &str = "SELECT sessions.user_id, sessions.expires_at, \

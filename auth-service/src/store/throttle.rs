@@ -45,11 +45,6 @@ pub(crate) enum Reserved {
 pub(super) const TOUCH_KEY: &str = "INSERT INTO throttle_keys (key, touched_at) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at";
 
-/// Records key `$1` (touched at `$2`) unless it is there; it waits for a transaction
-/// making the same key, and locks nothing that exists.
-pub(super) const ENSURE_KEY: &str = "INSERT INTO throttle_keys (key, touched_at) VALUES ($1, $2) \
-     ON CONFLICT (key) DO NOTHING";
-
 /// The times of the attempts under key `$1` after `$2`, oldest first.
 pub(super) const ATTEMPTS_SINCE: &str = "SELECT attempted_at FROM throttle_attempts \
      WHERE key = $1 AND attempted_at > $2 ORDER BY attempted_at";

@@ -32,7 +32,8 @@ async fn open(auth: &TestAuth) -> (Sweeper, AnyPool) {
         .await
         .expect("the auth database");
     let pool = database.pool.clone();
-    (Sweeper::new(Store::new(database), &auth.config), pool)
+    let store = Store::open(database).await.expect("the auth store");
+    (Sweeper::new(store, &auth.config), pool)
 }
 
 /// `readers` new readers, each logged in and out again.
