@@ -1,10 +1,11 @@
 //! `auth.v1.AuthService`: the gRPC edge, where requests become domain values, the
 //! service does the work, and its answers become messages again.
 //!
-//! The one `AuthService` implementation is here; each group's conversions between
+//! The one `AuthService` implementation is here, on [`AuthApi`] ([`api`]: what a call
+//! reads from its request besides the message); each group's conversions between
 //! messages and domain values are in its own file: [`accounts`], [`sessions`],
-//! [`second_factor`], [`passkeys`], [`keys`], [`revocation_feed`], [`clients`]. Errors become statuses through
-//! the one mapping in [`crate::error`].
+//! [`second_factor`], [`passkeys`], [`keys`], [`revocation_feed`], [`clients`].
+//! Errors become statuses through the one mapping in [`crate::error`].
 
 use bookshelf_proto::auth::v1::{
     ChangePasswordRequest, ChangePasswordResponse, ConfirmTotpRequest, ConfirmTotpResponse,
@@ -24,74 +25,24 @@ use bookshelf_proto::auth::v1::{
     UpdateCurrentUserRequest, UpdateCurrentUserResponse, VerifyTokenRequest, VerifyTokenResponse,
     WatchRevocationsRequest, auth_service_server::AuthService,
 };
-use bookshelf_runtime::{
-    client_address::{client_address, client_user_agent, limit_key},
-    clock::timestamp,
-    peer::{Callers, peer_certificate},
-};
-use bookshelf_tokens::{
-    Verifier,
-    interceptor::{caller, service_caller},
-};
-use tokio::sync::watch;
+use bookshelf_runtime::{clock::timestamp, peer::peer_certificate};
+use bookshelf_tokens::interceptor::service_caller;
 use tonic::{Request, Response, Status};
 
+pub(crate) use self::api::AuthApi;
 use crate::{
-    domain::{SessionId, UserId, UserName, clients::Scope, session::ClientSeen},
+    domain::{SessionId, UserId, UserName, clients::Scope},
     error::AuthError,
-    service::{Auth, CurrentCaller},
 };
 
 mod accounts;
+mod api;
 mod clients;
 mod keys;
 mod passkeys;
 mod revocation_feed;
 mod second_factor;
 mod sessions;
-
-/// The gRPC service: the use cases, and what only the edge needs.
-pub(crate) struct AuthApi {
-    pub auth: Auth,
-    pub verifier: Verifier,
-    /// The gateways, whose forwarded client address and user agent are believed.
-    pub forwarders: Callers,
-    /// The services that may watch the revocation feed.
-    pub verifiers: Callers,
-    /// Becomes true when the server starts shutting down: endless revocation streams
-    /// then end, so the server can drain and exit.
-    pub shutting_down: watch::Receiver<bool>,
-}
-
-impl AuthApi {
-    /// The active user a request's token speaks for, and its session, which must be
-    /// open.
-    async fn current<T>(&self, request: &Request<T>) -> Result<CurrentCaller, Status> {
-        let caller = caller(request)?;
-        Ok(self
-            .auth
-            .current(
-                &UserId::issued(caller.user_id),
-                SessionId::issued(caller.session_id),
-                caller.auth_time,
-            )
-            .await?)
-    }
-
-    /// The key the client of `request` is limited under: its forwarded address when
-    /// a trusted gateway sent it, else the peer's.
-    fn client_key<T>(&self, request: &Request<T>) -> String {
-        client_address(request, &self.forwarders).map_or_else(|| "unknown".to_owned(), limit_key)
-    }
-
-    /// Where `request` comes from, as its session records it.
-    fn client_seen<T>(&self, request: &Request<T>) -> ClientSeen {
-        ClientSeen {
-            address: client_address(request, &self.forwarders).map(|address| address.to_string()),
-            user_agent: client_user_agent(request, &self.forwarders),
-        }
-    }
-}
 
 #[tonic::async_trait]
 impl AuthService for AuthApi {

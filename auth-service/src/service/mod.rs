@@ -10,7 +10,7 @@
 //!   second step.
 //! - [`passkeys`]: adding passkeys and security keys, passkey sign-up, listing,
 //!   renaming and deleting them; [`passkey_login`] signing in with one, as the first
-//!   factor or the second.
+//!   factor or the second; [`ceremonies`] their state between two calls.
 //! - [`keys`]: the signing key set a replica signs and publishes with, and its
 //!   rotation; [`key_revocation`] the emergency revocation of a key that leaked.
 //! - [`revocations`]: the feed behind `WatchRevocations`.
@@ -34,6 +34,7 @@ use crate::{
 };
 
 pub(crate) mod accounts;
+pub(crate) mod ceremonies;
 pub(crate) mod clients;
 pub(crate) mod key_revocation;
 pub(crate) mod keys;

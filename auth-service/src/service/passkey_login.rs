@@ -14,9 +14,8 @@ use webauthn_rs::prelude::{
 
 use super::{
     Auth,
-    passkeys::{
-        Started, purpose, serialise, stored_credential_id, stored_passkey, stored_security_key,
-    },
+    ceremonies::purpose,
+    passkeys::{Started, serialise, stored_credential_id, stored_passkey, stored_security_key},
     sessions::CompletedLogin,
 };
 use crate::{

@@ -1,18 +1,17 @@
 //! Passkeys and security keys: adding one to an account, signing up with a passkey
 //! and no password, listing, renaming and deleting them.
 //!
-//! Every ceremony's state is kept in the database under a random id, for a short
-//! while and for one use ([`Auth::begin_ceremony`], [`Auth::take_ceremony`]): a
-//! ceremony begun on one replica finishes on any other, and never twice.
+//! Each ceremony's state waits in the database between its two calls
+//! ([`super::ceremonies`]).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 use webauthn_rs::prelude::{
     CreationChallengeResponse, Passkey, PasskeyRegistration, RegisterPublicKeyCredential,
     SecurityKey, SecurityKeyRegistration, Uuid,
 };
 
-use super::{Auth, CurrentCaller, sessions::CompletedLogin};
+use super::{Auth, CurrentCaller, ceremonies::purpose, sessions::CompletedLogin};
 use crate::{
     domain::{
         Email, UserId, UserName,
@@ -42,14 +41,6 @@ struct SignUp {
     name: String,
     email: String,
     registration: PasskeyRegistration,
-}
-
-/// The ceremonies' purposes, as stored.
-pub(crate) mod purpose {
-    pub(crate) const REGISTER: &str = "register";
-    pub(crate) const SIGN_UP: &str = "sign_up";
-    pub(crate) const LOGIN: &str = "login";
-    pub(crate) const SECOND_FACTOR: &str = "second_factor";
 }
 
 /// The user handle WebAuthn stores with a discoverable credential: the account's id.
@@ -110,47 +101,6 @@ fn rejected(error: webauthn_rs::prelude::WebauthnError) -> AuthError {
 }
 
 impl Auth {
-    /// Records a ceremony's `state` under a new id until the ceremony lifetime passes.
-    pub(crate) async fn begin_ceremony(
-        &self,
-        id: CeremonyId,
-        purpose: &str,
-        user_id: Option<&UserId>,
-        state: &impl Serialize,
-    ) -> Result<CeremonyId, AuthError> {
-        let state = serde_json::to_string(state).map_err(CeremonyError::State)?;
-        let now = self.clock.now_ms();
-        self.store
-            .insert_ceremony(
-                &id,
-                purpose,
-                user_id.map(UserId::as_str),
-                &state,
-                now,
-                now + self.ceremony_ttl_ms,
-            )
-            .await?;
-        Ok(id)
-    }
-
-    /// Spends ceremony `id` of `purpose`: its account and state, or `None` when it is
-    /// unknown, spent or expired.
-    pub(crate) async fn take_ceremony<T: DeserializeOwned>(
-        &self,
-        id: &CeremonyId,
-        purpose: &str,
-    ) -> Result<Option<(Option<String>, T)>, AuthError> {
-        let Some(taken) = self
-            .store
-            .take_ceremony(id, purpose, self.clock.now_ms())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let state = serde_json::from_str(&taken.state).map_err(CeremonyError::State)?;
-        Ok(Some((taken.user_id, state)))
-    }
-
     /// Begins adding a credential of `kind` to `caller`'s account, given a recent
     /// sign-in or `current_password`.
     pub(crate) async fn start_passkey_registration(

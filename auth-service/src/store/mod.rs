@@ -6,6 +6,7 @@
 //! - [`refresh_tokens`]: opening a session with its first refresh token, rotating
 //!   refresh tokens ([`refresh_sqlite`]: the rotation as SQLite's writer runs it;
 //!   [`rotation_postgres`]: as a routine PostgreSQL runs in one call).
+//! - [`routines`]: the hot write transactions PostgreSQL runs as one call each.
 //! - [`second_factor`]: TOTP factors, recovery codes, logins awaiting their code.
 //! - [`second_step`]: a login's second step with a code, finished in one transaction.
 //! - [`sessions_sqlite`]: opening a session as SQLite's writer runs it.
@@ -39,6 +40,7 @@ pub(crate) mod refresh_tokens;
 pub(crate) mod revocations;
 mod rotation;
 mod rotation_postgres;
+mod routines;
 pub(crate) mod second_factor;
 pub(crate) mod second_step;
 pub(crate) mod sessions;
@@ -171,10 +173,10 @@ pub struct Store {
 impl Store {
     /// A store on a migrated database; it notifies on PostgreSQL, whose replicas
     /// listen for revocations rather than poll for them. On PostgreSQL it installs
-    /// the routine refreshes call ([`rotation_postgres`]).
+    /// the routines the hot writes call ([`routines`]).
     pub async fn open(database: Database) -> Result<Self, StoreError> {
         if database.backend == Backend::Postgres {
-            rotation_postgres::install(&database.pool).await?;
+            routines::install(&database.pool).await?;
         }
         Ok(Self {
             backend: database.backend,

@@ -61,8 +61,8 @@ pub(super) const APPEND_REVOCATION: &str = "INSERT INTO revocations (sequence, u
      SELECT COALESCE(MAX(sequence), 0) + 1, $1, $2, $3, $4 FROM revocations";
 
 /// The PostgreSQL advisory lock that appends to the revocation log take in turn (an
-/// arbitrary constant; nothing else in the database takes advisory locks).
-const APPEND_LOCK: i64 = 0x626f_6f6b_7265_766f;
+/// arbitrary constant, apart from the one replicas install routines under).
+pub(super) const APPEND_LOCK: i64 = 0x626f_6f6b_7265_766f;
 
 /// On PostgreSQL, waits until no other transaction is appending to the revocation
 /// log, and holds that turn until the caller's transaction ends. Without it,

@@ -1,23 +1,11 @@
-//! A refresh token's rotation as PostgreSQL runs it: one call of a routine installed
-//! in the database, so the whole transaction costs one round trip.
-//!
-//! Run from here statement by statement, a rotation was eleven round trips (its
-//! `BEGIN`, nine statements, its `COMMIT`), each a wake-up of the backend and of a
-//! pool connection held all the while; PostgreSQL's CPU per refresh, not its commits,
-//! was what limited refreshes. The routine runs the same statements in the same order
-//! inside the call's own transaction. Each of its statements takes a fresh snapshot
-//! (the routine is `VOLATILE`), so a statement after a lock wait sees what the
-//! holder committed, as a statement sent from here would.
+//! A refresh token's rotation as PostgreSQL runs it: one call of a routine
+//! ([`super::routines`]).
 //!
 //! The order is the SQLite writer's ([`super::refresh_sqlite`]): everything the
 //! rotation decides on is read, under locks, before anything is written, so a refusal
 //! needs nothing undone. The session's row is locked before its refresh token's, the
 //! order in which every end of a session takes them too; the client's allowance key
 //! after both, as no other transaction takes a session after a throttle key.
-//!
-//! The routine's name carries its version: a change to its body takes a new name, so
-//! replicas of two versions of the service, running side by side through an upgrade,
-//! each call their own.
 
 use sqlx::{AnyPool, Row};
 
@@ -30,14 +18,10 @@ use crate::domain::{
     session::{ClientSeen, Expiries, Lifetimes, RefreshDigest},
 };
 
-/// The PostgreSQL advisory lock replicas starting at once take in turn to install
-/// the routine (an arbitrary constant, apart from the revocation log's).
-const INSTALL_LOCK: i64 = 0x626f_6f6b_726f_7401;
-
 /// The rotation, as a routine: what it came to (`rotated`, `not_spent`, `refused` or
 /// `throttled`) and, as fits, the session, its user, when it last proved a factor,
 /// the new tokens' expiries, or when the client may try again.
-const ROTATE_ROUTINE: &str = r#"
+pub(super) const ROUTINE: &str = r#"
 CREATE OR REPLACE FUNCTION rotate_refresh_token_v1(
     old_digest TEXT, new_digest TEXT, now_ms BIGINT, seen_address TEXT, seen_agent TEXT,
     access_ms BIGINT, refresh_ms BIGINT, limit_key TEXT, limit_max BIGINT, window_ms BIGINT,
@@ -97,19 +81,6 @@ $routine$"#;
 const ROTATE: &str = "SELECT outcome, refreshed_session, refreshed_user, proved_at, \
      access_end, refresh_end, retry_at FROM rotate_refresh_token_v1(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-
-/// Installs the routine (again, if it is there): run at start, before any rotation.
-pub(super) async fn install(pool: &AnyPool) -> Result<(), sqlx::Error> {
-    let mut transaction = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(INSTALL_LOCK)
-        .execute(&mut *transaction)
-        .await?;
-    sqlx::query(ROTATE_ROUTINE)
-        .execute(&mut *transaction)
-        .await?;
-    transaction.commit().await
-}
 
 /// One run of the rotation: spends `old` for `new` at `now` within the client's
 /// allowance (`limit`, over `window_ms`). A failure writes nothing; the caller counts

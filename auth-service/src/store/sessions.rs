@@ -4,8 +4,9 @@
 //! Ending sessions appends them to the revocation log in the same transaction, so the
 //! feed tells every follower; an ended session's refresh tokens are deleted with it.
 //!
-//! On SQLite, ending one session runs whole on the database's writer
-//! ([`bookshelf_runtime::sqlite_writes`]).
+//! Ending one session runs whole on SQLite's writer
+//! ([`bookshelf_runtime::sqlite_writes`]), and as one call of a routine on PostgreSQL
+//! ([`END_ONE_ROUTINE`]).
 //!
 //! Every transaction that writes both locks the session row before its refresh tokens
 //! (on PostgreSQL; an SQLite writer holds the whole database), so a refresh and an end
@@ -13,16 +14,16 @@
 //! retried whole by [`retrying`].
 
 use bookshelf_runtime::{
-    db::Reads,
+    db::{Backend, Reads},
     sqlite_reads::{OptionalExtension, params, rusqlite},
 };
 use bookshelf_tokens::claims::LEEWAY_SECS;
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 use tracing::Instrument;
 
 use super::{
     Store, StoreError, retrying,
-    revocations::{APPEND_REVOCATION, append_revocation},
+    revocations::{APPEND_LOCK, APPEND_REVOCATION, append_revocation},
 };
 use crate::domain::{SessionId, UserId, session::ClientSeen};
 
@@ -87,6 +88,9 @@ impl Store {
             return Ok(u64::from(ended));
         }
         let (ended, announced) = retrying(|| async {
+            if let (Ending::One(id), Backend::Postgres) = (which, self.backend) {
+                return end_one_on_postgres(self.pool(), user_id, id, now).await;
+            }
             let mut transaction = self.pool().begin().await?;
             let ended = end_within(&mut transaction, user_id, which, now).await?;
             transaction.commit().await?;
@@ -179,6 +183,56 @@ fn end_one_on_sqlite(
             .execute(params![user_id, id, now, tokens_expire_at])?;
     }
     Ok(true)
+}
+
+/// Ending one session, as a routine PostgreSQL runs in one call ([`super::routines`]):
+/// the statements of [`end_within`], the revocation log's turn taken only for its
+/// append and held to the commit. Whether it ended and whether it was announced.
+pub(super) const END_ONE_ROUTINE: &str = r#"
+CREATE OR REPLACE FUNCTION end_session_v1(
+    owner TEXT, ending TEXT, now_ms BIGINT, leeway_ms BIGINT, append_lock BIGINT,
+    OUT ended BOOLEAN, OUT announced BOOLEAN)
+LANGUAGE plpgsql VOLATILE AS $routine$
+DECLARE
+    tokens_end BIGINT;
+BEGIN
+    UPDATE sessions SET ended_at = now_ms
+        WHERE user_id = owner AND ended_at IS NULL AND id = ending
+        RETURNING tokens_expire_at INTO tokens_end;
+    ended := FOUND;
+    announced := FALSE;
+    IF NOT ended THEN
+        RETURN;
+    END IF;
+    DELETE FROM refresh_tokens WHERE session_id = ending;
+    IF tokens_end + leeway_ms >= now_ms THEN
+        PERFORM pg_advisory_xact_lock(append_lock);
+        INSERT INTO revocations (sequence, user_id, session_id, revoked_at, tokens_expire_at)
+            SELECT COALESCE(MAX(sequence), 0) + 1, owner, ending, now_ms, tokens_end
+            FROM revocations;
+        announced := TRUE;
+    END IF;
+END
+$routine$"#;
+
+/// Ends `user_id`'s open session `id` by [`END_ONE_ROUTINE`]: whether it ended, and
+/// whether it went into the revocation log.
+async fn end_one_on_postgres(
+    pool: &AnyPool,
+    user_id: &UserId,
+    id: &SessionId,
+    now: i64,
+) -> Result<(u64, bool), sqlx::Error> {
+    let row = sqlx::query("SELECT ended, announced FROM end_session_v1($1, $2, $3, $4, $5)")
+        .bind(user_id.as_str())
+        .bind(id.as_str())
+        .bind(now)
+        .bind(LEEWAY_SECS as i64 * 1000)
+        .bind(APPEND_LOCK)
+        .fetch_one(pool)
+        .await?;
+    let ended: bool = row.try_get("ended")?;
+    Ok((u64::from(ended), row.try_get("announced")?))
 }
 
 /// Ends `which` of `user_id`'s open sessions inside the caller's transaction: how
