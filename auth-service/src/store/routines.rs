@@ -35,3 +35,39 @@ pub(super) async fn install(pool: &AnyPool) -> Result<(), sqlx::Error> {
     }
     transaction.commit().await
 }
+
+#[cfg(test)]
+mod tests {
+    use bookshelf_runtime::db;
+    use bookshelf_test_support::TestDatabase;
+
+    /// Replicas that start together each install the routines: without taking turns,
+    /// concurrent `CREATE OR REPLACE FUNCTION`s of one routine fail (a duplicate key in
+    /// the catalogue, or "tuple concurrently updated") and the replica would not start.
+    #[tokio::test]
+    async fn replicas_starting_together_all_install_the_routines() {
+        let dir = tempfile::tempdir().unwrap();
+        let test_database = TestDatabase::create(dir.path(), "routines").await;
+        if !test_database.is_postgres() {
+            eprintln!("routines are PostgreSQL's; set BOOKSHELF_TEST_POSTGRES to run this");
+            return;
+        }
+        let database = db::connect(&test_database.url, &sqlx::migrate!())
+            .await
+            .unwrap();
+        for round in 0..5 {
+            let installs = (0..8).map(|_| super::install(&database.pool));
+            for installed in futures::future::join_all(installs).await {
+                installed.unwrap_or_else(|error| panic!("round {round}: {error}"));
+            }
+        }
+        let outcome: String = sqlx::query_scalar(
+            "SELECT outcome FROM rotate_refresh_token_v1('unknown', 'new', 1, NULL, NULL, \
+             1000, 1000, 'key', 5, 1000)",
+        )
+        .fetch_one(&database.pool)
+        .await
+        .unwrap();
+        assert_eq!(outcome, "not_spent");
+    }
+}
