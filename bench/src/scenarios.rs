@@ -1,9 +1,8 @@
-//! The scenarios of the harness, run in one go against one stack.
+//! The scenarios of the harness, run in one go against one stack: the floors
+//! ([`floor_rows`]), reads, a cover read with and without a token, logins, reads
+//! beside a login flood, [`uploads`], [`revocation`] and [`startup`].
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use bookshelf_proto::{
     auth::v1::{GetCurrentUserRequest, auth_service_client::AuthServiceClient},
@@ -13,19 +12,23 @@ use bookshelf_proto::{
     },
 };
 use bookshelf_test_support::{
-    ProcessStack, ReservedPort, Rest, Service, bearer, buckets::TestBucket, rest::book_form,
+    ProcessStack, Rest, Service, bearer, buckets::TestBucket, rest::book_form,
 };
 use reqwest::Method;
 use tokio::process::Child;
 use tonic::transport::Channel;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
-    load::{self, Outcome, Stats, quantile},
+    load::{self, Stats},
     ms,
     report::{Report, Row},
     rss,
 };
+
+mod floor_rows;
+mod revocation;
+mod startup;
+mod uploads;
 
 /// How hard and how long to push.
 #[derive(Debug, Clone, clap::Args)]
@@ -125,49 +128,11 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     // Build (or find) the service binaries now, not in the middle of a measurement.
     bookshelf_test_support::process_stack::binaries();
 
-    // Floors, each in its own process.
-    let floor_ports: [ReservedPort; 2] = Default::default();
-    let [http_port, grpc_port] = floor_ports.each_ref().map(ReservedPort::number);
-    let http_floor_process = spawn_self(&["floor-http", "--port", &http_port.to_string()])?;
-    let grpc_floor_process = spawn_self(&["floor-grpc", "--port", &grpc_port.to_string()])?;
-    wait_for_port(http_port).await?;
-    wait_for_port(grpc_port).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
-    let floor_url = format!("http://127.0.0.1:{http_port}/");
-    let http_floor = {
-        let (http, url) = (http.clone(), floor_url.clone());
-        load::run(concurrency, duration, move |_, _| {
-            let request = http.get(url.clone()).send();
-            async move { matches!(request.await, Ok(response) if response.status().is_success()) }
-        })
-        .await
-    };
-    let grpc_floor = {
-        let health = HealthClient::new(channel(&format!("http://127.0.0.1:{grpc_port}")).await?);
-        load::run(concurrency, duration, move |_, _| {
-            let mut health = health.clone();
-            async move { health.check(HealthCheckRequest::default()).await.is_ok() }
-        })
-        .await
-    };
-    let floor_rss = |child: &Child| child.id().map(rss::peak_mib).unwrap_or_default();
-    report.push(Row {
-        what: "floor: bare axum GET /".into(),
-        concurrency,
-        stats: http_floor.clone(),
-        ratio: None,
-        peak_rss: vec![("axum", floor_rss(&http_floor_process))],
-    });
-    report.push(Row {
-        what: "floor: bare tonic unary, one connection".into(),
-        concurrency,
-        stats: grpc_floor.clone(),
-        ratio: None,
-        peak_rss: vec![("tonic", floor_rss(&grpc_floor_process))],
-    });
-    drop((http_floor_process, grpc_floor_process));
+    let (http_floor, grpc_floor) =
+        floor_rows::measure(&http, concurrency, duration, &mut report).await?;
     let composed = 1.0 / (1.0 / http_floor.rps + 1.0 / grpc_floor.rps);
     report.notes.push(format!(
         "composed floor (one axum hop plus one tonic hop): {composed:.0} req/s"
@@ -189,7 +154,7 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
     let mut stack = ProcessStack::spawn_on(settings.postgres.as_deref(), &env).await;
-    startup(&mut stack, &mut report).await?;
+    startup::startup(&mut stack, &mut report).await?;
 
     let rest = Rest::new(&stack.http);
     let (_, me, book_ids) = seed_reader(&rest).await;
@@ -364,10 +329,10 @@ pub async fn all(settings: &Settings) -> anyhow::Result<Report> {
     });
 
     // e: uploads.
-    uploads(settings, &stack, &me, &mut report).await;
+    uploads::uploads(settings, &stack, &me, &mut report).await;
 
     // f: revocation.
-    revocation(settings, &rest, &stack, &mut report).await;
+    revocation::revocation(settings, &rest, &stack, &mut report).await;
     Ok(report)
 }
 
@@ -396,194 +361,4 @@ pub(crate) async fn seed_reader(rest: &Rest) -> (serde_json::Value, Rest, Vec<St
         );
     }
     (user, me, book_ids)
-}
-
-/// g: each service restarted alone: time until it serves, and its memory once idle.
-async fn startup(stack: &mut ProcessStack, report: &mut Report) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    for service in Service::ALL {
-        stack.kill(service).await;
-        let started = Instant::now();
-        stack.start(service);
-        let ready = loop {
-            if serves(&http, stack, service).await {
-                break started.elapsed();
-            }
-            if let Some((exited, status)) = stack.exited() {
-                anyhow::bail!("{} exited ({status}) on restart", exited.binary());
-            }
-            if started.elapsed() > bookshelf_test_support::eventually::DEADLINE {
-                anyhow::bail!("{} did not serve after a restart", service.binary());
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let idle = stack.pid(service).map(rss::current_mib).unwrap_or_default();
-        report.notes.push(format!(
-            "g: {} ready (health SERVING) {} after spawn; idle RSS {idle:.1} MiB",
-            service.binary(),
-            ms(ready)
-        ));
-    }
-    stack.wait_healthy().await;
-    Ok(())
-}
-
-/// Whether a service answers now: the gateway any `/healthz`, a backend a health check
-/// that says it serves.
-async fn serves(http: &reqwest::Client, stack: &ProcessStack, service: Service) -> bool {
-    let (address, name) = match service {
-        Service::Gateway => {
-            let answer = http.get(format!("{}/healthz", stack.http)).send().await;
-            return answer.is_ok();
-        }
-        Service::Auth => (stack.auth, "auth.v1.AuthService"),
-        Service::Library => (stack.library, "library.v1.LibraryService"),
-    };
-    let channel = bookshelf_test_support::pki::shared().user_channel(address);
-    let answer = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: name.into(),
-        })
-        .await;
-    matches!(answer, Ok(answer) if answer.get_ref().status == 1)
-}
-
-/// e: `POST /books/` with a 200 KB JPEG, then 16 concurrent 5 MiB uploads.
-async fn uploads(settings: &Settings, stack: &ProcessStack, me: &Rest, report: &mut Report) {
-    let cover = Arc::new(photo(800, 600, 90));
-    reset_rss(stack);
-    let stats = {
-        let me = me.clone();
-        let cover = cover.clone();
-        load::run(settings.concurrency, settings.duration(), move |worker, sequence| {
-            let form = book_form(
-                &[("title", &format!("Upload {worker}-{sequence}")), ("category", "science")],
-                Some(("cover.jpg", cover.to_vec())),
-            );
-            let request = me.request(Method::POST, "/books/").multipart(form).send();
-            async move { matches!(request.await, Ok(response) if response.status().as_u16() == 201) }
-        })
-        .await
-    };
-    report.push(Row {
-        what: format!("e: gateway POST /books/ ({} KB JPEG)", cover.len() / 1000),
-        concurrency: settings.concurrency,
-        ratio: Some((stats.rps / 60.0, "the tutorial's ~60/s")),
-        peak_rss: rss_of(stack, &[Service::Gateway, Service::Library]),
-        stats,
-    });
-
-    let one_mib = Arc::new(photo(1300, 1000, 93));
-    reset_rss(stack);
-    let single = {
-        let me = me.clone();
-        let cover = one_mib.clone();
-        load::run(1, settings.duration() / 3, move |_, sequence| {
-            let form = book_form(
-                &[("title", &format!("Single {sequence}")), ("category", "science")],
-                Some(("single.jpg", cover.to_vec())),
-            );
-            let request = me.request(Method::POST, "/books/").multipart(form).send();
-            async move { matches!(request.await, Ok(response) if response.status().as_u16() == 201) }
-        })
-        .await
-    };
-    report.push(Row {
-        what: format!(
-            "e: one {:.2} MiB upload at a time",
-            one_mib.len() as f64 / 1048576.0
-        ),
-        concurrency: 1,
-        ratio: None,
-        peak_rss: rss_of(stack, &[Service::Gateway, Service::Library]),
-        stats: single,
-    });
-
-    let large = Arc::new(photo(2600, 2000, 97));
-    reset_rss(stack);
-    let started = Instant::now();
-    let uploads = (0..16).map(|index| {
-        let form = book_form(
-            &[
-                ("title", &format!("Large {index}")),
-                ("category", "science"),
-            ],
-            Some(("large.jpg", large.to_vec())),
-        );
-        let request = me.request(Method::POST, "/books/").multipart(form).send();
-        async move {
-            let sent = Instant::now();
-            let outcome = match request.await {
-                Ok(response) => Outcome::of(response.status().as_u16()),
-                Err(_) => Outcome::Failed,
-            };
-            (outcome, sent.elapsed())
-        }
-    });
-    let results = futures::future::join_all(uploads).await;
-    let elapsed = started.elapsed();
-    let count = |wanted| {
-        results
-            .iter()
-            .filter(|(outcome, _)| *outcome == wanted)
-            .count() as u64
-    };
-    // Only the uploads that were stored count in the figures.
-    let mut latencies: Vec<Duration> = results
-        .iter()
-        .filter(|(outcome, _)| *outcome == Outcome::Done)
-        .map(|(_, latency)| *latency)
-        .collect();
-    latencies.sort_unstable();
-    let ok = count(Outcome::Done);
-    report.push(Row {
-        what: format!(
-            "e: 16 concurrent {:.1} MiB uploads",
-            large.len() as f64 / 1048576.0
-        ),
-        concurrency: 16,
-        ratio: None,
-        peak_rss: rss_of(stack, &[Service::Gateway, Service::Library]),
-        stats: Stats {
-            errors: count(Outcome::Failed),
-            refused: count(Outcome::Refused),
-            done: ok,
-            rps: ok as f64 / elapsed.as_secs_f64(),
-            p50: quantile(&latencies, 0.5),
-            p99: quantile(&latencies, 0.99),
-        },
-    });
-}
-
-/// f: time from `DELETE /users/` returning to the first 401 from the library service.
-async fn revocation(settings: &Settings, rest: &Rest, stack: &ProcessStack, report: &mut Report) {
-    let mut delays = Vec::new();
-    for trial in 0..settings.trials {
-        let (_, user) = rest.signed_up(&format!("Trial Reader{trial}")).await;
-        let _ = user.get("/books/").await;
-        let deleted = user.delete("/users/").await;
-        assert_eq!(deleted.status, 204);
-        let returned = Instant::now();
-        loop {
-            let answer = user.get("/books/").await;
-            if answer.status == 401 {
-                delays.push(returned.elapsed());
-                break;
-            }
-            if returned.elapsed() > Duration::from_secs(5) {
-                delays.push(returned.elapsed());
-                break;
-            }
-        }
-    }
-    delays.sort_unstable();
-    let _ = stack;
-    report.notes.push(format!(
-        "f: revocation over {} trials: p50 {}, p99 {}, max {}",
-        delays.len(),
-        ms(quantile(&delays, 0.5)),
-        ms(quantile(&delays, 0.99)),
-        ms(delays.last().copied().unwrap_or_default())
-    ));
 }
