@@ -26,7 +26,7 @@ use bookshelf_proto::auth::v1::{
     WatchRevocationsRequest, auth_service_server::AuthService,
 };
 use bookshelf_runtime::{clock::timestamp, peer::peer_certificate};
-use bookshelf_tokens::interceptor::service_caller;
+use bookshelf_tokens::interceptor::{caller, service_caller};
 use tonic::{Request, Response, Status};
 
 pub(crate) use self::api::AuthApi;
@@ -282,8 +282,15 @@ impl AuthService for AuthApi {
         &self,
         request: Request<LogoutRequest>,
     ) -> Result<Response<LogoutResponse>, Status> {
-        let caller = self.current(&request).await?;
-        self.auth.logout(caller).await?;
+        // No read of the account first: the session's end is the check (see
+        // `Auth::logout`).
+        let caller = caller(&request)?;
+        self.auth
+            .logout(
+                &UserId::issued(caller.user_id),
+                &SessionId::issued(caller.session_id),
+            )
+            .await?;
         Ok(Response::new(LogoutResponse {}))
     }
 

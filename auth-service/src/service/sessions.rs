@@ -151,15 +151,19 @@ impl Auth {
         }
     }
 
-    /// Ends `caller`'s own session.
-    pub(crate) async fn logout(&self, caller: CurrentCaller) -> Result<(), AuthError> {
+    /// Ends session `session_id` of `user_id`, as a token names them. The end itself
+    /// is the check a token's other calls make first (the account active, the session
+    /// open): it ends only an open session of that account, and disabling an account
+    /// ends all of its sessions in the same transaction, so an open session's account
+    /// is active. Anything else is refused as those checks refuse it.
+    pub(crate) async fn logout(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> Result<(), AuthError> {
         let ended = self
             .store
-            .end_sessions(
-                &caller.user.id,
-                Ending::One(&caller.session_id),
-                self.clock.now_ms(),
-            )
+            .end_sessions(user_id, Ending::One(session_id), self.clock.now_ms())
             .await?;
         if ended == 0 {
             return Err(AuthError::InactiveUser);

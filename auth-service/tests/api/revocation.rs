@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use bookshelf_proto::auth::v1::{
-    DisableCurrentUserRequest, GetCurrentUserRequest, UpdateCurrentUserRequest, VerifyTokenRequest,
-    WatchRevocationsRequest, WatchRevocationsResponse, watch_revocations_response::Marker,
+    DisableCurrentUserRequest, GetCurrentUserRequest, LogoutRequest, UpdateCurrentUserRequest,
+    VerifyTokenRequest, WatchRevocationsRequest, WatchRevocationsResponse,
+    watch_revocations_response::Marker,
 };
 use bookshelf_test_support::{TestAuth, bearer, register_and_login};
 use tokio::time::timeout;
@@ -55,6 +56,11 @@ async fn a_disabled_users_tokens_are_refused_at_once() {
     assert_eq!(status.code(), Code::Unauthenticated);
     let status = client
         .disable_current_user(bearer(DisableCurrentUserRequest::default(), &token))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = client
+        .logout(bearer(LogoutRequest {}, &token))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
