@@ -117,7 +117,9 @@ pub(crate) struct Expiries {
 
 impl Lifetimes {
     /// What is handed out at `now` in a session that ends at `session_end`: neither
-    /// outlives the session.
+    /// outlives the session. PostgreSQL's rotation routine computes the same in SQL
+    /// (`store/rotation_postgres.rs`); a change here is a change there, under a new
+    /// routine name.
     pub(crate) fn at(&self, now: i64, session_end: i64) -> Expiries {
         let access = (now + self.access_ms).min(session_end);
         Expiries {

@@ -20,7 +20,8 @@ use crate::domain::{
 
 /// The rotation, as a routine: what it came to (`rotated`, `not_spent`, `refused` or
 /// `throttled`) and, as fits, the session, its user, when it last proved a factor,
-/// the new tokens' expiries, or when the client may try again.
+/// the new tokens' expiries, or when the client may try again. The expiries follow
+/// [`Lifetimes::at`]'s rule, written again in SQL: neither token outlives the session.
 pub(super) const ROUTINE: &str = r#"
 CREATE OR REPLACE FUNCTION rotate_refresh_token_v1(
     old_digest TEXT, new_digest TEXT, now_ms BIGINT, seen_address TEXT, seen_agent TEXT,
