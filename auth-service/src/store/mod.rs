@@ -186,15 +186,6 @@ impl Store {
         })
     }
 
-    /// What a read that must hold a row unchanged until its transaction ends appends:
-    /// a shared row lock on PostgreSQL; nothing on SQLite, whose writer is alone.
-    pub(crate) fn share_lock(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres => " FOR SHARE",
-            Backend::Sqlite => "",
-        }
-    }
-
     /// The pool, for the queries of each table group.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool

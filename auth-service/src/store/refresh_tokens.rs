@@ -22,7 +22,7 @@ use tracing::Instrument;
 pub(crate) use super::rotation::Rotation;
 use super::{
     Store, StoreError, refresh_sqlite, retrying,
-    rotation::{Attempted, INSERT_REFRESH_TOKEN},
+    rotation::Attempted,
     rotation_postgres,
     sessions::Ending,
     sessions_sqlite::{self, OwnedSession},
@@ -96,21 +96,19 @@ impl Store {
                     .write(move |connection| sessions_sqlite::open_session(connection, &session))
                     .await?);
             }
-            let mut transaction = self.pool().begin().await?;
-            let Some(expiries) = self.open_session_within(&mut transaction, &session).await? else {
-                transaction.rollback().await?;
-                return Ok(None);
-            };
-            transaction.commit().await?;
-            Ok(Some(expiries))
+            // One statement, so its own transaction: nothing to begin or roll back.
+            let mut connection = self.pool().acquire().await?;
+            Ok(self.open_session_within(&mut connection, &session).await?)
         }
         .instrument(span)
         .await
     }
 
-    /// Opens `session` inside the caller's transaction, as [`Store::open_session`]
-    /// does: its expiries, or `None` (with nothing written) when its account is
-    /// disabled or its credentials changed.
+    /// Opens `session` on PostgreSQL, inside the caller's transaction if it has one,
+    /// as [`Store::open_session`] does: its expiries, or `None` (with nothing written)
+    /// when its account is disabled or its credentials changed. One statement, one
+    /// round trip: the session's insert (the account's check, its row share-locked to
+    /// the commit) feeds the refresh token's.
     pub(super) async fn open_session_within(
         &self,
         connection: &mut AnyConnection,
@@ -119,35 +117,20 @@ impl Store {
         let (now, lifetimes) = (session.now, session.lifetimes);
         let session_end = now + lifetimes.session_ms;
         let expiries = lifetimes.at(now, session_end);
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
-             user_agent, expires_at, refresh_expires_at, tokens_expire_at, authenticated_at) \
-             SELECT $1, id, $3, $3, $4, $5, $6, $7, $8, $3 FROM users \
-             WHERE id = $2 AND credential_version = $9 AND disabled_at IS NULL{}",
-            self.share_lock()
-        ))
-        .bind(session.id.as_str())
-        .bind(session.user_id.as_str())
-        .bind(now)
-        .bind(session.client.address.as_deref())
-        .bind(session.client.user_agent.as_deref())
-        .bind(session_end)
-        .bind(expiries.refresh)
-        .bind(expiries.access)
-        .bind(session.credential_version)
-        .execute(&mut *connection)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(None);
-        }
-        insert_refresh_token(
-            connection,
-            session.refresh_digest,
-            session.id,
-            expiries.refresh,
-        )
-        .await?;
-        Ok(Some(expiries))
+        let inserted = sqlx::query(OPEN_SESSION_ON_POSTGRES)
+            .bind(session.id.as_str())
+            .bind(session.user_id.as_str())
+            .bind(now)
+            .bind(session.client.address.as_deref())
+            .bind(session.client.user_agent.as_deref())
+            .bind(session_end)
+            .bind(expiries.refresh)
+            .bind(expiries.access)
+            .bind(session.credential_version)
+            .bind(session.refresh_digest.as_str())
+            .execute(&mut *connection)
+            .await?;
+        Ok((inserted.rows_affected() == 1).then_some(expiries))
     }
 
     /// Spends the refresh token whose digest is `old` and records `new` in its place,
@@ -250,17 +233,15 @@ impl Store {
     }
 }
 
-async fn insert_refresh_token(
-    connection: &mut AnyConnection,
-    digest: &RefreshDigest,
-    session_id: &SessionId,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(INSERT_REFRESH_TOKEN)
-        .bind(digest.as_str())
-        .bind(session_id.as_str())
-        .bind(expires_at)
-        .execute(connection)
-        .await?;
-    Ok(())
-}
+/// Opens a session (`$1`) for account `$2` at `$3` and records its first refresh
+/// token (`$10`, expiring at `$7`), only while the account is active at credential
+/// version `$9`: one row inserted when it opened, none when not. The refresh token's
+/// foreign key is checked at the statement's end, when the session's row is there.
+const OPEN_SESSION_ON_POSTGRES: &str = "WITH opened AS ( \
+     INSERT INTO sessions (id, user_id, created_at, last_used_at, client_address, \
+     user_agent, expires_at, refresh_expires_at, tokens_expire_at, authenticated_at) \
+     SELECT $1, id, $3, $3, $4, $5, $6, $7, $8, $3 FROM users \
+     WHERE id = $2 AND credential_version = $9 AND disabled_at IS NULL FOR SHARE \
+     RETURNING id) \
+     INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
+     SELECT $10, id, $7 FROM opened";

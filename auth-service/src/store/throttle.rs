@@ -11,6 +11,8 @@
 //! it writes nothing; and one already certain from a read without locks
 //! ([`Store::refusal`]) never takes the locks at all.
 
+use std::collections::HashMap;
+
 use sqlx::{AnyConnection, Row};
 use tracing::Instrument;
 
@@ -40,8 +42,9 @@ pub(crate) enum Reserved {
     },
 }
 
-/// Records key `$1` as touched at `$2`; on PostgreSQL it locks the key's row until
-/// the transaction ends.
+/// Records key `$1` as touched at `$2`, one key at a time on SQLite's writer
+/// (PostgreSQL's reservation touches all of its keys in one statement, which locks
+/// their rows until the transaction ends).
 pub(super) const TOUCH_KEY: &str = "INSERT INTO throttle_keys (key, touched_at) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at";
 
@@ -143,16 +146,19 @@ impl Store {
                     .await?;
                 return Ok(());
             }
-            sqlx::query("DELETE FROM throttle_attempts WHERE attempt_id = $1")
-                .bind(attempt_id)
-                .execute(self.pool())
-                .await?;
+            // One statement, so one commit, for the attempt and every key it clears.
+            let statement = match clear.len() {
+                0 => "DELETE FROM throttle_attempts WHERE attempt_id = $1".to_owned(),
+                keys => format!(
+                    "DELETE FROM throttle_attempts WHERE attempt_id = $1 OR key IN ({})",
+                    placeholders(keys, 1)
+                ),
+            };
+            let mut query = sqlx::query(&statement).bind(attempt_id);
             for key in clear {
-                sqlx::query("DELETE FROM throttle_attempts WHERE key = $1")
-                    .bind(key)
-                    .execute(self.pool())
-                    .await?;
+                query = query.bind(*key);
             }
+            query.execute(self.pool()).await?;
             Ok(())
         }
         .instrument(span)
@@ -170,7 +176,9 @@ pub(super) fn in_lock_order(limits: &[Limit]) -> Vec<Limit> {
 
 /// Reserves attempt `attempt_id` under every one of `limits` (in lock order) within a
 /// transaction on PostgreSQL: the keys locked, then counted under the locks. On a
-/// refusal the caller rolls back, so that it leaves no trace.
+/// refusal the caller rolls back, so that it leaves no trace. Each step is one
+/// statement for all the keys: a multi-row insert takes its rows' locks in the order
+/// they are listed, which is the lock order.
 pub(super) async fn reserve_within(
     connection: &mut AnyConnection,
     attempt_id: &str,
@@ -179,58 +187,97 @@ pub(super) async fn reserve_within(
     window_ms: i64,
 ) -> Result<Reserved, sqlx::Error> {
     let since = now - window_ms;
+    let rows = rows_of(limits.len(), 2, 0);
+    let touch = format!(
+        "INSERT INTO throttle_keys (key, touched_at) VALUES {rows} \
+         ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at"
+    );
+    let mut query = sqlx::query(&touch);
     for limit in limits {
-        sqlx::query(TOUCH_KEY)
-            .bind(&limit.key)
-            .bind(now)
-            .execute(&mut *connection)
-            .await?;
+        query = query.bind(&limit.key).bind(now);
     }
+    query.execute(&mut *connection).await?;
+    let forget = format!(
+        "DELETE FROM throttle_attempts WHERE key IN ({}) AND attempted_at <= $1",
+        placeholders(limits.len(), 1)
+    );
+    let mut query = sqlx::query(&forget).bind(since);
     for limit in limits {
-        sqlx::query(FORGET_ATTEMPTS)
-            .bind(&limit.key)
-            .bind(since)
-            .execute(&mut *connection)
-            .await?;
+        query = query.bind(&limit.key);
     }
+    query.execute(&mut *connection).await?;
     if let Some(until) = refused_until(connection, limits, since, window_ms).await? {
         return Ok(Reserved::Refused { until });
     }
+    let count = format!(
+        "INSERT INTO throttle_attempts (key, attempt_id, attempted_at) VALUES {}",
+        rows_of(limits.len(), 1, 2)
+    );
+    let mut query = sqlx::query(&count).bind(attempt_id).bind(now);
     for limit in limits {
-        sqlx::query(COUNT_ATTEMPT)
-            .bind(&limit.key)
-            .bind(attempt_id)
-            .bind(now)
-            .execute(&mut *connection)
-            .await?;
+        query = query.bind(&limit.key);
     }
+    query.execute(&mut *connection).await?;
     Ok(Reserved::Granted)
 }
 
 /// When the fullest of `limits` has room again, if any is full: attempts after `since`
 /// count, and room comes back when enough of the oldest leave the window for one more
-/// to fit.
+/// to fit. One read for all the keys.
 pub(super) async fn refused_until(
     connection: &mut AnyConnection,
     limits: &[Limit],
     since: i64,
     window_ms: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
+    let read = format!(
+        "SELECT key, attempted_at FROM throttle_attempts \
+         WHERE key IN ({}) AND attempted_at > $1 ORDER BY key, attempted_at",
+        placeholders(limits.len(), 1)
+    );
+    let mut query = sqlx::query(&read).bind(since);
+    for limit in limits {
+        query = query.bind(&limit.key);
+    }
+    let rows = query.fetch_all(&mut *connection).await?;
+    let mut times_by_key: HashMap<String, Vec<i64>> = HashMap::new();
+    for row in &rows {
+        times_by_key
+            .entry(row.try_get("key")?)
+            .or_default()
+            .push(row.try_get("attempted_at")?);
+    }
     let mut refused_until = None::<i64>;
     for limit in limits {
-        let times: Vec<i64> = sqlx::query(ATTEMPTS_SINCE)
-            .bind(&limit.key)
-            .bind(since)
-            .fetch_all(&mut *connection)
-            .await?
-            .iter()
-            .map(|row| row.try_get("attempted_at"))
-            .collect::<Result<_, _>>()?;
-        if let Some(frees_at) = full_until(&times, limit.max, window_ms) {
+        let times = times_by_key.get(&limit.key).map_or(&[][..], Vec::as_slice);
+        if let Some(frees_at) = full_until(times, limit.max, window_ms) {
             refused_until = Some(refused_until.map_or(frees_at, |until| until.max(frees_at)));
         }
     }
     Ok(refused_until)
+}
+
+/// `count` placeholders after the first `skip`: `$2, $3` for 2 after 1.
+fn placeholders(count: usize, skip: usize) -> String {
+    (skip + 1..=skip + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `count` rows of a multi-row `VALUES`, each of `width` placeholders of its own
+/// followed by `shared` placeholders bound once, first: for 2 rows of width 1 with 2
+/// shared, `($3, $1, $2), ($4, $1, $2)`.
+fn rows_of(count: usize, width: usize, shared: usize) -> String {
+    let shared: Vec<String> = (1..=shared).map(|n| format!("${n}")).collect();
+    (0..count)
+        .map(|row| {
+            let own = (1..=width).map(|column| format!("${}", shared.len() + row * width + column));
+            let row: Vec<String> = own.chain(shared.iter().cloned()).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reserves attempt `attempt_id` under every one of `limits` at `now`, or under none
