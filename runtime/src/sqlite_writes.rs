@@ -18,6 +18,9 @@
 //! each commit, so a power loss or a crash of the machine may take the last commits;
 //! `FULL` syncs the log at every commit, once per group here. BENCHMARKS.md
 //! ("Writes") measures both and says why the shipped setting is what it is.
+//!
+//! The log is copied into the database file by a thread of its own
+//! ([`checkpoints`]), never inside a commit that callers wait for.
 
 use std::{
     path::Path,
@@ -27,6 +30,10 @@ use std::{
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
+
+use checkpoints::Checkpoints;
+
+mod checkpoints;
 
 /// The `synchronous` setting of every SQLite connection: WAL's `NORMAL`. `FULL` is
 /// the setting to choose once every hot write commits in groups through here (the
@@ -106,10 +113,12 @@ impl SqliteWriter {
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
         connection.execute_batch(synchronous.pragma())?;
         connection.set_prepared_statement_cache_capacity(64);
+        Checkpoints::hand_over(&connection)?;
+        let checkpoints = Checkpoints::start(path, synchronous)?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_forever(&connection, &queue))?;
+            .spawn(move || write_forever(&connection, &queue, &checkpoints))?;
         Ok(Self { jobs })
     }
 
@@ -164,7 +173,7 @@ fn in_savepoint<T>(
 
 /// The writer's loop: takes every job waiting (at most [`MOST_PER_COMMIT`]), runs them
 /// in one transaction, commits, then answers them; until every sender is gone.
-fn write_forever(connection: &Connection, queue: &Receiver<Job>) {
+fn write_forever(connection: &Connection, queue: &Receiver<Job>, checkpoints: &Checkpoints) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MOST_PER_COMMIT {
@@ -190,6 +199,7 @@ fn write_forever(connection: &Connection, queue: &Receiver<Job>) {
         for deliver in deliveries {
             deliver(committed.as_ref().map(|_| ()));
         }
+        checkpoints.committed(connection);
     }
 }
 
