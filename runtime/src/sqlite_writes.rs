@@ -113,8 +113,7 @@ impl SqliteWriter {
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
         connection.execute_batch(synchronous.pragma())?;
         connection.set_prepared_statement_cache_capacity(64);
-        Checkpoints::hand_over(&connection)?;
-        let checkpoints = Checkpoints::start(path, synchronous)?;
+        let checkpoints = Checkpoints::start(path, synchronous, &connection)?;
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())

@@ -187,14 +187,14 @@ pub(super) async fn reserve_within(
     window_ms: i64,
 ) -> Result<Reserved, sqlx::Error> {
     let since = now - window_ms;
-    let rows = rows_of(limits.len(), 2, 0);
     let touch = format!(
-        "INSERT INTO throttle_keys (key, touched_at) VALUES {rows} \
-         ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at"
+        "INSERT INTO throttle_keys (key, touched_at) VALUES {} \
+         ON CONFLICT (key) DO UPDATE SET touched_at = EXCLUDED.touched_at",
+        key_rows(limits.len(), 1)
     );
-    let mut query = sqlx::query(&touch);
+    let mut query = sqlx::query(&touch).bind(now);
     for limit in limits {
-        query = query.bind(&limit.key).bind(now);
+        query = query.bind(&limit.key);
     }
     query.execute(&mut *connection).await?;
     let forget = format!(
@@ -211,7 +211,7 @@ pub(super) async fn reserve_within(
     }
     let count = format!(
         "INSERT INTO throttle_attempts (key, attempt_id, attempted_at) VALUES {}",
-        rows_of(limits.len(), 1, 2)
+        key_rows(limits.len(), 2)
     );
     let mut query = sqlx::query(&count).bind(attempt_id).bind(now);
     for limit in limits {
@@ -265,17 +265,12 @@ fn placeholders(count: usize, skip: usize) -> String {
         .join(", ")
 }
 
-/// `count` rows of a multi-row `VALUES`, each of `width` placeholders of its own
-/// followed by `shared` placeholders bound once, first: for 2 rows of width 1 with 2
-/// shared, `($3, $1, $2), ($4, $1, $2)`.
-fn rows_of(count: usize, width: usize, shared: usize) -> String {
-    let shared: Vec<String> = (1..=shared).map(|n| format!("${n}")).collect();
-    (0..count)
-        .map(|row| {
-            let own = (1..=width).map(|column| format!("${}", shared.len() + row * width + column));
-            let row: Vec<String> = own.chain(shared.iter().cloned()).collect();
-            format!("({})", row.join(", "))
-        })
+/// The rows of a multi-row `VALUES`, one per key: the key's own placeholder after the
+/// `shared` ones, then the shared ones: for 2 keys and 1 shared, `($2, $1), ($3, $1)`.
+fn key_rows(keys: usize, shared: usize) -> String {
+    let shared_columns: String = (1..=shared).map(|n| format!(", ${n}")).collect();
+    (shared + 1..=shared + keys)
+        .map(|key| format!("(${key}{shared_columns})"))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -47,9 +47,15 @@ pub(super) struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Opens the checkpointer's own connection to the SQLite file at `path` and starts
-    /// its thread, which ends when these `Checkpoints` are dropped.
-    pub(super) fn start(path: &Path, synchronous: Synchronous) -> Result<Self, super::OpenError> {
+    /// Leaves the checkpoints of the SQLite file at `path` to a thread of their own,
+    /// with a connection of its own: `writer`, the writer's connection, no longer
+    /// checkpoints at its commits. The thread ends when these `Checkpoints` are dropped.
+    pub(super) fn start(
+        path: &Path,
+        synchronous: Synchronous,
+        writer: &Connection,
+    ) -> Result<Self, super::OpenError> {
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.execute_batch(synchronous.pragma())?;
@@ -63,11 +69,6 @@ impl Checkpoints {
             wake,
             restart_wanted,
         })
-    }
-
-    /// Sets up the writer's `connection` to leave checkpoints to this thread.
-    pub(super) fn hand_over(connection: &Connection) -> rusqlite::Result<()> {
-        connection.execute_batch("PRAGMA wal_autocheckpoint = 0;")
     }
 
     /// Called by the writer after a commit whose callers have been answered: copies
